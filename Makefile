@@ -1,0 +1,44 @@
+# Every target bootstraps ./.venv from pyproject.toml when it is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck contracts pytest bench bench-all clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hookconsole needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[postgres,test,static]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf .demo && mkdir -p .demo
+	$(BIN)/hookconsole sample --events 8000 --days 7 --seed 7 --end now --out .demo/sample
+	$(BIN)/hookconsole --db .demo/demo.db ingest .demo/sample/deliveries.jsonl
+	$(BIN)/hookconsole --db .demo/demo.db stats --since 24h
+
+lint: $(STAMP)
+	$(BIN)/ruff check console tests benchmarks
+	$(BIN)/ruff format --check console tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck contracts pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+bench-all: $(STAMP)
+	$(BIN)/python -m benchmarks.run --all
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,59 @@
+"""The command line: thin click commands that parse options and call services or start the app."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from console import __version__
+from console.cli.context import CommandError, store_options
+from console.endpoints import EndpointsError
+from console.ingest.sources import SourceError
+from console.store import StoreError
+
+
+class _Group(click.Group):
+    """Turns the errors an operator can act on into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (StoreError, EndpointsError, SourceError) as exc:
+            raise CommandError(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@store_options
+@click.version_option(__version__, prog_name="hookconsole")
+def cli() -> None:
+    """hookconsole: watch, inspect and replay webhook deliveries."""
+
+
+def _register() -> None:
+    from console.cli.endpoints import endpoints_group
+    from console.cli.ingest import ingest_command
+    from console.cli.sample import sample_command
+    from console.cli.stats import stats_command
+
+    for command in (ingest_command, stats_command, sample_command, endpoints_group):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point of the `hookconsole` command."""
+    try:
+        cli.main(prog_name="hookconsole")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("HOOKCONSOLE_DEBUG"):
+            raise
+        click.echo(f"hookconsole: unexpected error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,108 @@
+"""What every command shares: settings, the store (opened lazily, closed at exit) and clean failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from console.endpoints import EndpointsError, EndpointsFile, load_endpoints
+from console.settings import Settings
+from console.store import Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CommandError(click.ClickException):
+    """A failure the operator can act on: printed as one line on stderr, exit code 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"hookconsole: {self.format_message()}", err=True)
+
+
+def fail(message: str) -> NoReturn:
+    raise CommandError(message)
+
+
+@dataclass
+class AppContext:
+    """Per-invocation state, in click's `ctx.obj`."""
+
+    settings: Settings
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def db_url(self) -> str:
+        return self.settings.db
+
+    @property
+    def endpoints_path(self) -> Path:
+        return self.settings.endpoints
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings.db)
+        return self._store
+
+    def endpoints(self) -> EndpointsFile:
+        try:
+            return load_endpoints(self.settings.endpoints)
+        except EndpointsError as exc:
+            fail(str(exc))
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta["hookconsole.db"] = value
+
+
+def _set_endpoints(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta["hookconsole.endpoints"] = value
+
+
+def store_options(func: F) -> F:
+    """`--db` and `--endpoints`, accepted before or after the command name."""
+    func = click.option(
+        "--endpoints",
+        "endpoints_file",
+        metavar="FILE",
+        expose_value=False,
+        is_eager=True,
+        callback=_set_endpoints,
+        help="endpoints.toml to use [env HOOKCONSOLE_ENDPOINTS; default ./endpoints.toml].",
+    )(func)
+    func = click.option(
+        "--db",
+        metavar="URL",
+        expose_value=False,
+        is_eager=True,
+        callback=_set_db,
+        help="Store URL or SQLite file [env HOOKCONSOLE_DB; default ./hookconsole.db].",
+    )(func)
+    return func
+
+
+def app_context() -> AppContext:
+    """The AppContext for this invocation, with `--db`/`--endpoints` applied wherever they were given."""
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppContext):
+        root.obj = AppContext(Settings())
+        root.call_on_close(root.obj.close)
+    app: AppContext = root.obj
+    db = ctx.meta.get("hookconsole.db")
+    if db:
+        app.settings = app.settings.model_copy(update={"db": db})
+    endpoints = ctx.meta.get("hookconsole.endpoints")
+    if endpoints:
+        app.settings = app.settings.model_copy(update={"endpoints": Path(endpoints)})
+    return app

@@ -1,0 +1,103 @@
+"""The filter options every command shares (DESIGN.md: the same filters everywhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from console.domain.filters import DeliveryFilter, DeliveryState
+from console.domain.times import now_ms, parse_time_spec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_time_spec(value, ctx.meta.setdefault("hookconsole.now", now_ms()))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def filter_options(*, status: bool = True, status_default: str = "any") -> Callable[[F], F]:
+    """--since/--until/--endpoint/--event-type/--status-code, and --status when `status` is set."""
+
+    def decorate(func: F) -> F:
+        options = [
+            click.option(
+                "--since",
+                callback=_time,
+                metavar="WHEN",
+                help="Start: 24h, 7d or RFC 3339 [default: all time].",
+            ),
+            click.option(
+                "--until",
+                callback=_time,
+                metavar="WHEN",
+                help="End (exclusive): 1h, or RFC 3339 [default: now].",
+            ),
+            click.option(
+                "--endpoint",
+                "endpoint_ids",
+                multiple=True,
+                metavar="ID",
+                help="Only this endpoint (repeatable).",
+            ),
+            click.option(
+                "--event-type",
+                "event_types",
+                multiple=True,
+                metavar="TYPE",
+                help="Only this event type (repeatable).",
+            ),
+            click.option(
+                "--status-code",
+                "status_codes",
+                multiple=True,
+                type=click.IntRange(100, 599),
+                metavar="N",
+                help="Only deliveries whose last status code is N (repeatable).",
+            ),
+        ]
+        if status:
+            options.append(
+                click.option(
+                    "--status",
+                    "state",
+                    type=click.Choice([s.value for s in DeliveryState]),
+                    default=status_default,
+                    show_default=True,
+                    help="undelivered: no success yet; failed: met a failed attempt; delivered; any.",
+                )
+            )
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def build_filter(
+    since: int | None = None,
+    until: int | None = None,
+    endpoint_ids: tuple[str, ...] = (),
+    event_types: tuple[str, ...] = (),
+    status_codes: tuple[int, ...] = (),
+    state: str = "any",
+    **extra: Any,
+) -> DeliveryFilter:
+    """A DeliveryFilter from the parsed options."""
+    if since is not None and until is not None and until <= since:
+        raise click.BadParameter("--until must be later than --since", param_hint="--until")
+    return DeliveryFilter(
+        since_ms=since,
+        until_ms=until,
+        endpoint_ids=tuple(dict.fromkeys(endpoint_ids)),
+        event_types=tuple(dict.fromkeys(event_types)),
+        status_codes=tuple(dict.fromkeys(status_codes)),
+        state=DeliveryState(state),
+        **extra,
+    )

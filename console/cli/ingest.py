@@ -1,0 +1,153 @@
+"""`hookconsole ingest`: delivery logs into the store, with rejects, progress and a summary."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+import click
+import orjson
+
+from console.cli import output as fmt
+from console.cli.context import app_context, fail, store_options
+from console.ingest.follow import follow
+from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
+from console.ingest.sources import FORMATS, SourceError
+
+SHOWN_REJECTS = 10
+
+
+class _RejectPrinter:
+    """Prints the first few rejects on stderr when no rejects file keeps them."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.shown = 0
+
+    def __call__(self, reject: Reject) -> None:
+        if self.quiet:
+            return
+        if self.shown < SHOWN_REJECTS:
+            click.echo(f"rejected {reject.message}", err=True)
+        self.shown += 1
+
+
+def _progress(summary: IngestSummary, total: int | None) -> None:
+    done = f"{min(summary.bytes_read / total, 1.0) * 100:5.1f}%  " if total else ""
+    click.echo(
+        f"\ringest: {done}{fmt.count(summary.lines)} lines  {summary.rate_per_s:,.0f} lines/s  "
+        f"rejected {fmt.count(summary.rejected)}   ",
+        err=True,
+        nl=False,
+    )
+
+
+def summary_line(summary: IngestSummary) -> str:
+    return (
+        f"accepted {fmt.count(summary.accepted)}, rejected {fmt.count(summary.rejected)}, "
+        f"duplicates {fmt.count(summary.duplicates)} in {summary.seconds:.2f} s "
+        f"({summary.rate_per_s:,.0f} lines/s)"
+    )
+
+
+@click.command("ingest")
+@store_options
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--format",
+    "fmt_name",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="Log format; auto goes by file name, then by content.",
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every rejected line and its reason here (JSON Lines).",
+)
+@click.option("--follow", is_flag=True, help="Keep reading the (single) file as it grows, until interrupted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1_000_000),
+    default=DEFAULT_BATCH,
+    show_default=True,
+    help="Lines per transaction.",
+)
+def ingest_command(
+    paths: tuple[str, ...],
+    fmt_name: str,
+    rejects_path: Path | None,
+    follow: bool,
+    as_json: bool,
+    batch_size: int,
+) -> None:
+    """Read delivery logs (JSON Lines or CSV, .gz, - for stdin) into the store.
+
+    Idempotent: lines already stored count as duplicates. Bad lines are rejected with file, line and field.
+    """
+    app = app_context()
+    store = app.store()
+    rejects_file: IO[bytes] | None = None
+    if rejects_path is not None:
+        try:
+            rejects_file = rejects_path.open("wb")
+        except OSError as exc:
+            fail(f"--rejects {rejects_path}: cannot be written ({exc.strerror})")
+    printer = _RejectPrinter(quiet=as_json and rejects_file is not None)
+    sink = RejectSink(rejects_file, printer)
+    try:
+        if follow:
+            summary = _follow(store, paths, fmt_name, sink, as_json)
+        else:
+            show_progress = sys.stderr.isatty() and not as_json
+            summary = ingest_sources(
+                store,
+                paths,
+                fmt=fmt_name,
+                rejects=sink,
+                progress=_progress if show_progress else None,
+                batch_size=batch_size,
+            )
+            if show_progress:
+                click.echo("", err=True)
+    finally:
+        if rejects_file is not None:
+            rejects_file.close()
+    if printer.shown > SHOWN_REJECTS and rejects_file is None:
+        click.echo(
+            f"... and {printer.shown - SHOWN_REJECTS} more rejected lines (--rejects FILE keeps them all)",
+            err=True,
+        )
+    if as_json:
+        click.echo(orjson.dumps(summary.as_json()).decode())
+    else:
+        click.echo(summary_line(summary))
+    if summary.failed_sources:
+        fail("; ".join(summary.failed_sources))
+
+
+def _follow(
+    store: object, paths: tuple[str, ...], fmt_name: str, sink: RejectSink, as_json: bool
+) -> IngestSummary:
+    if len(paths) != 1 or paths[0] == "-":
+        fail("--follow takes exactly one file path")
+    if fmt_name == "csv":
+        fail("--follow reads JSON Lines only")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    def report(summary: IngestSummary) -> None:
+        if not as_json:
+            click.echo(f"following {paths[0]}: {summary_line(summary)}", err=True)
+
+    try:
+        return follow(store, paths[0], stop, rejects=sink, on_flush=report)  # type: ignore[arg-type]
+    except SourceError as exc:
+        fail(str(exc))

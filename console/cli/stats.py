@@ -1,0 +1,90 @@
+"""`hookconsole stats`: the dashboard's figures as text or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import orjson
+
+from console.cli import output as fmt
+from console.cli.context import app_context, store_options
+from console.cli.filters import build_filter, filter_options
+from console.domain.kpis import Kpis, StatsSnapshot, snapshot_dict
+from console.domain.times import format_ms, now_ms
+from console.store.stats import read_stats
+
+
+@click.command("stats")
+@store_options
+@filter_options(status=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (stable keys).")
+def stats_command(as_json: bool, **options: Any) -> None:
+    """Attempts, deliveries, success rates and latency, overall and per endpoint."""
+    flt = build_filter(**options)
+    app = app_context()
+    snapshot = read_stats(app.store(), flt)
+    now = now_ms()
+    if as_json:
+        click.echo(orjson.dumps(snapshot_dict(snapshot, now), option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(render_stats(snapshot, now, app.store().display_url))
+
+
+def _summary_lines(k: Kpis, now: int) -> list[str]:
+    return [
+        f"attempts               {fmt.count(k.attempts)}  (success {fmt.count(k.successes)}, http_error "
+        f"{fmt.count(k.http_errors)}, timeout {fmt.count(k.timeouts)}, network_error {fmt.count(k.network_errors)})",
+        f"deliveries             {fmt.count(k.deliveries)}  (delivered {fmt.count(k.delivered)}, undelivered "
+        f"{fmt.count(k.undelivered)}, oldest undelivered {fmt.age(k.oldest_undelivered_ms, now)})",
+        f"first-attempt success  {fmt.rate(k.first_attempt_success_rate)}  (of attempts numbered 1)",
+        f"final success          {fmt.rate(k.final_success_rate)}  (of deliveries)",
+        f"latency (attempts)     p50 {fmt.latency(k.latency.p50)}  p95 {fmt.latency(k.latency.p95)}  "
+        f"p99 {fmt.latency(k.latency.p99)}",
+    ]
+
+
+def render_stats(snapshot: StatsSnapshot, now: int, store_name: str) -> str:
+    """The text form of `stats`."""
+    since = format_ms(snapshot.since_ms) if snapshot.since_ms is not None else "the beginning"
+    until = format_ms(snapshot.until_ms) if snapshot.until_ms is not None else "now"
+    lines = [f"store {store_name}, window {since} .. {until}", ""]
+    if snapshot.overall.attempts == 0:
+        lines.append("no attempts in this window")
+        return "\n".join(lines)
+    lines += _summary_lines(snapshot.overall, now)
+    headers = [
+        "endpoint",
+        "attempts",
+        "1st-try",
+        "final",
+        "undeliv.",
+        "oldest",
+        "p50",
+        "p95",
+        "p99",
+        "top failures",
+    ]
+    rows = []
+    for e in snapshot.endpoints:
+        k = e.kpis
+        failures = ", ".join(
+            [f"{c.label} x{c.count}" for c in e.top_status_codes]
+            + [f"{c.label} x{c.count}" for c in e.top_errors]
+        )
+        rows.append(
+            [
+                e.endpoint_id,
+                fmt.count(k.attempts),
+                fmt.rate(k.first_attempt_success_rate),
+                fmt.rate(k.final_success_rate),
+                fmt.count(k.undelivered),
+                fmt.age(k.oldest_undelivered_ms, now),
+                fmt.latency(k.latency.p50),
+                fmt.latency(k.latency.p95),
+                fmt.latency(k.latency.p99),
+                failures or "-",
+            ]
+        )
+    lines += ["", fmt.table(headers, rows, right=set(range(1, 9)))]
+    return "\n".join(lines)

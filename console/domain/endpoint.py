@@ -1,0 +1,58 @@
+"""An endpoint as configured in endpoints.toml, and a secret value that never prints itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Scheme(StrEnum):
+    """Signature schemes a receiver can verify (DESIGN.md, signing)."""
+
+    STANDARD = "standard"
+    STRIPE = "stripe"
+    GITHUB = "github"
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """One `[[endpoint]]` of endpoints.toml. `secret_refs` are references (`env:NAME`, `file:PATH`), never values."""
+
+    id: str
+    url: str
+    scheme: Scheme
+    secret_refs: tuple[str, ...]
+    name: str | None = None
+    timeout_s: float = 10.0
+    max_in_flight: int = 10
+    rate_per_s: float | None = None
+    max_tries: int = 5
+    enabled: bool = True
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+class Secret:
+    """A resolved secret. Its repr and str are masked so it cannot leak into logs or errors by accident."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for signing only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)

@@ -1,0 +1,47 @@
+"""Records that cross layers: one delivery attempt and one event, as ingest and the sender produce them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from console.domain.outcomes import Outcome, Trigger
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One event: its payload is kept once, as the exact bytes a receiver is sent."""
+
+    event_id: str
+    event_type: str
+    occurred_at_ms: int
+    payload: bytes
+    user_id: str | None = None
+    reward_id: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One HTTP delivery attempt of one event to one endpoint.
+
+    `(event_id, endpoint_id, attempt)` is its natural key: the same attempt ingested twice is stored once.
+    """
+
+    event_id: str
+    event_type: str
+    endpoint_id: str
+    attempt: int
+    attempted_at_ms: int
+    outcome: Outcome
+    status_code: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    trigger: Trigger = Trigger.SCHEDULED
+    replay_job_id: str | None = None
+    request_headers: str | None = None
+    response_excerpt: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.event_id, self.endpoint_id, self.attempt)

@@ -1,0 +1,83 @@
+"""Time values: the store keeps integer milliseconds since the Unix epoch (UTC) on every dialect."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+MS_PER_MINUTE = 60_000
+MS_PER_HOUR = 3_600_000
+MS_PER_DAY = 86_400_000
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_UNIT_MS = {"ms": 1, "s": 1000, "m": MS_PER_MINUTE, "h": MS_PER_HOUR, "d": MS_PER_DAY, "w": 7 * MS_PER_DAY}
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds."""
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def parse_rfc3339_ms(text: str) -> int:
+    """Parse an RFC 3339 timestamp (offset required) to epoch ms; ValueError says what is wrong."""
+    if not _RFC3339.match(text):
+        raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-05-05T10:00:00Z")
+    head, _, frac_and_zone = text.partition(".")
+    if frac_and_zone:
+        # Python accepts at most microseconds; keep the first six fraction digits.
+        digits = re.match(r"\d+", frac_and_zone)
+        assert digits is not None
+        zone = frac_and_zone[digits.end() :]
+        text = f"{head}.{digits.group()[:6].ljust(6, '0')}{zone}"
+    if text[-1] in "zZ":
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"is not a real date and time ({exc})") from None
+    return (moment - EPOCH) // _ONE_MS
+
+
+def format_ms(ms: int | None) -> str:
+    """Format epoch ms as RFC 3339 UTC with millisecond precision; empty for None."""
+    if ms is None:
+        return ""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_duration_ms(text: str) -> int:
+    """Parse `90d`, `24h`, `5m`, `30s`, `250ms` or `2w` to milliseconds."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 24h or 7d")
+    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+
+
+def parse_time_spec(text: str, now: int) -> int:
+    """A point in time: a duration back from now (`24h`, `7d`) or an RFC 3339 timestamp."""
+    text = text.strip()
+    if _DURATION.match(text):
+        return now - parse_duration_ms(text)
+    try:
+        return parse_rfc3339_ms(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration back from now (24h, 7d) nor an RFC 3339 timestamp"
+        ) from None
+
+
+def describe_age(ms: int) -> str:
+    """A short human age: `45s`, `12m`, `3h 05m`, `2d 4h`."""
+    delta = timedelta(milliseconds=max(ms, 0))
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"

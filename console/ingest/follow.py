@@ -1,0 +1,135 @@
+"""`ingest --follow`: tail a growing JSON Lines file into the store until stopped.
+
+Only complete lines are ingested (a line still being written waits for its newline). A rotated file (a new
+inode at the path) is read to its end and then the new file from its start; a truncated file is read again
+from its start (noticed by its size shrinking or its first bytes changing). Pending lines are written at least every `flush_s` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import orjson
+
+from console.ingest.service import Ingestor, IngestSummary, RejectSink
+from console.ingest.sources import RawLine, SourceError
+from console.store import Store
+
+READ_CHUNK = 1 << 16
+HEAD_BYTES = 256  # what is compared to notice a file rewritten in place
+
+
+class _Tail:
+    """One open file being followed, with the partial last line and the line count so far."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.file = open(path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            raise SourceError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
+        if self.file.read(2) == b"\x1f\x8b":
+            self.file.close()
+            raise SourceError(f"{path}: --follow cannot tail a gzip file")
+        self.file.seek(0)
+        self.inode = os.fstat(self.file.fileno()).st_ino
+        self.partial = b""
+        self.line_number = 0
+        self.head = b""
+
+    def rewritten(self) -> bool:
+        """True when the file no longer starts with what was read: truncated and written again."""
+        if not self.head:
+            return False
+        return os.pread(self.file.fileno(), len(self.head), 0) != self.head
+
+    def restart(self) -> None:
+        self.file.seek(0)
+        self.partial = b""
+        self.line_number = 0
+        self.head = b""
+
+    def read_lines(self) -> list[RawLine]:
+        data = self.file.read(READ_CHUNK)
+        if not data:
+            return []
+        if len(self.head) < HEAD_BYTES:
+            self.head = (self.head + data)[:HEAD_BYTES]
+        chunks = (self.partial + data).split(b"\n")
+        self.partial = chunks.pop()
+        records = []
+        for chunk in chunks:
+            self.line_number += 1
+            raw = chunk + b"\n"
+            if not chunk.strip():
+                continue
+            try:
+                records.append(RawLine(self.line_number, raw, orjson.loads(chunk)))
+            except orjson.JSONDecodeError as exc:
+                records.append(RawLine(self.line_number, raw, error=f"not valid JSON ({exc})"))
+        return records
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def follow(
+    store: Store,
+    path: str,
+    stop: threading.Event,
+    *,
+    rejects: RejectSink | None = None,
+    poll_s: float = 0.2,
+    flush_s: float = 1.0,
+    on_flush: Callable[[IngestSummary], None] | None = None,
+) -> IngestSummary:
+    """Tail `path` into the store until `stop` is set; returns the totals."""
+    ingestor = Ingestor(store, rejects or RejectSink())
+    tail = _Tail(path)
+    ingestor.summary.sources.append(path)
+    started = last_flush = time.monotonic()
+    try:
+        while True:
+            records = tail.read_lines()
+            for record in records:
+                ingestor.add(path, record)
+            if not records:
+                tail = _reopen_if_moved(tail, path)
+            now = time.monotonic()
+            if len(ingestor.pending) and (now - last_flush >= flush_s or stop.is_set()):
+                ingestor.flush()
+                last_flush = now
+                if on_flush is not None:
+                    ingestor.summary.seconds = now - started
+                    on_flush(ingestor.summary)
+            if stop.is_set():
+                break
+            if not records:
+                stop.wait(poll_s)
+    finally:
+        ingestor.flush()
+        tail.close()
+    ingestor.summary.seconds = time.monotonic() - started
+    return ingestor.summary
+
+
+def _reopen_if_moved(tail: _Tail, path: str) -> _Tail:
+    """At the end of the data: follow a rotation to the new file, or a truncation back to the start."""
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return tail  # rotated away and not yet recreated: keep waiting
+    if current.st_ino != tail.inode:
+        try:
+            fresh = _Tail(path)
+        except SourceError:
+            return tail
+        tail.close()
+        return fresh
+    if current.st_size < tail.file.tell() or tail.rewritten():
+        tail.restart()
+    return tail

@@ -1,0 +1,231 @@
+"""Turning one log line (a decoded mapping) into an attempt record and, on an event's first line, its event.
+
+Every problem is a `LineError` naming the field; the caller adds the file and line number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from console.domain.outcomes import Outcome, Trigger, classify_outcome
+from console.domain.records import AttemptRecord, EventRecord
+from console.domain.times import parse_rfc3339_ms
+
+MAX_ID_LENGTH = 200
+MAX_ATTEMPT = 10_000
+MAX_LATENCY_MS = 86_400_000.0
+RESPONSE_EXCERPT_BYTES = 2048
+# Headers whose values are credentials: kept as "[redacted]" so no secret reaches the store.
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-auth-token"}
+)
+_OUTCOMES = {o.value: o for o in Outcome}
+_TRIGGERS = {t.value: t for t in Trigger}
+
+
+class LineError(ValueError):
+    """A line that cannot be stored: `field` is the offending field (None for the line as a whole)."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.field = field
+        self.reason = reason
+
+
+def _required_text(line: Mapping[str, Any], name: str) -> str:
+    value = line.get(name)
+    if value is None:
+        raise LineError(name, "missing (required)")
+    if not isinstance(value, str):
+        raise LineError(name, f"must be a string, got {_kind(value)}")
+    value = value.strip()
+    if not value:
+        raise LineError(name, "must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise LineError(name, f"longer than {MAX_ID_LENGTH} characters")
+    if not value.isprintable():
+        raise LineError(name, "contains control characters")
+    return value
+
+
+def _optional_text(line: Mapping[str, Any], name: str) -> str | None:
+    value = line.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise LineError(name, f"must be a string or null, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def parse_line(line: Any) -> tuple[AttemptRecord, EventRecord | None]:
+    """Validate one decoded log line; raises LineError naming the field at fault."""
+    if not isinstance(line, dict):
+        raise LineError(None, f"must be a JSON object, got {_kind(line)}")
+    event_id = _required_text(line, "event_id")
+    event_type = _required_text(line, "event_type")
+    endpoint_id = _required_text(line, "endpoint_id")
+
+    attempt = line.get("attempt")
+    if attempt is None:
+        raise LineError("attempt", "missing (required)")
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 1 <= attempt <= MAX_ATTEMPT:
+        raise LineError("attempt", f"must be an integer >= 1, got {_show(attempt)}")
+
+    stamp = line.get("attempted_at")
+    if stamp is None:
+        raise LineError("attempted_at", "missing (required)")
+    if not isinstance(stamp, str):
+        raise LineError("attempted_at", f"must be an RFC 3339 string, got {_kind(stamp)}")
+    try:
+        attempted_at = parse_rfc3339_ms(stamp)
+    except ValueError as exc:
+        raise LineError("attempted_at", f"{exc} (got {stamp!r})") from None
+
+    status = line.get("status_code")
+    if status is not None and (
+        not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599
+    ):
+        raise LineError("status_code", f"must be an HTTP status 100-599 or null, got {_show(status)}")
+
+    latency = line.get("latency_ms")
+    if latency is not None:
+        if not isinstance(latency, int | float) or isinstance(latency, bool):
+            raise LineError("latency_ms", f"must be a number >= 0 or null, got {_kind(latency)}")
+        if not math.isfinite(latency) or not 0 <= latency <= MAX_LATENCY_MS:
+            raise LineError(
+                "latency_ms", f"must be a number >= 0 (at most one day) or null, got {_show(latency)}"
+            )
+        latency = float(latency)
+
+    error = _optional_text(line, "error")
+    derived = classify_outcome(status, error)
+    outcome_text = line.get("outcome")
+    if outcome_text is None:
+        outcome = derived
+    else:
+        found = _OUTCOMES.get(outcome_text) if isinstance(outcome_text, str) else None
+        if found is None:
+            raise LineError("outcome", f"must be one of {', '.join(_OUTCOMES)}, got {_show(outcome_text)}")
+        outcome = found
+        if status is not None and outcome is not derived:
+            raise LineError("outcome", f"{outcome.value!r} contradicts status_code {status}")
+        if status is None and outcome in (Outcome.SUCCESS, Outcome.HTTP_ERROR):
+            raise LineError("outcome", f"{outcome.value!r} needs a status_code")
+
+    trigger_text = line.get("trigger")
+    trigger = Trigger.SCHEDULED
+    if trigger_text is not None:
+        named = _TRIGGERS.get(trigger_text) if isinstance(trigger_text, str) else None
+        if named is None:
+            raise LineError("trigger", f"must be scheduled or manual, got {_show(trigger_text)}")
+        trigger = named
+
+    for optional in ("endpoint_url", "replay_job_id"):
+        _optional_text(line, optional)
+    headers = _headers(line.get("request_headers"))
+    body = _optional_text(line, "response_body")
+    excerpt = body.encode()[:RESPONSE_EXCERPT_BYTES].decode(errors="ignore") if body else None
+
+    record = AttemptRecord(
+        event_id=event_id,
+        event_type=event_type,
+        endpoint_id=endpoint_id,
+        attempt=attempt,
+        attempted_at_ms=attempted_at,
+        outcome=outcome,
+        status_code=status,
+        latency_ms=latency,
+        error=error,
+        trigger=trigger,
+        replay_job_id=line.get("replay_job_id"),
+        request_headers=headers,
+        response_excerpt=excerpt,
+    )
+    payload = line.get("payload")
+    if payload is None:
+        return record, None
+    return record, _event(event_id, event_type, attempted_at, payload)
+
+
+def _event(event_id: str, event_type: str, attempted_at: int, payload: Any) -> EventRecord:
+    if isinstance(payload, str):
+        raw = payload.encode()
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise LineError("payload", f"is not valid JSON ({exc})") from None
+    else:
+        raw = b""
+    if not isinstance(payload, dict):
+        raise LineError("payload", f"must be a JSON object, got {_kind(payload)}")
+    inner_id = payload.get("event_id")
+    if inner_id is not None and inner_id != event_id:
+        raise LineError(
+            "payload", f"event_id {_show(inner_id)} does not match the line's event_id {event_id!r}"
+        )
+    inner_type = payload.get("event")
+    if isinstance(inner_type, str) and inner_type != event_type:
+        raise LineError(
+            "payload", f"event {inner_type!r} does not match the line's event_type {event_type!r}"
+        )
+    occurred_at = attempted_at
+    stamp = payload.get("timestamp")
+    if isinstance(stamp, str):
+        with contextlib.suppress(ValueError):
+            occurred_at = parse_rfc3339_ms(stamp)
+    amount = payload.get("amount")
+    return EventRecord(
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at_ms=occurred_at,
+        payload=raw or orjson.dumps(payload),
+        user_id=_text_or_none(payload.get("user_id")),
+        reward_id=_text_or_none(payload.get("reward_id")),
+        amount=str(amount)
+        if isinstance(amount, int | float | str) and not isinstance(amount, bool)
+        else None,
+        currency=_text_or_none(payload.get("currency")),
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value[:MAX_ID_LENGTH]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _headers(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise LineError("request_headers", "must be an object of header name to string value")
+    clean = {k: ("[redacted]" if k.lower() in SENSITIVE_HEADERS else v) for k, v in value.items()}
+    return orjson.dumps(clean).decode()
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,204 @@
+"""Ingest: read sources, validate every line, store valid ones in batches, send bad ones to the rejects sink."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+import orjson
+
+from console.domain.records import AttemptRecord, EventRecord
+from console.ingest.lines import LineError, parse_line
+from console.ingest.sources import RawLine, SourceError, display_name, read_source, source_size
+from console.store import Store, write_batch
+
+DEFAULT_BATCH = 10_000
+
+
+@dataclass
+class IngestSummary:
+    """Totals of one ingest run; `accepted + rejected + duplicates` is every non-blank line read."""
+
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    lines: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    sources: list[str] = field(default_factory=list)
+    failed_sources: list[str] = field(default_factory=list)
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rate_per_s"] = round(self.rate_per_s, 1)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A line that was not stored, with where it was and why."""
+
+    source: str
+    line: int
+    reason: str
+    raw: bytes
+
+    @property
+    def message(self) -> str:
+        return f"{self.source}:{self.line}: {self.reason}"
+
+
+class RejectSink:
+    """Where rejected lines go: a JSON Lines file (`source`, `line`, `reason`, `raw`) and/or a callback."""
+
+    def __init__(
+        self, stream: IO[bytes] | None = None, on_reject: Callable[[Reject], None] | None = None
+    ) -> None:
+        self.stream = stream
+        self.on_reject = on_reject
+
+    def __call__(self, reject: Reject) -> None:
+        if self.stream is not None:
+            entry = {
+                "source": reject.source,
+                "line": reject.line,
+                "reason": reject.reason,
+                "raw": reject.raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n"),
+            }
+            self.stream.write(orjson.dumps(entry) + b"\n")
+        if self.on_reject is not None:
+            self.on_reject(reject)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            self.stream.flush()
+
+
+ProgressFn = Callable[[IngestSummary, int | None], None]
+
+
+@dataclass
+class _Pending:
+    """Valid lines waiting for the next batch write."""
+
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    origins: list[tuple[str, int, bytes]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.attempts)
+
+
+class Ingestor:
+    """Validates records and writes them in batches; used by file ingest and by `--follow`."""
+
+    def __init__(self, store: Store, rejects: RejectSink, batch_size: int = DEFAULT_BATCH) -> None:
+        self.store = store
+        self.rejects = rejects
+        self.batch_size = batch_size
+        self.summary = IngestSummary()
+        self.pending = _Pending()
+
+    def add(self, source: str, record: RawLine) -> None:
+        """Validate one record; a valid one waits for the next flush, a bad one goes to the rejects sink."""
+        self.summary.lines += 1
+        self.summary.bytes_read += len(record.raw)
+        if record.error is not None:
+            self._reject(source, record.number, record.error, record.raw)
+            return
+        try:
+            attempt, event = parse_line(record.value)
+        except LineError as exc:
+            self._reject(source, record.number, str(exc), record.raw)
+            return
+        self.pending.attempts.append(attempt)
+        if event is not None:
+            self.pending.events.append(event)
+        self.pending.origins.append((source, record.number, record.raw))
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending in one transaction and route the store's own rejections."""
+        pending, self.pending = self.pending, _Pending()
+        if not pending:
+            return
+        result = write_batch(self.store, pending.attempts, pending.events)
+        self.summary.accepted += result.inserted
+        self.summary.duplicates += result.duplicates
+        if result.rejected:
+            for attempt, (source, number, raw) in zip(pending.attempts, pending.origins, strict=True):
+                reason = result.rejected.pop(attempt.key, None)
+                if reason is not None:
+                    self._reject(source, number, reason, raw)
+        self.rejects.flush()
+
+    def _reject(self, source: str, number: int, reason: str, raw: bytes) -> None:
+        self.summary.rejected += 1
+        self.rejects(Reject(source, number, reason, raw))
+
+
+def ingest_sources(
+    store: Store,
+    paths: Sequence[str],
+    *,
+    fmt: str = "auto",
+    rejects: RejectSink | None = None,
+    progress: ProgressFn | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> IngestSummary:
+    """Ingest every path in order. A source that cannot be read is reported and the others still go in."""
+    ingestor = Ingestor(store, rejects or RejectSink(), batch_size)
+    started = time.perf_counter()
+    total_bytes = _total_size(paths)
+    last_report = 0.0
+    for path in paths:
+        name = display_name(path)
+        try:
+            stream, records = read_source(path, fmt)
+        except SourceError as exc:
+            ingestor.summary.failed_sources.append(str(exc))
+            continue
+        ingestor.summary.sources.append(name)
+        try:
+            for record in _guard(records, name, ingestor):
+                ingestor.add(name, record)
+                if progress is not None and ingestor.summary.lines % 2000 == 0:
+                    now = time.perf_counter()
+                    if now - last_report > 0.25:
+                        last_report = now
+                        ingestor.summary.seconds = now - started
+                        progress(ingestor.summary, total_bytes)
+        finally:
+            if stream is not None and path != "-":
+                stream.close()
+        ingestor.flush()
+    ingestor.flush()
+    ingestor.summary.seconds = time.perf_counter() - started
+    if progress is not None:
+        progress(ingestor.summary, total_bytes)
+    return ingestor.summary
+
+
+def _guard(records: Iterator[RawLine], name: str, ingestor: Ingestor) -> Iterable[RawLine]:
+    """Turn a source that breaks mid-way (a corrupt gzip stream, say) into a failed source, keeping what was read."""
+    try:
+        yield from records
+    except SourceError as exc:
+        ingestor.summary.failed_sources.append(str(exc))
+    except (OSError, EOFError) as exc:
+        ingestor.summary.failed_sources.append(f"{name}: stopped reading: {exc}")
+
+
+def _total_size(paths: Sequence[str]) -> int | None:
+    sizes = [source_size(p) for p in paths]
+    if any(s is None for s in sizes):
+        return None
+    return sum(s for s in sizes if s is not None)

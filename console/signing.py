@@ -1,0 +1,149 @@
+"""Webhook signature schemes, sign and verify: pure functions over bytes (imports nothing of ours).
+
+- standard (Standard Webhooks): `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`
+  over `{id}.{timestamp}.{body}` keyed by the base64 part of a `whsec_` secret; one signature per secret.
+- stripe: `Stripe-Signature: t=<ts>,v1=<hex>` over `{t}.{body}` keyed by the secret's UTF-8 bytes.
+- github: `X-Hub-Signature-256: sha256=<hex>` over the body; GitHub sends one signature, so only the
+  first secret signs while every secret verifies.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+
+DEFAULT_TOLERANCE_S = 300
+SCHEMES = ("standard", "stripe", "github")
+
+
+class SignatureError(Exception):
+    """A request did not verify; the message says why without echoing any secret."""
+
+
+def id_header(scheme: str) -> str:
+    """The header that carries the event id (receivers dedupe on it)."""
+    return "X-GitHub-Delivery" if scheme == "github" else "webhook-id"
+
+
+def sign(scheme: str, secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The headers that sign `body` for `scheme` at `timestamp` (seconds), with every given secret."""
+    if not secrets:
+        raise ValueError("at least one secret is needed to sign")
+    if scheme == "standard":
+        signed = f"{msg_id}.{timestamp}.".encode() + body
+        signatures = " ".join(f"v1,{_b64_hmac(_standard_key(s), signed)}" for s in secrets)
+        return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": signatures}
+    if scheme == "stripe":
+        signed = f"{timestamp}.".encode() + body
+        parts = [f"t={timestamp}"] + [f"v1={_hex_hmac(s.encode(), signed)}" for s in secrets]
+        return {"webhook-id": msg_id, "Stripe-Signature": ",".join(parts)}
+    if scheme == "github":
+        return {
+            "X-GitHub-Delivery": msg_id,
+            "X-Hub-Signature-256": "sha256=" + _hex_hmac(secrets[0].encode(), body),
+        }
+    raise ValueError(f"unknown signature scheme {scheme!r}")
+
+
+def verify(
+    scheme: str,
+    secrets: Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    now: int,
+    tolerance_s: int = DEFAULT_TOLERANCE_S,
+) -> None:
+    """Raise SignatureError unless one of `secrets` signed `body` in `headers` within the tolerance."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if scheme == "standard":
+        _verify_standard(secrets, lowered, body, now, tolerance_s)
+    elif scheme == "stripe":
+        _verify_stripe(secrets, lowered, body, now, tolerance_s)
+    elif scheme == "github":
+        _verify_github(secrets, lowered, body)
+    else:
+        raise SignatureError(f"unknown signature scheme {scheme!r}")
+
+
+def _verify_standard(
+    secrets: Sequence[str], headers: Mapping[str, str], body: bytes, now: int, tol: int
+) -> None:
+    msg_id = headers.get("webhook-id")
+    stamp = headers.get("webhook-timestamp")
+    header = headers.get("webhook-signature")
+    if not msg_id or not stamp or not header:
+        raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature header")
+    timestamp = _check_timestamp(stamp, now, tol)
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    offered = [part.split(",", 1)[1] for part in header.split() if part.startswith("v1,")]
+    if not offered:
+        raise SignatureError("webhook-signature has no v1 signature")
+    for secret in secrets:
+        try:
+            expected = _b64_hmac(_standard_key(secret), signed)
+        except ValueError:
+            continue
+        if any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in offered):
+            return
+    raise SignatureError("no matching signature")
+
+
+def _verify_stripe(
+    secrets: Sequence[str], headers: Mapping[str, str], body: bytes, now: int, tol: int
+) -> None:
+    header = headers.get("stripe-signature")
+    if not header:
+        raise SignatureError("missing Stripe-Signature header")
+    pairs = [item.split("=", 1) for item in header.split(",") if "=" in item]
+    stamps = [value for key, value in pairs if key.strip() == "t"]
+    offered = [value for key, value in pairs if key.strip() == "v1"]
+    if len(stamps) != 1 or not offered:
+        raise SignatureError("Stripe-Signature needs one t= and at least one v1=")
+    timestamp = _check_timestamp(stamps[0], now, tol)
+    signed = f"{timestamp}.".encode() + body
+    for secret in secrets:
+        expected = _hex_hmac(secret.encode(), signed)
+        if any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in offered):
+            return
+    raise SignatureError("no matching signature")
+
+
+def _verify_github(secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> None:
+    header = headers.get("x-hub-signature-256")
+    if not header or not header.startswith("sha256="):
+        raise SignatureError("missing X-Hub-Signature-256 header (sha256=...)")
+    offered = header[len("sha256=") :].encode()
+    for secret in secrets:
+        if hmac.compare_digest(_hex_hmac(secret.encode(), body).encode(), offered):
+            return
+    raise SignatureError("no matching signature")
+
+
+def _check_timestamp(stamp: str, now: int, tolerance_s: int) -> int:
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise SignatureError("timestamp is not an integer") from None
+    if timestamp < now - tolerance_s:
+        raise SignatureError(f"timestamp too old ({now - timestamp}s, tolerance {tolerance_s}s)")
+    if timestamp > now + tolerance_s:
+        raise SignatureError(f"timestamp too new ({timestamp - now}s ahead, tolerance {tolerance_s}s)")
+    return timestamp
+
+
+def _standard_key(secret: str) -> bytes:
+    encoded = secret[len("whsec_") :] if secret.startswith("whsec_") else secret
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise ValueError("standard-scheme secret is not base64 after whsec_") from None
+
+
+def _b64_hmac(key: bytes, message: bytes) -> str:
+    return base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+
+
+def _hex_hmac(key: bytes, message: bytes) -> str:
+    return hmac.new(key, message, hashlib.sha256).hexdigest()

@@ -1,0 +1,81 @@
+"""The one seam where SQLite and PostgreSQL differ: write locking, placeholders, bulk insert, claims.
+
+Everything else in the store is the same SQL on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+# Any fixed number: every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so
+# derived state (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order.
+WRITE_LOCK_KEY = 0x686F6F6B
+
+
+class Dialect:
+    """SQLite: one writer at a time by `BEGIN IMMEDIATE` (WAL lets readers go on)."""
+
+    name = "sqlite"
+    placeholder = "?"
+    max_params = 30_000
+
+    def begin_write(self, conn: Connection) -> None:
+        """Start a write transaction that excludes every other writer until commit."""
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def begin_read(self, conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    def bulk_insert(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Insert many rows at once (rows are known to be new)."""
+        if not rows:
+            return
+        marks = ", ".join(self.placeholder for _ in columns)
+        conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    def skip_locked(self) -> str:
+        """The suffix that makes a claiming SELECT skip rows another session holds."""
+        return ""
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL: writers serialise on a transaction-level advisory lock; bulk rows go in with COPY."""
+
+    name = "postgresql"
+    placeholder = "%s"
+    max_params = 30_000
+
+    def begin_write(self, conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+    def begin_read(self, conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def bulk_insert(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        if not rows:
+            return
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def skip_locked(self) -> str:
+        return " FOR UPDATE SKIP LOCKED"
+
+
+def dialect_for(name: str) -> Dialect:
+    """The seam object for a SQLAlchemy dialect name."""
+    if name == "sqlite":
+        return Dialect()
+    if name == "postgresql":
+        return PostgresDialect()
+    raise ValueError(f"unsupported database {name!r}: use a sqlite:/// or postgresql+psycopg:// URL")

@@ -1,0 +1,130 @@
+"""Opening a store from a URL: engine set-up per dialect and transaction helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from console.store.dialect import Dialect, dialect_for
+
+DEFAULT_DB_FILE = "hookconsole.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message names the store without any password."""
+
+
+def normalise_url(url: str | None) -> str:
+    """Accept a SQLAlchemy URL, a plain file path (SQLite) or a bare postgresql:// URL (psycopg 3)."""
+    if not url:
+        return f"sqlite:///{DEFAULT_DB_FILE}"
+    if "://" not in url:
+        return f"sqlite:///{Path(url)}"
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def describe_url(url: str) -> str:
+    """The URL as it may be printed: never with a password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver: the store issues BEGIN itself (BEGIN IMMEDIATE for writers).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA temp_store = MEMORY")
+        cursor.execute("PRAGMA cache_size = -32768")
+        cursor.close()
+
+    return engine
+
+
+def _postgres_engine(url: str) -> Engine:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True, pool_size=4, max_overflow=8)
+    return engine
+
+
+class Store:
+    """A delivery store: an engine, its dialect seam and the write/read transaction helpers."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.dialect: Dialect = dialect_for(engine.dialect.name)
+        self.url = url
+
+    @property
+    def display_url(self) -> str:
+        return describe_url(self.url)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction that excludes other writers; commits on success, rolls back on error."""
+        with self.engine.connect() as conn:
+            self.dialect.begin_write(conn)
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot for several queries."""
+        with self.engine.connect() as conn:
+            self.dialect.begin_read(conn)
+            try:
+                yield conn
+            finally:
+                conn.exec_driver_sql("ROLLBACK")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for a normalised URL, with a clear error for unknown or uninstalled drivers."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"cannot parse database URL {describe_url(url)!r}") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                folder = Path(parsed.database).parent
+                if not folder.exists():
+                    raise StoreError(f"cannot open store {describe_url(url)}: folder {folder} does not exist")
+            return _sqlite_engine(url)
+        if parsed.get_backend_name() == "postgresql":
+            return _postgres_engine(url)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise StoreError(
+            f"cannot open {describe_url(url)}: driver missing ({exc}); PostgreSQL needs: pip install 'hookconsole[postgres]'"
+        ) from None
+    raise StoreError(
+        f"unsupported database {describe_url(url)}: use sqlite:///FILE or postgresql+psycopg://..."
+    )
+
+
+__all__ = ["DEFAULT_DB_FILE", "Store", "StoreError", "create_store_engine", "describe_url", "normalise_url"]

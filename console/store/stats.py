@@ -1,0 +1,165 @@
+"""The dashboard's figures for a window, read from rollups, the failure rollup and the undelivered index.
+
+Cost follows the window, not the history: no query here scans attempts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from console.domain.filters import DeliveryFilter
+from console.domain.kpis import CodeCount, EndpointKpis, Kpis, LatencySummary, StatsSnapshot
+from console.domain.latency import percentiles
+from console.domain.outcomes import ErrorKind
+from console.domain.times import MS_PER_MINUTE
+from console.store.engine import Store
+from console.store.rollup import N_COUNTERS
+from console.store.windows import filter_sql, rollup_rows
+
+TOP_FAILURES = 3
+
+
+class _Sums:
+    """Counters and a merged histogram for one group of rollup rows."""
+
+    __slots__ = ("counters", "hist")
+
+    def __init__(self) -> None:
+        self.counters = [0] * N_COUNTERS
+        self.hist: dict[int, int] = {}
+
+    def add(self, row: Sequence[Any], hist_text: str) -> None:
+        counters = self.counters
+        for i in range(N_COUNTERS):
+            counters[i] += row[i]
+        if row[9] and hist_text != "{}":
+            hist = self.hist
+            for key, count in orjson.loads(hist_text).items():
+                bucket = int(key)
+                hist[bucket] = hist.get(bucket, 0) + count
+
+    def merge(self, other: _Sums) -> None:
+        for i in range(N_COUNTERS):
+            self.counters[i] += other.counters[i]
+        for bucket, count in other.hist.items():
+            self.hist[bucket] = self.hist.get(bucket, 0) + count
+
+    def kpis(self, oldest_undelivered_ms: int | None) -> Kpis:
+        c = self.counters
+        p50, p95, p99 = percentiles(self.hist, (0.50, 0.95, 0.99))
+        latency = LatencySummary(count=c[9], p50=p50, p95=p95, p99=p99, mean=(c[10] / c[9]) if c[9] else None)
+        return Kpis(
+            attempts=c[0],
+            successes=c[1],
+            http_errors=c[2],
+            timeouts=c[3],
+            network_errors=c[4],
+            first_attempts=c[5],
+            first_attempt_successes=c[6],
+            deliveries=c[7],
+            delivered=c[8],
+            oldest_undelivered_ms=oldest_undelivered_ms,
+            latency=latency,
+        )
+
+
+def _oldest_undelivered(store: Store, conn: Any, flt: DeliveryFilter) -> dict[str, int]:
+    """The first-attempt time of the oldest undelivered delivery, per endpoint."""
+    p = store.dialect.placeholder
+    where, params = _window_where(p, flt, "first_attempt_at", 1)
+    extra, extra_params = filter_sql(store.dialect, flt.endpoint_ids, flt.event_types)
+    sql = (
+        "SELECT endpoint_id, MIN(first_attempt_at) FROM delivery "
+        f"WHERE delivered_at IS NULL{where}{extra} GROUP BY endpoint_id"
+    )
+    return {row[0]: row[1] for row in conn.exec_driver_sql(sql, (*params, *extra_params))}
+
+
+def _window_where(p: str, flt: DeliveryFilter, column: str, unit_ms: int) -> tuple[str, list[int]]:
+    """Bounds on `column` (in units of `unit_ms`) at the rollups' minute resolution."""
+    sql, params = "", []
+    if flt.since_ms is not None:
+        sql += f" AND {column} >= {p}"
+        params.append(flt.since_ms // MS_PER_MINUTE * MS_PER_MINUTE // unit_ms)
+    if flt.until_ms is not None:
+        sql += f" AND {column} < {p}"
+        params.append(-(-flt.until_ms // MS_PER_MINUTE) * MS_PER_MINUTE // unit_ms)
+    return sql, params
+
+
+def _failures(
+    store: Store, conn: Any, flt: DeliveryFilter
+) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]], dict[str, int]]:
+    p = store.dialect.placeholder
+    where, params = _window_where(p, flt, "bucket", MS_PER_MINUTE)
+    extra, extra_params = filter_sql(store.dialect, flt.endpoint_ids, flt.event_types)
+    sql = (
+        "SELECT endpoint_id, status_code, error_kind, SUM(count), MAX(last_at) FROM failure_minute "
+        f"WHERE 1 = 1{where}{extra} GROUP BY endpoint_id, status_code, error_kind"
+    )
+    codes: dict[str, Counter[str]] = {}
+    errors: dict[str, Counter[str]] = {}
+    last: dict[str, int] = {}
+    for endpoint_id, status, kind, count, last_at in conn.exec_driver_sql(sql, (*params, *extra_params)):
+        if status:
+            codes.setdefault(endpoint_id, Counter())[str(status)] += int(count)
+        if kind:
+            errors.setdefault(endpoint_id, Counter())[ErrorKind(kind).value] += int(count)
+        last[endpoint_id] = max(last.get(endpoint_id, 0), int(last_at))
+    return codes, errors, last
+
+
+def _top(counter: Counter[str] | None) -> tuple[CodeCount, ...]:
+    """The most frequent failure labels, ties broken by label so output is stable."""
+    if not counter:
+        return ()
+    ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(CodeCount(label, count) for label, count in ranked[:TOP_FAILURES])
+
+
+def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
+    """Overall, per-endpoint and per-event-type figures for the filter's window, endpoints and event types."""
+    by_endpoint: dict[str, _Sums] = {}
+    by_type: dict[str, _Sums] = {}
+    with store.read() as conn:
+        last_seq = conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM delivery_attempt").scalar_one()
+        for row in rollup_rows(
+            conn, store.dialect, flt.since_ms, flt.until_ms, flt.endpoint_ids, flt.event_types
+        ):
+            counters = row[5 : 5 + N_COUNTERS]
+            hist_text = row[5 + N_COUNTERS]
+            endpoint_sums = by_endpoint.get(row[2])
+            if endpoint_sums is None:
+                endpoint_sums = by_endpoint[row[2]] = _Sums()
+            endpoint_sums.add(counters, hist_text)
+            type_sums = by_type.get(row[3])
+            if type_sums is None:
+                type_sums = by_type[row[3]] = _Sums()
+            type_sums.add(counters, hist_text)
+        oldest = _oldest_undelivered(store, conn, flt)
+        codes, errors, last_failure = _failures(store, conn, flt)
+    overall = _Sums()
+    for sums in by_endpoint.values():
+        overall.merge(sums)
+    endpoints = tuple(
+        EndpointKpis(
+            endpoint_id=endpoint_id,
+            kpis=by_endpoint[endpoint_id].kpis(oldest.get(endpoint_id)),
+            top_status_codes=_top(codes.get(endpoint_id)),
+            top_errors=_top(errors.get(endpoint_id)),
+            last_failure_ms=last_failure.get(endpoint_id),
+        )
+        for endpoint_id in sorted(by_endpoint)
+    )
+    return StatsSnapshot(
+        since_ms=flt.since_ms,
+        until_ms=flt.until_ms,
+        overall=overall.kpis(min(oldest.values()) if oldest else None),
+        endpoints=endpoints,
+        event_types=tuple((t, by_type[t].kpis(None)) for t in sorted(by_type)),
+        last_seq=int(last_seq),
+    )

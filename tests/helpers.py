@@ -1,0 +1,83 @@
+"""Small builders for log lines and command runs shared by the tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from click.testing import CliRunner, Result
+
+from console.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def log_line(
+    event_id: str = "evt_1", endpoint_id: str = "ep_a", attempt: int = 1, **fields: Any
+) -> dict[str, Any]:
+    """A valid delivery-log line; `payload` is included on attempt 1 unless given."""
+    line: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": fields.pop("event_type", "reward.redeemed"),
+        "endpoint_id": endpoint_id,
+        "attempt": attempt,
+        "attempted_at": fields.pop("attempted_at", "2026-05-05T10:00:00Z"),
+        "status_code": fields.pop("status_code", 200),
+        "latency_ms": fields.pop("latency_ms", 100.0),
+    }
+    if attempt == 1 and "payload" not in fields:
+        line["payload"] = {
+            "event": line["event_type"],
+            "event_id": event_id,
+            "user_id": "user_678",
+            "reward_id": "reward_999",
+            "amount": 500,
+            "currency": "INR",
+            "status": "success",
+            "timestamp": "2026-05-05T10:00:00Z",
+        }
+    line.update(fields)
+    return {k: v for k, v in line.items() if v is not ...}
+
+
+def write_jsonl(path: Path, lines: Iterable[dict[str, Any] | bytes]) -> Path:
+    with path.open("wb") as out:
+        for line in lines:
+            out.write((line if isinstance(line, bytes) else orjson.dumps(line)) + b"\n")
+    return path
+
+
+def run(*args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run the command line in-process (click's runner); stdout and stderr kept apart."""
+    runner = CliRunner()
+    return runner.invoke(cli, list(args), input=stdin, env=env, catch_exceptions=False)
+
+
+def run_process(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m console ...` as a real process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin.decode() if stdin is not None else None,
+    )
+
+
+def table_count(store: Any, table: str) -> int:
+    with store.read() as conn:
+        return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())

@@ -1,0 +1,77 @@
+"""The schema version: a new store is stamped, an older one is upgraded, a newer one is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Connection
+
+from console.store import SCHEMA_VERSION, SchemaVersionError, StoreError, open_store, schema
+from tests.helpers import run
+
+
+def _version(url: str) -> int:
+    store = open_store(url)
+    try:
+        with store.read() as conn:
+            version = schema.read_version(conn)
+        assert version is not None
+        return version
+    finally:
+        store.close()
+
+
+def test_new_store_is_stamped(store_url: str) -> None:
+    assert _version(store_url) == SCHEMA_VERSION
+
+
+def test_newer_store_is_refused(store_url: str) -> None:
+    store = open_store(store_url)
+    with store.write() as conn:
+        conn.exec_driver_sql(f"UPDATE meta SET value = '{SCHEMA_VERSION + 5}' WHERE key = 'schema_version'")
+    store.close()
+    with pytest.raises(
+        SchemaVersionError, match=f"schema version {SCHEMA_VERSION + 5}, newer than this hookconsole"
+    ):
+        open_store(store_url)
+
+
+def test_older_store_is_upgraded_step_by_step(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    open_store(store_url).close()  # a store at today's version
+    applied: list[int] = []
+
+    def add_note_column(conn: Connection) -> None:
+        applied.append(SCHEMA_VERSION)
+        conn.exec_driver_sql("ALTER TABLE endpoint ADD COLUMN note VARCHAR")
+
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, SCHEMA_VERSION, add_note_column)
+    upgraded = open_store(store_url)
+    try:
+        with upgraded.read() as conn:
+            assert schema.read_version(conn) == SCHEMA_VERSION + 1
+            conn.exec_driver_sql("SELECT note FROM endpoint").fetchall()
+    finally:
+        upgraded.close()
+    open_store(store_url).close()  # already upgraded: nothing runs twice
+    assert applied == [SCHEMA_VERSION]
+
+
+def test_unopenable_stores_say_why(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"folder .* does not exist"):
+        open_store(str(tmp_path / "no" / "such" / "dir" / "x.db"))
+    with pytest.raises(StoreError, match="unsupported database"):
+        open_store("mysql://localhost/x")
+    with pytest.raises(StoreError) as info:
+        open_store("postgresql+psycopg://alice:s3cret-pw@127.0.0.1:1/none?connect_timeout=2")
+    assert "s3cret-pw" not in str(info.value) and "cannot open store" in str(info.value)
+
+
+def test_cli_reports_store_errors_on_one_line(tmp_path: Path) -> None:
+    result = run("--db", "postgresql://bob:hunter2@127.0.0.1:1/x?connect_timeout=2", "stats")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "hookconsole: cannot open store postgresql+psycopg://bob:***@127.0.0.1:1/x"
+    )
+    assert "hunter2" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
