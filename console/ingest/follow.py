@@ -12,8 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import orjson
-
 from console.ingest.service import Ingestor, IngestSummary, RejectSink
 from console.ingest.sources import RawLine, SourceError
 from console.store import Store
@@ -67,10 +65,7 @@ class _Tail:
             raw = chunk + b"\n"
             if not chunk.strip():
                 continue
-            try:
-                records.append(RawLine(self.line_number, raw, orjson.loads(chunk)))
-            except orjson.JSONDecodeError as exc:
-                records.append(RawLine(self.line_number, raw, error=f"not valid JSON ({exc})"))
+            records.append(RawLine(self.line_number, raw))
         return records
 
     def close(self) -> None:

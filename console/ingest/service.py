@@ -10,9 +10,19 @@ from typing import IO, Any
 import orjson
 
 from console.domain.records import AttemptRecord, EventRecord
+from console.ingest.fastpath import fast_parse
 from console.ingest.lines import LineError, parse_line
-from console.ingest.sources import RawLine, SourceError, display_name, read_source, source_size
-from console.store import Store, write_batch
+from console.ingest.sources import (
+    UNDECODED,
+    RawLine,
+    SourceError,
+    display_name,
+    json_error,
+    read_source,
+    source_size,
+)
+from console.store import Store
+from console.store.writer import PreparedBatch, prepare_batch, write_prepared_batch
 
 DEFAULT_BATCH = 10_000
 
@@ -84,6 +94,25 @@ class RejectSink:
 ProgressFn = Callable[[IngestSummary, int | None], None]
 
 
+def parse_record(record: RawLine) -> tuple[AttemptRecord, EventRecord | None] | str:
+    """The records of one source record, or the reason it is rejected."""
+    if record.error is not None:
+        return record.error
+    value = record.value
+    if value is UNDECODED:
+        parsed = fast_parse(record.raw)
+        if parsed is not None:
+            return parsed
+        try:
+            value = orjson.loads(record.raw)
+        except orjson.JSONDecodeError as exc:
+            return json_error(exc, record.raw)
+    try:
+        return parse_line(value)
+    except LineError as exc:
+        return str(exc)
+
+
 @dataclass
 class _Pending:
     """Valid lines waiting for the next batch write."""
@@ -110,14 +139,11 @@ class Ingestor:
         """Validate one record; a valid one waits for the next flush, a bad one goes to the rejects sink."""
         self.summary.lines += 1
         self.summary.bytes_read += len(record.raw)
-        if record.error is not None:
-            self._reject(source, record.number, record.error, record.raw)
+        parsed = parse_record(record)
+        if isinstance(parsed, str):
+            self._reject(source, record.number, parsed, record.raw)
             return
-        try:
-            attempt, event = parse_line(record.value)
-        except LineError as exc:
-            self._reject(source, record.number, str(exc), record.raw)
-            return
+        attempt, event = parsed
         self.pending.attempts.append(attempt)
         if event is not None:
             self.pending.events.append(event)
@@ -128,13 +154,23 @@ class Ingestor:
     def flush(self) -> None:
         """Write what is pending in one transaction and route the store's own rejections."""
         pending, self.pending = self.pending, _Pending()
-        if not pending:
-            return
-        result = write_batch(self.store, pending.attempts, pending.events)
+        if pending:
+            self.store_prepared(
+                prepare_batch(pending.attempts, pending.events), pending.attempts, pending.origins
+            )
+
+    def store_prepared(
+        self,
+        batch: PreparedBatch,
+        attempts: Sequence[AttemptRecord],
+        origins: Sequence[tuple[str, int, bytes]],
+    ) -> None:
+        """Write a prepared batch; `origins[i]` says where `attempts[i]` came from, for the store's rejections."""
+        result = write_prepared_batch(self.store, batch)
         self.summary.accepted += result.inserted
         self.summary.duplicates += result.duplicates
         if result.rejected:
-            for attempt, (source, number, raw) in zip(pending.attempts, pending.origins, strict=True):
+            for attempt, (source, number, raw) in zip(attempts, origins, strict=True):
                 reason = result.rejected.pop(attempt.key, None)
                 if reason is not None:
                     self._reject(source, number, reason, raw)
@@ -154,8 +190,15 @@ def ingest_sources(
     progress: ProgressFn | None = None,
     batch_size: int = DEFAULT_BATCH,
 ) -> IngestSummary:
-    """Ingest every path in order. A source that cannot be read is reported and the others still go in."""
+    """Ingest every path in order. A source that cannot be read is reported and the others still go in.
+
+    Large files are parsed in a second process while this one writes (see `parallel`).
+    """
     ingestor = Ingestor(store, rejects or RejectSink(), batch_size)
+    if use_parallel(paths):
+        from console.ingest.parallel import ingest_in_parallel
+
+        return ingest_in_parallel(ingestor, paths, fmt, progress, _total_size(paths))
     started = time.perf_counter()
     total_bytes = _total_size(paths)
     last_report = 0.0
@@ -195,6 +238,18 @@ def _guard(records: Iterator[RawLine], name: str, ingestor: Ingestor) -> Iterabl
         ingestor.summary.failed_sources.append(str(exc))
     except (OSError, EOFError) as exc:
         ingestor.summary.failed_sources.append(f"{name}: stopped reading: {exc}")
+
+
+PARALLEL_MIN_BYTES = 8 << 20
+
+
+def use_parallel(paths: Sequence[str]) -> bool:
+    """Parse in a second process when there is a second core and enough plain-file input to repay it."""
+    import os
+
+    if (os.cpu_count() or 1) < 2 or os.environ.get("HOOKCONSOLE_INGEST_PROCESSES") == "1" or "-" in paths:
+        return False
+    return sum(source_size(p) or 0 for p in paths) >= PARALLEL_MIN_BYTES
 
 
 def _total_size(paths: Sequence[str]) -> int | None:

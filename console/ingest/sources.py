@@ -6,9 +6,8 @@ import csv
 import io
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
@@ -23,14 +22,17 @@ class SourceError(Exception):
     """A whole source cannot be read (missing, unreadable, unknown format)."""
 
 
-@dataclass(frozen=True)
-class RawLine:
-    """One record of a source: its 1-based line number, its text as read, and its decoded value
-    (or the decoding error)."""
+# The value of a JSON Lines record not decoded yet: ingest decodes it (fast path first).
+UNDECODED: Any = object()
+
+
+class RawLine(NamedTuple):
+    """One record of a source: its 1-based line number, its bytes as read, and its decoded value
+    (UNDECODED for JSON Lines; a mapping of typed cells for CSV) or the reason it cannot be read."""
 
     number: int
     raw: bytes
-    value: Any = None
+    value: Any = UNDECODED
     error: str | None = None
 
 
@@ -74,23 +76,18 @@ def detect_format(path: str, stream: IO[bytes], wanted: str) -> str:
 
 
 def iter_jsonl(stream: IO[bytes]) -> Iterator[RawLine]:
-    """Each non-blank line, decoded with orjson (a line that fails to decode carries its error)."""
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
+    """Each non-blank line, undecoded."""
     for number, raw in enumerate(stream, start=1):
-        if not raw.strip():
-            continue
-        try:
-            yield RawLine(number, raw, loads(raw))
-        except decode_error as exc:
-            yield RawLine(number, raw, error=f"not valid JSON ({_json_reason(exc, raw)})")
+        if raw.strip():
+            yield RawLine(number, raw)
 
 
-def _json_reason(exc: orjson.JSONDecodeError, raw: bytes) -> str:
+def json_error(exc: orjson.JSONDecodeError, raw: bytes) -> str:
+    """The reason a line is not JSON, calling a cut-off last line what it is."""
     text = str(exc)
     if not raw.endswith(b"\n") and ("EOF" in text or "unexpected end" in text.lower()):
-        return "truncated line: " + text
-    return text
+        return f"not valid JSON (truncated line: {text})"
+    return f"not valid JSON ({text})"
 
 
 def iter_csv(stream: IO[bytes], source: str) -> Iterator[RawLine]:

@@ -42,6 +42,11 @@ class Dialect:
         """The suffix that makes a claiming SELECT skip rows another session holds."""
         return ""
 
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        """True when `exc` (from SQLAlchemy or the driver) is a unique or primary key violation."""
+        orig = getattr(exc, "orig", None) or exc
+        return "UNIQUE constraint failed" in str(orig)
+
 
 class PostgresDialect(Dialect):
     """PostgreSQL: writers serialise on a transaction-level advisory lock; bulk rows go in with COPY."""
@@ -70,6 +75,10 @@ class PostgresDialect(Dialect):
 
     def skip_locked(self) -> str:
         return " FOR UPDATE SKIP LOCKED"
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        orig = getattr(exc, "orig", None) or exc
+        return getattr(orig, "sqlstate", None) == "23505"
 
 
 def dialect_for(name: str) -> Dialect:

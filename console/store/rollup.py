@@ -1,7 +1,8 @@
 """Rollup accumulation: counters and latency histograms per minute and per hour, merged into the tables.
 
 A writer adds the attempts it inserted and the delivery transitions they caused, then `flush` merges the
-sums into `rollup_minute`, `rollup_hour` and `failure_minute` (inside the writer's transaction).
+sums into `rollup_minute`, `rollup_hour` and `failure_minute` (inside the writer's transaction). Sums are kept
+per minute; the hour sums are derived from them at flush time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from sqlalchemy.engine import Connection
 
 from console.domain.latency import bucket_of
 from console.domain.outcomes import Outcome, error_kind_of
-from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.domain.records import AttemptRecord
+from console.domain.times import MS_PER_MINUTE
 from console.store.dialect import Dialect
 
 # Counter positions in an accumulator row; the histogram is the last element.
@@ -40,9 +42,10 @@ _OUTCOME_SLOT = {
 }
 _DELIVERIES, _DELIVERED = 7, 8
 KEY_COLUMNS = ("bucket", "endpoint_id", "event_type", "trigger")
-ROLLUP_TABLES = (("rollup_minute", MS_PER_MINUTE), ("rollup_hour", MS_PER_HOUR))
+MINUTES_PER_HOUR = 60
 
 RollupKey = tuple[int, str, str, str]
+FailureKey = tuple[int, str, str, int, str]
 
 
 def encode_hist(hist: dict[int, int]) -> str:
@@ -53,77 +56,95 @@ def decode_hist(text: str) -> dict[int, int]:
     return {int(k): v for k, v in orjson.loads(text).items()}
 
 
+def _empty_row() -> list[Any]:
+    return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, {}]
+
+
 class RollupAccumulator:
-    """Sums for one write batch, kept per grain (minute, hour)."""
+    """Sums for one write batch, per minute x endpoint x event type x trigger, plus failure counts."""
 
     def __init__(self) -> None:
-        self.grains: list[dict[RollupKey, list[Any]]] = [{} for _ in ROLLUP_TABLES]
-        self.failures: dict[tuple[int, str, str, int, str], list[int]] = {}
+        self.minutes: dict[RollupKey, list[Any]] = {}
+        self.failures: dict[FailureKey, list[int]] = {}
+        self.hours: dict[RollupKey, list[Any]] | None = None
 
-    def _rows(self, at_ms: int, endpoint_id: str, event_type: str, trigger: str) -> Iterable[list[Any]]:
-        for grain, (_, width) in zip(self.grains, ROLLUP_TABLES, strict=True):
-            key = (at_ms // width, endpoint_id, event_type, trigger)
-            row = grain.get(key)
+    def add_attempts(self, records: Iterable[AttemptRecord]) -> None:
+        minutes = self.minutes
+        failures = self.failures
+        slots = _OUTCOME_SLOT
+        for r in records:
+            at = r[4]
+            minute = at // MS_PER_MINUTE
+            key = (minute, r[2], r[1], r[9])
+            row = minutes.get(key)
             if row is None:
-                row = grain[key] = [0] * N_COUNTERS + [{}]
-                row[N_COUNTERS - 1] = 0.0
-            yield row
-
-    def add_attempt(
-        self,
-        at_ms: int,
-        endpoint_id: str,
-        event_type: str,
-        trigger: str,
-        attempt: int,
-        outcome: str,
-        status_code: int | None,
-        latency_ms: float | None,
-        error: str | None,
-    ) -> None:
-        slot = _OUTCOME_SLOT[outcome]
-        success = slot == 1
-        latency_bucket = bucket_of(latency_ms) if latency_ms is not None else None
-        for row in self._rows(at_ms, endpoint_id, event_type, trigger):
+                row = minutes[key] = _empty_row()
+            slot = slots[r[5]]
             row[0] += 1
             row[slot] += 1
-            if attempt == 1:
+            if r[3] == 1:
                 row[5] += 1
-                if success:
+                if slot == 1:
                     row[6] += 1
-            if latency_bucket is not None:
+            latency = r[7]
+            if latency is not None:
                 row[9] += 1
-                row[10] += latency_ms
-                hist = row[N_COUNTERS]
-                hist[latency_bucket] = hist.get(latency_bucket, 0) + 1
-        if not success:
-            fkey = (
-                at_ms // MS_PER_MINUTE,
-                endpoint_id,
-                event_type,
-                status_code or 0,
-                error_kind_of(error).value,
-            )
-            entry = self.failures.get(fkey)
-            if entry is None:
-                self.failures[fkey] = [1, at_ms]
-            else:
-                entry[0] += 1
-                entry[1] = max(entry[1], at_ms)
+                row[10] += latency
+                hist = row[11]
+                bucket = bucket_of(latency)
+                hist[bucket] = hist.get(bucket, 0) + 1
+            if slot != 1:
+                fkey = (minute, r[2], r[1], r[6] or 0, error_kind_of(r[8]).value)
+                entry = failures.get(fkey)
+                if entry is None:
+                    failures[fkey] = [1, at]
+                else:
+                    entry[0] += 1
+                    if at > entry[1]:
+                        entry[1] = at
 
     def add_delivery(
         self, at_ms: int, endpoint_id: str, event_type: str, trigger: str, count: int, delivered: int
     ) -> None:
         """Count (or with negative numbers, uncount) deliveries first tried at `at_ms`."""
-        for row in self._rows(at_ms, endpoint_id, event_type, trigger):
+        minute = at_ms // MS_PER_MINUTE
+        grains = [(self.minutes, minute)]
+        if self.hours is not None:
+            grains.append((self.hours, minute // MINUTES_PER_HOUR))
+        for grain, bucket in grains:
+            key = (bucket, endpoint_id, event_type, trigger)
+            row = grain.get(key)
+            if row is None:
+                row = grain[key] = _empty_row()
             row[_DELIVERIES] += count
             row[_DELIVERED] += delivered
 
+    def finish(self) -> None:
+        """Add the minute sums up per hour; later delivery corrections keep both grains in step."""
+        self.hours = self._hours()
+
+    def _hours(self) -> dict[RollupKey, list[Any]]:
+        hours: dict[RollupKey, list[Any]] = {}
+        for (minute, endpoint_id, event_type, trigger), row in self.minutes.items():
+            key = (minute // MINUTES_PER_HOUR, endpoint_id, event_type, trigger)
+            total = hours.get(key)
+            if total is None:
+                hours[key] = [*row[:N_COUNTERS], dict(row[N_COUNTERS])]
+                continue
+            for i in range(N_COUNTERS):
+                total[i] += row[i]
+            hist = total[N_COUNTERS]
+            for bucket, count in row[N_COUNTERS].items():
+                hist[bucket] = hist.get(bucket, 0) + count
+        return hours
+
     def flush(self, conn: Connection, dialect: Dialect) -> None:
         """Merge every sum into the rollup tables."""
-        for grain, (table, _) in zip(self.grains, ROLLUP_TABLES, strict=True):
-            if grain:
-                _merge_grain(conn, dialect, table, grain)
+        if self.minutes:
+            _merge_grain(conn, dialect, "rollup_minute", self.minutes)
+            _merge_grain(
+                conn, dialect, "rollup_hour", self.hours if self.hours is not None else self._hours()
+            )
         if self.failures:
             _merge_failures(conn, dialect, self.failures)
 
@@ -135,10 +156,7 @@ def _merge_grain(conn: Connection, dialect: Dialect, table: str, grain: dict[Rol
     for start in range(0, len(buckets), dialect.max_params):
         chunk = buckets[start : start + dialect.max_params]
         marks = ", ".join(p for _ in chunk)
-        sql = (
-            f"SELECT {', '.join(KEY_COLUMNS + COUNTER_COLUMNS)}, latency_hist FROM {table} "
-            f"WHERE bucket IN ({marks})"
-        )
+        sql = f"SELECT {', '.join(KEY_COLUMNS + COUNTER_COLUMNS)}, latency_hist FROM {table} WHERE bucket IN ({marks})"
         for row in conn.exec_driver_sql(sql, tuple(chunk)):
             key = (row[0], row[1], row[2], row[3])
             if key in grain:
@@ -167,9 +185,7 @@ def _merge_grain(conn: Connection, dialect: Dialect, table: str, grain: dict[Rol
     dialect.bulk_insert(conn, table, (*KEY_COLUMNS, *COUNTER_COLUMNS, "latency_hist"), inserts)
 
 
-def _merge_failures(
-    conn: Connection, dialect: Dialect, failures: dict[tuple[int, str, str, int, str], list[int]]
-) -> None:
+def _merge_failures(conn: Connection, dialect: Dialect, failures: dict[FailureKey, list[int]]) -> None:
     p = dialect.placeholder
     rows = [(*key, count, last_at) for key, (count, last_at) in failures.items()]
     conn.exec_driver_sql(

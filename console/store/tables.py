@@ -63,6 +63,7 @@ class DeliveryAttempt(SQLModel, table=True):
     )
     seq: int | None = Field(default=None, sa_column=Column(SEQ_TYPE, primary_key=True, autoincrement=True))
     event_id: str
+    event_type: str
     endpoint_id: str
     attempt: int
     attempted_at: int = _ms()  # type: ignore[assignment]
@@ -82,7 +83,6 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
     __table_args__ = (
         Index("ix_delivery_first", "first_attempt_at"),
-        Index("ix_delivery_last", "last_attempt_at"),
         Index(
             "ix_delivery_undelivered",
             "first_attempt_at",

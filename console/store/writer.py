@@ -3,6 +3,10 @@
 Inside one write transaction it inserts the new attempts (skipping those already stored, by natural key),
 inserts events met for the first time, brings each touched delivery up to date and merges the rollups, so the
 store is consistent after every batch and a killed process loses at most the batch in flight.
+
+Bulk ingest is the hot path, so the common case (everything in the batch is new) costs one bulk insert per
+table: rows go in under a savepoint, and only when one of them turns out to be stored already does the batch
+fall back to looking up what exists.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.rollup import RollupAccumulator
 
+# Column order of AttemptRecord and EventRecord.
 ATTEMPT_COLUMNS = (
     "event_id",
+    "event_type",
     "endpoint_id",
     "attempt",
     "attempted_at",
+    "outcome",
     "status_code",
     "latency_ms",
-    "outcome",
     "error",
     "trigger",
     "replay_job_id",
@@ -73,7 +79,6 @@ class WriteResult:
     events_inserted: int = 0
     newly_delivered: int = 0
     rejected: dict[AttemptKey, str] = field(default_factory=dict)
-    inserted_keys: set[AttemptKey] = field(default_factory=set)
 
     def add(self, other: WriteResult) -> None:
         self.inserted += other.inserted
@@ -83,28 +88,77 @@ class WriteResult:
         self.rejected.update(other.rejected)
 
 
+@dataclass
+class PreparedBatch:
+    """A batch made ready for the store without touching it: unique attempts, the events offered, rollup
+    sums of the attempts, and each delivery's state folded from this batch's attempts alone (as if new).
+
+    `prepare_batch` is pure, so bulk ingest runs it in a parsing process while the main process writes.
+    """
+
+    attempts: list[AttemptRecord]
+    events: dict[str, EventRecord]
+    duplicates: int
+    rollups: RollupAccumulator
+    deliveries: dict[tuple[str, str], list[Any]]
+    delivery_types: dict[tuple[str, str], str]
+
+
+def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecord] = ()) -> PreparedBatch:
+    """Dedupe a batch and compute its rollup sums and delivery states (pure)."""
+    unique: dict[AttemptKey, AttemptRecord] = {}
+    for record in attempts:
+        unique.setdefault((record[0], record[2], record[3]), record)
+    offered: dict[str, EventRecord] = {}
+    for event in events:
+        offered.setdefault(event[0], event)
+    records = list(unique.values())
+    rollups = RollupAccumulator()
+    rollups.add_attempts(records)
+    states: dict[tuple[str, str], list[Any]] = {}
+    types: dict[tuple[str, str], str] = {}
+    for r in records:
+        pair = (r[0], r[2])
+        state = states.get(pair)
+        if state is None:
+            states[pair] = state_of_one(r)
+            types[pair] = r[1]
+        else:
+            apply_attempt(state, r)
+    for pair, state in states.items():
+        rollups.add_delivery(
+            state[FIRST_AT],
+            pair[1],
+            types[pair],
+            state[FIRST_TRIGGER],
+            1,
+            int(state[DELIVERED_AT] is not None),
+        )
+    rollups.finish()
+    return PreparedBatch(records, offered, len(attempts) - len(records), rollups, states, types)
+
+
 def write_batch(
-    store: Store,
-    attempts: Sequence[AttemptRecord],
-    events: Iterable[EventRecord] = (),
-    *,
-    keep_keys: bool = False,
+    store: Store, attempts: Sequence[AttemptRecord], events: Iterable[EventRecord] = ()
 ) -> WriteResult:
     """Store a batch of attempts (and the events they need) in one transaction; idempotent by natural key."""
+    batch = prepare_batch(attempts, events)
     with store.write() as conn:
-        return write_in_transaction(conn, store.dialect, attempts, events, keep_keys=keep_keys)
+        return write_prepared(conn, store.dialect, batch)
 
 
-def _in_chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+def write_prepared_batch(store: Store, batch: PreparedBatch) -> WriteResult:
+    """Store a prepared batch in one transaction."""
+    with store.write() as conn:
+        return write_prepared(conn, store.dialect, batch)
 
 
 def _select_in(
     conn: Connection, dialect: Dialect, sql_head: str, column: str, values: Sequence[Any]
 ) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
-    for chunk in _in_chunks(values, dialect.max_params):
+    for start in range(0, len(values), dialect.max_params):
+        chunk = values[start : start + dialect.max_params]
         marks = ", ".join(dialect.placeholder for _ in chunk)
         rows.extend(
             tuple(r) for r in conn.exec_driver_sql(f"{sql_head} WHERE {column} IN ({marks})", tuple(chunk))
@@ -112,130 +166,91 @@ def _select_in(
     return rows
 
 
+def _insert_new(
+    conn: Connection, dialect: Dialect, table: str, columns: Sequence[str], rows: Sequence[Any]
+) -> bool:
+    """Insert rows under a savepoint; False (and nothing inserted) when one of them is stored already."""
+    conn.exec_driver_sql("SAVEPOINT hc_bulk")
+    try:
+        dialect.bulk_insert(conn, table, columns, rows)
+    except Exception as exc:
+        if not dialect.is_unique_violation(exc):
+            raise
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT hc_bulk")
+        conn.exec_driver_sql("RELEASE SAVEPOINT hc_bulk")
+        return False
+    conn.exec_driver_sql("RELEASE SAVEPOINT hc_bulk")
+    return True
+
+
 def write_in_transaction(
-    conn: Connection,
-    dialect: Dialect,
-    attempts: Sequence[AttemptRecord],
-    events: Iterable[EventRecord] = (),
-    *,
-    keep_keys: bool = False,
+    conn: Connection, dialect: Dialect, attempts: Sequence[AttemptRecord], events: Iterable[EventRecord] = ()
 ) -> WriteResult:
-    """The body of `write_batch`, for callers that already hold a write transaction."""
-    result = WriteResult()
-    unique: dict[AttemptKey, AttemptRecord] = {}
-    for record in attempts:
-        key = (record.event_id, record.endpoint_id, record.attempt)
-        if key in unique:
-            result.duplicates += 1
-        else:
-            unique[key] = record
-    if not unique:
+    """`write_batch` for callers that already hold a write transaction."""
+    return write_prepared(conn, dialect, prepare_batch(attempts, events))
+
+
+def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> WriteResult:
+    """Insert what is new in a prepared batch and bring deliveries and rollups up to date."""
+    result = WriteResult(duplicates=batch.duplicates)
+    if not batch.attempts:
         return result
-    event_ids = sorted({key[0] for key in unique})
 
-    # Events: which exist, with which type; insert the ones offered for the first time.
-    known_types: dict[str, str] = {
-        row[0]: row[1]
-        for row in _select_in(conn, dialect, "SELECT event_id, event_type FROM event", "event_id", event_ids)
-    }
-    new_events: dict[str, EventRecord] = {}
-    for event in events:
-        if event.event_id not in known_types and event.event_id not in new_events:
-            new_events[event.event_id] = event
-    for event_id, event in new_events.items():
-        known_types[event_id] = event.event_type
-    dialect.bulk_insert(
-        conn,
-        "event",
-        EVENT_COLUMNS,
-        [
-            (
-                e.event_id,
-                e.event_type,
-                e.occurred_at_ms,
-                e.payload,
-                e.user_id,
-                e.reward_id,
-                e.amount,
-                e.currency,
-            )
-            for e in new_events.values()
-        ],
-    )
-    result.events_inserted = len(new_events)
-
-    # Attempts: drop those stored already, and those whose event is unknown or of another type.
-    stored = {
-        (row[0], row[1], row[2])
-        for row in _select_in(
-            conn,
-            dialect,
-            "SELECT event_id, endpoint_id, attempt FROM delivery_attempt",
-            "event_id",
-            event_ids,
+    # Events: offered ones go in (those stored already are known by their type); the others are looked up.
+    offered = dict(batch.events)
+    types: dict[str, str] = {}
+    preexisting: set[str] = set()
+    if offered and not _insert_new(conn, dialect, "event", EVENT_COLUMNS, list(offered.values())):
+        stored = _select_in(
+            conn, dialect, "SELECT event_id, event_type FROM event", "event_id", list(offered)
         )
-    }
-    fresh: list[AttemptRecord] = []
-    for key, record in unique.items():
-        if key in stored:
-            result.duplicates += 1
+        for event_id, event_type in stored:
+            types[event_id] = event_type
+            preexisting.add(event_id)
+            del offered[event_id]
+        dialect.bulk_insert(conn, "event", EVENT_COLUMNS, list(offered.values()))
+    result.events_inserted = len(offered)
+    for event_id, event in offered.items():
+        types[event_id] = event.event_type
+    unknown = sorted({r[0] for r in batch.attempts} - types.keys())
+    for event_id, event_type in _select_in(
+        conn, dialect, "SELECT event_id, event_type FROM event", "event_id", unknown
+    ):
+        types[event_id] = event_type
+        preexisting.add(event_id)
+
+    # Attempts: refuse those whose event is unknown or of another type; skip those stored already.
+    candidates: list[AttemptRecord] = []
+    for record in batch.attempts:
+        stored_type = types.get(record[0])
+        if stored_type == record[1]:
+            candidates.append(record)
             continue
-        stored_type = known_types.get(record.event_id)
+        key = (record[0], record[2], record[3])
         if stored_type is None:
             result.rejected[key] = (
-                f"payload: required on the first line of an event ({record.event_id} has no stored payload yet)"
-            )
-        elif stored_type != record.event_type:
-            result.rejected[key] = (
-                f"event_type: {record.event_type!r} does not match {stored_type!r}, "
-                f"the type already stored for {record.event_id}"
+                f"payload: required on the first line of an event ({record[0]} has no stored payload yet)"
             )
         else:
-            fresh.append(record)
+            result.rejected[key] = (
+                f"event_type: {record[1]!r} does not match {stored_type!r}, the type already stored for {record[0]}"
+            )
+    fresh = candidates
+    if candidates and not _insert_new(conn, dialect, "delivery_attempt", ATTEMPT_COLUMNS, candidates):
+        ids = sorted({r[0] for r in candidates})
+        head = "SELECT event_id, endpoint_id, attempt FROM delivery_attempt"
+        stored_keys = {(r[0], r[1], r[2]) for r in _select_in(conn, dialect, head, "event_id", ids)}
+        fresh = [r for r in candidates if (r[0], r[2], r[3]) not in stored_keys]
+        dialect.bulk_insert(conn, "delivery_attempt", ATTEMPT_COLUMNS, fresh)
+    result.duplicates += len(candidates) - len(fresh)
+    result.inserted = len(fresh)
     if not fresh:
         return result
-    dialect.bulk_insert(
-        conn,
-        "delivery_attempt",
-        ATTEMPT_COLUMNS,
-        [
-            (
-                r.event_id,
-                r.endpoint_id,
-                r.attempt,
-                r.attempted_at_ms,
-                r.status_code,
-                r.latency_ms,
-                r.outcome.value,
-                r.error,
-                r.trigger.value,
-                r.replay_job_id,
-                r.request_headers,
-                r.response_excerpt,
-            )
-            for r in fresh
-        ],
-    )
-    result.inserted = len(fresh)
-    if keep_keys:
-        result.inserted_keys = {(r.event_id, r.endpoint_id, r.attempt) for r in fresh}
-
-    rollups = RollupAccumulator()
-    for r in fresh:
-        rollups.add_attempt(
-            r.attempted_at_ms,
-            r.endpoint_id,
-            r.event_type,
-            r.trigger.value,
-            r.attempt,
-            r.outcome.value,
-            r.status_code,
-            r.latency_ms,
-            r.error,
-        )
-    result.newly_delivered = _update_deliveries(conn, dialect, fresh, rollups)
-    _register_endpoints(conn, dialect, {r.endpoint_id for r in fresh})
-    rollups.flush(conn, dialect)
+    if len(fresh) != len(batch.attempts):
+        batch = prepare_batch(fresh)  # the sums were for attempts that are not all going in: redo them
+    result.newly_delivered = _update_deliveries(conn, dialect, batch, preexisting)
+    _register_endpoints(conn, dialect, {r[2] for r in fresh})
+    batch.rollups.flush(conn, dialect)
     return result
 
 
@@ -258,77 +273,103 @@ def write_in_transaction(
 ) = range(14)
 
 
-def new_delivery_state() -> list[Any]:
-    """The state of a delivery before any attempt."""
-    return [0, 0, 0, None, None, None, None, None, None, None, None, None, None, None]
+def state_of_one(r: AttemptRecord) -> list[Any]:
+    """The state of a delivery after its only attempt."""
+    success = r.outcome == _SUCCESS
+    at, n = r.attempted_at_ms, r.attempt
+    return [
+        1, int(success), n, at, n, r.trigger, r.outcome, at, n, r.outcome, r.status_code, r.error,
+        at if success else None, n if success else None,
+    ]  # fmt: skip
 
 
 def apply_attempt(state: list[Any], r: AttemptRecord) -> None:
     """Fold one attempt into a delivery state: first and last by (time, attempt number), delivered by the
     earliest success."""
-    at = r.attempted_at_ms
+    at, n = r.attempted_at_ms, r.attempt
     state[ATTEMPTS] += 1
-    if r.attempt > state[MAX_ATTEMPT]:
-        state[MAX_ATTEMPT] = r.attempt
-    if state[FIRST_AT] is None or (at, r.attempt) < (state[FIRST_AT], state[FIRST_N]):
-        state[FIRST_AT], state[FIRST_N] = at, r.attempt
-        state[FIRST_TRIGGER], state[FIRST_OUTCOME] = r.trigger.value, r.outcome.value
-    if state[LAST_AT] is None or (at, r.attempt) > (state[LAST_AT], state[LAST_N]):
-        state[LAST_AT], state[LAST_N] = at, r.attempt
-        state[LAST_OUTCOME], state[LAST_STATUS], state[LAST_ERROR] = r.outcome.value, r.status_code, r.error
-    if r.outcome.value == _SUCCESS:
+    if n > state[MAX_ATTEMPT]:
+        state[MAX_ATTEMPT] = n
+    if (at, n) < (state[FIRST_AT], state[FIRST_N]):
+        state[FIRST_AT], state[FIRST_N], state[FIRST_TRIGGER], state[FIRST_OUTCOME] = (
+            at,
+            n,
+            r.trigger,
+            r.outcome,
+        )
+    if (at, n) > (state[LAST_AT], state[LAST_N]):
+        state[LAST_AT], state[LAST_N] = at, n
+        state[LAST_OUTCOME], state[LAST_STATUS], state[LAST_ERROR] = r.outcome, r.status_code, r.error
+    if r.outcome == _SUCCESS:
         state[SUCCESSES] += 1
-        if state[DELIVERED_AT] is None or (at, r.attempt) < (state[DELIVERED_AT], state[DELIVERED_N]):
-            state[DELIVERED_AT], state[DELIVERED_N] = at, r.attempt
+        if state[DELIVERED_AT] is None or (at, n) < (state[DELIVERED_AT], state[DELIVERED_N]):
+            state[DELIVERED_AT], state[DELIVERED_N] = at, n
+
+
+def merge_states(old: list[Any], new: list[Any]) -> list[Any]:
+    """The state of a delivery whose attempts are those of `old` and those of `new`."""
+    merged = list(old)
+    merged[ATTEMPTS] += new[ATTEMPTS]
+    merged[SUCCESSES] += new[SUCCESSES]
+    merged[MAX_ATTEMPT] = max(old[MAX_ATTEMPT], new[MAX_ATTEMPT])
+    if (new[FIRST_AT], new[FIRST_N]) < (old[FIRST_AT], old[FIRST_N]):
+        merged[FIRST_AT : FIRST_OUTCOME + 1] = new[FIRST_AT : FIRST_OUTCOME + 1]
+    if (new[LAST_AT], new[LAST_N]) > (old[LAST_AT], old[LAST_N]):
+        merged[LAST_AT : LAST_ERROR + 1] = new[LAST_AT : LAST_ERROR + 1]
+    if new[DELIVERED_AT] is not None and (
+        old[DELIVERED_AT] is None
+        or (new[DELIVERED_AT], new[DELIVERED_N]) < (old[DELIVERED_AT], old[DELIVERED_N])
+    ):
+        merged[DELIVERED_AT], merged[DELIVERED_N] = new[DELIVERED_AT], new[DELIVERED_N]
+    return merged
 
 
 def _update_deliveries(
-    conn: Connection, dialect: Dialect, fresh: Sequence[AttemptRecord], rollups: RollupAccumulator
+    conn: Connection, dialect: Dialect, batch: PreparedBatch, preexisting_events: set[str]
 ) -> int:
-    """Bring every touched delivery up to date and record its move between rollup buckets."""
-    by_pair: dict[tuple[str, str], list[AttemptRecord]] = {}
-    for r in fresh:
-        by_pair.setdefault((r.event_id, r.endpoint_id), []).append(r)
-    event_ids = sorted({pair[0] for pair in by_pair})
-    existing: dict[tuple[str, str], list[Any]] = {}
-    head = f"SELECT event_id, endpoint_id, {', '.join(DELIVERY_STATE_COLUMNS)} FROM delivery"
-    for row in _select_in(conn, dialect, head, "event_id", event_ids):
-        pair = (row[0], row[1])
-        if pair in by_pair:
-            existing[pair] = list(row[2:])
-    updates: list[tuple[Any, ...]] = []
-    inserts: list[tuple[Any, ...]] = []
-    newly_delivered = 0
-    for pair, records in by_pair.items():
-        event_type = records[0].event_type
-        state = existing.get(pair)
-        if state is None:
-            state = new_delivery_state()
-            was_delivered = False
-        else:
-            was_delivered = state[DELIVERED_AT] is not None
-            # Take the delivery out of the bucket it was counted in; it is counted again below.
+    """Insert new deliveries, merge the batch into stored ones, and move their rollup counts.
+
+    The batch counted every delivery as new; only events stored before this batch can have stored
+    deliveries, so only those are looked up and corrected.
+    """
+    rollups = batch.rollups
+    merged: dict[tuple[str, str], list[Any]] = {}
+    newly_delivered = sum(1 for state in batch.deliveries.values() if state[DELIVERED_AT] is not None)
+    if preexisting_events:
+        head = f"SELECT event_id, endpoint_id, {', '.join(DELIVERY_STATE_COLUMNS)} FROM delivery"
+        for row in _select_in(conn, dialect, head, "event_id", sorted(preexisting_events)):
+            pair = (row[0], row[1])
+            new = batch.deliveries.get(pair)
+            if new is None:
+                continue
+            old = list(row[2:])
+            both = merged[pair] = merge_states(old, new)
+            endpoint_id, event_type = pair[1], batch.delivery_types[pair]
+            old_done, new_done, both_done = (s[DELIVERED_AT] is not None for s in (old, new, both))
             rollups.add_delivery(
-                state[FIRST_AT], pair[1], event_type, state[FIRST_TRIGGER], -1, -int(was_delivered)
+                new[FIRST_AT], endpoint_id, event_type, new[FIRST_TRIGGER], -1, -int(new_done)
             )
-        for r in records:
-            apply_attempt(state, r)
-        delivered = state[DELIVERED_AT] is not None
-        rollups.add_delivery(state[FIRST_AT], pair[1], event_type, state[FIRST_TRIGGER], 1, int(delivered))
-        newly_delivered += int(delivered and not was_delivered)
-        if pair in existing:
-            updates.append((*state, pair[0], pair[1]))
-        else:
-            inserts.append((pair[0], pair[1], event_type, *state))
+            rollups.add_delivery(
+                old[FIRST_AT], endpoint_id, event_type, old[FIRST_TRIGGER], -1, -int(old_done)
+            )
+            rollups.add_delivery(
+                both[FIRST_AT], endpoint_id, event_type, both[FIRST_TRIGGER], 1, int(both_done)
+            )
+            newly_delivered -= int(new_done) - int(both_done and not old_done)
+    inserts = [
+        (pair[0], pair[1], batch.delivery_types[pair], *state)
+        for pair, state in batch.deliveries.items()
+        if pair not in merged
+    ]
     dialect.bulk_insert(
         conn, "delivery", ("event_id", "endpoint_id", "event_type", *DELIVERY_STATE_COLUMNS), inserts
     )
-    if updates:
+    if merged:
         p = dialect.placeholder
         assignments = ", ".join(f"{c} = {p}" for c in DELIVERY_STATE_COLUMNS)
         conn.exec_driver_sql(
             f"UPDATE delivery SET {assignments} WHERE event_id = {p} AND endpoint_id = {p}",
-            updates,
+            [(*state, pair[0], pair[1]) for pair, state in merged.items()],
         )
     return newly_delivered
 

@@ -1,0 +1,107 @@
+"""Shared benchmark helpers: cached generated logs and stores, timing, peak memory of child processes."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from console.domain.times import MS_PER_DAY, parse_rfc3339_ms
+from console.ingest.service import ingest_sources
+from console.sandbox.sample import generate
+from console.store import open_store
+
+DATA = Path(__file__).resolve().parent / ".data"
+END_MS = parse_rfc3339_ms("2026-11-01T00:00:00Z")
+
+
+def sample_log(name: str, *, events: int, days: float, seed: int = 7) -> Path:
+    """A generated delivery log, cached under benchmarks/.data (delete the folder to regenerate)."""
+    folder = DATA / f"{name}-{events}-{days:g}-{seed}"
+    path = folder / "deliveries.jsonl"
+    if not path.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        started = time.perf_counter()
+        summary = generate(folder, events=events, days=days, seed=seed, end_ms=END_MS)
+        print(f"  (generated {summary.attempts:,} attempts in {time.perf_counter() - started:.1f} s: {path})")
+    return path
+
+
+def sqlite_store_from(log: Path, name: str) -> Path:
+    """A SQLite store holding `log`, cached next to it."""
+    db = log.parent / f"{name}.db"
+    if not db.exists():
+        store = open_store(str(db))
+        started = time.perf_counter()
+        summary = ingest_sources(store, [str(log)])
+        store.close()
+        print(
+            f"  (ingested {summary.accepted:,} attempts into {db.name} in {time.perf_counter() - started:.1f} s)"
+        )
+    return db
+
+
+def density_days(days: int, events_per_day: int) -> tuple[int, int]:
+    return events_per_day * days, days
+
+
+def run_child(args: list[str]) -> tuple[float, int, str]:
+    """Run a command; return (seconds, peak RSS of this child in MB, stdout).
+
+    Each call forks a fresh helper that runs the command and reports the child's own peak RSS, so earlier
+    children do not mask later ones.
+    """
+    probe = (
+        "import resource, subprocess, sys, time;"
+        "t = time.perf_counter();"
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+        "d = time.perf_counter() - t;"
+        "sys.stderr.write(p.stderr);"
+        "print(d); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(p.returncode);"
+        "sys.stdout.write(p.stdout)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
+    seconds, rss_kb, code, *rest = done.stdout.split("\n", 3)
+    if int(code) != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({code}): {done.stderr[-2000:]}")
+    return float(seconds), int(rss_kb) // 1024, rest[0] if rest else ""
+
+
+def median_time(func: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def hookconsole(*args: str) -> list[str]:
+    return [sys.executable, "-m", "console", *args]
+
+
+def report(name: str, **figures: object) -> None:
+    """Print one benchmark's figures on one line."""
+    parts = ", ".join(f"{k}={v}" for k, v in figures.items())
+    print(f"{name}: {parts}", flush=True)
+
+
+__all__ = [
+    "DATA",
+    "END_MS",
+    "MS_PER_DAY",
+    "hookconsole",
+    "median_time",
+    "os",
+    "report",
+    "resource",
+    "run_child",
+    "sample_log",
+    "sqlite_store_from",
+]

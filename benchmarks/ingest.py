@@ -1,0 +1,89 @@
+"""Ingest rate of `hookconsole ingest` against bare sqlite3 executemany of the same rows into the same tables.
+
+The log is ~1M attempts (`--small` for ~200k). The baseline inserts every row the ingest left in every table
+(attempts, events, deliveries, rollups, endpoints) with plain executemany, in transactions of the same size,
+into a fresh store with the same schema and indexes. Target: ratio >= 0.8, peak RSS <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from benchmarks.common import hookconsole, report, run_child, sample_log
+from console.store import open_store
+
+TABLES = (
+    "event",
+    "delivery_attempt",
+    "delivery",
+    "rollup_minute",
+    "rollup_hour",
+    "failure_minute",
+    "endpoint",
+)
+BATCH = 10_000
+
+
+def bare_executemany(source_db: Path, target_db: Path) -> tuple[float, int]:
+    """Seconds to insert every row of `source_db`'s tables into a fresh store, and the attempt count."""
+    open_store(str(target_db)).close()  # same schema, same indexes
+    source = sqlite3.connect(source_db)
+    tables = {}
+    for table in TABLES:
+        cursor = source.execute(f"SELECT * FROM {table}")
+        columns = [c[0] for c in cursor.description]
+        tables[table] = (columns, cursor.fetchall())
+    source.close()
+    attempts = len(tables["delivery_attempt"][1])
+    target = sqlite3.connect(target_db, isolation_level=None)
+    for pragma in (
+        "journal_mode = WAL",
+        "synchronous = NORMAL",
+        "temp_store = MEMORY",
+        "cache_size = -32768",
+    ):
+        target.execute(f"PRAGMA {pragma}")  # the store's own settings
+    started = time.perf_counter()
+    for table, (columns, rows) in tables.items():
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        for start in range(0, len(rows), BATCH):
+            target.execute("BEGIN")
+            target.executemany(sql, rows[start : start + BATCH])
+            target.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    target.close()
+    return seconds, attempts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--small", action="store_true", help="~200k attempts instead of ~1M")
+    args = parser.parse_args(argv)
+    events = 37_000 if args.small else 185_000
+    log = sample_log("ingest", events=events, days=7)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "ingest.db"
+        seconds, rss_mb, out = run_child(hookconsole("--db", str(db), "ingest", str(log), "--json"))
+        summary = orjson.loads(out)
+        base_seconds, attempts = bare_executemany(db, Path(tmp) / "bare.db")
+    assert summary["accepted"] == attempts
+    ingest_rate = attempts / seconds
+    bare_rate = attempts / base_seconds
+    report(
+        "ingest (sqlite)",
+        attempts=f"{attempts:,}",
+        ingest_rate=f"{ingest_rate:,.0f}/s",
+        bare_executemany_rate=f"{bare_rate:,.0f}/s",
+        ratio=f"{ingest_rate / bare_rate:.2f} (target >= 0.8)",
+        peak_rss=f"{rss_mb} MB (target <= 300)",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Run the benchmarks (`make bench`); `--all` adds the slow ones."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+
+DEFAULT = ["benchmarks.ingest", "benchmarks.stats"]
+SLOW: list[str] = []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--all", action="store_true", help="also run the slow, full-size benchmarks")
+    parser.add_argument("only", nargs="*", help="module names to run (e.g. benchmarks.stats)")
+    args = parser.parse_args()
+    chosen = args.only or (DEFAULT + SLOW if args.all else DEFAULT)
+    for entry in chosen:
+        module, _, flags = entry.partition(":")
+        started = time.perf_counter()
+        importlib.import_module(module).main(flags.split() if flags else [])
+        print(f"  ({module} {flags} took {time.perf_counter() - started:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

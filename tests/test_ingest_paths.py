@@ -1,0 +1,150 @@
+"""The two ways a line is read (msgspec fast path, Python slow path) and the two ways a file is ingested
+(one process, parser process + writer) must give the same store and the same rejects."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+
+from console.domain.times import parse_rfc3339_ms
+from console.ingest import service
+from console.ingest.fastpath import fast_parse
+from console.ingest.lines import LineError, parse_line
+from console.ingest.service import RejectSink, ingest_sources
+from console.sandbox.sample import generate
+from console.store import open_store
+from console.store.recount import stored_state, verify_derived_state
+from tests.helpers import log_line, write_jsonl
+from tests.test_ingest_bad_lines import BAD_LINES
+
+
+def _mutations(rng: random.Random) -> list[bytes]:
+    """Valid lines and lines with one field knocked out of shape, in many combinations."""
+    values = [
+        None,
+        0,
+        1,
+        -1,
+        1.5,
+        True,
+        "",
+        " x",
+        "x",
+        "200",
+        200,
+        99999,
+        [],
+        {},
+        "2026-05-05T10:00:00Z",
+        "2026-05-05T10:00:00.5+02:00",
+        "2026-02-30T10:00:00Z",
+        1e300,
+        "success",
+        "timeout",
+        "manual",
+    ]
+    fields = [
+        "event_id",
+        "event_type",
+        "endpoint_id",
+        "attempt",
+        "attempted_at",
+        "status_code",
+        "latency_ms",
+        "outcome",
+        "error",
+        "trigger",
+        "payload",
+        "request_headers",
+        "response_body",
+        "replay_job_id",
+    ]
+    lines = []
+    for i in range(3000):
+        line = log_line(f"evt_{i % 50}", attempt=1 + i % 3)
+        for _ in range(rng.randrange(0, 3)):
+            line[rng.choice(fields)] = rng.choice(values)
+        lines.append(orjson.dumps(line))
+    return lines
+
+
+def _slow(raw: bytes) -> object:
+    try:
+        return parse_line(orjson.loads(raw))
+    except (LineError, orjson.JSONDecodeError) as exc:
+        return type(exc)
+
+
+def test_fast_path_never_accepts_what_the_slow_path_refuses() -> None:
+    rng = random.Random(42)
+    lines = _mutations(rng) + [bad for _, bad, _ in BAD_LINES]
+    accepted_fast = 0
+    for raw in lines:
+        fast = fast_parse(raw)
+        slow = _slow(raw)
+        if fast is not None:
+            accepted_fast += 1
+            assert fast == slow, raw
+    assert accepted_fast > 500  # the fast path does take the common case
+
+
+def test_fast_path_keeps_payload_bytes_exactly() -> None:
+    raw = (
+        b'{"event_id":"evt_1","event_type":"t","endpoint_id":"e","attempt":1,"attempted_at":"2026-05-05T10:00:00Z",'
+        b'"payload": {"event_id": "evt_1",  "amount": 12.50, "user_id": 7}}'
+    )
+    parsed = fast_parse(raw)
+    assert parsed is not None and parsed[1] is not None
+    assert parsed[1].payload == b'{"event_id": "evt_1",  "amount": 12.50, "user_id": 7}'
+    assert (parsed[1].amount, parsed[1].user_id) == ("12.5", "7")
+
+
+@pytest.fixture(scope="module")
+def mixed_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("mixed")
+    log = generate(folder, events=400, days=1, seed=3, end_ms=parse_rfc3339_ms("2026-11-01T00:00:00Z")).path
+    lines = log.read_bytes().splitlines()
+    lines.insert(10, b"{broken")
+    lines.insert(500, orjson.dumps(log_line("evt_orphan", attempt=2)))  # no payload, event unknown
+    lines.insert(900, b'{"event_id": 5}')
+    return write_jsonl(folder / "mixed.jsonl", lines)
+
+
+def _run(
+    tmp_path: Path, log: Path, name: str, parallel: bool, monkeypatch: pytest.MonkeyPatch
+) -> tuple[object, ...]:
+    monkeypatch.setattr(service, "PARALLEL_MIN_BYTES", 0 if parallel else 1 << 60)
+    assert service.use_parallel([str(log), str(tmp_path / "missing.jsonl")]) is parallel
+    store = open_store(str(tmp_path / f"{name}.db"))
+    rejects: list[tuple[int, str, bytes]] = []
+    sink = RejectSink(on_reject=lambda r: rejects.append((r.line, r.reason, r.raw)))
+    summary = ingest_sources(store, [str(log), str(tmp_path / "missing.jsonl")], rejects=sink, batch_size=300)
+    state = stored_state(store)
+    assert verify_derived_state(store) == []
+    store.close()
+    return (
+        summary.accepted,
+        summary.rejected,
+        summary.duplicates,
+        summary.lines,
+        summary.failed_sources,
+        sorted(rejects),
+        state,
+    )
+
+
+def test_parallel_ingest_matches_single_process(
+    tmp_path: Path, mixed_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = _run(tmp_path, mixed_log, "one", False, monkeypatch)
+    two = _run(tmp_path, mixed_log, "two", True, monkeypatch)
+    assert one == two
+    accepted, rejected, _, lines, failed, rejects, _ = two
+    assert rejected == 3 and accepted + rejected == lines
+    assert [r[0] for r in rejects] == [11, 501, 901]
+    assert "payload: required on the first line" in rejects[1][1]
+    assert rejects[1][2].startswith(b'{"event_id":"evt_orphan"')
+    assert failed and "missing.jsonl: no such file" in failed[0]
