@@ -35,10 +35,21 @@ def cli() -> None:
 def _register() -> None:
     from console.cli.endpoints import endpoints_group
     from console.cli.ingest import ingest_command
+    from console.cli.replay import replay_group
     from console.cli.sample import sample_command
+    from console.cli.sandbox import receiver_command, simulate_command
     from console.cli.stats import stats_command
 
-    for command in (ingest_command, stats_command, sample_command, endpoints_group):
+    commands = (
+        ingest_command,
+        stats_command,
+        replay_group,
+        receiver_command,
+        simulate_command,
+        sample_command,
+        endpoints_group,
+    )
+    for command in commands:
         cli.add_command(command)
 
 

@@ -24,7 +24,7 @@ class EndpointConfig:
     secret_refs: tuple[str, ...]
     name: str | None = None
     timeout_s: float = 10.0
-    max_in_flight: int = 10
+    max_in_flight: int | None = None  # None: only the replay's global concurrency applies
     rate_per_s: float | None = None
     max_tries: int = 5
     enabled: bool = True

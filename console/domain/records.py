@@ -27,7 +27,8 @@ class EventRecord(NamedTuple):
 class AttemptRecord(NamedTuple):
     """One HTTP delivery attempt of one event to one endpoint.
 
-    `(event_id, endpoint_id, attempt)` is its natural key: the same attempt ingested twice is stored once.
+    `(event_id, endpoint_id, attempt, trigger)` is its natural key: the same attempt ingested twice is stored
+    once. Scheduled (dispatcher) and manual (replay) attempts are numbered in sequences of their own.
     """
 
     event_id: str
@@ -45,5 +46,5 @@ class AttemptRecord(NamedTuple):
     response_excerpt: str | None = None
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.event_id, self.endpoint_id, self.attempt)
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.event_id, self.endpoint_id, self.attempt, self.trigger)

@@ -29,6 +29,10 @@ class Dialect:
     def begin_read(self, conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
+    def begin_claim(self, conn: Connection) -> None:
+        """Start the transaction that claims replay items (a write transaction on SQLite)."""
+        self.begin_write(conn)
+
     def bulk_insert(
         self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
     ) -> None:
@@ -62,6 +66,10 @@ class PostgresDialect(Dialect):
     def begin_read(self, conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
+    def begin_claim(self, conn: Connection) -> None:
+        """Claims take row locks (FOR UPDATE SKIP LOCKED), not the writers' lock: they never wait on an ingest."""
+        conn.exec_driver_sql("BEGIN")
+
     def bulk_insert(
         self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
     ) -> None:
@@ -74,7 +82,7 @@ class PostgresDialect(Dialect):
                 copy.write_row(row)
 
     def skip_locked(self) -> str:
-        return " FOR UPDATE SKIP LOCKED"
+        return " FOR UPDATE OF d SKIP LOCKED"
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         orig = getattr(exc, "orig", None) or exc

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +78,23 @@ class Store:
         return describe_url(self.url)
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction that excludes other writers; commits on success, rolls back on error."""
+    def _transaction(self, begin: Callable[[Connection], None]) -> Iterator[Connection]:
         with self.engine.connect() as conn:
-            self.dialect.begin_write(conn)
+            begin(conn)
             try:
                 yield conn
             except BaseException:
                 conn.exec_driver_sql("ROLLBACK")
                 raise
             conn.exec_driver_sql("COMMIT")
+
+    def write(self) -> AbstractContextManager[Connection]:
+        """A write transaction that excludes other writers; commits on success, rolls back on error."""
+        return self._transaction(self.dialect.begin_write)
+
+    def claim(self) -> AbstractContextManager[Connection]:
+        """The transaction in which replay items are claimed (see Dialect.begin_claim)."""
+        return self._transaction(self.dialect.begin_claim)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -58,7 +58,7 @@ class DeliveryAttempt(SQLModel, table=True):
 
     __tablename__ = "delivery_attempt"
     __table_args__ = (
-        Index("ux_attempt_natural", "event_id", "endpoint_id", "attempt", unique=True),
+        Index("ux_attempt_natural", "event_id", "endpoint_id", "attempt", "trigger", unique=True),
         Index("ix_attempt_time", "attempted_at"),
     )
     seq: int | None = Field(default=None, sa_column=Column(SEQ_TYPE, primary_key=True, autoincrement=True))
@@ -155,7 +155,7 @@ class FailureMinute(SQLModel, table=True):
 
 
 class ReplayJob(SQLModel, table=True):
-    """A replay job: the plan's filter and options, its state and its totals."""
+    """A replay job: the selection it was planned from, its options and state (item counts come from items)."""
 
     __tablename__ = "replay_job"
     id: str = Field(primary_key=True)
@@ -165,11 +165,9 @@ class ReplayJob(SQLModel, table=True):
     force: bool = False
     concurrency: int = 10
     total: int = 0
-    delivered: int = 0
-    failed: int = 0
-    skipped: int = 0
     started_at: int | None = _ms(nullable=True)  # type: ignore[assignment]
     finished_at: int | None = _ms(nullable=True)  # type: ignore[assignment]
+    heartbeat_at: int | None = _ms(nullable=True)  # type: ignore[assignment]
     runner: str | None = None
     note: str | None = None
 

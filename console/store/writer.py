@@ -67,7 +67,7 @@ DELIVERY_STATE_COLUMNS = (
 )
 _SUCCESS = Outcome.SUCCESS.value
 
-AttemptKey = tuple[str, str, int]
+AttemptKey = tuple[str, str, int, str]
 
 
 @dataclass
@@ -108,7 +108,7 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
     """Dedupe a batch and compute its rollup sums and delivery states (pure)."""
     unique: dict[AttemptKey, AttemptRecord] = {}
     for record in attempts:
-        unique.setdefault((record[0], record[2], record[3]), record)
+        unique.setdefault((record[0], record[2], record[3], record[9]), record)
     offered: dict[str, EventRecord] = {}
     for event in events:
         offered.setdefault(event[0], event)
@@ -226,7 +226,7 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
         if stored_type == record[1]:
             candidates.append(record)
             continue
-        key = (record[0], record[2], record[3])
+        key = (record[0], record[2], record[3], record[9])
         if stored_type is None:
             result.rejected[key] = (
                 f"payload: required on the first line of an event ({record[0]} has no stored payload yet)"
@@ -238,9 +238,9 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     fresh = candidates
     if candidates and not _insert_new(conn, dialect, "delivery_attempt", ATTEMPT_COLUMNS, candidates):
         ids = sorted({r[0] for r in candidates})
-        head = "SELECT event_id, endpoint_id, attempt FROM delivery_attempt"
-        stored_keys = {(r[0], r[1], r[2]) for r in _select_in(conn, dialect, head, "event_id", ids)}
-        fresh = [r for r in candidates if (r[0], r[2], r[3]) not in stored_keys]
+        head = "SELECT event_id, endpoint_id, attempt, trigger FROM delivery_attempt"
+        stored_keys = {(r[0], r[1], r[2], r[3]) for r in _select_in(conn, dialect, head, "event_id", ids)}
+        fresh = [r for r in candidates if (r[0], r[2], r[3], r[9]) not in stored_keys]
         dialect.bulk_insert(conn, "delivery_attempt", ATTEMPT_COLUMNS, fresh)
     result.duplicates += len(candidates) - len(fresh)
     result.inserted = len(fresh)

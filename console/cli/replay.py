@@ -1,0 +1,289 @@
+"""`hookconsole replay`: plan, confirm and send a selection, signed; and list, show, resume, cancel jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from console.cli import output as fmt
+from console.cli.context import app_context, fail, store_options
+from console.cli.filters import build_filter, filter_options
+from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
+from console.domain.times import format_ms, now_ms
+from console.replay.plan import ReplayError, read_event_ids
+from console.replay.runner import JobRunner, RunProgress
+from console.replay.service import ReplayService
+
+SHOWN_ITEMS = 10
+
+
+def _service() -> ReplayService:
+    app = app_context()
+    return ReplayService(app.store(), app.endpoints())
+
+
+@click.group("replay", invoke_without_command=True)
+@store_options
+@filter_options(status_default="undelivered")
+@click.option("--event-id", "event_ids", multiple=True, metavar="ID", help="Only this event (repeatable).")
+@click.option(
+    "--event-ids-from", type=click.Path(dir_okay=False, path_type=Path), help="Event ids, one per line."
+)
+@click.option("--limit", type=click.IntRange(1), help="At most N deliveries (oldest first).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="Requests in flight across endpoints.",
+)
+@click.option("--force", is_flag=True, help="Send deliveries that were already delivered too.")
+@click.option(
+    "--max-tries", type=click.IntRange(1, 100), help="Tries per delivery [default: the endpoint's max_tries]."
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--yes", is_flag=True, help="Send without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan or the result as JSON.")
+@click.pass_context
+def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from: Path | None, limit: int | None,
+                 concurrency: int, force: bool, max_tries: int | None, dry_run: bool, yes: bool, as_json: bool,
+                 **options: Any) -> None:  # fmt: skip
+    """Replay a selection of deliveries to their endpoints, signed (default: every undelivered one).
+
+    Subcommands: list, show JOB, resume JOB, cancel JOB.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        ids = event_ids + (read_event_ids(event_ids_from) if event_ids_from else ())
+        flt = build_filter(**options).with_(event_ids=tuple(dict.fromkeys(ids)))
+        service = _service()
+        plan = service.plan(ReplaySelection(flt, limit=limit, force=force, concurrency=concurrency))
+        if dry_run or not plan.items:
+            _print_plan(plan, as_json, dry_run)
+            return
+        if not as_json:
+            _print_plan(plan, False, False)
+        if plan.to_send and not _confirmed(
+            yes,
+            f"Send {plan.to_send:,} deliveries to {len([e for e in plan.endpoints if e.to_send])} endpoint(s)?",
+        ):
+            return
+        job_id = service.create_job(plan)
+        view = _run(service, job_id, concurrency, as_json, max_tries)
+    except ReplayError as exc:
+        fail(str(exc))
+    _finish(view, as_json)
+
+
+def _confirmed(yes: bool, question: str) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        fail("refusing to send without --yes: there is no terminal to ask on")
+    return click.confirm(question, default=False, err=True)
+
+
+def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool) -> None:
+    if as_json:
+        data = {
+            "dry_run": dry_run,
+            "to_send": plan.to_send,
+            "skipped": plan.skipped,
+            "endpoints": [{"id": e.endpoint_id, "url": e.url, "to_send": e.to_send, "skipped": e.skipped} for e in plan.endpoints],
+            "items": [
+                {"event_id": i.event_id, "endpoint_id": i.endpoint_id, "event_type": i.event_type,
+                 "first_attempt_at": format_ms(i.first_attempt_at_ms), "last_status_code": i.last_status_code,
+                 "skip_reason": i.skip_reason}
+                for i in plan.items[:SHOWN_ITEMS * 10]
+            ],
+        }  # fmt: skip
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not plan.items:
+        click.echo(f"nothing matches the selection ({plan.selection.filter.describe()}); nothing to replay")
+        return
+    click.echo(
+        f"replay plan: {plan.to_send:,} to send, {plan.skipped:,} skipped, {len(plan.endpoints)} endpoint(s)"
+    )
+    rows = [[e.endpoint_id, fmt.count(e.to_send), fmt.count(e.skipped), e.url] for e in plan.endpoints]
+    click.echo(fmt.table(["endpoint", "to send", "skipped", "url"], rows, right={1, 2}))
+    click.echo("first events:")
+    for item in plan.items[:SHOWN_ITEMS]:
+        status = item.skip_reason or f"last status {item.last_status_code or '-'}"
+        click.echo(
+            f"  {item.event_id}  {item.endpoint_id}  {item.event_type}  {format_ms(item.first_attempt_at_ms)}  {status}"
+        )
+    if len(plan.items) > SHOWN_ITEMS:
+        click.echo(f"  ... and {len(plan.items) - SHOWN_ITEMS:,} more")
+    if dry_run:
+        click.echo("dry run: nothing was written or sent")
+
+
+def _progress_line(progress: RunProgress, total: int) -> None:
+    parts = [
+        f"{e} {c.delivered}/{c.failed}" + (" (paused)" if c.breaker else "")
+        for e, c in sorted(progress.endpoints.items())
+    ]
+    delivered = sum(c.delivered for c in progress.endpoints.values())
+    failed = sum(c.failed for c in progress.endpoints.values())
+    click.echo(f"\rreplay {progress.job_id}: {progress.done:,}/{total:,} done, {delivered:,} delivered, {failed:,} failed  "
+               f"[{'  '.join(parts)}]   ", err=True, nl=False)  # fmt: skip
+
+
+def _run(
+    service: ReplayService, job_id: str, concurrency: int | None, as_json: bool, max_tries: int | None = None
+) -> JobView:
+    total = service.job(job_id).total
+    show = sys.stderr.isatty() and not as_json
+    holder: list[JobRunner] = []
+
+    async def main() -> JobView:
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            for runner in holder:
+                runner.stop.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop)
+        policy = {"max_tries": max_tries} if max_tries else {}
+        return await service.run(job_id, concurrency=concurrency, runner=holder,
+                                 on_progress=(lambda p: _progress_line(p, total)) if show else None, **policy)  # fmt: skip
+
+    if not as_json:
+        click.echo(
+            f"replay job {job_id}: sending (Ctrl-C stops; `hookconsole replay resume {job_id}` carries on)",
+            err=True,
+        )
+    view = asyncio.run(main())
+    if show:
+        click.echo("", err=True)
+    return view
+
+
+def _finish(view: JobView, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(_job_json(view), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(_job_text(view))
+    if not view.succeeded:
+        sys.exit(1 if view.state.value != "interrupted" else 130)
+
+
+def _job_json(view: JobView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "state": view.state.value,
+        "created_at": format_ms(view.created_at_ms),
+        "started_at": format_ms(view.started_at_ms) or None,
+        "finished_at": format_ms(view.finished_at_ms) or None,
+        "selection": view.selection,
+        "force": view.force,
+        "total": view.total,
+        "counts": {s.value: view.count(s) for s in ItemState},
+        "endpoints": [
+            {"id": e.endpoint_id, "counts": {s.value: e.count(s) for s in ItemState}} for e in view.endpoints
+        ],
+        "note": view.note,
+    }
+
+
+def _job_text(view: JobView) -> str:
+    lines = [
+        f"job {view.id}: {view.state.value}: {view.count(ItemState.DELIVERED):,} delivered, "
+        f"{view.count(ItemState.FAILED):,} failed, {view.count(ItemState.SKIPPED):,} skipped"
+        + (f", {view.count(ItemState.PENDING):,} pending" if view.count(ItemState.PENDING) else "")
+        + (f", {view.count(ItemState.CANCELLED):,} cancelled" if view.count(ItemState.CANCELLED) else ""),
+    ]
+    rows = [[e.endpoint_id, *(fmt.count(e.count(s)) for s in (ItemState.DELIVERED, ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING))]
+            for e in view.endpoints]  # fmt: skip
+    lines.append(fmt.table(["endpoint", "delivered", "failed", "skipped", "pending"], rows))
+    if view.note:
+        lines.append(f"note: {view.note}")
+    return "\n".join(lines)
+
+
+@replay_group.command("list")
+@store_options
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def list_command(limit: int, as_json: bool) -> None:
+    """Replay jobs, newest first."""
+    jobs = _service().jobs(limit)
+    if as_json:
+        click.echo(orjson.dumps([_job_json(j) for j in jobs], option=orjson.OPT_INDENT_2).decode())
+        return
+    if not jobs:
+        click.echo("no replay jobs yet")
+        return
+    rows = [[j.id, j.state.value, format_ms(j.created_at_ms)[:19], fmt.count(j.total),
+             *(fmt.count(j.count(s)) for s in (ItemState.DELIVERED, ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING)),
+             j.selection] for j in jobs]  # fmt: skip
+    click.echo(fmt.table(["job", "state", "created", "total", "delivered", "failed", "skipped", "pending", "selection"],
+                         rows, right={3, 4, 5, 6, 7}))  # fmt: skip
+
+
+@replay_group.command("show")
+@store_options
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True)
+def show_command(job_id: str, as_json: bool) -> None:
+    """One job: its selection, state and counts per endpoint."""
+    try:
+        view = _service().job(job_id)
+    except ReplayError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(orjson.dumps(_job_json(view), option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(
+        f"selection: {view.selection}\ncreated {format_ms(view.created_at_ms)}, concurrency {view.concurrency}"
+    )
+    click.echo(_job_text(view))
+
+
+@replay_group.command("resume")
+@store_options
+@click.argument("job_id")
+@click.option("--concurrency", type=click.IntRange(1, 1000), help="Override the job's concurrency.")
+@click.option(
+    "--max-tries", type=click.IntRange(1, 100), help="Tries per delivery [default: the endpoint's max_tries]."
+)
+@click.option("--yes", is_flag=True, help="Send without asking.")
+@click.option("--json", "as_json", is_flag=True)
+def resume_command(
+    job_id: str, concurrency: int | None, max_tries: int | None, yes: bool, as_json: bool
+) -> None:
+    """Carry on with a stopped or killed job (items in flight at the kill are sent again)."""
+    service = _service()
+    try:
+        view, returned = service.prepare_resume(job_id)
+        pending = view.count(ItemState.PENDING)
+        click.echo(f"job {job_id}: {pending:,} pending ({returned} were in flight when it stopped)", err=True)
+        if not _confirmed(yes, f"Send {pending:,} deliveries?"):
+            return
+        view = _run(service, job_id, concurrency, as_json, max_tries)
+    except ReplayError as exc:
+        fail(str(exc))
+    _finish(view, as_json)
+
+
+@replay_group.command("cancel")
+@store_options
+@click.argument("job_id")
+def cancel_command(job_id: str) -> None:
+    """Cancel a job: its pending items are not sent."""
+    try:
+        view = _service().cancel(job_id)
+    except ReplayError as exc:
+        fail(str(exc))
+    click.echo(
+        f"job {view.id} cancelled ({view.count(ItemState.CANCELLED):,} items not sent); at {format_ms(now_ms())}"
+    )

@@ -1,0 +1,113 @@
+"""Replay jobs as every layer sees them: states, a selection, a plan, and a job's progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from console.domain.filters import DeliveryFilter
+
+
+class ItemState(StrEnum):
+    """One event x endpoint of a job. `sending` is written before the request goes out."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+FINAL_ITEM_STATES = frozenset({ItemState.DELIVERED, ItemState.FAILED, ItemState.SKIPPED, ItemState.CANCELLED})
+
+
+class JobState(StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"  # stopped part-way; `replay resume` carries on
+    DONE = "done"  # every item delivered or skipped
+    FAILED = "failed"  # finished, some items failed
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class ReplaySelection:
+    """What to replay: a delivery filter plus the replay's own options."""
+
+    filter: DeliveryFilter
+    limit: int | None = None
+    force: bool = False
+    concurrency: int = 10
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    event_id: str
+    endpoint_id: str
+    event_type: str
+    first_attempt_at_ms: int
+    last_status_code: int | None
+    delivered: bool
+    skip_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    endpoint_id: str
+    url: str
+    to_send: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """The dry run: which items, per endpoint, before anything is written or sent."""
+
+    selection: ReplaySelection
+    items: tuple[PlannedItem, ...]
+    endpoints: tuple[EndpointPlan, ...]
+
+    @property
+    def to_send(self) -> int:
+        return sum(e.to_send for e in self.endpoints)
+
+    @property
+    def skipped(self) -> int:
+        return sum(e.skipped for e in self.endpoints)
+
+
+@dataclass(frozen=True)
+class EndpointProgress:
+    endpoint_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    note: str | None = None
+
+    def count(self, state: ItemState) -> int:
+        return self.counts.get(state.value, 0)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as `replay list/show` and the console show it."""
+
+    id: str
+    state: JobState
+    created_at_ms: int
+    selection: str
+    force: bool
+    concurrency: int
+    total: int
+    counts: dict[str, int]
+    endpoints: tuple[EndpointProgress, ...] = ()
+    started_at_ms: int | None = None
+    finished_at_ms: int | None = None
+    note: str | None = None
+
+    def count(self, state: ItemState) -> int:
+        return self.counts.get(state.value, 0)
+
+    @property
+    def succeeded(self) -> bool:
+        """True when every item ended delivered or skipped."""
+        return self.count(ItemState.DELIVERED) + self.count(ItemState.SKIPPED) == self.total

@@ -1,0 +1,107 @@
+"""Planning a replay: which deliveries, to which configured endpoints, with which secrets; nothing is sent."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from console.delivery import Target
+from console.domain.replay import EndpointPlan, PlannedItem, ReplayPlan, ReplaySelection
+from console.endpoints import EndpointsFile, resolve_secrets, url_problem
+from console.store import Store
+from console.store.deliveries import all_deliveries
+
+ALREADY_DELIVERED = "already delivered (--force sends it again)"
+
+
+class ReplayError(Exception):
+    """A replay that must not start (or go on); the message names the endpoint, file or job at fault."""
+
+
+def read_event_ids(path: Path) -> tuple[str, ...]:
+    """Event ids from a file: one per line; blank lines and # comments ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReplayError(f"--event-ids-from {path}: cannot be read ({exc.strerror or exc})") from None
+    ids = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    return tuple(dict.fromkeys(i for i in ids if i))
+
+
+def plan_replay(store: Store, endpoints: EndpointsFile, selection: ReplaySelection) -> ReplayPlan:
+    """The deliveries a selection matches, oldest first, checked against endpoints.toml."""
+    rows = all_deliveries(store, selection.filter, limit=selection.limit)
+    check_endpoints(endpoints, {r.endpoint_id for r in rows})
+    items = tuple(
+        PlannedItem(
+            event_id=r.event_id,
+            endpoint_id=r.endpoint_id,
+            event_type=r.event_type,
+            first_attempt_at_ms=r.first_attempt_at_ms,
+            last_status_code=r.last_status_code,
+            delivered=r.delivered,
+            skip_reason=ALREADY_DELIVERED if r.delivered and not selection.force else None,
+        )
+        for r in rows
+    )
+    sending = Counter(i.endpoint_id for i in items if i.skip_reason is None)
+    skipping = Counter(i.endpoint_id for i in items if i.skip_reason is not None)
+    plans = tuple(
+        EndpointPlan(endpoint_id, _url(endpoints, endpoint_id), sending[endpoint_id], skipping[endpoint_id])
+        for endpoint_id in sorted(set(sending) | set(skipping))
+    )
+    return ReplayPlan(selection, items, plans)
+
+
+def _url(endpoints: EndpointsFile, endpoint_id: str) -> str:
+    endpoint = endpoints.get(endpoint_id)
+    return endpoint.url if endpoint else ""
+
+
+def check_endpoints(endpoints: EndpointsFile, endpoint_ids: Iterable[str]) -> None:
+    """Every endpoint must be configured, enabled, and have a URL replays may go to."""
+    ids = sorted(set(endpoint_ids))
+    missing = [e for e in ids if endpoints.get(e) is None]
+    if missing:
+        raise ReplayError(
+            f"endpoint(s) {', '.join(missing)} are in the selection but not in {endpoints.path}: replays go only to "
+            "configured endpoint URLs (add them, or narrow the selection with --endpoint)"
+        )
+    for endpoint_id in ids:
+        endpoint = endpoints.get(endpoint_id)
+        assert endpoint is not None
+        if not endpoint.enabled:
+            raise ReplayError(f"endpoint {endpoint_id!r} is disabled in {endpoints.path}")
+        problem = url_problem(endpoint.url)
+        if problem:
+            raise ReplayError(f"endpoint {endpoint_id!r}: url: {problem}")
+
+
+def resolve_targets(endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: Mapping[str, str] | None = None,
+                    **policy: Any) -> dict[str, Target]:  # fmt: skip
+    """The send targets with their secrets; a secret that does not resolve stops everything, naming the endpoint."""
+    ids = sorted(set(endpoint_ids))
+    check_endpoints(endpoints, ids)
+    targets: dict[str, Target] = {}
+    for endpoint_id in ids:
+        endpoint = endpoints.get(endpoint_id)
+        assert endpoint is not None
+        try:
+            secrets = resolve_secrets(endpoint, endpoints.path.parent, env if env is not None else os.environ)
+        except LookupError as exc:
+            raise ReplayError(f"{exc}; nothing was sent") from None
+        targets[endpoint_id] = Target.for_endpoint(endpoint, secrets, **policy)
+    return targets
+
+
+def describe_selection(selection: ReplaySelection) -> str:
+    """The selection as a job records it."""
+    parts = [selection.filter.describe()]
+    if selection.limit is not None:
+        parts.append(f"limit {selection.limit}")
+    if selection.force:
+        parts.append("forced")
+    return "; ".join(parts)

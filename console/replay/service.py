@@ -1,0 +1,113 @@
+"""The replay service the command line and the console both use: plan, create, run, resume, cancel, list."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from console.domain.replay import FINAL_ITEM_STATES, ItemState, JobState, JobView, ReplayPlan, ReplaySelection
+from console.domain.times import now_ms
+from console.endpoints import EndpointsFile
+from console.replay.plan import ReplayError, describe_selection, plan_replay, resolve_targets
+from console.replay.runner import JobRunner, ProgressHook, RunOptions
+from console.store import Store
+from console.store import replay_jobs as journal
+
+STALE_RUNNER_MS = 15_000  # a runner silent this long is taken for dead
+
+
+def new_job_id() -> str:
+    return f"rj_{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
+
+
+@dataclass
+class ReplayService:
+    store: Store
+    endpoints: EndpointsFile
+    env: Mapping[str, str] | None = None
+
+    def plan(self, selection: ReplaySelection) -> ReplayPlan:
+        """The dry run: nothing is written."""
+        return plan_replay(self.store, self.endpoints, selection)
+
+    def create_job(self, plan: ReplayPlan) -> str:
+        """Persist the plan as a job, after checking every endpoint's secrets resolve."""
+        resolve_targets(self.endpoints, [e.endpoint_id for e in plan.endpoints if e.to_send], self.env)
+        job_id = new_job_id()
+        journal.create_job(
+            self.store, job_id, describe_selection(plan.selection), plan.selection.force, plan.selection.concurrency,
+            plan.items, now_ms(),
+        )  # fmt: skip
+        return job_id
+
+    def job(self, job_id: str) -> JobView:
+        view = journal.job_view(self.store, job_id)
+        if view is None:
+            raise ReplayError(f"no replay job {job_id!r} (see `hookconsole replay list`)")
+        return view
+
+    def jobs(self, limit: int = 50) -> list[JobView]:
+        return journal.list_jobs(self.store, limit)
+
+    async def run(self, job_id: str, *, concurrency: int | None = None, on_progress: ProgressHook | None = None,
+                  runner: list[JobRunner] | None = None, **policy: Any) -> JobView:  # fmt: skip
+        """Send the job's pending items; `runner` (if given) receives the JobRunner, so a caller can stop it."""
+        view = self.job(job_id)
+        pending_endpoints = [e.endpoint_id for e in view.endpoints if e.count(ItemState.PENDING)]
+        targets = resolve_targets(self.endpoints, pending_endpoints, self.env, **policy)
+        options = RunOptions(concurrency=concurrency or view.concurrency)
+        configured = {e: self.endpoints.get(e) for e in targets}
+        job_runner = JobRunner(
+            self.store, job_id, targets, view.force, options,
+            rate_limits={e: c.rate_per_s for e, c in configured.items() if c and c.rate_per_s},
+            max_in_flight={e: c.max_in_flight for e, c in configured.items() if c and c.max_in_flight},
+            on_progress=on_progress,
+        )  # fmt: skip
+        if runner is not None:
+            runner.append(job_runner)
+        return await job_runner.run()
+
+    def prepare_resume(self, job_id: str) -> tuple[JobView, int]:
+        """Make a stopped or killed job runnable again; returns it and how many in-flight items go back."""
+        view = self.job(job_id)
+        if view.state in (JobState.DONE, JobState.CANCELLED):
+            raise ReplayError(f"job {job_id} is {view.state.value}; nothing to resume")
+        if all(ItemState(s) in FINAL_ITEM_STATES for s in view.counts) and view.state is not JobState.RUNNING:
+            raise ReplayError(f"job {job_id} has no pending items; nothing to resume")
+        if self._runner_alive(view):
+            runner, _ = journal.job_runner(self.store, job_id)
+            raise ReplayError(f"job {job_id} is running ({runner}); cancel it or wait for it to end")
+        returned = journal.reset_in_flight(self.store, job_id, now_ms())
+        return self.job(job_id), returned
+
+    def cancel(self, job_id: str) -> JobView:
+        """Cancel a job: pending items end cancelled; a live runner stops at its next heartbeat."""
+        view = self.job(job_id)
+        if view.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+            raise ReplayError(f"job {job_id} is already {view.state.value}")
+        if not self._runner_alive(view):
+            journal.reset_in_flight(self.store, job_id, now_ms())
+            journal.release_claims(self.store, job_id)
+        journal.cancel_job(self.store, job_id, now_ms())
+        return self.job(job_id)
+
+    def _runner_alive(self, view: JobView) -> bool:
+        """Is the job's runner still going? Known for sure on this host; elsewhere, by its heartbeat."""
+        if view.state is not JobState.RUNNING:
+            return False
+        runner, heartbeat = journal.job_runner(self.store, view.id)
+        host, _, pid = (runner or "").rpartition(":")
+        if host == socket.gethostname() and pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return True
+        return heartbeat is not None and now_ms() - heartbeat < STALE_RUNNER_MS

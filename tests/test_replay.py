@@ -1,0 +1,225 @@
+"""Replay end to end over loopback, on SQLite and PostgreSQL: signed with each scheme and checked by an
+independent receiver, exactly once, recorded as manual attempts; and every way it must refuse or stop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from console.domain.filters import DeliveryFilter
+from console.ingest.service import ingest_sources
+from console.store import Store
+from console.store.recount import verify_derived_state
+from console.store.stats import read_stats
+from tests.helpers import log_line, run, write_jsonl
+from tests.sandbox import EndpointSpec, IndependentReceiver, serve_app, write_endpoints
+
+STANDARD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SPECS = [
+    EndpointSpec("ep_std", "standard", (STANDARD,)),
+    EndpointSpec("ep_stripe", "stripe", ("whsec_stripe_test_secret",)),
+    EndpointSpec("ep_gh", "github", ("github-secret",)),
+]
+
+
+def seed_store(store: Store, folder: Path, events: int = 12) -> None:
+    """Per endpoint: `events` undelivered events (refused, then 503) and 3 delivered ones."""
+    lines = []
+    for spec in SPECS:
+        for i in range(events):
+            event_id = f"evt_{spec.id}_{i:03d}"
+            lines.append(
+                log_line(
+                    event_id,
+                    spec.id,
+                    1,
+                    attempted_at=f"2026-05-05T10:{i % 60:02d}:00Z",
+                    status_code=None,
+                    latency_ms=None,
+                    error="connection refused",
+                )
+            )
+            lines.append(
+                log_line(
+                    event_id, spec.id, 2, attempted_at=f"2026-05-05T11:{i % 60:02d}:00Z", status_code=503
+                )
+            )
+        for i in range(3):
+            lines.append(log_line(f"evt_{spec.id}_ok{i}", spec.id, 1, attempted_at="2026-05-05T09:00:00Z"))
+    ingest_sources(store, [str(write_jsonl(folder / "log.jsonl", lines))])
+
+
+def undelivered(store: Store, endpoint_id: str) -> int:
+    return read_stats(store, DeliveryFilter(endpoint_ids=(endpoint_id,))).overall.undelivered
+
+
+@pytest.fixture
+def receiver() -> IndependentReceiver:
+    return IndependentReceiver({s.id: (s.scheme, s.secrets[0]) for s in SPECS})
+
+
+@pytest.mark.parametrize("endpoint_id", [s.id for s in SPECS])
+def test_replay_delivers_every_undelivered_event_once(store: Store, tmp_path: Path, receiver: IndependentReceiver,
+                                                      endpoint_id: str) -> None:  # fmt: skip
+    seed_store(store, tmp_path)
+    with serve_app(receiver) as port:
+        config = write_endpoints(tmp_path, port, SPECS)
+        result = run(
+            "--db",
+            store.url,
+            "--endpoints",
+            str(config),
+            "replay",
+            "--endpoint",
+            endpoint_id,
+            "--yes",
+            "--json",
+        )
+    assert result.exit_code == 0, result.stderr + result.stdout
+    job = orjson.loads(result.stdout)
+    assert job["state"] == "done" and job["counts"]["delivered"] == 12 and job["total"] == 12
+    assert receiver.rejected == []
+    acked = {event for (endpoint, event), n in receiver.acks.items() if endpoint == endpoint_id}
+    assert acked == {f"evt_{endpoint_id}_{i:03d}" for i in range(12)}
+    assert all(n == 1 for n in receiver.acks.values())
+    assert undelivered(store, endpoint_id) == 0
+    assert all(undelivered(store, s.id) == 12 for s in SPECS if s.id != endpoint_id)
+    with store.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT attempt, trigger, replay_job_id, outcome FROM delivery_attempt WHERE trigger = 'manual'"
+        ).fetchall()
+    assert len(rows) == 12 and {r[0] for r in rows} == {3} and {r[2] for r in rows} == {job["id"]}
+    assert verify_derived_state(store) == []
+    # Stats show the replay next to the original traffic: attempts went up, the backlog went down.
+    assert read_stats(store, DeliveryFilter(endpoint_ids=(endpoint_id,))).overall.attempts == 12 * 3 + 3
+
+
+def test_secret_rotation_and_bad_secret(store: Store, tmp_path: Path, receiver: IndependentReceiver) -> None:
+    seed_store(store, tmp_path, events=4)
+    rotated = [EndpointSpec("ep_std", "standard", ("whsec_" + "QUJD" * 8, STANDARD)), *SPECS[1:]]
+    with serve_app(receiver) as port:
+        config = write_endpoints(tmp_path, port, rotated)  # new secret first, old one still signing
+        ok = run(
+            "--db", store.url, "--endpoints", str(config), "replay", "--endpoint", "ep_std", "--yes", "--json"
+        )
+        assert ok.exit_code == 0 and orjson.loads(ok.stdout)["counts"]["delivered"] == 4
+        wrong = [SPECS[0], EndpointSpec("ep_stripe", "stripe", ("whsec_wrong",)), SPECS[2]]
+        config = write_endpoints(tmp_path, port, wrong)
+        bad = run(
+            "--db",
+            store.url,
+            "--endpoints",
+            str(config),
+            "replay",
+            "--endpoint",
+            "ep_stripe",
+            "--yes",
+            "--json",
+        )
+    assert bad.exit_code == 1
+    job = orjson.loads(bad.stdout)
+    assert job["state"] == "failed" and job["counts"]["failed"] == 4
+    assert len([r for r in receiver.rejected if r[0] == "ep_stripe"]) == 4  # one 401 each: not retried
+    with store.read() as conn:
+        statuses = conn.exec_driver_sql(
+            "SELECT status_code, outcome FROM delivery_attempt WHERE trigger = 'manual' AND endpoint_id = 'ep_stripe'"
+        ).fetchall()
+    assert statuses and set(statuses) == {(401, "http_error")}
+    assert undelivered(store, "ep_stripe") == 4
+
+
+def test_refusals_send_nothing(store: Store, tmp_path: Path, receiver: IndependentReceiver) -> None:
+    seed_store(store, tmp_path, events=3)
+    with serve_app(receiver) as port:
+        config = write_endpoints(tmp_path, port, SPECS, missing_secret="ep_gh")
+        missing = run("--db", store.url, "--endpoints", str(config), "replay", "--yes")
+        assert missing.exit_code == 1
+        assert (
+            "endpoint 'ep_gh': secret file:secrets/ep_gh.0.secret" in missing.stderr
+            and "nothing was sent" in missing.stderr
+        )
+        config = write_endpoints(tmp_path, port, SPECS[:2])
+        unknown = run("--db", store.url, "--endpoints", str(config), "replay", "--yes")
+        assert unknown.exit_code == 1 and "ep_gh are in the selection but not in" in unknown.stderr
+        config = write_endpoints(tmp_path, port, SPECS)
+        nothing = run(
+            "--db", store.url, "--endpoints", str(config), "replay", "--yes", "--event-type", "no.such.type"
+        )
+        assert nothing.exit_code == 0 and "nothing matches the selection" in nothing.stdout
+        dry = run("--db", store.url, "--endpoints", str(config), "replay", "--dry-run", "--json")
+        plan = orjson.loads(dry.stdout)
+        assert (
+            plan["dry_run"]
+            and plan["to_send"] == 9
+            and {e["id"] for e in plan["endpoints"]} == {s.id for s in SPECS}
+        )
+        no_tty = run("--db", store.url, "--endpoints", str(config), "replay")
+        assert no_tty.exit_code == 1 and "refusing to send without --yes" in no_tty.stderr
+        jobs = run("--db", store.url, "--endpoints", str(config), "replay", "list", "--json")
+    assert receiver.requests == []
+    assert orjson.loads(jobs.stdout) == []
+    remote = tmp_path / "remote.toml"
+    remote.write_text(
+        '[[endpoint]]\nid = "ep_std"\nurl = "http://hooks.example.com/x"\nscheme = "standard"\nsecret = "env:X"\n'
+    )
+    refused = run("--db", store.url, "--endpoints", str(remote), "replay", "--endpoint", "ep_std", "--yes")
+    assert refused.exit_code == 1 and "plain http is only allowed to loopback" in refused.stderr
+
+
+def test_delivered_are_skipped_unless_forced(
+    store: Store, tmp_path: Path, receiver: IndependentReceiver
+) -> None:
+    seed_store(store, tmp_path, events=2)
+    with serve_app(receiver) as port:
+        config = write_endpoints(tmp_path, port, SPECS)
+        skipped = run(
+            "--db",
+            store.url,
+            "--endpoints",
+            str(config),
+            "replay",
+            "--status",
+            "delivered",
+            "--yes",
+            "--json",
+        )
+        forced = run("--db", store.url, "--endpoints", str(config), "replay", "--status", "delivered", "--force",
+                     "--endpoint", "ep_std", "--yes", "--json")  # fmt: skip
+    first, second = orjson.loads(skipped.stdout), orjson.loads(forced.stdout)
+    assert first["counts"]["skipped"] == 9 and first["counts"]["delivered"] == 0 and first["state"] == "done"
+    assert second["counts"]["delivered"] == 3 and len(receiver.requests) == 3
+
+
+def test_circuit_breaker_pauses_a_failing_endpoint(
+    store: Store, tmp_path: Path, receiver: IndependentReceiver
+) -> None:
+    seed_store(store, tmp_path, events=30)
+    for i in range(30):
+        receiver.status_script[f"evt_ep_std_{i:03d}"] = [(500, {})] * 10
+    with serve_app(receiver) as port:
+        config = write_endpoints(tmp_path, port, SPECS)
+        result = run("--db", store.url, "--endpoints", str(config), "replay", "--endpoint", "ep_std", "--concurrency", "1",
+                     "--max-tries", "2", "--yes", "--json")  # fmt: skip
+        shown = run(
+            "--db", store.url, "--endpoints", str(config), "replay", "show", orjson.loads(result.stdout)["id"]
+        )
+    job = orjson.loads(result.stdout)
+    assert result.exit_code == 1 and job["counts"]["failed"] == 30
+    sent = {r["event_id"] for r in receiver.requests}
+    assert len(sent) == 5  # five items failed in a row, then the endpoint was paused
+    with store.read() as conn:
+        reasons = {
+            r[0] for r in conn.exec_driver_sql("SELECT last_error FROM replay_item WHERE state = 'failed'")
+        }
+    assert any(r and r.startswith("circuit breaker: ep_std failed 5 items in a row") for r in reasons)
+    assert "failed" in shown.stdout
+
+
+def test_cancel_and_show_unknown_job(store: Store, tmp_path: Path) -> None:
+    config = write_endpoints(tmp_path, 9, SPECS)
+    result = run("--db", store.url, "--endpoints", str(config), "replay", "show", "rj_nope")
+    assert result.exit_code == 1 and "no replay job 'rj_nope'" in result.stderr
+    result = run("--db", store.url, "--endpoints", str(config), "replay", "cancel", "rj_nope")
+    assert result.exit_code == 1
