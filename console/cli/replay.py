@@ -11,6 +11,7 @@ from typing import Any
 import click
 import orjson
 
+from console import aio
 from console.cli import output as fmt
 from console.cli.context import app_context, fail, store_options
 from console.cli.filters import build_filter, filter_options
@@ -162,7 +163,7 @@ def _run(
             f"replay job {job_id}: sending (Ctrl-C stops; `hookconsole replay resume {job_id}` carries on)",
             err=True,
         )
-    view = asyncio.run(main())
+    view = aio.run(main())
     if show:
         click.echo("", err=True)
     return view

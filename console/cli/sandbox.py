@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from console import aio
 from console.cli.context import app_context, fail, store_options
 from console.domain.times import parse_duration_ms
 from console.endpoints import is_loopback
@@ -109,7 +110,7 @@ def simulate_command(rate: float, duration: str | None, only: tuple[str, ...], s
         await simulator.run()
 
     click.echo(f"simulating {rate:g} events/s to {', '.join(targets)} (Ctrl-C stops)", err=True)
-    asyncio.run(main())
+    aio.run(main())
     s = simulator.summary
     click.echo(
         f"events {s.events:,}, attempts {s.attempts:,}, delivered {s.delivered:,}, failed {s.failed:,}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,9 @@ class Store:
         self.engine = engine
         self.dialect: Dialect = dialect_for(engine.dialect.name)
         self.url = url
+        # Writers in this process take turns here first: SQLite's own busy handler backs off in sleeps of up
+        # to 100 ms, which turns two threads of one process contending for the write lock into long stalls.
+        self._writers = threading.Lock()
 
     @property
     def display_url(self) -> str:
@@ -79,7 +83,7 @@ class Store:
 
     @contextmanager
     def _transaction(self, begin: Callable[[Connection], None]) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self._writers, self.engine.connect() as conn:
             begin(conn)
             try:
                 yield conn
