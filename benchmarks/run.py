@@ -6,7 +6,7 @@ import argparse
 import importlib
 import time
 
-DEFAULT = ["benchmarks.ingest", "benchmarks.stats", "benchmarks.replay"]
+DEFAULT = ["benchmarks.ingest", "benchmarks.stats", "benchmarks.report", "benchmarks.replay"]
 SLOW: list[str] = []
 
 

@@ -36,6 +36,7 @@ def _register() -> None:
     from console.cli.endpoints import endpoints_group
     from console.cli.ingest import ingest_command
     from console.cli.replay import replay_group
+    from console.cli.report import export_command, report_command
     from console.cli.sample import sample_command
     from console.cli.sandbox import receiver_command, simulate_command
     from console.cli.stats import stats_command
@@ -44,6 +45,8 @@ def _register() -> None:
         ingest_command,
         stats_command,
         replay_group,
+        report_command,
+        export_command,
         receiver_command,
         simulate_command,
         sample_command,

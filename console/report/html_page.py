@@ -1,0 +1,188 @@
+"""The self-contained HTML report: header, KPI cards, charts, tables, footer. Every piece of data is escaped."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+import plotly.io as pio
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+from console import __version__
+from console.analytics.build import ReportData
+from console.analytics.rows import tuples
+from console.domain.kpis import Kpis
+from console.domain.times import describe_age, format_ms
+from console.report.figures import Chart, all_charts
+
+CHART_CONFIG = {"responsive": True, "displaylogo": False}
+STYLE = """
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#111827;background:#f8fafc}
+header,main,footer{max-width:1200px;margin:0 auto;padding:16px}header h1{margin:0 0 4px;font-size:22px}
+.meta{color:#4b5563}.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:10px;margin:12px 0}
+.card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 12px}.card b{display:block;font-size:22px}
+.card small{color:#6b7280}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,520px),1fr));gap:12px}
+section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 12px;margin:12px 0;min-width:0;overflow:hidden}
+.plotly-graph-div{max-width:100%}
+section h2{font-size:16px;margin:0 0 2px}.caption{color:#6b7280;margin:0 0 6px;font-size:12px}
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:12.5px}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #f1f5f9;vertical-align:top}th{background:#f8fafc;white-space:nowrap}
+td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:11.5px;word-break:break-all;white-space:pre-wrap}
+.empty{padding:24px;text-align:center;color:#6b7280;font-size:16px}footer{color:#6b7280;font-size:12px}
+"""
+
+
+def esc(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def _cards(k: Kpis, now_ms: int) -> str:
+    oldest = describe_age(now_ms - k.oldest_undelivered_ms) if k.oldest_undelivered_ms is not None else "-"
+    cards = [
+        ("Attempts", f"{k.attempts:,}", f"{k.failures:,} failed (attempts)"),
+        ("Deliveries", f"{k.deliveries:,}", "events x endpoints first tried here"),
+        ("First-attempt success", _pct(k.first_attempt_success_rate), "of attempts numbered 1"),
+        ("Final success", _pct(k.final_success_rate), "of deliveries, delivered by now"),
+        ("Undelivered", f"{k.undelivered:,}", f"oldest {oldest} (deliveries)"),
+        (
+            "Latency p50 / p95 / p99",
+            f"{_ms(k.latency.p50)}",
+            f"{_ms(k.latency.p95)} / {_ms(k.latency.p99)} (attempts)",
+        ),
+    ]
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><small>{esc(name)}</small><b>{esc(value)}</b><small>{esc(note)}</small></div>' for name, value, note in cards
+    ) + "</div>"  # fmt: skip
+
+
+def _cell(value: object, numeric: bool, code: bool) -> str:
+    if code:
+        return f"<td><code>{esc(value)}</code></td>"
+    return f'<td class="n">{esc(value)}</td>' if numeric else f"<td>{esc(value)}</td>"
+
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    numeric: Iterable[int] = (),
+    code: Iterable[int] = (),
+) -> str:
+    numbers, codes = set(numeric), set(code)
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(_cell(c, i in numbers, i in codes) for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    if not body:
+        body = f'<tr><td colspan="{len(headers)}">none</td></tr>'
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _section(title: str, caption: str, content: str) -> str:
+    return f'<section><h2>{esc(title)}</h2><p class="caption">{esc(caption)}</p>{content}</section>'
+
+
+def _chart(chart: Chart) -> str:
+    body = pio.to_html(
+        chart.figure, full_html=False, include_plotlyjs=False, div_id=chart.id, config=CHART_CONFIG
+    )
+    return f'<section><h2>{esc(chart.title)}</h2><p class="caption">{esc(chart.caption)}</p>{body}</section>'
+
+
+def _tables(data: ReportData, now_ms: int) -> list[str]:
+    endpoints = [
+        (e.endpoint_id, f"{e.kpis.attempts:,}", _pct(e.kpis.first_attempt_success_rate), _pct(e.kpis.final_success_rate),
+         f"{e.kpis.undelivered:,}", _ms(e.kpis.latency.p50), _ms(e.kpis.latency.p95), _ms(e.kpis.latency.p99),
+         ", ".join(f"{c.label} x{c.count}" for c in (*e.top_status_codes, *e.top_errors)) or "-")
+        for e in data.stats.endpoints
+    ]  # fmt: skip
+    incidents = [
+        (r.endpoint_id, format_ms(r.start_ms), format_ms(r.end_ms), describe_age(int(r.duration_s) * 1000), f"{r.attempts:,}",
+         f"{r.failed_attempts:,}", _pct(r.success_rate), "" if r.events_affected is None else f"{r.events_affected:,}")
+        for r in tuples(data.incidents)
+    ]  # fmt: skip
+    failing = [
+        (r.event_id, r.endpoint_id, r.event_type, r.user_id, r.reward_id, f"{r.amount or ''} {r.currency or ''}".strip(),
+         r.failed, "yes" if r.delivered else "no", r.last_status_code if pd.notna(r.last_status_code) else r.last_error,
+         r.payload_excerpt)
+        for r in tuples(data.top_failing)
+    ]  # fmt: skip
+    failing_html = table(["event", "endpoint", "type", "user", "reward", "amount", "failed", "delivered", "last", "payload"],
+                         failing, numeric=[6], code=[9])  # fmt: skip
+    ordering = [
+        (r.endpoint_id, r.user_id, r.event_id, format_ms(r.occurred_at), format_ms(r.delivered_at), r.overtook_event_id,
+         format_ms(r.overtook_occurred_at), format_ms(r.overtook_delivered_at))
+        for r in tuples(data.ordering)
+    ]  # fmt: skip
+    duplicates = [
+        (r.event_id, r.endpoint_id, r.event_type, r.successes, r.user_id)
+        for r in tuples(data.duplicates.head(50))
+    ]
+    replays = [(r.job_id, r.state, format_ms(r.created_at), r.items, r.delivered, r.failed, r.skipped, r.selection)
+               for r in tuples(data.replays)]  # fmt: skip
+    delivery_times = [(r.endpoint_id, f"{r.delivered:,}", f"{r.p50_s:.1f} s", f"{r.p95_s:.1f} s", f"{r.max_s:.1f} s")
+                      for r in tuples(data.time_to_delivery)]  # fmt: skip
+    statuses = [(r.status_code, f"{r.attempts:,}") for r in tuples(data.failures["by_status"])]
+    errors = [(r.error_kind, f"{r.attempts:,}") for r in tuples(data.failures["by_error"])]
+    return [
+        _section("Endpoints", "Attempts and latency count attempts; final success and undelivered count deliveries.",
+                 table(["endpoint", "attempts", "1st-try", "final", "undelivered", "p50", "p95", "p99", "top failures"], endpoints, [1, 2, 3, 4, 5, 6, 7])),
+        _section("Incidents", f"Stretches where an endpoint's attempt success rate stayed below the SLO ({data.slo:.2%}).",
+                 table(["endpoint", "start", "end", "duration", "attempts", "failed", "success", "events affected"], incidents, [4, 5, 6, 7])),
+        _section("Top failing events", "Deliveries with the most failed attempts, undelivered first (deliveries).", failing_html),
+        _section("Ordering anomalies", f"{data.ordering_count:,} deliveries reached their endpoint before an earlier event of the same user (first 50).",
+                 table(["endpoint", "user", "event", "occurred", "delivered", "overtook", "its occurrence", "its delivery"], ordering)),
+        _section("Duplicate deliveries", f"{len(data.duplicates):,} deliveries acknowledged more than once (first 50).",
+                 table(["event", "endpoint", "type", "acknowledgements", "user"], duplicates, [3])),
+        _section("Replay jobs", "Jobs created in the window and what they recovered (deliveries).",
+                 table(["job", "state", "created", "items", "delivered", "failed", "skipped", "selection"], replays, [3, 4, 5, 6])),
+        _section("Time to delivery", "From first attempt to delivery (delivered deliveries).",
+                 table(["endpoint", "delivered", "p50", "p95", "max"], delivery_times, [1, 2, 3, 4])),
+        _section("Failures by status code and error", "Failed attempts (attempts).",
+                 table(["status", "attempts"], statuses, [1]) + table(["transport error", "attempts"], errors, [1])),
+    ]  # fmt: skip
+
+
+def render_report(
+    data: ReportData, *, title: str, plotlyjs: str, generated_at_ms: int, store_name: str
+) -> str:
+    """The whole page as text. Same data, title and generation time: same bytes."""
+    window = f"{format_ms(data.window.since_ms)} to {format_ms(data.window.until_ms)} (UTC)"
+    if plotlyjs == "inline":
+        script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+    else:
+        script = f'<script src="https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js" charset="utf-8"></script>'
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title><style>{STYLE}</style>{script}</head><body>",
+        f'<header><h1>{esc(title)}</h1><div class="meta">Window {esc(window)} · {esc(data.filter.describe())} · '
+        f"SLO {data.slo:.2%} · charts in {esc(describe_age(data.window.bucket_ms))} buckets</div></header><main>",
+    ]
+    if data.empty:
+        parts.append(
+            '<div class="empty">No attempts and no deliveries in this window: nothing to report.</div>'
+        )
+    else:
+        parts.append(_cards(data.stats.overall, data.window.until_ms))
+        parts.append('<div class="charts">' + "".join(_chart(c) for c in all_charts(data)) + "</div>")
+        parts.extend(_tables(data, data.window.until_ms))
+    parts.append(
+        f"<footer>Generated {esc(format_ms(generated_at_ms))} by hookconsole {esc(__version__)} from {esc(store_name)}. "
+        "Attempts are HTTP requests; deliveries are events at endpoints (attempted one or more times).</footer>"
+    )
+    parts.append("</main></body></html>")
+    return "\n".join(parts)

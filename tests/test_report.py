@@ -1,0 +1,219 @@
+"""The HTML report and the exports: golden output, escaping of hostile data, no secrets, formula-safe CSV,
+exact JSON, empty windows, and atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+
+from console.analytics.build import build_report_data
+from console.domain.filters import DeliveryFilter
+from console.domain.times import parse_rfc3339_ms
+from console.ingest.service import ingest_sources
+from console.report import service as report_service
+from console.report.html_page import render_report
+from console.report.service import safe_cell
+from console.store import Store
+from tests.helpers import log_line, run, write_jsonl
+
+GOLDEN = Path(__file__).parent / "golden" / "report.html"
+NOW = parse_rfc3339_ms("2026-05-05T12:00:00Z")
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+TOKEN = "sk_live_do_not_leak_42"
+
+
+def _fixture_lines() -> list[dict[str, object]]:
+    lines = []
+    for i in range(24):
+        minute = f"{i * 2:02d}"
+        ok = i % 5 != 0
+        lines.append(log_line(f"evt_{i:03d}", "ep_pay", 1, attempted_at=f"2026-05-05T10:{minute}:00Z",
+                              status_code=200 if ok else 503, latency_ms=40 + i * 7))  # fmt: skip
+        if not ok:
+            lines.append(
+                log_line(
+                    f"evt_{i:03d}", "ep_pay", 2, attempted_at=f"2026-05-05T10:{minute}:30Z", latency_ms=55
+                )
+            )
+        lines.append(log_line(f"evt_{i:03d}", "ep_crm", 1, attempted_at=f"2026-05-05T10:{minute}:01Z",
+                              status_code=None if i >= 16 else 200, latency_ms=None if i >= 16 else 300 + i,
+                              error="connection refused" if i >= 16 else None))  # fmt: skip
+    return lines
+
+
+@pytest.fixture
+def report_store(store: Store, tmp_path: Path) -> Store:
+    ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", _fixture_lines()))])
+    return store
+
+
+def _render(store: Store) -> str:
+    data = build_report_data(store, DeliveryFilter(since_ms=parse_rfc3339_ms("2026-05-05T10:00:00Z")), NOW)
+    return render_report(
+        data, title="Golden report", plotlyjs="cdn", generated_at_ms=NOW, store_name="the store"
+    )
+
+
+def test_golden_report(report_store: Store) -> None:
+    page = _render(report_store)
+    assert page == _render(report_store)  # deterministic
+    if os.environ.get("HOOKCONSOLE_UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(page)
+    assert page == GOLDEN.read_text(), (
+        "report output changed; if intended, rerun with HOOKCONSOLE_UPDATE_GOLDEN=1"
+    )
+    for chart in (
+        "success-rate",
+        "latency",
+        "volume",
+        "latency-distribution",
+        "failures",
+        "retries",
+        "backlog",
+    ):
+        assert page.count(f'id="chart-{chart}"') == 1
+
+
+def test_report_command_inline_plotlyjs_and_counts(report_store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    result = run("--db", report_store.url, "report", "--since", "2026-05-05T10:00:00Z", "--until", "2026-05-05T12:00:00Z",
+                 "--out", str(out), "--title", "Incident 42")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert f"wrote {out}" in result.stdout
+    page = out.read_text()
+    assert (
+        page.count('<script type="text/javascript">') == 1 and "<script src=" not in page
+    )  # plotly.js once, inline
+    assert "<title>Incident 42</title>" in page and "Plotly.newPlot" in page
+    assert "<b>53</b>" in page  # attempts card: 24 + 24 first attempts and 5 retries
+    assert oct(out.stat().st_mode & 0o777) != "0o600"
+
+
+def test_hostile_payloads_render_as_text_and_no_secret_leaks(store: Store, tmp_path: Path) -> None:
+    lines = [
+        log_line("evt_1", "ep_pay", 1, status_code=500, payload={"event_id": "evt_1", "user_id": HOSTILE, "note": HOSTILE},
+                 request_headers={"Authorization": f"Bearer {TOKEN}"}),
+        log_line("evt_1", "ep_pay", 2, attempted_at="2026-05-05T10:01:00Z", status_code=500, error=HOSTILE),
+    ]  # fmt: skip
+    ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", lines))])
+    folder = tmp_path / "out"
+    result = run(
+        "--db",
+        store.url,
+        "export",
+        "--out",
+        str(folder),
+        "--since",
+        "2026-05-05T09:00:00Z",
+        "--until",
+        "2026-05-05T11:00:00Z",
+    )
+    assert result.exit_code == 0, result.stderr
+    page = (folder / "report.html").read_text()
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page  # shown, as text
+    for file in folder.iterdir():
+        assert TOKEN not in file.read_text(errors="replace"), file
+
+
+def test_csv_cells_are_formula_safe_and_json_exact(store: Store, tmp_path: Path) -> None:
+    payload = '{"event_id":"evt_1","user_id":"=HYPERLINK(\\"http://x\\",\\"y\\")","amount":-12.50,"reward_id":"@SUM(A1)"}'
+    lines = [
+        log_line(
+            "evt_1",
+            "ep_pay",
+            1,
+            payload=payload,
+            error="+cmd|' /C calc'!A0",
+            status_code=None,
+            latency_ms=None,
+        )
+    ]
+    ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", lines))])
+    folder = tmp_path / "out"
+    assert run("--db", store.url, "export", "--format", "csv,json", "--out", str(folder)).exit_code == 0
+    with (folder / "attempts.csv").open(newline="") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert row["user_id"].startswith("'=HYPERLINK") and row["reward_id"] == "'@SUM(A1)"
+    assert row["error"].startswith("'+cmd") and row["amount"] == "-12.5"  # a plain number stays a number
+    assert row["payload"] == payload  # starts with "{": untouched
+    [obj] = orjson.loads((folder / "attempts.json").read_bytes())
+    assert orjson.dumps(obj["payload"]) == orjson.dumps(orjson.loads(payload))
+    assert (folder / "attempts.json").read_bytes().count(payload.encode()) == 1  # the stored bytes, verbatim
+    assert obj["user_id"] == '=HYPERLINK("http://x","y")'  # JSON keeps values exact
+    assert not list(folder.glob(".*.part"))
+
+
+def test_safe_cell_rules() -> None:
+    assert safe_cell("=1+1") == "'=1+1" and safe_cell("-2+3") == "'-2+3" and safe_cell("@x") == "'@x"
+    assert safe_cell("\t=x") == "'\t=x" and safe_cell("-500") == "-500" and safe_cell("12.5") == "12.5"
+    assert safe_cell(-3) == -3 and safe_cell("plain") == "plain"
+
+
+def test_empty_store_and_empty_window(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "empty.html"
+    result = run("--db", store.url, "report", "--out", str(out))
+    assert result.exit_code == 0 and "empty window" in result.stdout
+    assert "nothing to report" in out.read_text()
+    ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", _fixture_lines()))])
+    result = run(
+        "--db",
+        store.url,
+        "export",
+        "--out",
+        str(tmp_path / "x"),
+        "--since",
+        "2020-01-01T00:00:00Z",
+        "--until",
+        "2020-01-02T00:00:00Z",
+    )
+    assert result.exit_code == 0
+    assert "nothing to report" in (tmp_path / "x" / "report.html").read_text()
+    assert (tmp_path / "x" / "attempts.csv").read_text().count("\n") == 1  # header only
+
+
+def test_failed_export_leaves_no_partial_file(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", _fixture_lines()))])
+    folder = tmp_path / "out"
+    assert run("--db", store.url, "export", "--format", "csv", "--out", str(folder)).exit_code == 0
+    before = (folder / "attempts.csv").read_bytes()
+
+    def broken(*_args: object, **_kwargs: object) -> object:
+        yield [
+            (
+                1,
+                "evt_x",
+                "t",
+                "ep",
+                1,
+                0,
+                200,
+                1.0,
+                "success",
+                None,
+                "scheduled",
+                None,
+                None,
+                None,
+                None,
+                None,
+                b"{}",
+            )
+        ]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_service, "iter_attempts", broken)
+    result = run("--db", store.url, "export", "--format", "csv", "--out", str(folder))
+    assert (
+        result.exit_code == 1
+        and "No space left on device" in result.stderr
+        and "no partial file" in result.stderr
+    )
+    assert (folder / "attempts.csv").read_bytes() == before  # the previous export is intact
+    assert not list(folder.glob(".*.part"))
