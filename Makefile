@@ -14,10 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	rm -rf .demo && mkdir -p .demo
-	$(BIN)/hookconsole sample --events 8000 --days 7 --seed 7 --end now --out .demo/sample
-	$(BIN)/hookconsole --db .demo/demo.db ingest .demo/sample/deliveries.jsonl
-	$(BIN)/hookconsole --db .demo/demo.db stats --since 24h
+	$(BIN)/hookconsole demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check console tests benchmarks

@@ -6,7 +6,13 @@ import argparse
 import importlib
 import time
 
-DEFAULT = ["benchmarks.ingest", "benchmarks.stats", "benchmarks.report", "benchmarks.replay"]
+DEFAULT = [
+    "benchmarks.ingest",
+    "benchmarks.stats",
+    "benchmarks.report",
+    "benchmarks.replay",
+    "benchmarks.tui",
+]
 SLOW: list[str] = []
 
 

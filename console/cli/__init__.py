@@ -40,10 +40,13 @@ def _register() -> None:
     from console.cli.sample import sample_command
     from console.cli.sandbox import receiver_command, simulate_command
     from console.cli.stats import stats_command
+    from console.cli.tui import demo_command, tui_command
 
     commands = (
         ingest_command,
         stats_command,
+        tui_command,
+        demo_command,
         replay_group,
         report_command,
         export_command,

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 import click
 
 from console import aio
 from console.cli.context import app_context, fail, store_options
+from console.demo import PARENT_ENV
 from console.domain.times import parse_duration_ms
 from console.endpoints import is_loopback
 from console.replay.plan import ReplayError, resolve_targets
 from console.sandbox.receiver import Faults, Receiver, open_log, serve
 from console.sandbox.simulator import SimulationError, SimulationOptions, Simulator
+
+
+def exit_with_parent() -> None:
+    """When started by `demo`, stop as soon as the demo process is gone (even if it was killed)."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != int(parent):
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @click.command("receiver")
@@ -77,6 +96,7 @@ def receiver_command(port: int, host: str, only: tuple[str, ...], fail_rate: flo
         ids = ", ".join(r.endpoint.id for r in receiver.routes.values())
         click.echo(f"receiver listening on http://{host}:{bound} for {ids}", err=True)
 
+    exit_with_parent()
     serve(receiver, host, port, ready)
 
 
@@ -109,6 +129,7 @@ def simulate_command(rate: float, duration: str | None, only: tuple[str, ...], s
             loop.add_signal_handler(signum, simulator.stop.set)
         await simulator.run()
 
+    exit_with_parent()
     click.echo(f"simulating {rate:g} events/s to {', '.join(targets)} (Ctrl-C stops)", err=True)
     aio.run(main())
     s = simulator.summary

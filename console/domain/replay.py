@@ -39,6 +39,7 @@ class ReplaySelection:
     limit: int | None = None
     force: bool = False
     concurrency: int = 10
+    pairs: tuple[tuple[str, str], ...] | None = None  # exactly these (event id, endpoint id), when given
 
 
 @dataclass(frozen=True)

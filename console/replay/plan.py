@@ -33,7 +33,13 @@ def read_event_ids(path: Path) -> tuple[str, ...]:
 
 def plan_replay(store: Store, endpoints: EndpointsFile, selection: ReplaySelection) -> ReplayPlan:
     """The deliveries a selection matches, oldest first, checked against endpoints.toml."""
-    rows = all_deliveries(store, selection.filter, limit=selection.limit)
+    flt = selection.filter
+    if selection.pairs is not None:
+        flt = flt.with_(event_ids=tuple(sorted({event for event, _ in selection.pairs})))
+    rows = all_deliveries(store, flt, limit=selection.limit)
+    if selection.pairs is not None:
+        wanted = set(selection.pairs)
+        rows = [r for r in rows if r.key in wanted]
     check_endpoints(endpoints, {r.endpoint_id for r in rows})
     items = tuple(
         PlannedItem(
@@ -100,6 +106,8 @@ def resolve_targets(endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: 
 def describe_selection(selection: ReplaySelection) -> str:
     """The selection as a job records it."""
     parts = [selection.filter.describe()]
+    if selection.pairs is not None:
+        parts.append(f"{len(selection.pairs)} chosen deliveries")
     if selection.limit is not None:
         parts.append(f"limit {selection.limit}")
     if selection.force:

@@ -1,0 +1,45 @@
+"""`hookconsole tui`: the live console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from console.cli.context import app_context, fail, store_options
+from console.domain.times import parse_duration_ms
+
+
+@click.command("tui")
+@store_options
+@click.option(
+    "--refresh", default="2s", show_default=True, help="How often the dashboard reads new attempts."
+)
+def tui_command(refresh: str) -> None:
+    """Open the live console: dashboard, deliveries, event detail, replay and reports."""
+    try:
+        refresh_s = parse_duration_ms(refresh) / 1000
+    except ValueError as exc:
+        fail(f"--refresh: {exc}")
+    if refresh_s < 0.2:
+        fail("--refresh: at least 200ms")
+    app = app_context()
+    from console.tui.app import make_app
+
+    make_app(app.db_url, str(app.endpoints_path), refresh_s).run()
+
+
+@click.command("demo")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=Path(".demo"), show_default=True,
+              help="Where the demo's store, endpoints and logs go (recreated each run).")  # fmt: skip
+@click.option(
+    "--refresh", default="2s", show_default=True, help="How often the dashboard reads new attempts."
+)
+def demo_command(folder: Path, refresh: str) -> None:
+    """Sample data, sandbox receivers (healthy, flaky, down for 3 minutes) and live traffic, in the console."""
+    from console.demo import run_demo
+
+    try:
+        run_demo(folder, parse_duration_ms(refresh) / 1000)
+    except RuntimeError as exc:
+        fail(str(exc))

@@ -1,0 +1,279 @@
+"""What the live console asks for, in domain values: the one service facade the TUI calls (from its workers).
+
+It owns the store connection for the console: when the store goes away (a SQLite file removed, a server
+down), every call raises StoreUnavailable with the reason, and the next call tries again from scratch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from console import aio
+from console.domain.deliveries import DeliveryRow, PageCursor
+from console.domain.filters import DeliveryFilter
+from console.domain.live import AttemptView, DashboardSnapshot, EventDetail
+from console.domain.replay import JobView, ReplayPlan, ReplaySelection
+from console.domain.times import now_ms
+from console.endpoints import EndpointsError, EndpointsFile, load_endpoints, resolve_secrets
+from console.replay.plan import ReplayError
+from console.replay.runner import JobRunner, RunProgress
+from console.replay.service import ReplayService
+from console.report.service import ReportOptions, write_report
+from console.signing import SignatureError, verify
+from console.store import Store, StoreError, live, normalise_url, open_store
+from console.store.deliveries import count_deliveries, page_deliveries
+from console.store.stats import read_stats
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be read right now; the console shows the reason and retries."""
+
+
+class ActionRefused(Exception):
+    """An action the operator asked for cannot be done (the message says why)."""
+
+
+def _store_call(method: Callable[P, T]) -> Callable[P, T]:
+    @wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        self: Operations = args[0]  # type: ignore[assignment]
+        try:
+            return method(*args, **kwargs)
+        except (SQLAlchemyError, StoreError, OSError) as exc:
+            self.reset()
+            raise StoreUnavailable(_reason(exc)) from None
+
+    return call
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass
+class ReplayControl:
+    """Lets the console stop a replay that runs in a worker thread (its own event loop)."""
+
+    runner: JobRunner | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def stop(self) -> None:
+        if self.runner is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(self.runner.stop.set)
+
+
+class Operations:
+    def __init__(self, db_url: str | None, endpoints_path: Path, clock: Callable[[], int] = now_ms) -> None:
+        self.db_url = normalise_url(db_url)
+        self.endpoints_path = endpoints_path
+        self.clock = clock
+        self._store: Store | None = None
+        self._opened_once = False
+        self._lock = threading.Lock()
+        url = make_url(self.db_url)
+        self._sqlite_file = (
+            Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+        )
+
+    @property
+    def store_name(self) -> str:
+        """A short name for the status line: the SQLite file's name, or the server URL without a password."""
+        if self._sqlite_file is not None:
+            return f"sqlite {self._sqlite_file.name}"
+        return self.db_url if self._store is None else self._store.display_url
+
+    def store(self) -> Store:
+        with self._lock:
+            if self._sqlite_file is not None and self._store is not None and not self._sqlite_file.exists():
+                self._store.close()
+                self._store = None
+                raise StoreUnavailable(f"the store file {self._sqlite_file} is gone")
+            if self._store is None:
+                if self._sqlite_file is not None and not self._sqlite_file.exists() and self._opened_once:
+                    raise StoreUnavailable(f"the store file {self._sqlite_file} is gone")
+                self._store = open_store(self.db_url)
+                self._opened_once = True
+            return self._store
+
+    def reset(self) -> None:
+        """Drop the connection pool; the next call opens the store afresh."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def endpoints(self) -> EndpointsFile:
+        try:
+            return load_endpoints(self.endpoints_path)
+        except EndpointsError as exc:
+            raise ActionRefused(str(exc)) from None
+
+    @_store_call
+    def dashboard(self, window_ms: int) -> DashboardSnapshot:
+        store = self.store()
+        now = self.clock()
+        since = now - window_ms
+        stats = read_stats(store, DeliveryFilter(since_ms=since))
+        backlog, oldest = live.undelivered_backlog(store)
+        return DashboardSnapshot(
+            window_ms=window_ms,
+            now_ms=now,
+            stats=stats,
+            series=tuple(live.success_series(store, since, now)),
+            failures=tuple(live.recent_failures(store, since, limit=30)),
+            last_seq=stats.last_seq,
+            backlog=backlog,
+            oldest_undelivered_ms=oldest,
+        )
+
+    @_store_call
+    def latest_seq(self) -> int:
+        return live.latest_seq(self.store())
+
+    @_store_call
+    def deliveries(
+        self, flt: DeliveryFilter, after: PageCursor | None = None, limit: int = 100
+    ) -> list[DeliveryRow]:
+        return page_deliveries(self.store(), flt, limit=limit, after=after)
+
+    @_store_call
+    def count(self, flt: DeliveryFilter) -> int:
+        return count_deliveries(self.store(), flt)
+
+    @_store_call
+    def filter_choices(self) -> tuple[list[str], list[str]]:
+        store = self.store()
+        return live.known_endpoints(store), live.known_event_types(store)
+
+    @_store_call
+    def event(self, event_id: str) -> EventDetail:
+        detail = live.event_detail(self.store(), event_id)
+        if detail is None:
+            raise ActionRefused(f"no event {event_id!r} in the store")
+        return detail
+
+    def check_signature(self, attempt: AttemptView, payload: bytes) -> str:
+        """Verify a stored attempt's signature headers with the endpoint's secrets (timestamp age ignored)."""
+        headers = attempt.request_headers
+        if not headers:
+            return "no request headers were stored for this attempt: nothing to check"
+        endpoint = self.endpoints().get(attempt.endpoint_id)
+        if endpoint is None:
+            return f"{attempt.endpoint_id} is not in {self.endpoints_path}: no secret to check with"
+        try:
+            secrets = [s.reveal() for s in resolve_secrets(endpoint, self.endpoints_path.parent)]
+        except LookupError as exc:
+            return f"cannot check: {exc}"
+        stamp = (
+            headers.get("webhook-timestamp") or _stripe_stamp(headers) or str(attempt.attempted_at_ms // 1000)
+        )
+        try:
+            verify(endpoint.scheme.value, secrets, headers, payload, now=int(stamp) if stamp.isdigit() else 0)
+        except SignatureError as exc:
+            return f"signature does NOT verify ({endpoint.scheme.value}): {exc}"
+        return (
+            f"signature verifies ({endpoint.scheme.value}, with the secret(s) in {self.endpoints_path.name})"
+        )
+
+    def curl(self, detail: EventDetail, endpoint_id: str) -> str:
+        """A curl command that sends this event again, with the secret left as a placeholder."""
+        endpoint = self.endpoints().get(endpoint_id)
+        url = endpoint.url if endpoint else f"<url of {endpoint_id}>"
+        scheme = endpoint.scheme.value if endpoint else "standard"
+        headers = {"content-type": "application/json", "webhook-id": detail.event_id}
+        if scheme == "standard":
+            headers |= {
+                "webhook-timestamp": "$(date +%s)",
+                "webhook-signature": "v1,<signature made with $WEBHOOK_SECRET>",
+            }
+        elif scheme == "stripe":
+            headers |= {"Stripe-Signature": "t=$(date +%s),v1=<signature made with $WEBHOOK_SECRET>"}
+        else:
+            headers |= {"X-Hub-Signature-256": "sha256=<signature made with $WEBHOOK_SECRET>"}
+        parts = ["curl", "-X", "POST", shlex.quote(url)]
+        for name, value in headers.items():
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
+        parts += ["--data-binary", shlex.quote(detail.payload.decode("utf-8", errors="replace"))]
+        return " ".join(parts)
+
+    def _replays(self) -> ReplayService:
+        return ReplayService(self.store(), self.endpoints())
+
+    @_store_call
+    def plan_replay(self, selection: ReplaySelection) -> ReplayPlan:
+        try:
+            return self._replays().plan(selection)
+        except ReplayError as exc:
+            raise ActionRefused(str(exc)) from None
+
+    @_store_call
+    def create_job(self, plan: ReplayPlan) -> str:
+        try:
+            return self._replays().create_job(plan)
+        except ReplayError as exc:
+            raise ActionRefused(str(exc)) from None
+
+    def run_job(
+        self, job_id: str, control: ReplayControl, on_progress: Callable[[RunProgress], None]
+    ) -> JobView:
+        """Run a job to its end in the calling thread (a console worker), on an event loop of its own."""
+        holder: list[JobRunner] = []
+
+        async def main() -> JobView:
+            control.loop = asyncio.get_running_loop()
+            task = asyncio.ensure_future(self._replays().run(job_id, runner=holder, on_progress=on_progress))
+            while not holder and not task.done():
+                await asyncio.sleep(0)
+            control.runner = holder[0] if holder else None
+            return await task
+
+        try:
+            return aio.run(main())
+        except ReplayError as exc:
+            raise ActionRefused(str(exc)) from None
+
+    @_store_call
+    def jobs(self) -> list[JobView]:
+        return self._replays().jobs()
+
+    @_store_call
+    def prepare_resume(self, job_id: str) -> JobView:
+        try:
+            return self._replays().prepare_resume(job_id)[0]
+        except ReplayError as exc:
+            raise ActionRefused(str(exc)) from None
+
+    @_store_call
+    def cancel_job(self, job_id: str) -> JobView:
+        try:
+            return self._replays().cancel(job_id)
+        except ReplayError as exc:
+            raise ActionRefused(str(exc)) from None
+
+    @_store_call
+    def write_report(self, flt: DeliveryFilter) -> Path:
+        """The HTML report for a filter, written to the default reports/ folder."""
+        path, _ = write_report(self.store(), flt, None, self.clock(), ReportOptions())
+        return path
+
+
+def _stripe_stamp(headers: dict[str, Any]) -> str | None:
+    for part in str(headers.get("Stripe-Signature") or headers.get("stripe-signature") or "").split(","):
+        if part.startswith("t="):
+            return part[2:]
+    return None

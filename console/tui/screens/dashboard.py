@@ -1,0 +1,180 @@
+"""The dashboard: KPI tiles, success-rate and volume sparklines, the endpoint table and the newest failures,
+refreshed live by a timer-driven worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Sparkline, Static
+
+from console.domain.live import DashboardSnapshot
+from console.domain.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
+from console.operations import StoreUnavailable
+from console.tui.messages import StoreProblem
+from console.tui.text import age, clock, literal, ms, pct, status
+from console.tui.widgets.endpoints_table import EndpointsTable
+from console.tui.widgets.kpi import KpiTile
+
+if TYPE_CHECKING:
+    from console.tui.app import HookConsoleApp
+
+WINDOWS = {"5m": 5 * MS_PER_MINUTE, "1h": MS_PER_HOUR, "24h": MS_PER_DAY, "7d": 7 * MS_PER_DAY}
+
+
+@dataclass
+class DashboardLoaded(Message):
+    snapshot: DashboardSnapshot
+
+
+@dataclass
+class NothingNew(Message):
+    checked_at_ms: int
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = [
+        Binding("1", "window('5m')", "5m"),
+        Binding("2", "window('1h')", "1h"),
+        Binding("3", "window('24h')", "24h"),
+        Binding("4", "window('7d')", "7d"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("r", "reload", "Refresh"),
+        Binding("enter", "open_endpoint", "Failed deliveries", show=False),
+    ]
+    window: reactive[str] = reactive("1h")
+    paused: reactive[bool] = reactive(False)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_seq = -1
+        self.last_minute = -1
+        self.snapshot: DashboardSnapshot | None = None
+
+    @property
+    def console(self) -> HookConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status-line", markup=False)
+        with Horizontal(id="tiles"):
+            yield KpiTile("1st-try success", id="tile-first")
+            yield KpiTile("final success", id="tile-final")
+            yield KpiTile("attempts/s", id="tile-rate")
+            yield KpiTile("latency p50", id="tile-latency")
+            yield KpiTile("backlog", id="tile-backlog")
+        with Horizontal(id="charts"):
+            with Vertical():
+                yield Static("volume (attempts)", classes="chart-label", markup=False)
+                yield Sparkline([], id="spark-volume")
+            with Vertical():
+                yield Static("success rate (attempts)", classes="chart-label", markup=False)
+                yield Sparkline([], id="spark-success")
+        yield EndpointsTable(id="endpoints")
+        yield Static("recent failures", classes="section-label", markup=False)
+        yield DataTable(id="failures", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        failures = self.query_one("#failures", DataTable)
+        for column in ("time", "endpoint", "event", "try", "status"):
+            failures.add_column(column, key=column)
+        self.load()
+        self.timer = self.set_interval(self.console.refresh_s, self.tick)
+
+    def tick(self) -> None:
+        if not self.paused:
+            self.load()
+
+    @work(thread=True, exclusive=True, group="dashboard", exit_on_error=False)
+    def load(self, force: bool = False) -> None:
+        """Read only what is new: the newest attempt id first; figures only when it moved or a minute passed."""
+        ops = self.console.ops
+        try:
+            now = ops.clock()
+            minute = now // MS_PER_MINUTE
+            if not force and ops.latest_seq() == self.last_seq and minute == self.last_minute:
+                self.post_message(NothingNew(now))
+                return
+            self.post_message(DashboardLoaded(ops.dashboard(WINDOWS[self.window])))
+        except StoreUnavailable as exc:
+            self.post_message(StoreProblem(str(exc)))
+
+    @on(NothingNew)
+    def nothing_new(self, message: NothingNew) -> None:
+        self.console.store_is_back()
+        self._status(message.checked_at_ms)
+
+    @on(DashboardLoaded)
+    def show(self, message: DashboardLoaded) -> None:
+        snap = message.snapshot
+        self.console.store_is_back()
+        if snap.window_ms != WINDOWS[self.window]:
+            return  # a result for a window no longer shown
+        self.snapshot = snap
+        self.last_seq, self.last_minute = snap.last_seq, snap.now_ms // MS_PER_MINUTE
+        k = snap.stats.overall
+        with self.app.batch_update():
+            self.query_one("#tile-first", KpiTile).show(pct(k.first_attempt_success_rate), "of attempts #1")
+            self.query_one("#tile-final", KpiTile).show(pct(k.final_success_rate), "of deliveries")
+            self.query_one("#tile-rate", KpiTile).show(
+                f"{k.attempts / (snap.window_ms / 1000):.2f}", f"{k.attempts:,} in {self.window}"
+            )
+            self.query_one("#tile-latency", KpiTile).show(
+                ms(k.latency.p50), f"p95 {ms(k.latency.p95)} p99 {ms(k.latency.p99)}"
+            )
+            self.query_one("#tile-backlog", KpiTile).show(
+                f"{snap.backlog:,}",
+                f"oldest {age(snap.oldest_undelivered_ms, snap.now_ms)}",
+                "red" if snap.backlog else "",
+            )
+            self.query_one("#spark-volume", Sparkline).data = [p.attempts for p in snap.series]
+            self.query_one("#spark-success", Sparkline).data = [
+                p.success_rate if p.success_rate is not None else 1.0 for p in snap.series
+            ]
+            self.query_one(EndpointsTable).show(snap.stats.endpoints, snap.now_ms)
+            self._show_failures(snap)
+            self._status(snap.now_ms)
+
+    def _show_failures(self, snap: DashboardSnapshot) -> None:
+        table = self.query_one("#failures", DataTable)
+        shown = [str(k.value) for k in table.rows]
+        wanted = [str(f.seq) for f in snap.failures]
+        if shown == wanted:
+            return
+        table.clear()
+        for f in snap.failures:
+            table.add_row(Text(clock(f.attempted_at_ms)), literal(f.endpoint_id), literal(f.event_id), Text(str(f.attempt)),
+                          status(f.status_code, f.outcome, f.error), key=str(f.seq))  # fmt: skip
+
+    def _status(self, now_ms: int) -> None:
+        mark = "paused" if self.paused else f"live every {self.console.refresh_s:g}s"
+        line = f" window {self.window} · updated {clock(now_ms)} UTC · {mark} · {self.console.ops.store_name}"
+        self.query_one("#status-line", Static).update(line)
+
+    def action_window(self, name: str) -> None:
+        self.window = name
+        self.load(force=True)
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.notify("live refresh paused" if self.paused else "live refresh resumed", timeout=2)
+        if self.snapshot is not None:
+            self._status(self.snapshot.now_ms)
+
+    def action_reload(self) -> None:
+        self.load(force=True)
+
+    def action_open_endpoint(self) -> None:
+        table = self.query_one(EndpointsTable)
+        if table.row_count:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+            self.console.show_deliveries(endpoint_id=str(row_key.value), state="undelivered")

@@ -1,0 +1,277 @@
+"""The deliveries explorer: a filter bar, a paged table (keyset pages, never everything), selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Select, Static
+
+from console.domain.deliveries import DeliveryRow, PageCursor
+from console.domain.filters import DeliveryFilter, DeliveryState
+from console.domain.times import MS_PER_DAY, MS_PER_HOUR
+from console.operations import StoreUnavailable
+from console.tui.messages import StoreProblem
+from console.tui.text import literal, stamp, status
+
+if TYPE_CHECKING:
+    from console.tui.app import HookConsoleApp
+
+PAGE = 100
+RANGES = [("last 1h", MS_PER_HOUR), ("last 24h", MS_PER_DAY), ("last 7d", 7 * MS_PER_DAY), ("all time", 0)]
+STATES = [
+    ("any state", "any"),
+    ("undelivered", "undelivered"),
+    ("failed at least once", "failed"),
+    ("delivered", "delivered"),
+]
+COLUMNS = ("sel", "first attempt", "event", "endpoint", "type", "user", "tries", "last", "state")
+
+
+@dataclass
+class PageLoaded(Message):
+    rows: list[DeliveryRow]
+    append: bool
+    total: int | None
+    generation: int
+
+
+@dataclass
+class ChoicesLoaded(Message):
+    endpoints: list[str]
+    event_types: list[str]
+
+
+class DeliveriesScreen(Screen[None]):
+    BINDINGS = [
+        Binding("space", "toggle_row", "Select"),
+        Binding("a", "select_all", "Select all matching"),
+        Binding("c", "clear_selection", "Clear"),
+        Binding("enter", "open_event", "Event"),
+        Binding("r", "replay", "Replay selected"),
+        Binding("n", "next_page", "More"),
+        Binding("slash", "search", "Search"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = DeliveryFilter(state=DeliveryState.ANY)
+        self.rows: dict[str, DeliveryRow] = {}
+        self.selected: set[tuple[str, str]] = set()
+        self.all_matching = False
+        self.total: int | None = None
+        self.cursor: PageCursor | None = None
+        self.exhausted = False
+        self.generation = 0
+
+    @property
+    def console(self) -> HookConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="filters"):
+            yield Select(STATES, value="any", allow_blank=False, id="f-state")
+            yield Select([], prompt="endpoint", id="f-endpoint")
+            yield Select([], prompt="event type", id="f-type")
+            yield Select(RANGES, value=0, allow_blank=False, id="f-range")
+            yield Input(placeholder="status", id="f-status", type="integer", max_length=3)
+            yield Input(placeholder="event, user or reward id", id="f-search")
+        yield Static("", id="selection-line", markup=False)
+        yield DataTable(id="deliveries", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#deliveries", DataTable)
+        for column in COLUMNS:
+            table.add_column(column, key=column)
+        table.focus()
+        self._show_filter_in_bar(self.filter)
+        self.load_choices()
+        self.reload()
+
+    def set_filter(self, flt: DeliveryFilter) -> None:
+        """Show a given filter (from the dashboard) and reflect it in the filter bar (once it is mounted)."""
+        self.filter = flt
+        self.selected.clear()
+        if not self.is_mounted:
+            return  # on_mount shows self.filter
+        self._show_filter_in_bar(flt)
+        self.reload()
+
+    def _show_filter_in_bar(self, flt: DeliveryFilter) -> None:
+        with self.prevent(Select.Changed):
+            self.query_one("#f-state", Select).value = flt.state.value
+            if flt.endpoint_ids:
+                self.query_one("#f-endpoint", Select).set_options([(e, e) for e in flt.endpoint_ids])
+                self.query_one("#f-endpoint", Select).value = flt.endpoint_ids[0]
+
+    @work(thread=True, exclusive=True, group="choices", exit_on_error=False)
+    def load_choices(self) -> None:
+        try:
+            endpoints, types = self.console.ops.filter_choices()
+            self.post_message(ChoicesLoaded(endpoints, types))
+        except StoreUnavailable as exc:
+            self.post_message(StoreProblem(str(exc)))
+
+    @on(ChoicesLoaded)
+    def choices(self, message: ChoicesLoaded) -> None:
+        endpoint, kind = self.query_one("#f-endpoint", Select), self.query_one("#f-type", Select)
+        with self.prevent(Select.Changed):
+            current = endpoint.value
+            endpoint.set_options([(e, e) for e in message.endpoints])
+            if isinstance(current, str) and current in message.endpoints:
+                endpoint.value = current
+            kind.set_options([(t, t) for t in message.event_types])
+
+    def reload(self) -> None:
+        self.generation += 1
+        self.cursor = None
+        self.exhausted = False
+        self.all_matching = False
+        self.load_page(self.filter, None, self.generation, append=False)
+
+    @work(thread=True, exclusive=True, group="deliveries", exit_on_error=False)
+    def load_page(self, flt: DeliveryFilter, after: PageCursor | None, generation: int, append: bool) -> None:
+        try:
+            rows = self.console.ops.deliveries(flt, after, PAGE)
+            total = None if append else self.console.ops.count(flt)
+            self.post_message(PageLoaded(rows, append, total, generation))
+        except StoreUnavailable as exc:
+            self.post_message(StoreProblem(str(exc)))
+
+    @on(PageLoaded)
+    def show_page(self, message: PageLoaded) -> None:
+        if message.generation != self.generation:
+            return  # the filter changed since
+        self.console.store_is_back()
+        table = self.query_one("#deliveries", DataTable)
+        if not message.append:
+            table.clear()
+            self.rows.clear()
+            self.total = message.total
+        for row in message.rows:
+            key = f"{row.event_id}|{row.endpoint_id}"
+            if key in self.rows:
+                continue
+            self.rows[key] = row
+            table.add_row(*self._cells(row), key=key)
+        self.exhausted = len(message.rows) < PAGE
+        if message.rows:
+            last = message.rows[-1]
+            self.cursor = PageCursor(last.first_attempt_at_ms, last.event_id, last.endpoint_id)
+        self._selection_line()
+
+    def _cells(self, row: DeliveryRow) -> list[Text]:
+        selected = self.all_matching or row.key in self.selected
+        state = Text("delivered", style="green") if row.delivered else Text("undelivered", style="bold red")
+        return [
+            Text("✓" if selected else " ", style="bold"), Text(stamp(row.first_attempt_at_ms)), literal(row.event_id),
+            literal(row.endpoint_id), literal(row.event_type), literal(row.user_id), Text(str(row.attempts)),
+            status(row.last_status_code, row.last_outcome, row.last_error), state,
+        ]  # fmt: skip
+
+    def _selection_line(self) -> None:
+        total = "?" if self.total is None else f"{self.total:,}"
+        chosen = f"all {total} matching" if self.all_matching else f"{len(self.selected):,} selected"
+        more = "" if self.exhausted else " · n: more"
+        line = f" {total} match · {len(self.rows):,} shown{more} · {chosen} · {self.filter.describe()}"
+        self.query_one("#selection-line", Static).update(line)
+
+    @on(Select.Changed)
+    @on(Input.Submitted)
+    def filter_changed(self) -> None:
+        self.filter = self._read_filter()
+        self.selected.clear()
+        self.reload()
+
+    def _read_filter(self) -> DeliveryFilter:
+        state = self.query_one("#f-state", Select).value
+        endpoint = self.query_one("#f-endpoint", Select).value
+        kind = self.query_one("#f-type", Select).value
+        span = self.query_one("#f-range", Select).value
+        code = self.query_one("#f-status", Input).value.strip()
+        search = self.query_one("#f-search", Input).value.strip()
+        now = self.console.ops.clock()
+        return DeliveryFilter(
+            since_ms=now - span if isinstance(span, int) and span else None,
+            endpoint_ids=(endpoint,) if isinstance(endpoint, str) else (),
+            event_types=(kind,) if isinstance(kind, str) else (),
+            state=DeliveryState(state if isinstance(state, str) else "any"),
+            status_codes=(int(code),) if code.isdigit() and 100 <= int(code) <= 599 else (),
+            search=search or None,
+        )
+
+    def _current(self) -> DeliveryRow | None:
+        table = self.query_one("#deliveries", DataTable)
+        if not table.row_count:
+            return None
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return self.rows.get(str(key.value))
+
+    def action_toggle_row(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        if self.all_matching:
+            self.all_matching = False
+            self.selected = {r.key for r in self.rows.values()}
+        self.selected ^= {row.key}
+        table = self.query_one("#deliveries", DataTable)
+        table.update_cell(
+            f"{row.event_id}|{row.endpoint_id}",
+            "sel",
+            Text("✓" if row.key in self.selected else " ", style="bold"),
+        )
+        self._selection_line()
+
+    def action_select_all(self) -> None:
+        self.all_matching = True
+        self._redraw_marks()
+
+    def action_clear_selection(self) -> None:
+        self.all_matching = False
+        self.selected.clear()
+        self._redraw_marks()
+
+    def _redraw_marks(self) -> None:
+        table = self.query_one("#deliveries", DataTable)
+        for key, row in self.rows.items():
+            mark = self.all_matching or row.key in self.selected
+            table.update_cell(key, "sel", Text("✓" if mark else " ", style="bold"))
+        self._selection_line()
+
+    def action_next_page(self) -> None:
+        if not self.exhausted and self.cursor is not None:
+            self.load_page(self.filter, self.cursor, self.generation, append=True)
+
+    @on(DataTable.RowHighlighted)
+    def near_end(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= event.data_table.row_count - 5:
+            self.action_next_page()
+
+    def action_open_event(self) -> None:
+        row = self._current()
+        if row is not None:
+            self.console.show_event(row.event_id)
+
+    @on(DataTable.RowSelected)
+    def row_selected(self) -> None:
+        self.action_open_event()
+
+    def action_search(self) -> None:
+        self.query_one("#f-search", Input).focus()
+
+    def action_replay(self) -> None:
+        if self.all_matching:
+            self.console.open_replay(self.filter, pairs=None)
+        elif self.selected:
+            self.console.open_replay(self.filter, pairs=tuple(sorted(self.selected)))
+        else:
+            self.notify("select deliveries first (space, or a for all matching)", severity="warning")

@@ -1,0 +1,141 @@
+"""Replay job history: newest first, with resume and cancel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from console.domain.replay import ItemState, JobView
+from console.operations import ActionRefused, StoreUnavailable
+from console.tui.messages import StoreProblem
+from console.tui.text import literal, stamp
+
+if TYPE_CHECKING:
+    from console.tui.app import HookConsoleApp
+
+STATE_STYLE = {
+    "done": "green",
+    "failed": "red",
+    "running": "yellow",
+    "interrupted": "yellow",
+    "cancelled": "dim",
+}
+
+
+@dataclass
+class JobsLoaded(Message):
+    jobs: list[JobView]
+
+
+@dataclass
+class JobNote(Message):
+    text: str
+
+
+class JobsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("r", "reload", "Refresh"),
+        Binding("R", "resume", "Resume"),
+        Binding("x", "cancel_job", "Cancel"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: dict[str, JobView] = {}
+
+    @property
+    def console(self) -> HookConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(" replay jobs, newest first", id="jobs-title", markup=False)
+        yield DataTable(id="jobs", cursor_type="row")
+        yield Static("", id="jobs-note", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#jobs", DataTable)
+        for column in (
+            "job",
+            "state",
+            "created",
+            "total",
+            "delivered",
+            "failed",
+            "skipped",
+            "pending",
+            "selection",
+        ):
+            table.add_column(column, key=column)
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="jobs", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            self.post_message(JobsLoaded(self.console.ops.jobs()))
+        except StoreUnavailable as exc:
+            self.post_message(StoreProblem(str(exc)))
+
+    @on(JobsLoaded)
+    def show(self, message: JobsLoaded) -> None:
+        self.console.store_is_back()
+        table = self.query_one("#jobs", DataTable)
+        table.clear()
+        self.jobs = {j.id: j for j in message.jobs}
+        for j in message.jobs:
+            counts = (
+                j.count(ItemState.DELIVERED),
+                j.count(ItemState.FAILED),
+                j.count(ItemState.SKIPPED),
+                j.count(ItemState.PENDING),
+            )
+            table.add_row(literal(j.id), Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")), Text(stamp(j.created_at_ms)),
+                          Text(f"{j.total:,}"), *(Text(f"{n:,}") for n in counts), literal(j.selection), key=j.id)  # fmt: skip
+        if not message.jobs:
+            self.query_one("#jobs-note", Static).update(
+                "no replay jobs yet: select deliveries (e) and press r"
+            )
+
+    def _current(self) -> JobView | None:
+        table = self.query_one("#jobs", DataTable)
+        if not table.row_count:
+            return None
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return self.jobs.get(str(key.value))
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_resume(self) -> None:
+        job = self._current()
+        if job is not None:
+            self.console.resume_job(job)
+
+    def action_cancel_job(self) -> None:
+        job = self._current()
+        if job is not None:
+            self.cancel(job.id)
+
+    @work(thread=True, exclusive=True, group="jobs-cancel", exit_on_error=False)
+    def cancel(self, job_id: str) -> None:
+        try:
+            view = self.console.ops.cancel_job(job_id)
+            self.post_message(JobNote(f"job {view.id} cancelled"))
+        except (ActionRefused, StoreUnavailable) as exc:
+            self.post_message(JobNote(str(exc)))
+        self.load()
+
+    @on(JobNote)
+    def note(self, message: JobNote) -> None:
+        self.query_one("#jobs-note", Static).update(message.text)

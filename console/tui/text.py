@@ -1,0 +1,58 @@
+"""Showing data in the console: every value from the store becomes literal text (no markup, no control
+characters), and numbers, times and ages get one format everywhere."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from console.domain.times import describe_age, format_ms
+
+_CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x00, 0x20), 0x7F]}
+
+
+def literal(value: object, style: str = "") -> Text:
+    """A value as plain text: `[bold]` stays `[bold]`, control characters show as \\xNN escapes."""
+    if value is None:
+        return Text("-", style="dim")
+    return Text(str(value).translate(_CONTROL), style=style)
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms"
+
+
+def age(since_ms: int | None, now_ms: int) -> str:
+    return "-" if since_ms is None else describe_age(now_ms - since_ms)
+
+
+def clock(ms_value: int) -> str:
+    """HH:MM:SS (UTC) of a timestamp."""
+    return format_ms(ms_value)[11:19]
+
+
+def stamp(ms_value: int | None) -> str:
+    """YYYY-MM-DD HH:MM:SS (UTC)."""
+    return "-" if ms_value is None else format_ms(ms_value)[:19].replace("T", " ")
+
+
+def status(code: int | None, outcome: str, error: str | None) -> Text:
+    if code is not None:
+        return Text(str(code), style="green" if 200 <= code < 300 else "bold red")
+    return literal(error or outcome, style="red")
+
+
+def health(first: float | None, final: float | None, undelivered: int) -> Text:
+    """A mark for an endpoint: green when healthy, yellow when retries carry it, red when deliveries fail."""
+    if first is None and final is None:
+        return Text("○", style="dim")
+    if undelivered and (final or 0) < 0.99:
+        return Text("●", style="bold red")
+    if (first or 0) < 0.97 or (final or 0) < 0.999:
+        return Text("●", style="bold yellow")
+    return Text("●", style="bold green")

@@ -1,0 +1,1 @@
+"""Widgets of the console, grouped by the screen region they serve."""

@@ -1,0 +1,279 @@
+"""The console driven by Pilot: every screen, the whole replay flow against a real receiver on loopback, live
+refresh from another process, the store going away and coming back, and payloads shown literally."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from textual.widgets import DataTable, Static
+
+from console.domain.filters import DeliveryFilter
+from console.domain.times import format_ms, now_ms
+from console.ingest.service import ingest_sources
+from console.store import open_store
+from console.store.stats import read_stats
+from console.tui.app import HookConsoleApp
+from console.tui.screens.dashboard import DashboardScreen
+from console.tui.screens.deliveries import DeliveriesScreen
+from console.tui.screens.event import EventScreen
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.jobs import JobsScreen
+from console.tui.screens.replay import ReplayScreen
+from console.tui.widgets.endpoints_table import EndpointsTable
+from console.tui.widgets.kpi import KpiTile
+from tests.helpers import log_line, write_jsonl
+from tests.sandbox import IndependentReceiver, serve_app
+from tests.tui.conftest import END, settle
+
+
+def _cell_text(table: DataTable, row: str, column: str) -> str:  # type: ignore[type-arg]
+    return str(table.get_cell(row, column))
+
+
+async def test_dashboard_figures_windows_and_pause(
+    make_console: Callable[..., HookConsoleApp], console_db: Path
+) -> None:
+    app = make_console()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen) and screen.window == "1h"
+        await pilot.press("3")
+        await settle(pilot)
+        store = open_store(str(console_db))
+        expected = read_stats(store, DeliveryFilter(since_ms=END - 86_400_000))
+        store.close()
+        table = screen.query_one(EndpointsTable)
+        assert table.row_count == len(expected.endpoints)
+        giftcards = next(e for e in expected.endpoints if e.endpoint_id == "ep_giftcards")
+        assert _cell_text(table, "ep_giftcards", "attempts") == f"{giftcards.kpis.attempts:,}"
+        assert _cell_text(table, "ep_giftcards", "undeliv") == f"{giftcards.kpis.undelivered:,}"
+        first = screen.query_one("#tile-first", KpiTile).query_one(".value", Static)
+        assert str(first.render()) == f"{expected.overall.first_attempt_success_rate * 100:.1f}%"
+        assert screen.query_one("#failures", DataTable).row_count > 0
+        await pilot.press("p")
+        assert screen.paused and "paused" in str(screen.query_one("#status-line", Static).render())
+        await pilot.press("p")
+        assert not screen.paused
+
+
+async def test_live_refresh_reads_attempts_written_by_another_process(make_console: Callable[..., HookConsoleApp],
+                                                                       tmp_path: Path) -> None:  # fmt: skip
+    db = tmp_path / "live.db"
+    start = now_ms()
+    write_jsonl(tmp_path / "a.jsonl", [log_line("evt_a", "ep_live", attempted_at=format_ms(start - 60_000))])
+    ingest_sources(open_store(str(db)), [str(tmp_path / "a.jsonl")])
+    app = make_console(db=db, clock=now_ms, refresh_s=0.2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(EndpointsTable)
+        assert _cell_text(table, "ep_live", "attempts") == "1"
+        lines = [
+            log_line(f"evt_b{i}", "ep_live", attempted_at=format_ms(now_ms() - 1000), status_code=503)
+            for i in range(3)
+        ]
+        write_jsonl(tmp_path / "b.jsonl", lines)
+        subprocess.run([sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")], check=True,
+                       capture_output=True)  # fmt: skip
+        deadline = time.monotonic() + 15
+        while _cell_text(table, "ep_live", "attempts") != "4":
+            assert time.monotonic() < deadline, "the dashboard did not pick up the new attempts"
+            await pilot.pause(0.1)
+        assert _cell_text(table, "ep_live", "failed") == "3"
+        assert app.screen.query_one("#failures", DataTable).row_count == 3
+
+
+async def test_store_goes_away_and_comes_back(
+    make_console: Callable[..., HookConsoleApp], console_db: Path
+) -> None:
+    app = make_console(refresh_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.store_problem is None
+        moved = console_db.with_suffix(".away")
+        console_db.rename(moved)
+        deadline = time.monotonic() + 10
+        while app.store_problem is None:
+            assert time.monotonic() < deadline
+            await pilot.pause(0.1)
+        assert "is gone" in app.store_problem and app.sub_title == "store unavailable"
+        moved.rename(console_db)
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        screen.load(force=True)
+        while app.store_problem is not None:
+            assert time.monotonic() < deadline + 10
+            await pilot.pause(0.1)
+        assert app.sub_title == ""
+
+
+async def test_deliveries_filter_select_and_event_detail(make_console: Callable[..., HookConsoleApp]) -> None:
+    app = make_console()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.show_deliveries(endpoint_id="ep_giftcards", state="undelivered")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DeliveriesScreen)
+        assert screen.total is not None and screen.total > 0
+        assert all(r.endpoint_id == "ep_giftcards" and not r.delivered for r in screen.rows.values())
+        await pilot.press("space")
+        assert len(screen.selected) == 1
+        await pilot.press("a")
+        assert screen.all_matching and f"all {screen.total:,} matching" in str(
+            screen.query_one("#selection-line", Static).render()
+        )
+        await pilot.press("c")
+        assert not screen.all_matching and not screen.selected
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EventScreen)
+        detail = app.screen.detail
+        assert detail is not None and any(a.endpoint_id == "ep_giftcards" for a in detail.attempts)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DeliveriesScreen)
+
+
+async def test_payload_markup_and_control_characters_shown_literally(make_console: Callable[..., HookConsoleApp],
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    db = tmp_path / "hostile.db"
+    nasty = "[bold red]pwned[/] \x1b[31m \x07 [link=http://x]y[/link]"
+    payload = orjson.dumps({"event_id": "evt_x", "user_id": nasty, "note": nasty}).decode()
+    write_jsonl(
+        tmp_path / "h.jsonl",
+        [log_line("evt_x", "ep_[red]x[/red]", payload=payload, attempted_at=format_ms(END - 60_000))],
+    )
+    ingest_sources(open_store(str(db)), [str(tmp_path / "h.jsonl")])
+    app = make_console(db=db)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(EndpointsTable)
+        assert str(table.get_cell("ep_[red]x[/red]", "endpoint")) == "ep_[red]x[/red]"
+        app.show_event("evt_x")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EventScreen)
+        fields = str(screen.query_one("#event-fields", Static).render())
+        assert "[bold red]pwned[/] \\x1b[31m \\x07 [link=http://x]y[/link]" in fields
+        assert "\x1b" not in fields and "\x07" not in fields
+
+
+async def test_replay_flow_against_a_real_receiver(make_console: Callable[..., HookConsoleApp], sample_folder: Path,
+                                                   console_db: Path, tmp_path: Path) -> None:  # fmt: skip
+    secrets = {p.stem: p.read_text().strip() for p in (sample_folder / "secrets").glob("*.secret")}
+    schemes = {"ep_payments": "standard", "ep_inventory": "standard", "ep_crm": "stripe", "ep_analytics": "github",
+               "ep_fraud": "standard", "ep_giftcards": "stripe"}  # fmt: skip
+    receiver = IndependentReceiver({e: (schemes[e], s) for e, s in secrets.items()})
+    with serve_app(receiver) as port:
+        text = (sample_folder / "endpoints.toml").read_text()
+        for endpoint in schemes:
+            host = endpoint.removeprefix("ep_")
+            text = text.replace(
+                f"https://{host}.example.com/hooks/rewards", f"http://127.0.0.1:{port}/hooks/{endpoint}"
+            )
+        config = tmp_path / "endpoints.toml"
+        config.write_text(text.replace("file:secrets/", f"file:{sample_folder}/secrets/"))
+        app = make_console(endpoints=config)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            await pilot.press("3")
+            await settle(pilot)
+            before = _cell_text(app.screen.query_one(EndpointsTable), "ep_giftcards", "undeliv")
+            assert int(before) > 0
+            app.show_deliveries(endpoint_id="ep_giftcards", state="undelivered")
+            await settle(pilot)
+            explorer = app.screen
+            assert isinstance(explorer, DeliveriesScreen)
+            expected = explorer.total
+            await pilot.press("a", "r")
+            await settle(pilot)
+            replay = app.screen
+            assert isinstance(replay, ReplayScreen) and replay.plan is not None
+            assert replay.plan.to_send == expected and [e.endpoint_id for e in replay.plan.endpoints] == [
+                "ep_giftcards"
+            ]
+            await pilot.press("y")
+            deadline = time.monotonic() + 60
+            while replay.running:
+                assert time.monotonic() < deadline
+                await pilot.pause(0.1)
+            await settle(pilot)
+            outcome = str(replay.query_one("#replay-outcome", Static).render())
+            assert f"{expected:,} delivered" in outcome and "done" in outcome
+            await pilot.press("escape", "d")
+            await settle(pilot)
+            dashboard = app.screen
+            assert isinstance(dashboard, DashboardScreen)
+            dashboard.load(force=True)
+            await settle(pilot)
+            assert _cell_text(dashboard.query_one(EndpointsTable), "ep_giftcards", "undeliv") == "0"
+            await pilot.press("j")
+            await settle(pilot)
+            jobs = app.screen
+            assert isinstance(jobs, JobsScreen) and len(jobs.jobs) == 1
+    acked = {event for (endpoint, event), n in receiver.acks.items() if endpoint == "ep_giftcards"}
+    assert len(acked) == expected and all(n == 1 for n in receiver.acks.values()) and receiver.rejected == []
+
+
+async def test_signature_check_and_curl(
+    make_console: Callable[..., HookConsoleApp], sample_folder: Path
+) -> None:
+    app = make_console()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        store = open_store(str(pilot.app.ops.db_url))  # type: ignore[attr-defined]
+        with store.read() as conn:
+            event_id = conn.exec_driver_sql(
+                "SELECT event_id FROM delivery_attempt WHERE endpoint_id = 'ep_payments' LIMIT 1"
+            ).scalar_one()
+        store.close()
+        app.show_event(event_id)
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EventScreen)
+        table = screen.query_one("#attempts", DataTable)
+        rows = [str(table.get_cell_at((i, 1))) for i in range(table.row_count)]
+        table.move_cursor(row=rows.index("ep_payments"))
+        table.focus()
+        await pilot.press("v")
+        await settle(pilot)
+        assert "signature verifies (standard" in str(screen.query_one("#check-result", Static).render())
+        await pilot.press("c")
+        secret = (sample_folder / "secrets" / "ep_payments.secret").read_text().strip()
+        assert (
+            app.clipboard.startswith("curl -X POST")
+            and "<signature made with $WEBHOOK_SECRET>" in app.clipboard
+        )
+        assert secret not in app.clipboard and event_id in app.clipboard
+
+
+async def test_help_palette_theme_and_jobs(make_console: Callable[..., HookConsoleApp]) -> None:
+    app = make_console()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        theme = app.theme
+        await pilot.press("t")
+        assert app.theme != theme
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for wanted in (
+            "Dashboard",
+            "Deliveries",
+            "Replay jobs",
+            "Write report",
+            "Help",
+            "Dashboard window 24h",
+        ):
+            assert wanted in titles
+        await pilot.press("j")
+        await settle(pilot)
+        assert isinstance(app.screen, JobsScreen) and app.screen.query_one("#jobs", DataTable).row_count == 0
+        await pilot.press("ctrl+r")
+        await settle(pilot)

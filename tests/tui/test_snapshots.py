@@ -1,0 +1,35 @@
+"""Snapshots of every screen at 80x24 and 160x48 (pytest-textual-snapshot; update with --snapshot-update)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from console.tui.app import HookConsoleApp
+from tests.tui.conftest import settle
+
+SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+@pytest.mark.parametrize(
+    "screen, keys",
+    [
+        ("dashboard", ["3"]),
+        ("deliveries", ["e"]),
+        ("event", ["e", "enter"]),
+        ("replay", ["e", "a", "r"]),
+        ("jobs", ["j"]),
+        ("help", ["question_mark"]),
+    ],
+)
+def test_screen_snapshot(snap_compare, make_console: Callable[..., HookConsoleApp], size: tuple[int, int], screen: str,
+                         keys: list[str]) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    assert snap_compare(make_console(), terminal_size=size, run_before=run_before)
