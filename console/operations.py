@@ -128,14 +128,14 @@ class Operations:
         store = self.store()
         now = self.clock()
         since = now - window_ms
-        stats = read_stats(store, DeliveryFilter(since_ms=since))
+        stats = read_stats(store, DeliveryFilter(since_ms=since, until_ms=now))
         backlog, oldest = live.undelivered_backlog(store)
         return DashboardSnapshot(
             window_ms=window_ms,
             now_ms=now,
             stats=stats,
             series=tuple(live.success_series(store, since, now)),
-            failures=tuple(live.recent_failures(store, since, limit=30)),
+            failures=tuple(live.recent_failures(store, since, now, limit=30)),
             last_seq=stats.last_seq,
             backlog=backlog,
             oldest_undelivered_ms=oldest,

@@ -15,15 +15,16 @@ def latest_seq(store: Store) -> int:
         return int(conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM delivery_attempt").scalar_one())
 
 
-def recent_failures(store: Store, since_ms: int, limit: int = 50) -> list[FailureRow]:
-    """The newest failed attempts since `since_ms`: the failure rollup says which minutes to look in."""
+def recent_failures(store: Store, since_ms: int, until_ms: int, limit: int = 50) -> list[FailureRow]:
+    """The newest failed attempts in [since, until): the failure rollup says which minutes to look in."""
     p = store.dialect.placeholder
     with store.read() as conn:
         minutes = [
             r[0]
             for r in conn.exec_driver_sql(
-                f"SELECT DISTINCT bucket FROM failure_minute WHERE bucket >= {p} ORDER BY bucket DESC LIMIT {int(limit)}",
-                (since_ms // MS_PER_MINUTE,),
+                f"SELECT DISTINCT bucket FROM failure_minute WHERE bucket >= {p} AND bucket <= {p} "
+                f"ORDER BY bucket DESC LIMIT {int(limit)}",
+                (since_ms // MS_PER_MINUTE, until_ms // MS_PER_MINUTE),
             )
         ]
         if not minutes:
@@ -31,9 +32,9 @@ def recent_failures(store: Store, since_ms: int, limit: int = 50) -> list[Failur
         start = max(min(minutes) * MS_PER_MINUTE, since_ms)
         rows = conn.exec_driver_sql(
             "SELECT seq, attempted_at, event_id, endpoint_id, event_type, attempt, status_code, outcome, error "
-            f"FROM delivery_attempt WHERE attempted_at >= {p} AND outcome <> 'success' "
+            f"FROM delivery_attempt WHERE attempted_at >= {p} AND attempted_at < {p} AND outcome <> 'success' "
             f"ORDER BY attempted_at DESC, seq DESC LIMIT {int(limit)}",
-            (start,),
+            (start, until_ms),
         ).fetchall()
     return [FailureRow(*r) for r in rows]
 
