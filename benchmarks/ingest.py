@@ -3,6 +3,8 @@
 The log is ~1M attempts (`--small` for ~200k). The baseline inserts every row the ingest left in every table
 (attempts, events, deliveries, rollups, endpoints) with plain executemany, in transactions of the same size,
 into a fresh store with the same schema and indexes. Target: ratio >= 0.8, peak RSS <= 300 MB.
+The PostgreSQL row compares `hookconsole ingest` into PostgreSQL with a bare COPY of the same rows into the same
+tables (target: ratio >= 0.6).
 """
 
 from __future__ import annotations
@@ -61,9 +63,70 @@ def bare_executemany(source_db: Path, target_db: Path) -> tuple[float, int]:
     return seconds, attempts
 
 
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _pg_schema(name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        conn.execute(f"CREATE SCHEMA {name}")
+    return f"{PG_URL}?options=-csearch_path%3D{name}"
+
+
+def bare_copy(source_url: str, target_url: str) -> tuple[float, int]:
+    """Seconds to COPY every row of the source store's tables into a fresh store with the same schema."""
+    import psycopg
+
+    open_store(target_url).close()
+    source, target = open_store(source_url), open_store(target_url)
+    tables = {}
+    with source.read() as conn:
+        for table in TABLES:
+            result = conn.exec_driver_sql(f"SELECT * FROM {table}")
+            tables[table] = (list(result.keys()), [tuple(r) for r in result])
+    attempts = len(tables["delivery_attempt"][1])
+    raw = target.engine.raw_connection()
+    driver: psycopg.Connection = raw.driver_connection  # type: ignore[assignment]
+    started = time.perf_counter()
+    for table, (columns, rows) in tables.items():
+        for start in range(0, len(rows), BATCH):
+            with (
+                driver.transaction(),
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
+                for row in rows[start : start + BATCH]:
+                    copy.write_row(row)
+    seconds = time.perf_counter() - started
+    raw.close()
+    source.close()
+    target.close()
+    return seconds, attempts
+
+
+def postgres_row(log: Path) -> None:
+    ingest_url, bare_url = _pg_schema("hc_bench_ingest"), _pg_schema("hc_bench_copy")
+    seconds, rss_mb, out = run_child(hookconsole("--db", ingest_url, "ingest", str(log), "--json"))
+    base_seconds, attempts = bare_copy(ingest_url, bare_url)
+    assert orjson.loads(out)["accepted"] == attempts
+    report(
+        "ingest (postgresql)",
+        attempts=f"{attempts:,}",
+        ingest_rate=f"{attempts / seconds:,.0f}/s",
+        bare_copy_rate=f"{attempts / base_seconds:,.0f}/s",
+        ratio=f"{base_seconds / seconds:.2f} (target >= 0.6)",
+        peak_rss=f"{rss_mb} MB",
+    )
+    for name in ("hc_bench_ingest", "hc_bench_copy"):
+        _pg_schema(name)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small", action="store_true", help="~200k attempts instead of ~1M")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL row")
     args = parser.parse_args(argv)
     events = 37_000 if args.small else 185_000
     log = sample_log("ingest", events=events, days=7)
@@ -83,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         ratio=f"{ingest_rate / bare_rate:.2f} (target >= 0.8)",
         peak_rss=f"{rss_mb} MB (target <= 300)",
     )
+    if not args.no_postgres:
+        postgres_row(log)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,12 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "sample.db"
         ingest_sources(open_store(str(db)), [str(ROOT / "sample_data" / "deliveries.jsonl.gz")])
-        app = make_app(None, "", 3600, ops=Operations(str(db), ROOT / "sample_data" / "endpoints.toml", clock=lambda: END))
+        app = make_app(
+            None,
+            "",
+            3600,
+            ops=Operations(str(db), ROOT / "sample_data" / "endpoints.toml", clock=lambda: END),
+        )
         async with app.run_test(size=(120, 34)) as pilot:
             for key in ("", "3"):
                 if key:

@@ -35,6 +35,7 @@ def cli() -> None:
 def _register() -> None:
     from console.cli.endpoints import endpoints_group
     from console.cli.ingest import ingest_command
+    from console.cli.prune import prune_command
     from console.cli.replay import replay_group
     from console.cli.report import export_command, report_command
     from console.cli.sample import sample_command
@@ -54,6 +55,7 @@ def _register() -> None:
         simulate_command,
         sample_command,
         endpoints_group,
+        prune_command,
     )
     for command in commands:
         cli.add_command(command)

@@ -39,7 +39,7 @@ def make_console(console_db: Path, sample_folder: Path) -> Iterator[Callable[...
     built: list[Operations] = []
 
     def build(endpoints: Path | None = None, clock: Callable[[], int] = lambda: END, refresh_s: float = 3600.0,
-              db: Path | None = None) -> HookConsoleApp:  # fmt: skip
+              db: Path | str | None = None) -> HookConsoleApp:  # fmt: skip
         ops = Operations(str(db or console_db), endpoints or sample_folder / "endpoints.toml", clock=clock)
         built.append(ops)
         return make_app(None, "", refresh_s, ops=ops)

@@ -277,3 +277,21 @@ async def test_help_palette_theme_and_jobs(make_console: Callable[..., HookConso
         assert isinstance(app.screen, JobsScreen) and app.screen.query_one("#jobs", DataTable).row_count == 0
         await pilot.press("ctrl+r")
         await settle(pilot)
+
+
+async def test_console_on_postgresql(
+    make_console: Callable[..., HookConsoleApp], pg_schema_url: str, sample_folder: Path
+) -> None:
+    store = open_store(pg_schema_url)
+    ingest_sources(store, [str(sample_folder / "deliveries.jsonl")])
+    store.close()
+    app = make_console(db=pg_schema_url)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        assert app.store_problem is None
+        assert app.screen.query_one(EndpointsTable).row_count == 6
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, DeliveriesScreen) and (app.screen.total or 0) > 1000

@@ -1,0 +1,67 @@
+"""`hookconsole prune`: retention for the delivery store."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from console.cli.context import app_context, fail, store_options
+from console.domain.times import format_ms, now_ms, parse_duration_ms
+from console.store.prune import count_prunable, prune
+
+
+def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration_ms(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+@click.command("prune")
+@store_options
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    callback=_age,
+    help="Remove deliveries whose last attempt is older than this (e.g. 90d).",
+)
+@click.option(
+    "--rollups-older-than",
+    "rollups_older_than",
+    callback=_age,
+    help="Also remove rollups older than this [default: keep them].",
+)
+@click.option("--include-undelivered", is_flag=True, help="Remove old undelivered deliveries too.")
+@click.option("--dry-run", is_flag=True, help="Count what would go and change nothing.")
+@click.option("--yes", is_flag=True, help="Remove without asking.")
+def prune_command(
+    older_than: int, rollups_older_than: int | None, include_undelivered: bool, dry_run: bool, yes: bool
+) -> None:
+    """Remove old deliveries with their attempts and events, in small batches; rollups stay by default."""
+    store = app_context().store()
+    now = now_ms()
+    cutoff = now - older_than
+    plan = count_prunable(store, cutoff, include_undelivered)
+    kept = "" if include_undelivered else " (undelivered ones are kept)"
+    click.echo(
+        f"{plan.deliveries:,} deliveries with {plan.attempts:,} attempts last tried before {format_ms(cutoff)}{kept}"
+    )
+    if dry_run:
+        click.echo("dry run: nothing was removed")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("refusing to remove without --yes: there is no terminal to ask on")
+        if not click.confirm("Remove them?", default=False, err=True):
+            return
+    rollup_cutoff = now - rollups_older_than if rollups_older_than is not None else None
+    result = prune(store, cutoff, include_undelivered=include_undelivered, rollups_cutoff_ms=rollup_cutoff)
+    click.echo(
+        f"removed {result.deliveries:,} deliveries, {result.attempts:,} attempts, {result.events:,} events"
+        + (f", {result.rollup_rows:,} rollup rows" if rollup_cutoff is not None else ", rollups kept")
+        + f" in {result.batches} batch(es)"
+    )
