@@ -60,6 +60,15 @@ async def test_dashboard_figures_windows_and_pause(
         assert screen.paused and "paused" in str(screen.query_one("#status-line", Static).render())
         await pilot.press("p")
         assert not screen.paused
+        table.focus()
+        table.move_cursor(row=[str(k.value) for k in table.rows].index("ep_giftcards"))
+        await pilot.press("enter")
+        await settle(pilot)
+        explorer = app.screen
+        assert isinstance(explorer, DeliveriesScreen)
+        assert (
+            explorer.filter.endpoint_ids == ("ep_giftcards",) and explorer.filter.state.value == "undelivered"
+        )
 
 
 async def test_live_refresh_reads_attempts_written_by_another_process(make_console: Callable[..., HookConsoleApp],

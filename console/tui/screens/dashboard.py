@@ -178,3 +178,8 @@ class DashboardScreen(Screen[None]):
         if table.row_count:
             row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
             self.console.show_deliveries(endpoint_id=str(row_key.value), state="undelivered")
+
+    @on(DataTable.RowSelected, "#endpoints")
+    def endpoint_chosen(self) -> None:
+        """Enter (or a click) on an endpoint: its undelivered deliveries."""
+        self.action_open_endpoint()
