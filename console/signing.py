@@ -15,7 +15,6 @@ import hmac
 from collections.abc import Mapping, Sequence
 
 DEFAULT_TOLERANCE_S = 300
-SCHEMES = ("standard", "stripe", "github")
 
 
 class SignatureError(Exception):

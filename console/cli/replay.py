@@ -20,6 +20,7 @@ from console.domain.times import format_ms, now_ms
 from console.replay.plan import ReplayError, read_event_ids
 from console.replay.runner import JobRunner, RunProgress
 from console.replay.service import ReplayService
+from console.store.replay_jobs import job_items
 
 SHOWN_ITEMS = 10
 
@@ -248,6 +249,14 @@ def show_command(job_id: str, as_json: bool) -> None:
         f"selection: {view.selection}\ncreated {format_ms(view.created_at_ms)}, concurrency {view.concurrency}"
     )
     click.echo(_job_text(view))
+    troubled = [i for i in job_items(app_context().store(), job_id) if i[2] not in ("delivered", "skipped")]
+    if troubled:
+        click.echo("items not delivered:")
+        rows = [
+            [e, ep, state, str(n), str(code or "-"), (error or "")[:80]]
+            for e, ep, state, n, code, error in troubled[: SHOWN_ITEMS * 2]
+        ]
+        click.echo(fmt.table(["event", "endpoint", "state", "tries", "last", "error"], rows, right={3}))
 
 
 @replay_group.command("resume")

@@ -43,11 +43,6 @@ class Kpis:
         return self.deliveries - self.delivered
 
     @property
-    def attempt_success_rate(self) -> float | None:
-        """Share of attempts that succeeded."""
-        return self.successes / self.attempts if self.attempts else None
-
-    @property
     def first_attempt_success_rate(self) -> float | None:
         """Share of first attempts (attempt number 1) that succeeded."""
         return self.first_attempt_successes / self.first_attempts if self.first_attempts else None

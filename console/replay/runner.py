@@ -141,7 +141,7 @@ class JobRunner:
         writer = asyncio.create_task(self._writer())
         watcher = asyncio.create_task(self._heartbeat())
         try:
-            await self._feed(width_total=len(workers))
+            await self._feed()
             for endpoint_id, queue in self._queues.items():
                 for _ in range(sum(1 for w in workers if w.get_name() == endpoint_id)):
                     queue.put_nowait(_DONE)
@@ -173,7 +173,7 @@ class JobRunner:
         with contextlib.suppress(Exception):
             journal.set_job_state(self.store, self.job_id, JobState.INTERRUPTED, now_ms(), note=self._failure)
 
-    async def _feed(self, width_total: int) -> None:
+    async def _feed(self) -> None:
         """Claim items while there is room in the queues; stop when nothing is left or on stop."""
         # Claimed items are marked `sending`; keeping the backlog near the concurrency keeps that mark honest.
         backlog = min(self.options.claim_batch, 2 * self.options.concurrency)

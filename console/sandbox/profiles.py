@@ -18,7 +18,6 @@ class EndpointProfile:
     name: str
     host: str
     scheme: str
-    secret_env: str
     p50_ms: float
     sigma: float
     error_rate: float
@@ -33,7 +32,6 @@ PROFILES: tuple[EndpointProfile, ...] = (
         "Payments ledger",
         "payments.example.com",
         "standard",
-        "PAYMENTS_WEBHOOK_SECRET",
         120,
         0.45,
         0.004,
@@ -46,7 +44,6 @@ PROFILES: tuple[EndpointProfile, ...] = (
         "Inventory",
         "inventory.example.com",
         "standard",
-        "INVENTORY_WEBHOOK_SECRET",
         60,
         0.35,
         0.003,
@@ -59,7 +56,6 @@ PROFILES: tuple[EndpointProfile, ...] = (
         "CRM",
         "crm.example.com",
         "stripe",
-        "CRM_WEBHOOK_SECRET",
         260,
         0.8,
         0.006,
@@ -72,7 +68,6 @@ PROFILES: tuple[EndpointProfile, ...] = (
         "Analytics",
         "analytics.example.com",
         "github",
-        "ANALYTICS_WEBHOOK_SECRET",
         40,
         0.3,
         0.002,
@@ -85,7 +80,6 @@ PROFILES: tuple[EndpointProfile, ...] = (
         "Fraud screening",
         "fraud.example.com",
         "standard",
-        "FRAUD_WEBHOOK_SECRET",
         90,
         0.5,
         0.003,
@@ -98,7 +92,6 @@ PROFILES: tuple[EndpointProfile, ...] = (
         "Gift cards",
         "giftcards.example.com",
         "stripe",
-        "GIFTCARDS_WEBHOOK_SECRET",
         180,
         0.6,
         0.005,

@@ -14,23 +14,7 @@ from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.engine import Store
 from console.store.rollup import COUNTER_COLUMNS, decode_hist
-
-_DELIVERY_COLUMNS = (
-    "attempts",
-    "successes",
-    "max_attempt",
-    "first_attempt_at",
-    "first_attempt",
-    "first_trigger",
-    "first_outcome",
-    "last_attempt_at",
-    "last_attempt",
-    "last_outcome",
-    "last_status_code",
-    "last_error",
-    "delivered_at",
-    "delivered_attempt",
-)
+from console.store.writer import DELIVERY_STATE_COLUMNS
 
 
 def recount(store: Store) -> dict[str, dict[Any, Any]]:
@@ -105,7 +89,7 @@ def stored_state(store: Store) -> dict[str, dict[Any, Any]]:
         out["delivery"] = {
             (r[0], r[1]): tuple(r[2:])
             for r in conn.exec_driver_sql(
-                f"SELECT event_id, endpoint_id, {', '.join(_DELIVERY_COLUMNS)} FROM delivery"
+                f"SELECT event_id, endpoint_id, {', '.join(DELIVERY_STATE_COLUMNS)} FROM delivery"
             )
         }
         for table in ("rollup_minute", "rollup_hour"):
