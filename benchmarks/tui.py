@@ -44,7 +44,7 @@ async def measure(db: Path) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     dbs = {
         days: sqlite_store_from(sample_log("stats", events=EVENTS_PER_DAY * days, days=days), "store")
