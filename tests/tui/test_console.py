@@ -139,6 +139,13 @@ async def test_deliveries_filter_select_and_event_detail(make_console: Callable[
         )
         await pilot.press("c")
         assert not screen.all_matching and not screen.selected
+        table = screen.query_one("#deliveries", DataTable)
+        table.post_message(
+            DataTable.HeaderSelected(table, table.columns["event"].key, 2, table.columns["event"].label)
+        )
+        await settle(pilot)
+        shown = [str(table.get_cell_at((i, 2))) for i in range(table.row_count)]
+        assert shown == sorted(shown) and screen.sort_column == "event"
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, EventScreen)

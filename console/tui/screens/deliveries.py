@@ -49,6 +49,12 @@ class ChoicesLoaded(Message):
     event_types: list[str]
 
 
+def _sort_key(cell: object) -> tuple[int, int, str]:
+    """Numbers sort as numbers, the rest as text."""
+    text = str(cell)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
 class DeliveriesScreen(Screen[None]):
     BINDINGS = [
         Binding("space", "toggle_row", "Select"),
@@ -70,6 +76,8 @@ class DeliveriesScreen(Screen[None]):
         self.cursor: PageCursor | None = None
         self.exhausted = False
         self.generation = 0
+        self.sort_column: str | None = None
+        self.sort_reverse = False
 
     @property
     def console(self) -> HookConsoleApp:
@@ -251,9 +259,19 @@ class DeliveriesScreen(Screen[None]):
         if not self.exhausted and self.cursor is not None:
             self.load_page(self.filter, self.cursor, self.generation, append=True)
 
+    @on(DataTable.HeaderSelected, "#deliveries")
+    def sort_by(self, event: DataTable.HeaderSelected) -> None:
+        """Click a column header (or press enter on it) to sort the rows shown by it; again to reverse."""
+        column = str(event.column_key.value)
+        if column == "sel":
+            return
+        reverse = self.sort_column == column and not self.sort_reverse
+        self.sort_column, self.sort_reverse = column, reverse
+        event.data_table.sort(column, key=_sort_key, reverse=reverse)
+
     @on(DataTable.RowHighlighted)
     def near_end(self, event: DataTable.RowHighlighted) -> None:
-        if event.cursor_row >= event.data_table.row_count - 5:
+        if self.sort_column is None and event.cursor_row >= event.data_table.row_count - 5:
             self.action_next_page()
 
     def action_open_event(self) -> None:

@@ -17,6 +17,7 @@ dashboard    1 2 3 4 window 5m/1h/24h/7d   p pause/resume live refresh   r refre
              enter on an endpoint: its undelivered deliveries
 deliveries   filter bar: state, endpoint, type, time range, status code, search (/)
              space select   a select all matching   c clear   enter open event   r replay selected   n more rows
+             click a column header to sort the rows shown (again to reverse)
 event        v check the highlighted attempt's signature   c copy as curl (secret as placeholder)
              r replay this event   escape back
 replay       y send   x stop (the job can be resumed)   escape close
