@@ -78,7 +78,14 @@ class ReplayScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#replay-endpoints", DataTable)
         # Fixed widths: the table fills in after the plan arrives, and its header must not depend on when.
-        for column, width in (("endpoint", 18), ("to send", 9), ("skipped", 9), ("delivered", 10), ("failed", 8), ("note", 40)):
+        for column, width in (
+            ("endpoint", 18),
+            ("to send", 9),
+            ("skipped", 9),
+            ("delivered", 10),
+            ("failed", 8),
+            ("note", 40),
+        ):
             table.add_column(column, key=column, width=width)
         if self.resume_job is not None:
             self._show_job_plan(self.resume_job)
