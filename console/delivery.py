@@ -27,7 +27,7 @@ RESPONSE_EXCERPT_BYTES = 512
 USER_AGENT = "hookconsole/0.1 (+replay)"
 # Status codes worth trying again; other 4xx mean the request itself is refused and will be refused again.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-SHARD_CONNECTIONS = 8
+SHARD_CONNECTIONS = 4
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class RunOptions:
     breaker_threshold: int = 5
     heartbeat_s: float = 1.0
     claim_batch: int = 200
+    commit_interval_s: float = 0.05
 
 
 @dataclass
@@ -179,7 +180,7 @@ class JobRunner:
         backlog = min(self.options.claim_batch, 2 * self.options.concurrency)
         while not self.stop.is_set():
             queued = sum(q.qsize() for q in self._queues.values())
-            if queued >= backlog:
+            if queued >= backlog // 2:  # claim in halves: fewer, larger claim transactions
                 await asyncio.sleep(0.01)
                 continue
             open_endpoints = [e for e in self.targets if self.progress.of(e).breaker is None]
@@ -270,11 +271,18 @@ class JobRunner:
             )
 
     async def _writer(self) -> None:
-        """Group commit: write whatever results are waiting, one transaction at a time, until the end mark."""
+        """Group commit: write whatever results are waiting, one transaction at a time, until the end mark.
+
+        Commits are at least `commit_interval_s` apart: each blocks the event loop for a few milliseconds, so
+        fewer, larger ones leave more of the loop to the requests in flight."""
         ended = False
+        last_commit = 0.0
         while not ended:
             group: list[ItemResult] = []
             item = await self._results.get()
+            wait = self.options.commit_interval_s - (time.monotonic() - last_commit)
+            if wait > 0 and item is not _END:
+                await asyncio.sleep(wait)
             while True:
                 if item is _END:
                     ended = True
@@ -285,6 +293,7 @@ class JobRunner:
                 item = self._results.get_nowait()
             if not group:
                 continue
+            last_commit = time.monotonic()
             journal.record_results(self.store, self.job_id, group, now_ms())
             for result in group:
                 counts = self.progress.of(result.endpoint_id)
