@@ -99,8 +99,8 @@ class SendResult:
 
 
 class ClientPool:
-    """httpx clients sharded a few connections each: one httpcore pool slows down sharply past some thirty
-    concurrent connections, while several small pools keep their speed."""
+    """httpx clients sharded a few connections each: one httpcore pool slows down as it grows (and collapses
+    past some thirty concurrent connections), while several small pools keep their speed."""
 
     def __init__(self, connections: int, shard_connections: int = SHARD_CONNECTIONS) -> None:
         shards = max(1, -(-connections // shard_connections))
