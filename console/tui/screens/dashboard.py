@@ -4,7 +4,6 @@ refreshed live by a timer-driven worker."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -20,12 +19,10 @@ from console.domain.live import DashboardSnapshot
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 from console.operations import StoreUnavailable
 from console.tui.messages import StoreProblem
+from console.tui.screens.base import ConsoleAccess
 from console.tui.text import age, clock, literal, ms, pct, status
 from console.tui.widgets.endpoints_table import EndpointsTable
 from console.tui.widgets.kpi import KpiTile
-
-if TYPE_CHECKING:
-    from console.tui.app import HookConsoleApp
 
 WINDOWS = {"5m": 5 * MS_PER_MINUTE, "1h": MS_PER_HOUR, "24h": MS_PER_DAY, "7d": 7 * MS_PER_DAY}
 
@@ -40,7 +37,7 @@ class NothingNew(Message):
     checked_at_ms: int
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(ConsoleAccess, Screen[None]):
     BINDINGS = [
         Binding("1", "window('5m')", "5m"),
         Binding("2", "window('1h')", "1h"),
@@ -58,10 +55,6 @@ class DashboardScreen(Screen[None]):
         self.last_seq = -1
         self.last_minute = -1
         self.snapshot: DashboardSnapshot | None = None
-
-    @property
-    def console(self) -> HookConsoleApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status-line", markup=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -19,10 +18,8 @@ from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR
 from console.operations import StoreUnavailable
 from console.tui.messages import StoreProblem
+from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, stamp, status
-
-if TYPE_CHECKING:
-    from console.tui.app import HookConsoleApp
 
 PAGE = 100
 RANGES = [("last 1h", MS_PER_HOUR), ("last 24h", MS_PER_DAY), ("last 7d", 7 * MS_PER_DAY), ("all time", 0)]
@@ -55,7 +52,7 @@ def _sort_key(cell: object) -> tuple[int, int, str]:
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
 
 
-class DeliveriesScreen(Screen[None]):
+class DeliveriesScreen(ConsoleAccess, Screen[None]):
     BINDINGS = [
         Binding("space", "toggle_row", "Select"),
         Binding("a", "select_all", "Select all matching"),
@@ -78,10 +75,6 @@ class DeliveriesScreen(Screen[None]):
         self.generation = 0
         self.sort_column: str | None = None
         self.sort_reverse = False
-
-    @property
-    def console(self) -> HookConsoleApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filters"):

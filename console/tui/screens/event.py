@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -20,10 +19,8 @@ from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.live import AttemptView, EventDetail
 from console.operations import ActionRefused, StoreUnavailable
 from console.tui.messages import StoreProblem
+from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, ms, stamp, status
-
-if TYPE_CHECKING:
-    from console.tui.app import HookConsoleApp
 
 
 @dataclass
@@ -44,7 +41,7 @@ def pretty_payload(payload: bytes) -> str:
         return payload.decode("utf-8", errors="replace")
 
 
-class EventScreen(Screen[None]):
+class EventScreen(ConsoleAccess, Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("v", "verify", "Check signature"),
@@ -56,10 +53,6 @@ class EventScreen(Screen[None]):
         super().__init__()
         self.event_id = event_id
         self.detail: EventDetail | None = None
-
-    @property
-    def console(self) -> HookConsoleApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f" event {self.event_id}"), id="event-title")

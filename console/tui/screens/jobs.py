@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -16,10 +15,8 @@ from textual.widgets import DataTable, Footer, Static
 from console.domain.replay import ItemState, JobView
 from console.operations import ActionRefused, StoreUnavailable
 from console.tui.messages import StoreProblem
+from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, stamp
-
-if TYPE_CHECKING:
-    from console.tui.app import HookConsoleApp
 
 STATE_STYLE = {
     "done": "green",
@@ -40,7 +37,7 @@ class JobNote(Message):
     text: str
 
 
-class JobsScreen(Screen[None]):
+class JobsScreen(ConsoleAccess, Screen[None]):
     BINDINGS = [
         Binding("r", "reload", "Refresh"),
         Binding("R", "resume", "Resume"),
@@ -50,10 +47,6 @@ class JobsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.jobs: dict[str, JobView] = {}
-
-    @property
-    def console(self) -> HookConsoleApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(" replay jobs, newest first", id="jobs-title", markup=False)

@@ -4,7 +4,6 @@ It runs the replay service in a worker thread; the console has no sender of its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -18,10 +17,8 @@ from textual.widgets import DataTable, Footer, ProgressBar, Static
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
 from console.operations import ActionRefused, ReplayControl, StoreUnavailable
 from console.replay.runner import RunProgress
+from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, stamp
-
-if TYPE_CHECKING:
-    from console.tui.app import HookConsoleApp
 
 
 @dataclass
@@ -46,7 +43,7 @@ class JobFinished(Message):
     view: JobView
 
 
-class ReplayScreen(ModalScreen[None]):
+class ReplayScreen(ConsoleAccess, ModalScreen[None]):
     BINDINGS = [
         Binding("y", "confirm", "Send"),
         Binding("x", "stop", "Stop"),
@@ -61,10 +58,6 @@ class ReplayScreen(ModalScreen[None]):
         self.control = ReplayControl()
         self.running = False
         self.total = 0
-
-    @property
-    def console(self) -> HookConsoleApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="replay-dialog"):
