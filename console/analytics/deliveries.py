@@ -3,6 +3,7 @@ over time, ordering anomalies, duplicates and the top failing events."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from console.analytics.rows import tuples
@@ -54,8 +55,6 @@ def backlog_series(
         )
     first = deliveries["first_attempt_at"].astype("int64").sort_values().to_numpy()
     delivered = deliveries["delivered_at"].dropna().astype("int64").sort_values().to_numpy()
-    import numpy as np
-
     opened = np.searchsorted(first, edges, side="left")
     closed = np.searchsorted(delivered, edges, side="left")
     values = at_start + opened - closed

@@ -20,7 +20,6 @@ from console.domain.times import format_ms, now_ms
 from console.replay.plan import ReplayError, read_event_ids
 from console.replay.runner import JobRunner, RunProgress
 from console.replay.service import ReplayService
-from console.store.replay_jobs import job_items
 
 SHOWN_ITEMS = 10
 
@@ -238,8 +237,9 @@ def list_command(limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def show_command(job_id: str, as_json: bool) -> None:
     """One job: its selection, state and counts per endpoint."""
+    service = _service()
     try:
-        view = _service().job(job_id)
+        view = service.job(job_id)
     except ReplayError as exc:
         fail(str(exc))
     if as_json:
@@ -249,7 +249,7 @@ def show_command(job_id: str, as_json: bool) -> None:
         f"selection: {view.selection}\ncreated {format_ms(view.created_at_ms)}, concurrency {view.concurrency}"
     )
     click.echo(_job_text(view))
-    troubled = [i for i in job_items(app_context().store(), job_id) if i[2] not in ("delivered", "skipped")]
+    troubled = [i for i in service.items(job_id) if i[2] not in ("delivered", "skipped")]
     if troubled:
         click.echo("items not delivered:")
         rows = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -195,12 +196,13 @@ def ingest_sources(
     Large files are parsed in a second process while this one writes (see `parallel`).
     """
     ingestor = Ingestor(store, rejects or RejectSink(), batch_size)
-    if use_parallel(paths):
+    sizes = [source_size(p) for p in paths]
+    total_bytes = None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
+    if use_parallel(paths, sizes):
         from console.ingest.parallel import ingest_in_parallel
 
-        return ingest_in_parallel(ingestor, paths, fmt, progress, _total_size(paths))
+        return ingest_in_parallel(ingestor, paths, fmt, progress, total_bytes)
     started = time.perf_counter()
-    total_bytes = _total_size(paths)
     last_report = 0.0
     for path in paths:
         name = display_name(path)
@@ -243,17 +245,9 @@ def _guard(records: Iterator[RawLine], name: str, ingestor: Ingestor) -> Iterabl
 PARALLEL_MIN_BYTES = 8 << 20
 
 
-def use_parallel(paths: Sequence[str]) -> bool:
+def use_parallel(paths: Sequence[str], sizes: Sequence[int | None] | None = None) -> bool:
     """Parse in a second process when there is a second core and enough plain-file input to repay it."""
-    import os
-
     if (os.cpu_count() or 1) < 2 or os.environ.get("HOOKCONSOLE_INGEST_PROCESSES") == "1" or "-" in paths:
         return False
-    return sum(source_size(p) or 0 for p in paths) >= PARALLEL_MIN_BYTES
-
-
-def _total_size(paths: Sequence[str]) -> int | None:
-    sizes = [source_size(p) for p in paths]
-    if any(s is None for s in sizes):
-        return None
-    return sum(s for s in sizes if s is not None)
+    known = sizes if sizes is not None else [source_size(p) for p in paths]
+    return sum(s or 0 for s in known) >= PARALLEL_MIN_BYTES

@@ -51,6 +51,10 @@ class ReplayService:
             raise ReplayError(f"no replay job {job_id!r} (see `hookconsole replay list`)")
         return view
 
+    def items(self, job_id: str, limit: int = 1000) -> list[tuple[Any, ...]]:
+        """A job's items in plan order: (event_id, endpoint_id, state, attempts, last_status_code, last_error)."""
+        return journal.job_items(self.store, job_id, limit)
+
     def jobs(self, limit: int = 50) -> list[JobView]:
         return journal.list_jobs(self.store, limit)
 
