@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from console.domain.times import MS_PER_DAY, parse_rfc3339_ms
+from console.domain.times import parse_rfc3339_ms
 from console.ingest.service import ingest_sources
 from console.sandbox.sample import generate
 from console.store import open_store
@@ -33,6 +29,17 @@ def sample_log(name: str, *, events: int, days: float, seed: int = 7) -> Path:
     return path
 
 
+EVENTS_PER_DAY = 4000  # the traffic density of the 7-day and 35-day stores
+
+
+def history_stores() -> dict[int, Path]:
+    """SQLite stores holding 7 and 35 days of the same traffic density (cached)."""
+    return {
+        days: sqlite_store_from(sample_log("stats", events=EVENTS_PER_DAY * days, days=days), "store")
+        for days in (7, 35)
+    }
+
+
 def sqlite_store_from(log: Path, name: str) -> Path:
     """A SQLite store holding `log`, cached next to it."""
     db = log.parent / f"{name}.db"
@@ -45,10 +52,6 @@ def sqlite_store_from(log: Path, name: str) -> Path:
             f"  (ingested {summary.accepted:,} attempts into {db.name} in {time.perf_counter() - started:.1f} s)"
         )
     return db
-
-
-def density_days(days: int, events_per_day: int) -> tuple[int, int]:
-    return events_per_day * days, days
 
 
 def run_child(args: list[str]) -> tuple[float, int, str]:
@@ -73,15 +76,6 @@ def run_child(args: list[str]) -> tuple[float, int, str]:
     return float(seconds), int(rss_kb) // 1024, rest[0] if rest else ""
 
 
-def median_time(func: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def hookconsole(*args: str) -> list[str]:
     return [sys.executable, "-m", "console", *args]
 
@@ -90,18 +84,3 @@ def report(name: str, **figures: object) -> None:
     """Print one benchmark's figures on one line."""
     parts = ", ".join(f"{k}={v}" for k, v in figures.items())
     print(f"{name}: {parts}", flush=True)
-
-
-__all__ = [
-    "DATA",
-    "END_MS",
-    "MS_PER_DAY",
-    "hookconsole",
-    "median_time",
-    "os",
-    "report",
-    "resource",
-    "run_child",
-    "sample_log",
-    "sqlite_store_from",
-]

@@ -10,8 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import END_MS, hookconsole, report, run_child, sample_log, sqlite_store_from
-from benchmarks.stats import EVENTS_PER_DAY
+from benchmarks.common import END_MS, history_stores, hookconsole, report, run_child
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_DAY, format_ms
 from console.report.service import ReportOptions, write_report
@@ -22,10 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
-    dbs = {
-        days: sqlite_store_from(sample_log("stats", events=EVENTS_PER_DAY * days, days=days), "store")
-        for days in (7, 35)
-    }
+    dbs = history_stores()
     stores = {days: open_store(str(db)) for days, db in dbs.items()}
     flt = DeliveryFilter(since_ms=END_MS - MS_PER_DAY, until_ms=END_MS)
     times: dict[int, list[float]] = {7: [], 35: []}

@@ -11,23 +11,18 @@ import argparse
 import statistics
 import time
 
-from benchmarks.common import END_MS, report, sample_log, sqlite_store_from
+from benchmarks.common import END_MS, history_stores, report
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR
 from console.store import open_store
 from console.store.stats import read_stats
-
-EVENTS_PER_DAY = 4000
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args(argv)
-    stores = {}
-    for days in (7, 35):
-        log = sample_log("stats", events=EVENTS_PER_DAY * days, days=days)
-        stores[days] = open_store(str(sqlite_store_from(log, "store")))
+    stores = {days: open_store(str(db)) for days, db in history_stores().items()}
     # The window of `stats --since 24h` run just after the logs end; not minute-aligned, like a real one.
     flt = DeliveryFilter(since_ms=END_MS - MS_PER_DAY + 17_345, until_ms=END_MS + MS_PER_HOUR)
     answers = {days: read_stats(store, flt) for days, store in stores.items()}

@@ -10,8 +10,7 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks.common import END_MS, report, sample_log, sqlite_store_from
-from benchmarks.stats import EVENTS_PER_DAY
+from benchmarks.common import END_MS, history_stores, report
 from console.operations import Operations
 from console.tui.app import make_app
 from console.tui.screens.dashboard import DashboardScreen
@@ -46,10 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
-    dbs = {
-        days: sqlite_store_from(sample_log("stats", events=EVENTS_PER_DAY * days, days=days), "store")
-        for days in (7, 35)
-    }
+    dbs = history_stores()
     results: dict[int, list[tuple[float, float]]] = {7: [], 35: []}
     for _ in range(args.repeat):
         for days, db in dbs.items():
