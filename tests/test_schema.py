@@ -75,3 +75,11 @@ def test_cli_reports_store_errors_on_one_line(tmp_path: Path) -> None:
         "hookconsole: cannot open store postgresql+psycopg://bob:***@127.0.0.1:1/x"
     )
     assert "hunter2" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_version_1_store_gains_the_new_tables(store_url: str) -> None:
+    store = open_store(store_url)
+    with store.write() as conn:
+        conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    store.close()
+    assert _version(store_url) == SCHEMA_VERSION == 2

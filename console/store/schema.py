@@ -13,10 +13,16 @@ from sqlmodel import SQLModel
 from console.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from console.store.engine import Store, StoreError, create_store_engine, describe_url, normalise_url
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _create_missing_tables(conn: Connection) -> None:
+    """Version 2 adds tables only (source cursors, alert state, notification outbox): create what is missing."""
+    SQLModel.metadata.create_all(conn)
+
 
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_missing_tables}
 
 
 class SchemaVersionError(StoreError):
