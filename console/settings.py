@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class Settings(BaseSettings):
+@dataclass(frozen=True)
+class Settings:
     """Where the store and the endpoint configuration live."""
 
-    model_config = SettingsConfigDict(env_prefix="HOOKCONSOLE_", extra="ignore")
+    db: str = "sqlite:///hookconsole.db"
+    """Delivery store URL (sqlite:/// or postgresql+psycopg://) or a SQLite file path (HOOKCONSOLE_DB)."""
+    endpoints: Path = Path("endpoints.toml")
+    """The endpoints configuration file (HOOKCONSOLE_ENDPOINTS)."""
 
-    db: str = Field(
-        default="sqlite:///hookconsole.db",
-        description="Delivery store URL (sqlite:/// or postgresql+psycopg://) or a SQLite file path.",
-    )
-    endpoints: Path = Field(default=Path("endpoints.toml"), description="The endpoints configuration file.")
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        values = os.environ if env is None else env
+        defaults = cls()
+        return cls(
+            db=values.get("HOOKCONSOLE_DB") or defaults.db,
+            endpoints=Path(values.get("HOOKCONSOLE_ENDPOINTS") or defaults.endpoints),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -10,15 +11,49 @@ import click
 
 from console import __version__
 from console.cli.context import CommandError, store_options
-from console.endpoints import EndpointsError
-from console.ingest.sources import SourceError
-from console.store import StoreError
+
+# name -> (module, attribute, one-line help). Commands are imported only when run, so `--help` and light
+# commands do not pay for pandas, Plotly, Textual or httpx (a test keeps it so).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "ingest": ("console.cli.ingest", "ingest_command", "Read delivery logs into the store."),
+    "stats": ("console.cli.stats", "stats_command", "Attempts, deliveries, success rates and latency."),
+    "tui": ("console.cli.tui", "tui_command", "Open the live console."),
+    "demo": ("console.cli.tui", "demo_command", "Sample store, sandbox traffic and the console."),
+    "replay": ("console.cli.replay", "replay_group", "Replay a selection of deliveries, signed; jobs."),
+    "report": ("console.cli.report", "report_command", "Write a self-contained HTML report."),
+    "export": ("console.cli.report", "export_command", "Write the report and data as HTML, CSV, JSON."),
+    "receiver": ("console.cli.sandbox", "receiver_command", "A verifying sandbox receiver."),
+    "simulate": ("console.cli.sandbox", "simulate_command", "Sandbox traffic to loopback receivers."),
+    "sample": ("console.cli.sample", "sample_command", "Generate a realistic sample delivery log."),
+    "endpoints": ("console.cli.endpoints", "endpoints_group", "Check (or import) endpoint configuration."),
+    "prune": ("console.cli.prune", "prune_command", "Remove old deliveries (retention)."),
+}
 
 
 class _Group(click.Group):
-    """Turns the errors an operator can act on into one line on stderr and exit code 1."""
+    """Loads commands on demand and turns the errors an operator can act on into one line on stderr."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, attribute, _ = entry
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
+        from console.endpoints import EndpointsError
+        from console.ingest.sources import SourceError
+        from console.store import StoreError
+
         try:
             return super().invoke(ctx)
         except (StoreError, EndpointsError, SourceError) as exc:
@@ -30,38 +65,6 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="hookconsole")
 def cli() -> None:
     """hookconsole: watch, inspect and replay webhook deliveries."""
-
-
-def _register() -> None:
-    from console.cli.endpoints import endpoints_group
-    from console.cli.ingest import ingest_command
-    from console.cli.prune import prune_command
-    from console.cli.replay import replay_group
-    from console.cli.report import export_command, report_command
-    from console.cli.sample import sample_command
-    from console.cli.sandbox import receiver_command, simulate_command
-    from console.cli.stats import stats_command
-    from console.cli.tui import demo_command, tui_command
-
-    commands = (
-        ingest_command,
-        stats_command,
-        tui_command,
-        demo_command,
-        replay_group,
-        report_command,
-        export_command,
-        receiver_command,
-        simulate_command,
-        sample_command,
-        endpoints_group,
-        prune_command,
-    )
-    for command in commands:
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

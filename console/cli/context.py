@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from console.endpoints import EndpointsError, EndpointsFile, load_endpoints
 from console.settings import Settings
-from console.store import Store, open_store
+
+if TYPE_CHECKING:
+    from console.endpoints import EndpointsFile
+    from console.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,10 +46,14 @@ class AppContext:
 
     def store(self) -> Store:
         if self._store is None:
+            from console.store import open_store
+
             self._store = open_store(self.settings.db)
         return self._store
 
     def endpoints(self) -> EndpointsFile:
+        from console.endpoints import EndpointsError, load_endpoints
+
         try:
             return load_endpoints(self.settings.endpoints)
         except EndpointsError as exc:
@@ -96,13 +102,13 @@ def app_context() -> AppContext:
     ctx = click.get_current_context()
     root = ctx.find_root()
     if not isinstance(root.obj, AppContext):
-        root.obj = AppContext(Settings())
+        root.obj = AppContext(Settings.from_env())
         root.call_on_close(root.obj.close)
     app: AppContext = root.obj
     db = ctx.meta.get("hookconsole.db")
     if db:
-        app.settings = app.settings.model_copy(update={"db": db})
+        app.settings = replace(app.settings, db=db)
     endpoints = ctx.meta.get("hookconsole.endpoints")
     if endpoints:
-        app.settings = app.settings.model_copy(update={"endpoints": Path(endpoints)})
+        app.settings = replace(app.settings, endpoints=Path(endpoints))
     return app
