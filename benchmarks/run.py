@@ -9,6 +9,7 @@ import time
 DEFAULT = [
     "benchmarks.ingest",
     "benchmarks.stats",
+    "benchmarks.startup",
     "benchmarks.report",
     "benchmarks.replay",
     "benchmarks.tui",

@@ -26,8 +26,9 @@ def filter_clause(dialect: Dialect, flt: DeliveryFilter) -> tuple[str, list[Any]
     params: list[Any] = []
 
     def among(column: str, values: tuple[Any, ...]) -> None:
-        clauses.append(f"{column} IN ({', '.join(p for _ in values)})")
-        params.extend(values)
+        clause, values_params = dialect.in_list(column, values)
+        clauses.append(clause)
+        params.extend(values_params)
 
     if flt.since_ms is not None:
         clauses.append(f"d.first_attempt_at >= {p}")

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import Connection
 
 # Any fixed number: every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so
 # derived state (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order.
 WRITE_LOCK_KEY = 0x686F6F6B
+LONG_IN_LIST = 500  # longer IN lists go as one array parameter (see Dialect.in_list)
 
 
 class Dialect:
@@ -45,6 +47,15 @@ class Dialect:
     def skip_locked(self) -> str:
         """The suffix that makes a claiming SELECT skip rows another session holds."""
         return ""
+
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """`column IN (...)` with its parameters; a long list goes as one JSON array parameter, since SQLite
+        takes at most 32,766 variables in a statement (an `--event-ids-from` file may hold more ids)."""
+        if len(values) <= LONG_IN_LIST:
+            return f"{column} IN ({', '.join(self.placeholder for _ in values)})", list(values)
+        return f"{column} IN (SELECT value FROM json_each({self.placeholder}))", [
+            orjson.dumps(list(values)).decode()
+        ]
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         """True when `exc` (from SQLAlchemy or the driver) is a unique or primary key violation."""
@@ -83,6 +94,11 @@ class PostgresDialect(Dialect):
 
     def skip_locked(self) -> str:
         return " FOR UPDATE OF d SKIP LOCKED"
+
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if len(values) <= LONG_IN_LIST:
+            return super().in_list(column, values)
+        return f"{column} = ANY({self.placeholder})", [list(values)]
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         orig = getattr(exc, "orig", None) or exc
