@@ -12,7 +12,7 @@ import orjson
 
 from console.domain.records import AttemptRecord, EventRecord
 from console.ingest.fastpath import fast_parse
-from console.ingest.lines import LineError, parse_line
+from console.ingest.lines import LineError, object_payload, parse_line
 from console.ingest.sources import (
     UNDECODED,
     RawLine,
@@ -96,22 +96,37 @@ ProgressFn = Callable[[IngestSummary, int | None], None]
 
 
 def parse_record(record: RawLine) -> tuple[AttemptRecord, EventRecord | None] | str:
-    """The records of one source record, or the reason it is rejected."""
+    """The records of one source record, or the reason it is rejected. Never raises: whatever goes wrong
+    with one line rejects that line."""
     if record.error is not None:
         return record.error
-    value = record.value
-    if value is UNDECODED:
+    try:
+        value = record.value
+        if value is not UNDECODED:
+            return parse_line(value)
         parsed = fast_parse(record.raw)
         if parsed is not None:
             return parsed
-        try:
-            value = orjson.loads(record.raw)
-        except orjson.JSONDecodeError as exc:
-            return json_error(exc, record.raw)
-    try:
-        return parse_line(value)
+        return _slow_parse(record.raw)
     except LineError as exc:
         return str(exc)
+    except Exception as exc:  # noqa: BLE001  (one line must never stop an ingest)
+        return f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _slow_parse(raw: bytes) -> tuple[AttemptRecord, EventRecord | None] | str:
+    """A JSON line the fast path did not take: accepted as it would have, or rejected naming the fault."""
+    if not raw.isascii():
+        try:
+            raw.decode()
+        except UnicodeDecodeError as exc:
+            return f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return json_error(exc, raw)
+    payload = value.get("payload") if isinstance(value, dict) else None
+    return parse_line(value, object_payload(raw) if isinstance(payload, dict) else None)
 
 
 @dataclass
