@@ -14,6 +14,7 @@ from console.domain.records import AttemptRecord, EventRecord
 from console.ingest.fastpath import fast_parse
 from console.ingest.lines import LineError, object_payload, parse_line
 from console.ingest.sources import (
+    MAX_LINE_BYTES,
     UNDECODED,
     RawLine,
     SourceError,
@@ -110,7 +111,7 @@ def parse_record(record: RawLine) -> tuple[AttemptRecord, EventRecord | None] | 
         return _slow_parse(record.raw)
     except LineError as exc:
         return str(exc)
-    except Exception as exc:  # noqa: BLE001  (one line must never stop an ingest)
+    except Exception as exc:  # one line must never stop an ingest
         return f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
 
 
@@ -205,10 +206,12 @@ def ingest_sources(
     rejects: RejectSink | None = None,
     progress: ProgressFn | None = None,
     batch_size: int = DEFAULT_BATCH,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> IngestSummary:
     """Ingest every path in order. A source that cannot be read is reported and the others still go in.
 
-    Large files are parsed in a second process while this one writes (see `parallel`).
+    Large files are parsed in a second process while this one writes (see `parallel`). A line longer than
+    `max_line_bytes` is rejected and skipped without being held in memory.
     """
     ingestor = Ingestor(store, rejects or RejectSink(), batch_size)
     sizes = [source_size(p) for p in paths]
@@ -216,13 +219,13 @@ def ingest_sources(
     if use_parallel(paths, sizes):
         from console.ingest.parallel import ingest_in_parallel
 
-        return ingest_in_parallel(ingestor, paths, fmt, progress, total_bytes)
+        return ingest_in_parallel(ingestor, paths, fmt, progress, total_bytes, max_line_bytes)
     started = time.perf_counter()
     last_report = 0.0
     for path in paths:
         name = display_name(path)
         try:
-            stream, records = read_source(path, fmt)
+            stream, records = read_source(path, fmt, max_line_bytes)
         except SourceError as exc:
             ingestor.summary.failed_sources.append(str(exc))
             continue
