@@ -7,6 +7,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -21,7 +25,7 @@ from console.ingest.service import RejectSink
 from console.ingest.sources import iter_jsonl, open_binary
 from console.store import Store
 from console.store.recount import verify_derived_state
-from tests.helpers import log_line, run, table_count, write_jsonl
+from tests.helpers import ROOT, log_line, run, table_count, write_jsonl
 
 CSV_COLUMNS = ["event_id", "event_type", "endpoint_id", "attempt", "attempted_at", "status_code", "error"]
 
@@ -255,3 +259,72 @@ def test_follow_rejects_a_growing_line_past_the_limit_in_bounded_memory(tmp_path
     ]
     assert len(records[1].raw) <= 1024
     assert tail.partial_size == 0 and not tail.skipping
+
+
+PARENT_SCRIPT = """
+import sys
+from console.ingest import service
+from console.store import open_store
+
+service.PARALLEL_MIN_BYTES = 0
+service.ingest_sources(open_store(sys.argv[1]), [sys.argv[2]], batch_size=10)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find the parser process")
+def test_parser_process_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """The parser is busy reading (a source that keeps coming), not waiting on its queue, when the parent dies."""
+    source = tmp_path / "stream.jsonl"
+    os.mkfifo(source)
+    writer = os.open(source, os.O_RDWR)  # keeps the pipe open: the parser never sees its end
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT_SCRIPT, str(tmp_path / "store.db"), str(source)],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)])),
+        },
+    )
+    parser = None
+    try:
+        os.write(writer, b"".join(orjson.dumps(log_line(f"evt_{i}")) + b"\n" for i in range(50)))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and parser is None:
+            children = _children(parent.pid)
+            parser = children[0] if children else None
+            time.sleep(0.05)
+        assert parser is not None and parent.poll() is None, "no parsing process started"
+        time.sleep(0.5)  # the parser is now blocked reading the pipe
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _running(parser) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(parser), "the parser outlived its parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if parser is not None and _running(parser):
+            os.kill(parser, signal.SIGKILL)
+        os.close(writer)
