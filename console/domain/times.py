@@ -76,7 +76,9 @@ def format_ms(ms: int | None) -> str:
     if ms is None:
         return ""
     m = EPOCH + timedelta(milliseconds=ms)
-    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{ms % 1000:03d}Z"
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{ms % 1000:03d}Z"
+    )
 
 
 def parse_duration_ms(text: str) -> int:

@@ -108,14 +108,14 @@ def parse_record(record: RawLine) -> tuple[AttemptRecord, EventRecord | None] | 
         parsed = fast_parse(record.raw)
         if parsed is not None:
             return parsed
-        return _slow_parse(record.raw)
+        return slow_parse(record.raw)
     except LineError as exc:
         return str(exc)
     except Exception as exc:  # one line must never stop an ingest
         return f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
 
 
-def _slow_parse(raw: bytes) -> tuple[AttemptRecord, EventRecord | None] | str:
+def slow_parse(raw: bytes) -> tuple[AttemptRecord, EventRecord | None] | str:
     """A JSON line the fast path did not take: accepted as it would have, or rejected naming the fault."""
     if not raw.isascii():
         try:
@@ -127,7 +127,10 @@ def _slow_parse(raw: bytes) -> tuple[AttemptRecord, EventRecord | None] | str:
     except orjson.JSONDecodeError as exc:
         return json_error(exc, raw)
     payload = value.get("payload") if isinstance(value, dict) else None
-    return parse_line(value, object_payload(raw) if isinstance(payload, dict) else None)
+    try:
+        return parse_line(value, object_payload(raw) if isinstance(payload, dict) else None)
+    except LineError as exc:
+        return str(exc)
 
 
 @dataclass
