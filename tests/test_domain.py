@@ -26,11 +26,26 @@ def test_rfc3339_round_trip_and_offsets() -> None:
         ("2026-05-05T10:00:00", "with an offset"),
         ("2026-05-05", "RFC 3339"),
         ("yesterday", "RFC 3339"),
+        ("0001-01-01T00:00:00Z", "outside the supported range"),
+        ("1969-12-31T23:59:59.999Z", "outside the supported range"),
+        ("1970-01-01T00:30:00+01:00", "outside the supported range"),
+        ("2100-01-01T00:00:00Z", "outside the supported range"),
+        ("9999-12-31T23:59:59+00:00", "outside the supported range"),
     ],
 )
 def test_rfc3339_rejects(text: str, fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
         parse_rfc3339_ms(text)
+
+
+def test_range_edges_accepted_and_always_four_digit_years() -> None:
+    assert parse_rfc3339_ms("1970-01-01T00:00:00Z") == 0
+    last = parse_rfc3339_ms("2099-12-31T23:59:59.999Z")
+    assert format_ms(last) == "2099-12-31T23:59:59.999Z"
+    assert format_ms(0) == "1970-01-01T00:00:00.000Z"
+    # Values from before the range (stored by an older version) still print as RFC 3339, four-digit year.
+    assert format_ms(-62_135_596_800_000) == "0001-01-01T00:00:00.000Z"
+    assert format_ms(-1) == "1969-12-31T23:59:59.999Z"
 
 
 def test_durations_and_time_specs() -> None:

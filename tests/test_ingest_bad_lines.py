@@ -86,7 +86,7 @@ BAD_LINES: list[tuple[str, bytes, str]] = [
         "outcome: 'success' contradicts status_code 500",
     ),
     ("unknown trigger", _json(trigger="cron"), "trigger: must be scheduled or manual, got 'cron'"),
-    ("binary junk", b"\x00\xff\xfe\x81garbage\x07", "not valid JSON"),
+    ("binary junk", b"\x00\xff\xfe\x81garbage\x07", "not valid UTF-8 (byte 0xff at column 2)"),
     ("payload array", _json(payload=[1, 2]), "payload: must be a JSON object, got an array"),
     (
         "payload other event",

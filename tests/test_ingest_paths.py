@@ -13,7 +13,8 @@ from console.domain.times import parse_rfc3339_ms
 from console.ingest import service
 from console.ingest.fastpath import fast_parse
 from console.ingest.lines import LineError, parse_line
-from console.ingest.service import RejectSink, ingest_sources
+from console.ingest.service import RejectSink, ingest_sources, parse_record, slow_parse
+from console.ingest.sources import RawLine
 from console.sandbox.sample import generate
 from console.store import open_store
 from console.store.recount import stored_state, verify_derived_state
@@ -100,6 +101,65 @@ def test_fast_path_keeps_payload_bytes_exactly() -> None:
     assert parsed is not None and parsed[1] is not None
     assert parsed[1].payload == b'{"event_id": "evt_1",  "amount": 12.50, "user_id": 7}'
     assert (parsed[1].amount, parsed[1].user_id) == ("12.5", "7")
+
+
+BAD_BYTES = [b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x00", b"\x1b", b"\\u0000"]
+
+
+def _byte_mutations(rng: random.Random, lines: list[bytes]) -> list[bytes]:
+    """Lines with a letter (in a value or a key, the payload's or the line's) replaced by bytes that are
+    not UTF-8, a control byte or an escaped NUL, and lines nested deeper than decoders allow."""
+    out = []
+    for raw in lines[:1500]:
+        letters = [i for i, c in enumerate(raw) if chr(c).isalpha()]
+        i = rng.choice(letters)
+        out.append(raw[:i] + rng.choice(BAD_BYTES) + raw[i + 1 :])
+    base = orjson.dumps(log_line("evt_deep"))[:-1]
+    for depth in (900, 1000, 1023, 1024, 1025, 5000, 100_000):
+        nested = b"[" * depth + b"]" * depth
+        out.append(base.replace(b'"amount":500', b'"amount":' + nested) + b"}")
+        out.append(base + b',"extra":' + nested + b"}")
+    return out
+
+
+def test_fast_and_slow_paths_agree_on_bytes() -> None:
+    """No line makes either path raise; what the fast path accepts the slow path accepts alike; every
+    payload accepted is UTF-8 JSON an export can write."""
+    rng = random.Random(7)
+    lines = _byte_mutations(rng, _mutations(rng))
+    accepted = rejected = 0
+    for raw in lines:
+        fast = fast_parse(raw)
+        slow = slow_parse(raw)
+        assert parse_record(RawLine(1, raw)) == (fast if fast is not None else slow)
+        if fast is not None:
+            assert fast == slow, raw
+        if isinstance(slow, str):
+            rejected += 1
+            continue
+        accepted += 1
+        if slow[1] is not None:
+            orjson.loads(slow[1].payload)  # valid UTF-8 JSON
+    assert accepted > 20 and rejected > 1000, (accepted, rejected)
+
+
+def test_object_payload_stored_alike_whatever_the_other_fields() -> None:
+    payload = b'{"event_id": "evt_1",  "amount": 12.50, "user_id": 7}'
+    head = b'{"event_id":"evt_1","event_type":"t","endpoint_id":"e","attempt":1,"attempted_at":"2026-05-05T10:00:00Z"'
+    plain = fast_parse(head + b',"payload": ' + payload + b"}")
+    assert plain is not None and plain[1] is not None and plain[1].payload == payload
+    for extra in (b',"trigger": null', b',"outcome": null', b',"x": [' + b"[" * 990 + b"]" * 990 + b"]"):
+        raw = head + extra + b',"payload": ' + payload + b"}"
+        for parsed in (slow_parse(raw), parse_record(RawLine(1, raw))):
+            assert not isinstance(parsed, str) and parsed[1] == plain[1], (extra, parsed)
+
+
+@pytest.mark.parametrize("field", ["event_id", "event_type", "endpoint_id"])
+@pytest.mark.parametrize("padded", [" x", "x ", "x\t", "\u00a0x"])
+def test_padded_ids_rejected_by_both_paths(field: str, padded: str) -> None:
+    raw = orjson.dumps(log_line("x", payload={"a": 1}) | {field: padded})
+    assert fast_parse(raw) is None
+    assert slow_parse(raw) == f"{field}: must not start or end with white space, got {padded!r}"
 
 
 @pytest.fixture(scope="module")

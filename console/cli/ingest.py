@@ -15,7 +15,7 @@ from console.cli import output as fmt
 from console.cli.context import app_context, fail, store_options
 from console.ingest.follow import follow
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
-from console.ingest.sources import FORMATS, SourceError
+from console.ingest.sources import FORMATS, MAX_LINE_BYTES, SourceError
 
 SHOWN_REJECTS = 10
 
@@ -79,6 +79,13 @@ def summary_line(summary: IngestSummary) -> str:
     show_default=True,
     help="Lines per transaction.",
 )
+@click.option(
+    "--max-line-bytes",
+    type=click.IntRange(1, 1 << 30),
+    default=MAX_LINE_BYTES,
+    show_default=True,
+    help="Longest line read; a longer one is rejected and skipped.",
+)
 def ingest_command(
     paths: tuple[str, ...],
     fmt_name: str,
@@ -86,6 +93,7 @@ def ingest_command(
     follow: bool,
     as_json: bool,
     batch_size: int,
+    max_line_bytes: int,
 ) -> None:
     """Read delivery logs (JSON Lines or CSV, .gz, - for stdin) into the store.
 
@@ -103,7 +111,7 @@ def ingest_command(
     sink = RejectSink(rejects_file, printer)
     try:
         if follow:
-            summary = _follow(store, paths, fmt_name, sink, as_json)
+            summary = _follow(store, paths, fmt_name, sink, as_json, max_line_bytes)
         else:
             show_progress = sys.stderr.isatty() and not as_json
             summary = ingest_sources(
@@ -113,6 +121,7 @@ def ingest_command(
                 rejects=sink,
                 progress=_progress if show_progress else None,
                 batch_size=batch_size,
+                max_line_bytes=max_line_bytes,
             )
             if show_progress:
                 click.echo("", err=True)
@@ -133,7 +142,12 @@ def ingest_command(
 
 
 def _follow(
-    store: object, paths: tuple[str, ...], fmt_name: str, sink: RejectSink, as_json: bool
+    store: object,
+    paths: tuple[str, ...],
+    fmt_name: str,
+    sink: RejectSink,
+    as_json: bool,
+    max_line_bytes: int,
 ) -> IngestSummary:
     if len(paths) != 1 or paths[0] == "-":
         fail("--follow takes exactly one file path")
@@ -148,6 +162,13 @@ def _follow(
             click.echo(f"following {paths[0]}: {summary_line(summary)}", err=True)
 
     try:
-        return follow(store, paths[0], stop, rejects=sink, on_flush=report)  # type: ignore[arg-type]
+        return follow(
+            store,  # type: ignore[arg-type]
+            paths[0],
+            stop,
+            rejects=sink,
+            on_flush=report,
+            max_line_bytes=max_line_bytes,
+        )
     except SourceError as exc:
         fail(str(exc))

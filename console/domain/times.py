@@ -12,6 +12,10 @@ MS_PER_DAY = 86_400_000
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Timestamps are accepted from 1970-01-01T00:00:00Z up to, not including, 2100-01-01T00:00:00Z.
+MIN_MS = 0
+MAX_MS = 4_102_444_800_000
+RANGE_TEXT = "1970-01-01T00:00:00Z up to 2100-01-01T00:00:00Z"
 _ONE_MS = timedelta(milliseconds=1)
 _UNIT_MS = {"ms": 1, "s": 1000, "m": MS_PER_MINUTE, "h": MS_PER_HOUR, "d": MS_PER_DAY, "w": 7 * MS_PER_DAY}
 
@@ -61,15 +65,20 @@ def _parse_full(text: str) -> int:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(f"is not a real date and time ({exc})") from None
-    return (moment - EPOCH) // _ONE_MS
+    ms = (moment - EPOCH) // _ONE_MS
+    if not MIN_MS <= ms < MAX_MS:
+        raise ValueError(f"is outside the supported range ({RANGE_TEXT})")
+    return ms
 
 
 def format_ms(ms: int | None) -> str:
-    """Format epoch ms as RFC 3339 UTC with millisecond precision; empty for None."""
+    """Format epoch ms as RFC 3339 UTC with millisecond precision (always a four-digit year); empty for None."""
     if ms is None:
         return ""
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    m = EPOCH + timedelta(milliseconds=ms)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{ms % 1000:03d}Z"
+    )
 
 
 def parse_duration_ms(text: str) -> int:

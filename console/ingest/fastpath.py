@@ -66,10 +66,16 @@ def _good_id(value: str) -> bool:
 
 
 def fast_parse(raw: bytes) -> tuple[AttemptRecord, EventRecord | None] | None:
-    """The records of a well-formed line, or None to let the slow path decide."""
+    """The records of a well-formed line, or None to let the slow path decide.
+
+    msgspec does not check the UTF-8 of what it skips (unknown fields, the raw payload), so a line that is
+    not ASCII is checked whole first; the slow path rejects such a line, naming the bad byte.
+    """
     try:
+        if not raw.isascii():
+            raw.decode()
         line = _decode_line(raw)
-    except _DecodeError:
+    except (*_DecodeError, UnicodeDecodeError, RecursionError):
         return None
     if not (_good_id(line.event_id) and _good_id(line.event_type) and _good_id(line.endpoint_id)):
         return None
@@ -128,7 +134,7 @@ def _event(record: AttemptRecord, payload: bytes) -> EventRecord | None:
         return None  # a payload given as a string, or not an object: the slow path decides
     try:
         fields = _decode_payload(payload)
-    except _DecodeError:
+    except (*_DecodeError, RecursionError):
         return None
     if fields.event_id is not None and fields.event_id != record.event_id:
         return None

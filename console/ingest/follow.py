@@ -1,6 +1,7 @@
 """`ingest --follow`: tail a growing JSON Lines file into the store until stopped.
 
-Only complete lines are ingested (a line still being written waits for its newline). A rotated file (a new
+Only complete lines are ingested (a line still being written waits for its newline; one that grows past the
+maximum line length is rejected at once and the rest of it dropped, so memory stays bounded). A rotated file (a new
 inode at the path) is read to its end and then the new file from its start; a truncated file is read again
 from its start (noticed by its size shrinking or its first bytes changing). Pending lines are written at least every `flush_s` seconds.
 """
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from console.ingest.service import Ingestor, IngestSummary, RejectSink
-from console.ingest.sources import RawLine, SourceError
+from console.ingest.sources import MAX_LINE_BYTES, REJECT_HEAD_BYTES, RawLine, SourceError, too_long
 from console.store import Store
 
 READ_CHUNK = 1 << 16
@@ -23,7 +24,7 @@ HEAD_BYTES = 256  # what is compared to notice a file rewritten in place
 class _Tail:
     """One open file being followed, with the partial last line and the line count so far."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         try:
             self.file = open(path, "rb")  # noqa: SIM115
         except FileNotFoundError:
@@ -35,7 +36,10 @@ class _Tail:
             raise SourceError(f"{path}: --follow cannot tail a gzip file")
         self.file.seek(0)
         self.inode = os.fstat(self.file.fileno()).st_ino
-        self.partial = b""
+        self.max_line_bytes = max_line_bytes
+        self.partial: list[bytes] = []  # the start of a line whose newline has not come yet
+        self.partial_size = 0
+        self.skipping = False  # inside a line over the limit, already rejected: dropped up to its newline
         self.line_number = 0
         self.head = b""
 
@@ -47,7 +51,7 @@ class _Tail:
 
     def restart(self) -> None:
         self.file.seek(0)
-        self.partial = b""
+        self.partial, self.partial_size, self.skipping = [], 0, False
         self.line_number = 0
         self.head = b""
 
@@ -57,16 +61,46 @@ class _Tail:
             return []
         if len(self.head) < HEAD_BYTES:
             self.head = (self.head + data)[:HEAD_BYTES]
-        chunks = (self.partial + data).split(b"\n")
-        self.partial = chunks.pop()
-        records = []
+        records: list[RawLine] = []
+        end = data.find(b"\n")
+        if end < 0:
+            self._hold(data, records)
+            return records
+        first, data = data[: end + 1], data[end + 1 :]
+        if self.skipping:
+            self.skipping = False
+        else:
+            self._line(b"".join([*self.partial, first]), records)
+        self.partial, self.partial_size = [], 0
+        chunks = data.split(b"\n")
+        rest = chunks.pop()
         for chunk in chunks:
-            self.line_number += 1
-            raw = chunk + b"\n"
-            if not chunk.strip():
-                continue
-            records.append(RawLine(self.line_number, raw))
+            self._line(chunk + b"\n", records)
+        if rest:
+            self._hold(rest, records)
         return records
+
+    def _line(self, raw: bytes, records: list[RawLine]) -> None:
+        self.line_number += 1
+        if len(raw) - 1 > self.max_line_bytes:
+            records.append(
+                RawLine(self.line_number, raw[:REJECT_HEAD_BYTES], error=too_long(self.max_line_bytes))
+            )
+        elif raw.strip():
+            records.append(RawLine(self.line_number, raw))
+
+    def _hold(self, data: bytes, records: list[RawLine]) -> None:
+        """Keep the start of an unfinished line, up to the limit: past it the line is rejected at once and
+        the rest of it dropped as it comes."""
+        if self.skipping:
+            return
+        self.partial.append(data)
+        self.partial_size += len(data)
+        if self.partial_size > self.max_line_bytes:
+            self.line_number += 1
+            head = b"".join(self.partial)[:REJECT_HEAD_BYTES]
+            records.append(RawLine(self.line_number, head, error=too_long(self.max_line_bytes)))
+            self.partial, self.partial_size, self.skipping = [], 0, True
 
     def close(self) -> None:
         self.file.close()
@@ -81,10 +115,11 @@ def follow(
     poll_s: float = 0.2,
     flush_s: float = 1.0,
     on_flush: Callable[[IngestSummary], None] | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> IngestSummary:
     """Tail `path` into the store until `stop` is set; returns the totals."""
     ingestor = Ingestor(store, rejects or RejectSink())
-    tail = _Tail(path)
+    tail = _Tail(path, max_line_bytes)
     ingestor.summary.sources.append(path)
     started = last_flush = time.monotonic()
     try:
@@ -93,7 +128,7 @@ def follow(
             for record in records:
                 ingestor.add(path, record)
             if not records:
-                tail = _reopen_if_moved(tail, path)
+                tail = _reopen_if_moved(tail, path, max_line_bytes)
             now = time.monotonic()
             if len(ingestor.pending) and (now - last_flush >= flush_s or stop.is_set()):
                 ingestor.flush()
@@ -112,7 +147,7 @@ def follow(
     return ingestor.summary
 
 
-def _reopen_if_moved(tail: _Tail, path: str) -> _Tail:
+def _reopen_if_moved(tail: _Tail, path: str, max_line_bytes: int) -> _Tail:
     """At the end of the data: follow a rotation to the new file, or a truncation back to the start."""
     try:
         current = os.stat(path)
@@ -120,7 +155,7 @@ def _reopen_if_moved(tail: _Tail, path: str) -> _Tail:
         return tail  # rotated away and not yet recreated: keep waiting
     if current.st_ino != tail.inode:
         try:
-            fresh = _Tail(path)
+            fresh = _Tail(path, max_line_bytes)
         except SourceError:
             return tail
         tail.close()

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import orjson
 
 from console.domain.outcomes import Outcome, Trigger, classify_outcome
@@ -50,14 +52,13 @@ def _required_text(line: Mapping[str, Any], name: str) -> str:
         raise LineError(name, "missing (required)")
     if not isinstance(value, str):
         raise LineError(name, f"must be a string, got {_kind(value)}")
-    value = value.strip()
-    if not value:
+    if not value.strip():
         raise LineError(name, "must not be empty")
+    if value != value.strip():
+        raise LineError(name, f"must not start or end with white space, got {_show(value)}")
     if len(value) > MAX_ID_LENGTH:
         raise LineError(name, f"longer than {MAX_ID_LENGTH} characters")
-    if not value.isprintable():
-        raise LineError(name, "contains control characters")
-    return value
+    raise LineError(name, "contains control characters")
 
 
 def _optional_text(line: Mapping[str, Any], name: str) -> str | None:
@@ -85,8 +86,12 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def parse_line(line: Any) -> tuple[AttemptRecord, EventRecord | None]:
-    """Validate one decoded log line; raises LineError naming the field at fault."""
+def parse_line(line: Any, payload_bytes: bytes | None = None) -> tuple[AttemptRecord, EventRecord | None]:
+    """Validate one decoded log line; raises LineError naming the field at fault.
+
+    `payload_bytes` are the exact bytes of the line's payload when it is an object (see `object_payload`):
+    they are what is stored, as the fast path stores them; without them the object is serialised compactly.
+    """
     if not isinstance(line, dict):
         raise LineError(None, f"must be a JSON object, got {_kind(line)}")
     event_id = _required_text(line, "event_id")
@@ -172,10 +177,37 @@ def parse_line(line: Any) -> tuple[AttemptRecord, EventRecord | None]:
     payload = line.get("payload")
     if payload is None:
         return record, None
-    return record, _event(event_id, event_type, attempted_at, payload)
+    return record, _event(event_id, event_type, attempted_at, payload, payload_bytes)
 
 
-def _event(event_id: str, event_type: str, attempted_at: int, payload: Any) -> EventRecord:
+class _PayloadOnly(msgspec.Struct):
+    payload: msgspec.Raw = msgspec.Raw(b"")
+
+
+_decode_payload_only = msgspec.json.Decoder(_PayloadOnly).decode
+
+
+def object_payload(raw: bytes) -> bytes | None:
+    """The exact bytes of the payload object of a JSON line already known to be valid JSON, or None."""
+    try:
+        found = _decode_payload_only(raw)
+    except RecursionError:
+        # Nested deeper than msgspec's stack allows here; the line is valid JSON (1,024 levels at most).
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + 4096)
+        try:
+            found = _decode_payload_only(raw)
+        finally:
+            sys.setrecursionlimit(limit)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    payload = bytes(found.payload)
+    return payload if payload[:1] == b"{" else None
+
+
+def _event(
+    event_id: str, event_type: str, attempted_at: int, payload: Any, payload_bytes: bytes | None
+) -> EventRecord:
     if isinstance(payload, str):
         raw = payload.encode()
         try:
@@ -183,7 +215,7 @@ def _event(event_id: str, event_type: str, attempted_at: int, payload: Any) -> E
         except orjson.JSONDecodeError as exc:
             raise LineError("payload", f"is not valid JSON ({exc})") from None
     else:
-        raw = b""
+        raw = payload_bytes or b""
     if not isinstance(payload, dict):
         raise LineError("payload", f"must be a JSON object, got {_kind(payload)}")
     inner_id = payload.get("event_id")

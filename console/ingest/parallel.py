@@ -1,29 +1,54 @@
 """Bulk ingest in two processes: a parsing process reads, validates and prepares batches (msgspec, rollup
 sums, delivery states) while this process writes them, so parsing and SQLite's inserts use both cores.
 
-The parser sends each batch through a bounded queue (memory stays bounded) and exits by itself when this
-process dies (it watches its parent). Results and rejects are the same as the one-process path.
+The parser sends each batch through a bounded queue (memory stays bounded) and ends when this process dies,
+whatever it is doing at the time (see `_end_with_parent`). Results and rejects are the same as the one-process path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Sequence
 from typing import Any
 
 from console.ingest.service import Ingestor, IngestSummary, ProgressFn, Reject, parse_record
-from console.ingest.sources import SourceError, display_name, read_source
+from console.ingest.sources import MAX_LINE_BYTES, SourceError, display_name, read_source
 from console.store.writer import prepare_batch
 
 QUEUE_DEPTH = 3
+PARENT_CHECK_S = 0.5
+_PR_SET_PDEATHSIG = 1
 
 
-def _parse_sources(paths: Sequence[str], fmt: str, batch_size: int, out: Any, parent: int) -> None:
+def _end_with_parent(parent: int) -> None:
+    """Make this (parsing) process end when `parent` does, whatever it is doing: on Linux the kernel sends
+    SIGKILL (prctl PR_SET_PDEATHSIG); everywhere a daemon thread also checks the parent twice a second."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _parse_sources(
+    paths: Sequence[str], fmt: str, batch_size: int, out: Any, parent: int, max_line_bytes: int
+) -> None:
     """The parsing process: send ("batch", ...), ("failed", message) and finally ("done",) or ("error", text)."""
+    _end_with_parent(parent)
 
     def send(message: tuple[Any, ...]) -> None:
         while True:
@@ -38,7 +63,7 @@ def _parse_sources(paths: Sequence[str], fmt: str, batch_size: int, out: Any, pa
         for path in paths:
             name = display_name(path)
             try:
-                stream, records = read_source(path, fmt)
+                stream, records = read_source(path, fmt, max_line_bytes)
             except SourceError as exc:
                 send(("failed", name, str(exc)))
                 continue
@@ -86,14 +111,19 @@ def _parse_sources(paths: Sequence[str], fmt: str, batch_size: int, out: Any, pa
 
 
 def ingest_in_parallel(
-    ingestor: Ingestor, paths: Sequence[str], fmt: str, progress: ProgressFn | None, total_bytes: int | None
+    ingestor: Ingestor,
+    paths: Sequence[str],
+    fmt: str,
+    progress: ProgressFn | None,
+    total_bytes: int | None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> IngestSummary:
     """Run the parsing process and write what it sends; returns the same summary as `ingest_sources`."""
     context = multiprocessing.get_context("fork")
     channel = context.Queue(maxsize=QUEUE_DEPTH)
     parser = context.Process(
         target=_parse_sources,
-        args=(list(paths), fmt, ingestor.batch_size, channel, os.getpid()),
+        args=(list(paths), fmt, ingestor.batch_size, channel, os.getpid(), max_line_bytes),
         name="hookconsole-ingest-parser",
         daemon=True,
     )

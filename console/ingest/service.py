@@ -12,8 +12,9 @@ import orjson
 
 from console.domain.records import AttemptRecord, EventRecord
 from console.ingest.fastpath import fast_parse
-from console.ingest.lines import LineError, parse_line
+from console.ingest.lines import LineError, object_payload, parse_line
 from console.ingest.sources import (
+    MAX_LINE_BYTES,
     UNDECODED,
     RawLine,
     SourceError,
@@ -96,20 +97,38 @@ ProgressFn = Callable[[IngestSummary, int | None], None]
 
 
 def parse_record(record: RawLine) -> tuple[AttemptRecord, EventRecord | None] | str:
-    """The records of one source record, or the reason it is rejected."""
+    """The records of one source record, or the reason it is rejected. Never raises: whatever goes wrong
+    with one line rejects that line."""
     if record.error is not None:
         return record.error
-    value = record.value
-    if value is UNDECODED:
+    try:
+        value = record.value
+        if value is not UNDECODED:
+            return parse_line(value)
         parsed = fast_parse(record.raw)
         if parsed is not None:
             return parsed
+        return slow_parse(record.raw)
+    except LineError as exc:
+        return str(exc)
+    except Exception as exc:  # one line must never stop an ingest
+        return f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def slow_parse(raw: bytes) -> tuple[AttemptRecord, EventRecord | None] | str:
+    """A JSON line the fast path did not take: accepted as it would have, or rejected naming the fault."""
+    if not raw.isascii():
         try:
-            value = orjson.loads(record.raw)
-        except orjson.JSONDecodeError as exc:
-            return json_error(exc, record.raw)
+            raw.decode()
+        except UnicodeDecodeError as exc:
+            return f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
     try:
-        return parse_line(value)
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return json_error(exc, raw)
+    payload = value.get("payload") if isinstance(value, dict) else None
+    try:
+        return parse_line(value, object_payload(raw) if isinstance(payload, dict) else None)
     except LineError as exc:
         return str(exc)
 
@@ -190,10 +209,12 @@ def ingest_sources(
     rejects: RejectSink | None = None,
     progress: ProgressFn | None = None,
     batch_size: int = DEFAULT_BATCH,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> IngestSummary:
     """Ingest every path in order. A source that cannot be read is reported and the others still go in.
 
-    Large files are parsed in a second process while this one writes (see `parallel`).
+    Large files are parsed in a second process while this one writes (see `parallel`). A line longer than
+    `max_line_bytes` is rejected and skipped without being held in memory.
     """
     ingestor = Ingestor(store, rejects or RejectSink(), batch_size)
     sizes = [source_size(p) for p in paths]
@@ -201,13 +222,13 @@ def ingest_sources(
     if use_parallel(paths, sizes):
         from console.ingest.parallel import ingest_in_parallel
 
-        return ingest_in_parallel(ingestor, paths, fmt, progress, total_bytes)
+        return ingest_in_parallel(ingestor, paths, fmt, progress, total_bytes, max_line_bytes)
     started = time.perf_counter()
     last_report = 0.0
     for path in paths:
         name = display_name(path)
         try:
-            stream, records = read_source(path, fmt)
+            stream, records = read_source(path, fmt, max_line_bytes)
         except SourceError as exc:
             ingestor.summary.failed_sources.append(str(exc))
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import sys
@@ -16,6 +17,10 @@ FORMATS = ("auto", "jsonl", "csv")
 CSV_INT_FIELDS = ("attempt", "status_code")
 CSV_FLOAT_FIELDS = ("latency_ms",)
 CSV_JSON_FIELDS = ("request_headers",)
+# The longest line read (newline not counted); a longer one is rejected and skipped in bounded memory.
+MAX_LINE_BYTES = 16 << 20
+SKIP_CHUNK = 1 << 20
+REJECT_HEAD_BYTES = 1024  # what a rejected over-long line shows of itself
 
 
 class SourceError(Exception):
@@ -75,10 +80,30 @@ def detect_format(path: str, stream: IO[bytes], wanted: str) -> str:
     return "jsonl" if first in (b"{", b"[", b"") else "csv"
 
 
-def iter_jsonl(stream: IO[bytes]) -> Iterator[RawLine]:
-    """Each non-blank line, undecoded."""
-    for number, raw in enumerate(stream, start=1):
-        if raw.strip():
+def too_long(limit: int) -> str:
+    return f"line longer than {limit:,} bytes (the maximum line length, --max-line-bytes)"
+
+
+def skip_rest_of_line(stream: IO[bytes]) -> None:
+    """Read on to just past the next newline (or the end), a chunk at a time."""
+    while True:
+        chunk = stream.readline(SKIP_CHUNK)
+        if not chunk or chunk.endswith(b"\n"):
+            return
+
+
+def iter_jsonl(stream: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[RawLine]:
+    """Each non-blank line, undecoded. A line longer than `max_line_bytes` (newline not counted) is rejected
+    and skipped without being held in memory."""
+    readline = stream.readline
+    size = max_line_bytes + 1
+    number = 0
+    while raw := readline(size):
+        number += 1
+        if len(raw) == size and raw[-1:] != b"\n":
+            skip_rest_of_line(stream)
+            yield RawLine(number, raw[:REJECT_HEAD_BYTES], error=too_long(max_line_bytes))
+        elif raw.strip():
             yield RawLine(number, raw)
 
 
@@ -90,14 +115,61 @@ def json_error(exc: orjson.JSONDecodeError, raw: bytes) -> str:
     return f"not valid JSON ({text})"
 
 
-def iter_csv(stream: IO[bytes], source: str) -> Iterator[RawLine]:
+class _LineTooLong(Exception):
+    """A physical CSV line over the limit was met (and skipped)."""
+
+
+class _CsvLines:
+    """The physical lines of a CSV source as text for `csv.reader`, counted: UTF-8 with a leading byte-order
+    mark dropped (Excel writes one), invalid bytes kept as surrogates (`surrogateescape`) so that only the
+    record holding them is rejected, and a line over the limit skipped (raising `_LineTooLong`)."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.number = 0
+        self.pending: list[str] = []
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            self.number += 1
+            return self.pending.pop()
+        raw = self.stream.readline(self.limit + 1)
+        if not raw:
+            raise StopIteration
+        self.number += 1
+        if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        if len(raw) > self.limit and not raw.endswith(b"\n"):
+            skip_rest_of_line(self.stream)
+            raise _LineTooLong
+        text = raw.decode("utf-8", "surrogateescape")
+        if "\r" in text.rstrip(
+            "\r\n"
+        ):  # old Mac line ends: each \r ends a line, as universal newlines read it
+            parts = text.split("\r")
+            pieces = [p + "\r" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+            if len(pieces) > 1 and pieces[-1] == "\n":
+                pieces[-2:] = [pieces[-2] + "\n"]
+            self.pending = pieces[:0:-1]
+            return pieces[0]
+        return text
+
+
+def iter_csv(stream: IO[bytes], source: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[RawLine]:
     """Each CSV record after the header, as a mapping with typed cells (empty cells are null)."""
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
-    reader = csv.reader(text)
+    if csv.field_size_limit() < max_line_bytes:
+        csv.field_size_limit(max_line_bytes)
+    lines = _CsvLines(stream, max_line_bytes)
+    reader = csv.reader(lines)
     try:
         header = next(reader, None)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise SourceError(f"{source}:1: the CSV header cannot be read ({exc})") from None
+    except (_LineTooLong, csv.Error) as exc:
+        reason = too_long(max_line_bytes) if isinstance(exc, _LineTooLong) else str(exc)
+        raise SourceError(f"{source}:1: the CSV header cannot be read ({reason})") from None
     if header is None:
         return
     names = [h.strip() for h in header]
@@ -106,33 +178,49 @@ def iter_csv(stream: IO[bytes], source: str) -> Iterator[RawLine]:
     ]
     if missing:
         raise SourceError(f"{source}:1: CSV header lacks required column(s): {', '.join(missing)}")
-    start = reader.line_num + 1
     while True:
+        start = lines.number + 1
         try:
             row = next(reader)
         except StopIteration:
             return
-        except UnicodeDecodeError as exc:
-            yield RawLine(start, b"", error=f"not valid UTF-8 ({exc.reason})")
-            return
+        except _LineTooLong:
+            where = "" if lines.number == start else f" (line {lines.number} of the record starting here)"
+            yield RawLine(start, b"", error=too_long(max_line_bytes) + where)
+            reader = csv.reader(lines)  # a fresh reader: the record cut short is dropped whole
+            continue
         except csv.Error as exc:
             yield RawLine(start, b"", error=f"not valid CSV ({exc})")
-            start = reader.line_num + 1
             continue
-        number, start = start, reader.line_num + 1
-        raw = _csv_text(row)
+        raw, bad_cell = _csv_text(row, names)
+        if bad_cell is not None:
+            yield RawLine(start, raw, error=bad_cell)
+            continue
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(names):
-            yield RawLine(number, raw, error=f"has {len(row)} cells, the header has {len(names)}")
+            yield RawLine(start, raw, error=f"has {len(row)} cells, the header has {len(names)}")
             continue
-        yield _typed_csv_row(number, raw, dict(zip(names, row, strict=True)))
+        yield _typed_csv_row(start, raw, dict(zip(names, row, strict=True)))
 
 
-def _csv_text(row: list[str]) -> bytes:
+def _csv_text(row: list[str], names: list[str]) -> tuple[bytes, str | None]:
+    """The record as CSV bytes, and the reason it is rejected when a cell held bytes that are not UTF-8."""
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(row)
-    return out.getvalue().encode()
+    text = out.getvalue()
+    try:
+        return text.encode(), None
+    except UnicodeEncodeError:
+        pass
+    for index, cell in enumerate(row):
+        try:
+            cell.encode()
+        except UnicodeEncodeError as exc:
+            name = names[index] if index < len(names) else f"cell {index + 1}"
+            byte = ord(cell[exc.start]) - 0xDC00
+            return text.encode("utf-8", "surrogateescape"), f"{name}: not valid UTF-8 (byte 0x{byte:02x})"
+    return text.encode("utf-8", "surrogateescape"), "not valid UTF-8"
 
 
 def _typed_csv_row(number: int, raw: bytes, cells: dict[str, str]) -> RawLine:
@@ -141,10 +229,14 @@ def _typed_csv_row(number: int, raw: bytes, cells: dict[str, str]) -> RawLine:
         if cell == "":
             value[name] = None
         elif name in CSV_INT_FIELDS:
-            value[name] = int(cell) if cell.strip().lstrip("+-").isdigit() else cell
+            digits = cell.strip()
+            try:  # ASCII digits only: `²` passes isdigit() but is no number int() reads
+                value[name] = int(digits) if digits.isascii() and digits.lstrip("+-").isdigit() else cell
+            except ValueError:
+                value[name] = cell
         elif name in CSV_FLOAT_FIELDS:
             try:
-                value[name] = float(cell)
+                value[name] = float(cell) if cell.isascii() and "_" not in cell else cell
             except ValueError:
                 value[name] = cell
         elif name in CSV_JSON_FIELDS:
@@ -157,12 +249,15 @@ def _typed_csv_row(number: int, raw: bytes, cells: dict[str, str]) -> RawLine:
     return RawLine(number, raw, value)
 
 
-def read_source(path: str, wanted: str = "auto") -> tuple[IO[bytes], Iterator[RawLine]]:
+def read_source(
+    path: str, wanted: str = "auto", max_line_bytes: int = MAX_LINE_BYTES
+) -> tuple[IO[bytes], Iterator[RawLine]]:
     """Open a source and iterate its records; the caller closes the stream."""
     stream = open_binary(path)
     fmt = detect_format(path, stream, wanted)
-    records = iter_jsonl(stream) if fmt == "jsonl" else iter_csv(stream, display_name(path))
-    return stream, records
+    if fmt == "jsonl":
+        return stream, iter_jsonl(stream, max_line_bytes)
+    return stream, iter_csv(stream, display_name(path), max_line_bytes)
 
 
 def source_size(path: str) -> int | None:

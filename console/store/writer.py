@@ -104,13 +104,49 @@ class PreparedBatch:
     delivery_types: dict[tuple[str, str], str]
 
 
+NUL = "\x00"
+NUL_REPLACEMENT = "\ufffd"
+
+
+def _without_nul(record: Any, positions: Sequence[int]) -> Any:
+    """The record with every NUL in its text fields at `positions` replaced by U+FFFD."""
+    values = list(record)
+    for i in positions:
+        if values[i]:
+            values[i] = values[i].replace(NUL, NUL_REPLACEMENT)
+    return type(record)(*values)
+
+
+_ATTEMPT_FREE_TEXT = (8, 10, 11, 12)  # error, replay_job_id, request_headers, response_excerpt
+_EVENT_FREE_TEXT = (4, 5, 6, 7)  # user_id, reward_id, amount, currency
+
+
 def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecord] = ()) -> PreparedBatch:
-    """Dedupe a batch and compute its rollup sums and delivery states (pure)."""
+    """Dedupe a batch and compute its rollup sums and delivery states (pure).
+
+    Text fields never hold NUL in the store: PostgreSQL refuses it in text, so on every store a NUL in a free
+    text field (error, response excerpt, headers, replay job id; an event's user, reward, amount, currency)
+    is stored as U+FFFD. Ids and types hold no control characters (ingest refuses them); payloads are bytes.
+    """
     unique: dict[AttemptKey, AttemptRecord] = {}
     for record in attempts:
+        if (
+            (record[8] and NUL in record[8])
+            or (record[12] and NUL in record[12])
+            or (record[11] and NUL in record[11])
+            or (record[10] and NUL in record[10])
+        ):
+            record = _without_nul(record, _ATTEMPT_FREE_TEXT)
         unique.setdefault((record[0], record[2], record[3], record[9]), record)
     offered: dict[str, EventRecord] = {}
     for event in events:
+        if (
+            (event[4] and NUL in event[4])
+            or (event[5] and NUL in event[5])
+            or (event[7] and NUL in event[7])
+            or (event[6] and NUL in event[6])
+        ):
+            event = _without_nul(event, _EVENT_FREE_TEXT)
         offered.setdefault(event[0], event)
     records = list(unique.values())
     rollups = RollupAccumulator()
