@@ -4,11 +4,17 @@ Replay and the sandbox simulator both send through `Sender.send`. Each attempt i
 timestamp), keeps the event id as the id header, and is returned with its status, latency, error and a
 response excerpt. Retries use exponential backoff with full jitter, honour `Retry-After` on 429 and 503, stop
 for good on 410, and do not follow redirects (a 3xx is a failure).
+
+One attempt never takes longer than the target's timeout in all (connecting, waiting, reading), and only the
+excerpt of a response body is read (the rest is discarded by closing the connection). `Sender.abort()` ends
+every attempt and pause in flight at once (an operator's stop).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import random
 import socket
 import time
@@ -16,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -24,6 +31,8 @@ from console.domain.outcomes import Outcome, classify_outcome
 from console.signing import sign
 
 RESPONSE_EXCERPT_BYTES = 512
+# A response body announced at most this long is read whole, so its connection goes back to the pool.
+SMALL_BODY_BYTES = 64 * 1024
 USER_AGENT = "hookconsole/0.1 (+replay)"
 # Status codes worth trying again; other 4xx mean the request itself is refused and will be refused again.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -40,7 +49,7 @@ class RetryPolicy:
     cap_s: float = 30.0
     max_retry_after_s: float = 300.0
     connect_timeout_s: float = 5.0
-    read_timeout_s: float = 10.0
+    read_timeout_s: float = 10.0  # the endpoint's timeout_s: the most one attempt takes, all phases together
 
     def backoff(self, tries_so_far: int, rng: random.Random) -> float:
         """Full jitter: a uniform delay up to the capped exponential bound."""
@@ -96,6 +105,7 @@ class SendResult:
     delivered: bool
     reason: str | None = None
     endpoint_gone: bool = False
+    halted: bool = False  # the caller stopped it (should_stop, before_try or abort), it did not give up
 
 
 class ClientPool:
@@ -120,6 +130,10 @@ class ClientPool:
 
 
 AttemptHook = Callable[[AttemptResult], Awaitable[None] | None]
+# Called before every try with its number: a reason to stop sending, or None to go on.
+TryGate = Callable[[int], Awaitable[str | None] | str | None]
+STOPPED = "stopped before the next try"
+ABORTED = "stopped: the send was abandoned while waiting for the answer"
 
 
 class Sender:
@@ -130,13 +144,34 @@ class Sender:
         pool: ClientPool,
         *,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.pool = pool
         self.clock = clock
-        self.sleep = sleep
+        self.sleep = sleep or self._pause
         self.rng = rng or random.Random()
+        self.aborted = False
+        self._deadlines: set[asyncio.Timeout] = set()
+        self._wake: asyncio.Event | None = None
+
+    def abort(self) -> None:
+        """End every attempt and pause in flight now (each attempt in flight ends as stopped); no new tries."""
+        self.aborted = True
+        now = asyncio.get_running_loop().time()
+        for deadline in list(self._deadlines):
+            deadline.reschedule(now)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep between tries; `abort()` cuts it short."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        if self.aborted:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def send(
         self,
@@ -146,11 +181,19 @@ class Sender:
         lane: int = 0,
         on_attempt: AttemptHook | None = None,
         should_stop: Callable[[], bool] | None = None,
+        before_try: TryGate | None = None,
     ) -> SendResult:
-        """Deliver with retries; returns every attempt. `should_stop` ends the send between attempts."""
+        """Deliver with retries; returns every attempt. `should_stop` ends the send between attempts;
+        `before_try` may refuse any try, the first included (the result is then `halted`)."""
         policy = target.policy
         attempts: list[AttemptResult] = []
         for number in range(1, policy.max_tries + 1):
+            refusal = STOPPED if self.aborted else None
+            if refusal is None and before_try is not None:
+                verdict = before_try(number)
+                refusal = await verdict if inspect.isawaitable(verdict) else verdict
+            if refusal is not None:
+                return SendResult(tuple(attempts), False, refusal, halted=True)
             result = await self.attempt(target, message, number, lane)
             attempts.append(result)
             if on_attempt is not None:
@@ -165,6 +208,8 @@ class Sender:
                 )
             if result.status_code is not None and result.status_code not in RETRYABLE_STATUS:
                 return SendResult(tuple(attempts), False, f"{result.status_code} is not retried")
+            if self.aborted:
+                return SendResult(tuple(attempts), False, STOPPED, halted=True)
             if number == policy.max_tries:
                 break
             delay = policy.backoff(number, self.rng)
@@ -174,7 +219,7 @@ class Sender:
                     return SendResult(tuple(attempts), False, reason)
                 delay = max(delay, result.retry_after_s)
             if should_stop is not None and should_stop():
-                return SendResult(tuple(attempts), False, "stopped before the next try")
+                return SendResult(tuple(attempts), False, STOPPED, halted=True)
             await self.sleep(delay)
         return SendResult(tuple(attempts), False, f"gave up after {policy.max_tries} tries")
 
@@ -184,30 +229,41 @@ class Sender:
         headers = sign(
             target.scheme,
             [s.reveal() for s in target.secrets],
-            message.event_id,
+            header_id(message.event_id),
             int(started),
             message.payload,
         )
         headers["content-type"] = "application/json"
-        timeout = httpx.Timeout(target.policy.read_timeout_s, connect=target.policy.connect_timeout_s)
+        policy = target.policy
+        timeout = httpx.Timeout(
+            policy.read_timeout_s, connect=min(policy.connect_timeout_s, policy.read_timeout_s)
+        )
         began = time.perf_counter()
         status: int | None = None
         error: str | None = None
         excerpt: str | None = None
         retry_after: float | None = None
         try:
-            response = await self.pool.client(lane).post(
-                target.url, content=message.payload, headers=headers, timeout=timeout
-            )
-            status = response.status_code
-            body = response.content[:RESPONSE_EXCERPT_BYTES]
-            excerpt = body.decode("utf-8", errors="replace") if body else None
+            async with asyncio.timeout(policy.read_timeout_s) as deadline:
+                self._deadlines.add(deadline)
+                try:
+                    status, body, retry_value = await self._exchange(target, message, headers, timeout, lane)
+                finally:
+                    self._deadlines.discard(deadline)
+            excerpt = clean_text(body.decode("utf-8", errors="replace")) if body else None
             if status in (429, 503):
-                retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock())
+                retry_after = parse_retry_after(retry_value, self.clock())
+        except TimeoutError:
+            if self.aborted:
+                error = ABORTED
+            else:
+                error = f"timeout: no complete answer within {policy.read_timeout_s:g}s"
         except httpx.TimeoutException as exc:
-            error = f"timeout: {type(exc).__name__} after {target.policy.read_timeout_s:g}s"
+            error = f"timeout: {type(exc).__name__} after {policy.read_timeout_s:g}s"
         except httpx.TransportError as exc:
-            error = describe_transport_error(exc)
+            error = clean_text(describe_transport_error(exc))
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            error = clean_text(f"request refused before sending: {type(exc).__name__}: {exc}")
         latency = (time.perf_counter() - began) * 1000
         return AttemptResult(
             number=number,
@@ -220,6 +276,41 @@ class Sender:
             request_headers=headers,
             retry_after_s=retry_after,
         )
+
+    async def _exchange(self, target: Target, message: Message, headers: dict[str, str], timeout: httpx.Timeout,
+                        lane: int) -> tuple[int, bytes, str | None]:  # fmt: skip
+        """POST and read at most the excerpt of the answer; a longer body is left unread (its connection
+        is closed rather than drained)."""
+        client = self.pool.client(lane)
+        async with client.stream(
+            "POST", target.url, content=message.payload, headers=headers, timeout=timeout
+        ) as response:
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) <= SMALL_BODY_BYTES:
+                body = (await response.aread())[:RESPONSE_EXCERPT_BYTES]
+            else:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= RESPONSE_EXCERPT_BYTES:
+                        break
+                body = b"".join(chunks)[:RESPONSE_EXCERPT_BYTES]
+            return response.status_code, body, response.headers.get("retry-after")
+
+
+def header_id(event_id: str) -> str:
+    """The event id as header text: printable ASCII ids unchanged; others percent-encoded (UTF-8), so every
+    scheme can carry them (the signature covers the id as sent)."""
+    if event_id.isascii() and event_id.isprintable():
+        return event_id
+    return quote(event_id, safe="!#$&'()*+,-./:;=?@[]^_`{|}~")
+
+
+def clean_text(text: str) -> str:
+    """Text as the store can keep it on every backend: NUL becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
 
 
 def describe_transport_error(exc: httpx.TransportError) -> str:

@@ -3,6 +3,7 @@ independent receiver, exactly once, recorded as manual attempts; and every way i
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import orjson
@@ -10,6 +11,7 @@ import pytest
 
 from console.domain.filters import DeliveryFilter
 from console.ingest.service import ingest_sources
+from console.replay.service import ReplayService
 from console.store import Store
 from console.store.recount import verify_derived_state
 from console.store.stats import read_stats
@@ -226,3 +228,65 @@ def test_cancel_and_show_unknown_job(store: Store, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no replay job 'rj_nope'" in result.stderr
     result = run("--db", store.url, "--endpoints", str(config), "replay", "cancel", "rj_nope")
     assert result.exit_code == 1
+
+
+def test_a_failed_replay_says_why(store: Store, tmp_path: Path) -> None:
+    seed_store(store, tmp_path, events=3)
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_endpoints(tmp_path, port, SPECS)
+    result = run("--db", store.url, "--endpoints", str(config), "replay", "--endpoint", "ep_std", "--max-tries", "2",
+                 "--yes", "--json")  # fmt: skip
+    job = orjson.loads(result.stdout)
+    assert result.exit_code == 1 and job["counts"]["failed"] == 3
+    assert job["reasons"] == [{"reason": "connection refused (gave up after 2 tries)", "items": 3}]
+    missing = str(tmp_path / "no-such-endpoints.toml")  # show and list only read the store
+    shown = run("--db", store.url, "--endpoints", missing, "replay", "show", job["id"])
+    assert shown.exit_code == 0, shown.stderr
+    assert (
+        "most common reasons for failing:\n       3  connection refused (gave up after 2 tries)"
+        in shown.stdout
+    )
+    assert shown.stdout.count("connection refused (gave up after 2 tries)") == 4  # the summary and each item
+    data = orjson.loads(
+        run("--db", store.url, "--endpoints", missing, "replay", "show", job["id"], "--json").stdout
+    )
+    assert {i["last_error"] for i in data["items_not_delivered"]} == {
+        "connection refused (gave up after 2 tries)"
+    }
+    listed = run("--db", store.url, "--endpoints", missing, "replay", "list", "--json")
+    assert listed.exit_code == 0 and orjson.loads(listed.stdout)[0]["reasons"] == job["reasons"]
+    # A job written before items kept their last try's error still shows it, from the job's attempts.
+    with store.write() as conn:
+        conn.exec_driver_sql("UPDATE replay_item SET last_error = 'gave up after 2 tries'")
+    shown = run("--db", store.url, "--endpoints", missing, "replay", "show", job["id"])
+    assert "gave up after 2 tries; last try: connection refused" in shown.stdout
+    service = ReplayService(store)
+    assert [(r.reason, r.items) for r in service.failure_reasons(job["id"])] == [("gave up after 2 tries", 3)]
+
+
+def test_named_or_forced_events_are_selected_whatever_their_state(
+    store: Store, tmp_path: Path, receiver: IndependentReceiver
+) -> None:
+    seed_store(store, tmp_path, events=2)
+    delivered, undelivered_id = "evt_ep_std_ok0", "evt_ep_std_000"
+    with serve_app(receiver) as port:
+        config = write_endpoints(tmp_path, port, SPECS)
+        base = ("--db", store.url, "--endpoints", str(config), "replay")
+        named = run(*base, "--event-id", delivered, "--event-id", undelivered_id, "--dry-run")
+        assert "note: named events and --force select deliveries whatever their state" in named.stdout
+        assert (
+            f"{delivered}  ep_std" in named.stdout
+            and "already delivered (--force sends it again)" in named.stdout
+        )
+        plan = orjson.loads(run(*base, "--event-id", delivered, "--dry-run", "--json").stdout)
+        assert plan["state"] == "any" and plan["skipped"] == 1 and plan["items"][0]["event_id"] == delivered
+        forced = run(*base, "--force", "--event-id", delivered, "--yes", "--json")
+        explicit = run(
+            *base, "--force", "--event-id", delivered, "--status", "undelivered", "--dry-run", "--json"
+        )
+    assert forced.exit_code == 0, forced.stderr
+    assert orjson.loads(forced.stdout)["counts"]["delivered"] == 1
+    assert receiver.acks[("ep_std", delivered)] == 1 and len(receiver.requests) == 1
+    assert orjson.loads(explicit.stdout)["to_send"] == 0  # an explicit --status still applies

@@ -10,23 +10,28 @@ from typing import Any
 
 import click
 import orjson
+from click.core import ParameterSource
 
 from console import aio
 from console.cli import output as fmt
 from console.cli.context import app_context, fail, store_options
 from console.cli.filters import build_filter, filter_options
-from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
+from console.domain.filters import DeliveryState
+from console.domain.replay import FailureReason, ItemState, JobView, ReplayPlan, ReplaySelection
 from console.domain.times import format_ms, now_ms
-from console.replay.plan import ReplayError, read_event_ids
+from console.replay.plan import ReplayError, describe_selection, read_event_ids
 from console.replay.runner import JobRunner, RunProgress
 from console.replay.service import ReplayService
 
 SHOWN_ITEMS = 10
+SHOWN_REASONS = 5
+WIDENED = "named events and --force select deliveries whatever their state (no --status given)"
 
 
-def _service() -> ReplayService:
+def _service(*, sending: bool = True) -> ReplayService:
+    """The replay service; endpoints.toml is read only by the commands that send (list and show only read)."""
     app = app_context()
-    return ReplayService(app.store(), app.endpoints())
+    return ReplayService(app.store(), app.endpoints() if sending else None)
 
 
 @click.group("replay", invoke_without_command=True)
@@ -63,14 +68,17 @@ def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from:
         return
     try:
         ids = event_ids + (read_event_ids(event_ids_from) if event_ids_from else ())
+        widened = bool(ids or force) and ctx.get_parameter_source("state") is ParameterSource.DEFAULT
+        if widened:  # the default (undelivered) would silently drop a named or forced delivered event
+            options["state"] = DeliveryState.ANY.value
         flt = build_filter(**options).with_(event_ids=tuple(dict.fromkeys(ids)))
         service = _service()
         plan = service.plan(ReplaySelection(flt, limit=limit, force=force, concurrency=concurrency))
         if dry_run or not plan.items:
-            _print_plan(plan, as_json, dry_run)
+            _print_plan(plan, as_json, dry_run, widened)
             return
         if not as_json:
-            _print_plan(plan, False, False)
+            _print_plan(plan, False, False, widened)
         if plan.to_send and not _confirmed(
             yes,
             f"Send {plan.to_send:,} deliveries to {len([e for e in plan.endpoints if e.to_send])} endpoint(s)?",
@@ -80,7 +88,7 @@ def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from:
         view = _run(service, job_id, concurrency, as_json, max_tries)
     except ReplayError as exc:
         fail(str(exc))
-    _finish(view, as_json)
+    _finish(service, view, as_json)
 
 
 def _confirmed(yes: bool, question: str) -> bool:
@@ -91,10 +99,14 @@ def _confirmed(yes: bool, question: str) -> bool:
     return click.confirm(question, default=False, err=True)
 
 
-def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool) -> None:
+def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = False) -> None:
+    selection = describe_selection(plan.selection)
     if as_json:
         data = {
             "dry_run": dry_run,
+            "selection": selection,
+            "state": plan.selection.filter.state.value,
+            "note": WIDENED if widened else None,
             "to_send": plan.to_send,
             "skipped": plan.skipped,
             "endpoints": [{"id": e.endpoint_id, "url": e.url, "to_send": e.to_send, "skipped": e.skipped} for e in plan.endpoints],
@@ -113,6 +125,9 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool) -> None:
     click.echo(
         f"replay plan: {plan.to_send:,} to send, {plan.skipped:,} skipped, {len(plan.endpoints)} endpoint(s)"
     )
+    click.echo(f"selection: {selection}")
+    if widened:
+        click.echo(f"note: {WIDENED}")
     rows = [[e.endpoint_id, fmt.count(e.to_send), fmt.count(e.skipped), e.url] for e in plan.endpoints]
     click.echo(fmt.table(["endpoint", "to send", "skipped", "url"], rows, right={1, 2}))
     click.echo("first events:")
@@ -154,7 +169,7 @@ def _run(
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop)
-        policy = {"max_tries": max_tries} if max_tries else {}
+        policy: dict[str, Any] = {"max_tries": max_tries} if max_tries else {}
         return await service.run(job_id, concurrency=concurrency, runner=holder,
                                  on_progress=(lambda p: _progress_line(p, total)) if show else None, **policy)  # fmt: skip
 
@@ -169,16 +184,17 @@ def _run(
     return view
 
 
-def _finish(view: JobView, as_json: bool) -> None:
+def _finish(service: ReplayService, view: JobView, as_json: bool) -> None:
+    reasons = service.failure_reasons(view.id, SHOWN_REASONS)
     if as_json:
-        click.echo(orjson.dumps(_job_json(view), option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps(_job_json(view, reasons), option=orjson.OPT_INDENT_2).decode())
     else:
-        click.echo(_job_text(view))
+        click.echo(_job_text(view, reasons))
     if not view.succeeded:
         sys.exit(1 if view.state.value != "interrupted" else 130)
 
 
-def _job_json(view: JobView) -> dict[str, Any]:
+def _job_json(view: JobView, reasons: list[FailureReason]) -> dict[str, Any]:
     return {
         "id": view.id,
         "state": view.state.value,
@@ -193,10 +209,11 @@ def _job_json(view: JobView) -> dict[str, Any]:
             {"id": e.endpoint_id, "counts": {s.value: e.count(s) for s in ItemState}} for e in view.endpoints
         ],
         "note": view.note,
+        "reasons": [{"reason": r.reason, "items": r.items} for r in reasons],
     }
 
 
-def _job_text(view: JobView) -> str:
+def _job_text(view: JobView, reasons: list[FailureReason]) -> str:
     lines = [
         f"job {view.id}: {view.state.value}: {view.count(ItemState.DELIVERED):,} delivered, "
         f"{view.count(ItemState.FAILED):,} failed, {view.count(ItemState.SKIPPED):,} skipped"
@@ -208,6 +225,9 @@ def _job_text(view: JobView) -> str:
     lines.append(fmt.table(["endpoint", "delivered", "failed", "skipped", "pending"], rows))
     if view.note:
         lines.append(f"note: {view.note}")
+    if reasons:
+        lines.append("most common reasons for failing:")
+        lines += [f"  {r.items:>6,}  {r.reason}" for r in reasons]
     return "\n".join(lines)
 
 
@@ -217,9 +237,11 @@ def _job_text(view: JobView) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def list_command(limit: int, as_json: bool) -> None:
     """Replay jobs, newest first."""
-    jobs = _service().jobs(limit)
+    service = _service(sending=False)
+    jobs = service.jobs(limit)
     if as_json:
-        click.echo(orjson.dumps([_job_json(j) for j in jobs], option=orjson.OPT_INDENT_2).decode())
+        data = [_job_json(j, service.failure_reasons(j.id, SHOWN_REASONS)) for j in jobs]
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     if not jobs:
         click.echo("no replay jobs yet")
@@ -236,27 +258,35 @@ def list_command(limit: int, as_json: bool) -> None:
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True)
 def show_command(job_id: str, as_json: bool) -> None:
-    """One job: its selection, state and counts per endpoint."""
-    service = _service()
+    """One job: its selection, state, counts per endpoint, why items failed, and the items not delivered."""
+    service = _service(sending=False)
     try:
         view = service.job(job_id)
     except ReplayError as exc:
         fail(str(exc))
+    reasons = service.failure_reasons(job_id, SHOWN_REASONS)
+    troubled = service.items(job_id, SHOWN_ITEMS * 2, troubled_only=True)
     if as_json:
-        click.echo(orjson.dumps(_job_json(view), option=orjson.OPT_INDENT_2).decode())
+        data = _job_json(view, reasons)
+        data["items_not_delivered"] = [
+            {"event_id": i.event_id, "endpoint_id": i.endpoint_id, "state": i.state.value, "tries": i.attempts,
+             "last_status_code": i.last_status_code, "last_error": i.reason}
+            for i in troubled
+        ]  # fmt: skip
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(
         f"selection: {view.selection}\ncreated {format_ms(view.created_at_ms)}, concurrency {view.concurrency}"
     )
-    click.echo(_job_text(view))
-    troubled = [i for i in service.items(job_id) if i[2] not in ("delivered", "skipped")]
+    click.echo(_job_text(view, reasons))
     if troubled:
         click.echo("items not delivered:")
         rows = [
-            [e, ep, state, str(n), str(code or "-"), (error or "")[:80]]
-            for e, ep, state, n, code, error in troubled[: SHOWN_ITEMS * 2]
-        ]
-        click.echo(fmt.table(["event", "endpoint", "state", "tries", "last", "error"], rows, right={3}))
+            [i.event_id, i.endpoint_id, i.state.value, str(i.attempts), str(i.last_status_code or "-"),
+             (i.reason or "")[:100]]
+            for i in troubled
+        ]  # fmt: skip
+        click.echo(fmt.table(["event", "endpoint", "state", "tries", "last", "last error"], rows, right={3}))
 
 
 @replay_group.command("resume")
@@ -282,7 +312,7 @@ def resume_command(
         view = _run(service, job_id, concurrency, as_json, max_tries)
     except ReplayError as exc:
         fail(str(exc))
-    _finish(view, as_json)
+    _finish(service, view, as_json)
 
 
 @replay_group.command("cancel")
@@ -291,7 +321,7 @@ def resume_command(
 def cancel_command(job_id: str) -> None:
     """Cancel a job: its pending items are not sent."""
     try:
-        view = _service().cancel(job_id)
+        view = _service(sending=False).cancel(job_id)
     except ReplayError as exc:
         fail(str(exc))
     click.echo(

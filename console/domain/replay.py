@@ -112,3 +112,35 @@ class JobView:
     def succeeded(self) -> bool:
         """True when every item ended delivered or skipped."""
         return self.count(ItemState.DELIVERED) + self.count(ItemState.SKIPPED) == self.total
+
+
+@dataclass(frozen=True)
+class JobItem:
+    """One item of a job as `replay show` and the console list it."""
+
+    event_id: str
+    endpoint_id: str
+    state: ItemState
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    last_try_error: str | None = None  # the error of the job's last attempt at this item, when it had one
+
+    @property
+    def reason(self) -> str | None:
+        """Why the item ended as it did: the item's error, with its last try's error when that says more."""
+        if self.last_try_error and self.last_try_error not in (self.last_error or ""):
+            return (
+                f"{self.last_error}; last try: {self.last_try_error}"
+                if self.last_error
+                else self.last_try_error
+            )
+        return self.last_error
+
+
+@dataclass(frozen=True)
+class FailureReason:
+    """A reason items of a job failed, and how many items it ended."""
+
+    reason: str
+    items: int

@@ -2,8 +2,15 @@
 
 Per endpoint: a worker pool no larger than the endpoint's max_in_flight, an optional rate limit, and a
 circuit breaker that pauses an endpoint which keeps failing (its remaining items end failed with the reason).
+The first request to each endpoint goes alone; the others follow once it is answered, so an endpoint that
+answers 410 Gone gets one request, not one per worker. The breaker is checked before every try.
 Across endpoints: at most `concurrency` requests in flight. Results are written in small groups as they come
 (one transaction each), so a killed runner loses at most the items in flight.
+
+Claims: the heartbeat renews the leases of the items this runner holds before they run out, and every try
+first checks the item's claim is still this job's (a lease that ran out, say while the loop was stalled, may
+have been taken by another job: the item then goes back to pending and is not sent again from here). A stop
+(Ctrl-C, `x`, a cancel elsewhere) abandons the requests in flight at once; their items go back to pending.
 
 Store calls run on the event loop's own thread: they take a few milliseconds per group, while handing them to
 a thread made each one wait on the GIL behind the HTTP work (about 30 ms a transaction, a fifth of the
@@ -23,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from console.delivery import ClientPool, Message, Sender, SendResult, Target
+from console.delivery import STOPPED, AttemptResult, ClientPool, Message, Sender, SendResult, Target
 from console.domain.outcomes import Trigger
 from console.domain.records import AttemptRecord
 from console.domain.replay import ItemState, JobState, JobView
@@ -36,11 +43,15 @@ from console.store.replay_jobs import ClaimedItem, ItemResult
 @dataclass(frozen=True)
 class RunOptions:
     concurrency: int = 10
-    lease_ms: int = 600_000
+    lease_ms: int = 600_000  # claims are renewed while held; a dead runner's run out after this
     breaker_threshold: int = 5
     heartbeat_s: float = 1.0
     claim_batch: int = 200
     commit_interval_s: float = 0.05
+    renew_claims: bool = True  # False only in tests: a runner whose heartbeat stalls
+
+
+CLAIM_LOST = "claim lost: the lease ran out and another job took the delivery"
 
 
 @dataclass
@@ -114,6 +125,11 @@ class JobRunner:
         self._queues: dict[str, asyncio.Queue[ClaimedItem | None]] = {}
         self._results: asyncio.Queue[Any] = asyncio.Queue()
         self._failures_in_row: dict[str, int] = {}
+        self._held: dict[tuple[str, str], int] = {}  # claims this runner holds -> lease end (epoch ms)
+        self._lost: set[tuple[str, str]] = set()
+        self._busy = 0  # items taken from the queues whose result is not written yet
+        self._answered: dict[str, asyncio.Event] = {}  # per endpoint: its first request was answered
+        self._probing: set[str] = set()
 
     async def run(self) -> JobView:
         now = now_ms()
@@ -126,6 +142,7 @@ class JobRunner:
         workers: list[asyncio.Task[None]] = []
         for endpoint_id in self.targets:
             self._queues[endpoint_id] = asyncio.Queue()
+            self._answered[endpoint_id] = asyncio.Event()
             self.progress.of(endpoint_id)
             width = min(
                 self.options.concurrency, self.max_in_flight.get(endpoint_id) or self.options.concurrency
@@ -141,6 +158,7 @@ class JobRunner:
                 lane += 1
         writer = asyncio.create_task(self._writer())
         watcher = asyncio.create_task(self._heartbeat())
+        stopper = asyncio.create_task(self._abort_on_stop(sender))
         try:
             await self._feed()
             for endpoint_id, queue in self._queues.items():
@@ -159,6 +177,7 @@ class JobRunner:
             await asyncio.gather(*workers, return_exceptions=True)
             self._results.put_nowait(_END)
             watcher.cancel()
+            stopper.cancel()
             try:
                 await writer  # writes every result that came back; re-raises if writing failed
             finally:
@@ -174,6 +193,11 @@ class JobRunner:
         with contextlib.suppress(Exception):
             journal.set_job_state(self.store, self.job_id, JobState.INTERRUPTED, now_ms(), note=self._failure)
 
+    async def _abort_on_stop(self, sender: Sender) -> None:
+        """A stop abandons the requests and pauses in flight at once (their items go back to pending)."""
+        await self.stop.wait()
+        sender.abort()
+
     async def _feed(self) -> None:
         """Claim items while there is room in the queues; stop when nothing is left or on stop."""
         # Claimed items are marked `sending`; keeping the backlog near the concurrency keeps that mark honest.
@@ -188,6 +212,7 @@ class JobRunner:
                 self.force, open_endpoints,
             )  # fmt: skip
             for item in batch.claimed:
+                self._held[(item.event_id, item.endpoint_id)] = item.claim_until
                 self._queues[item.endpoint_id].put_nowait(item)
             for _, endpoint_id in batch.skipped:
                 self.progress.of(endpoint_id).skipped += 1
@@ -199,61 +224,144 @@ class JobRunner:
                         0.25
                     )  # held by another job: wait until it is delivered or its lease ends
                     continue
-                if queued == 0 and all(c.in_flight == 0 for c in self.progress.endpoints.values()):
+                if queued == 0 and self._busy == 0:
                     return
                 await asyncio.sleep(0.01)
 
     async def _worker(self, endpoint_id: str, sender: Sender, slots: asyncio.Semaphore,
                       bucket: _TokenBucket | None, lane: int) -> None:  # fmt: skip
         queue = self._queues[endpoint_id]
-        counts = self.progress.of(endpoint_id)
-        target = self.targets[endpoint_id]
         while True:
             item = await queue.get()
             if item is _DONE:
                 return
-            if self.stop.is_set() or counts.breaker is not None:
-                await self._unsent(item, counts.breaker)
-                continue
-            if bucket is not None:
-                await bucket.wait()
-            counts.in_flight += 1
+            self._busy += 1
             try:
-                async with slots:
-                    result = await sender.send(target, Message(item.event_id, item.event_type, item.payload), lane=lane,
-                                               should_stop=self.stop.is_set)  # fmt: skip
-            finally:
-                counts.in_flight -= 1
-            await self._results.put(self._item_result(item, result))
+                result = await self._process(item, sender, slots, bucket, lane)
+            except Exception as exc:  # a bug or an unforeseen failure ends this item, never the worker
+                reason = f"unexpected error: {type(exc).__name__}: {exc}"
+                result = ItemResult(item.event_id, item.endpoint_id, ItemState.FAILED, last_error=reason)
+            if result is not None:
+                await self._results.put(result)
+
+    async def _process(self, item: ClaimedItem, sender: Sender, slots: asyncio.Semaphore,
+                       bucket: _TokenBucket | None, lane: int) -> ItemResult | None:  # fmt: skip
+        """Send one item (unless stopped or paused); its result, or None when it was given back unsent."""
+        endpoint_id = item.endpoint_id
+        counts = self.progress.of(endpoint_id)
+        if self.stop.is_set() or counts.breaker is not None:
+            return self._unsent(item, counts.breaker)
+        if bucket is not None:
+            await bucket.wait()
+        answered = self._answered[endpoint_id]
+        probe = False
+        if not answered.is_set():
+            if endpoint_id in self._probing:
+                await answered.wait()
+            else:
+                self._probing.add(endpoint_id)
+                probe = True
+        made: list[AttemptResult] = []
+
+        def note(attempt: AttemptResult) -> None:
+            made.append(attempt)
+            answered.set()
+            if attempt.status_code == 410 and counts.breaker is None:
+                counts.breaker = f"circuit breaker: {endpoint_id} answered 410 Gone; paused for this job"
+
+        def may_try(_number: int) -> str | None:
+            return self._may_try((item.event_id, endpoint_id), counts)
+
+        def should_stop() -> bool:
+            return self.stop.is_set() or counts.breaker is not None
+
+        counts.in_flight += 1
+        try:
+            async with slots:
+                result = await sender.send(self.targets[endpoint_id], Message(item.event_id, item.event_type, item.payload),
+                                           lane=lane, on_attempt=note, before_try=may_try, should_stop=should_stop)  # fmt: skip
+        except Exception as exc:  # keep the attempts made so far
+            result = SendResult(
+                tuple(made), False, f"unexpected error while sending: {type(exc).__name__}: {exc}"
+            )
+        finally:
+            counts.in_flight -= 1
+            if probe:
+                answered.set()
+        if not result.halted:
             self._note_outcome(endpoint_id, result)
+        return self._item_result(item, result, counts)
 
-    async def _unsent(self, item: ClaimedItem, breaker: str | None) -> None:
+    def _may_try(self, key: tuple[str, str], counts: EndpointCounts) -> str | None:
+        """Before each try: None to go on, or why this item must not be sent now."""
+        if self.stop.is_set():
+            return STOPPED
+        if counts.breaker is not None:
+            return counts.breaker
+        if key in self._lost:
+            return CLAIM_LOST
+        if now_ms() < self._held.get(key, 0):
+            return None  # the lease still runs: nobody else can hold it
+        if not self.options.renew_claims:
+            self._lost.add(key)
+            return CLAIM_LOST
+        if self._renew([key]):
+            return None
+        return CLAIM_LOST
+
+    def _renew(self, keys: list[tuple[str, str]]) -> bool:
+        """Renew these claims; True when every one is still this job's."""
+        until = now_ms() + self.options.lease_ms
+        held = journal.renew_claims(self.store, self.job_id, keys, until)
+        for key in keys:
+            if key in held:
+                if key in self._held:
+                    self._held[key] = until
+            else:
+                self._lost.add(key)
+        return len(held) == len(keys)
+
+    def _unsent(self, item: ClaimedItem, breaker: str | None) -> ItemResult | None:
         if breaker is not None:
-            await self._results.put(
-                ItemResult(item.event_id, item.endpoint_id, ItemState.FAILED, last_error=breaker)
-            )
-        else:
-            journal.release_pending(
-                self.store,
-                self.job_id,
-                [(item.event_id, item.endpoint_id)],
-                now_ms(),
-            )
+            return ItemResult(item.event_id, item.endpoint_id, ItemState.FAILED, last_error=breaker)
+        key = (item.event_id, item.endpoint_id)
+        try:
+            journal.release_pending(self.store, self.job_id, [key], now_ms())
+        finally:
+            self._held.pop(key, None)
+            self._busy -= 1
+        return None
 
-    def _item_result(self, item: ClaimedItem, result: SendResult) -> ItemResult:
+    def _item_result(self, item: ClaimedItem, result: SendResult, counts: EndpointCounts) -> ItemResult:
         attempts = tuple(
             AttemptRecord(
-                item.event_id, item.event_type, item.endpoint_id, item.base_attempt + a.number, a.started_at_ms,
-                a.outcome, a.status_code, a.latency_ms, a.error, Trigger.MANUAL, self.job_id,
-                orjson.dumps(a.request_headers).decode(), a.response_excerpt,
+                item.event_id,
+                item.event_type,
+                item.endpoint_id,
+                a.number,
+                a.started_at_ms,
+                a.outcome,
+                a.status_code,
+                a.latency_ms,
+                a.error,
+                Trigger.MANUAL,
+                self.job_id,
+                orjson.dumps(a.request_headers).decode(),
+                a.response_excerpt,
             )
             for a in result.attempts
-        )  # fmt: skip
+        )  # fmt: skip  (numbered 1, 2, ... here; renumbered when written)
         last = result.attempts[-1] if result.attempts else None
-        state = ItemState.DELIVERED if result.delivered else ItemState.FAILED
-        error = None if result.delivered else (result.reason or (last.error if last else None))
+        code = last.status_code if last else None
+        if result.delivered:
+            return ItemResult(item.event_id, item.endpoint_id, ItemState.DELIVERED, attempts, code)
+        if result.halted and result.reason != counts.breaker:
+            # Stopped, or the claim went to another job: back to pending, for a resume or for that job.
+            return ItemResult(
+                item.event_id, item.endpoint_id, ItemState.PENDING, attempts, code, result.reason
+            )
         return ItemResult(
-            item.event_id, item.endpoint_id, state, attempts, last.status_code if last else None, error
+            item.event_id, item.endpoint_id, ItemState.FAILED, attempts, code, describe_failure(result)
         )
 
     def _note_outcome(self, endpoint_id: str, result: SendResult) -> None:
@@ -294,18 +402,63 @@ class JobRunner:
             if not group:
                 continue
             last_commit = time.monotonic()
-            journal.record_results(self.store, self.job_id, group, now_ms())
+            self._record(group)
             for result in group:
+                self._held.pop((result.event_id, result.endpoint_id), None)
+                self._busy -= 1
                 counts = self.progress.of(result.endpoint_id)
                 if result.state is ItemState.DELIVERED:
                     counts.delivered += 1
-                else:
+                elif result.state is ItemState.FAILED:
                     counts.failed += 1
             self._report()
 
+    def _record(self, group: list[ItemResult]) -> None:
+        """Write a group; when that fails, each item alone, then without the text stored of its responses,
+        then without its attempts: an acknowledged item is never left to be sent again because one result
+        could not be stored. Only a store that refuses even that stops the run."""
+        try:
+            journal.record_results(self.store, self.job_id, group, now_ms())
+            return
+        except Exception:
+            if len(group) == 1 and not group[0].attempts:
+                raise
+        for result in group:
+            try:
+                journal.record_results(self.store, self.job_id, [result], now_ms())
+                continue
+            except Exception as exc:
+                problem = f"{type(exc).__name__}"
+            plain = tuple(
+                a._replace(response_excerpt=None, request_headers=None, error=_plain(a.error))
+                for a in result.attempts
+            )
+            note = f"results stored without response text (the store refused it: {problem})"
+            try:
+                journal.record_results(self.store, self.job_id, [_with(result, plain, note)], now_ms())
+                continue
+            except Exception:
+                pass
+            journal.record_results(
+                self.store,
+                self.job_id,
+                [_with(result, (), f"attempts could not be stored ({problem})")],
+                now_ms(),
+            )
+
     async def _heartbeat(self) -> None:
+        """Say the runner is alive, notice a cancel, and renew claims before half their lease is gone."""
+        interval = min(self.options.heartbeat_s, self.options.lease_ms / 3000)
+        beat_due = time.monotonic() + self.options.heartbeat_s
         while True:
-            await asyncio.sleep(self.options.heartbeat_s)
+            await asyncio.sleep(interval)
+            if self.options.renew_claims and self._held:
+                soonest = min(self._held.values())
+                if soonest - now_ms() < self.options.lease_ms / 2:
+                    self._renew(list(self._held))
+            if time.monotonic() < beat_due:
+                continue
+            beat_due = time.monotonic() + self.options.heartbeat_s
             state = journal.heartbeat(self.store, self.job_id, now_ms())
             if state is JobState.CANCELLED:
                 self.cancelled = True
@@ -336,3 +489,26 @@ class JobRunner:
         assert view is not None
         self._report()
         return view
+
+
+def describe_failure(result: SendResult) -> str:
+    """Why a send failed, with what its last try met (an error text or a status) when the reason lacks it."""
+    reason = result.reason or "not delivered"
+    last = result.attempts[-1] if result.attempts else None
+    if last is None:
+        return reason
+    if last.error:
+        return reason if last.error in reason else f"{last.error} ({reason})"
+    if last.status_code is not None and str(last.status_code) not in reason:
+        return f"HTTP {last.status_code} ({reason})"
+    return reason
+
+
+def _plain(error: str | None) -> str | None:
+    return error.encode("ascii", "replace").decode() if error else error
+
+
+def _with(result: ItemResult, attempts: tuple[AttemptRecord, ...], note: str) -> ItemResult:
+    error = _plain(result.last_error)
+    return ItemResult(result.event_id, result.endpoint_id, result.state, attempts, result.last_status_code,
+                      f"{error}; {note}" if error else note)  # fmt: skip

@@ -6,11 +6,20 @@ import os
 import secrets
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from console.domain.replay import FINAL_ITEM_STATES, ItemState, JobState, JobView, ReplayPlan, ReplaySelection
+from console.domain.replay import (
+    FINAL_ITEM_STATES,
+    FailureReason,
+    ItemState,
+    JobItem,
+    JobState,
+    JobView,
+    ReplayPlan,
+    ReplaySelection,
+)
 from console.domain.times import now_ms
 from console.endpoints import EndpointsFile
 from console.replay.plan import ReplayError, describe_selection, plan_replay, resolve_targets
@@ -27,17 +36,24 @@ def new_job_id() -> str:
 
 @dataclass
 class ReplayService:
+    """`endpoints` may be None for what only reads or cancels jobs (list, show, reasons, cancel)."""
+
     store: Store
-    endpoints: EndpointsFile
+    endpoints: EndpointsFile | None = None
     env: Mapping[str, str] | None = None
+
+    def _config(self) -> EndpointsFile:
+        if self.endpoints is None:
+            raise ReplayError("sending needs endpoints.toml (--endpoints FILE or HOOKCONSOLE_ENDPOINTS)")
+        return self.endpoints
 
     def plan(self, selection: ReplaySelection) -> ReplayPlan:
         """The dry run: nothing is written."""
-        return plan_replay(self.store, self.endpoints, selection)
+        return plan_replay(self.store, self._config(), selection)
 
     def create_job(self, plan: ReplayPlan) -> str:
         """Persist the plan as a job, after checking every endpoint's secrets resolve."""
-        resolve_targets(self.endpoints, [e.endpoint_id for e in plan.endpoints if e.to_send], self.env)
+        resolve_targets(self._config(), [e.endpoint_id for e in plan.endpoints if e.to_send], self.env)
         job_id = new_job_id()
         journal.create_job(
             self.store, job_id, describe_selection(plan.selection), plan.selection.force, plan.selection.concurrency,
@@ -51,21 +67,28 @@ class ReplayService:
             raise ReplayError(f"no replay job {job_id!r} (see `hookconsole replay list`)")
         return view
 
-    def items(self, job_id: str, limit: int = 1000) -> list[tuple[Any, ...]]:
-        """A job's items in plan order: (event_id, endpoint_id, state, attempts, last_status_code, last_error)."""
-        return journal.job_items(self.store, job_id, limit)
+    def items(self, job_id: str, limit: int = 1000, *, troubled_only: bool = False) -> list[JobItem]:
+        """A job's items in plan order, each with its last error (`troubled_only`: not delivered or skipped)."""
+        return journal.job_items(self.store, job_id, limit, troubled_only=troubled_only)
+
+    def failure_reasons(self, job_id: str, limit: int = 5) -> list[FailureReason]:
+        """Why the job's items failed, the most common reasons first."""
+        return journal.top_reasons(self.store, job_id, limit)
 
     def jobs(self, limit: int = 50) -> list[JobView]:
         return journal.list_jobs(self.store, limit)
 
     async def run(self, job_id: str, *, concurrency: int | None = None, on_progress: ProgressHook | None = None,
-                  runner: list[JobRunner] | None = None, **policy: Any) -> JobView:  # fmt: skip
-        """Send the job's pending items; `runner` (if given) receives the JobRunner, so a caller can stop it."""
+                  runner: list[JobRunner] | None = None, options: RunOptions | None = None,
+                  **policy: Any) -> JobView:  # fmt: skip
+        """Send the job's pending items; `runner` (if given) receives the JobRunner, so a caller can stop it.
+        `options` overrides the runner's defaults (lease, heartbeat: tests use short ones)."""
         view = self.job(job_id)
+        config = self._config()
         pending_endpoints = [e.endpoint_id for e in view.endpoints if e.count(ItemState.PENDING)]
-        targets = resolve_targets(self.endpoints, pending_endpoints, self.env, **policy)
-        options = RunOptions(concurrency=concurrency or view.concurrency)
-        configured = {e: self.endpoints.get(e) for e in targets}
+        targets = resolve_targets(config, pending_endpoints, self.env, **policy)
+        options = replace(options or RunOptions(), concurrency=concurrency or view.concurrency)
+        configured = {e: config.get(e) for e in targets}
         job_runner = JobRunner(
             self.store, job_id, targets, view.force, options,
             rate_limits={e: c.rate_per_s for e, c in configured.items() if c and c.rate_per_s},

@@ -40,6 +40,11 @@ class Faults:
     retry_after_s: int | None = None
     down_for_s: float = 0.0  # answer every request with `status` for this long after start
     seed: int | None = None
+    # What a 200 answer's body looks like: a NUL byte in it; this many bytes in all (streamed in 64 KiB chunks);
+    # sent one byte every `drip_s` seconds. A streamed body stops when the client goes away.
+    nul_body: bool = False
+    body_bytes: int = 0
+    drip_s: float = 0.0
 
 
 @dataclass
@@ -51,6 +56,7 @@ class _Route:
     rejected: int = 0
     faulted: int = 0
     duplicates: int = 0
+    body_bytes_sent: int = 0
     acks: Counter[str] = field(default_factory=Counter)
 
 
@@ -81,6 +87,7 @@ class Receiver:
                 "acknowledged": sum(route.acks.values()),
                 "unique_events": len(route.acks),
                 "duplicates": route.duplicates,
+                "body_bytes_sent": route.body_bytes_sent,
                 "acks": dict(route.acks),
             }
             for route in self.routes.values()
@@ -115,9 +122,10 @@ class Receiver:
             return
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        await self._handle(route, headers, body, send)
+        await self._handle(route, headers, body, send, receive)
 
-    async def _handle(self, route: _Route, headers: dict[str, str], body: bytes, send: Send) -> None:
+    async def _handle(self, route: _Route, headers: dict[str, str], body: bytes, send: Send,
+                      receive: Receive | None = None) -> None:  # fmt: skip
         route.received += 1
         event_id = headers.get(id_header(route.endpoint.scheme.value).lower(), "")
         entry: dict[str, Any] = {
@@ -161,7 +169,48 @@ class Receiver:
         if duplicate:
             route.duplicates += 1
         self._log({**entry, "status": 200, "verified": True, "duplicate": duplicate})
-        await _respond(send, 200, b'{"ok":true,"duplicate":true}' if duplicate else b'{"ok":true}')
+        answer = b'{"ok":true,"duplicate":true}' if duplicate else b'{"ok":true}'
+        if faults.nul_body:
+            answer = b'{"ok":true,"note":"\x00"}'
+        if faults.body_bytes or faults.drip_s:
+            await self._stream(route, send, receive, answer)
+            return
+        await _respond(send, 200, answer)
+
+    async def _stream(self, route: _Route, send: Send, receive: Receive | None, answer: bytes) -> None:
+        """A 200 answer without a length, streamed (padded to `body_bytes`, dripped every `drip_s`)."""
+        faults = self.faults
+        total = max(faults.body_bytes, len(answer))
+        step = 1 if faults.drip_s else 64 * 1024
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while receive is not None:
+                if (await receive())["type"] == "http.disconnect":
+                    gone.set()
+                    return
+
+        watcher = asyncio.create_task(watch())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        try:
+            position = 0
+            while position < total and not gone.is_set():
+                chunk = answer[position : position + step] if position < len(answer) else b" " * step
+                chunk = chunk[: total - position]
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                position += len(chunk)
+                route.body_bytes_sent += len(chunk)
+                await asyncio.sleep(faults.drip_s)
+            if not gone.is_set():
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            watcher.cancel()
 
     def _log(self, entry: dict[str, Any]) -> None:
         if self.log is not None:

@@ -2,30 +2,42 @@
 
 An item is claimed (its delivery marked with the job and a lease, the item set to `sending`) before its
 request goes out, and its result is written with the attempts it made in one transaction. Two jobs never
-hold the same delivery: a delivery claimed by a live job waits; one delivered meanwhile is skipped.
+hold the same delivery: a delivery claimed by a live job waits; one delivered meanwhile is skipped. A runner
+renews the leases of the items it holds while it sends them (`renew_claims`), and checks before each try that
+a lease it let run out was not taken over. Attempts are numbered when they are written, after the delivery's
+highest attempt at that moment, so two jobs' attempts at one delivery never collide.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from console.domain.records import AttemptRecord
-from console.domain.replay import EndpointProgress, ItemState, JobState, JobView, PlannedItem
+from console.domain.replay import (
+    EndpointProgress,
+    FailureReason,
+    ItemState,
+    JobItem,
+    JobState,
+    JobView,
+    PlannedItem,
+)
 from console.store.engine import Store
 from console.store.writer import write_in_transaction
 
 
 @dataclass(frozen=True)
 class ClaimedItem:
-    """An item this runner may send now; its attempts are numbered from `base_attempt + 1`."""
+    """An item this runner may send now, until `claim_until` (epoch ms) unless the claim is renewed."""
 
     event_id: str
     endpoint_id: str
     event_type: str
     payload: bytes
-    base_attempt: int
+    claim_until: int
 
 
 @dataclass
@@ -37,7 +49,8 @@ class ClaimBatch:
 
 @dataclass(frozen=True)
 class ItemResult:
-    """How one item ended and the attempts it made (stored as manual attempts of the job)."""
+    """How one item ended and the attempts it made (stored as manual attempts of the job, numbered 1, 2, ...
+    here and renumbered after the delivery's highest attempt when written). `pending` gives the item back."""
 
     event_id: str
     endpoint_id: str
@@ -126,17 +139,9 @@ def claim_items(store: Store, job_id: str, limit: int, lease_ms: int, now_ms: in
             f"{store.dialect.skip_locked()}",
             tuple(params),
         ).fetchall()
-        claimed: list[tuple[str, str, str, int]] = []
+        claimed: list[tuple[str, str, str]] = []
         skipped: list[tuple[str, str]] = []
-        for (
-            event_id,
-            endpoint_id,
-            event_type,
-            delivered_at,
-            claim_job,
-            claim_until,
-            max_attempt,
-        ) in candidates:
+        for event_id, endpoint_id, event_type, delivered_at, claim_job, claim_until, _ in candidates:
             if len(claimed) >= limit:
                 break
             if delivered_at is not None and not force:
@@ -144,13 +149,14 @@ def claim_items(store: Store, job_id: str, limit: int, lease_ms: int, now_ms: in
             elif claim_job not in (None, job_id) and claim_until is not None and claim_until > now_ms:
                 batch.waiting += 1
             else:
-                claimed.append((event_id, endpoint_id, event_type, max_attempt))
+                claimed.append((event_id, endpoint_id, event_type))
+        until = now_ms + lease_ms
         if claimed:
             conn.exec_driver_sql(
                 f"UPDATE delivery SET claim_job = {p}, claim_until = {p} WHERE event_id = {p} AND endpoint_id = {p}",
-                [(job_id, now_ms + lease_ms, e, ep) for e, ep, _, _ in claimed],
+                [(job_id, until, e, ep) for e, ep, _ in claimed],
             )
-        _set_items(conn, p, job_id, [(e, ep) for e, ep, _, _ in claimed], ItemState.SENDING, now_ms)
+        _set_items(conn, p, job_id, [(e, ep) for e, ep, _ in claimed], ItemState.SENDING, now_ms)
         _set_items(
             conn,
             p,
@@ -169,8 +175,35 @@ def claim_items(store: Store, job_id: str, limit: int, lease_ms: int, now_ms: in
                     tuple(ids),
                 ).fetchall()
             )
-            batch.claimed = [ClaimedItem(e, ep, t, bytes(payloads[e]), n) for e, ep, t, n in claimed]
+            batch.claimed = [ClaimedItem(e, ep, t, bytes(payloads[e]), until) for e, ep, t in claimed]
     return batch
+
+
+def renew_claims(
+    store: Store, job_id: str, keys: Sequence[tuple[str, str]], until_ms: int
+) -> set[tuple[str, str]]:
+    """Extend this job's claims on `keys` to `until_ms`; returns the keys it still holds (a lease that ran out
+    may have been taken by another job, which then keeps it)."""
+    if not keys:
+        return set()
+    p = store.dialect.placeholder
+    held: set[tuple[str, str]] = set()
+    wanted = set(keys)
+    with store.claim() as conn:
+        conn.exec_driver_sql(
+            f"UPDATE delivery SET claim_until = {p} WHERE event_id = {p} AND endpoint_id = {p} AND claim_job = {p}",
+            [(until_ms, e, ep, job_id) for e, ep in sorted(wanted)],
+        )
+        ids = sorted({e for e, _ in wanted})
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.exec_driver_sql(
+                f"SELECT event_id, endpoint_id FROM delivery WHERE claim_job = {p} "
+                f"AND event_id IN ({', '.join(p for _ in chunk)})",
+                (job_id, *chunk),
+            ).fetchall()
+            held.update((e, ep) for e, ep in rows if (e, ep) in wanted)
+    return held
 
 
 def _set_items(conn: Any, p: str, job_id: str, keys: Sequence[tuple[str, str]], state: ItemState, now_ms: int,
@@ -185,12 +218,15 @@ def _set_items(conn: Any, p: str, job_id: str, keys: Sequence[tuple[str, str]], 
 
 
 def record_results(store: Store, job_id: str, results: Sequence[ItemResult], now_ms: int) -> None:
-    """Write finished items with their attempts, and release their claims, in one transaction."""
+    """Write finished items with their attempts, and release their claims, in one transaction.
+
+    Attempts are numbered here, after each delivery's highest attempt as stored now (inside the writers' lock),
+    so attempts of two jobs at one delivery never share a number."""
     if not results:
         return
     p = store.dialect.placeholder
-    attempts = [a for r in results for a in r.attempts]
     with store.write() as conn:
+        attempts = _numbered(conn, p, results)
         if attempts:
             write_in_transaction(conn, store.dialect, attempts)
         conn.exec_driver_sql(
@@ -204,6 +240,28 @@ def record_results(store: Store, job_id: str, results: Sequence[ItemResult], now
             f"WHERE event_id = {p} AND endpoint_id = {p} AND claim_job = {p}",
             [(r.event_id, r.endpoint_id, job_id) for r in results],
         )
+
+
+def _numbered(conn: Any, p: str, results: Sequence[ItemResult]) -> list[AttemptRecord]:
+    pairs = {(r.event_id, r.endpoint_id) for r in results if r.attempts}
+    if not pairs:
+        return []
+    highest: dict[tuple[str, str], int] = defaultdict(int)
+    ids = sorted({e for e, _ in pairs})
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.exec_driver_sql(
+            f"SELECT event_id, endpoint_id, max_attempt FROM delivery WHERE event_id IN ({', '.join(p for _ in chunk)})",
+            tuple(chunk),
+        ).fetchall()
+        for e, ep, n in rows:
+            if (e, ep) in pairs:
+                highest[(e, ep)] = int(n or 0)
+    numbered: list[AttemptRecord] = []
+    for r in results:
+        base = highest[(r.event_id, r.endpoint_id)]
+        numbered.extend(a._replace(attempt=base + i) for i, a in enumerate(r.attempts, start=1))
+    return numbered
 
 
 def release_pending(store: Store, job_id: str, keys: Sequence[tuple[str, str]], now_ms: int) -> None:
@@ -315,15 +373,40 @@ def job_runner(store: Store, job_id: str) -> tuple[str | None, int | None]:
     return (row[0], row[1]) if row else (None, None)
 
 
-def job_items(store: Store, job_id: str, limit: int = 1000) -> list[tuple[Any, ...]]:
-    """(event_id, endpoint_id, state, attempts, last_status_code, last_error) in plan order."""
+def job_items(store: Store, job_id: str, limit: int = 1000, *, troubled_only: bool = False) -> list[JobItem]:
+    """A job's items in plan order, each with the error and status of the last attempt the job made for it
+    (`troubled_only`: only those not delivered or skipped)."""
+    p = store.dialect.placeholder
+    only = " AND i.state NOT IN ('delivered', 'skipped')" if troubled_only else ""
+    with store.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT i.event_id, i.endpoint_id, i.state, i.attempts, i.last_status_code, i.last_error, "
+            "a.status_code, a.error FROM replay_item i LEFT JOIN delivery_attempt a ON a.event_id = i.event_id "
+            "AND a.endpoint_id = i.endpoint_id AND a.trigger = 'manual' AND a.attempt = ("
+            "SELECT MAX(b.attempt) FROM delivery_attempt b WHERE b.event_id = i.event_id "
+            f"AND b.endpoint_id = i.endpoint_id AND b.trigger = 'manual' AND b.replay_job_id = {p}) "
+            f"WHERE i.job_id = {p}{only} ORDER BY i.position LIMIT {int(limit)}",
+            (job_id, job_id),
+        ).fetchall()
+    return [
+        JobItem(
+            e, ep, ItemState(state), int(n or 0), code if code is not None else try_code, error, try_error
+        )
+        for e, ep, state, n, code, error, try_code, try_error in rows
+    ]
+
+
+def top_reasons(store: Store, job_id: str, limit: int = 5) -> list[FailureReason]:
+    """Why a job's items failed, the most common reasons first (each with how many items it ended)."""
     p = store.dialect.placeholder
     with store.read() as conn:
-        return [tuple(r) for r in conn.exec_driver_sql(
-            "SELECT event_id, endpoint_id, state, attempts, last_status_code, last_error FROM replay_item "
-            f"WHERE job_id = {p} ORDER BY position LIMIT {int(limit)}",
+        rows = conn.exec_driver_sql(
+            f"SELECT COALESCE(last_error, 'no reason recorded'), COUNT(*) AS n FROM replay_item "
+            f"WHERE job_id = {p} AND state = 'failed' GROUP BY COALESCE(last_error, 'no reason recorded') "
+            f"ORDER BY n DESC, 1 LIMIT {int(limit)}",
             (job_id,),
-        )]  # fmt: skip
+        ).fetchall()
+    return [FailureReason(reason, int(n)) for reason, n in rows]
 
 
 def _view(row: Sequence[Any], counts: Sequence[Sequence[Any]]) -> JobView:
