@@ -14,6 +14,7 @@ import orjson
 from console.cli import output as fmt
 from console.cli.context import app_context, fail, store_options
 from console.ingest.follow import follow
+from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
 from console.ingest.sources import FORMATS, SourceError
 
@@ -46,9 +47,10 @@ def _progress(summary: IngestSummary, total: int | None) -> None:
 
 
 def summary_line(summary: IngestSummary) -> str:
+    skipped = f", skipped {fmt.count(summary.skipped)}" if summary.skipped else ""
     return (
         f"accepted {fmt.count(summary.accepted)}, rejected {fmt.count(summary.rejected)}, "
-        f"duplicates {fmt.count(summary.duplicates)} in {summary.seconds:.2f} s "
+        f"duplicates {fmt.count(summary.duplicates)}{skipped} in {summary.seconds:.2f} s "
         f"({summary.rate_per_s:,.0f} lines/s)"
     )
 
@@ -70,6 +72,12 @@ def summary_line(summary: IngestSummary) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every rejected line and its reason here (JSON Lines).",
 )
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(path_type=Path),
+    help="A mapping file (TOML) saying where each field is in your own JSON lines or CSV; see docs/mapped-logs.md.",
+)
 @click.option("--follow", is_flag=True, help="Keep reading the (single) file as it grows, until interrupted.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option(
@@ -83,6 +91,7 @@ def ingest_command(
     paths: tuple[str, ...],
     fmt_name: str,
     rejects_path: Path | None,
+    map_path: Path | None,
     follow: bool,
     as_json: bool,
     batch_size: int,
@@ -92,6 +101,7 @@ def ingest_command(
     Idempotent: lines already stored count as duplicates. Bad lines are rejected with file, line and field.
     """
     app = app_context()
+    mapping = _load_mapping(map_path) if map_path is not None else None
     store = app.store()
     rejects_file: IO[bytes] | None = None
     if rejects_path is not None:
@@ -103,7 +113,7 @@ def ingest_command(
     sink = RejectSink(rejects_file, printer)
     try:
         if follow:
-            summary = _follow(store, paths, fmt_name, sink, as_json)
+            summary = _follow(store, paths, fmt_name, sink, as_json, mapping)
         else:
             show_progress = sys.stderr.isatty() and not as_json
             summary = ingest_sources(
@@ -113,6 +123,7 @@ def ingest_command(
                 rejects=sink,
                 progress=_progress if show_progress else None,
                 batch_size=batch_size,
+                mapping=mapping,
             )
             if show_progress:
                 click.echo("", err=True)
@@ -132,8 +143,20 @@ def ingest_command(
         fail("; ".join(summary.failed_sources))
 
 
+def _load_mapping(path: Path) -> LogMapping:
+    try:
+        return load_mapping(path)
+    except MappingError as exc:
+        fail(f"--map {exc}")
+
+
 def _follow(
-    store: object, paths: tuple[str, ...], fmt_name: str, sink: RejectSink, as_json: bool
+    store: object,
+    paths: tuple[str, ...],
+    fmt_name: str,
+    sink: RejectSink,
+    as_json: bool,
+    mapping: LogMapping | None = None,
 ) -> IngestSummary:
     if len(paths) != 1 or paths[0] == "-":
         fail("--follow takes exactly one file path")
@@ -148,6 +171,6 @@ def _follow(
             click.echo(f"following {paths[0]}: {summary_line(summary)}", err=True)
 
     try:
-        return follow(store, paths[0], stop, rejects=sink, on_flush=report)  # type: ignore[arg-type]
+        return follow(store, paths[0], stop, rejects=sink, on_flush=report, mapping=mapping)  # type: ignore[arg-type]
     except SourceError as exc:
         fail(str(exc))

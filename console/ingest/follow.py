@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from console.ingest.mapping import LogMapping
 from console.ingest.service import Ingestor, IngestSummary, RejectSink
 from console.ingest.sources import RawLine, SourceError
 from console.store import Store
@@ -81,9 +82,10 @@ def follow(
     poll_s: float = 0.2,
     flush_s: float = 1.0,
     on_flush: Callable[[IngestSummary], None] | None = None,
+    mapping: LogMapping | None = None,
 ) -> IngestSummary:
-    """Tail `path` into the store until `stop` is set; returns the totals."""
-    ingestor = Ingestor(store, rejects or RejectSink())
+    """Tail `path` into the store until `stop` is set; returns the totals. `mapping`: read a mapped log."""
+    ingestor = Ingestor(store, rejects or RejectSink(), mapping=mapping)
     tail = _Tail(path)
     ingestor.summary.sources.append(path)
     started = last_flush = time.monotonic()

@@ -13,6 +13,7 @@ import orjson
 from console.domain.records import AttemptRecord, EventRecord
 from console.ingest.fastpath import fast_parse
 from console.ingest.lines import LineError, parse_line
+from console.ingest.mapping import SKIP, LogMapping, parse_mapped
 from console.ingest.sources import (
     UNDECODED,
     RawLine,
@@ -30,11 +31,13 @@ DEFAULT_BATCH = 10_000
 
 @dataclass
 class IngestSummary:
-    """Totals of one ingest run; `accepted + rejected + duplicates` is every non-blank line read."""
+    """Totals of one ingest run; `accepted + rejected + duplicates + skipped` is every non-blank line read
+    (`skipped`: lines of a mapped log that its `[match]` says are not delivery attempts)."""
 
     accepted: int = 0
     rejected: int = 0
     duplicates: int = 0
+    skipped: int = 0
     lines: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
@@ -129,10 +132,17 @@ class _Pending:
 class Ingestor:
     """Validates records and writes them in batches; used by file ingest and by `--follow`."""
 
-    def __init__(self, store: Store, rejects: RejectSink, batch_size: int = DEFAULT_BATCH) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rejects: RejectSink,
+        batch_size: int = DEFAULT_BATCH,
+        mapping: LogMapping | None = None,
+    ) -> None:
         self.store = store
         self.rejects = rejects
         self.batch_size = batch_size
+        self.mapping = mapping
         self.summary = IngestSummary()
         self.pending = _Pending()
 
@@ -140,7 +150,10 @@ class Ingestor:
         """Validate one record; a valid one waits for the next flush, a bad one goes to the rejects sink."""
         self.summary.lines += 1
         self.summary.bytes_read += len(record.raw)
-        parsed = parse_record(record)
+        parsed = parse_record(record) if self.mapping is None else parse_mapped(self.mapping, record)
+        if parsed is SKIP:
+            self.summary.skipped += 1
+            return
         if isinstance(parsed, str):
             self._reject(source, record.number, parsed, record.raw)
             return
@@ -190,15 +203,17 @@ def ingest_sources(
     rejects: RejectSink | None = None,
     progress: ProgressFn | None = None,
     batch_size: int = DEFAULT_BATCH,
+    mapping: LogMapping | None = None,
 ) -> IngestSummary:
     """Ingest every path in order. A source that cannot be read is reported and the others still go in.
 
-    Large files are parsed in a second process while this one writes (see `parallel`).
+    Large files are parsed in a second process while this one writes (see `parallel`); a mapped log
+    (`mapping`, see `mapping`) is read in this process.
     """
-    ingestor = Ingestor(store, rejects or RejectSink(), batch_size)
+    ingestor = Ingestor(store, rejects or RejectSink(), batch_size, mapping)
     sizes = [source_size(p) for p in paths]
     total_bytes = None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
-    if use_parallel(paths, sizes):
+    if mapping is None and use_parallel(paths, sizes):
         from console.ingest.parallel import ingest_in_parallel
 
         return ingest_in_parallel(ingestor, paths, fmt, progress, total_bytes)
@@ -207,7 +222,7 @@ def ingest_sources(
     for path in paths:
         name = display_name(path)
         try:
-            stream, records = read_source(path, fmt)
+            stream, records = read_source(path, fmt, mapping.csv_columns() if mapping else None)
         except SourceError as exc:
             ingestor.summary.failed_sources.append(str(exc))
             continue

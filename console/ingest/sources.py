@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
@@ -90,8 +90,10 @@ def json_error(exc: orjson.JSONDecodeError, raw: bytes) -> str:
     return f"not valid JSON ({text})"
 
 
-def iter_csv(stream: IO[bytes], source: str) -> Iterator[RawLine]:
-    """Each CSV record after the header, as a mapping with typed cells (empty cells are null)."""
+def iter_csv(stream: IO[bytes], source: str, required: Sequence[str] | None = None) -> Iterator[RawLine]:
+    """Each CSV record after the header, as a mapping with typed cells (empty cells are null).
+
+    The header must have the log format's required columns, or the `required` ones (a mapped log's)."""
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
     reader = csv.reader(text)
     try:
@@ -101,9 +103,9 @@ def iter_csv(stream: IO[bytes], source: str) -> Iterator[RawLine]:
     if header is None:
         return
     names = [h.strip() for h in header]
-    missing = [
-        n for n in ("event_id", "event_type", "endpoint_id", "attempt", "attempted_at") if n not in names
-    ]
+    if required is None:
+        required = ("event_id", "event_type", "endpoint_id", "attempt", "attempted_at")
+    missing = [n for n in required if n not in names]
     if missing:
         raise SourceError(f"{source}:1: CSV header lacks required column(s): {', '.join(missing)}")
     start = reader.line_num + 1
@@ -157,11 +159,14 @@ def _typed_csv_row(number: int, raw: bytes, cells: dict[str, str]) -> RawLine:
     return RawLine(number, raw, value)
 
 
-def read_source(path: str, wanted: str = "auto") -> tuple[IO[bytes], Iterator[RawLine]]:
-    """Open a source and iterate its records; the caller closes the stream."""
+def read_source(
+    path: str, wanted: str = "auto", csv_columns: Sequence[str] | None = None
+) -> tuple[IO[bytes], Iterator[RawLine]]:
+    """Open a source and iterate its records; the caller closes the stream. `csv_columns`: the columns a
+    CSV header must have, when not the log format's."""
     stream = open_binary(path)
     fmt = detect_format(path, stream, wanted)
-    records = iter_jsonl(stream) if fmt == "jsonl" else iter_csv(stream, display_name(path))
+    records = iter_jsonl(stream) if fmt == "jsonl" else iter_csv(stream, display_name(path), csv_columns)
     return stream, records
 
 
