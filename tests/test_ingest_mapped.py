@@ -339,10 +339,11 @@ def test_bad_lines_are_rejected_naming_field_and_path(sqlite_file_store: Store) 
         variant(webhook__id=None),
         '{"msg": "webhook.attempt", "webhook": ',
         variant(webhook__body={"event_id": "other"}),
+        variant(webhook__id="e_orphan", webhook__try=2, webhook__body=None),  # no payload, event unknown
         variant(),
     ]
     summary, reasons = _ingest(sqlite_file_store, "\n".join(lines) + "\n", mapping)
-    assert summary.accepted == 1 and summary.rejected == 9
+    assert summary.accepted == 1 and summary.rejected == 10
     assert reasons[0] == "app.log:1: attempt (webhook.try): must be an integer >= 1, got 'x'"
     assert (
         reasons[1]
@@ -361,6 +362,7 @@ def test_bad_lines_are_rejected_naming_field_and_path(sqlite_file_store: Store) 
     assert reasons[6] == "app.log:7: event_id (webhook.id): missing (required)"
     assert reasons[7].startswith("app.log:8: not valid JSON (")
     assert reasons[8].startswith("app.log:9: payload (webhook.body): event_id 'other' does not match")
+    assert reasons[9].startswith("app.log:10: payload (webhook.body): required on the first line of an event")
 
 
 def test_rfc3339_field_given_a_number_says_how_to_map_it(sqlite_file_store: Store) -> None:
@@ -541,7 +543,7 @@ BAD_MAPPINGS = [
         "[fields\nevent_id = 1",
         "not valid TOML (Expected ']' at the end of a table declaration (at line 1",
     ),
-    ("unknown field", BASE_FIELDS + 'evnt_typ = "x"\n', "fields.evnt_typ: unknown field"),
+    ("unknown field", BASE_FIELDS + 'evnt_typ = "x"\n', "fields.evnt_typ: unknown field (did you mean event_type?)"),
     ("unknown section", BASE_FIELDS + "[feilds]\n", "feilds: unknown section"),
     ("no fields", '[match]\npath = "a"\nequals = "b"\n', "fields: missing"),
     ("missing required", BASE_FIELDS.replace('attempt = "n"\n', ""), "fields.attempt: missing"),

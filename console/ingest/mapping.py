@@ -6,6 +6,7 @@ the one writer, rollups) is the same as for native logs. The format is described
 
 from __future__ import annotations
 
+import difflib
 import enum
 import math
 import tomllib
@@ -109,6 +110,13 @@ class LogMapping:
                 return spec.label
         return f"{name} (default)" if name in self.defaults else name
 
+    def relabel(self, reason: str) -> str:
+        """A reason given for a log-format field (`payload: required ...`) with the field's path added."""
+        name, colon, rest = reason.partition(": ")
+        if colon and name in FIELDS:
+            return f"{self.label(name)}: {rest}"
+        return reason
+
 
 # ---------------------------------------------------------------------------------------------- loading
 
@@ -167,7 +175,7 @@ Fail = Callable[[str, str], MappingError]
 def _field_spec(name: str, value: Any, fail: Fail) -> FieldSpec:
     key = f"fields.{name}"
     if name not in FIELDS:
-        raise fail(key, f"unknown field (the log format has {', '.join(FIELDS)})")
+        raise fail(key, _unknown_field(name))
     if isinstance(value, str):
         return FieldSpec(name, value, _path_parts(value, key, fail))
     if not isinstance(value, dict):
@@ -204,6 +212,13 @@ def _field_spec(name: str, value: Any, fail: Fail) -> FieldSpec:
     return FieldSpec(name, path, parts, time_format, scale)
 
 
+def _unknown_field(name: str) -> str:
+    close = difflib.get_close_matches(name, FIELDS, n=1)
+    if close:
+        return f"unknown field (did you mean {close[0]}?)"
+    return f"unknown field (the log format has {', '.join(FIELDS)})"
+
+
 def _path_parts(path: str, key: str, fail: Fail) -> tuple[str, ...]:
     parts = tuple(path.split("."))
     if not path or any(not part for part in parts):
@@ -214,7 +229,7 @@ def _path_parts(path: str, key: str, fail: Fail) -> tuple[str, ...]:
 def _default(name: str, value: Any, fail: Fail) -> Any:
     key = f"defaults.{name}"
     if name not in FIELDS:
-        raise fail(key, f"unknown field (the log format has {', '.join(FIELDS)})")
+        raise fail(key, _unknown_field(name))
     if name == "payload":
         raise fail(key, "an event's payload cannot be a constant; map it in [fields]")
     if isinstance(value, list) or (isinstance(value, dict) and name != "request_headers"):
@@ -312,9 +327,7 @@ def parse_mapped(
             return SKIP
         return parse_line(line)
     except LineError as exc:
-        if exc.field is None or "(" in exc.field:
-            return str(exc)
-        return f"{mapping.label(exc.field)}: {exc.reason}"
+        return mapping.relabel(str(exc))
 
 
 def _lookup(node: Any, parts: tuple[str, ...]) -> Any:

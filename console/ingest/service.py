@@ -191,6 +191,8 @@ class Ingestor:
         self.rejects.flush()
 
     def _reject(self, source: str, number: int, reason: str, raw: bytes) -> None:
+        if self.mapping is not None:
+            reason = self.mapping.relabel(reason)  # the store's reasons name fields too: add their paths
         self.summary.rejected += 1
         self.rejects(Reject(source, number, reason, raw))
 
