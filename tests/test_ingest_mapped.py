@@ -523,6 +523,15 @@ def test_apply_reads_dotted_keys_indexes_and_match_kinds() -> None:
         "attempt": 1,
         "attempted_at": "z",
     }
+    nested_first = {**line, "a": {"b": "nested"}, "a.b": "flat"}
+    assert apply(mapping, nested_first)["event_id"] == "nested"  # type: ignore[index]
+    grouped = {**line, "a": {}, "list": {"1.name": "y"}}
+    assert apply(mapping, grouped) == {
+        "event_type": "y",
+        "endpoint_id": "ep",
+        "attempt": 1,
+        "attempted_at": "z",
+    }
     assert apply(mapping, {**line, "ok": 1}) is SKIP  # 1 is not true
     assert apply(mapping, {**line, "ok": "true"}) is SKIP
     assert apply(mapping, "not an object") is SKIP
@@ -543,7 +552,11 @@ BAD_MAPPINGS = [
         "[fields\nevent_id = 1",
         "not valid TOML (Expected ']' at the end of a table declaration (at line 1",
     ),
-    ("unknown field", BASE_FIELDS + 'evnt_typ = "x"\n', "fields.evnt_typ: unknown field (did you mean event_type?)"),
+    (
+        "unknown field",
+        BASE_FIELDS + 'evnt_typ = "x"\n',
+        "fields.evnt_typ: unknown field (did you mean event_type?)",
+    ),
     ("unknown section", BASE_FIELDS + "[feilds]\n", "feilds: unknown section"),
     ("no fields", '[match]\npath = "a"\nequals = "b"\n', "fields: missing"),
     ("missing required", BASE_FIELDS.replace('attempt = "n"\n', ""), "fields.attempt: missing"),

@@ -11,7 +11,7 @@ import enum
 import math
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +59,7 @@ class Skip(enum.Enum):
 
 SKIP = Skip.SKIP
 _MISSING: Any = object()
+Converter = Callable[[Any, "FieldSpec"], Any]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class FieldSpec:
     parts: tuple[str, ...]
     time_format: str = "rfc3339"
     scale: float | None = None
+    other_routes: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "other_routes", _other_routes(self.parts))
 
     @property
     def label(self) -> str:
@@ -84,6 +89,10 @@ class MatchRule:
     path: str
     parts: tuple[str, ...]
     equals: tuple[Any, ...]
+    routes: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "routes", (self.parts, *_other_routes(self.parts)))
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,10 @@ class LogMapping:
     fields: tuple[FieldSpec, ...]
     defaults: Mapping[str, Any]
     match: MatchRule | None = None
+    plan: tuple[tuple[FieldSpec, Converter | None], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plan", tuple((f, _CONVERTERS.get(f.name)) for f in self.fields))
 
     def csv_columns(self) -> tuple[str, ...]:
         """The CSV columns a mapped CSV file must have: those of required fields without a default, and the
@@ -293,17 +306,20 @@ def apply(mapping: LogMapping, line: Any) -> dict[str, Any] | Literal[Skip.SKIP]
     """
     rule = mapping.match
     if rule is not None:
-        found = _lookup(line, rule.parts)
+        found = _lookup(line, rule.routes)
         if found is _MISSING or not any(_same(found, wanted) for wanted in rule.equals):
             return SKIP
     elif not isinstance(line, dict):
         raise LineError(None, f"must be a JSON object, got {_kind(line)}")
     out = dict(mapping.defaults)
-    for spec in mapping.fields:
-        value = _lookup(line, spec.parts)
-        if value is _MISSING or value is None:
+    for spec, converter in mapping.plan:
+        value = line
+        for part in spec.parts:  # _lookup inlined: this loop runs for every field of every line
+            value = value.get(part, _MISSING) if type(value) is dict else _MISSING
+        if value is _MISSING and spec.other_routes:
+            value = _lookup(line, spec.other_routes)
+        if value is None or value is _MISSING:
             continue
-        converter = _CONVERTERS.get(spec.name)
         out[spec.name] = value if converter is None else converter(value, spec)
     return out
 
@@ -330,37 +346,49 @@ def parse_mapped(
         return mapping.relabel(str(exc))
 
 
-def _lookup(node: Any, parts: tuple[str, ...]) -> Any:
-    """The value at a dotted path: nested objects first, then keys that contain dots (`{"http.status": 1}`)
-    and list indexes; _MISSING when absent."""
-    value = node
-    for part in parts:
-        if type(value) is dict:
-            value = value.get(part, _MISSING)
+def _lookup(node: Any, routes: tuple[tuple[str, ...], ...]) -> Any:
+    """The value found by the first route (a sequence of keys) that leads somewhere; _MISSING when none does."""
+    for route in routes:
+        value = node
+        for key in route:
+            if type(value) is dict:
+                value = value.get(key, _MISSING)
+            elif type(value) is list and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                value = _MISSING
             if value is _MISSING:
                 break
         else:
-            value = _MISSING
-            break
-    if value is not _MISSING:
-        return value
-    return _lookup_slow(node, parts, 0)
-
-
-def _lookup_slow(node: Any, parts: tuple[str, ...], start: int) -> Any:
-    if start == len(parts):
-        return node
-    if isinstance(node, dict):
-        for end in range(len(parts), start, -1):
-            key = ".".join(parts[start:end])
-            if key in node:
-                found = _lookup_slow(node[key], parts, end)
-                if found is not _MISSING:
-                    return found
-        return _MISSING
-    if isinstance(node, list) and parts[start].isdigit() and int(parts[start]) < len(node):
-        return _lookup_slow(node[int(parts[start])], parts, start + 1)
+            return value
     return _MISSING
+
+
+MAX_ROUTED_PARTS = 6
+
+
+def _other_routes(parts: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """The other ways to read a dotted path: keys that contain dots (`{"http.status": 1}` for `http.status`,
+    every grouping of the parts, whole keys first) and, when a part is a number, list indexes too."""
+    if len(parts) < 2:
+        return (parts,) if parts and parts[0].isdigit() else ()
+    if len(parts) > MAX_ROUTED_PARTS:
+        groupings: list[tuple[str, ...]] = [(".".join(parts),)]
+    else:
+        groupings = []
+        for cuts in range(2 ** (len(parts) - 1)):
+            route, start = [], 0
+            for index in range(1, len(parts)):
+                if cuts >> (index - 1) & 1:
+                    route.append(".".join(parts[start:index]))
+                    start = index
+            route.append(".".join(parts[start:]))
+            groupings.append(tuple(route))
+        groupings.sort(key=len)
+    routes = [route for route in groupings if route != parts]
+    if any(part.isdigit() for part in parts):
+        routes.insert(0, parts)  # the first walk in `apply` reads objects only
+    return tuple(routes)
 
 
 def _same(found: Any, wanted: Any) -> bool:
@@ -448,7 +476,23 @@ def _time(value: Any, spec: FieldSpec) -> Any:
     if not 0 <= ms < MAX_MS:
         hint = " (is the format right?)" if ms >= MAX_MS else ""
         raise LineError(spec.name, f"{value!r} {_UNIT_NAMES[spec.time_format]} is out of range{hint}")
-    return format_ms(ms)
+    return _ms_text(ms)
+
+
+_HOUR_TEXT: dict[int, str] = {}
+
+
+def _ms_text(ms: int) -> str:
+    """`format_ms`, reusing the hour's text: epoch times turn into RFC 3339 for every mapped line."""
+    hour, rest = divmod(ms, 3_600_000)
+    prefix = _HOUR_TEXT.get(hour)
+    if prefix is None:
+        if len(_HOUR_TEXT) > 100_000:
+            _HOUR_TEXT.clear()
+        prefix = _HOUR_TEXT[hour] = format_ms(hour * 3_600_000)[:14]  # "2026-05-05T10:"
+    minute, rest = divmod(rest, 60_000)
+    second, milli = divmod(rest, 1000)
+    return f"{prefix}{minute:02d}:{second:02d}.{milli:03d}Z"
 
 
 def _object(value: Any, spec: FieldSpec) -> Any:
@@ -467,7 +511,7 @@ _UNIT_NAMES = {
     "epoch_us": "microseconds since the epoch",
     "epoch_ns": "nanoseconds since the epoch",
 }
-_CONVERTERS: dict[str, Callable[[Any, FieldSpec], Any]] = {
+_CONVERTERS: dict[str, Converter] = {
     "event_id": _identifier,
     "endpoint_id": _identifier,
     "attempt": _integer,
