@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import signal
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -501,6 +504,46 @@ def test_follow_a_mapped_file(
     assert verify_derived_state(store) == []
 
 
+def test_ingest_follow_with_a_mapping_process(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(MAPPING)
+    attempt = {"msg": "webhook.attempt", "ts": 1714903200, "http": {"status": 200}}
+    webhook = {"type": "t", "endpoint": "ep", "try": 1, "body": {}}
+    live = write_jsonl(
+        tmp_path / "live.log", [{"msg": "boot"}, {**attempt, "webhook": {**webhook, "id": "e1"}}]
+    )
+    db = tmp_path / "follow.db"
+    command = [sys.executable, "-m", "console", "--db", str(db), "ingest", "--map", str(mapping), str(live)]
+    process = subprocess.Popen(
+        [*command, "--follow", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        _wait_for(lambda: _count(db) == 1)
+        with live.open("ab") as out:
+            out.write(orjson.dumps({"msg": "tick"}) + b"\n")
+            out.write(orjson.dumps({**attempt, "webhook": {**webhook, "id": "e2"}}) + b"\n")
+        _wait_for(lambda: _count(db) == 2)
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    summary = orjson.loads(stdout)
+    assert (summary["accepted"], summary["skipped"], summary["rejected"]) == (2, 2, 0)
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return -1
+    try:
+        probe = open_store(str(db))
+    except Exception:
+        return -1
+    try:
+        return table_count(probe, "delivery_attempt")
+    finally:
+        probe.close()
+
+
 def test_apply_reads_dotted_keys_indexes_and_match_kinds() -> None:
     mapping = parse_mapping(
         """
@@ -611,7 +654,8 @@ BAD_MAPPINGS = [
         BASE_FIELDS + '[defaults]\npayload = "{}"\n',
         "defaults.payload: an event's payload cannot",
     ),
-    ("section not a table", BASE_FIELDS + 'match = "x"\n', "fields.match: unknown field"),
+    ("key in the wrong table", BASE_FIELDS + 'match = "x"\n', "fields.match: unknown field"),
+    ("section not a table", 'match = "x"\n' + BASE_FIELDS, "match: must be a table ([match]), got a string"),
 ]
 
 
