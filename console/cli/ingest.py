@@ -76,6 +76,7 @@ def summary_line(summary: IngestSummary) -> str:
     "--map",
     "map_path",
     type=click.Path(path_type=Path),
+    metavar="FILE",
     help="A mapping file (TOML) saying where each field is in your own JSON lines or CSV; see docs/mapped-logs.md.",
 )
 @click.option("--follow", is_flag=True, help="Keep reading the (single) file as it grows, until interrupted.")
