@@ -14,6 +14,7 @@ import orjson
 from console.cli import output as fmt
 from console.cli.context import app_context, fail, store_options
 from console.ingest.follow import follow
+from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
 from console.ingest.sources import FORMATS, MAX_LINE_BYTES, SourceError
 
@@ -46,9 +47,10 @@ def _progress(summary: IngestSummary, total: int | None) -> None:
 
 
 def summary_line(summary: IngestSummary) -> str:
+    skipped = f", skipped {fmt.count(summary.skipped)}" if summary.skipped else ""
     return (
         f"accepted {fmt.count(summary.accepted)}, rejected {fmt.count(summary.rejected)}, "
-        f"duplicates {fmt.count(summary.duplicates)} in {summary.seconds:.2f} s "
+        f"duplicates {fmt.count(summary.duplicates)}{skipped} in {summary.seconds:.2f} s "
         f"({summary.rate_per_s:,.0f} lines/s)"
     )
 
@@ -70,6 +72,13 @@ def summary_line(summary: IngestSummary) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every rejected line and its reason here (JSON Lines).",
 )
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="A mapping file (TOML) saying where each field is in your own JSON lines or CSV; see docs/mapped-logs.md.",
+)
 @click.option("--follow", is_flag=True, help="Keep reading the (single) file as it grows, until interrupted.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option(
@@ -90,6 +99,7 @@ def ingest_command(
     paths: tuple[str, ...],
     fmt_name: str,
     rejects_path: Path | None,
+    map_path: Path | None,
     follow: bool,
     as_json: bool,
     batch_size: int,
@@ -100,6 +110,7 @@ def ingest_command(
     Idempotent: lines already stored count as duplicates. Bad lines are rejected with file, line and field.
     """
     app = app_context()
+    mapping = _load_mapping(map_path) if map_path is not None else None
     store = app.store()
     rejects_file: IO[bytes] | None = None
     if rejects_path is not None:
@@ -111,7 +122,7 @@ def ingest_command(
     sink = RejectSink(rejects_file, printer)
     try:
         if follow:
-            summary = _follow(store, paths, fmt_name, sink, as_json, max_line_bytes)
+            summary = _follow(store, paths, fmt_name, sink, as_json, max_line_bytes, mapping)
         else:
             show_progress = sys.stderr.isatty() and not as_json
             summary = ingest_sources(
@@ -122,6 +133,7 @@ def ingest_command(
                 progress=_progress if show_progress else None,
                 batch_size=batch_size,
                 max_line_bytes=max_line_bytes,
+                mapping=mapping,
             )
             if show_progress:
                 click.echo("", err=True)
@@ -141,6 +153,13 @@ def ingest_command(
         fail("; ".join(summary.failed_sources))
 
 
+def _load_mapping(path: Path) -> LogMapping:
+    try:
+        return load_mapping(path)
+    except MappingError as exc:
+        fail(f"--map {exc}")
+
+
 def _follow(
     store: object,
     paths: tuple[str, ...],
@@ -148,6 +167,7 @@ def _follow(
     sink: RejectSink,
     as_json: bool,
     max_line_bytes: int,
+    mapping: LogMapping | None = None,
 ) -> IngestSummary:
     if len(paths) != 1 or paths[0] == "-":
         fail("--follow takes exactly one file path")
@@ -169,6 +189,7 @@ def _follow(
             rejects=sink,
             on_flush=report,
             max_line_bytes=max_line_bytes,
+            mapping=mapping,
         )
     except SourceError as exc:
         fail(str(exc))

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from console.ingest.mapping import LogMapping
 from console.ingest.service import Ingestor, IngestSummary, RejectSink
 from console.ingest.sources import MAX_LINE_BYTES, REJECT_HEAD_BYTES, RawLine, SourceError, too_long
 from console.store import Store
@@ -116,9 +117,10 @@ def follow(
     flush_s: float = 1.0,
     on_flush: Callable[[IngestSummary], None] | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
+    mapping: LogMapping | None = None,
 ) -> IngestSummary:
-    """Tail `path` into the store until `stop` is set; returns the totals."""
-    ingestor = Ingestor(store, rejects or RejectSink())
+    """Tail `path` into the store until `stop` is set; returns the totals. `mapping`: read a mapped log."""
+    ingestor = Ingestor(store, rejects or RejectSink(), mapping=mapping)
     tail = _Tail(path, max_line_bytes)
     ingestor.summary.sources.append(path)
     started = last_flush = time.monotonic()

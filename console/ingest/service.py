@@ -13,6 +13,7 @@ import orjson
 from console.domain.records import AttemptRecord, EventRecord
 from console.ingest.fastpath import fast_parse
 from console.ingest.lines import LineError, object_payload, parse_line
+from console.ingest.mapping import SKIP, LogMapping, parse_mapped
 from console.ingest.sources import (
     MAX_LINE_BYTES,
     UNDECODED,
@@ -31,11 +32,13 @@ DEFAULT_BATCH = 10_000
 
 @dataclass
 class IngestSummary:
-    """Totals of one ingest run; `accepted + rejected + duplicates` is every non-blank line read."""
+    """Totals of one ingest run; `accepted + rejected + duplicates + skipped` is every non-blank line read
+    (`skipped`: lines of a mapped log that its `[match]` says are not delivery attempts)."""
 
     accepted: int = 0
     rejected: int = 0
     duplicates: int = 0
+    skipped: int = 0
     lines: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
@@ -148,10 +151,17 @@ class _Pending:
 class Ingestor:
     """Validates records and writes them in batches; used by file ingest and by `--follow`."""
 
-    def __init__(self, store: Store, rejects: RejectSink, batch_size: int = DEFAULT_BATCH) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rejects: RejectSink,
+        batch_size: int = DEFAULT_BATCH,
+        mapping: LogMapping | None = None,
+    ) -> None:
         self.store = store
         self.rejects = rejects
         self.batch_size = batch_size
+        self.mapping = mapping
         self.summary = IngestSummary()
         self.pending = _Pending()
 
@@ -159,7 +169,10 @@ class Ingestor:
         """Validate one record; a valid one waits for the next flush, a bad one goes to the rejects sink."""
         self.summary.lines += 1
         self.summary.bytes_read += len(record.raw)
-        parsed = parse_record(record)
+        parsed = parse_record(record) if self.mapping is None else parse_mapped(self.mapping, record)
+        if parsed is SKIP:
+            self.summary.skipped += 1
+            return
         if isinstance(parsed, str):
             self._reject(source, record.number, parsed, record.raw)
             return
@@ -197,6 +210,8 @@ class Ingestor:
         self.rejects.flush()
 
     def _reject(self, source: str, number: int, reason: str, raw: bytes) -> None:
+        if self.mapping is not None:
+            reason = self.mapping.relabel(reason)  # the store's reasons name fields too: add their paths
         self.summary.rejected += 1
         self.rejects(Reject(source, number, reason, raw))
 
@@ -210,16 +225,18 @@ def ingest_sources(
     progress: ProgressFn | None = None,
     batch_size: int = DEFAULT_BATCH,
     max_line_bytes: int = MAX_LINE_BYTES,
+    mapping: LogMapping | None = None,
 ) -> IngestSummary:
     """Ingest every path in order. A source that cannot be read is reported and the others still go in.
 
-    Large files are parsed in a second process while this one writes (see `parallel`). A line longer than
-    `max_line_bytes` is rejected and skipped without being held in memory.
+    Large files are parsed in a second process while this one writes (see `parallel`); a mapped log
+    (`mapping`, see `mapping`) is read in this process. A line longer than `max_line_bytes` is rejected and
+    skipped without being held in memory.
     """
-    ingestor = Ingestor(store, rejects or RejectSink(), batch_size)
+    ingestor = Ingestor(store, rejects or RejectSink(), batch_size, mapping)
     sizes = [source_size(p) for p in paths]
     total_bytes = None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
-    if use_parallel(paths, sizes):
+    if mapping is None and use_parallel(paths, sizes):
         from console.ingest.parallel import ingest_in_parallel
 
         return ingest_in_parallel(ingestor, paths, fmt, progress, total_bytes, max_line_bytes)
@@ -228,7 +245,9 @@ def ingest_sources(
     for path in paths:
         name = display_name(path)
         try:
-            stream, records = read_source(path, fmt, max_line_bytes)
+            stream, records = read_source(
+                path, fmt, max_line_bytes, mapping.csv_columns() if mapping else None
+            )
         except SourceError as exc:
             ingestor.summary.failed_sources.append(str(exc))
             continue

@@ -6,7 +6,7 @@ import codecs
 import csv
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
@@ -159,8 +159,15 @@ class _CsvLines:
         return text
 
 
-def iter_csv(stream: IO[bytes], source: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[RawLine]:
-    """Each CSV record after the header, as a mapping with typed cells (empty cells are null)."""
+def iter_csv(
+    stream: IO[bytes],
+    source: str,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    required: Sequence[str] | None = None,
+) -> Iterator[RawLine]:
+    """Each CSV record after the header, as a mapping with typed cells (empty cells are null).
+
+    The header must have the log format's required columns, or the `required` ones (a mapped log's)."""
     if csv.field_size_limit() < max_line_bytes:
         csv.field_size_limit(max_line_bytes)
     lines = _CsvLines(stream, max_line_bytes)
@@ -173,9 +180,9 @@ def iter_csv(stream: IO[bytes], source: str, max_line_bytes: int = MAX_LINE_BYTE
     if header is None:
         return
     names = [h.strip() for h in header]
-    missing = [
-        n for n in ("event_id", "event_type", "endpoint_id", "attempt", "attempted_at") if n not in names
-    ]
+    if required is None:
+        required = ("event_id", "event_type", "endpoint_id", "attempt", "attempted_at")
+    missing = [n for n in required if n not in names]
     if missing:
         raise SourceError(f"{source}:1: CSV header lacks required column(s): {', '.join(missing)}")
     while True:
@@ -250,14 +257,18 @@ def _typed_csv_row(number: int, raw: bytes, cells: dict[str, str]) -> RawLine:
 
 
 def read_source(
-    path: str, wanted: str = "auto", max_line_bytes: int = MAX_LINE_BYTES
+    path: str,
+    wanted: str = "auto",
+    max_line_bytes: int = MAX_LINE_BYTES,
+    csv_columns: Sequence[str] | None = None,
 ) -> tuple[IO[bytes], Iterator[RawLine]]:
-    """Open a source and iterate its records; the caller closes the stream."""
+    """Open a source and iterate its records; the caller closes the stream. `csv_columns`: the columns a
+    CSV header must have, when not the log format's."""
     stream = open_binary(path)
     fmt = detect_format(path, stream, wanted)
     if fmt == "jsonl":
         return stream, iter_jsonl(stream, max_line_bytes)
-    return stream, iter_csv(stream, display_name(path), max_line_bytes)
+    return stream, iter_csv(stream, display_name(path), max_line_bytes, csv_columns)
 
 
 def source_size(path: str) -> int | None:
