@@ -42,6 +42,7 @@ def _register() -> None:
     from console.cli.sandbox import receiver_command, simulate_command
     from console.cli.stats import stats_command
     from console.cli.tui import demo_command, tui_command
+    from console.cli.watch import alerts_group, watch_command
 
     commands = (
         ingest_command,
@@ -56,6 +57,8 @@ def _register() -> None:
         sample_command,
         endpoints_group,
         prune_command,
+        watch_command,
+        alerts_group,
     )
     for command in commands:
         cli.add_command(command)
