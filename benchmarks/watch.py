@@ -40,7 +40,8 @@ def _stores(quick: bool) -> dict[int, Path]:
     if not quick:
         return history_stores()
     return {
-        days: sqlite_store_from(sample_log("watch-quick", events=400 * days, days=days), "store") for days in (1, 5)
+        days: sqlite_store_from(sample_log("watch-quick", events=400 * days, days=days), "store")
+        for days in (1, 5)
     }
 
 

@@ -153,3 +153,16 @@ def test_a_failing_command_is_retried_not_dropped(sqlite_store: Store, tmp_path:
     _fire_and_resolve(sqlite_store, tmp_path, config)
     pending = pending_outbox(sqlite_store)
     assert len(pending) == 2 and pending[0].tries >= 1 and "exited 2" in (pending[0].last_error or "")
+
+
+def test_the_demo_alerts_file_is_valid_and_its_command_logs(tmp_path: Path) -> None:
+    from console.demo import write_alerts
+
+    (tmp_path / "logs").mkdir()
+    path = write_alerts(tmp_path)
+    config = parse_alerts(path.read_text(), path)
+    (channel,) = config.channels
+    sender = ChannelSender(config)
+    result = asyncio.run(sender.try_send(channel, "alert_1", b'{"state": "firing"}'))
+    assert result.ok, result.error
+    assert orjson.loads((tmp_path / "logs" / "alerts.jsonl").read_bytes()) == {"state": "firing"}
