@@ -180,3 +180,21 @@ def test_for_and_repeat_and_backlog_rules(store: Store, tmp_path: Path) -> None:
     ingest_sources(store, [str(retry)])
     done = run_evaluation(store, config.rules, config.channels, t0 + 32_000)
     assert ("backlog", AlertState.RESOLVED) in [(n.rule, n.state) for n in done.notifications]
+
+
+def test_recovered_endpoints_after_a_failure_streak(store: Store, tmp_path: Path) -> None:
+    from console.watch import recovered_endpoints
+
+    lines = traffic("ep_back", 6, 503, seconds_ago=300) + traffic("ep_back", 4, 200, seconds_ago=30)
+    lines += traffic("ep_still_down", 6, 500, seconds_ago=300) + traffic(
+        "ep_still_down", 3, 500, seconds_ago=30
+    )
+    lines += traffic("ep_fine", 10, 200, seconds_ago=30)
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"".join(lines))
+    ingest_sources(store, [str(path)])
+    now = now_ms()
+    (recovery,) = recovered_endpoints(store, now)
+    assert (recovery.endpoint_id, recovery.failures, recovery.successes_since) == ("ep_back", 6, 4)
+    assert recovery.last_failure_ms < recovery.recovered_ms <= now
+    assert recovered_endpoints(store, now, min_successes=5) == []

@@ -14,6 +14,7 @@ from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
 from console.domain.alerts import AlertState, AlertStateRow, Backlog, FiringAlert, OutboxItem, ResolvedAlert
+from console.domain.times import MS_PER_MINUTE
 from console.store.engine import Store
 from console.store.tables import SEQ_TYPE, _ms
 
@@ -175,3 +176,27 @@ def backlog_by_endpoint(store: Store) -> dict[str, Backlog]:
             "GROUP BY endpoint_id"
         ).all()
     return {r[0]: Backlog(r[0], int(r[1]), r[2]) for r in rows}
+
+
+def failures_and_successes(
+    store: Store, since_ms: int
+) -> tuple[dict[str, tuple[int, int]], dict[str, list[tuple[int, int]]]]:
+    """Since `since_ms` (minute resolution): per endpoint, (failed attempts, last failure ms) from the failure
+    rollup, and its (minute bucket, successful attempts) from the minute rollup."""
+    p = store.dialect.placeholder
+    minute = since_ms // MS_PER_MINUTE
+    with store.read() as conn:
+        failures = conn.exec_driver_sql(
+            f"SELECT endpoint_id, SUM(count), MAX(last_at) FROM failure_minute WHERE bucket >= {p} GROUP BY endpoint_id",
+            (minute,),
+        ).all()
+        successes = conn.exec_driver_sql(
+            "SELECT endpoint_id, bucket, SUM(successes) FROM rollup_minute "
+            f"WHERE bucket >= {p} GROUP BY endpoint_id, bucket ORDER BY endpoint_id, bucket",
+            (minute,),
+        ).all()
+    by_endpoint: dict[str, list[tuple[int, int]]] = {}
+    for endpoint_id, bucket, count in successes:
+        if count:
+            by_endpoint.setdefault(endpoint_id, []).append((int(bucket), int(count)))
+    return {r[0]: (int(r[1]), int(r[2])) for r in failures}, by_endpoint
