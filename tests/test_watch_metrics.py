@@ -155,3 +155,24 @@ def test_a_scrape_keeps_sealed_hours_and_rereads_only_open_ones(store: Store, tm
     assert collector.totals.rebuilds == 2, "late data in a sealed hour rebuilds them"
     counts = {tuple(s.labels.values()): s.value for s in families["hookconsole_attempts"].samples}
     assert counts[("ep_a", "success")] == 12 + 2 + 5 + 2 + 1
+
+
+def test_source_lag_is_served_for_each_followed_file(sqlite_store: Store, tmp_path: Path) -> None:
+    log = tmp_path / "live.jsonl"
+    log.write_bytes(b"".join(traffic("ep_a", 3, 200)))
+    options = WatchOptions(sources=[str(log)], metrics_port=0, every_s=0.2, follow_flush_s=0.2)
+    watcher = Watcher(sqlite_store, parse_alerts(""), options, Log(io.StringIO()))
+    stop = threading.Event()
+    ports: list[int | None] = []
+    thread = threading.Thread(target=watcher.run, args=(stop, ports.append), daemon=True)
+    thread.start()
+    try:
+        assert wait_for(
+            lambda: bool(ports) and bool(_scrape(ports[0] or 0).get("hookconsole_attempts_total"))
+        )
+        samples = _scrape(ports[0] or 0)
+        assert samples["hookconsole_source_lag_seconds"][(("source", str(log)),)] == 0
+        assert sum(samples["hookconsole_attempts_total"].values()) == 3
+    finally:
+        stop.set()
+        thread.join(timeout=10)

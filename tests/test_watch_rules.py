@@ -198,3 +198,16 @@ def test_recovered_endpoints_after_a_failure_streak(store: Store, tmp_path: Path
     assert (recovery.endpoint_id, recovery.failures, recovery.successes_since) == ("ep_back", 6, 4)
     assert recovery.last_failure_ms < recovery.recovered_ms <= now
     assert recovered_endpoints(store, now, min_successes=5) == []
+
+
+def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
+    db = str(tmp_path / "store.db")
+    alerts = tmp_path / "alerts.toml"
+    alerts.write_text(alerts_toml("http://127.0.0.1:9/alerts"))
+    _ingest(db, tmp_path, traffic("ep_down", 6, 500), "down.jsonl")
+    result = run("--db", db, "watch", "--once", "--json-logs", "--alerts", str(alerts))
+    assert result.exit_code == 3
+    entries = [orjson.loads(line) for line in result.stderr.splitlines()]
+    events = [e["event"] for e in entries]
+    assert "alert_firing" in events and "channel_failing" in events
+    assert all({"at", "level", "event", "message"} <= set(e) for e in entries)
