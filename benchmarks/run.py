@@ -13,6 +13,7 @@ DEFAULT = [
     "benchmarks.report",
     "benchmarks.replay",
     "benchmarks.tui",
+    "benchmarks.watch",
 ]
 SLOW: list[str] = []
 

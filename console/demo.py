@@ -27,6 +27,7 @@ HEALTHY = ("ep_payments", "ep_inventory", "ep_analytics", "ep_fraud")
 FLAKY = ("ep_crm",)
 DOWN = ("ep_giftcards",)
 DOWN_FOR = "3m"
+WATCH_EVERY = "5s"
 PARENT_ENV = "HOOKCONSOLE_PARENT_PID"
 
 
@@ -65,6 +66,7 @@ def prepare(folder: Path, events: int = 8000, days: float = 7, seed: int = 7) ->
         )
     endpoints = folder / "endpoints.toml"
     endpoints.write_text("\n".join(blocks))
+    write_alerts(folder)
     db = folder / "demo.db"
     store = open_store(str(db))
     try:
@@ -72,6 +74,24 @@ def prepare(folder: Path, events: int = 8000, days: float = 7, seed: int = 7) ->
     finally:
         store.close()
     return DemoSetup(folder, db, endpoints, ports)
+
+
+def write_alerts(folder: Path) -> Path:
+    """The demo's alerts.toml: an endpoint-down rule whose notifications a command appends to logs/alerts.jsonl
+    (the endpoint down for the first minutes fires, then resolves once it answers again)."""
+    sink = folder / "logs" / "alerts.jsonl"
+    script = f"import sys; open({str(sink)!r}, 'ab').write(sys.stdin.buffer.read() + b'\\n')"
+    path = folder / "alerts.toml"
+    path.write_text(
+        "# Demo alert rules (docs/alerts.md); `watch` logs to logs/watch.log, notifications go to logs/alerts.jsonl.\n"
+        '[[rule]]\nname = "endpoint-down"\nmetric = "success_rate"\nbelow = 0.5\nwindow = "2m"\nmin_attempts = 5\n\n'
+        f'[[channel]]\nkind = "command"\nname = "demo-log"\ncommand = [{_toml_string(sys.executable)}, "-c", {_toml_string(script)}]\n'
+    )
+    return path
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _command(*args: str) -> list[str]:
@@ -126,6 +146,8 @@ def sandbox(setup: DemoSetup, rate: float = 3.0) -> Iterator[list[subprocess.Pop
             _wait_listening(log, child[0])
         children.append(_start(_command("--db", str(setup.db), *base, "simulate", "--rate", str(rate)),
                                setup.folder / "logs" / "simulator.log"))  # fmt: skip
+        children.append(_start(_command("--db", str(setup.db), "watch", "--alerts", str(setup.folder / "alerts.toml"),
+                                        "--every", WATCH_EVERY), setup.folder / "logs" / "watch.log"))  # fmt: skip
         yield [process for process, _ in children]
     finally:
         stop_all([process for process, _ in children])

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sample": ("console.cli.sample", "sample_command", "Generate a realistic sample delivery log."),
     "endpoints": ("console.cli.endpoints", "endpoints_group", "Check (or import) endpoint configuration."),
     "prune": ("console.cli.prune", "prune_command", "Remove old deliveries (retention)."),
+    "watch": ("console.cli.watch", "watch_command", "Follow sources, alert on rules, serve metrics."),
+    "alerts": ("console.cli.watch", "alerts_group", "Check an alerts.toml."),
 }
 
 

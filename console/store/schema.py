@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import SQLModel
 
+import console.store.alerts  # noqa: F401  (alert state and outbox tables)
 from console.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from console.store.engine import Store, StoreError, create_store_engine, describe_url, normalise_url
 

@@ -1,0 +1,103 @@
+"""`watch`: a /metrics scrape and one rule evaluation on a 7-day and a 35-day store of the same traffic density.
+
+The scrape (the full exposition text, as the HTTP handler builds it) reads hour rollups (older hours kept between
+scrapes), the last hour's minute rollups, the undelivered index and the alert state, so a 5x longer history should
+cost about the same: target ratio <= 1.2 for a steady scrape (the first one, which sums the sealed hours, is shown
+too). One evaluation of a success-rate rule over every endpoint: target <= 50 ms on the 35-day store.
+Both run with the clock at the end of the logs, so the windows hold traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from prometheus_client.exposition import generate_latest
+
+from benchmarks.common import END_MS, history_stores, report, sample_log, sqlite_store_from
+from console.store import open_store
+from console.store.alerts import ensure_alert_tables
+from console.watch.evaluate import evaluate
+from console.watch.metrics import make_registry
+from console.watch.rules import parse_alerts
+
+RULES = parse_alerts(
+    '[[rule]]\nname = "endpoint-down"\nmetric = "success_rate"\nbelow = 0.5\nwindow = "5m"\nmin_attempts = 5\n'
+).rules
+ALL_RULES = parse_alerts(
+    '[[rule]]\nname = "down"\nmetric = "success_rate"\nbelow = 0.5\n\n'
+    '[[rule]]\nname = "first"\nmetric = "first_attempt_success_rate"\nbelow = 0.8\nwindow = "15m"\n\n'
+    '[[rule]]\nname = "backlog"\nmetric = "undelivered"\nabove = 100\n\n'
+    '[[rule]]\nname = "stuck"\nmetric = "oldest_undelivered_age_s"\nabove = 3600\n\n'
+    '[[rule]]\nname = "slow"\nmetric = "latency_p95_ms"\nabove = 2000\n\n'
+    '[[rule]]\nname = "burn"\nkind = "burn_rate"\nslo = 0.999\n'
+).rules
+
+
+def _stores(quick: bool) -> dict[int, Path]:
+    if not quick:
+        return history_stores()
+    return {
+        days: sqlite_store_from(sample_log("watch-quick", events=400 * days, days=days), "store")
+        for days in (1, 5)
+    }
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="small 1-day and 5-day stores, for development")
+    args = parser.parse_args(argv)
+    stores = {days: open_store(str(db)) for days, db in _stores(args.quick).items()}
+    small_days, large_days = sorted(stores)
+    registries = {}
+    cold: dict[int, float] = {}
+    for days, store in stores.items():
+        ensure_alert_tables(store)
+        registry, _ = make_registry(store, clock=lambda: END_MS)
+        started = time.perf_counter()
+        text = generate_latest(registry)
+        cold[days] = (time.perf_counter() - started) * 1000
+        assert b"hookconsole_attempts_total" in text
+        registries[days] = registry
+    scrape: dict[int, list[float]] = {d: [] for d in stores}
+    one_rule: dict[int, list[float]] = {d: [] for d in stores}
+    all_rules: dict[int, list[float]] = {d: [] for d in stores}
+    endpoints = len({o.endpoint_id for o in evaluate(stores[large_days], RULES, END_MS)})
+    for _ in range(args.repeat):
+        for days, store in stores.items():
+            started = time.perf_counter()
+            generate_latest(registries[days])
+            scrape[days].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            evaluate(store, RULES, END_MS)
+            one_rule[days].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            evaluate(store, ALL_RULES, END_MS)
+            all_rules[days].append(time.perf_counter() - started)
+    small, large = _median_ms(scrape[small_days]), _median_ms(scrape[large_days])
+    report(
+        "watch /metrics scrape",
+        **{
+            f"store_{small_days}d": f"{small:.1f} ms (first {cold[small_days]:.0f} ms)",
+            f"store_{large_days}d": f"{large:.1f} ms (first {cold[large_days]:.0f} ms)",
+            "ratio": f"{large / small:.2f} (target <= 1.2)",
+        },
+    )
+    report(
+        "watch rule evaluation",
+        endpoints=endpoints,
+        one_rule=f"{_median_ms(one_rule[large_days]):.1f} ms on {large_days}d (target <= 50)",
+        six_rules=f"{_median_ms(all_rules[large_days]):.1f} ms",
+        ratio=f"{_median_ms(one_rule[large_days]) / _median_ms(one_rule[small_days]):.2f}",
+    )
+
+
+if __name__ == "__main__":
+    main()

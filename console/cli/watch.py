@@ -1,0 +1,115 @@
+"""`hookconsole watch` (the headless service: sources, alert rules, notifications, metrics) and `alerts check`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from console.cli.context import app_context, fail, store_options
+from console.domain.times import parse_duration_ms
+from console.watch.daemon import EXIT_ERROR, Watcher, WatchOptions
+from console.watch.logs import Log
+from console.watch.rules import AlertsConfig, AlertsError, check_alerts, load_alerts
+
+DEFAULT_ALERTS = "alerts.toml"
+
+
+def _every(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
+    try:
+        ms = parse_duration_ms(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if ms < 100:
+        raise click.BadParameter("must be at least 100ms")
+    return ms / 1000
+
+
+@click.command("watch")
+@store_options
+@click.argument("sources", nargs=-1, metavar="[SOURCE...]")
+@click.option(
+    "--alerts",
+    "alerts_path",
+    metavar="FILE",
+    envvar="HOOKCONSOLE_ALERTS",
+    help=f"Alert rules and channels [env HOOKCONSOLE_ALERTS; default ./{DEFAULT_ALERTS} when it exists].",
+)
+@click.option(
+    "--every", default="10s", show_default=True, callback=_every, help="How often the rules are evaluated."
+)
+@click.option(
+    "--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics on this port (0: any)."
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics listen on.")
+@click.option(
+    "--once", is_flag=True, help="Evaluate once and exit: 0 none firing, 3 firing, 1 error (for cron)."
+)
+@click.option("--json-logs", is_flag=True, help="Log one JSON object per line on stderr.")
+def watch_command(
+    sources: tuple[str, ...],
+    alerts_path: str | None,
+    every: float,
+    metrics_port: int | None,
+    metrics_host: str,
+    once: bool,
+    json_logs: bool,
+) -> None:
+    """Follow SOURCE files into the store, evaluate alert rules, send notifications and serve metrics.
+
+    Runs until SIGTERM or Ctrl-C; what was read and the alert state are in the store when it stops.
+    """
+    stop = threading.Event()
+    if not once:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+    config = _load(alerts_path)
+    log = Log(json_lines=json_logs)
+    app = app_context()
+    options = WatchOptions(
+        sources=sources, every_s=every, metrics_host=metrics_host, metrics_port=metrics_port
+    )
+    for source in sources:
+        if source == "-" or not Path(source).is_file():
+            fail(f"{source}: no such file (watch follows JSON Lines files)")
+    try:
+        watcher = Watcher(app.store(), config, options, log)
+        if once:
+            sys.exit(watcher.once())
+        sys.exit(watcher.run(stop))
+    except OSError as exc:
+        log.error("watch_failed", f"watch: {exc.strerror or exc}")
+        sys.exit(EXIT_ERROR)
+
+
+def _load(alerts_path: str | None) -> AlertsConfig:
+    if alerts_path is None:
+        if not os.path.exists(DEFAULT_ALERTS):
+            return AlertsConfig(None, (), ())
+        alerts_path = DEFAULT_ALERTS
+    try:
+        return load_alerts(alerts_path)
+    except AlertsError as exc:
+        fail(str(exc))
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Alert rules and notification channels (alerts.toml)."""
+
+
+@alerts_group.command("check")
+@click.argument("path", default=DEFAULT_ALERTS, metavar="[FILE]")
+def alerts_check(path: str) -> None:
+    """Validate alerts.toml: rules, channels and that every secret reference resolves."""
+    config, problems = check_alerts(path)
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        fail(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+    assert config is not None
+    click.echo(f"{path}: {len(config.rules)} rule(s), {len(config.channels)} channel(s), ok")

@@ -1,0 +1,106 @@
+"""Alert and metrics values shared by the store and the watch service: states, outbox items, totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class AlertState(StrEnum):
+    """Where one (rule, endpoint) stands. `pending`: the condition holds but not yet for the rule's `for`."""
+
+    OK = "ok"
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class AlertStateRow:
+    """The stored state of one (rule, endpoint).
+
+    `since_ms` is when the condition started to hold (the incident's start, kept after it resolves);
+    `changed_ms` when the state last changed; `notified_ms` when a notification was last queued.
+    """
+
+    rule: str
+    endpoint_id: str
+    state: AlertState
+    since_ms: int | None = None
+    changed_ms: int = 0
+    notified_ms: int | None = None
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class FiringAlert:
+    """A rule firing for an endpoint since a time (what the console marks on the endpoint's row)."""
+
+    rule: str
+    endpoint_id: str
+    since_ms: int
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedAlert:
+    """A rule that fired for an endpoint and has resolved: the endpoint recovered at `resolved_ms`."""
+
+    rule: str
+    endpoint_id: str
+    since_ms: int | None
+    resolved_ms: int
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One notification waiting for (or already through) one channel. `body` is the JSON notification."""
+
+    seq: int
+    channel: str
+    notification_id: str
+    body: bytes
+    created_ms: int
+    tries: int = 0
+    next_try_ms: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Undelivered deliveries of one endpoint, whenever first tried, and the oldest one's first attempt."""
+
+    endpoint_id: str
+    undelivered: int
+    oldest_ms: int | None
+
+
+@dataclass
+class EndpointTotals:
+    """All stored attempts of one endpoint, summed from the hour rollups: outcomes and latency histogram."""
+
+    endpoint_id: str
+    attempts: int = 0
+    successes: int = 0
+    http_errors: int = 0
+    timeouts: int = 0
+    network_errors: int = 0
+    latency_count: int = 0
+    latency_sum_ms: float = 0.0
+    hist: dict[int, int] = field(default_factory=dict)
+
+    def add(self, other: EndpointTotals) -> None:
+        self.attempts += other.attempts
+        self.successes += other.successes
+        self.http_errors += other.http_errors
+        self.timeouts += other.timeouts
+        self.network_errors += other.network_errors
+        self.latency_count += other.latency_count
+        self.latency_sum_ms += other.latency_sum_ms
+        for bucket, count in other.hist.items():
+            self.hist[bucket] = self.hist.get(bucket, 0) + count
+
+    def copy(self) -> EndpointTotals:
+        twin = EndpointTotals(self.endpoint_id)
+        twin.add(self)
+        return twin

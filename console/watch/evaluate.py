@@ -1,0 +1,115 @@
+"""Judge each rule per endpoint from the same figures `stats` shows: rollups for windows, the undelivered index
+for backlog. One `read_stats` per distinct window, one backlog query, whatever the number of rules.
+
+- success_rate: successful attempts / attempts in the window (`stats --json`: outcomes.success / attempts).
+- first_attempt_success_rate: first attempts that succeeded / first attempts in the window.
+- latency_p95_ms: the 95th percentile of attempt latency in the window.
+- undelivered, oldest_undelivered_age_s: the endpoint's backlog now, whenever first tried (no window).
+- burn_rate: attempt error rate / (1 - slo), the smaller of the long and the short window's.
+
+Rates and latency are judged only with at least `min_attempts` attempts (first attempts for the first-attempt
+rate) in the window; backlog metrics are always judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from console.domain.alerts import Backlog
+from console.domain.filters import DeliveryFilter
+from console.domain.kpis import Kpis
+from console.store import Store
+from console.store.alerts import backlog_by_endpoint
+from console.store.stats import read_stats
+from console.watch.rules import BACKLOG_METRICS, Metric, Rule
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A rule's metric for one endpoint at one evaluation; `value` is None when not judged."""
+
+    rule: Rule
+    endpoint_id: str
+    value: float | None
+    attempts: int
+    undelivered: int
+    oldest_undelivered_ms: int | None
+
+    @property
+    def judged(self) -> bool:
+        return self.value is not None
+
+    @property
+    def breached(self) -> bool:
+        return self.value is not None and self.rule.breached(self.value)
+
+
+def _burn(k: Kpis | None, slo: float) -> float | None:
+    if k is None or k.attempts == 0:
+        return None
+    return (k.failures / k.attempts) / (1.0 - slo)
+
+
+def _value(
+    rule: Rule, k: Kpis | None, short: Kpis | None, backlog: Backlog | None, now_ms: int
+) -> float | None:
+    if rule.metric is Metric.UNDELIVERED:
+        return float(backlog.undelivered if backlog else 0)
+    if rule.metric is Metric.OLDEST_UNDELIVERED_AGE_S:
+        oldest = backlog.oldest_ms if backlog else None
+        return 0.0 if oldest is None else float(max(0, (now_ms - oldest) // 1000))
+    need = max(rule.min_attempts, 1)
+    if rule.metric is Metric.BURN_RATE:
+        assert rule.slo is not None
+        if short is None or short.attempts < need:
+            return None
+        long_burn, short_burn = _burn(k, rule.slo), _burn(short, rule.slo)
+        return None if long_burn is None or short_burn is None else min(long_burn, short_burn)
+    if k is None:
+        return None
+    if rule.metric is Metric.FIRST_ATTEMPT_SUCCESS_RATE:
+        return k.first_attempt_success_rate if k.first_attempts >= need else None
+    if k.attempts < need:
+        return None
+    if rule.metric is Metric.SUCCESS_RATE:
+        return k.successes / k.attempts
+    return k.latency.p95  # LATENCY_P95_MS; None when no attempt had a latency
+
+
+def evaluate(
+    store: Store, rules: tuple[Rule, ...], now_ms: int, known: set[tuple[str, str]] | None = None
+) -> list[Observation]:
+    """Every (rule, endpoint) the rules cover, judged at `now_ms`; `known` (rule, endpoint) pairs, such as those
+    with a stored state, are judged too even without figures (a backlog that drained is judged 0)."""
+    windows = {r.window_ms for r in rules if r.metric not in BACKLOG_METRICS}
+    windows |= {r.short_ms for r in rules if r.short_ms is not None}
+    by_window: dict[int, dict[str, Kpis]] = {}
+    for window in sorted(windows):
+        snapshot = read_stats(store, DeliveryFilter(since_ms=now_ms - window))
+        by_window[window] = {e.endpoint_id: e.kpis for e in snapshot.endpoints}
+    backlog = backlog_by_endpoint(store) if rules else {}
+    observations: list[Observation] = []
+    for rule in rules:
+        figures = by_window.get(rule.window_ms, {})
+        short = by_window.get(rule.short_ms, {}) if rule.short_ms is not None else {}
+        if rule.endpoint != "*":
+            endpoints = [rule.endpoint]
+        else:
+            seen = set(backlog) if rule.metric in BACKLOG_METRICS else set(figures)
+            seen |= {endpoint for name, endpoint in known or () if name == rule.name}
+            endpoints = sorted(seen)
+        for endpoint_id in endpoints:
+            b = backlog.get(endpoint_id)
+            k = figures.get(endpoint_id)
+            value = _value(rule, k, short.get(endpoint_id), b, now_ms)
+            observations.append(
+                Observation(
+                    rule=rule,
+                    endpoint_id=endpoint_id,
+                    value=value,
+                    attempts=k.attempts if k else 0,
+                    undelivered=b.undelivered if b else 0,
+                    oldest_undelivered_ms=b.oldest_ms if b else None,
+                )
+            )
+    return observations

@@ -1,0 +1,116 @@
+"""Delivering the notification outbox: each channel takes its notifications in order, one at a time.
+
+A failed try leaves the notification at the head of its channel's queue with a next-try time (exponential
+backoff with full jitter, capped, or the channel's Retry-After), so nothing is lost while a channel is down and
+the other channels and the rules go on. A channel that refuses a notification outright (a 4xx other than 408,
+425 or 429) is tried `REFUSED_TRIES` times before that notification is given up on, loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+
+from console.delivery import RetryPolicy
+from console.domain.alerts import OutboxItem
+from console.store import Store
+from console.store.alerts import mark_failed, mark_sent, pending_outbox
+from console.watch.channels import ChannelSender, TryResult
+from console.watch.logs import Log
+from console.watch.rules import AlertsConfig, Channel
+
+OUTBOX_POLICY = RetryPolicy(base_s=1.0, factor=2.0, cap_s=60.0, max_retry_after_s=3600.0)
+REFUSED_TRIES = 10
+
+
+class OutboxDelivery:
+    """Sends what is due in the outbox; `deliver_due` is one pass over every channel's queue."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: AlertsConfig,
+        sender: ChannelSender,
+        log: Log,
+        *,
+        policy: RetryPolicy = OUTBOX_POLICY,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.channels = {c.name: c for c in config.channels}
+        self.sender = sender
+        self.log = log
+        self.policy = policy
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.failing: set[str] = set()
+
+    async def deliver_due(self) -> int:
+        """Send every due notification, channel queues side by side; returns how many were delivered."""
+        queues: dict[str, list[OutboxItem]] = {}
+        for item in await asyncio.to_thread(pending_outbox, self.store):
+            if item.channel in self.channels:
+                queues.setdefault(item.channel, []).append(item)
+        counts = await asyncio.gather(
+            *(self._drain(self.channels[name], items) for name, items in queues.items())
+        )
+        return sum(counts)
+
+    async def _drain(self, channel: Channel, items: list[OutboxItem]) -> int:
+        sent = 0
+        for item in items:
+            now_ms = int(self.clock() * 1000)
+            if item.next_try_ms > now_ms:
+                break
+            result = await self.sender.try_send(channel, item.notification_id, item.body)
+            if result.ok:
+                await asyncio.to_thread(mark_sent, self.store, item.seq, int(self.clock() * 1000))
+                sent += 1
+                if channel.name in self.failing:
+                    self.failing.discard(channel.name)
+                    self.log.info(
+                        "channel_recovered",
+                        f"channel {channel.name} is delivering again",
+                        channel=channel.name,
+                    )
+                self.log.info(
+                    "notification_sent",
+                    f"sent {item.notification_id} to channel {channel.name}",
+                    channel=channel.name,
+                    notification=item.notification_id,
+                )
+                continue
+            if not await self._failed(channel, item, result):
+                break
+        return sent
+
+    async def _failed(self, channel: Channel, item: OutboxItem, result: TryResult) -> bool:
+        """Record a failed try; True when the notification was given up on (the queue may go on)."""
+        tries = item.tries + 1
+        dead = not result.retryable and tries >= REFUSED_TRIES
+        delay = self.policy.backoff(min(tries, 30), self.rng)
+        if result.retry_after_s is not None:
+            delay = max(delay, min(result.retry_after_s, self.policy.max_retry_after_s))
+        next_try_ms = int((self.clock() + delay) * 1000)
+        error = result.error or "failed"
+        await asyncio.to_thread(mark_failed, self.store, item.seq, next_try_ms, error, dead)
+        self.failing.add(channel.name)
+        if dead:
+            self.log.error(
+                "notification_dropped",
+                f"channel {channel.name} refused {item.notification_id} {tries} times ({error}); given up on",
+                channel=channel.name,
+                notification=item.notification_id,
+            )
+            return True
+        self.log.warning(
+            "channel_failing",
+            f"channel {channel.name} failed ({error}); {item.notification_id} kept, next try in {delay:.1f}s",
+            channel=channel.name,
+            notification=item.notification_id,
+            tries=tries,
+        )
+        return False

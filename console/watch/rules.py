@@ -1,0 +1,383 @@
+"""alerts.toml: alert rules and notification channels, parsed into frozen values.
+
+Every problem is one line naming the file, the rule or channel, and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from console.domain.endpoint import Scheme
+from console.domain.times import parse_duration_ms
+from console.endpoints import resolve_secret, secret_format_problem, url_problem
+
+
+class AlertsError(Exception):
+    """alerts.toml cannot be used; `problems` lists every reason, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Metric(StrEnum):
+    """What a threshold rule judges, per endpoint (docs/alerts.md defines each)."""
+
+    SUCCESS_RATE = "success_rate"
+    FIRST_ATTEMPT_SUCCESS_RATE = "first_attempt_success_rate"
+    UNDELIVERED = "undelivered"
+    OLDEST_UNDELIVERED_AGE_S = "oldest_undelivered_age_s"
+    LATENCY_P95_MS = "latency_p95_ms"
+    BURN_RATE = "burn_rate"
+
+
+BACKLOG_METRICS = frozenset({Metric.UNDELIVERED, Metric.OLDEST_UNDELIVERED_AGE_S})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One `[[rule]]`. A threshold rule fires when `metric` is below/above `threshold` over `window_ms`;
+    a burn-rate rule when the error budget of `slo` burns at least `threshold` (the factor) times too fast over
+    both `window_ms` (long) and `short_ms`."""
+
+    name: str
+    endpoint: str  # "*" or one endpoint id
+    metric: Metric
+    threshold: float
+    above: bool
+    window_ms: int
+    min_attempts: int = 1
+    for_ms: int = 0
+    repeat_ms: int | None = None
+    slo: float | None = None
+    short_ms: int | None = None
+
+    @property
+    def is_burn_rate(self) -> bool:
+        return self.metric is Metric.BURN_RATE
+
+    def applies_to(self, endpoint_id: str) -> bool:
+        return self.endpoint in ("*", endpoint_id)
+
+    def breached(self, value: float) -> bool:
+        return value > self.threshold if self.above else value < self.threshold
+
+
+class ChannelKind(StrEnum):
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+    PAGERDUTY = "pagerduty"
+    COMMAND = "command"
+
+
+PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One `[[channel]]`: where notifications go. Secrets are references (`env:`/`file:`), resolved at send."""
+
+    name: str
+    kind: ChannelKind
+    url: str | None = None
+    secret_ref: str | None = None  # webhook: sign with Standard Webhooks
+    routing_key_ref: str | None = None  # pagerduty
+    severity: str = "error"  # pagerduty
+    command: tuple[str, ...] = ()
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    path: Path | None
+    rules: tuple[Rule, ...]
+    channels: tuple[Channel, ...]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path is not None else Path.cwd()
+
+
+RULE_KEYS = {
+    "name",
+    "endpoint",
+    "metric",
+    "below",
+    "above",
+    "window",
+    "min_attempts",
+    "for",
+    "repeat",
+    "kind",
+}
+BURN_KEYS = {"name", "endpoint", "kind", "slo", "long", "short", "factor", "min_attempts", "for", "repeat"}
+CHANNEL_KEYS = {
+    ChannelKind.WEBHOOK: {"kind", "name", "url", "secret", "timeout_s"},
+    ChannelKind.SLACK: {"kind", "name", "url", "timeout_s"},
+    ChannelKind.PAGERDUTY: {"kind", "name", "url", "routing_key", "severity", "timeout_s"},
+    ChannelKind.COMMAND: {"kind", "name", "command", "timeout_s"},
+}
+PD_SEVERITIES = ("critical", "error", "warning", "info")
+
+
+class _Problems:
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.lines: list[str] = []
+
+    def add(self, key: str, reason: str) -> None:
+        self.lines.append(f"{self.where}: {key}: {reason}")
+
+
+def load_alerts(path: Path | str) -> AlertsConfig:
+    """Read and validate alerts.toml; raises AlertsError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AlertsError([f"{path}: no such alerts file"]) from None
+    except OSError as exc:
+        raise AlertsError([f"{path}: cannot be read ({exc.strerror})"]) from None
+    return parse_alerts(text, path)
+
+
+def parse_alerts(text: str, path: Path | None = None) -> AlertsConfig:
+    name = str(path) if path is not None else "alerts.toml"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AlertsError([f"{name}: not valid TOML: {exc}"]) from None
+    problems: list[str] = [
+        f"{name}: unknown top-level key {key!r} (expected [[rule]] and [[channel]] tables)"
+        for key in sorted(set(raw) - {"rule", "channel"})
+    ]
+    parsed_by_section: dict[str, list[Any]] = {"rule": [], "channel": []}
+    parsers: dict[str, Any] = {"rule": _parse_rule, "channel": _parse_channel}
+    for section, out in parsed_by_section.items():
+        parse = parsers[section]
+        tables = raw.get(section, [])
+        if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+            problems.append(f"{name}: {section!r} must be an array of tables ([[{section}]])")
+            continue
+        seen: set[str] = set()
+        for index, table in enumerate(tables, start=1):
+            label = table.get("name") if isinstance(table.get("name"), str) else None
+            where = f"{name}: {section} {label!r}" if label else f"{name}: {section} #{index}"
+            found = _Problems(where)
+            parsed = parse(table, index, found)
+            problems.extend(found.lines)
+            if parsed is None:
+                continue
+            if parsed.name in seen:
+                problems.append(f"{where}: name: duplicate name (each {section} name must be unique)")
+                continue
+            seen.add(parsed.name)
+            out.append(parsed)
+    if problems:
+        raise AlertsError(problems)
+    return AlertsConfig(path, tuple(parsed_by_section["rule"]), tuple(parsed_by_section["channel"]))
+
+
+def _duration(table: dict[str, Any], key: str, found: _Problems, default: int | None) -> int | None:
+    if key not in table:
+        return default
+    value = table[key]
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return parse_duration_ms(value)
+    except ValueError:
+        found.add(key, f'must be a duration like "30s", "5m" or "1h", got {value!r}')
+        return None
+
+
+def _number(table: dict[str, Any], key: str, found: _Problems, low: float, high: float) -> float | None:
+    value = table.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        found.add(key, f"must be a number between {low:g} and {high:g}, got {value!r}")
+        return None
+    return float(value)
+
+
+def _unknown(table: dict[str, Any], known: set[str], found: _Problems) -> None:
+    for key in sorted(set(table) - known):
+        found.add(key, f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def _parse_rule(table: dict[str, Any], index: int, found: _Problems) -> Rule | None:
+    name = table.get("name")
+    if not isinstance(name, str) or not name.strip():
+        found.add("name", "missing or empty (every rule needs a name)")
+    endpoint = table.get("endpoint", "*")
+    if not isinstance(endpoint, str) or not endpoint.strip():
+        found.add("endpoint", 'must be "*" or an endpoint id')
+    min_attempts = table.get("min_attempts", 1)
+    if isinstance(min_attempts, bool) or not isinstance(min_attempts, int) or min_attempts < 0:
+        found.add("min_attempts", f"must be a whole number >= 0, got {min_attempts!r}")
+    for_ms = _duration(table, "for", found, 0)
+    repeat_ms = _duration(table, "repeat", found, None)
+    if repeat_ms is not None and repeat_ms <= 0:
+        found.add("repeat", "must be longer than 0s")
+    kind = table.get("kind", "threshold")
+    if kind == "burn_rate":
+        return _burn_rule(table, found, name, endpoint, min_attempts, for_ms, repeat_ms)
+    if kind != "threshold":
+        found.add("kind", f'must be "threshold" (the default) or "burn_rate", got {kind!r}')
+        return None
+    _unknown(table, RULE_KEYS, found)
+    metric = table.get("metric")
+    threshold_metrics = [m.value for m in Metric if m is not Metric.BURN_RATE]
+    if metric not in threshold_metrics:
+        found.add("metric", f"must be one of {', '.join(threshold_metrics)}, got {metric!r}")
+    if ("below" in table) == ("above" in table):
+        found.add("below", "give exactly one of below = N or above = N")
+        threshold = None
+    else:
+        key = "above" if "above" in table else "below"
+        threshold = _number(table, key, found, 0, 1e12)
+    window_ms = _duration(table, "window", found, 5 * 60_000)
+    if window_ms is not None and window_ms < 60_000:
+        found.add("window", "must be at least 1m (the rollups count by the minute)")
+    if found.lines or threshold is None or window_ms is None or for_ms is None:
+        return None
+    return Rule(
+        name=str(name),
+        endpoint=str(endpoint),
+        metric=Metric(str(metric)),
+        threshold=threshold,
+        above="above" in table,
+        window_ms=window_ms,
+        min_attempts=int(min_attempts),
+        for_ms=for_ms,
+        repeat_ms=repeat_ms,
+    )
+
+
+def _burn_rule(
+    table: dict[str, Any],
+    found: _Problems,
+    name: Any,
+    endpoint: Any,
+    min_attempts: Any,
+    for_ms: int | None,
+    repeat_ms: int | None,
+) -> Rule | None:
+    _unknown(table, BURN_KEYS, found)
+    slo = _number(table, "slo", found, 0.0, 1.0)
+    if slo is not None and not 0 < slo < 1:
+        found.add("slo", f"must be between 0 and 1 (exclusive), like 0.999, got {slo!r}")
+    factor = _number(table, "factor", found, 0.0, 1e6) if "factor" in table else 14.4
+    long_ms = _duration(table, "long", found, 60 * 60_000)
+    short_ms = _duration(table, "short", found, 5 * 60_000)
+    if long_ms is not None and short_ms is not None:
+        if short_ms < 60_000:
+            found.add("short", "must be at least 1m (the rollups count by the minute)")
+        elif long_ms <= short_ms:
+            found.add("long", "must be longer than short")
+    if found.lines or slo is None or factor is None or long_ms is None or short_ms is None or for_ms is None:
+        return None
+    return Rule(
+        name=str(name),
+        endpoint=str(endpoint),
+        metric=Metric.BURN_RATE,
+        threshold=factor,
+        above=True,
+        window_ms=long_ms,
+        min_attempts=int(min_attempts),
+        for_ms=for_ms,
+        repeat_ms=repeat_ms,
+        slo=slo,
+        short_ms=short_ms,
+    )
+
+
+def _ref(table: dict[str, Any], key: str, found: _Problems) -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("env:", "file:")) or not value.split(":", 1)[1]:
+        found.add(key, "must be a reference like env:NAME or file:PATH, not the secret itself")
+        return None
+    return value
+
+
+def _parse_channel(table: dict[str, Any], index: int, found: _Problems) -> Channel | None:
+    kind = table.get("kind")
+    if kind not in {k.value for k in ChannelKind}:
+        found.add("kind", f"must be one of webhook, slack, pagerduty, command, got {kind!r}")
+        return None
+    kind = ChannelKind(kind)
+    _unknown(table, CHANNEL_KEYS[kind], found)
+    name = table.get("name", f"{kind.value}-{index}")
+    if not isinstance(name, str) or not name.strip():
+        found.add("name", "must be a non-empty string")
+    timeout_s = _number(table, "timeout_s", found, 0.1, 300) if "timeout_s" in table else 10.0
+    url = table.get("url", PAGERDUTY_URL if kind is ChannelKind.PAGERDUTY else None)
+    if kind is not ChannelKind.COMMAND:
+        if url is None:
+            found.add("url", "missing (required)")
+        else:
+            reason = url_problem(url)
+            if reason:
+                found.add("url", reason)
+    secret_ref = _ref(table, "secret", found) if kind is ChannelKind.WEBHOOK else None
+    routing_ref = None
+    severity = "error"
+    if kind is ChannelKind.PAGERDUTY:
+        if "routing_key" not in table:
+            found.add("routing_key", "missing (required: env:NAME or file:PATH)")
+        routing_ref = _ref(table, "routing_key", found)
+        severity = table.get("severity", "error")
+        if severity not in PD_SEVERITIES:
+            found.add("severity", f"must be one of {', '.join(PD_SEVERITIES)}, got {severity!r}")
+    command: tuple[str, ...] = ()
+    if kind is ChannelKind.COMMAND:
+        raw = table.get("command")
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not raw or not all(isinstance(a, str) and a for a in raw):
+            found.add("command", "must be a program path or a list [program, arg, ...]")
+        else:
+            command = tuple(raw)
+    if found.lines or timeout_s is None:
+        return None
+    return Channel(
+        name=str(name),
+        kind=kind,
+        url=url,
+        secret_ref=secret_ref,
+        routing_key_ref=routing_ref,
+        severity=str(severity),
+        command=command,
+        timeout_s=timeout_s,
+    )
+
+
+def check_alerts(
+    path: Path | str, env: Mapping[str, str] | None = None
+) -> tuple[AlertsConfig | None, list[str]]:
+    """Everything `alerts check` reports: structure problems, then secret references that do not resolve."""
+    try:
+        config = load_alerts(path)
+    except AlertsError as exc:
+        return None, exc.problems
+    problems: list[str] = []
+    for channel in config.channels:
+        for key, ref in (("secret", channel.secret_ref), ("routing_key", channel.routing_key_ref)):
+            if ref is None:
+                continue
+            try:
+                secret = resolve_secret(ref, config.base_dir, env)
+            except LookupError as exc:
+                problems.append(f"{path}: channel {channel.name!r}: {key}: {ref}: {exc}")
+                continue
+            if key == "secret":
+                problem = secret_format_problem(Scheme.STANDARD, secret)
+                if problem:
+                    problems.append(f"{path}: channel {channel.name!r}: {key}: {ref}: {problem}")
+    return config, problems
