@@ -79,7 +79,14 @@ def test_cli_reports_store_errors_on_one_line(tmp_path: Path) -> None:
 
 def test_version_1_store_gains_the_new_tables(store_url: str) -> None:
     store = open_store(store_url)
-    with store.write() as conn:
+    with store.write() as conn:  # a store as version 1 left it: without the tables version 2 added
+        conn.exec_driver_sql("DROP TABLE alert_outbox")
         conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     store.close()
     assert _version(store_url) == SCHEMA_VERSION == 2
+    upgraded = open_store(store_url)
+    try:
+        with upgraded.read() as conn:
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM alert_outbox").scalar_one() == 0
+    finally:
+        upgraded.close()
