@@ -211,3 +211,15 @@ def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
     events = [e["event"] for e in entries]
     assert "alert_firing" in events and "channel_failing" in events
     assert all({"at", "level", "event", "message"} <= set(e) for e in entries)
+
+
+def test_a_metrics_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("--db", str(tmp_path / "store.db"), "watch", "--metrics-port", str(port))
+    assert result.exit_code == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}: Address already in use" in result.stderr

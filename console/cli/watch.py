@@ -12,7 +12,7 @@ import click
 
 from console.cli.context import app_context, fail, store_options
 from console.domain.times import parse_duration_ms
-from console.watch.daemon import EXIT_ERROR, Watcher, WatchOptions
+from console.watch.daemon import EXIT_ERROR, Watcher, WatchError, WatchOptions
 from console.watch.logs import Log
 from console.watch.rules import AlertsConfig, AlertsError, check_alerts, load_alerts
 
@@ -64,9 +64,27 @@ def watch_command(
     Runs until SIGTERM or Ctrl-C; what was read and the alert state are in the store when it stops.
     """
     stop = threading.Event()
+    previous = {}
     if not once:
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        _watch(stop, sources, alerts_path, every, metrics_port, metrics_host, once, json_logs)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _watch(
+    stop: threading.Event,
+    sources: tuple[str, ...],
+    alerts_path: str | None,
+    every: float,
+    metrics_port: int | None,
+    metrics_host: str,
+    once: bool,
+    json_logs: bool,
+) -> None:
     config = _load(alerts_path)
     log = Log(json_lines=json_logs)
     app = app_context()
@@ -81,6 +99,8 @@ def watch_command(
         if once:
             sys.exit(watcher.once())
         sys.exit(watcher.run(stop))
+    except WatchError as exc:
+        fail(str(exc))
     except OSError as exc:
         log.error("watch_failed", f"watch: {exc.strerror or exc}")
         sys.exit(EXIT_ERROR)

@@ -38,6 +38,10 @@ OUTBOX_POLL_S = 0.2
 ONCE_SEND_TIMEOUT_S = 30.0
 
 
+class WatchError(Exception):
+    """The service cannot start (a port in use, say); the message says what and where."""
+
+
 @dataclass(frozen=True)
 class WatchOptions:
     sources: Sequence[str] = ()
@@ -134,22 +138,26 @@ class Watcher:
 
     def run(self, stop: threading.Event, on_ready: Callable[[int | None], None] | None = None) -> int:
         """Run until `stop` is set; returns the exit code."""
+        server = None
+        port = None
+        if self.options.metrics_port is not None:
+            registry, _ = make_registry(self.store, source_lags=self._lags, rule_names=self._rule_names)
+            try:
+                server, _thread = start_http_server(
+                    self.options.metrics_port, self.options.metrics_host, registry
+                )
+            except OSError as exc:
+                where = f"{self.options.metrics_host}:{self.options.metrics_port}"
+                raise WatchError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
+            port = int(server.server_port)
+            host = self.options.metrics_host
+            shown = f"[{host}]" if ":" in host else host
+            self.log.info("metrics_serving", f"serving metrics on http://{shown}:{port}/metrics", port=port)
         for follower in self.followers:
             follower.thread = threading.Thread(
                 target=self._follow, args=(follower, stop), name=f"follow {follower.path}", daemon=True
             )
             follower.thread.start()
-        server = None
-        port = None
-        if self.options.metrics_port is not None:
-            registry, _ = make_registry(self.store, source_lags=self._lags, rule_names=self._rule_names)
-            server, _thread = start_http_server(
-                self.options.metrics_port, self.options.metrics_host, registry
-            )
-            port = int(server.server_port)
-            host = self.options.metrics_host
-            shown = f"[{host}]" if ":" in host else host
-            self.log.info("metrics_serving", f"serving metrics on http://{shown}:{port}/metrics", port=port)
         outbox_thread = threading.Thread(target=self._outbox_loop, args=(stop,), name="outbox", daemon=True)
         outbox_thread.start()
         self.log.info(
