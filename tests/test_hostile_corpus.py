@@ -251,3 +251,12 @@ def test_hostile_corpus(
     assert summary["lines"] == summary["accepted"] + summary["rejected"] + summary["duplicates"]
     assert _stats_of(store.url) == _expected_stats([{**v, "attempt": int(v["attempt"])} for v in valid])
     assert verify_derived_state(store) == []
+
+    out = tmp_path / "export"
+    window = ("--since", "2020-01-01T00:00:00Z", "--until", "2030-01-01T00:00:00Z")
+    result = run("--db", store.url, "export", "--format", "json", "--out", str(out), "--quiet", *window)
+    assert result.exit_code == 0, result.stderr
+    exported = sorted(out.glob("*.json"))
+    assert exported
+    for path in exported:
+        orjson.loads(path.read_bytes())  # strict UTF-8 JSON: every stored payload and text can be exported

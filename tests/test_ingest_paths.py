@@ -114,6 +114,10 @@ def _byte_mutations(rng: random.Random, lines: list[bytes]) -> list[bytes]:
         letters = [i for i, c in enumerate(raw) if chr(c).isalpha()]
         i = rng.choice(letters)
         out.append(raw[:i] + rng.choice(BAD_BYTES) + raw[i + 1 :])
+    for key in ("amount", "user_id", "reward_id", "currency"):
+        for wide in ("18446744073709551615", "18446744073709551616", "-9223372036854775809", "1" + "0" * 30):
+            payload = f'{{"{key}": {wide}, "{key}": {wide}}}'.encode()
+            out.append(orjson.dumps(log_line("evt_wide", payload=...))[:-1] + b',"payload":' + payload + b"}")
     base = orjson.dumps(log_line("evt_deep"))[:-1]
     for depth in (900, 1000, 1023, 1024, 1025, 5000, 100_000):
         nested = b"[" * depth + b"]" * depth

@@ -26,6 +26,7 @@ from console.ingest.lines import (
 )
 
 _NO_PAYLOAD = msgspec.Raw(b"")
+_JSON_INT_MIN, _JSON_INT_MAX = -(1 << 63), (1 << 64) - 1  # the integers orjson (the slow path) reads as int
 
 
 class _Line(msgspec.Struct):
@@ -140,11 +141,18 @@ def _event(record: AttemptRecord, payload: bytes) -> EventRecord | None:
         return None
     if isinstance(fields.event, str) and fields.event != record.event_type:
         return None
+    amount = fields.amount
+    if int in (
+        type(amount),
+        type(fields.user_id),
+        type(fields.reward_id),
+        type(fields.currency),
+    ) and _wide_int(amount, fields.user_id, fields.reward_id, fields.currency):
+        return None
     occurred_at = record.attempted_at_ms
     if isinstance(fields.timestamp, str):
         with contextlib.suppress(ValueError):
             occurred_at = parse_rfc3339_ms(fields.timestamp)
-    amount = fields.amount
     return EventRecord(
         record.event_id,
         record.event_type,
@@ -155,6 +163,11 @@ def _event(record: AttemptRecord, payload: bytes) -> EventRecord | None:
         str(amount) if isinstance(amount, int | float | str) and not isinstance(amount, bool) else None,
         _text(fields.currency),
     )
+
+
+def _wide_int(*values: object) -> bool:
+    """An integer past 64 bits, which the slow path's decoder (orjson) reads as a float: it decides."""
+    return any(type(v) is int and not _JSON_INT_MIN <= v <= _JSON_INT_MAX for v in values)
 
 
 def _text(value: object) -> str | None:
