@@ -12,7 +12,8 @@ from console import __version__
 from console.cli.context import CommandError, store_options
 from console.endpoints import EndpointsError
 from console.ingest.sources import SourceError
-from console.store import StoreError
+from console.store import StoreError, normalise_url
+from console.store.failures import describe_failure
 
 
 class _Group(click.Group):
@@ -23,6 +24,12 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (StoreError, EndpointsError, SourceError) as exc:
             raise CommandError(str(exc)) from None
+        except Exception as exc:
+            app = ctx.obj
+            message = describe_failure(exc, normalise_url(app.db_url)) if hasattr(app, "db_url") else None
+            if message is None:
+                raise
+            raise CommandError(message) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
