@@ -13,6 +13,7 @@ import orjson
 
 from console.cli import output as fmt
 from console.cli.context import app_context, fail, store_options
+from console.cli.paths import refuse_overwrite
 from console.ingest.follow import follow
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
 from console.ingest.sources import FORMATS, SourceError
@@ -92,6 +93,7 @@ def ingest_command(
     Idempotent: lines already stored count as duplicates. Bad lines are rejected with file, line and field.
     """
     app = app_context()
+    refuse_overwrite("--rejects", [rejects_path] if rejects_path else [], inputs=paths, db=app.db_url)
     store = app.store()
     rejects_file: IO[bytes] | None = None
     if rejects_path is not None:

@@ -118,6 +118,17 @@ def _frame_records(frame: pd.DataFrame, times: Sequence[str]) -> list[dict[str, 
     return out
 
 
+EXPORT_TABLES = ("attempts", "deliveries", "incidents")
+
+
+def export_files(folder: Path, formats: Sequence[str]) -> list[Path]:
+    """Every file `export` writes into `folder` for these formats."""
+    report = [folder / "report.html"] if "html" in formats else []
+    return report + [
+        folder / f"{name}.{ext}" for name in EXPORT_TABLES for ext in ("csv", "json") if ext in formats
+    ]
+
+
 @dataclass
 class ExportResult:
     files: list[tuple[Path, int]] = field(default_factory=list)  # path, rows (0 for the report)
