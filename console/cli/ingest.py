@@ -128,7 +128,7 @@ def ingest_command(
         )
     if as_json:
         click.echo(orjson.dumps(summary.as_json()).decode())
-    else:
+    elif summary.sources or not summary.failed_sources:  # nothing could be read: the error alone says it
         click.echo(summary_line(summary))
     if summary.failed_sources:
         fail("; ".join(summary.failed_sources))

@@ -10,6 +10,7 @@ import click
 from console.cli.context import app_context, fail, store_options
 from console.cli.filters import build_filter, filter_options
 from console.cli.paths import refuse_overwrite
+from console.cli.stats import warn_unknown_endpoints
 from console.domain.times import now_ms
 from console.report.service import FORMATS, ReportOptions, export, export_files, write_report
 
@@ -44,6 +45,7 @@ def report_command(slo: float, title: str, plotlyjs: str, out: Path | None, **fi
         )
     except OSError as exc:
         fail(f"cannot write the report: {exc}")
+    warn_unknown_endpoints(app.store(), data.filter)
     note = (
         "empty window"
         if data.empty
