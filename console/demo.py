@@ -173,11 +173,8 @@ def own_command(argv0: str | None = None) -> str:
     on_path = shutil.which("hookconsole")
     if on_path and Path(on_path).resolve() == script.resolve():
         return "hookconsole"
-    if script.is_absolute():
-        try:
-            script = script.relative_to(Path.cwd())
-        except ValueError:
-            pass
+    if script.is_absolute() and script.is_relative_to(Path.cwd()):
+        script = script.relative_to(Path.cwd())
     shown = str(script) if script.is_absolute() or "/" in str(script) else f"./{script}"
     return shlex.quote(shown)
 
