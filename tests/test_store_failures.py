@@ -145,14 +145,16 @@ def test_store_on_read_only_media_can_be_read(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
     assert run("--db", str(db), "ingest", str(_log(tmp_path, 30))).exit_code == 0
     prefix, ro_db = _read_only_copy(tmp_path, db)
+    endpoints = ROOT / "sample_data" / "endpoints.toml"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for args in (
         ["stats", "--json"],
         ["report", "--out", str(tmp_path / "r.html")],
         ["export", "--out", str(tmp_path / "x"), "--format", "csv"],
+        ["replay", "list"],
     ):
         done = subprocess.run(
-            [*prefix, sys.executable, "-m", "console", "--db", str(ro_db), *args],
+            [*prefix, sys.executable, "-m", "console", "--db", str(ro_db), "--endpoints", str(endpoints), *args],
             capture_output=True, text=True, env=env, timeout=120,
         )  # fmt: skip
         assert done.returncode == 0, (args, done.stderr)
@@ -197,3 +199,12 @@ def test_cli_store_errors_never_show_query_passwords(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "hunter2" not in result.stderr + result.stdout and "also-secret" not in result.stderr
     assert "password=***" in _one_line(result.stderr)
+
+
+def test_unexpected_errors_never_show_the_store_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.cli import _without_credentials
+
+    monkeypatch.setattr(sys, "argv", ["hookconsole", "--db", "postgresql://u:pw-one@h/x?token=tok-two", "stats"])
+    monkeypatch.setenv("HOOKCONSOLE_DB", "postgresql://u:pw-three@h/x")
+    text = _without_credentials("failed: pw-one tok-two pw-three")
+    assert text == "failed: *** *** ***"

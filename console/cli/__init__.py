@@ -10,6 +10,7 @@ import click
 
 from console import __version__
 from console.cli.context import CommandError, store_options
+from console.domain.urls import redact
 from console.endpoints import EndpointsError
 from console.ingest.sources import SourceError
 from console.store import StoreError, normalise_url
@@ -81,5 +82,18 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("HOOKCONSOLE_DEBUG"):
             raise
-        click.echo(f"hookconsole: unexpected error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(
+            f"hookconsole: unexpected error: {type(exc).__name__}: {_without_credentials(str(exc))}", err=True
+        )
         sys.exit(1)
+
+
+def _without_credentials(text: str) -> str:
+    """`text` without the credentials of any store URL given on the command line or in HOOKCONSOLE_DB."""
+    args = sys.argv[1:]
+    urls = [os.environ.get("HOOKCONSOLE_DB", "")]
+    urls += [value for option, value in zip(args, args[1:], strict=False) if option == "--db"]
+    urls += [arg.split("=", 1)[1] for arg in args if arg.startswith("--db=")]
+    for url in urls:
+        text = redact(text, url)
+    return text
