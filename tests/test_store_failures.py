@@ -204,7 +204,9 @@ def test_cli_store_errors_never_show_query_passwords(tmp_path: Path) -> None:
 def test_unexpected_errors_never_show_the_store_password(monkeypatch: pytest.MonkeyPatch) -> None:
     from console.cli import _without_credentials
 
-    monkeypatch.setattr(sys, "argv", ["hookconsole", "--db", "postgresql://u:pw-one@h/x?token=tok-two", "stats"])
+    monkeypatch.setattr(
+        sys, "argv", ["hookconsole", "--db", "postgresql://u:pw-one@h/x?token=tok-two", "stats"]
+    )
     monkeypatch.setenv("HOOKCONSOLE_DB", "postgresql://u:pw-three@h/x")
     text = _without_credentials("failed: pw-one tok-two pw-three")
     assert text == "failed: *** *** ***"

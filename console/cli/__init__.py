@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from itertools import pairwise
 from typing import Any
 
 import click
@@ -92,7 +93,7 @@ def _without_credentials(text: str) -> str:
     """`text` without the credentials of any store URL given on the command line or in HOOKCONSOLE_DB."""
     args = sys.argv[1:]
     urls = [os.environ.get("HOOKCONSOLE_DB", "")]
-    urls += [value for option, value in zip(args, args[1:], strict=False) if option == "--db"]
+    urls += [value for option, value in pairwise(args) if option == "--db"]
     urls += [arg.split("=", 1)[1] for arg in args if arg.startswith("--db=")]
     for url in urls:
         text = redact(text, url)
