@@ -38,4 +38,4 @@ bench-all: $(STAMP)
 	$(BIN)/python -m benchmarks.run --all
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

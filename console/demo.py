@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -182,4 +183,24 @@ def run_demo(folder: Path, refresh_s: float = 2.0) -> None:
             make_app(str(setup.db), str(setup.endpoints), refresh_s).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(f"demo stopped; its store stays in {setup.db} (hookconsole --db {setup.db} tui)")
+    print(f"demo stopped; its store stays in {setup.db} ({again_command(setup.db)})")
+
+
+def own_command(argv0: str | None = None) -> str:
+    """A shell command that runs this hookconsole from the current folder: `hookconsole` when that is the one on
+    PATH, else the path of the running executable (`.venv/bin/hookconsole`), else `python -m console`."""
+    script = Path(sys.argv[0] if argv0 is None else argv0)
+    if script.name != "hookconsole" or not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m console"
+    on_path = shutil.which("hookconsole")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "hookconsole"
+    if script.is_absolute() and script.is_relative_to(Path.cwd()):
+        script = script.relative_to(Path.cwd())
+    shown = str(script) if script.is_absolute() or "/" in str(script) else f"./{script}"
+    return shlex.quote(shown)
+
+
+def again_command(db: Path, argv0: str | None = None) -> str:
+    """The command that opens the demo's store in the console again."""
+    return f"{own_command(argv0)} --db {shlex.quote(str(db))} tui"

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from console.domain.endpoint import EndpointConfig, Scheme, Secret
+from console.domain.urls import mask_url
 
 REQUIRED_KEYS = ("id", "url", "scheme", "secret")
 OPTIONAL_KEYS = ("name", "timeout_s", "max_in_flight", "rate_per_s", "max_tries", "enabled")
@@ -152,16 +153,22 @@ def _parse_endpoint(table: Mapping[str, Any], where: str, problems: list[str]) -
 
 
 def url_problem(url: object) -> str | None:
-    """Why a URL cannot be an endpoint URL, or None when it can."""
+    """Why a URL cannot be an endpoint URL, or None when it can (the URL is shown with credentials masked)."""
     if not isinstance(url, str) or not url:
         return "must be a non-empty string"
-    parts = urlsplit(url)
+    shown = mask_url(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        return f"is not a valid URL (check the host and port): {shown!r}"
     if parts.scheme not in ("http", "https"):
-        return f"must be an http(s) URL, got {url!r}"
-    if not parts.hostname:
-        return f"has no host: {url!r}"
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        return f"plain http is only allowed to loopback addresses, got {url!r} (use https)"
+        return f"must be an http(s) URL, got {shown!r}"
+    if not host:
+        return f"has no host: {shown!r}"
+    if parts.scheme == "http" and not is_loopback(host):
+        return f"plain http is only allowed to loopback addresses, got {shown!r} (use https)"
     return None
 
 
@@ -183,6 +190,10 @@ def resolve_secret(ref: str, base_dir: Path, env: Mapping[str, str] | None = Non
         value = env.get(target)
         if value is None or not value.strip():
             raise LookupError(f"environment variable {target} is not set")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes in the environment arrive as lone surrogates
+            raise LookupError(f"environment variable {target}: not UTF-8") from None
         return Secret(value.strip())
     if kind == "file":
         file = Path(target)
@@ -192,6 +203,8 @@ def resolve_secret(ref: str, base_dir: Path, env: Mapping[str, str] | None = Non
             value = file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise LookupError(f"secret file {file} cannot be read ({exc.strerror or exc})") from None
+        except UnicodeDecodeError:  # its message quotes a byte of the secret: never show it
+            raise LookupError(f"secret file {file}: not UTF-8") from None
         if not value:
             raise LookupError(f"secret file {file} is empty")
         return Secret(value)

@@ -30,7 +30,7 @@ from console.replay.runner import JobRunner, RunProgress
 from console.replay.service import ReplayService
 from console.report.service import ReportOptions, write_report
 from console.signing import SignatureError, verify
-from console.store import Store, StoreError, live, normalise_url, open_store
+from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
 
@@ -95,7 +95,7 @@ class Operations:
         """A short name for the status line: the SQLite file's name, or the server URL without a password."""
         if self._sqlite_file is not None:
             return f"sqlite {self._sqlite_file.name}"
-        return self.db_url if self._store is None else self._store.display_url
+        return describe_url(self.db_url) if self._store is None else self._store.display_url
 
     def store(self) -> Store:
         with self._lock:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from itertools import pairwise
 from typing import Any
 
 import click
 
 from console import __version__
 from console.cli.context import CommandError, store_options
+from console.domain.urls import redact
 
 # name -> (module, attribute, one-line help). Commands are imported only when run, so `--help` and light
 # commands do not pay for pandas, Plotly, Textual or httpx (a test keeps it so).
@@ -54,12 +56,19 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from console.endpoints import EndpointsError
         from console.ingest.sources import SourceError
-        from console.store import StoreError
+        from console.store import StoreError, normalise_url
+        from console.store.failures import describe_failure
 
         try:
             return super().invoke(ctx)
         except (StoreError, EndpointsError, SourceError) as exc:
             raise CommandError(str(exc)) from None
+        except Exception as exc:
+            app = ctx.obj
+            message = describe_failure(exc, normalise_url(app.db_url)) if hasattr(app, "db_url") else None
+            if message is None:
+                raise
+            raise CommandError(message) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -79,5 +88,18 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("HOOKCONSOLE_DEBUG"):
             raise
-        click.echo(f"hookconsole: unexpected error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(
+            f"hookconsole: unexpected error: {type(exc).__name__}: {_without_credentials(str(exc))}", err=True
+        )
         sys.exit(1)
+
+
+def _without_credentials(text: str) -> str:
+    """`text` without the credentials of any store URL given on the command line or in HOOKCONSOLE_DB."""
+    args = sys.argv[1:]
+    urls = [os.environ.get("HOOKCONSOLE_DB", "")]
+    urls += [value for option, value in pairwise(args) if option == "--db"]
+    urls += [arg.split("=", 1)[1] for arg in args if arg.startswith("--db=")]
+    for url in urls:
+        text = redact(text, url)
+    return text

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Commands that only read the store: they open it read-only and never create or upgrade it.
+READING_COMMANDS = frozenset({"stats", "report", "export", "replay list", "replay show"})
+
 
 class CommandError(click.ClickException):
     """A failure the operator can act on: printed as one line on stderr, exit code 1."""
@@ -45,10 +48,11 @@ class AppContext:
         return self.settings.endpoints
 
     def store(self) -> Store:
+        """The store, opened on first use: read-only for the READING_COMMANDS, created or upgraded otherwise."""
         if self._store is None:
             from console.store import open_store
 
-            self._store = open_store(self.settings.db)
+            self._store = open_store(self.settings.db, read_only=_current_command() in READING_COMMANDS)
         return self._store
 
     def endpoints(self) -> EndpointsFile:
@@ -63,6 +67,12 @@ class AppContext:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def _current_command() -> str:
+    """The running command's path without the program name, e.g. "replay list"."""
+    ctx = click.get_current_context(silent=True)
+    return "" if ctx is None else ctx.command_path.partition(" ")[2]
 
 
 def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from console.cli.context import app_context, fail, store_options
+from console.domain.urls import mask_url
 from console.endpoints import check_endpoints
 
 
@@ -26,5 +27,5 @@ def check_command() -> None:
     assert config is not None
     for endpoint in config.endpoints:
         click.echo(
-            f"ok  {endpoint.id:<16} {endpoint.scheme.value:<9} {endpoint.url}  ({len(endpoint.secret_refs)} secret(s) resolve)"
+            f"ok  {endpoint.id:<16} {endpoint.scheme.value:<9} {mask_url(endpoint.url)}  ({len(endpoint.secret_refs)} secret(s) resolve)"
         )

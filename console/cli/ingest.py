@@ -13,6 +13,7 @@ import orjson
 
 from console.cli import output as fmt
 from console.cli.context import app_context, fail, store_options
+from console.cli.paths import refuse_overwrite
 from console.ingest.follow import follow
 from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
@@ -110,6 +111,7 @@ def ingest_command(
     Idempotent: lines already stored count as duplicates. Bad lines are rejected with file, line and field.
     """
     app = app_context()
+    refuse_overwrite("--rejects", [rejects_path] if rejects_path else [], inputs=paths, db=app.db_url)
     mapping = _load_mapping(map_path) if map_path is not None else None
     store = app.store()
     rejects_file: IO[bytes] | None = None
@@ -147,7 +149,7 @@ def ingest_command(
         )
     if as_json:
         click.echo(orjson.dumps(summary.as_json()).decode())
-    else:
+    elif summary.sources or not summary.failed_sources:  # nothing could be read: the error alone says it
         click.echo(summary_line(summary))
     if summary.failed_sources:
         fail("; ".join(summary.failed_sources))

@@ -19,6 +19,7 @@ from console.cli.filters import build_filter, filter_options
 from console.domain.filters import DeliveryState
 from console.domain.replay import FailureReason, ItemState, JobView, ReplayPlan, ReplaySelection
 from console.domain.times import format_ms, now_ms
+from console.domain.urls import mask_url
 from console.replay.plan import ReplayError, describe_selection, read_event_ids
 from console.replay.runner import JobRunner, RunProgress
 from console.replay.service import ReplayService
@@ -109,7 +110,7 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
             "note": WIDENED if widened else None,
             "to_send": plan.to_send,
             "skipped": plan.skipped,
-            "endpoints": [{"id": e.endpoint_id, "url": e.url, "to_send": e.to_send, "skipped": e.skipped} for e in plan.endpoints],
+            "endpoints": [{"id": e.endpoint_id, "url": mask_url(e.url), "to_send": e.to_send, "skipped": e.skipped} for e in plan.endpoints],
             "items": [
                 {"event_id": i.event_id, "endpoint_id": i.endpoint_id, "event_type": i.event_type,
                  "first_attempt_at": format_ms(i.first_attempt_at_ms), "last_status_code": i.last_status_code,
@@ -128,7 +129,9 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
     click.echo(f"selection: {selection}")
     if widened:
         click.echo(f"note: {WIDENED}")
-    rows = [[e.endpoint_id, fmt.count(e.to_send), fmt.count(e.skipped), e.url] for e in plan.endpoints]
+    rows = [
+        [e.endpoint_id, fmt.count(e.to_send), fmt.count(e.skipped), mask_url(e.url)] for e in plan.endpoints
+    ]
     click.echo(fmt.table(["endpoint", "to send", "skipped", "url"], rows, right={1, 2}))
     click.echo("first events:")
     for item in plan.items[:SHOWN_ITEMS]:

@@ -9,8 +9,10 @@ import click
 
 from console.cli.context import app_context, fail, store_options
 from console.cli.filters import build_filter, filter_options
+from console.cli.paths import refuse_overwrite
+from console.cli.stats import warn_unknown_endpoints
 from console.domain.times import now_ms
-from console.report.service import FORMATS, ReportOptions, export, write_report
+from console.report.service import FORMATS, ReportOptions, export, export_files, write_report
 
 
 def _report_options(func: Any) -> Any:
@@ -36,12 +38,14 @@ def _report_options(func: Any) -> Any:
 def report_command(slo: float, title: str, plotlyjs: str, out: Path | None, **filters: Any) -> None:
     """Write a self-contained HTML report with Plotly charts for a window."""
     app = app_context()
+    refuse_overwrite("--out", [out] if out else [], db=app.db_url)
     try:
         path, data = write_report(
             app.store(), build_filter(**filters), out, now_ms(), ReportOptions(title, slo, plotlyjs)
         )
     except OSError as exc:
         fail(f"cannot write the report: {exc}")
+    warn_unknown_endpoints(app.store(), data.filter)
     note = (
         "empty window"
         if data.empty
@@ -79,6 +83,7 @@ def export_command(
 ) -> None:
     """Write the report and the filtered attempts, deliveries and incidents (CSV, JSON) for cron and CI."""
     app = app_context()
+    refuse_overwrite("--out", [out, *export_files(out, formats)], db=app.db_url)
     try:
         result = export(
             app.store(), build_filter(**filters), out, formats, now_ms(), ReportOptions(title, slo, plotlyjs)

@@ -10,8 +10,11 @@ import orjson
 from console.cli import output as fmt
 from console.cli.context import app_context, store_options
 from console.cli.filters import build_filter, filter_options
+from console.domain.filters import DeliveryFilter
 from console.domain.kpis import Kpis, StatsSnapshot, snapshot_dict
 from console.domain.times import format_ms, now_ms
+from console.store import Store
+from console.store.live import known_endpoints
 from console.store.stats import read_stats
 
 
@@ -24,11 +27,26 @@ def stats_command(as_json: bool, **options: Any) -> None:
     flt = build_filter(**options)
     app = app_context()
     snapshot = read_stats(app.store(), flt)
+    warn_unknown_endpoints(app.store(), flt)
     now = now_ms()
     if as_json:
         click.echo(orjson.dumps(snapshot_dict(snapshot, now), option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(render_stats(snapshot, now, app.store().display_url))
+
+
+def warn_unknown_endpoints(store: Store, flt: DeliveryFilter) -> None:
+    """A warning on stderr for each --endpoint the store has never seen (a typo shows as an empty window)."""
+    if not flt.endpoint_ids:
+        return
+    known = known_endpoints(store)
+    for endpoint_id in flt.endpoint_ids:
+        if endpoint_id not in known:
+            listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+            click.echo(
+                f"hookconsole: warning: --endpoint {endpoint_id!r}: no such endpoint is stored (stored: {listed or 'none'})",
+                err=True,
+            )
 
 
 def _summary_lines(k: Kpis, now: int) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from console.delivery import Target
 from console.domain.replay import EndpointPlan, PlannedItem, ReplayPlan, ReplaySelection
+from console.domain.urls import mask_url
 from console.endpoints import EndpointsFile, resolve_secrets, url_problem
 from console.store import Store
 from console.store.deliveries import all_deliveries
@@ -64,7 +65,7 @@ def plan_replay(store: Store, endpoints: EndpointsFile, selection: ReplaySelecti
 
 def _url(endpoints: EndpointsFile, endpoint_id: str) -> str:
     endpoint = endpoints.get(endpoint_id)
-    return endpoint.url if endpoint else ""
+    return mask_url(endpoint.url) if endpoint else ""  # for display: never with its credentials
 
 
 def check_endpoints(endpoints: EndpointsFile, endpoint_ids: Iterable[str]) -> None:

@@ -15,6 +15,7 @@ from console.analytics.rows import tuples
 from console.domain.kpis import Kpis
 from console.domain.times import describe_age, format_ms
 from console.report.figures import Chart, all_charts
+from console.report.text import amount_text, printable
 
 CHART_CONFIG = {"responsive": True, "displaylogo": False}
 STYLE = """
@@ -36,7 +37,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:11.5px;wo
 def esc(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
-    return html.escape(str(value), quote=True)
+    return html.escape(printable(str(value)), quote=True)
 
 
 def _pct(value: float | None) -> str:
@@ -115,7 +116,7 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
         for r in tuples(data.incidents)
     ]  # fmt: skip
     failing = [
-        (r.event_id, r.endpoint_id, r.event_type, r.user_id, r.reward_id, f"{r.amount or ''} {r.currency or ''}".strip(),
+        (r.event_id, r.endpoint_id, r.event_type, r.user_id, r.reward_id, amount_text(r.amount, r.currency),
          r.failed, "yes" if r.delivered else "no", r.last_status_code if pd.notna(r.last_status_code) else r.last_error,
          r.payload_excerpt)
         for r in tuples(data.top_failing)

@@ -19,6 +19,7 @@ from console.domain.filters import DeliveryFilter
 from console.domain.times import format_ms
 from console.report.atomic import atomic_writer, write_atomic
 from console.report.html_page import render_report
+from console.report.text import printable_value
 from console.store import Store
 from console.store.frames import ATTEMPT_EXPORT_COLUMNS, deliveries_frame, iter_attempts
 
@@ -67,6 +68,7 @@ def safe_cell(value: Any) -> Any:
     """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading apostrophe."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
+    value = printable_value(value)
     if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
         return "'" + value
     return value
@@ -89,6 +91,7 @@ def _write_json(out: IO[bytes], objects: Iterable[dict[str, Any]]) -> int:
     out.write(b"[")
     count = 0
     for obj in objects:
+        obj = {key: printable_value(value) for key, value in obj.items()}  # the payload Fragment stays exact
         out.write((b",\n" if count else b"\n") + orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS))
         count += 1
     out.write(b"\n]\n")
@@ -116,6 +119,17 @@ def _frame_records(frame: pd.DataFrame, times: Sequence[str]) -> list[dict[str, 
             if record.get(column) is not None:
                 record[column] = format_ms(int(record[column]))
     return out
+
+
+EXPORT_TABLES = ("attempts", "deliveries", "incidents")
+
+
+def export_files(folder: Path, formats: Sequence[str]) -> list[Path]:
+    """Every file `export` writes into `folder` for these formats."""
+    report = [folder / "report.html"] if "html" in formats else []
+    return report + [
+        folder / f"{name}.{ext}" for name in EXPORT_TABLES for ext in ("csv", "json") if ext in formats
+    ]
 
 
 @dataclass

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from console.domain.urls import mask_url
 from console.store.dialect import Dialect, dialect_for
 
 DEFAULT_DB_FILE = "hookconsole.db"
@@ -34,14 +37,54 @@ def normalise_url(url: str | None) -> str:
 
 
 def describe_url(url: str) -> str:
-    """The URL as it may be printed: never with a password."""
+    """The URL as it may be printed: never with a password, token or other credential."""
+    return mask_url(url)
+
+
+def _parse(url: str) -> URL:
+    """The SQLAlchemy URL, or a StoreError saying what is wrong with it (a port that is not a number, say)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
-        return "<unparseable database URL>"
+        raise StoreError(f"cannot parse database URL {describe_url(url)!r}") from None
+    except ValueError:
+        raise StoreError(
+            f"cannot parse database URL {describe_url(url)!r}: the port is not a number"
+        ) from None
+    return parsed
 
 
-def _sqlite_engine(url: str) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    database = parsed.database
+    if database.startswith("file:"):
+        database = database[len("file:") :].split("?", 1)[0]
+    return Path(database)
+
+
+def store_files(url: str) -> tuple[Path, ...]:
+    """The files a SQLite store lives in (the database, its WAL, shared-memory and rollback journal)."""
+    file = sqlite_file(url)
+    if file is None:
+        return ()
+    return (file, *(file.with_name(file.name + suffix) for suffix in ("-wal", "-shm", "-journal")))
+
+
+def _read_only_url(file: Path) -> str:
+    """A SQLite URI that opens `file` read-only; immutable when its folder cannot be written (read-only media),
+    since a WAL reader otherwise needs to create the -shm file next to it."""
+    folder = file.resolve().parent
+    flag = "mode=ro" if os.access(folder, os.W_OK) else "immutable=1"
+    return f"sqlite:///file:{quote(str(file.resolve()))}?{flag}&uri=true"
+
+
+def _sqlite_engine(url: str, read_only: bool = False) -> Engine:
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     )
@@ -52,8 +95,9 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.execute("PRAGMA cache_size = -32768")
         cursor.close()
@@ -88,7 +132,7 @@ class Store:
             try:
                 yield conn
             except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
+                _rollback_quietly(conn)  # on a lost connection the ROLLBACK fails too: keep the first error
                 raise
             conn.exec_driver_sql("COMMIT")
 
@@ -114,18 +158,27 @@ class Store:
         self.engine.dispose()
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for a normalised URL, with a clear error for unknown or uninstalled drivers."""
+def _rollback_quietly(conn: Connection) -> None:
     try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise StoreError(f"cannot parse database URL {describe_url(url)!r}") from None
+        conn.exec_driver_sql("ROLLBACK")
+    except Exception:  # the connection is gone or unusable; the error that got us here says why
+        conn.invalidate()
+
+
+def create_store_engine(url: str, read_only: bool = False) -> Engine:
+    """An engine for a normalised URL, with a clear error for unknown or uninstalled drivers.
+
+    `read_only` opens a SQLite file read-only (and immutable on read-only media); it must exist."""
+    parsed = _parse(url)
     try:
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                folder = Path(parsed.database).parent
+            file = sqlite_file(url)
+            if file is not None:
+                folder = file.parent
                 if not folder.exists():
                     raise StoreError(f"cannot open store {describe_url(url)}: folder {folder} does not exist")
+                if read_only:
+                    return _sqlite_engine(_read_only_url(file), read_only=True)
             return _sqlite_engine(url)
         if parsed.get_backend_name() == "postgresql":
             return _postgres_engine(url)
@@ -138,4 +191,13 @@ def create_store_engine(url: str) -> Engine:
     )
 
 
-__all__ = ["DEFAULT_DB_FILE", "Store", "StoreError", "create_store_engine", "describe_url", "normalise_url"]
+__all__ = [
+    "DEFAULT_DB_FILE",
+    "Store",
+    "StoreError",
+    "create_store_engine",
+    "describe_url",
+    "normalise_url",
+    "sqlite_file",
+    "store_files",
+]

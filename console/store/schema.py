@@ -7,12 +7,20 @@ from collections.abc import Callable
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
 import console.store.alerts  # noqa: F401  (alert state and outbox tables)
 from console.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-from console.store.engine import Store, StoreError, create_store_engine, describe_url, normalise_url
+from console.store.engine import (
+    Store,
+    StoreError,
+    create_store_engine,
+    describe_url,
+    normalise_url,
+    sqlite_file,
+)
+from console.store.failures import reason
 
 SCHEMA_VERSION = 2
 
@@ -30,16 +38,24 @@ class SchemaVersionError(StoreError):
     """The store was written by a newer hookconsole."""
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open (creating or upgrading) the store at `url`; the default is ./hookconsole.db."""
+def open_store(url: str | None = None, read_only: bool = False) -> Store:
+    """Open (creating or upgrading) the store at `url`; the default is ./hookconsole.db.
+
+    `read_only` (reading commands) never creates or upgrades anything: a missing or empty store is an error,
+    a SQLite file is opened read-only (so a store on read-only media can be read)."""
     normalised = normalise_url(url)
-    store = Store(create_store_engine(normalised), normalised)
+    file = sqlite_file(normalised)
+    if read_only and file is not None and not file.exists():
+        raise StoreError(f"no store at {file}; ingest first or pass --db")
+    store = Store(create_store_engine(normalised, read_only=read_only), normalised)
     try:
-        ensure_schema(store)
-    except (OperationalError, ProgrammingError) as exc:
+        if read_only:
+            check_readable(store, file)
+        else:
+            ensure_schema(store)
+    except SQLAlchemyError as exc:
         store.close()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise StoreError(f"cannot open store {describe_url(normalised)}: {reason}") from None
+        raise StoreError(f"cannot open store {describe_url(normalised)}: {reason(exc, normalised)}") from None
     except BaseException:
         store.close()
         raise
@@ -51,22 +67,52 @@ def read_version(conn: Connection) -> int | None:
     if not inspect(conn).has_table("meta"):
         return None
     row = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").first()
-    return int(row[0]) if row else None
+    if row is None:
+        return None
+    try:
+        return int(row[0])
+    except (TypeError, ValueError):
+        raise StoreError(
+            f"the schema version in table meta is {str(row[0])[:40]!r}, not a number (was meta edited?)"
+        ) from None
+
+
+def _version(store: Store, conn: Connection) -> int | None:
+    try:
+        return read_version(conn)
+    except StoreError as exc:
+        raise StoreError(f"cannot open store {store.display_url}: {exc}") from None
+
+
+def _refuse_newer(store: Store, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"store {store.display_url} has schema version {version}, newer than this hookconsole "
+            f"understands ({SCHEMA_VERSION}); upgrade hookconsole to open it"
+        )
+
+
+def check_readable(store: Store, file: object = None) -> None:
+    """What a reading command needs: a store with tables, at a version this hookconsole understands.
+
+    An older store is read as it is: every upgrade so far only adds tables that reading commands do not use."""
+    with store.read() as conn:
+        version = _version(store, conn)
+    if version is None:
+        raise StoreError(f"no store at {file or store.display_url}; ingest first or pass --db")
+    _refuse_newer(store, version)
 
 
 def ensure_schema(store: Store) -> None:
     """Create the tables in an empty database, upgrade an older one, refuse a newer one."""
     with store.read() as conn:
-        version = read_version(conn)
+        version = _version(store, conn)
     if version == SCHEMA_VERSION:
         return
-    if version is not None and version > SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"store {store.display_url} has schema version {version}, newer than this hookconsole "
-            f"understands ({SCHEMA_VERSION}); upgrade hookconsole to open it"
-        )
+    if version is not None:
+        _refuse_newer(store, version)
     with store.write() as conn:
-        version = read_version(conn)  # another process may have created or upgraded it meanwhile
+        version = _version(store, conn)  # another process may have created or upgraded it meanwhile
         if version is None:
             SQLModel.metadata.create_all(conn)
             _set_version(conn, store.dialect.placeholder, SCHEMA_VERSION, insert=True)

@@ -1,0 +1,82 @@
+"""What the command line tells an operator: unknown endpoints, missing files, how to run the demo's store again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from console.demo import again_command
+from console.store import Store
+from tests.helpers import ROOT, log_line, run, write_jsonl
+
+
+def test_stats_warns_about_an_endpoint_that_is_not_stored(store: Store, tmp_path: Path) -> None:
+    log = write_jsonl(tmp_path / "log.jsonl", [log_line("evt_1", "ep_a"), log_line("evt_2", "ep_b")])
+    assert run("--db", store.url, "ingest", str(log)).exit_code == 0
+    result = run(
+        "--db", store.url, "stats", "--since", "3000d", "--endpoint", "ep_nope", "--endpoint", "ep_a"
+    )
+    assert result.exit_code == 0
+    assert result.stderr.strip() == (
+        "hookconsole: warning: --endpoint 'ep_nope': no such endpoint is stored (stored: ep_a, ep_b)"
+    )
+    as_json = run("--db", store.url, "stats", "--since", "3000d", "--endpoint", "ep_nope", "--json")
+    assert "no such endpoint is stored" in as_json.stderr
+    assert orjson.loads(as_json.stdout)["endpoints"] == []
+    known = run("--db", store.url, "stats", "--since", "3000d", "--endpoint", "ep_b")
+    assert known.exit_code == 0 and known.stderr == ""
+
+
+def test_ingest_of_a_missing_file_prints_only_the_error(store: Store, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.jsonl"
+    result = run("--db", store.url, "ingest", str(missing))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert str(missing) in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    good = write_jsonl(tmp_path / "good.jsonl", [log_line("evt_1")])
+    both = run("--db", store.url, "ingest", str(good), str(missing))
+    assert both.exit_code == 1
+    assert both.stdout.startswith("accepted 1, rejected 0, duplicates 0")
+    assert str(missing) in both.stderr
+
+
+def _run_shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if not Path(p, "hookconsole").exists()
+    )
+    env = {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_demo_suggests_a_command_that_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / ".demo" / "demo.db"
+    db.parent.mkdir()
+    assert run("--db", str(db), "ingest", str(write_jsonl(tmp_path / "l.jsonl", [log_line()]))).exit_code == 0
+    script = tmp_path / ".venv" / "bin" / "hookconsole"  # what `make demo` runs: not on PATH
+    script.parent.mkdir(parents=True)
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} -m console "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    relative = again_command(Path(".demo/demo.db"), argv0=str(script))
+    assert relative == ".venv/bin/hookconsole --db .demo/demo.db tui"
+    module = again_command(Path(".demo/demo.db"), argv0=str(ROOT / "console" / "__main__.py"))
+    assert module == f"{sys.executable} -m console --db .demo/demo.db tui"
+    for command in (relative, module):
+        done = _run_shell(command.removesuffix(" tui") + " stats --since 3000d", tmp_path)
+        assert done.returncode == 0, (command, done.stderr)
+        assert "attempts" in done.stdout
+
+
+def test_make_clean_removes_the_import_linter_cache(tmp_path: Path) -> None:
+    make = shutil.which("make")
+    assert make is not None, "make is needed to build and test hookconsole"
+    done = subprocess.run([make, "-n", "clean"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert ".import_linter_cache" in done.stdout.split()
