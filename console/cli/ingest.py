@@ -13,9 +13,13 @@ import orjson
 
 from console.cli import output as fmt
 from console.cli.context import app_context, fail, store_options
+from console.cli.filters import _time as parse_since
+from console.domain.times import parse_duration_ms
 from console.ingest.follow import follow
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
 from console.ingest.sources import FORMATS, SourceError
+from console.sources import is_source_url
+from console.store import Store
 
 SHOWN_REJECTS = 10
 
@@ -70,7 +74,24 @@ def summary_line(summary: IngestSummary) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every rejected line and its reason here (JSON Lines).",
 )
-@click.option("--follow", is_flag=True, help="Keep reading the (single) file as it grows, until interrupted.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep reading the (single) file as it grows, or poll the dispatcher database(s), until interrupted.",
+)
+@click.option(
+    "--every",
+    default="2s",
+    show_default=True,
+    metavar="DURATION",
+    help="With --follow on a database source: how often it is polled.",
+)
+@click.option(
+    "--since",
+    callback=parse_since,
+    metavar="WHEN",
+    help="Database sources: (re)read attempts created since then (24h, 7d or RFC 3339), then go on from the cursor.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option(
     "--batch-size",
@@ -84,13 +105,23 @@ def ingest_command(
     fmt_name: str,
     rejects_path: Path | None,
     follow: bool,
+    every: str,
+    since: int | None,
     as_json: bool,
     batch_size: int,
 ) -> None:
     """Read delivery logs (JSON Lines or CSV, .gz, - for stdin) into the store.
 
     Idempotent: lines already stored count as duplicates. Bad lines are rejected with file, line and field.
+
+    A PATH may instead be a dispatcher's database, read-only and incrementally (docs/sources.md):
+    svix+postgresql://USER@HOST:PORT/DB?app=APP or convoy+postgresql://USER@HOST:PORT/DB?project=ID.
     """
+    is_url = [is_source_url(p) for p in paths]
+    if any(is_url) and not all(is_url):
+        fail("give either log files or database source URLs, not both in one run")
+    if since is not None and not any(is_url):
+        fail("--since applies to database sources (svix+postgresql://..., convoy+postgresql://...)")
     app = app_context()
     store = app.store()
     rejects_file: IO[bytes] | None = None
@@ -102,7 +133,9 @@ def ingest_command(
     printer = _RejectPrinter(quiet=as_json and rejects_file is not None)
     sink = RejectSink(rejects_file, printer)
     try:
-        if follow:
+        if any(is_url):
+            summary = read_database_sources(store, paths, sink, as_json, follow, every, since, batch_size)
+        elif follow:
             summary = _follow(store, paths, fmt_name, sink, as_json)
         else:
             show_progress = sys.stderr.isatty() and not as_json
@@ -151,3 +184,56 @@ def _follow(
         return follow(store, paths[0], stop, rejects=sink, on_flush=report)  # type: ignore[arg-type]
     except SourceError as exc:
         fail(str(exc))
+
+
+def read_database_sources(
+    store: Store,
+    urls: tuple[str, ...],
+    sink: RejectSink,
+    as_json: bool,
+    follow: bool,
+    every: str,
+    since: int | None,
+    batch_size: int,
+) -> IngestSummary:
+    """Read each dispatcher database once, or poll them all every `every` until SIGINT/SIGTERM."""
+    from console.sources.reader import follow_sources
+    from console.sources.service import open_reader
+
+    try:
+        every_s = parse_duration_ms(every) / 1000
+    except ValueError as exc:
+        fail(f"--every: {exc}")
+    if every_s < 0.1:
+        fail("--every: at least 100ms")
+    readers = [open_reader(store, url, sink, batch_size) for url in urls]
+    total = IngestSummary()
+    try:
+        if follow:
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+
+            def report(name: str, summary: IngestSummary) -> None:
+                if not as_json:
+                    click.echo(f"following {name}: {summary_line(summary)}", err=True)
+
+            def warn(message: str) -> None:
+                click.echo(f"hookconsole: {message} (retrying)", err=True)
+
+            follow_sources(readers, stop, every_s=every_s, since_ms=since, on_pass=report, on_error=warn)
+        else:
+            for reader in readers:
+                reader.read(since)
+    finally:
+        for reader in readers:
+            reader.close()
+    for reader in readers:
+        part = reader.summary
+        total.accepted += part.accepted
+        total.rejected += part.rejected
+        total.duplicates += part.duplicates
+        total.lines += part.lines
+        total.seconds += part.seconds
+        total.sources.extend(part.sources)
+    return total
