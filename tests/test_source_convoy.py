@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from console.endpoints import load_endpoints
 from console.sources.records import go_compact
 from tests.helpers import run
 from tests.source_tables import Final, assert_stats_match, dispatcher_schema, ingest_json, source_url
@@ -237,3 +238,22 @@ def test_missing_table_names_the_expected_shape(sqlite_store: Any, convoy: Any) 
     result = run("--db", sqlite_store.url, "ingest", source_url("convoy", schema))
     assert result.exit_code == 1
     assert f"table {schema}.delivery_attempts not found; expected a Convoy server database" in result.stderr
+
+
+def test_endpoints_import_uses_the_convoy_scheme(tmp_path: Any, convoy: Any) -> None:
+    tables, schema = convoy
+    tables.conn.execute(
+        "UPDATE endpoints SET secrets = %s WHERE id = 'ep_pay'",
+        (orjson.dumps([{"value": "top-secret-value"}, {"value": "next-secret-value"}]).decode(),),
+    )
+    tables.conn.execute("UPDATE endpoints SET deleted_at = now() WHERE id = 'ep_pager'")
+    out = tmp_path / "endpoints.toml"
+    result = run("endpoints", "import", source_url("convoy", schema), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    config = load_endpoints(out)
+    assert [(e.id, e.scheme.value, e.secret_refs) for e in config.endpoints] == [
+        ("ep_crm", "convoy", ("env:EP_CRM_SECRET",)),
+        ("ep_pay", "convoy", ("env:EP_PAY_SECRET", "env:EP_PAY_SECRET_2")),
+    ]
+    text = out.read_text() + result.stdout + result.stderr
+    assert "top-secret-value" not in text and "next-secret-value" not in text

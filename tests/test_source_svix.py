@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from console.endpoints import load_endpoints
 from console.sources.url import parse_source_url
 from console.store import open_store
 from console.store.cursors import load_cursor
@@ -393,3 +394,21 @@ def test_a_killed_read_resumes_exactly(store_url: str, svix: Any) -> None:
     rest = ingest_json(store_url, url)
     assert rest["duplicates"] == 0 and rest["accepted"] == total - stored
     assert_stats_match(store_url, finals(tables.conn))
+
+
+def test_endpoints_import_writes_a_skeleton_without_secrets(tmp_path: Any, svix: Any) -> None:
+    tables, schema = svix
+    tables.conn.execute("UPDATE endpoint SET disabled = true WHERE id = 'ep_books'")
+    out = tmp_path / "endpoints.toml"
+    result = run("endpoints", "import", source_url("svix", schema, app="shop"), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    config = load_endpoints(out)
+    assert [(e.id, e.url, e.scheme.value, e.secret_refs, e.name) for e in config.endpoints] == [
+        ("ep_crm", "https://ep_crm.example.com/hooks", "standard", ("env:EP_CRM_SECRET",), "crm"),
+        ("ep_pay", "https://ep_pay.example.com/hooks", "standard", ("env:EP_PAY_SECRET",), "pay"),
+    ]
+    assert "secret-key-bytes" not in out.read_text() + result.stdout + result.stderr
+    everything = run("endpoints", "import", source_url("svix", schema))
+    assert "enabled = false" in everything.stdout and everything.stdout.count("[[endpoint]]") == 3
+    again = run("endpoints", "import", source_url("svix", schema), "--out", str(out))
+    assert again.exit_code == 1 and "exists already" in again.stderr
