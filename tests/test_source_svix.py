@@ -412,3 +412,31 @@ def test_endpoints_import_writes_a_skeleton_without_secrets(tmp_path: Any, svix:
     assert "enabled = false" in everything.stdout and everything.stdout.count("[[endpoint]]") == 3
     again = run("endpoints", "import", source_url("svix", schema), "--out", str(out))
     assert again.exit_code == 1 and "exists already" in again.stderr
+
+
+def test_tui_follow_keeps_the_source_flowing_while_the_console_runs(
+    sqlite_store: Any, svix: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command starts the follower before the console runs and stops it when it quits; the console
+    (here a stand-in that watches the store as the dashboard does) only sees attempts arrive."""
+    tables, schema = svix
+    populate(tables, 3)
+    before = len(finals(tables.conn))
+    seen: list[int] = []
+
+    class Console:
+        def run(self) -> None:
+            _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before)
+            msg = tables.message("app_shop", datetime.now(UTC), b'{"live": 1}', legacy=False)
+            tables.attempt(msg, "ep_pay", datetime.now(UTC), SUCCESS, 200, "ok", 5, 1)
+            _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before + 1)
+            seen.append(table_count(sqlite_store, "delivery_attempt"))
+
+    import console.tui.app
+
+    monkeypatch.setattr(console.tui.app, "make_app", lambda *args, **kwargs: Console())
+    result = run("--db", sqlite_store.url, "tui", "--follow", source_url("svix", schema), "--every", "100ms")
+    assert result.exit_code == 0, result.stderr
+    assert seen == [before + 1] and result.stderr == ""
+    bad = run("--db", sqlite_store.url, "tui", "--follow", "svix+postgresql://postgres@127.0.0.1:5432")
+    assert bad.exit_code == 1 and "no database name" in bad.stderr
