@@ -13,7 +13,7 @@ DEFAULT = [
     "benchmarks.replay",
     "benchmarks.tui",
 ]
-SLOW: list[str] = []
+SLOW: list[str] = ["benchmarks.sources"]  # builds ~1M Svix rows on the test PostgreSQL
 
 
 def main() -> None:
