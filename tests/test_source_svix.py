@@ -440,3 +440,23 @@ def test_tui_follow_keeps_the_source_flowing_while_the_console_runs(
     assert seen == [before + 1] and result.stderr == ""
     bad = run("--db", sqlite_store.url, "tui", "--follow", "svix+postgresql://postgres@127.0.0.1:5432")
     assert bad.exit_code == 1 and "no database name" in bad.stderr
+
+
+def test_reads_run_in_read_only_transactions_with_a_timeout(svix: Any) -> None:
+    import psycopg
+
+    from console.ingest.sources import SourceError
+    from console.sources.database import connect, read_transaction
+
+    _tables, schema = svix
+    url = parse_source_url(source_url("svix", schema))
+    conn = connect(url)
+    try:
+        with pytest.raises(SourceError, match="read-only transaction"), read_transaction(url, conn):
+            assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "on"
+            assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
+            conn.execute(f"CREATE TABLE {schema}.written (x int)")
+    finally:
+        conn.close()
+    with psycopg.connect(url.conninfo) as check:
+        assert check.execute("SELECT to_regclass(%s)", (f"{schema}.written",)).fetchone()[0] is None

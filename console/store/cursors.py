@@ -25,10 +25,16 @@ class SourceCursor(SQLModel, table=True):
     updated_at: int = Field(default=0, sa_type=BigInteger)
 
 
+_ensured: set[str] = set()
+
+
 def _ensure_table(store: Store) -> None:
     """Stores made before this table existed (at the same schema version) get it on first use."""
+    if store.url in _ensured:
+        return
     with store.write() as conn:
         SourceCursor.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    _ensured.add(store.url)
 
 
 def load_cursor(store: Store, source: str) -> dict[str, Any] | None:
