@@ -486,3 +486,20 @@ def test_recent_rows_are_stored_at_once_and_late_commits_are_not_missed(sqlite_s
         ingest_json(sqlite_store.url, url)["duplicates"],
     ) == (0, 0)
     assert_stats_match(sqlite_store.url, finals(tables.conn))
+
+
+def test_a_row_breaking_a_rule_is_rejected_by_table_and_id(
+    sqlite_store: Any, svix: Any, tmp_path: Any
+) -> None:
+    tables, schema = svix
+    msg = tables.message("app_shop", T0, b'{"a": 1}', legacy=False)
+    bad = tables.attempt(msg, "ep_pay", T0, FAIL, 42, "odd", 10, 1)
+    tables.attempt(msg, "ep_pay", T0 + timedelta(minutes=1), SUCCESS, 200, "ok", 10, 2)
+    rejects = tmp_path / "rejects.jsonl"
+    result = run("--db", sqlite_store.url, "ingest", source_url("svix", schema), "--rejects", str(rejects))
+    assert result.exit_code == 0, result.stderr
+    assert "accepted 1, rejected 1" in result.stdout
+    assert (
+        f"messageattempt {bad}: status_code: must be an HTTP status 100-599 or null, got 42" in result.stderr
+    )
+    assert orjson.loads(rejects.read_bytes())["raw"] == bad

@@ -223,8 +223,11 @@ def read_database_sources(
 
             follow_sources(readers, stop, every_s=every_s, since_ms=since, on_pass=report, on_error=warn)
         else:
+            show_progress = sys.stderr.isatty() and not as_json
             for reader in readers:
-                reader.read(since)
+                reader.read(since, progress=(lambda s: _progress(s, None)) if show_progress else None)
+            if show_progress:
+                click.echo("", err=True)
     finally:
         for reader in readers:
             reader.close()

@@ -25,6 +25,16 @@ from console.store import Store
 from console.store.cursors import load_cursor, save_cursor, write_with_cursor
 
 SETTLE_MS = 10_000
+
+
+class RowReject(Reject):
+    """A dispatcher row that was not stored: named by its table and id (rows have no line number)."""
+
+    @property
+    def message(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
 OPEN_CHUNK = 1000
 
 
@@ -155,16 +165,13 @@ class SourceReader:
         summary.accepted += result.inserted
         summary.duplicates += result.duplicates
         for key, reason in result.rejected.items():
-            self._reject(f"{key[0]} at {key[1]}", reason)
+            self._reject(f"of {key[0]} at {key[1]}", reason)
         self.rejects.flush()
 
     def _reject(self, row_id: str, reason: str) -> None:
         self.summary.rejected += 1
-        self.rejects(
-            Reject(
-                f"{self.url.display} {self.dispatcher.attempts_table} {row_id}", 0, reason, row_id.encode()
-            )
-        )
+        where = f"{self.url.display}: {self.dispatcher.attempts_table} {row_id}"
+        self.rejects(RowReject(where, 0, reason, row_id.encode()))
 
 
 def follow_sources(
