@@ -57,6 +57,7 @@ class SourceReader:
         self.summary = IngestSummary(sources=[url.display])
         self._conn: Any = None
         self._prepared = False
+        self.stop: threading.Event | None = None  # when set, a pass ends after its current batch
 
     def close(self) -> None:
         if self._conn is not None:
@@ -149,6 +150,8 @@ class SourceReader:
             self._store(conn, final, state())
             if progress is not None:
                 progress(self.summary)
+            if self.stop is not None and self.stop.is_set():
+                break  # the cursor already covers every batch written
         if changed or not saved:
             save_cursor(self.store, self.url.key, state())
 
@@ -188,6 +191,8 @@ def follow_sources(
     from console.ingest.sources import SourceError
 
     first = {id(r) for r in readers}
+    for reader in readers:
+        reader.stop = stop
     while not stop.is_set():
         for reader in readers:
             if stop.is_set():
