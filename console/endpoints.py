@@ -100,7 +100,7 @@ def _parse_endpoint(table: Mapping[str, Any], where: str, problems: list[str]) -
             problems.append(f"{where}: url: {reason}")
     scheme = table.get("scheme")
     if "scheme" in table and scheme not in {s.value for s in Scheme}:
-        problems.append(f"{where}: scheme: unknown scheme {scheme!r} (standard, stripe or github)")
+        problems.append(f"{where}: scheme: unknown scheme {scheme!r} (standard, stripe, github or convoy)")
     refs = table.get("secret")
     ref_list: list[str] = []
     if "secret" in table:

@@ -5,6 +5,9 @@
 - stripe: `Stripe-Signature: t=<ts>,v1=<hex>` over `{t}.{body}` keyed by the secret's UTF-8 bytes.
 - github: `X-Hub-Signature-256: sha256=<hex>` over the body; GitHub sends one signature, so only the
   first secret signs while every secret verifies.
+- convoy: `X-Convoy-Signature: t=<ts>,v1=<hex>[,v1=<hex>...]` over `{t},{body}` keyed by the secret's UTF-8
+  bytes, one v1 per secret (Convoy's "advanced" signature); verifying also accepts its "simple" form, the bare
+  hex HMAC of the body. The event id goes in `X-Convoy-Idempotency-Key`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class SignatureError(Exception):
 
 def id_header(scheme: str) -> str:
     """The header that carries the event id (receivers dedupe on it)."""
+    if scheme == "convoy":
+        return "X-Convoy-Idempotency-Key"
     return "X-GitHub-Delivery" if scheme == "github" else "webhook-id"
 
 
@@ -43,6 +48,10 @@ def sign(scheme: str, secrets: Sequence[str], msg_id: str, timestamp: int, body:
             "X-GitHub-Delivery": msg_id,
             "X-Hub-Signature-256": "sha256=" + _hex_hmac(secrets[0].encode(), body),
         }
+    if scheme == "convoy":
+        signed = f"{timestamp},".encode() + body
+        parts = [f"t={timestamp}"] + [f"v1={_hex_hmac(s.encode(), signed)}" for s in secrets]
+        return {"X-Convoy-Idempotency-Key": msg_id, "X-Convoy-Signature": ",".join(parts)}
     raise ValueError(f"unknown signature scheme {scheme!r}")
 
 
@@ -62,6 +71,8 @@ def verify(
         _verify_stripe(secrets, lowered, body, now, tolerance_s)
     elif scheme == "github":
         _verify_github(secrets, lowered, body)
+    elif scheme == "convoy":
+        _verify_convoy(secrets, lowered, body, now, tolerance_s)
     else:
         raise SignatureError(f"unknown signature scheme {scheme!r}")
 
@@ -116,6 +127,31 @@ def _verify_github(secrets: Sequence[str], headers: Mapping[str, str], body: byt
     offered = header[len("sha256=") :].encode()
     for secret in secrets:
         if hmac.compare_digest(_hex_hmac(secret.encode(), body).encode(), offered):
+            return
+    raise SignatureError("no matching signature")
+
+
+def _verify_convoy(
+    secrets: Sequence[str], headers: Mapping[str, str], body: bytes, now: int, tol: int
+) -> None:
+    header = headers.get("x-convoy-signature", "").strip()
+    if not header:
+        raise SignatureError("missing X-Convoy-Signature header")
+    if "=" not in header:  # the simple form: hex HMAC of the body
+        for secret in secrets:
+            if hmac.compare_digest(_hex_hmac(secret.encode(), body).encode(), header.encode()):
+                return
+        raise SignatureError("no matching signature")
+    pairs = [item.split("=", 1) for item in header.split(",") if "=" in item]
+    stamps = [value for key, value in pairs if key.strip() == "t"]
+    offered = [value.strip() for key, value in pairs if key.strip() == "v1"]
+    if len(stamps) != 1 or not offered:
+        raise SignatureError("X-Convoy-Signature needs one t= and at least one v1=")
+    timestamp = _check_timestamp(stamps[0], now, tol)
+    signed = f"{timestamp},".encode() + body
+    for secret in secrets:
+        expected = _hex_hmac(secret.encode(), signed)
+        if any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in offered):
             return
     raise SignatureError("no matching signature")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from console.cli.context import app_context, fail, store_options
@@ -29,3 +31,41 @@ def check_command() -> None:
         click.echo(
             f"ok  {endpoint.id:<16} {endpoint.scheme.value:<9} {mask_url(endpoint.url)}  ({len(endpoint.secret_refs)} secret(s) resolve)"
         )
+
+
+@endpoints_group.command("import")
+@click.argument("source", metavar="SOURCE")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the skeleton here instead of stdout (an existing file is not overwritten without --force).",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def import_command(source: str, out: Path | None, force: bool) -> None:
+    """Write an endpoints.toml skeleton from a dispatcher's endpoints (svix+postgresql://..., convoy+postgresql://...).
+
+    Ids, URLs and the scheme come from the dispatcher; each secret is an env:NAME placeholder: secrets are
+    never read, copied or printed.
+    """
+    from console.sources.endpoints_file import render_endpoints
+    from console.sources.service import list_endpoints
+    from console.sources.url import parse_source_url
+
+    url = parse_source_url(source)
+    endpoints = list_endpoints(source)
+    if not endpoints:
+        fail(f"{url.display}: the dispatcher has no endpoints (that are not deleted)")
+    text = render_endpoints(endpoints, url.display)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    if out.exists() and not force:
+        fail(f"--out {out}: exists already (use --force to overwrite it)")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"--out {out}: cannot be written ({exc.strerror})")
+    click.echo(
+        f"wrote {len(endpoints)} endpoint(s) to {out}; set their secrets' env: variables, then run `hookconsole endpoints check`",
+        err=True,
+    )

@@ -13,11 +13,15 @@ import orjson
 
 from console.cli import output as fmt
 from console.cli.context import app_context, fail, store_options
+from console.cli.filters import _time as parse_since
 from console.cli.paths import refuse_overwrite
+from console.domain.times import parse_duration_ms
 from console.ingest.follow import follow
 from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
 from console.ingest.sources import FORMATS, MAX_LINE_BYTES, SourceError
+from console.sources import is_source_url
+from console.store import Store
 
 SHOWN_REJECTS = 10
 
@@ -80,7 +84,24 @@ def summary_line(summary: IngestSummary) -> str:
     metavar="FILE",
     help="A mapping file (TOML) saying where each field is in your own JSON lines or CSV; see docs/mapped-logs.md.",
 )
-@click.option("--follow", is_flag=True, help="Keep reading the (single) file as it grows, until interrupted.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep reading the (single) file as it grows, or poll the dispatcher database(s), until interrupted.",
+)
+@click.option(
+    "--every",
+    default="2s",
+    show_default=True,
+    metavar="DURATION",
+    help="With --follow on a database source: how often it is polled.",
+)
+@click.option(
+    "--since",
+    callback=parse_since,
+    metavar="WHEN",
+    help="Database sources: (re)read attempts created since then (24h, 7d or RFC 3339), then go on from the cursor.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option(
     "--batch-size",
@@ -102,6 +123,8 @@ def ingest_command(
     rejects_path: Path | None,
     map_path: Path | None,
     follow: bool,
+    every: str,
+    since: int | None,
     as_json: bool,
     batch_size: int,
     max_line_bytes: int,
@@ -109,7 +132,15 @@ def ingest_command(
     """Read delivery logs (JSON Lines or CSV, .gz, - for stdin) into the store.
 
     Idempotent: lines already stored count as duplicates. Bad lines are rejected with file, line and field.
+
+    A PATH may instead be a dispatcher's database, read-only and incrementally (docs/sources.md):
+    svix+postgresql://USER@HOST:PORT/DB?app=APP or convoy+postgresql://USER@HOST:PORT/DB?project=ID.
     """
+    is_url = [is_source_url(p) for p in paths]
+    if any(is_url) and not all(is_url):
+        fail("give either log files or database source URLs, not both in one run")
+    if since is not None and not any(is_url):
+        fail("--since applies to database sources (svix+postgresql://..., convoy+postgresql://...)")
     app = app_context()
     refuse_overwrite("--rejects", [rejects_path] if rejects_path else [], inputs=paths, db=app.db_url)
     mapping = _load_mapping(map_path) if map_path is not None else None
@@ -123,7 +154,9 @@ def ingest_command(
     printer = _RejectPrinter(quiet=as_json and rejects_file is not None)
     sink = RejectSink(rejects_file, printer)
     try:
-        if follow:
+        if any(is_url):
+            summary = read_database_sources(store, paths, sink, as_json, follow, every, since, batch_size)
+        elif follow:
             summary = _follow(store, paths, fmt_name, sink, as_json, max_line_bytes, mapping)
         else:
             show_progress = sys.stderr.isatty() and not as_json
@@ -195,3 +228,59 @@ def _follow(
         )
     except SourceError as exc:
         fail(str(exc))
+
+
+def read_database_sources(
+    store: Store,
+    urls: tuple[str, ...],
+    sink: RejectSink,
+    as_json: bool,
+    follow: bool,
+    every: str,
+    since: int | None,
+    batch_size: int,
+) -> IngestSummary:
+    """Read each dispatcher database once, or poll them all every `every` until SIGINT/SIGTERM."""
+    from console.sources.reader import follow_sources
+    from console.sources.service import open_reader
+
+    try:
+        every_s = parse_duration_ms(every) / 1000
+    except ValueError as exc:
+        fail(f"--every: {exc}")
+    if every_s < 0.1:
+        fail("--every: at least 100ms")
+    readers = [open_reader(store, url, sink, batch_size) for url in urls]
+    total = IngestSummary()
+    try:
+        if follow:
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+
+            def report(name: str, summary: IngestSummary) -> None:
+                if not as_json:
+                    click.echo(f"following {name}: {summary_line(summary)}", err=True)
+
+            def warn(message: str) -> None:
+                click.echo(f"hookconsole: {message} (retrying)", err=True)
+
+            follow_sources(readers, stop, every_s=every_s, since_ms=since, on_pass=report, on_error=warn)
+        else:
+            show_progress = sys.stderr.isatty() and not as_json
+            for reader in readers:
+                reader.read(since, progress=(lambda s: _progress(s, None)) if show_progress else None)
+            if show_progress:
+                click.echo("", err=True)
+    finally:
+        for reader in readers:
+            reader.close()
+    for reader in readers:
+        part = reader.summary
+        total.accepted += part.accepted
+        total.rejected += part.rejected
+        total.duplicates += part.duplicates
+        total.lines += part.lines
+        total.seconds += part.seconds
+        total.sources.extend(part.sources)
+    return total

@@ -15,18 +15,45 @@ from console.domain.times import parse_duration_ms
 @click.option(
     "--refresh", default="2s", show_default=True, help="How often the dashboard reads new attempts."
 )
-def tui_command(refresh: str) -> None:
+@click.option(
+    "--follow",
+    "sources",
+    multiple=True,
+    metavar="SOURCE",
+    help="Keep a dispatcher database (svix+postgresql://..., convoy+postgresql://...) flowing into the store "
+    "while the console is open; repeat for several.",
+)
+@click.option(
+    "--every", default="2s", show_default=True, help="With --follow: how often each source is polled."
+)
+def tui_command(refresh: str, sources: tuple[str, ...], every: str) -> None:
     """Open the live console: dashboard, deliveries, event detail, replay and reports."""
     try:
         refresh_s = parse_duration_ms(refresh) / 1000
+        every_s = parse_duration_ms(every) / 1000
     except ValueError as exc:
-        fail(f"--refresh: {exc}")
+        fail(f"--refresh/--every: {exc}")
     if refresh_s < 0.2:
         fail("--refresh: at least 200ms")
     app = app_context()
+    follower = None
+    if sources:
+        from console.sources.service import BackgroundFollow
+
+        follower = BackgroundFollow(app.db_url, sources, max(every_s, 0.1))  # a bad URL fails here
     from console.tui.app import make_app
 
-    make_app(app.db_url, str(app.endpoints_path), refresh_s).run()
+    console_app = make_app(app.db_url, str(app.endpoints_path), refresh_s)
+    if follower is None:
+        console_app.run()
+        return
+    follower.start()
+    try:
+        console_app.run()
+    finally:
+        errors = follower.stop()
+    for message in errors:
+        click.echo(f"hookconsole: --follow: {message}", err=True)
 
 
 @click.command("demo")

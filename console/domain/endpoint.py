@@ -12,6 +12,7 @@ class Scheme(StrEnum):
     STANDARD = "standard"
     STRIPE = "stripe"
     GITHUB = "github"
+    CONVOY = "convoy"
 
 
 @dataclass(frozen=True)

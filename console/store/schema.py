@@ -10,8 +10,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
-import console.store.alerts  # noqa: F401  (alert state and outbox tables)
-from console.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from console.store import (
+    alerts,  # noqa: F401  (alert state and outbox tables)
+    cursors,  # noqa: F401  (source cursors)
+    tables,  # noqa: F401  (registers the tables on SQLModel.metadata)
+)
 from console.store.engine import (
     Store,
     StoreError,

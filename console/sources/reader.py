@@ -1,0 +1,213 @@
+"""Reading a dispatcher's attempts into the store, incrementally, through the one write path.
+
+The cursor (kept in the store, written in the same transaction as the attempts it covers):
+- `after`: every attempt row with an id up to this one has been dealt with;
+- `beyond`: ids above `after` already dealt with. Ids are only nearly in commit order (a row can commit a
+  moment after a row with a higher id), so `after` moves only over rows older than `SETTLE_MS` by the
+  dispatcher's clock; newer rows are stored at once and listed here so the next read skips them;
+- `open`: ids of attempts still pending or sending. They are read again on every pass and stored when they
+  have ended (Svix updates such rows in place).
+Nothing is counted twice either way: the natural key `(event_id, endpoint_id, attempt, trigger)` holds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink
+from console.sources.database import connect, db_now_ms, read_transaction
+from console.sources.dispatcher import FINAL, OPEN, Dispatcher
+from console.sources.url import SourceURL
+from console.store import Store
+from console.store.cursors import load_cursor, save_cursor, write_with_cursor
+
+SETTLE_MS = 10_000
+
+
+class RowReject(Reject):
+    """A dispatcher row that was not stored: named by its table and id (rows have no line number)."""
+
+    @property
+    def message(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+OPEN_CHUNK = 1000
+
+
+class SourceReader:
+    """One dispatcher database read into one store; `read()` is one incremental pass."""
+
+    def __init__(
+        self,
+        store: Store,
+        url: SourceURL,
+        dispatcher: Dispatcher,
+        rejects: RejectSink | None = None,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        self.store = store
+        self.url = url
+        self.dispatcher = dispatcher
+        self.rejects = rejects or RejectSink()
+        self.batch_size = batch_size
+        self.summary = IngestSummary(sources=[url.display])
+        self._conn: Any = None
+        self._prepared = False
+        self.stop: threading.Event | None = None  # when set, a pass ends after its current batch
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.url)
+            self._prepared = False
+        return self._conn
+
+    def read(
+        self, since_ms: int | None = None, progress: Callable[[IngestSummary], None] | None = None
+    ) -> IngestSummary:
+        """Store what is new since the cursor (and what ended since); returns the running totals."""
+        started = time.perf_counter()
+        conn = self._connection()
+        try:
+            with read_transaction(self.url, conn):
+                if not self._prepared:
+                    self.dispatcher.prepare(conn)
+                    self._prepared = True
+                self._pass(conn, since_ms, progress)
+        except BaseException:
+            self.close()  # a broken connection is opened afresh on the next pass
+            raise
+        finally:
+            self.summary.seconds += time.perf_counter() - started
+        return self.summary
+
+    def _pass(
+        self, conn: Any, since_ms: int | None, progress: Callable[[IngestSummary], None] | None
+    ) -> None:
+        saved = load_cursor(self.store, self.url.key) or {}
+        after: str | None = saved.get("after")
+        open_ids: set[str] = set(saved.get("open", ()))
+        beyond: set[str] = set(saved.get("beyond", ()))
+        settle_before = db_now_ms(conn) - SETTLE_MS
+
+        def state() -> dict[str, Any]:
+            return {
+                "after": after,
+                "open": sorted(open_ids),
+                "beyond": sorted(b for b in beyond if after is None or b > after),
+            }
+
+        changed = False
+        listed = sorted(open_ids)
+        for start in range(0, len(listed), OPEN_CHUNK):
+            chunk = listed[start : start + OPEN_CHUNK]
+            rows = self.dispatcher.rows_by_id(conn, chunk)
+            found = {row[0] for row in rows}
+            ended = []
+            for row in rows:
+                if self.dispatcher.row_state(row) != OPEN:
+                    open_ids.discard(row[0])
+                    if self.dispatcher.row_state(row) == FINAL:
+                        ended.append(row)
+            open_ids.difference_update(set(chunk) - found)  # deleted meanwhile
+            changed = changed or bool(ended) or len(found) < len(chunk)
+            if ended:
+                self._store(conn, ended, state())
+
+        settled = True
+        for rows in self.dispatcher.new_rows(
+            conn, None if since_ms is not None else after, since_ms, self.batch_size
+        ):
+            final = []
+            for row in rows:
+                row_id = row[0]
+                known = row_id in beyond or row_id in open_ids
+                if not known:
+                    kind = self.dispatcher.row_state(row)
+                    if kind == OPEN:
+                        open_ids.add(row_id)
+                    elif kind == FINAL:
+                        final.append(row)
+                if after is not None and row_id <= after:
+                    continue  # re-read for --since: the cursor is past it already
+                if settled and row[1] < settle_before:
+                    after = row_id
+                    beyond.discard(row_id)
+                else:
+                    settled = False
+                    if row_id not in open_ids:
+                        beyond.add(row_id)
+            beyond = {b for b in beyond if after is None or b > after}
+            changed = True
+            self._store(conn, final, state())
+            if progress is not None:
+                progress(self.summary)
+            if self.stop is not None and self.stop.is_set():
+                break  # the cursor already covers every batch written
+        if changed or not saved:
+            save_cursor(self.store, self.url.key, state())
+
+    def _store(self, conn: Any, rows: Sequence[tuple[Any, ...]], state: dict[str, Any]) -> None:
+        converted = self.dispatcher.convert(conn, rows) if rows else None
+        if converted is None:
+            save_cursor(self.store, self.url.key, state)
+            return
+        summary = self.summary
+        summary.lines += len(rows)
+        for row_id, reason in converted.rejects:
+            self._reject(row_id, reason)
+        result = write_with_cursor(self.store, self.url.key, state, converted.attempts, converted.events)
+        summary.accepted += result.inserted
+        summary.duplicates += result.duplicates
+        for key, reason in result.rejected.items():
+            self._reject(f"of {key[0]} at {key[1]}", reason)
+        self.rejects.flush()
+
+    def _reject(self, row_id: str, reason: str) -> None:
+        self.summary.rejected += 1
+        where = f"{self.url.display}: {self.dispatcher.attempts_table} {row_id}"
+        self.rejects(RowReject(where, 0, reason, row_id.encode()))
+
+
+def follow_sources(
+    readers: Sequence[SourceReader],
+    stop: threading.Event,
+    *,
+    every_s: float = 2.0,
+    since_ms: int | None = None,
+    on_pass: Callable[[str, IngestSummary], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> None:
+    """A read pass of every source every `every_s` seconds until `stop` is set. A failed pass is reported
+    through `on_error` and tried again at the next tick (the cursor makes the retry exact)."""
+    from console.ingest.sources import SourceError
+
+    first = {id(r) for r in readers}
+    for reader in readers:
+        reader.stop = stop
+    while not stop.is_set():
+        for reader in readers:
+            if stop.is_set():
+                break
+            before = (reader.summary.lines, reader.summary.rejected)
+            try:
+                reader.read(since_ms if id(reader) in first else None)
+                first.discard(id(reader))
+            except SourceError as exc:
+                if on_error is None:
+                    raise
+                on_error(str(exc))
+                continue
+            if on_pass is not None and (reader.summary.lines, reader.summary.rejected) != before:
+                on_pass(reader.url.display, reader.summary)
+        stop.wait(every_s)
+    for reader in readers:
+        reader.close()

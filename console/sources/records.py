@@ -1,0 +1,120 @@
+"""Turning a dispatcher's row into the project's records, under the same rules as a log line
+(`console.ingest.lines`): ids printable and at most 200 characters, attempt numbers from 1, HTTP statuses
+100-599, latencies from 0 to one day. A row that breaks one is rejected with the field named."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import orjson
+
+from console.domain.outcomes import Trigger, classify_outcome
+from console.domain.records import AttemptRecord, EventRecord
+from console.ingest.lines import MAX_ATTEMPT, MAX_ID_LENGTH, MAX_LATENCY_MS, RESPONSE_EXCERPT_BYTES, LineError
+
+NO_RESPONSE = "no response"
+
+
+def _text(name: str, value: object) -> str:
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and value.isprintable()
+        and value == value.strip()
+    ):
+        return value
+    if value is None or value == "":
+        raise LineError(name, "missing (required)")
+    if not isinstance(value, str):
+        raise LineError(name, f"must be a string, got {type(value).__name__}")
+    if len(value) > MAX_ID_LENGTH:
+        raise LineError(name, f"longer than {MAX_ID_LENGTH} characters")
+    raise LineError(name, "contains control characters or surrounding spaces")
+
+
+def build_attempt(
+    event_id: str,
+    event_type: str,
+    endpoint_id: str,
+    attempt: int,
+    attempted_at_ms: int,
+    status_code: int | None,
+    latency_ms: float | None,
+    error: str | None,
+    trigger: Trigger,
+    response: str | None = None,
+) -> AttemptRecord:
+    """One attempt record; raises LineError naming the field at fault."""
+    _text("event_id", event_id)
+    _text("event_type", event_type)
+    _text("endpoint_id", endpoint_id)
+    if not 1 <= attempt <= MAX_ATTEMPT:
+        raise LineError("attempt", f"must be an integer >= 1, got {attempt}")
+    if status_code is not None and not 100 <= status_code <= 599:
+        raise LineError("status_code", f"must be an HTTP status 100-599 or null, got {status_code}")
+    if latency_ms is not None:
+        latency_ms = float(latency_ms)
+        if not math.isfinite(latency_ms) or not 0 <= latency_ms <= MAX_LATENCY_MS:
+            raise LineError(
+                "latency_ms", f"must be a number >= 0 (at most one day) or null, got {latency_ms}"
+            )
+    if status_code is None and not error:
+        error = NO_RESPONSE
+    excerpt = None
+    if response and status_code is not None:
+        excerpt = response.encode()[:RESPONSE_EXCERPT_BYTES].decode(errors="ignore")
+    return AttemptRecord(
+        event_id,
+        event_type,
+        endpoint_id,
+        attempt,
+        attempted_at_ms,
+        classify_outcome(status_code, error),
+        status_code,
+        latency_ms,
+        error if status_code is None else None,
+        trigger,
+        None,
+        None,
+        excerpt,
+    )
+
+
+def build_event(event_id: str, event_type: str, occurred_at_ms: int, payload: bytes) -> EventRecord:
+    """The event of a dispatcher message: its payload bytes as sent, and the reward fields when present."""
+    fields: dict[str, object] = {}
+    try:
+        decoded = orjson.loads(payload) if payload else None
+    except orjson.JSONDecodeError:
+        decoded = None
+    if isinstance(decoded, dict):
+        fields = decoded
+    amount = fields.get("amount")
+    return EventRecord(
+        event_id,
+        event_type,
+        occurred_at_ms,
+        payload,
+        _short(fields.get("user_id")),
+        _short(fields.get("reward_id")),
+        str(amount) if isinstance(amount, int | float | str) and not isinstance(amount, bool) else None,
+        _short(fields.get("currency")),
+    )
+
+
+def _short(value: object) -> str | None:
+    if isinstance(value, str):
+        return value[:MAX_ID_LENGTH]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+_GO_SPACE = re.compile(rb'("(?:[^"\\]|\\.)*")|[ \t\n\r]+', re.DOTALL)
+
+
+def go_compact(body: bytes) -> bytes:
+    """JSON with insignificant whitespace removed and everything else kept byte for byte, as Go's
+    `json.Compact` does (no HTML escaping, key order and string escapes untouched)."""
+    return _GO_SPACE.sub(lambda m: m.group(1) or b"", body)

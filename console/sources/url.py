@@ -1,0 +1,109 @@
+"""Source URLs: `svix+postgresql://USER@HOST:PORT/DB?app=...&schema=...` and `convoy+postgresql://...?project=...`.
+
+The password never leaves this module except inside the libpq connection string; what is printed and what
+keys the cursor is the URL without it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+from console.ingest.sources import SourceError
+
+KINDS = ("svix", "convoy")
+# Options of ours; any other query parameter (sslmode, connect_timeout, ...) goes to libpq as it is.
+OPTIONS = {"svix": ("app", "schema"), "convoy": ("project", "schema")}
+DEFAULT_SCHEMA = {"svix": "public", "convoy": "convoy"}
+_SCHEMES = tuple(f"{kind}+{db}://" for kind in KINDS for db in ("postgresql", "postgres"))
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+
+
+def is_source_url(text: str) -> bool:
+    """True when `text` names a dispatcher database rather than a log file."""
+    return text.lower().startswith(_SCHEMES)
+
+
+@dataclass(frozen=True)
+class SourceURL:
+    """A parsed source URL. `conninfo` holds the password (for connecting only); `display` never does."""
+
+    kind: str
+    conninfo: str = field(repr=False)
+    display: str
+    options: dict[str, str]
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def schema(self) -> str:
+        return self.options.get("schema") or DEFAULT_SCHEMA[self.kind]
+
+    @property
+    def key(self) -> str:
+        """What the cursor is kept under: the URL without password, options sorted."""
+        return self.display
+
+    def mask(self, text: str) -> str:
+        """`text` with the password (if any) blanked out, for error messages."""
+        if self.password:
+            text = text.replace(self.password, "****")
+        return text
+
+
+def parse_source_url(text: str) -> SourceURL:
+    """Parse a source URL; SourceError names what is wrong (never the password)."""
+    if not is_source_url(text):
+        raise SourceError(
+            "not a source URL: expected svix+postgresql://USER@HOST:PORT/DB or convoy+postgresql://USER@HOST:PORT/DB"
+        )
+    kind, _, rest = text.partition("+")
+    kind = kind.lower()
+    parts = urlsplit("postgresql" + rest[rest.index("://") :])
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        raise SourceError(f"{kind} source URL: the port is not a number") from None
+    host = parts.hostname or ""
+    database = unquote(parts.path.lstrip("/"))
+    if not database:
+        raise SourceError(f"{kind} source URL: no database name (…://USER@HOST:PORT/DATABASE)")
+    ours: dict[str, str] = {}
+    passthrough: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in OPTIONS[kind]:
+            if not value:
+                raise SourceError(f"{kind} source URL: option {name}= is empty")
+            ours[name] = value
+        elif name in ("app", "project", "schema"):
+            raise SourceError(
+                f"{kind} source URL: unknown option {name}= (a {kind} source takes {', '.join(OPTIONS[kind])})"
+            )
+        elif name == "password":
+            raise SourceError(
+                f"{kind} source URL: put no password in the URL query; use PGPASSWORD or ~/.pgpass"
+            )
+        else:
+            passthrough.append((name, value))
+    schema = ours.get("schema")
+    if schema is not None and not _IDENTIFIER.match(schema):
+        raise SourceError(f"{kind} source URL: schema={schema!r} is not a plain identifier")
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    netloc = ""
+    if user:
+        netloc = quote(user, safe="") + "@"
+    netloc += f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    path = "/" + quote(database, safe="")
+    display = urlunsplit(
+        (f"{kind}+postgresql", netloc, path, urlencode(sorted(ours.items()) + sorted(passthrough)), "")
+    )
+    secret_netloc = netloc
+    if password is not None:
+        head = quote(user or "", safe="") + ":" + quote(password, safe="") + "@"
+        secret_netloc = head + netloc.split("@", 1)[-1]
+    conninfo = urlunsplit(("postgresql", secret_netloc, path, urlencode(passthrough), ""))
+    return SourceURL(kind, conninfo, display, ours, password)

@@ -1,0 +1,85 @@
+"""Where each dispatcher source stopped reading: one row per source, written in the same transaction as the
+attempts it covers, so a killed read resumes exactly where its last committed batch ended."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from sqlalchemy import BigInteger, Column, Text
+from sqlmodel import Field, SQLModel
+
+from console.domain.records import AttemptRecord, EventRecord
+from console.domain.times import now_ms
+from console.store.engine import Store
+from console.store.writer import WriteResult, prepare_batch, write_prepared
+
+
+class SourceCursor(SQLModel, table=True):
+    """The read position of one source (its URL without password, plus options) as a JSON object."""
+
+    __tablename__ = "source_cursor"
+    source: str = Field(primary_key=True)
+    state: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    updated_at: int = Field(default=0, sa_type=BigInteger)
+
+
+_ensured: set[str] = set()
+
+
+def _ensure_table(store: Store) -> None:
+    """Stores made before this table existed (at the same schema version) get it on first use."""
+    if store.url in _ensured:
+        return
+    with store.write() as conn:
+        SourceCursor.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    _ensured.add(store.url)
+
+
+def load_cursor(store: Store, source: str) -> dict[str, Any] | None:
+    """The saved state of `source`, or None when it has never been read into this store."""
+    _ensure_table(store)
+    p = store.dialect.placeholder
+    with store.read() as conn:
+        row = conn.exec_driver_sql(f"SELECT state FROM source_cursor WHERE source = {p}", (source,)).first()
+    return orjson.loads(row[0]) if row else None
+
+
+def _save(conn: Any, p: str, source: str, state: dict[str, Any]) -> None:
+    values = (source, orjson.dumps(state).decode(), now_ms())
+    conn.exec_driver_sql(
+        f"INSERT INTO source_cursor (source, state, updated_at) VALUES ({p}, {p}, {p}) "
+        "ON CONFLICT (source) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        values,
+    )
+
+
+def save_cursor(store: Store, source: str, state: dict[str, Any]) -> None:
+    """Record a source's position on its own (when a read stored nothing new)."""
+    with store.write() as conn:
+        _save(conn, store.dialect.placeholder, source, state)
+
+
+def write_with_cursor(
+    store: Store,
+    source: str,
+    state: dict[str, Any],
+    attempts: list[AttemptRecord],
+    events: Iterable[EventRecord] = (),
+) -> WriteResult:
+    """Store a batch through the one write path and move the source's cursor, in one transaction."""
+    batch = prepare_batch(attempts, events)
+    with store.write() as conn:
+        result = write_prepared(conn, store.dialect, batch)
+        _save(conn, store.dialect.placeholder, source, state)
+    return result
+
+
+def forget_cursor(store: Store, source: str) -> None:
+    """Drop a source's position: its next read starts from the beginning."""
+    _ensure_table(store)
+    with store.write() as conn:
+        conn.exec_driver_sql(
+            f"DELETE FROM source_cursor WHERE source = {store.dialect.placeholder}", (source,)
+        )

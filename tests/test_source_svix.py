@@ -1,0 +1,505 @@
+"""`ingest svix+postgresql://...`: a Svix server's tables (built here from the facts of its schema) read into
+both stores, incrementally, and compared with counts computed straight from those tables."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from console.endpoints import load_endpoints
+from console.sources.url import parse_source_url
+from console.store import open_store
+from console.store.cursors import load_cursor
+from tests.helpers import ROOT, run, table_count
+from tests.source_tables import Final, assert_stats_match, dispatcher_schema, ingest_json, source_url
+
+pytestmark = pytest.mark.postgres
+
+DDL = """
+CREATE TABLE application (id varchar COLLATE "C" PRIMARY KEY, created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL, org_id varchar COLLATE "C" NOT NULL, uid varchar COLLATE "C",
+  name varchar NOT NULL, rate_limit integer, deleted boolean NOT NULL DEFAULT false);
+CREATE TABLE endpoint (id varchar COLLATE "C" PRIMARY KEY, created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL, app_id varchar COLLATE "C" NOT NULL, key bytea NOT NULL, url varchar NOT NULL,
+  description varchar NOT NULL DEFAULT '', uid varchar COLLATE "C", disabled boolean NOT NULL DEFAULT false,
+  deleted boolean NOT NULL DEFAULT false);
+CREATE TABLE message (id varchar COLLATE "C" PRIMARY KEY, created_at timestamptz NOT NULL,
+  org_id varchar COLLATE "C" NOT NULL, app_id varchar COLLATE "C" NOT NULL, event_type varchar COLLATE "C" NOT NULL,
+  uid varchar COLLATE "C", payload jsonb, channels jsonb, expiration timestamptz NOT NULL);
+CREATE INDEX ix_message_per_app ON message (app_id, id DESC);
+CREATE TABLE messagecontent (id varchar COLLATE "C" PRIMARY KEY, created_at timestamptz NOT NULL, payload bytea,
+  expiration timestamptz NOT NULL);
+CREATE TABLE messagedestination (id varchar COLLATE "C" PRIMARY KEY, created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL, msg_id varchar COLLATE "C" NOT NULL, endp_id varchar COLLATE "C" NOT NULL,
+  status smallint NOT NULL, next_attempt timestamptz);
+CREATE TABLE messageattempt (id varchar COLLATE "C" PRIMARY KEY, created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now(), msg_id varchar COLLATE "C" NOT NULL,
+  msg_dest_id varchar COLLATE "C", endp_id varchar COLLATE "C" NOT NULL, url varchar NOT NULL,
+  status smallint NOT NULL, response_status_code smallint NOT NULL, response text NOT NULL DEFAULT '',
+  ended_at timestamptz, trigger_type smallint NOT NULL, response_duration_ms bigint,
+  attempt_number smallint NOT NULL DEFAULT -1, next_attempt timestamptz);
+CREATE INDEX ix_messageattempt_per_msg_no_status ON messageattempt (msg_id, id DESC);
+"""
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+APPS = {"app_shop": ("shop", ("ep_pay", "ep_crm")), "app_ledger": ("ledger", ("ep_books",))}
+SUCCESS, PENDING, FAIL, SENDING = 0, 1, 2, 3
+
+
+class SvixTables:
+    """Writes Svix-shaped rows; ids sort by time as Svix's do."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.counter = 0
+        conn.execute(DDL)
+        for app_id, (uid, endpoints) in APPS.items():
+            conn.execute(
+                "INSERT INTO application VALUES (%s, %s, %s, 'org_1', %s, %s, NULL, false)",
+                (app_id, T0, T0, uid, uid),
+            )
+            for endpoint in endpoints:
+                conn.execute(
+                    "INSERT INTO endpoint (id, created_at, updated_at, app_id, key, url, uid) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        endpoint,
+                        T0,
+                        T0,
+                        app_id,
+                        b"secret-key-bytes",
+                        f"https://{endpoint}.example.com/hooks",
+                        endpoint[3:],
+                    ),
+                )
+
+    def _id(self, prefix: str, at: datetime) -> str:
+        self.counter += 1
+        return f"{prefix}_{int(at.timestamp() * 1000):013d}{self.counter:06d}"
+
+    def message(
+        self, app_id: str, at: datetime, body: bytes, legacy: bool, event_type: str = "reward.redeemed"
+    ) -> str:
+        msg_id = self._id("msg", at)
+        expires = at + timedelta(days=90)
+        if legacy:
+            self.conn.execute(
+                "INSERT INTO message VALUES (%s, %s, 'org_1', %s, %s, NULL, %s::jsonb, NULL, %s)",
+                (msg_id, at, app_id, event_type, body.decode(), expires),
+            )
+        else:
+            self.conn.execute(
+                "INSERT INTO message VALUES (%s, %s, 'org_1', %s, %s, NULL, NULL, NULL, %s)",
+                (msg_id, at, app_id, event_type, expires),
+            )
+            self.conn.execute(
+                "INSERT INTO messagecontent VALUES (%s, %s, %s, %s)", (msg_id, at, body, expires)
+            )
+        return msg_id
+
+    def attempt(self, msg_id: str, endpoint: str, at: datetime, status: int, code: int, response: str,
+                duration: int | None, number: int, trigger: int = 0) -> str:  # fmt: skip
+        attempt_id = self._id("atmpt", at)
+        self.conn.execute(
+            "INSERT INTO messageattempt (id, created_at, msg_id, endp_id, url, status, response_status_code, "
+            "response, ended_at, trigger_type, response_duration_ms, attempt_number) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (attempt_id, at, msg_id, endpoint, f"https://{endpoint}.example.com/hooks", status, code, response,
+             at if status in (SUCCESS, FAIL) else None, trigger, duration, number),
+        )  # fmt: skip
+        return attempt_id
+
+
+def body_of(i: int, msg_hint: str) -> bytes:
+    """A payload as a sender wrote it: spacing and key order are part of the bytes."""
+    return (
+        f'{{"event": "reward.redeemed",  "reward_id":"reward_{i}", "user_id": "user_{i % 7}", '
+        f'"amount": {100 + i}, "currency": "INR", "note": "<b>{msg_hint}</b>"}}'
+    ).encode()
+
+
+def populate(tables: SvixTables, messages: int, seed: int = 3, start: datetime = T0) -> list[str]:
+    """Messages for both applications with retries, network errors, legacy numbering, manual attempts and
+    attempts still sending; returns the ids of the rows left open."""
+    rng = random.Random(seed)
+    open_rows = []
+    for i in range(messages):
+        app_id = list(APPS)[i % 2]
+        at = start + timedelta(seconds=37 * i)
+        msg_id = tables.message(app_id, at, body_of(i, "x"), legacy=i % 3 == 1)
+        legacy_numbers = i % 5 == 0
+        for endpoint in APPS[app_id][1]:
+            failures = rng.choice((0, 0, 1, 2, 3))
+            delivered = rng.random() < 0.8
+            tries = failures + (1 if delivered else 0)
+            for n in range(1, tries + 1):
+                when = at + timedelta(seconds=60 * (n - 1), milliseconds=rng.randint(1, 900))
+                number = -1 if legacy_numbers else n
+                if n <= failures:
+                    if rng.random() < 0.5:
+                        code, text = rng.choice(
+                            ((503, "Service Unavailable"), (500, "oops"), (404, "not found"))
+                        )
+                        tables.attempt(msg_id, endpoint, when, FAIL, code, text, rng.randint(50, 900), number)
+                    else:
+                        text = rng.choice(("Connection refused (os error 111)", "Request timed out"))
+                        tables.attempt(
+                            msg_id, endpoint, when, FAIL, 0, text, rng.choice((None, 15000)), number
+                        )
+                elif i % 11 == 4:
+                    open_rows.append(tables.attempt(msg_id, endpoint, when, SENDING, 0, "", None, number))
+                else:
+                    tables.attempt(
+                        msg_id, endpoint, when, SUCCESS, 200, '{"ok":true}', rng.randint(20, 400), number
+                    )
+            if i % 7 == 3:
+                when = at + timedelta(minutes=30)
+                tables.attempt(
+                    msg_id, endpoint, when, SUCCESS, 202, "accepted", rng.randint(20, 400), -1, trigger=1
+                )
+    return open_rows
+
+
+def finals(conn: Any, app_id: str | None = None) -> list[Final]:
+    """The final attempts in the tables, numbered independently: scheduled ones by attempt_number (by order
+    for -1), manual ones after the scheduled attempts made before them (so a manual attempt of a message
+    never tried before is its first attempt)."""
+    rows = conn.execute(
+        "SELECT a.id, a.msg_id, a.endp_id, a.status, a.response_status_code, a.response_duration_ms, "
+        "a.trigger_type, a.attempt_number, m.app_id FROM messageattempt a JOIN message m ON m.id = a.msg_id ORDER BY a.id"
+    ).fetchall()
+    scheduled: dict[tuple[str, str], int] = {}
+    manual: dict[tuple[str, str], int] = {}
+    out = []
+    for _id, msg, endp, status, code, duration, trigger, number, app in rows:
+        pair = (msg, endp)
+        if trigger == 0:
+            scheduled[pair] = max(scheduled.get(pair, 0) + 1, number)
+            n = number if number >= 1 else scheduled[pair]
+        else:
+            manual[pair] = manual.get(pair, 0) + 1
+            n = scheduled.get(pair, 0) + manual[pair]
+        if status in (SUCCESS, FAIL) and (app_id is None or app == app_id):
+            out.append(Final(msg, endp, n, code or None, None if duration is None else float(duration)))
+    return out
+
+
+@pytest.fixture
+def svix() -> Any:
+    with dispatcher_schema("svix") as (conn, schema):
+        yield SvixTables(conn), schema
+
+
+def test_incremental_reads_match_the_tables(store_url: str, svix: Any) -> None:
+    tables, schema = svix
+    open_rows = populate(tables, 60)
+    url = source_url("svix", schema)
+    first = ingest_json(store_url, url)
+    assert first["rejected"] == 0 and first["duplicates"] == 0
+    assert first["accepted"] == len(finals(tables.conn))
+    assert_stats_match(store_url, finals(tables.conn))
+
+    again = ingest_json(store_url, url)
+    assert (again["accepted"], again["duplicates"], again["lines"]) == (0, 0, 0)
+
+    # Sending rows end in place; the next read comes back for them.
+    assert open_rows
+    tables.conn.execute(
+        "UPDATE messageattempt SET status = 0, response_status_code = 200, response = 'ok', "
+        "response_duration_ms = 90, ended_at = created_at WHERE id = ANY(%s)",
+        (open_rows,),
+    )
+    ended = ingest_json(store_url, url)
+    assert (ended["accepted"], ended["duplicates"]) == (len(open_rows), 0)
+    assert_stats_match(store_url, finals(tables.conn))
+
+    # New traffic: more messages, and a manual retry of an old one.
+    populate(tables, 8, seed=9, start=T0 + timedelta(hours=2))
+    old = tables.conn.execute("SELECT id FROM message ORDER BY id LIMIT 1").fetchone()[0]
+    tables.attempt(old, "ep_pay", T0 + timedelta(hours=3), SUCCESS, 200, "ok", 33, -1, trigger=1)
+    later = ingest_json(store_url, url)
+    assert later["duplicates"] == 0 and later["accepted"] > 0
+    stats = assert_stats_match(store_url, finals(tables.conn))
+    assert {e["id"] for e in stats["endpoints"]} == {"ep_pay", "ep_crm", "ep_books"}
+
+
+def test_payload_bytes_trigger_and_errors_are_kept(sqlite_store: Any, svix: Any) -> None:
+    tables, schema = svix
+    new = tables.message("app_shop", T0, b'{"event":  "reward.redeemed", "html": "<a&b>"}', legacy=False)
+    old = tables.message("app_shop", T0, b'{"b": 1, "a": [1, 2]}', legacy=True)
+    tables.attempt(new, "ep_pay", T0, FAIL, 0, "Connection refused (os error 111)", None, 1)
+    tables.attempt(new, "ep_pay", T0 + timedelta(minutes=1), SUCCESS, 200, "ok", 41, 2)
+    tables.attempt(new, "ep_pay", T0 + timedelta(minutes=5), SUCCESS, 200, "again", 12, -1, trigger=1)
+    tables.attempt(old, "ep_crm", T0, FAIL, 503, "busy", 700, 1)
+    assert ingest_json(sqlite_store.url, source_url("svix", schema))["accepted"] == 4
+    with sqlite_store.read() as conn:
+        payloads = dict(conn.exec_driver_sql("SELECT event_id, payload FROM event").fetchall())
+        attempts = conn.exec_driver_sql(
+            "SELECT event_id, attempt, trigger, outcome, status_code, error, latency_ms FROM delivery_attempt "
+            "ORDER BY event_id, attempt"
+        ).fetchall()
+    assert payloads[new] == b'{"event":  "reward.redeemed", "html": "<a&b>"}'  # as sent, byte for byte
+    assert orjson.loads(payloads[old]) == {"b": 1, "a": [1, 2]} and b" " not in payloads[old]
+    assert attempts == [
+        (new, 1, "scheduled", "network_error", None, "Connection refused (os error 111)", None),
+        (new, 2, "scheduled", "success", 200, None, 41.0),
+        (new, 3, "manual", "success", 200, None, 12.0),  # after the highest scheduled attempt, like a replay
+        (old, 1, "scheduled", "http_error", 503, None, 700.0),
+    ]
+
+
+def test_one_application_by_uid_and_since(store_url: str, svix: Any) -> None:
+    tables, schema = svix
+    populate(tables, 30)
+    result = ingest_json(store_url, source_url("svix", schema, app="ledger"))
+    expected = finals(tables.conn, "app_ledger")
+    assert result["accepted"] == len(expected)
+    assert_stats_match(store_url, expected)
+
+
+def test_since_reads_from_a_time(sqlite_store: Any, svix: Any) -> None:
+    tables, schema = svix
+    populate(tables, 30)
+    cut = T0 + timedelta(minutes=10)
+    stamp = cut.isoformat().replace("+00:00", "Z")
+    summary = ingest_json(sqlite_store.url, source_url("svix", schema), extra=("--since", stamp))
+    count = tables.conn.execute(
+        "SELECT count(*) FROM messageattempt WHERE status IN (0, 2) AND created_at >= %s", (cut,)
+    ).fetchone()[0]
+    assert 0 < summary["accepted"] == count < len(finals(tables.conn))
+    # Backfilling from earlier adds what is older; what is stored already counts as duplicates.
+    earlier = ingest_json(
+        sqlite_store.url, source_url("svix", schema), extra=("--since", "2026-11-20T00:00:00Z")
+    )
+    assert (earlier["accepted"], earlier["duplicates"]) == (len(finals(tables.conn)) - count, count)
+    assert_stats_match(sqlite_store.url, finals(tables.conn))
+
+
+def test_cursor_is_kept_per_source_without_password(sqlite_store: Any, svix: Any) -> None:
+    tables, schema = svix
+    open_rows = populate(tables, 5)
+    url = source_url("svix", schema).replace("postgres@", "postgres:not-the-password@")
+    result = run("--db", sqlite_store.url, "ingest", url, "--json")
+    assert result.exit_code == 0, result.stderr  # trust auth: the password is not needed, and never kept
+    key = parse_source_url(url).key
+    assert "not-the-password" not in key and key.startswith("svix+postgresql://postgres@")
+    state = load_cursor(sqlite_store, key)
+    assert state is not None and state["after"] and state["open"] == sorted(open_rows) != []
+    with sqlite_store.read() as conn:
+        saved = conn.exec_driver_sql("SELECT source, state FROM source_cursor").fetchall()
+    assert "not-the-password" not in repr(saved)
+
+
+def test_clear_errors(sqlite_store: Any, svix: Any) -> None:
+    tables, schema = svix
+    db = sqlite_store.url
+    cases = [
+        ("svix+postgresql://postgres@127.0.0.1:5432", "no database name"),
+        (source_url("svix", schema, project="x"), "unknown option project="),
+        (
+            "svix+postgresql://postgres:hunter2secret@127.0.0.1:1/test",
+            "cannot connect to svix+postgresql://postgres@127.0.0.1:1/test",
+        ),
+        (
+            source_url("svix", schema + "_nope"),
+            f"table {schema}_nope.message not found; expected a Svix server database",
+        ),
+        (source_url("svix", schema, app="nobody"), "no Svix application with id or uid 'nobody'"),
+    ]
+    for url, message in cases:
+        result = run("--db", db, "ingest", url)
+        assert result.exit_code == 1, url
+        assert message in result.stderr, (url, result.stderr)
+        assert "hunter2secret" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    tables.conn.execute("DROP TABLE messageattempt")
+    result = run("--db", db, "ingest", source_url("svix", schema))
+    assert f"table {schema}.messageattempt not found" in result.stderr
+
+
+def test_no_permission_is_named(sqlite_store: Any, svix: Any) -> None:
+    tables, schema = svix
+    role = f"{schema}_reader"
+    tables.conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        tables.conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        tables.conn.execute(f"GRANT SELECT ON message, endpoint, application TO {role}")
+        url = source_url("svix", schema).replace("postgres@", f"{role}@")
+        result = run("--db", sqlite_store.url, "ingest", url)
+        assert result.exit_code == 1
+        assert f"no permission to read {schema}.messageattempt" in result.stderr
+        tables.conn.execute(f"GRANT SELECT ON messageattempt, messagecontent TO {role}")
+        populate(tables, 3)
+        assert run("--db", sqlite_store.url, "ingest", url).exit_code == 0  # SELECT is all it needs
+    finally:
+        tables.conn.execute(f"DROP OWNED BY {role}")
+        tables.conn.execute(f"DROP ROLE {role}")
+
+
+def _process(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "console", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def _wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_follow_sees_a_row_inserted_after_it_started(sqlite_store: Any, svix: Any) -> None:
+    tables, schema = svix
+    populate(tables, 4)
+    before = len(finals(tables.conn))
+    follower = _process(
+        "--db", sqlite_store.url, "ingest", "--follow", "--every", "200ms", source_url("svix", schema)
+    )
+    try:
+        _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before)
+        msg = tables.message("app_shop", datetime.now(UTC), b'{"late": true}', legacy=False)
+        tables.attempt(msg, "ep_pay", datetime.now(UTC), SUCCESS, 200, "ok", 10, 1)
+        _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before + 1)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        _out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0, err
+    assert_stats_match(sqlite_store.url, finals(tables.conn))
+
+
+def test_a_killed_read_resumes_exactly(store_url: str, svix: Any) -> None:
+    tables, schema = svix
+    populate(tables, 400)
+    url = source_url("svix", schema)
+    total = len(finals(tables.conn))
+    reader = _process("--db", store_url, "ingest", url, "--batch-size", "50", "--json")
+    store = open_store(store_url)
+    try:
+        _wait_for(lambda: table_count(store, "delivery_attempt") >= 100)
+        reader.kill()
+        reader.wait(timeout=30)
+        stored = table_count(store, "delivery_attempt")
+    finally:
+        store.close()
+    assert 0 < stored < total, "the kill should land mid-read"
+    rest = ingest_json(store_url, url)
+    assert rest["duplicates"] == 0 and rest["accepted"] == total - stored
+    assert_stats_match(store_url, finals(tables.conn))
+
+
+def test_endpoints_import_writes_a_skeleton_without_secrets(tmp_path: Any, svix: Any) -> None:
+    tables, schema = svix
+    tables.conn.execute("UPDATE endpoint SET disabled = true WHERE id = 'ep_books'")
+    out = tmp_path / "endpoints.toml"
+    result = run("endpoints", "import", source_url("svix", schema, app="shop"), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    config = load_endpoints(out)
+    assert [(e.id, e.url, e.scheme.value, e.secret_refs, e.name) for e in config.endpoints] == [
+        ("ep_crm", "https://ep_crm.example.com/hooks", "standard", ("env:EP_CRM_SECRET",), "crm"),
+        ("ep_pay", "https://ep_pay.example.com/hooks", "standard", ("env:EP_PAY_SECRET",), "pay"),
+    ]
+    assert "secret-key-bytes" not in out.read_text() + result.stdout + result.stderr
+    everything = run("endpoints", "import", source_url("svix", schema))
+    assert "enabled = false" in everything.stdout and everything.stdout.count("[[endpoint]]") == 3
+    again = run("endpoints", "import", source_url("svix", schema), "--out", str(out))
+    assert again.exit_code == 1 and "exists already" in again.stderr
+
+
+def test_tui_follow_keeps_the_source_flowing_while_the_console_runs(
+    sqlite_store: Any, svix: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command starts the follower before the console runs and stops it when it quits; the console
+    (here a stand-in that watches the store as the dashboard does) only sees attempts arrive."""
+    tables, schema = svix
+    populate(tables, 3)
+    before = len(finals(tables.conn))
+    seen: list[int] = []
+
+    class Console:
+        def run(self) -> None:
+            _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before)
+            msg = tables.message("app_shop", datetime.now(UTC), b'{"live": 1}', legacy=False)
+            tables.attempt(msg, "ep_pay", datetime.now(UTC), SUCCESS, 200, "ok", 5, 1)
+            _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before + 1)
+            seen.append(table_count(sqlite_store, "delivery_attempt"))
+
+    import console.tui.app
+
+    monkeypatch.setattr(console.tui.app, "make_app", lambda *args, **kwargs: Console())
+    result = run("--db", sqlite_store.url, "tui", "--follow", source_url("svix", schema), "--every", "100ms")
+    assert result.exit_code == 0, result.stderr
+    assert seen == [before + 1] and result.stderr == ""
+    bad = run("--db", sqlite_store.url, "tui", "--follow", "svix+postgresql://postgres@127.0.0.1:5432")
+    assert bad.exit_code == 1 and "no database name" in bad.stderr
+
+
+def test_reads_run_in_read_only_transactions_with_a_timeout(svix: Any) -> None:
+    import psycopg
+
+    from console.ingest.sources import SourceError
+    from console.sources.database import connect, read_transaction
+
+    _tables, schema = svix
+    url = parse_source_url(source_url("svix", schema))
+    conn = connect(url)
+    try:
+        with pytest.raises(SourceError, match="read-only transaction"), read_transaction(url, conn):
+            assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "on"
+            assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
+            conn.execute(f"CREATE TABLE {schema}.written (x int)")
+    finally:
+        conn.close()
+    with psycopg.connect(url.conninfo) as check:
+        assert check.execute("SELECT to_regclass(%s)", (f"{schema}.written",)).fetchone()[0] is None
+
+
+def test_recent_rows_are_stored_at_once_and_late_commits_are_not_missed(sqlite_store: Any, svix: Any) -> None:
+    """Rows younger than the settle window are stored and listed (not passed by the cursor), so a row that
+    commits late with a lower id is still read, and nothing is read twice."""
+    tables, schema = svix
+    url = source_url("svix", schema)
+    populate(tables, 3)
+    now = datetime.now(UTC)
+    msg = tables.message("app_shop", now, b'{"n": 1}', legacy=False)
+    tables.counter += 100  # leave room below the next id, as a slower writer's id would be
+    recent = tables.attempt(msg, "ep_pay", now, SUCCESS, 200, "ok", 8, 1)
+    first = ingest_json(sqlite_store.url, url)
+    assert first["accepted"] == len(finals(tables.conn))
+    state = load_cursor(sqlite_store, parse_source_url(url).key)
+    assert state is not None and state["beyond"] == [recent] and state["after"] < recent
+    tables.counter -= 50
+    late = tables.attempt(msg, "ep_crm", now, FAIL, 500, "late", 9, 1)
+    assert late < recent
+    second = ingest_json(sqlite_store.url, url)
+    assert (second["accepted"], second["duplicates"]) == (1, 0)
+    assert (
+        ingest_json(sqlite_store.url, url)["accepted"],
+        ingest_json(sqlite_store.url, url)["duplicates"],
+    ) == (0, 0)
+    assert_stats_match(sqlite_store.url, finals(tables.conn))
+
+
+def test_a_row_breaking_a_rule_is_rejected_by_table_and_id(
+    sqlite_store: Any, svix: Any, tmp_path: Any
+) -> None:
+    tables, schema = svix
+    msg = tables.message("app_shop", T0, b'{"a": 1}', legacy=False)
+    bad = tables.attempt(msg, "ep_pay", T0, FAIL, 42, "odd", 10, 1)
+    tables.attempt(msg, "ep_pay", T0 + timedelta(minutes=1), SUCCESS, 200, "ok", 10, 2)
+    rejects = tmp_path / "rejects.jsonl"
+    result = run("--db", sqlite_store.url, "ingest", source_url("svix", schema), "--rejects", str(rejects))
+    assert result.exit_code == 0, result.stderr
+    assert "accepted 1, rejected 1" in result.stdout
+    assert (
+        f"messageattempt {bad}: status_code: must be an HTTP status 100-599 or null, got 42" in result.stderr
+    )
+    assert orjson.loads(rejects.read_bytes())["raw"] == bad
