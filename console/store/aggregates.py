@@ -51,8 +51,9 @@ def iter_rollups(store: Store, since_ms: int, until_ms: int, endpoint_ids: Seque
     with store.read() as conn:
         bounds = (since_ms // width, -(-until_ms // width), *params)
         result = conn.exec_driver_sql(sql, bounds, execution_options={"stream_results": True})
-        for row in result:
-            yield (row[0] * width, *row[1:])
+        while rows := result.fetchmany(5000):
+            for row in rows:
+                yield (row[0] * width, *row[1:])
 
 
 def retries_until_success(store: Store, flt: DeliveryFilter) -> list[tuple[int, int]]:
