@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 import pandas as pd
-from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from console import __version__
 from console.analytics.build import ReportData
@@ -15,6 +14,7 @@ from console.analytics.rows import tuples
 from console.domain.kpis import Kpis
 from console.domain.times import describe_age, format_ms
 from console.report.figures import Chart, all_charts
+from console.report.plotlyjs import plotly_js, plotly_js_version
 
 CHART_CONFIG = {"responsive": True, "displaylogo": False}
 INCIDENT_ROWS = 50
@@ -207,9 +207,9 @@ def render_report(
     )
     scope = data.filter.with_(since_ms=None, until_ms=None).describe()
     if plotlyjs == "inline":
-        script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        script = f'<script type="text/javascript">{plotly_js()}</script>'
     else:
-        script = f'<script src="https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js" charset="utf-8"></script>'
+        script = f'<script src="https://cdn.plot.ly/plotly-{plotly_js_version()}.min.js" charset="utf-8"></script>'
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
