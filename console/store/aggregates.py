@@ -139,11 +139,13 @@ def backlog_counts(
     )
     open_before_sql = f"SELECT COUNT(*) {before} AND d.delivered_at IS NULL"
     # Deliveries first tried before the window and delivered at or after its start: found through their
-    # delivering attempt (attempt-time index), so the cost follows the time since the window's start.
+    # delivering attempt (attempt-time index), so the cost follows the time since the window's start. That
+    # attempt is a retry or a replay (the first attempt came before the window): first attempts skip the join.
     late_sql = (
         f"SELECT (a.attempted_at - {since}) / {bucket} AS b, COUNT(*) FROM delivery_attempt a "
         f"JOIN delivery d ON d.event_id = a.event_id AND d.endpoint_id = a.endpoint_id{_joins(flt, False)} "
-        f"WHERE a.attempted_at >= {p} AND a.outcome = 'success' AND d.delivered_at = a.attempted_at "
+        f"WHERE a.attempted_at >= {p} AND a.outcome = 'success' AND (a.attempt > 1 OR a.trigger <> 'scheduled') "
+        "AND d.delivered_at = a.attempted_at "
         f"AND d.delivered_attempt = a.attempt AND {before_where} GROUP BY b"
     )
     with store.read() as conn:
