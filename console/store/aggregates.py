@@ -87,25 +87,42 @@ def _quantile(values: dict[int, int], n: int, percent: int) -> float:
     return values[low] + (values[low + 1] - values[low]) * rest / 100
 
 
+def _quantile_ranks(n: int) -> set[int]:
+    """The 0-based ranks the p50, p95 and max of n values are read from."""
+    return {(n - 1) // 2, (n - 1) // 2 + 1, 95 * (n - 1) // 100, 95 * (n - 1) // 100 + 1, n - 1}
+
+
 def delivery_times(store: Store, flt: DeliveryFilter) -> list[DeliveryTimes]:
-    """Per endpoint: p50, p95 and max of first attempt to delivery. The database ranks the durations (a window
-    function) and returns only the rows the quantiles need."""
+    """Per endpoint: p50, p95 and max of first attempt to delivery. Most deliveries succeed at once (0 ms), so
+    the database counts those (GROUP BY), ranks only the others (a window function) and returns just the ranks
+    the quantiles need."""
     source, params = _deliveries(store, flt)
-    sql = (
-        "SELECT endpoint_id, n, rn, ms FROM ("
-        "SELECT d.endpoint_id AS endpoint_id, d.delivered_at - d.first_attempt_at AS ms, ROW_NUMBER() OVER w - 1 AS rn, "
-        f"COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n {source} "
-        "AND d.delivered_at IS NOT NULL WINDOW w AS (PARTITION BY d.endpoint_id ORDER BY d.delivered_at - d.first_attempt_at)"
-        ") ranked WHERE rn IN ((n - 1) / 2, (n - 1) / 2 + 1, 95 * (n - 1) / 100, 95 * (n - 1) / 100 + 1, n - 1) "
-        "ORDER BY endpoint_id, rn"
+    counts_sql = (
+        "SELECT d.endpoint_id, COUNT(*), SUM(CASE WHEN d.delivered_at = d.first_attempt_at THEN 1 ELSE 0 END) "
+        f"{source} AND d.delivered_at IS NOT NULL GROUP BY d.endpoint_id ORDER BY d.endpoint_id"
     )
-    ranked: dict[str, tuple[int, dict[int, int]]] = {}
     with store.read() as conn:
-        for endpoint_id, n, rn, ms in conn.exec_driver_sql(sql, tuple(params)):
-            ranked.setdefault(endpoint_id, (int(n), {}))[1][int(rn)] = int(ms)
+        counts = {e: (int(n), int(z)) for e, n, z in conn.exec_driver_sql(counts_sql, tuple(params))}
+        wanted = {e: sorted(r - z for r in _quantile_ranks(n) if z <= r < n) for e, (n, z) in counts.items()}
+        values: dict[str, dict[int, int]] = {
+            e: {r: 0 for r in _quantile_ranks(n) if r < z} for e, (n, z) in counts.items()
+        }
+        picks = [(e, ranks) for e, ranks in wanted.items() if ranks]
+        if picks:
+            p = store.dialect.placeholder
+            where = " OR ".join(
+                f"(endpoint_id = {p} AND rn IN ({', '.join(str(r) for r in ranks)}))" for _, ranks in picks
+            )
+            sql = (
+                "SELECT endpoint_id, rn, ms FROM (SELECT d.endpoint_id AS endpoint_id, d.delivered_at - d.first_attempt_at "
+                "AS ms, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.delivered_at - d.first_attempt_at) - 1 "
+                f"AS rn {source} AND d.delivered_at IS NOT NULL AND d.delivered_at > d.first_attempt_at) ranked WHERE {where}"
+            )
+            for endpoint_id, rn, ms in conn.exec_driver_sql(sql, (*params, *(e for e, _ in picks))):
+                values[endpoint_id][int(rn) + counts[endpoint_id][1]] = int(ms)
     return [
-        DeliveryTimes(endpoint, n, _quantile(values, n, 50), _quantile(values, n, 95), values[n - 1])
-        for endpoint, (n, values) in sorted(ranked.items())
+        DeliveryTimes(e, n, _quantile(values[e], n, 50), _quantile(values[e], n, 95), values[e][n - 1])
+        for e, (n, _zero) in sorted(counts.items())
     ]
 
 
