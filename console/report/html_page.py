@@ -124,7 +124,7 @@ def _draw_script(charts: Sequence[Chart]) -> str:
     a chart drawn while it was alone on its row would otherwise keep that width when the grid reflows."""
     figures = [{"id": c.id, "data": c.figure["data"], "layout": c.figure["layout"]} for c in charts]
     return (
-        '<script>(function () {\n'
+        "<script>(function () {\n"
         f"var charts = {_script_json(figures)};\nvar config = {_script_json(CHART_CONFIG)};\n"
         "function draw() {\n"
         "  charts.forEach(function (c) {\n"
@@ -209,7 +209,9 @@ def render_report(
     if plotlyjs == "inline":
         script = f'<script type="text/javascript">{plotly_js()}</script>'
     else:
-        script = f'<script src="https://cdn.plot.ly/plotly-{plotly_js_version()}.min.js" charset="utf-8"></script>'
+        script = (
+            f'<script src="https://cdn.plot.ly/plotly-{plotly_js_version()}.min.js" charset="utf-8"></script>'
+        )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
