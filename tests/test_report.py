@@ -4,7 +4,11 @@ exact JSON, empty windows, and atomic writes."""
 from __future__ import annotations
 
 import csv
+import html
 import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import orjson
@@ -14,10 +18,11 @@ from console.analytics.build import build_report_data
 from console.domain.filters import DeliveryFilter
 from console.domain.times import parse_rfc3339_ms
 from console.ingest.service import ingest_sources
+from console.report import figures
 from console.report import service as report_service
 from console.report.html_page import render_report
 from console.report.service import safe_cell
-from console.store import Store
+from console.store import Store, open_store
 from tests.helpers import log_line, run, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "report.html"
@@ -217,3 +222,75 @@ def test_failed_export_leaves_no_partial_file(
     )
     assert (folder / "attempts.csv").read_bytes() == before  # the previous export is intact
     assert not list(folder.glob(".*.part"))
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FIT_PROBE = """<script>window.addEventListener("load", function () { setTimeout(function () {
+  var out = [].map.call(document.querySelectorAll('div[id^="chart-"]'), function (div) {
+    var svg = div.querySelector("svg.main-svg"), box = div.closest("section"), style = getComputedStyle(box);
+    var inner = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return [div.id, inner, svg ? Number(svg.getAttribute("width")) : -1];
+  });
+  var pre = document.createElement("pre"); pre.id = "fit"; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+}, 500); });</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs a real browser: apt-get install -y chromium")
+def test_every_chart_fits_its_card_in_a_real_browser(tmp_path: Path) -> None:
+    """Issue: the first chart was drawn while it was alone on its row and kept that width once the grid had two
+    columns. Measured in headless Chromium at two page widths: every chart's drawing is as wide as its card."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", _fixture_lines()))])
+    data = build_report_data(store, DeliveryFilter(since_ms=parse_rfc3339_ms("2026-05-05T10:00:00Z")), NOW)
+    store.close()
+    page = render_report(data, title="Fit", plotlyjs="inline", generated_at_ms=NOW, store_name="s")
+    path = tmp_path / "fit.html"
+    path.write_text(page.replace("</body>", FIT_PROBE + "</body>"))
+    for width in (1400, 900):
+        done = subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'profile'}",
+             f"--window-size={width},3000", "--virtual-time-budget=15000", "--dump-dom", path.as_uri()],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        match = re.search(r'<pre id="fit">(.*?)</pre>', done.stdout)
+        assert match, done.stderr[-2000:]
+        fits = orjson.loads(html.unescape(match.group(1)))
+        assert len(fits) == 7
+        two_columns = width >= 1400
+        for chart_id, card, drawn in fits:
+            assert card - 2 <= drawn <= card + 1, (
+                width,
+                chart_id,
+                card,
+                drawn,
+            )  # whole, and filling the card
+            assert (card < 600) == two_columns, (width, chart_id, card)
+
+
+def test_header_says_the_window_once_and_times_have_no_zero_milliseconds(report_store: Store) -> None:
+    page = _render(report_store)
+    header = page[page.index("<header>") : page.index("</header>")]
+    assert header.count("2026-05-05T10:00:00Z") == 1 and "since" not in header and "until" not in header
+    assert ".000Z" not in page
+
+
+def test_figures_zoom_the_rate_axis_tidy_log_ticks_and_label_the_backlog(report_store: Store) -> None:
+    data = build_report_data(
+        report_store, DeliveryFilter(since_ms=parse_rfc3339_ms("2026-05-05T10:00:00Z")), NOW
+    )
+    charts = {c.id: c.figure for c in figures.all_charts(data)}
+    for figure in charts.values():
+        layout = figure["layout"]
+        assert layout["autosize"] is True and "width" not in layout  # fits its card
+    low, high = charts["chart-success-rate"]["layout"]["yaxis"]["range"]
+    assert 0 < low < 0.99 < 1 <= high < 1.1  # zoomed to the data (here the all-endpoints line dips to ~50%)
+    below = [t for t in charts["chart-success-rate"]["data"] if t["name"] == "below the axis"]
+    assert below and all(y == low for y in below[0]["y"])  # ep_crm's refused minutes, marked at the floor
+    ticks = charts["chart-retries"]["layout"]["yaxis"]["tickvals"]
+    assert ticks == [1.0, 10.0, 100.0]  # one tick per decade, not 2 and 5 in between
+    backlog = charts["chart-backlog"]
+    assert backlog["layout"]["showlegend"] is True
+    shapes = backlog["layout"]["shapes"]
+    assert len(shapes) == len(data.incidents) >= 1 and [s["showlegend"] for s in shapes].count(True) == 1

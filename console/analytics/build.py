@@ -16,12 +16,12 @@ from console.analytics.deliveries import (
     with_payload_excerpts,
 )
 from console.analytics.incidents import find_incidents
-from console.analytics.series import ALL, failure_breakdowns, latency_distribution, time_series
+from console.analytics.series import ALL, RollupSums, failure_breakdowns
 from console.analytics.window import ReportWindow, resolve_window
 from console.domain.filters import DeliveryFilter
 from console.domain.kpis import StatsSnapshot
 from console.domain.replay import ItemState
-from console.store import Store, frames
+from console.store import Store, aggregates, frames
 from console.store.replay_jobs import list_jobs
 from console.store.stats import read_stats
 
@@ -42,11 +42,12 @@ class ReportData:
     retries: pd.DataFrame  # deliveries by the attempt that delivered them
     time_to_delivery: pd.DataFrame  # deliveries: seconds from first attempt to delivery
     backlog: pd.DataFrame  # undelivered deliveries over time
-    incidents: pd.DataFrame  # endpoint stretches below the SLO (attempts)
+    incidents: pd.DataFrame  # endpoint stretches below the SLO (attempts), worst first
     top_failing: pd.DataFrame  # deliveries with the most failed attempts
     ordering_count: int
-    ordering: pd.DataFrame  # deliveries that overtook an earlier event of the same user
-    duplicates: pd.DataFrame  # deliveries acknowledged more than once
+    ordering: pd.DataFrame  # the first deliveries that overtook an earlier event of the same user
+    duplicates_count: int
+    duplicates: pd.DataFrame  # the deliveries acknowledged most often (more than once)
     replays: pd.DataFrame  # replay jobs created in the window
 
     @property
@@ -55,46 +56,51 @@ class ReportData:
 
 
 def build_report_data(store: Store, flt: DeliveryFilter, now_ms: int, slo: float = DEFAULT_SLO) -> ReportData:
-    """Read the window's rollups and deliveries and compute every figure of the report."""
+    """Compute every figure of the report from the window's rollups and SQL aggregates over its deliveries;
+    no query returns the window's deliveries or attempts row by row."""
     data_start, data_end = frames.data_bounds(store)
     window = resolve_window(flt, now_ms, data_start, data_end)
     scoped = flt.with_(since_ms=window.since_ms, until_ms=window.until_ms)
     stats = read_stats(store, scoped)
-    rollups = frames.rollup_frame(
-        store, window.since_ms, window.until_ms, flt.endpoint_ids, flt.event_types, window.hourly
+    sums = RollupSums(window.bucket_ms, window.incident_bucket_ms).add_all(
+        aggregates.iter_rollups(
+            store, window.since_ms, window.until_ms, flt.endpoint_ids, flt.event_types, window.hourly
+        )
     )
-    series = time_series(rollups, window.bucket_ms)
-    incident_series = time_series(rollups, window.incident_bucket_ms, include_all=False)
     failures = frames.failures_frame(
         store, window.since_ms, window.until_ms, flt.endpoint_ids, flt.event_types
     )
-    deliveries = frames.deliveries_frame(store, scoped)
     backlog = backlog_series(
-        deliveries, window.since_ms, window.until_ms, window.bucket_ms, frames.backlog_start(store, scoped)
+        aggregates.backlog_counts(store, scoped, window.since_ms, window.until_ms, window.bucket_ms),
+        window.since_ms,
+        window.until_ms,
+        window.bucket_ms,
     )
-    top = top_failing_events(deliveries)
-    ordering_count, ordering = ordering_anomalies(deliveries)
+    top = top_failing_events(store, scoped)
+    ordering_count, ordering = ordering_anomalies(store, scoped)
+    duplicates_count, duplicates = duplicate_deliveries(store, scoped)
+
+    def reach(endpoint: str, start: int, end: int) -> tuple[int, int]:
+        found = aggregates.incident_reach(store, endpoint, start, end)
+        return found.events_affected, found.still_undelivered
+
     return ReportData(
         filter=scoped,
         window=window,
         slo=slo,
         stats=stats,
-        series=series,
-        latency=latency_distribution(rollups),
+        series=sums.series(),
+        latency=sums.latency(),
         failures=failure_breakdowns(failures),
-        retries=retries_until_success(deliveries),
-        time_to_delivery=time_to_delivery(deliveries),
+        retries=retries_until_success(store, scoped),
+        time_to_delivery=time_to_delivery(store, scoped),
         backlog=backlog,
-        incidents=find_incidents(
-            incident_series,
-            window.incident_bucket_ms,
-            slo,
-            lambda endpoint, start, end: frames.failed_events_between(store, endpoint, start, end),
-        ),
+        incidents=find_incidents(sums.incident_series(), window.incident_bucket_ms, slo, reach),
         top_failing=with_payload_excerpts(top, frames.payloads(store, list(top["event_id"]))),
         ordering_count=ordering_count,
         ordering=ordering,
-        duplicates=duplicate_deliveries(deliveries),
+        duplicates_count=duplicates_count,
+        duplicates=duplicates,
         replays=_replays(store, window),
     )
 

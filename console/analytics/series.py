@@ -1,67 +1,113 @@
-"""Time series and distributions from rollups: success rates, volume and latency percentiles (all attempts)."""
+"""Time series and distributions from rollups: success rates, volume and latency percentiles (all attempts).
+
+Rollup rows are folded one at a time into sums per chart bucket and endpoint (and per incident bucket), so
+memory follows the number of buckets drawn, not the number of rollup rows read.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import pandas as pd
 
-from console.domain.latency import bucket_bounds, midpoint, percentiles
+from console.domain.latency import bucket_bounds, merge, midpoint, percentiles
 
 ALL = "(all endpoints)"
-COUNTS = ["attempts", "successes", "http_errors", "timeouts", "network_errors", "first_attempts", "first_successes",
-          "deliveries", "delivered"]  # fmt: skip
+COUNTS = ["attempts", "successes", "http_errors", "timeouts", "network_errors"]
+SERIES_COLUMNS = ["bucket_ms", "endpoint_id", *COUNTS, "success_rate", "p50", "p95", "p99"]
+INCIDENT_COLUMNS = ["bucket_ms", "endpoint_id", "attempts", "successes"]
+LATENCY_COLUMNS = ["endpoint_id", "bucket", "low_ms", "high_ms", "mid_ms", "attempts"]
 
 
-def _merge_hists(hists: Any) -> dict[int, int]:
-    """The sum of several histograms."""
-    merged: dict[int, int] = {}
-    for hist in hists:
-        for bucket, count in hist.items():
-            merged[bucket] = merged.get(bucket, 0) + count
-    return merged
+class RollupSums:
+    """Sums of rollup rows per chart bucket x endpoint (counters and latency histogram) and per incident bucket
+    x endpoint (attempts and successes).
 
+    Rows are (bucket start ms, endpoint_id, attempts, successes, http_errors, timeouts, network_errors,
+    latency_count, latency histogram as JSON text or a dict)."""
 
-def time_series(rollups: pd.DataFrame, bucket_ms: int, include_all: bool = True) -> pd.DataFrame:
-    """Per time bucket and endpoint (plus all endpoints together): attempt counts by outcome, the attempt
-    success rate, and latency p50/p95/p99 (ms)."""
-    columns = ["bucket_ms", "endpoint_id", *COUNTS, "success_rate", "p50", "p95", "p99"]
-    if rollups.empty:
-        return pd.DataFrame(columns=columns)
-    frame = rollups.assign(bucket_ms=rollups["bucket_ms"] // bucket_ms * bucket_ms)
-    parts = [frame.assign(endpoint_id=ALL), frame] if include_all else [frame]
-    out = []
-    for part in parts:
-        sums = part.groupby(["bucket_ms", "endpoint_id"], sort=True)[COUNTS].sum().reset_index()
-        hists: dict[tuple[int, str], dict[int, int]] = {}
-        for bucket, endpoint, hist in zip(part["bucket_ms"], part["endpoint_id"], part["hist"], strict=True):
-            if hist:
-                merged = hists.setdefault((int(bucket), endpoint), {})
-                for b, c in hist.items():
+    def __init__(self, bucket_ms: int, incident_bucket_ms: int) -> None:
+        self.bucket_ms = bucket_ms
+        self.incident_bucket_ms = incident_bucket_ms
+        self.charts: dict[tuple[int, str], list[Any]] = {}
+        self.incidents: dict[tuple[int, str], list[int]] = {}
+
+    def add_all(self, rows: Iterable[tuple[Any, ...]]) -> RollupSums:
+        width, incident_width = self.bucket_ms, self.incident_bucket_ms
+        charts, incidents = self.charts, self.incidents
+        for (
+            bucket_ms,
+            endpoint_id,
+            attempts,
+            successes,
+            http_errors,
+            timeouts,
+            network_errors,
+            latencies,
+            hist,
+        ) in rows:
+            key = (bucket_ms // width * width, endpoint_id)
+            sums = charts.get(key)
+            if sums is None:
+                sums = charts[key] = [0, 0, 0, 0, 0, {}]
+            sums[0] += attempts
+            sums[1] += successes
+            sums[2] += http_errors
+            sums[3] += timeouts
+            sums[4] += network_errors
+            if latencies and hist:
+                merged = sums[5]
+                for b, c in orjson.loads(hist).items() if isinstance(hist, str) else hist.items():
+                    b = int(b)
                     merged[b] = merged.get(b, 0) + c
-        quantiles = [
-            percentiles(hists.get((int(b), e), {}), (0.5, 0.95, 0.99))
-            for b, e in zip(sums["bucket_ms"], sums["endpoint_id"], strict=True)
-        ]
-        sums["success_rate"] = (sums["successes"] / sums["attempts"]).where(sums["attempts"] > 0)
-        sums["p50"] = [q[0] for q in quantiles]
-        sums["p95"] = [q[1] for q in quantiles]
-        sums["p99"] = [q[2] for q in quantiles]
-        out.append(sums)
-    return pd.concat(out, ignore_index=True)[columns]
+            ikey = (bucket_ms // incident_width * incident_width, endpoint_id)
+            pair = incidents.get(ikey)
+            if pair is None:
+                incidents[ikey] = [attempts, successes]
+            else:
+                pair[0] += attempts
+                pair[1] += successes
+        return self
 
+    def series(self) -> pd.DataFrame:
+        """Per chart bucket and endpoint, plus all endpoints together: attempt counts by outcome, the attempt
+        success rate, and latency p50/p95/p99 (ms)."""
+        overall: dict[int, list[Any]] = {}
+        for (bucket, _endpoint), sums in self.charts.items():
+            total = overall.get(bucket)
+            if total is None:
+                total = overall[bucket] = [0, 0, 0, 0, 0, {}]
+            for i in range(5):
+                total[i] += sums[i]
+            merge(total[5], sums[5])
+        rows = [(b, e, s) for (b, e), s in self.charts.items()] + [(b, ALL, s) for b, s in overall.items()]
+        rows.sort(key=lambda r: (r[0], r[1]))
+        records = []
+        for bucket, endpoint, sums in rows:
+            p50, p95, p99 = percentiles(sums[5], (0.5, 0.95, 0.99))
+            rate = sums[1] / sums[0] if sums[0] else None
+            records.append((bucket, endpoint, *sums[:5], rate, p50, p95, p99))
+        frame = pd.DataFrame.from_records(records, columns=SERIES_COLUMNS)
+        return frame.astype({"success_rate": "float64", "p50": "float64", "p95": "float64", "p99": "float64"})
 
-def latency_distribution(rollups: pd.DataFrame) -> pd.DataFrame:
-    """Per endpoint, how many attempts fell in each latency bucket (ms bounds and midpoint)."""
-    columns = ["endpoint_id", "bucket", "low_ms", "high_ms", "mid_ms", "attempts"]
-    if rollups.empty:
-        return pd.DataFrame(columns=columns)
-    rows = []
-    for endpoint, group in rollups.groupby("endpoint_id", sort=True):
-        for bucket, count in sorted(_merge_hists(group["hist"]).items()):
-            low, high = bucket_bounds(bucket)
-            rows.append((endpoint, bucket, low, high, midpoint(bucket), count))
-    return pd.DataFrame.from_records(rows, columns=columns)
+    def incident_series(self) -> pd.DataFrame:
+        """Attempts and successes per incident bucket and endpoint."""
+        records = sorted((b, e, a, s) for (b, e), (a, s) in self.incidents.items())
+        return pd.DataFrame.from_records(records, columns=INCIDENT_COLUMNS)
+
+    def latency(self) -> pd.DataFrame:
+        """Per endpoint, how many attempts fell in each latency bucket (ms bounds and midpoint)."""
+        hists: dict[str, dict[int, int]] = {}
+        for (_bucket, endpoint), sums in self.charts.items():
+            merge(hists.setdefault(endpoint, {}), sums[5])
+        rows = []
+        for endpoint in sorted(hists):
+            for bucket, count in sorted(hists[endpoint].items()):
+                low, high = bucket_bounds(bucket)
+                rows.append((endpoint, bucket, low, high, midpoint(bucket), count))
+        return pd.DataFrame.from_records(rows, columns=LATENCY_COLUMNS)
 
 
 def status_class(status_code: int, error_kind: str) -> str:

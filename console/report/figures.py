@@ -1,24 +1,30 @@
-"""The report's charts, each drawn from aggregates (never raw points) with a pinned id, so output is stable."""
+"""The report's charts, each drawn from aggregates (never raw points) with a pinned id, so output is stable.
+
+Figures are plain Plotly JSON (data and layout dicts), built in one go: no figure object is copied or
+validated per trace or per shape, so a chart costs what its points cost. Every layout autosizes to its card.
+"""
 
 from __future__ import annotations
 
 import html
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import pandas as pd
-import plotly.graph_objects as go
+from datetime import UTC, datetime
+from typing import Any
 
 from console.analytics.build import ReportData
+from console.analytics.incidents import MIN_ATTEMPTS
 from console.analytics.series import ALL
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569"]
-LAYOUT = {
-    "template": "plotly_white",
-    "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
-    "height": 360,
-    "legend": {"orientation": "h", "yanchor": "top", "y": -0.15, "x": 0},
-    "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
-}
+HEIGHT = 360
+# ColorBrewer's Reds, from near white: plotly.js's own "Reds" starts at grey, which reads as data.
+REDS = [[i / 8, c] for i, c in enumerate(["#fff5f0", "#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#ef3b2c", "#cb181d",
+                                          "#a50f15", "#67000d"])]  # fmt: skip
+_AXIS = {"gridcolor": "#eef2f7", "linecolor": "#d1d5db", "zerolinecolor": "#e5e7eb", "automargin": True}
+
+Figure = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ class Chart:
     id: str
     title: str
     caption: str
-    figure: go.Figure
+    figure: Figure
 
 
 def text(value: object) -> str:
@@ -36,50 +42,116 @@ def text(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
-def _times(ms: pd.Series) -> list[str]:
-    return [pd.Timestamp(int(v), unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ") for v in ms]
+def _times(ms: Iterable[Any]) -> list[str]:
+    return [datetime.fromtimestamp(int(v) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for v in ms]
 
 
-def _figure(title: str) -> go.Figure:
-    figure = go.Figure()
-    figure.update_layout(title={"text": text(title), "font": {"size": 14}}, **LAYOUT)
-    return figure
+def _values(values: Iterable[Any]) -> list[Any]:
+    """Plain numbers for JSON, missing values as null."""
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
+
+
+def _figure(title: str, data: list[dict[str, Any]], *, x: dict[str, Any] | None = None,
+            y: dict[str, Any] | None = None, **layout: Any) -> Figure:  # fmt: skip
+    """A figure whose layout fills its card's width (no fixed width) at a fixed height."""
+    base: dict[str, Any] = {
+        "title": {"text": text(title), "font": {"size": 14}, "x": 0.01, "xanchor": "left"},
+        "autosize": True,
+        "height": HEIGHT,
+        "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12, "color": "#1f2937"},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "colorway": PALETTE,
+        "hoverlabel": {"namelength": -1},
+        "xaxis": {**_AXIS, **(x or {})},
+        "yaxis": {**_AXIS, **(y or {})},
+    }
+    base.update(layout)
+    return {"data": data, "layout": base}
+
+
+def _decades(low: float, high: float) -> list[float]:
+    """Powers of ten covering [low, high] (both > 0): one tick per decade on a log axis."""
+    if not (low > 0 and high > 0):
+        return [1.0]
+    return [10.0**k for k in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)]
+
+
+def _ms_label(value: float) -> str:
+    return f"{value / 1000:g} s" if value >= 1000 else f"{value:g} ms"
+
+
+def _ms_axis(values: Sequence[Any], **extra: Any) -> dict[str, Any]:
+    """A log axis in milliseconds with one labelled tick per decade."""
+    present = [
+        float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v)) and v > 0
+    ]
+    ticks = _decades(min(present), max(present)) if present else [1.0]
+    return {"type": "log", "tickvals": ticks, "ticktext": [_ms_label(t) for t in ticks], **extra}
+
+
+def _rate_axis(rates: Sequence[float], slo: float) -> tuple[float, float, str]:
+    """The success-rate range: zoomed to the all-endpoints line and the SLO, with a little room around."""
+    low = min([slo, *rates]) if rates else slo
+    span = max(1.0 - low, 0.002)
+    bottom = max(0.0, low - 0.25 * span)
+    top = 1.0 + 0.08 * span
+    fmt = ".0%" if top - bottom >= 0.08 else (".1%" if top - bottom >= 0.008 else ".2%")
+    return bottom, top, fmt
 
 
 def success_rate_chart(data: ReportData) -> Chart:
-    figure = _figure("Attempt success rate per endpoint")
     series = data.series
+    overall = series[(series["endpoint_id"] == ALL) & (series["attempts"] >= MIN_ATTEMPTS)]
+    bottom, top, fmt = _rate_axis(_values(overall["success_rate"]), data.slo)
+    traces: list[dict[str, Any]] = []
+    below_x: list[str] = []
+    below_text: list[str] = []
     for n, (endpoint, group) in enumerate(series.groupby("endpoint_id", sort=True)):
-        figure.add_trace(go.Scatter(
-            x=_times(group["bucket_ms"]), y=group["success_rate"], name=text(endpoint), mode="lines",
-            line={"width": 3 if endpoint == ALL else 1.5, "color": "#111827" if endpoint == ALL else PALETTE[n % len(PALETTE)]},
-        ))  # fmt: skip
-    figure.add_hline(
-        y=data.slo, line={"dash": "dot", "color": "#9ca3af"}, annotation_text=f"SLO {data.slo:.2%}"
-    )
-    figure.update_yaxes(tickformat=".0%", rangemode="tozero")
+        x, y = _times(group["bucket_ms"]), _values(group["success_rate"])
+        is_all = endpoint == ALL
+        traces.append({
+            "type": "scatter", "mode": "lines", "name": text(endpoint), "x": x, "y": y,
+            "line": {"width": 3 if is_all else 1.5, "color": "#111827" if is_all else PALETTE[n % len(PALETTE)]},
+            "hovertemplate": "%{y:.2%}",
+        })  # fmt: skip
+        for when, rate in zip(x, y, strict=True):
+            if rate is not None and rate < bottom:
+                below_x.append(when)
+                below_text.append(f"{text(endpoint)}: {rate:.2%}")
+    if below_x:
+        traces.append({
+            "type": "scatter", "mode": "markers", "name": "below the axis", "x": below_x, "y": [bottom] * len(below_x),
+            "text": below_text, "hovertemplate": "%{text}<extra></extra>", "cliponaxis": False,
+            "marker": {"symbol": "triangle-down", "size": 9, "color": "#dc2626"},
+        })  # fmt: skip
+    slo_line = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": data.slo, "y1": data.slo,
+                "line": {"dash": "dot", "color": "#6b7280", "width": 1}}  # fmt: skip
+    label = {"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": data.slo, "yanchor": "bottom",
+             "text": f"SLO {data.slo:.2%}", "showarrow": False, "font": {"color": "#4b5563", "size": 11}}  # fmt: skip
+    figure = _figure("Attempt success rate per endpoint", traces, x={"type": "date"},
+                     y={"range": [bottom, top], "tickformat": fmt}, shapes=[slo_line], annotations=[label])  # fmt: skip
     return Chart(
         "chart-success-rate",
         "Success rate over time",
-        "Share of attempts answered 2xx, per bucket (attempts).",
+        "Share of attempts answered 2xx, per bucket (attempts). The axis is zoomed to the all-endpoints rate "
+        "and the SLO; an endpoint below it shows as a red triangle at the bottom.",
         figure,
     )
 
 
 def latency_chart(data: ReportData) -> Chart:
-    figure = _figure("Latency percentiles, all endpoints")
     overall = data.series[data.series["endpoint_id"] == ALL]
-    for name, color in (("p50", "#16a34a"), ("p95", "#d97706"), ("p99", "#dc2626")):
-        figure.add_trace(
-            go.Scatter(
-                x=_times(overall["bucket_ms"]),
-                y=overall[name],
-                name=name,
-                mode="lines",
-                line={"color": color},
-            )
-        )
-    figure.update_yaxes(title_text="ms", type="log")
+    x = _times(overall["bucket_ms"])
+    traces = [
+        {"type": "scatter", "mode": "lines", "name": name, "x": x, "y": _values(overall[name]),
+         "line": {"color": color}, "hovertemplate": "%{y:.0f} ms"}
+        for name, color in (("p50", "#16a34a"), ("p95", "#d97706"), ("p99", "#dc2626"))
+    ]  # fmt: skip
+    values = [*overall["p50"], *overall["p99"]]
+    figure = _figure("Latency percentiles, all endpoints", traces, x={"type": "date"}, y=_ms_axis(values))
     return Chart(
         "chart-latency",
         "Latency over time",
@@ -89,27 +161,31 @@ def latency_chart(data: ReportData) -> Chart:
 
 
 def volume_chart(data: ReportData) -> Chart:
-    figure = _figure("Attempts per bucket by outcome")
     overall = data.series[data.series["endpoint_id"] == ALL]
-    for name, column, color in (("success", "successes", "#16a34a"), ("http error", "http_errors", "#d97706"),
-                                ("timeout", "timeouts", "#7c3aed"), ("network error", "network_errors", "#dc2626")):  # fmt: skip
-        figure.add_trace(
-            go.Bar(x=_times(overall["bucket_ms"]), y=overall[column], name=name, marker_color=color)
-        )
-    figure.update_layout(barmode="stack")
+    x = _times(overall["bucket_ms"])
+    traces = [
+        {"type": "bar", "name": name, "x": x, "y": _values(overall[column]), "marker": {"color": color}}
+        for name, column, color in (("success", "successes", "#16a34a"), ("http error", "http_errors", "#d97706"),
+                                    ("timeout", "timeouts", "#7c3aed"), ("network error", "network_errors", "#dc2626"))
+    ]  # fmt: skip
+    figure = _figure(
+        "Attempts per bucket by outcome", traces, x={"type": "date"}, barmode="stack", bargap=0.1
+    )
     return Chart(
         "chart-volume", "Attempt volume", "Attempts per bucket, stacked by outcome (attempts).", figure
     )
 
 
 def latency_distribution_chart(data: ReportData) -> Chart:
-    figure = _figure("Latency distribution per endpoint")
+    traces = []
     for n, (endpoint, group) in enumerate(data.latency.groupby("endpoint_id", sort=True)):
         share = group["attempts"] / group["attempts"].sum()
-        figure.add_trace(go.Scatter(x=group["mid_ms"], y=share, name=text(endpoint), mode="lines",
-                                    line={"shape": "hvh", "color": PALETTE[n % len(PALETTE)]}))  # fmt: skip
-    figure.update_xaxes(type="log", title_text="latency (ms)")
-    figure.update_yaxes(tickformat=".0%", title_text="share of attempts")
+        traces.append({"type": "scatter", "mode": "lines", "name": text(endpoint), "x": _values(group["mid_ms"]),
+                       "y": _values(share), "line": {"shape": "hvh", "color": PALETTE[n % len(PALETTE)]},
+                       "hovertemplate": "%{x:.0f} ms: %{y:.1%}"})  # fmt: skip
+    figure = _figure("Latency distribution per endpoint", traces,
+                     x=_ms_axis(list(data.latency["mid_ms"])),
+                     y={"tickformat": ".0%", "title": {"text": "share of attempts"}})  # fmt: skip
     return Chart(
         "chart-latency-distribution",
         "Latency distribution",
@@ -119,16 +195,19 @@ def latency_distribution_chart(data: ReportData) -> Chart:
 
 
 def failure_heatmap(data: ReportData) -> Chart:
-    figure = _figure("Failed attempts: endpoint x status")
     frame = data.failures["by_endpoint_label"]
+    traces = []
     if not frame.empty:
         pivot = frame.pivot_table(
             index="endpoint_id", columns="label", values="attempts", aggfunc="sum", fill_value=0
         )
         pivot = pivot.reindex(sorted(pivot.columns, key=lambda c: (not str(c).isdigit(), str(c))), axis=1)
-        figure.add_trace(go.Heatmap(z=pivot.to_numpy(), x=[text(c) for c in pivot.columns], y=[text(i) for i in pivot.index],
-                                    colorscale="Reds", hovertemplate="%{y} · %{x}: %{z} failed attempts<extra></extra>"))  # fmt: skip
-        figure.update_xaxes(type="category")
+        traces.append({"type": "heatmap", "z": pivot.to_numpy().tolist(), "x": [text(c) for c in pivot.columns],
+                       "y": [text(i) for i in pivot.index], "colorscale": REDS,
+                       "hovertemplate": "%{y} · %{x}: %{z} failed attempts<extra></extra>"})  # fmt: skip
+    figure = _figure(
+        "Failed attempts: endpoint x status", traces, x={"type": "category"}, y={"type": "category"}
+    )
     return Chart(
         "chart-failures",
         "Failures by endpoint and status",
@@ -138,17 +217,12 @@ def failure_heatmap(data: ReportData) -> Chart:
 
 
 def retries_chart(data: ReportData) -> Chart:
-    figure = _figure("Attempt that delivered")
-    figure.add_trace(
-        go.Bar(
-            x=[str(a) for a in data.retries["attempt"]],
-            y=data.retries["deliveries"],
-            marker_color="#2563eb",
-            name="deliveries",
-        )
-    )
-    figure.update_xaxes(type="category", title_text="attempt number")
-    figure.update_yaxes(type="log", title_text="deliveries")
+    counts = _values(data.retries["deliveries"])
+    ticks = _decades(1, max(counts)) if counts else [1.0]
+    traces = [{"type": "bar", "name": "deliveries", "x": [str(a) for a in data.retries["attempt"]], "y": counts,
+               "marker": {"color": "#2563eb"}, "hovertemplate": "attempt %{x}: %{y:,} deliveries<extra></extra>"}]  # fmt: skip
+    figure = _figure("Attempt that delivered", traces, x={"type": "category", "title": {"text": "attempt number"}},
+                     y={"type": "log", "tickvals": ticks, "tickformat": "~s", "title": {"text": "deliveries"}})  # fmt: skip
     return Chart(
         "chart-retries",
         "Retries until success",
@@ -158,12 +232,18 @@ def retries_chart(data: ReportData) -> Chart:
 
 
 def backlog_chart(data: ReportData) -> Chart:
-    figure = _figure("Undelivered backlog, with incidents")
-    figure.add_trace(go.Scatter(x=_times(data.backlog["bucket_ms"]), y=data.backlog["undelivered"], name="undelivered",
-                                mode="lines", fill="tozeroy", line={"color": "#dc2626"}))  # fmt: skip
-    for incident in data.incidents.itertuples(index=False):
-        start, end = _times(pd.Series([incident.start_ms, incident.end_ms]))
-        figure.add_vrect(x0=start, x1=end, fillcolor="#f59e0b", opacity=0.18, line_width=0)
+    traces = [{"type": "scatter", "mode": "lines", "name": "undelivered", "x": _times(data.backlog["bucket_ms"]),
+               "y": _values(data.backlog["undelivered"]), "fill": "tozeroy", "line": {"color": "#dc2626"}}]  # fmt: skip
+    incidents = data.incidents.sort_values(["start_ms", "endpoint_id"])
+    starts, ends = _times(incidents["start_ms"]), _times(incidents["end_ms"])
+    shapes = [
+        {"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": end, "y0": 0, "y1": 1,
+         "fillcolor": "#f59e0b", "opacity": 0.18, "line": {"width": 0}, "layer": "below",
+         "name": "incident", "legendgroup": "incidents", "showlegend": n == 0}
+        for n, (start, end) in enumerate(zip(starts, ends, strict=True))
+    ]  # fmt: skip
+    figure = _figure("Undelivered backlog, with incidents", traces, x={"type": "date"},
+                     y={"rangemode": "tozero", "title": {"text": "deliveries"}}, shapes=shapes, showlegend=True)  # fmt: skip
     return Chart(
         "chart-backlog",
         "Backlog over time",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
+import orjson
 import pandas as pd
-import plotly.io as pio
-from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from console import __version__
 from console.analytics.build import ReportData
@@ -15,9 +14,11 @@ from console.analytics.rows import tuples
 from console.domain.kpis import Kpis
 from console.domain.times import describe_age, format_ms
 from console.report.figures import Chart, all_charts
+from console.report.plotlyjs import plotly_js, plotly_js_version
 from console.report.text import amount_text, printable
 
 CHART_CONFIG = {"responsive": True, "displaylogo": False}
+INCIDENT_ROWS = 50
 STYLE = """
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#111827;background:#f8fafc}
 header,main,footer{max-width:1200px;margin:0 auto;padding:16px}header h1{margin:0 0 4px;font-size:22px}
@@ -25,7 +26,7 @@ header,main,footer{max-width:1200px;margin:0 auto;padding:16px}header h1{margin:
 .card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 12px}.card b{display:block;font-size:22px}
 .card small{color:#6b7280}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,520px),1fr));gap:12px}
 section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 12px;margin:12px 0;min-width:0;overflow:hidden}
-.plotly-graph-div{max-width:100%}
+.chart{width:100%;height:360px}
 section h2{font-size:16px;margin:0 0 2px}.caption{color:#6b7280;margin:0 0 6px;font-size:12px}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:12.5px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #f1f5f9;vertical-align:top}th{background:#f8fafc;white-space:nowrap}
@@ -38,6 +39,12 @@ def esc(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
     return html.escape(printable(str(value)), quote=True)
+
+
+def when(ms: int | None) -> str:
+    """A moment as RFC 3339 UTC, with milliseconds only when there are some (`2026-10-31T04:00:00Z`)."""
+    text = format_ms(None if ms is None or pd.isna(ms) else int(ms))
+    return text.replace(".000Z", "Z")
 
 
 def _pct(value: float | None) -> str:
@@ -97,10 +104,38 @@ def _section(title: str, caption: str, content: str) -> str:
 
 
 def _chart(chart: Chart) -> str:
-    body = pio.to_html(
-        chart.figure, full_html=False, include_plotlyjs=False, div_id=chart.id, config=CHART_CONFIG
+    """The chart's card: an empty div its figure is drawn into once the page is laid out (see _draw_script)."""
+    return (
+        f'<section><h2>{esc(chart.title)}</h2><p class="caption">{esc(chart.caption)}</p>'
+        f'<div id="{esc(chart.id)}" class="chart"></div></section>'
     )
-    return f'<section><h2>{esc(chart.title)}</h2><p class="caption">{esc(chart.caption)}</p>{body}</section>'
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside a <script> element whatever the data holds."""
+    dumped = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                         ("\u2029", "\\u2029")):  # fmt: skip
+        dumped = dumped.replace(raw, escaped)
+    return dumped
+
+
+def _draw_script(charts: Sequence[Chart]) -> str:
+    """Draw every chart after the grid has its final columns, and redraw it whenever its card changes size:
+    a chart drawn while it was alone on its row would otherwise keep that width when the grid reflows."""
+    figures = [{"id": c.id, "data": c.figure["data"], "layout": c.figure["layout"]} for c in charts]
+    return (
+        "<script>(function () {\n"
+        f"var charts = {_script_json(figures)};\nvar config = {_script_json(CHART_CONFIG)};\n"
+        "function draw() {\n"
+        "  charts.forEach(function (c) {\n"
+        "    var div = document.getElementById(c.id);\n"
+        "    Plotly.newPlot(div, c.data, c.layout, config);\n"
+        "    if (window.ResizeObserver) { new ResizeObserver(function () { Plotly.Plots.resize(div); }).observe(div); }\n"
+        "  });\n}\n"
+        'if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", draw); } else { draw(); }\n'
+        "})();</script>"
+    )
 
 
 def _tables(data: ReportData, now_ms: int) -> list[str]:
@@ -111,10 +146,15 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
         for e in data.stats.endpoints
     ]  # fmt: skip
     incidents = [
-        (r.endpoint_id, format_ms(r.start_ms), format_ms(r.end_ms), describe_age(int(r.duration_s) * 1000), f"{r.attempts:,}",
-         f"{r.failed_attempts:,}", _pct(r.success_rate), "" if r.events_affected is None else f"{r.events_affected:,}")
-        for r in tuples(data.incidents)
+        (n, r.endpoint_id, when(r.start_ms), when(r.end_ms), describe_age(int(r.duration_s) * 1000), f"{r.failed_attempts:,}",
+         _pct(r.success_rate), f"{r.events_affected:,}", f"{r.still_undelivered:,}", f"{r.impact:,.1f}")
+        for n, r in enumerate(tuples(data.incidents.head(INCIDENT_ROWS)), start=1)
     ]  # fmt: skip
+    shown = (
+        ""
+        if len(data.incidents) <= INCIDENT_ROWS
+        else f" The worst {INCIDENT_ROWS} of {len(data.incidents):,}."
+    )
     failing = [
         (r.event_id, r.endpoint_id, r.event_type, r.user_id, r.reward_id, amount_text(r.amount, r.currency),
          r.failed, "yes" if r.delivered else "no", r.last_status_code if pd.notna(r.last_status_code) else r.last_error,
@@ -124,15 +164,14 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
     failing_html = table(["event", "endpoint", "type", "user", "reward", "amount", "failed", "delivered", "last", "payload"],
                          failing, numeric=[6], code=[9])  # fmt: skip
     ordering = [
-        (r.endpoint_id, r.user_id, r.event_id, format_ms(r.occurred_at), format_ms(r.delivered_at), r.overtook_event_id,
-         format_ms(r.overtook_occurred_at), format_ms(r.overtook_delivered_at))
+        (r.endpoint_id, r.user_id, r.event_id, when(r.occurred_at), when(r.delivered_at), r.overtook_event_id,
+         when(r.overtook_occurred_at), when(r.overtook_delivered_at))
         for r in tuples(data.ordering)
     ]  # fmt: skip
     duplicates = [
-        (r.event_id, r.endpoint_id, r.event_type, r.successes, r.user_id)
-        for r in tuples(data.duplicates.head(50))
+        (r.event_id, r.endpoint_id, r.event_type, r.successes, r.user_id) for r in tuples(data.duplicates)
     ]
-    replays = [(r.job_id, r.state, format_ms(r.created_at), r.items, r.delivered, r.failed, r.skipped, r.selection)
+    replays = [(r.job_id, r.state, when(r.created_at), r.items, r.delivered, r.failed, r.skipped, r.selection)
                for r in tuples(data.replays)]  # fmt: skip
     delivery_times = [(r.endpoint_id, f"{r.delivered:,}", f"{r.p50_s:.1f} s", f"{r.p95_s:.1f} s", f"{r.max_s:.1f} s")
                       for r in tuples(data.time_to_delivery)]  # fmt: skip
@@ -141,12 +180,15 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
     return [
         _section("Endpoints", "Attempts and latency count attempts; final success and undelivered count deliveries.",
                  table(["endpoint", "attempts", "1st-try", "final", "undelivered", "p50", "p95", "p99", "top failures"], endpoints, [1, 2, 3, 4, 5, 6, 7])),
-        _section("Incidents", f"Stretches where an endpoint's attempt success rate stayed below the SLO ({data.slo:.2%}).",
-                 table(["endpoint", "start", "end", "duration", "attempts", "failed", "success", "events affected"], incidents, [4, 5, 6, 7])),
+        _section("Incidents", f"Stretches where an endpoint's attempt success rate stayed below the SLO ({data.slo:.2%}), worst "
+                 "first. Affected: events with a failed attempt in it; still undelivered: of those, not delivered by now; "
+                 f"impact: affected x hours.{shown}",
+                 table(["#", "endpoint", "start", "end", "duration", "failed attempts", "success", "affected", "still undelivered",
+                        "impact"], incidents, [0, 5, 6, 7, 8, 9])),
         _section("Top failing events", "Deliveries with the most failed attempts, undelivered first (deliveries).", failing_html),
         _section("Ordering anomalies", f"{data.ordering_count:,} deliveries reached their endpoint before an earlier event of the same user (first 50).",
                  table(["endpoint", "user", "event", "occurred", "delivered", "overtook", "its occurrence", "its delivery"], ordering)),
-        _section("Duplicate deliveries", f"{len(data.duplicates):,} deliveries acknowledged more than once (first 50).",
+        _section("Duplicate deliveries", f"{data.duplicates_count:,} deliveries acknowledged more than once (most acknowledged 50).",
                  table(["event", "endpoint", "type", "acknowledgements", "user"], duplicates, [3])),
         _section("Replay jobs", "Jobs created in the window and what they recovered (deliveries).",
                  table(["job", "state", "created", "items", "delivered", "failed", "skipped", "selection"], replays, [3, 4, 5, 6])),
@@ -161,16 +203,21 @@ def render_report(
     data: ReportData, *, title: str, plotlyjs: str, generated_at_ms: int, store_name: str
 ) -> str:
     """The whole page as text. Same data, title and generation time: same bytes."""
-    window = f"{format_ms(data.window.since_ms)} to {format_ms(data.window.until_ms)} (UTC)"
+    window = (
+        f"{when(data.window.since_ms)} to {when(data.window.until_ms)} ({describe_age(data.window.span_ms)})"
+    )
+    scope = data.filter.with_(since_ms=None, until_ms=None).describe()
     if plotlyjs == "inline":
-        script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        script = f'<script type="text/javascript">{plotly_js()}</script>'
     else:
-        script = f'<script src="https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js" charset="utf-8"></script>'
+        script = (
+            f'<script src="https://cdn.plot.ly/plotly-{plotly_js_version()}.min.js" charset="utf-8"></script>'
+        )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{STYLE}</style>{script}</head><body>",
-        f'<header><h1>{esc(title)}</h1><div class="meta">Window {esc(window)} · {esc(data.filter.describe())} · '
+        f'<header><h1>{esc(title)}</h1><div class="meta">{esc(window)} · {esc(scope)} · '
         f"SLO {data.slo:.2%} · charts in {esc(describe_age(data.window.bucket_ms))} buckets</div></header><main>",
     ]
     if data.empty:
@@ -179,10 +226,12 @@ def render_report(
         )
     else:
         parts.append(_cards(data.stats.overall, data.window.until_ms))
-        parts.append('<div class="charts">' + "".join(_chart(c) for c in all_charts(data)) + "</div>")
+        charts = all_charts(data)
+        parts.append('<div class="charts">' + "".join(_chart(c) for c in charts) + "</div>")
         parts.extend(_tables(data, data.window.until_ms))
+        parts.append(_draw_script(charts))
     parts.append(
-        f"<footer>Generated {esc(format_ms(generated_at_ms))} by hookconsole {esc(__version__)} from {esc(store_name)}. "
+        f"<footer>Generated {esc(when(generated_at_ms))} by hookconsole {esc(__version__)} from {esc(store_name)}. "
         "Attempts are HTTP requests; deliveries are events at endpoints (attempted one or more times).</footer>"
     )
     parts.append("</main></body></html>")

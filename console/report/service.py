@@ -21,7 +21,12 @@ from console.report.atomic import atomic_writer, write_atomic
 from console.report.html_page import render_report
 from console.report.text import printable_value
 from console.store import Store
-from console.store.frames import ATTEMPT_EXPORT_COLUMNS, deliveries_frame, iter_attempts
+from console.store.frames import (
+    ATTEMPT_EXPORT_COLUMNS,
+    DELIVERY_FRAME_COLUMNS,
+    iter_attempts,
+    iter_deliveries,
+)
 
 FORMATS = ("html", "csv", "json")
 DEFAULT_TITLE = "Webhook deliveries report"
@@ -112,6 +117,13 @@ def _attempt_objects(store: Store, flt: DeliveryFilter) -> Iterable[dict[str, An
         yield obj
 
 
+def _delivery_rows(store: Store, flt: DeliveryFilter) -> Iterable[list[Any]]:
+    times = {DELIVERY_FRAME_COLUMNS.index(c) for c in ("first_attempt_at", "delivered_at", "occurred_at")}
+    for page in iter_deliveries(store, flt):
+        for row in page:
+            yield [format_ms(v) if i in times and v is not None else v for i, v in enumerate(row)]
+
+
 def _frame_records(frame: pd.DataFrame, times: Sequence[str]) -> list[dict[str, Any]]:
     out = records(frame)
     for record in out:
@@ -146,13 +158,11 @@ def export(store: Store, flt: DeliveryFilter, folder: Path, formats: Sequence[st
     if "html" in formats:
         result.files.append((write_page(data, folder / "report.html", options, now_ms, store.display_url), 0))
     scoped = data.filter
-    deliveries = deliveries_frame(store, scoped)
-    delivery_records = _frame_records(deliveries, ["first_attempt_at", "delivered_at", "occurred_at"])
     incident_records = _frame_records(data.incidents, ["start_ms", "end_ms"])
     tables: list[tuple[str, Sequence[str], Any, Any]] = [
         ("attempts", ATTEMPT_EXPORT_COLUMNS, lambda: _attempt_rows(store, scoped), lambda: _attempt_objects(store, scoped)),
-        ("deliveries", list(deliveries.columns), lambda: ([r.get(c) for c in deliveries.columns] for r in delivery_records),
-         lambda: iter(delivery_records)),
+        ("deliveries", DELIVERY_FRAME_COLUMNS, lambda: _delivery_rows(store, scoped),
+         lambda: (dict(zip(DELIVERY_FRAME_COLUMNS, r, strict=True)) for r in _delivery_rows(store, scoped))),
         ("incidents", list(data.incidents.columns), lambda: ([r.get(c) for c in data.incidents.columns] for r in incident_records),
          lambda: iter(incident_records)),
     ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Read-side queries as pandas DataFrames, for analytics, reports and exports. Each reads a window through an
+"""Read-side queries for analytics, reports and exports: small DataFrames and streamed pages. Each reads a window through an
 index (rollup buckets, first attempt time, attempt time), never the whole history."""
 
 from __future__ import annotations
@@ -12,48 +12,27 @@ from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
-from console.store.rollup import COUNTER_COLUMNS, decode_hist
 from console.store.windows import filter_sql
-
-ROLLUP_FRAME_COLUMNS = ["bucket_ms", "endpoint_id", "event_type", "trigger", *COUNTER_COLUMNS, "hist"]
-
-
-def rollup_frame(store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str], event_types: Sequence[str],
-                 hourly: bool) -> pd.DataFrame:  # fmt: skip
-    """Rollup rows of [since, until) at minute or hour grain; `bucket_ms` is each bucket's start."""
-    table, width = ("rollup_hour", MS_PER_HOUR) if hourly else ("rollup_minute", MS_PER_MINUTE)
-    p = store.dialect.placeholder
-    where, params = filter_sql(store.dialect, endpoint_ids, event_types)
-    sql = (
-        f"SELECT bucket, endpoint_id, event_type, trigger, {', '.join(COUNTER_COLUMNS)}, latency_hist FROM {table} "
-        f"WHERE bucket >= {p} AND bucket < {p}{where} ORDER BY bucket, endpoint_id, event_type, trigger"
-    )
-    start, end = since_ms // width, -(-until_ms // width)
-    with store.read() as conn:
-        rows = conn.exec_driver_sql(sql, (start, end, *params)).fetchall()
-    records = [(r[0] * width, *r[1:-1], decode_hist(r[-1])) for r in rows]
-    return pd.DataFrame.from_records(records, columns=ROLLUP_FRAME_COLUMNS)
 
 
 def failures_frame(store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str],
                    event_types: Sequence[str]) -> pd.DataFrame:  # fmt: skip
-    """Failed attempts per minute, endpoint, event type, status code (0: none) and error kind."""
+    """Failed attempts in the window per endpoint, status code (0: none) and error kind (summed by the database)."""
     p = store.dialect.placeholder
     where, params = filter_sql(store.dialect, endpoint_ids, event_types)
     sql = (
-        "SELECT bucket, endpoint_id, event_type, status_code, error_kind, count, last_at FROM failure_minute "
-        f"WHERE bucket >= {p} AND bucket < {p}{where}"
+        "SELECT endpoint_id, status_code, error_kind, SUM(count) FROM failure_minute "
+        f"WHERE bucket >= {p} AND bucket < {p}{where} GROUP BY endpoint_id, status_code, error_kind "
+        "ORDER BY endpoint_id, status_code, error_kind"
     )
     with store.read() as conn:
         rows = conn.exec_driver_sql(
             sql, (since_ms // MS_PER_MINUTE, -(-until_ms // MS_PER_MINUTE), *params)
         ).fetchall()
-    frame = pd.DataFrame.from_records(
-        [tuple(r) for r in rows],
-        columns=["bucket", "endpoint_id", "event_type", "status_code", "error_kind", "count", "last_at"],
+    return pd.DataFrame.from_records(
+        [(r[0], int(r[1]), r[2], int(r[3])) for r in rows],
+        columns=["endpoint_id", "status_code", "error_kind", "count"],
     )
-    frame["bucket_ms"] = frame["bucket"] * MS_PER_MINUTE
-    return frame
 
 
 DELIVERY_FRAME_COLUMNS = [
@@ -63,42 +42,20 @@ DELIVERY_FRAME_COLUMNS = [
 ]  # fmt: skip
 
 
-def deliveries_frame(store: Store, flt: DeliveryFilter) -> pd.DataFrame:
-    """Deliveries first tried in the filter's window, with their event's fields."""
+def iter_deliveries(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
+    """Deliveries first tried in the filter's window, with their event's fields (DELIVERY_FRAME_COLUMNS), page
+    by page in first-attempt order: streamed, so an export's memory does not grow with the window."""
     where, params = filter_clause(store.dialect, flt)
     sql = (
         "SELECT d.event_id, d.endpoint_id, d.event_type, d.attempts, d.successes, d.first_attempt_at, d.delivered_at, "
         "d.delivered_attempt, d.last_outcome, d.last_status_code, d.last_error, e.user_id, e.reward_id, e.amount, "
-        f"e.currency, e.occurred_at FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where}"
+        f"e.currency, e.occurred_at FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where} "
+        "ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id"
     )
     with store.read() as conn:
-        rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
-    frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=DELIVERY_FRAME_COLUMNS)
-    integers = [
-        "attempts",
-        "successes",
-        "first_attempt_at",
-        "delivered_at",
-        "delivered_attempt",
-        "last_status_code",
-        "occurred_at",
-    ]
-    return frame.astype({c: "Int64" for c in integers})
-
-
-def backlog_start(store: Store, flt: DeliveryFilter) -> int:
-    """Deliveries first tried before the window and still undelivered at its start."""
-    if flt.since_ms is None:
-        return 0
-    p = store.dialect.placeholder
-    before = flt.with_(since_ms=None, until_ms=flt.since_ms)
-    where, params = filter_clause(store.dialect, before)
-    sql = (
-        f"SELECT COUNT(*) FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where} "
-        f"AND (d.delivered_at IS NULL OR d.delivered_at >= {p})"
-    )
-    with store.read() as conn:
-        return int(conn.exec_driver_sql(sql, (*params, flt.since_ms)).scalar_one())
+        result = conn.exec_driver_sql(sql, tuple(params), execution_options={"stream_results": True})
+        while rows := result.fetchmany(page):
+            yield [tuple(r) for r in rows]
 
 
 def payloads(store: Store, event_ids: Sequence[str]) -> dict[str, bytes]:
@@ -112,19 +69,6 @@ def payloads(store: Store, event_ids: Sequence[str]) -> dict[str, bytes]:
             f"SELECT event_id, payload FROM event WHERE event_id IN ({', '.join(p for _ in ids)})", tuple(ids)
         ).fetchall()
     return {r[0]: bytes(r[1]) if r[1] is not None else b"" for r in rows}
-
-
-def failed_events_between(store: Store, endpoint_id: str, start_ms: int, end_ms: int) -> int:
-    """Distinct events with a failed attempt at an endpoint in [start, end) (attempt time index)."""
-    p = store.dialect.placeholder
-    with store.read() as conn:
-        return int(
-            conn.exec_driver_sql(
-                "SELECT COUNT(DISTINCT event_id) FROM delivery_attempt WHERE attempted_at >= "
-                f"{p} AND attempted_at < {p} AND endpoint_id = {p} AND outcome <> 'success'",
-                (start_ms, end_ms, endpoint_id),
-            ).scalar_one()
-        )
 
 
 ATTEMPT_EXPORT_COLUMNS = [
