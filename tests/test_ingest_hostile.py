@@ -328,3 +328,13 @@ def test_parser_process_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
         if parser is not None and _running(parser):
             os.kill(parser, signal.SIGKILL)
         os.close(writer)
+
+
+def test_csv_with_old_mac_line_ends_still_read(sqlite_store: Store, tmp_path: Path) -> None:
+    """CSV is now read line by line as bytes; lines ended by a lone \\r still count as lines."""
+    log = tmp_path / "mac.csv"
+    data = _write_csv(log, [_csv_row("evt_1"), _csv_row("evt_2", attempt="0"), _csv_row("evt_3")])
+    log.write_bytes(data.replace(b"\n", b"\r"))
+    summary, reasons = _ingest(sqlite_store.url, log)
+    assert (summary["accepted"], summary["rejected"]) == (2, 1)
+    assert reasons == {3: "attempt: must be an integer >= 1, got 0"}
