@@ -121,6 +121,7 @@ def _check_rejects(reasons: dict[int, str], expected: dict[int, str]) -> None:
 def test_json_line_that_breaks_the_decoder_is_rejected_and_ingest_goes_on(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
 ) -> None:
+    monkeypatch.delenv("HOOKCONSOLE_INGEST_PROCESSES", raising=False)
     monkeypatch.setattr(service, "PARALLEL_MIN_BYTES", 0 if parallel else 1 << 60)
     lines, expected = _hostile_json_lines()
     log = write_jsonl(tmp_path / "hostile.jsonl", lines)
