@@ -53,6 +53,8 @@ def test_durations_and_time_specs() -> None:
     assert parse_duration_ms("250ms") == 250
     assert parse_time_spec("24h", now=100 * 3_600_000) == 76 * 3_600_000
     assert parse_time_spec("2026-05-05T10:00:00Z", now=0) == parse_rfc3339_ms("2026-05-05T10:00:00Z")
+    with pytest.raises(ValueError, match=r"'1960-01-01T00:00:00Z' is outside the supported range \(1970"):
+        parse_time_spec("1960-01-01T00:00:00Z", now=0)
     with pytest.raises(ValueError, match="neither a duration"):
         parse_time_spec("soon", now=0)
 

@@ -22,7 +22,7 @@ import pytest
 from console.ingest import service
 from console.ingest.follow import _Tail, follow
 from console.ingest.service import RejectSink
-from console.ingest.sources import iter_jsonl, open_binary
+from console.ingest.sources import RawLine, iter_jsonl, open_binary
 from console.store import Store
 from console.store.recount import verify_derived_state
 from tests.helpers import ROOT, log_line, run, table_count, write_jsonl
@@ -121,6 +121,7 @@ def _check_rejects(reasons: dict[int, str], expected: dict[int, str]) -> None:
 def test_json_line_that_breaks_the_decoder_is_rejected_and_ingest_goes_on(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
 ) -> None:
+    monkeypatch.delenv("HOOKCONSOLE_INGEST_PROCESSES", raising=False)
     monkeypatch.setattr(service, "PARALLEL_MIN_BYTES", 0 if parallel else 1 << 60)
     lines, expected = _hostile_json_lines()
     log = write_jsonl(tmp_path / "hostile.jsonl", lines)
@@ -328,3 +329,28 @@ def test_parser_process_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
         if parser is not None and _running(parser):
             os.kill(parser, signal.SIGKILL)
         os.close(writer)
+
+
+def test_csv_with_old_mac_line_ends_still_read(sqlite_store: Store, tmp_path: Path) -> None:
+    """CSV is now read line by line as bytes; lines ended by a lone \\r still count as lines."""
+    log = tmp_path / "mac.csv"
+    data = _write_csv(log, [_csv_row("evt_1"), _csv_row("evt_2", attempt="0"), _csv_row("evt_3")])
+    log.write_bytes(data.replace(b"\n", b"\r"))
+    summary, reasons = _ingest(sqlite_store.url, log)
+    assert (summary["accepted"], summary["rejected"]) == (2, 1)
+    assert reasons == {3: "attempt: must be an integer >= 1, got 0"}
+
+
+def test_any_failure_parsing_one_line_rejects_that_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault no real line is known to cause yet (here injected) still rejects one line, never the ingest."""
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    good = orjson.dumps(log_line("evt_1"))
+    monkeypatch.setattr(service, "fast_parse", broken)
+    parsed = service.parse_record(RawLine(1, good))
+    assert not isinstance(parsed, str)  # the slow path took over
+    monkeypatch.setattr(service, "parse_line", broken)
+    assert service.parse_record(RawLine(1, good)) == "cannot be read (RuntimeError: boom)"
+    assert service.parse_record(RawLine(2, b"", {"event_id": "x"})) == "cannot be read (RuntimeError: boom)"

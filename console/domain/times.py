@@ -96,7 +96,9 @@ def parse_time_spec(text: str, now: int) -> int:
         return now - parse_duration_ms(text)
     try:
         return parse_rfc3339_ms(text)
-    except ValueError:
+    except ValueError as exc:
+        if _RFC3339.match(text):  # shaped like a timestamp: say what is wrong with it
+            raise ValueError(f"{text!r} {exc}") from None
         raise ValueError(
             f"{text!r} is neither a duration back from now (24h, 7d) nor an RFC 3339 timestamp"
         ) from None

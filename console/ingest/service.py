@@ -108,7 +108,10 @@ def parse_record(record: RawLine) -> tuple[AttemptRecord, EventRecord | None] | 
         value = record.value
         if value is not UNDECODED:
             return parse_line(value)
-        parsed = fast_parse(record.raw)
+        try:
+            parsed = fast_parse(record.raw)
+        except Exception:
+            parsed = None  # whatever broke there, the slow path decides and names the fault
         if parsed is not None:
             return parsed
         return slow_parse(record.raw)

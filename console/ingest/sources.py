@@ -147,9 +147,8 @@ class _CsvLines:
             skip_rest_of_line(self.stream)
             raise _LineTooLong
         text = raw.decode("utf-8", "surrogateescape")
-        if "\r" in text.rstrip(
-            "\r\n"
-        ):  # old Mac line ends: each \r ends a line, as universal newlines read it
+        # Old Mac line ends: each \r ends a line, as universal newlines read them.
+        if "\r" in text.rstrip("\r\n"):
             parts = text.split("\r")
             pieces = [p + "\r" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
             if len(pieces) > 1 and pieces[-1] == "\n":
