@@ -72,8 +72,14 @@ def test_corrupt_sqlite_file_is_one_line(tmp_path: Path) -> None:
         assert "not a SQLite database" in line
 
 
-def test_non_numeric_port_is_one_line(tmp_path: Path) -> None:
-    result = run("--db", "postgresql://alice:pw-123@127.0.0.1:fivefourthree/x", "stats")
+@pytest.mark.parametrize("command", ["stats", "ingest", "tui"])
+def test_non_numeric_port_is_one_line(tmp_path: Path, command: str) -> None:
+    result = run(
+        "--db",
+        "postgresql://alice:pw-123@127.0.0.1:fivefourthree/x",
+        command,
+        *(["-"] if command == "ingest" else []),
+    )
     assert result.exit_code == 1
     line = _one_line(result.stderr)
     assert "port is not a number" in line and "pw-123" not in line and "alice:***@" in line
