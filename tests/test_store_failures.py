@@ -72,8 +72,14 @@ def test_corrupt_sqlite_file_is_one_line(tmp_path: Path) -> None:
         assert "not a SQLite database" in line
 
 
-def test_non_numeric_port_is_one_line(tmp_path: Path) -> None:
-    result = run("--db", "postgresql://alice:pw-123@127.0.0.1:fivefourthree/x", "stats")
+@pytest.mark.parametrize("command", ["stats", "ingest", "tui"])
+def test_non_numeric_port_is_one_line(tmp_path: Path, command: str) -> None:
+    result = run(
+        "--db",
+        "postgresql://alice:pw-123@127.0.0.1:fivefourthree/x",
+        command,
+        *(["-"] if command == "ingest" else []),
+    )
     assert result.exit_code == 1
     line = _one_line(result.stderr)
     assert "port is not a number" in line and "pw-123" not in line and "alice:***@" in line
@@ -210,3 +216,17 @@ def test_unexpected_errors_never_show_the_store_password(monkeypatch: pytest.Mon
     monkeypatch.setenv("HOOKCONSOLE_DB", "postgresql://u:pw-three@h/x")
     text = _without_credentials("failed: pw-one tok-two pw-three")
     assert text == "failed: *** *** ***"
+
+
+def test_store_corrupt_in_the_middle_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    log = _log(tmp_path, 3000)
+    assert run("--db", str(db), "ingest", str(log)).exit_code == 0
+    size = db.stat().st_size
+    with db.open("r+b") as file:  # a damaged stretch in the middle: the header still says SQLite
+        file.seek(size // 3)
+        file.write(b"\xa5" * (size // 3))
+    result = run("--db", str(db), "ingest", str(log))
+    assert result.exit_code == 1
+    line = _one_line(result.stderr)
+    assert line.startswith(f"hookconsole: store sqlite:///{db}: ") and "corrupt" in line

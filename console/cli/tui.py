@@ -8,6 +8,7 @@ import click
 
 from console.cli.context import app_context, fail, store_options
 from console.domain.times import parse_duration_ms
+from console.store.engine import check_url
 
 
 @click.command("tui")
@@ -36,6 +37,7 @@ def tui_command(refresh: str, sources: tuple[str, ...], every: str) -> None:
     if refresh_s < 0.2:
         fail("--refresh: at least 200ms")
     app = app_context()
+    check_url(app.db_url)  # a bad URL is one line here, not a traceback from inside the console
     follower = None
     if sources:
         from console.sources.service import BackgroundFollow

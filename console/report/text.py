@@ -23,6 +23,8 @@ def _picture(match: re.Match[str]) -> str:
 
 def printable(text: str) -> str:
     """`text` with every control and bidi-override character replaced by a visible stand-in."""
+    if text.isascii() and text.isprintable():  # the common case, checked in C: nothing to replace
+        return text
     return _UNSAFE.sub(_picture, text)
 
 

@@ -54,6 +54,11 @@ def _parse(url: str) -> URL:
     return parsed
 
 
+def check_url(url: str | None) -> None:
+    """Raise a StoreError saying what is wrong with a store URL that cannot be parsed (before anything uses it)."""
+    _parse(normalise_url(url))
+
+
 def sqlite_file(url: str) -> Path | None:
     """The database file of a SQLite URL (None for other databases and in-memory SQLite)."""
     try:
@@ -195,6 +200,7 @@ __all__ = [
     "DEFAULT_DB_FILE",
     "Store",
     "StoreError",
+    "check_url",
     "create_store_engine",
     "describe_url",
     "normalise_url",

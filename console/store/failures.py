@@ -50,9 +50,8 @@ def reason(exc: BaseException, url: str) -> str:
     return redact(f"{hint} ({text})" if hint else text, url)
 
 
-def describe_failure(exc: BaseException, url: str, doing: str = "") -> str | None:
+def describe_failure(exc: BaseException, url: str) -> str | None:
     """'store URL: <reason>' for a database failure, or None when `exc` is not one."""
     if not isinstance(exc, SQLAlchemyError):
         return None
-    where = f"store {describe_url(url)}"
-    return f"{where}: {doing + ': ' if doing else ''}{reason(exc, url)}"
+    return f"store {describe_url(url)}: {reason(exc, url)}"

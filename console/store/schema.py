@@ -4,6 +4,7 @@ upgrades it step by step, opening a newer one stops with a clear message."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
@@ -95,7 +96,7 @@ def _refuse_newer(store: Store, version: int) -> None:
         )
 
 
-def check_readable(store: Store, file: object = None) -> None:
+def check_readable(store: Store, file: Path | None = None) -> None:
     """What a reading command needs: a store with tables, at a version this hookconsole understands.
 
     An older store is read as it is: every upgrade so far only adds tables that reading commands do not use."""
