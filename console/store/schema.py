@@ -10,10 +10,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import SQLModel
 
-from console.store import (
-    cursors,  # noqa: F401  (source cursors)
-    tables,  # noqa: F401  (registers the tables on SQLModel.metadata)
-)
+import console.store.cursors  # noqa: F401  (the source_cursor table)
+from console.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from console.store.engine import Store, StoreError, create_store_engine, describe_url, normalise_url
 
 SCHEMA_VERSION = 2
