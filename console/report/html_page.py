@@ -15,6 +15,7 @@ from console.analytics.rows import tuples
 from console.domain.kpis import Kpis
 from console.domain.times import describe_age, format_ms
 from console.report.figures import Chart, all_charts
+from console.report.gaps_section import gaps_section
 
 CHART_CONFIG = {"responsive": True, "displaylogo": False}
 STYLE = """
@@ -153,6 +154,7 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
                  table(["endpoint", "delivered", "p50", "p95", "max"], delivery_times, [1, 2, 3, 4])),
         _section("Failures by status code and error", "Failed attempts (attempts).",
                  table(["status", "attempts"], statuses, [1]) + table(["transport error", "attempts"], errors, [1])),
+        *([gaps_section(data.gaps, _section, table)] if data.gaps is not None else []),
     ]  # fmt: skip
 
 
