@@ -14,6 +14,7 @@ DEFAULT = [
     "benchmarks.replay",
     "benchmarks.tui",
     "benchmarks.watch",
+    "benchmarks.whatif",
 ]
 SLOW: list[str] = []
 
