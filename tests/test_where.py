@@ -207,3 +207,20 @@ def test_cli_report_refuses_where_and_export_writes_filtered_rows(content_store:
     deliveries = orjson.loads((out / "deliveries.json").read_bytes())
     assert sorted({d["event_id"] for d in deliveries}) == ["evt_1"]
     assert not (out / "incidents.json").exists()
+
+
+def test_hostile_payloads_do_not_break_the_query(store: Store, tmp_path: Path) -> None:
+    # A NUL escape (which PostgreSQL's jsonb refuses), deep nesting and odd keys sit beside a plain payload.
+    deep: dict[str, Any] = {"v": 1}
+    for _ in range(50):
+        deep = {"n": deep}
+    payloads = [
+        {"currency": "EUR", "note": "a\u0000b", "amount": 1},
+        {"currency": "EUR", "deep": deep, "amount": 2},
+        {"currency": "EUR", "weird key": {"$.x": 1}, "amount": 3, "meta": [1, 2]},
+    ]
+    lines = [log_line(f"evt_h{n}", "ep_a", 1, payload=p) for n, p in enumerate(payloads)]
+    ingest_sources(store, [str(write_jsonl(tmp_path / "h.jsonl", lines))])
+    assert matching(store, 'currency = "EUR" and amount >= 2') == ["evt_h1", "evt_h2"]
+    assert matching(store, "meta.x = 1 or deep.n.n.v = 1") == []
+    assert matching(store, 'note = "a b"') == []

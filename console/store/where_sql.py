@@ -1,8 +1,8 @@
 """Compile a parsed `--where` expression to SQL over the event payload, every value a bound parameter.
 
-SQLite reads the payload BLOB with json_type/json_extract; PostgreSQL with jsonb (`#>` / `#>>`). A comparison
-holds only when the field has the literal's JSON kind (string or number), and is never NULL, so `not` is its
-exact complement on both stores.
+SQLite reads the payload BLOB with json_type/json_extract; PostgreSQL casts it to jsonb and reads it with `#>` /
+`#>>`. A comparison holds only when the field has the literal's JSON kind (string or number), and is never NULL,
+so `not` is its exact complement on both stores.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from console.domain.where import And, Comparison, Expr, InList, Literal, Not, Or
 from console.store.dialect import Dialect
 
 _SQLITE_DOC = "CAST(e.payload AS TEXT)"
-_PG_DOC = "convert_from(e.payload, 'UTF8')::jsonb"
+# PostgreSQL's JSON types refuse a \u0000 escape anywhere in a document (even off the path read), so it is
+# read as U+FFFD; SQLite reads a string holding one only up to it.
+_PG_DOC = "replace(convert_from(e.payload, 'UTF8'), '\\u0000', '\\uFFFD')::jsonb"
 
 
 def where_sql(dialect: Dialect, text: str) -> tuple[str, list[Any]]:
