@@ -14,6 +14,7 @@ DEFAULT = [
     "benchmarks.replay",
     "benchmarks.tui",
     "benchmarks.watch",
+    "benchmarks.whatif",
 ]
 SLOW: list[str] = ["benchmarks.sources"]  # builds ~1M Svix rows on the test PostgreSQL
 

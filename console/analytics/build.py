@@ -19,9 +19,11 @@ from console.analytics.incidents import find_incidents
 from console.analytics.series import ALL, RollupSums, failure_breakdowns
 from console.analytics.window import ReportWindow, resolve_window
 from console.domain.filters import DeliveryFilter
+from console.domain.gaps import GapReport, GapRules
 from console.domain.kpis import StatsSnapshot
 from console.domain.replay import ItemState
 from console.store import Store, aggregates, frames
+from console.store.gaps import find_gaps
 from console.store.replay_jobs import list_jobs
 from console.store.stats import read_stats
 
@@ -49,6 +51,7 @@ class ReportData:
     duplicates_count: int
     duplicates: pd.DataFrame  # the deliveries acknowledged most often (more than once)
     replays: pd.DataFrame  # replay jobs created in the window
+    gaps: GapReport | None = None  # gaps in the attempt log (deliveries first tried in the window)
 
     @property
     def empty(self) -> bool:
@@ -102,6 +105,7 @@ def build_report_data(store: Store, flt: DeliveryFilter, now_ms: int, slo: float
         duplicates_count=duplicates_count,
         duplicates=duplicates,
         replays=_replays(store, window),
+        gaps=find_gaps(store, scoped, GapRules(), now_ms),
     )
 
 

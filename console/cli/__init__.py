@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prune": ("console.cli.prune", "prune_command", "Remove old deliveries (retention)."),
     "watch": ("console.cli.watch", "watch_command", "Follow sources, alert on rules, serve metrics."),
     "alerts": ("console.cli.watch", "alerts_group", "Check an alerts.toml."),
+    "whatif": ("console.cli.whatif", "whatif_command", "Test retry schedules against the recorded failures."),
 }
 
 

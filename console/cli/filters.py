@@ -9,6 +9,7 @@ import click
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import now_ms, parse_time_spec
+from console.domain.where import WhereError, parse_where
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,8 +23,24 @@ def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
+def _where(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_where(value)
+    except WhereError as exc:
+        raise click.BadParameter(f"{exc} in {value!r}", ctx=ctx, param=param) from None
+    return value
+
+
+WHERE_HELP = (
+    "Only events whose payload matches, e.g. 'amount >= 1000 and currency = \"EUR\"' or "
+    '\'user_id in ("u1","u2")\' (see docs/replay.md, Find by content).'
+)
+
+
 def filter_options(*, status: bool = True, status_default: str = "any") -> Callable[[F], F]:
-    """--since/--until/--endpoint/--event-type/--status-code, and --status when `status` is set."""
+    """--since/--until/--endpoint/--event-type/--status-code/--where, and --status when `status` is set."""
 
     def decorate(func: F) -> F:
         options = [
@@ -61,6 +78,7 @@ def filter_options(*, status: bool = True, status_default: str = "any") -> Calla
                 metavar="N",
                 help="Only deliveries whose last status code is N (repeatable).",
             ),
+            click.option("--where", callback=_where, metavar="EXPR", help=WHERE_HELP),
         ]
         if status:
             options.append(

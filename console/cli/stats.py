@@ -10,10 +10,13 @@ import orjson
 from console.cli import output as fmt
 from console.cli.context import app_context, store_options
 from console.cli.filters import build_filter, filter_options
+from console.cli.gap_options import gap_options
 from console.domain.filters import DeliveryFilter
+from console.domain.gaps import GapRules, gaps_dict
 from console.domain.kpis import Kpis, StatsSnapshot, snapshot_dict
 from console.domain.times import format_ms, now_ms
 from console.store import Store
+from console.store.gaps import find_gaps
 from console.store.live import known_endpoints
 from console.store.stats import read_stats
 
@@ -22,7 +25,8 @@ from console.store.stats import read_stats
 @store_options
 @filter_options(status=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (stable keys).")
-def stats_command(as_json: bool, **options: Any) -> None:
+@gap_options
+def stats_command(as_json: bool, gaps: bool, stuck_after: int, max_tries: int, **options: Any) -> None:
     """Attempts, deliveries, success rates and latency, overall and per endpoint."""
     flt = build_filter(**options)
     app = app_context()
@@ -30,7 +34,11 @@ def stats_command(as_json: bool, **options: Any) -> None:
     warn_unknown_endpoints(app.store(), flt)
     now = now_ms()
     if as_json:
-        click.echo(orjson.dumps(snapshot_dict(snapshot, now), option=orjson.OPT_INDENT_2).decode())
+        data = snapshot_dict(snapshot, now)
+        if gaps:
+            rules = GapRules(stuck_after_ms=stuck_after, max_tries=max_tries)
+            data["gaps"] = gaps_dict(find_gaps(app.store(), flt, rules, now))
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(render_stats(snapshot, now, app.store().display_url))
 

@@ -38,6 +38,7 @@ class DeliveryFilter:
     status_codes: tuple[int, ...] = ()
     event_ids: tuple[str, ...] = ()
     search: str | None = None
+    where: str | None = None  # a `--where` expression on payload fields (console.domain.where)
 
     def with_(self, **changes: object) -> DeliveryFilter:
         """A copy with some fields changed."""
@@ -66,4 +67,6 @@ class DeliveryFilter:
             parts.append(f"{len(self.event_ids)} event id(s)")
         if self.search:
             parts.append(f"matching {self.search!r}")
+        if self.where:
+            parts.append(f"where {self.where}")
         return "; ".join(parts) if parts else "all deliveries"

@@ -14,6 +14,7 @@ from console.analytics.rows import tuples
 from console.domain.kpis import Kpis
 from console.domain.times import describe_age, format_ms
 from console.report.figures import Chart, all_charts
+from console.report.gaps_section import gaps_section
 from console.report.plotlyjs import plotly_js, plotly_js_version
 from console.report.text import amount_text, printable
 
@@ -196,6 +197,7 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
                  table(["endpoint", "delivered", "p50", "p95", "max"], delivery_times, [1, 2, 3, 4])),
         _section("Failures by status code and error", "Failed attempts (attempts).",
                  table(["status", "attempts"], statuses, [1]) + table(["transport error", "attempts"], errors, [1])),
+        *([gaps_section(data.gaps, _section, table)] if data.gaps is not None else []),
     ]  # fmt: skip
 
 

@@ -166,6 +166,8 @@ def export(store: Store, flt: DeliveryFilter, folder: Path, formats: Sequence[st
         ("incidents", list(data.incidents.columns), lambda: ([r.get(c) for c in data.incidents.columns] for r in incident_records),
          lambda: iter(incident_records)),
     ]  # fmt: skip
+    if flt.where:
+        tables = tables[:2]  # incidents come from rollups, which cannot be filtered by payload
     for name, header, rows, objects in tables:
         if "csv" in formats:
             target = folder / f"{name}.csv"

@@ -28,7 +28,7 @@ ROLLUP_STREAM_COLUMNS = (
 
 
 def _joins(flt: DeliveryFilter, with_event: bool) -> str:
-    return " JOIN event e ON e.event_id = d.event_id" if with_event or flt.search else ""
+    return " JOIN event e ON e.event_id = d.event_id" if with_event or flt.search or flt.where else ""
 
 
 def _deliveries(store: Store, flt: DeliveryFilter, with_event: bool = False) -> tuple[str, list[Any]]:

@@ -11,6 +11,7 @@ from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.store.dialect import Dialect
 from console.store.engine import Store
+from console.store.where_sql import where_sql
 
 _COLUMNS = (
     "d.event_id, d.endpoint_id, d.event_type, d.attempts, d.successes, d.max_attempt, d.first_attempt_at, "
@@ -55,6 +56,10 @@ def filter_clause(dialect: Dialect, flt: DeliveryFilter) -> tuple[str, list[Any]
     if flt.search:
         clauses.append(f"(d.event_id = {p} OR e.user_id = {p} OR e.reward_id = {p})")
         params.extend([flt.search.strip()] * 3)
+    if flt.where:
+        content, content_params = where_sql(dialect, flt.where)
+        clauses.append(content)
+        params.extend(content_params)
     return (" AND ".join(clauses) or "1 = 1"), params
 
 

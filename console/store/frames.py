@@ -12,6 +12,7 @@ from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
+from console.store.where_sql import where_sql
 from console.store.windows import filter_sql
 
 
@@ -94,6 +95,10 @@ def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterat
         if values:
             clauses.append(f"{column} IN ({', '.join(p for _ in values)})")
             params.extend(values)
+    if flt.where:
+        content, content_params = where_sql(store.dialect, flt.where)
+        clauses.append(content)
+        params.extend(content_params)
     where = " AND ".join(clauses) or "1 = 1"
     after: tuple[int, int] | None = None
     while True:

@@ -122,7 +122,14 @@ def _top(counter: Counter[str] | None) -> tuple[CodeCount, ...]:
 
 
 def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
-    """Overall, per-endpoint and per-event-type figures for the filter's window, endpoints and event types."""
+    """Overall, per-endpoint and per-event-type figures for the filter's window, endpoints and event types.
+
+    With a `where` expression the figures come from the matching deliveries instead (store/content_stats.py).
+    """
+    if flt.where:
+        from console.store.content_stats import read_content_stats  # it builds on this module
+
+        return read_content_stats(store, flt)
     by_endpoint: dict[str, _Sums] = {}
     by_type: dict[str, _Sums] = {}
     with store.read() as conn:

@@ -1,0 +1,48 @@
+"""The options of the gap checks (`stats --json`'s `gaps` object; docs/gaps.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from console.domain.gaps import DEFAULT_MAX_TRIES, DEFAULT_STUCK_AFTER_MS
+from console.domain.times import parse_duration_ms
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        ms = parse_duration_ms(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    if ms <= 0:
+        raise click.BadParameter("must be longer than 0", ctx=ctx, param=param)
+    return ms
+
+
+def gap_options(func: F) -> F:
+    """--gaps/--no-gaps, --stuck-after, --max-tries."""
+    func = click.option(
+        "--max-tries",
+        type=click.IntRange(1, 1000),
+        default=DEFAULT_MAX_TRIES,
+        show_default=True,
+        help="Gaps: the dispatcher's maximum attempts; a delivery with fewer can still be retried.",
+    )(func)
+    func = click.option(
+        "--stuck-after",
+        default=f"{DEFAULT_STUCK_AFTER_MS // 3_600_000}h",
+        show_default=True,
+        callback=_duration,
+        metavar="DURATION",
+        help="Gaps: an undelivered delivery with no attempt for this long is stuck.",
+    )(func)
+    return click.option(
+        "--gaps/--no-gaps",
+        default=True,
+        show_default=True,
+        help="With --json: add the `gaps` object (skipped attempt numbers, missing and stuck deliveries).",
+    )(func)

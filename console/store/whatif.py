@@ -1,0 +1,111 @@
+"""Reads for what-if retry policies: per-minute endpoint health from `rollup_minute`, the deliveries first
+tried in a window (keyset pages, bounded memory) and the observed peak of attempts per second."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from console.domain.times import MS_PER_MINUTE
+from console.store.engine import Store
+
+
+def _endpoints(store: Store, endpoint_ids: Sequence[str]) -> tuple[str, list[Any]]:
+    if not endpoint_ids:
+        return "", []
+    clause, params = store.dialect.in_list("endpoint_id", endpoint_ids)
+    return f" AND {clause}", params
+
+
+def endpoint_health(
+    store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str]
+) -> dict[str, list[tuple[int, int, int]]]:
+    """(minute, attempts, successes) per endpoint for the minutes in [since, until) that had attempts, in order."""
+    p = store.dialect.placeholder
+    where, params = _endpoints(store, endpoint_ids)
+    sql = (
+        "SELECT endpoint_id, bucket, SUM(attempts), SUM(successes) FROM rollup_minute "
+        f"WHERE bucket >= {p} AND bucket < {p}{where} GROUP BY endpoint_id, bucket ORDER BY endpoint_id, bucket"
+    )
+    health: dict[str, list[tuple[int, int, int]]] = {}
+    start, end = since_ms // MS_PER_MINUTE, -(-until_ms // MS_PER_MINUTE)
+    with store.read() as conn:
+        for endpoint_id, minute, attempts, successes in conn.exec_driver_sql(sql, (start, end, *params)):
+            health.setdefault(endpoint_id, []).append((int(minute), int(attempts), int(successes)))
+    return health
+
+
+def history_end_ms(store: Store) -> int | None:
+    """The end of the last minute with any recorded attempt."""
+    with store.read() as conn:
+        last = conn.exec_driver_sql("SELECT MAX(bucket) FROM rollup_minute").scalar_one()
+    return None if last is None else (int(last) + 1) * MS_PER_MINUTE
+
+
+def first_tried_pages(
+    store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str], page: int = 20_000
+) -> Iterator[list[tuple[str, int, bool, int | None]]]:
+    """(endpoint_id, first_attempt_at, first attempt succeeded, delivered_at) of the deliveries whose first
+    attempt was a scheduled one in [since, until), oldest first, `page` at a time."""
+    p = store.dialect.placeholder
+    base, params = (
+        f"d.first_attempt_at >= {p} AND d.first_attempt_at < {p} AND d.first_trigger = 'scheduled'",
+        [
+            since_ms,
+            until_ms,
+        ],
+    )
+    if endpoint_ids:
+        clause, extra = store.dialect.in_list("d.endpoint_id", endpoint_ids)
+        base += f" AND {clause}"
+        params += extra
+    after: tuple[int, str, str] | None = None
+    while True:
+        keyset, keyset_params = "", list[Any]()
+        if after is not None:
+            keyset = (
+                f" AND (d.first_attempt_at > {p} OR (d.first_attempt_at = {p} AND (d.event_id > {p} OR "
+                f"(d.event_id = {p} AND d.endpoint_id > {p}))))"
+            )
+            keyset_params = [after[0], after[0], after[1], after[1], after[2]]
+        sql = (
+            "SELECT d.endpoint_id, d.first_attempt_at, d.first_outcome, d.delivered_at, d.event_id FROM delivery d "
+            f"WHERE {base}{keyset} ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id LIMIT {int(page)}"
+        )
+        with store.read() as conn:
+            rows = list(conn.exec_driver_sql(sql, (*params, *keyset_params)).fetchall())
+        if not rows:
+            return
+        yield [(r[0], int(r[1]), r[2] == "success", None if r[3] is None else int(r[3])) for r in rows]
+        if len(rows) < page:
+            return
+        last = rows[-1]
+        after = (int(last[1]), last[4], last[0])
+
+
+def observed_peaks(store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str]) -> dict[str, int]:
+    """The most scheduled attempts each endpoint received in one second of [since, until)."""
+    p = store.dialect.placeholder
+    where, params = _endpoints(store, endpoint_ids)
+    sql = (
+        "SELECT endpoint_id, MAX(n) FROM (SELECT endpoint_id, attempted_at / 1000 AS s, COUNT(*) AS n "
+        f"FROM delivery_attempt WHERE attempted_at >= {p} AND attempted_at < {p} AND trigger = 'scheduled'{where} "
+        "GROUP BY endpoint_id, attempted_at / 1000) per_second GROUP BY endpoint_id"
+    )
+    with store.read() as conn:
+        return {r[0]: int(r[1]) for r in conn.exec_driver_sql(sql, (since_ms, until_ms, *params))}
+
+
+def observed_attempts(
+    store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str]
+) -> dict[str, int]:
+    """Scheduled attempts per endpoint in [since, until), from the minute rollups."""
+    p = store.dialect.placeholder
+    where, params = _endpoints(store, endpoint_ids)
+    sql = (
+        "SELECT endpoint_id, SUM(attempts) FROM rollup_minute WHERE bucket >= "
+        f"{p} AND bucket < {p} AND trigger = 'scheduled'{where} GROUP BY endpoint_id"
+    )
+    start, end = since_ms // MS_PER_MINUTE, -(-until_ms // MS_PER_MINUTE)
+    with store.read() as conn:
+        return {r[0]: int(r[1]) for r in conn.exec_driver_sql(sql, (start, end, *params))}

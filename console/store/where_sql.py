@@ -1,0 +1,66 @@
+"""Compile a parsed `--where` expression to SQL over the event payload, every value a bound parameter.
+
+SQLite reads the payload BLOB with json_type/json_extract; PostgreSQL casts it to jsonb and reads it with `#>` /
+`#>>`. A comparison holds only when the field has the literal's JSON kind (string or number), and is never NULL,
+so `not` is its exact complement on both stores.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from console.domain.where import And, Comparison, Expr, InList, Literal, Not, Or, parse_where
+from console.store.dialect import Dialect
+
+_SQLITE_DOC = "CAST(e.payload AS TEXT)"
+# PostgreSQL's JSON types refuse a \u0000 escape anywhere in a document (even off the path read), so it is
+# read as U+FFFD; SQLite reads a string holding one only up to it.
+_PG_DOC = "replace(convert_from(e.payload, 'UTF8'), '\\u0000', '\\uFFFD')::jsonb"
+
+
+def where_sql(dialect: Dialect, text: str) -> tuple[str, list[Any]]:
+    """`(...)` over `event e` for an expression's text, with its parameters (parses it: WhereError if bad)."""
+    params: list[Any] = []
+    sql = _compile(dialect, parse_where(text), params)
+    return f"({sql})", params
+
+
+def _compile(dialect: Dialect, expr: Expr, params: list[Any]) -> str:
+    if isinstance(expr, And):
+        return "(" + " AND ".join(_compile(dialect, e, params) for e in expr.operands) + ")"
+    if isinstance(expr, Or):
+        return "(" + " OR ".join(_compile(dialect, e, params) for e in expr.operands) + ")"
+    if isinstance(expr, Not):
+        return f"(NOT {_compile(dialect, expr.operand, params)})"
+    if isinstance(expr, InList):
+        tests = [_comparison(dialect, expr.field.path, "=", v, params) for v in expr.values]
+        joined = "(" + " OR ".join(tests) + ")"
+        return f"(NOT {joined})" if expr.negated else joined
+    assert isinstance(expr, Comparison)
+    return _comparison(dialect, expr.field.path, expr.op, expr.value, params)
+
+
+def _comparison(dialect: Dialect, path: tuple[str, ...], op: str, value: Literal, params: list[Any]) -> str:
+    """One test, false (never NULL) when the field is missing or of another kind."""
+    p = dialect.placeholder
+    is_number = isinstance(value, Decimal)
+    if dialect.name == "postgresql":
+        # The path is a text[] parameter; the cast to numeric runs only on JSON numbers (CASE keeps the order).
+        kind = "number" if is_number else "string"
+        cast = "::numeric" if is_number else ' COLLATE "C"'
+        params.extend([list(path), kind, list(path), value])
+        picked = f"(CASE WHEN jsonb_typeof({_PG_DOC} #> {p}) = {p} THEN ({_PG_DOC} #>> {p}){cast} END)"
+        return f"COALESCE({picked} {op} {p}, FALSE)"
+    json_path = "$." + ".".join(path)  # names are letters, digits and _ only (the tokenizer's rule)
+    kinds = "('integer', 'real')" if is_number else "('text')"
+    params.extend([json_path, json_path, _sqlite_number(value) if is_number else value])
+    picked = f"(CASE WHEN json_type({_SQLITE_DOC}, {p}) IN {kinds} THEN json_extract({_SQLITE_DOC}, {p}) END)"
+    return f"COALESCE({picked} {op} {p}, 0)"
+
+
+def _sqlite_number(value: Literal) -> int | float:
+    assert isinstance(value, Decimal)
+    if value == value.to_integral_value() and abs(value) < 2**63:
+        return int(value)
+    return float(value)
