@@ -56,12 +56,13 @@ async def test_dashboard_figures_windows_and_pause(
         first = screen.query_one("#tile-first", KpiTile).query_one(".value", Static)
         assert str(first.render()) == f"{expected.overall.first_attempt_success_rate * 100:.1f}%"
         assert screen.query_one("#failures", DataTable).row_count > 0
+        assert screen.active_bindings["p"].binding.description == "Pause"
         await pilot.press("p")
         assert screen.paused and "paused" in str(screen.query_one("#status-line", Static).render())
+        assert screen.active_bindings["p"].binding.description == "Resume"
         await pilot.press("p")
-        assert not screen.paused
-        table.focus()
-        table.move_cursor(row=[str(k.value) for k in table.rows].index("ep_giftcards"))
+        assert not screen.paused and screen.active_bindings["p"].binding.description == "Pause"
+        table.move_cursor(row=table.get_row_index("ep_giftcards"))
         await pilot.press("enter")
         await settle(pilot)
         explorer = app.screen
@@ -195,43 +196,51 @@ async def test_replay_flow_against_a_real_receiver(make_console: Callable[..., H
         config = tmp_path / "endpoints.toml"
         config.write_text(text.replace("file:secrets/", f"file:{sample_folder}/secrets/"))
         app = make_console(endpoints=config)
-        async with app.run_test(size=(160, 48)) as pilot:
-            await settle(pilot)
-            await pilot.press("3")
-            await settle(pilot)
-            before = _cell_text(app.screen.query_one(EndpointsTable), "ep_giftcards", "undeliv")
-            assert int(before) > 0
-            app.show_deliveries(endpoint_id="ep_giftcards", state="undelivered")
-            await settle(pilot)
-            explorer = app.screen
-            assert isinstance(explorer, DeliveriesScreen)
-            expected = explorer.total
-            await pilot.press("a", "r")
-            await settle(pilot)
-            replay = app.screen
-            assert isinstance(replay, ReplayScreen) and replay.plan is not None
-            assert replay.plan.to_send == expected and [e.endpoint_id for e in replay.plan.endpoints] == [
-                "ep_giftcards"
-            ]
-            await pilot.press("y")
-            deadline = time.monotonic() + 60
-            while replay.running:
-                assert time.monotonic() < deadline
-                await pilot.pause(0.1)
-            await settle(pilot)
-            outcome = str(replay.query_one("#replay-outcome", Static).render())
-            assert f"{expected:,} delivered" in outcome and "done" in outcome
-            await pilot.press("escape", "d")
+        async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)
             dashboard = app.screen
             assert isinstance(dashboard, DashboardScreen)
-            dashboard.load(force=True)
+            before = _cell_text(dashboard.query_one(EndpointsTable), "ep_giftcards", "undeliv")
+            assert int(before) > 0
+            await pilot.press("j")
+            await settle(pilot)
+            assert "no replay jobs yet" in str(app.screen.query_one("#jobs-note", Static).render())
+            await pilot.press("d")
+            await settle(pilot)
+            # The target: from the dashboard, the endpoint that is down is first; `enter a r y` replays it,
+            # typed ahead of the plan.
+            await pilot.press("enter", "a", "r", "y")
+            replay = app.screen
+            assert isinstance(replay, ReplayScreen)
+            deadline = time.monotonic() + 60
+            while replay.finished is None:
+                assert time.monotonic() < deadline and replay.is_attached
+                await pilot.pause(0.1)
+            await settle(pilot)
+            assert replay.plan is not None and [e.endpoint_id for e in replay.plan.endpoints] == ["ep_giftcards"]
+            expected = replay.plan.to_send
+            assert expected == int(before)
+            outcome = str(replay.query_one("#replay-plan", Static).render())
+            assert f"{expected:,} delivered, 0 failed" in outcome and "done" in outcome
+            assert "Press y" not in outcome
+            keys = {b.binding.key for b in replay.active_bindings.values() if b.binding.show}
+            assert "y" not in keys and {"o", "escape"} <= keys
+            await pilot.press("y")  # a second y sends nothing and makes no job
+            await settle(pilot)
+            await pilot.press("escape")
+            await settle(pilot)
+            explorer = app.screen
+            assert isinstance(explorer, DeliveriesScreen)
+            assert explorer.total == 0 and not explorer.rows  # reloaded: nothing is undelivered any more
+            assert "nothing matches" in str(explorer.query_one("#empty-note", Static).render())
+            await pilot.press("d")
             await settle(pilot)
             assert _cell_text(dashboard.query_one(EndpointsTable), "ep_giftcards", "undeliv") == "0"
             await pilot.press("j")
             await settle(pilot)
             jobs = app.screen
             assert isinstance(jobs, JobsScreen) and len(jobs.jobs) == 1
+            assert "no replay jobs yet" not in str(jobs.query_one("#jobs-note", Static).render())
     acked = {event for (endpoint, event), n in receiver.acks.items() if endpoint == "ep_giftcards"}
     assert len(acked) == expected and all(n == 1 for n in receiver.acks.values()) and receiver.rejected == []
 
@@ -311,3 +320,42 @@ async def test_console_on_postgresql(
         await pilot.press("e")
         await settle(pilot)
         assert isinstance(app.screen, DeliveriesScreen) and (app.screen.total or 0) > 1000
+
+
+def _shown_order(table: EndpointsTable) -> list[str]:
+    return [str(table.coordinate_to_cell_key((i, 0))[0].value) for i in range(table.row_count)]
+
+
+def _undelivered_now(db: Path | str) -> dict[str, int]:
+    store = open_store(str(db))
+    with store.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT endpoint_id, COUNT(*) FROM delivery WHERE delivered_at IS NULL GROUP BY endpoint_id"
+        ).fetchall()
+    store.close()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def test_dashboard_lists_the_worst_endpoint_first_and_s_changes_the_sort(
+    make_console: Callable[..., HookConsoleApp], console_db: Path
+) -> None:
+    undelivered = _undelivered_now(console_db)
+    worst = max(undelivered, key=lambda e: undelivered[e])
+    assert undelivered[worst] > 0 and list(undelivered.values()).count(undelivered[worst]) == 1
+    app = make_console()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(EndpointsTable)
+        order = _shown_order(table)
+        assert order[0] == worst and table.current_endpoint() == worst
+        assert table.has_focus  # enter opens the worst endpoint straight away
+        shown = [undelivered.get(e, 0) for e in order]
+        assert shown == sorted(shown, reverse=True)
+        assert [_cell_text(table, e, "undeliv") for e in order] == [f"{n:,}" for n in shown]
+        await pilot.press("s")
+        assert _shown_order(table) == sorted(order) and table.current_endpoint() == worst
+        await pilot.press("enter")
+        await settle(pilot)
+        explorer = app.screen
+        assert isinstance(explorer, DeliveriesScreen) and explorer.filter.endpoint_ids == (worst,)
+        assert explorer.total == undelivered[worst]
