@@ -151,7 +151,10 @@ class Operations:
         """Undelivered deliveries now (whenever first tried) per endpoint: the dashboard ranks endpoints by it."""
         store = self.store()
         undelivered = DeliveryState.UNDELIVERED
-        return {e: count_deliveries(store, DeliveryFilter(endpoint_ids=(e,), state=undelivered)) for e in endpoint_ids}
+        return {
+            e: count_deliveries(store, DeliveryFilter(endpoint_ids=(e,), state=undelivered))
+            for e in endpoint_ids
+        }
 
     @_store_call
     def latest_seq(self) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import pytest
 from textual.widgets import DataTable, Static
 
 from console.domain.filters import DeliveryFilter
@@ -217,7 +218,9 @@ async def test_replay_flow_against_a_real_receiver(make_console: Callable[..., H
                 assert time.monotonic() < deadline and replay.is_attached
                 await pilot.pause(0.1)
             await settle(pilot)
-            assert replay.plan is not None and [e.endpoint_id for e in replay.plan.endpoints] == ["ep_giftcards"]
+            assert replay.plan is not None and [e.endpoint_id for e in replay.plan.endpoints] == [
+                "ep_giftcards"
+            ]
             expected = replay.plan.to_send
             assert expected == int(before)
             outcome = str(replay.query_one("#replay-plan", Static).render())
@@ -269,15 +272,19 @@ async def test_signature_check_and_curl(
         await settle(pilot)
         assert "signature verifies (standard" in str(screen.query_one("#check-result", Static).render())
         await pilot.press("c")
+        await settle(pilot)
         secret = (sample_folder / "secrets" / "ep_payments.secret").read_text().strip()
-        assert (
-            app.clipboard.startswith("curl -X POST")
-            and "<signature made with $WEBHOOK_SECRET>" in app.clipboard
-        )
-        assert secret not in app.clipboard and event_id in app.clipboard
+        snippet = app.clipboard
+        assert "openssl dgst" in snippet and "webhook-signature: v1,$sig" in snippet and "curl -sS" in snippet
+        assert secret not in snippet and event_id in snippet
+        shown = str(screen.query_one("#check-result", Static).render())
+        assert "copied to the clipboard" in shown and "openssl dgst" in shown
 
 
-async def test_help_palette_theme_and_jobs(make_console: Callable[..., HookConsoleApp]) -> None:
+async def test_help_palette_theme_and_jobs(
+    make_console: Callable[..., HookConsoleApp], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the report goes to ./reports: here, not into the working copy
     app = make_console()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -288,6 +295,7 @@ async def test_help_palette_theme_and_jobs(make_console: Callable[..., HookConso
         await pilot.press("t")
         assert app.theme != theme
         titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Keys" not in titles  # Textual's key panel beside our Help: one is enough
         for wanted in (
             "Dashboard",
             "Deliveries",
@@ -302,6 +310,9 @@ async def test_help_palette_theme_and_jobs(make_console: Callable[..., HookConso
         assert isinstance(app.screen, JobsScreen) and app.screen.query_one("#jobs", DataTable).row_count == 0
         await pilot.press("ctrl+r")
         await settle(pilot)
+        (report,) = (tmp_path / "reports").glob("report-*.html")
+        assert report.stat().st_size > 10_000 and "<html" in report.read_text()[:2000].lower()
+        assert any(str(report) in n.message for n in app._notifications)
 
 
 async def test_console_on_postgresql(

@@ -37,9 +37,15 @@ def test_literal_escapes_c0_c1_del_and_bidi_controls() -> None:
 def _hostile_store(tmp_path: Path) -> Path:
     db = tmp_path / "hostile.db"
     lines = [
-        log_line(f"evt_{i}", endpoint, event_type=TYPES[i % len(TYPES)], status_code=None, error=SNEAKY,
-                 attempted_at=format_ms(END - 60_000 * (i + 1)),
-                 payload={"event_id": f"evt_{i}", "user_id": SNEAKY})  # fmt: skip
+        log_line(
+            f"evt_{i}",
+            endpoint,
+            event_type=TYPES[i % len(TYPES)],
+            status_code=None,
+            error=SNEAKY,
+            attempted_at=format_ms(END - 60_000 * (i + 1)),
+            payload={"event_id": f"evt_{i}", "user_id": SNEAKY},
+        )
         for i, endpoint in enumerate(HOSTILE)
     ]
     write_jsonl(tmp_path / "h.jsonl", lines)
