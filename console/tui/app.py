@@ -29,10 +29,11 @@ class HookConsoleApp(App[None]):
     DEFAULT_MODE = "dashboard"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # classes the .tcss lays out by
     BINDINGS = [
-        Binding("d", "switch_mode('dashboard')", "Dashboard"),
-        Binding("e", "switch_mode('deliveries')", "Deliveries"),
-        Binding("j", "switch_mode('jobs')", "Jobs"),
-        Binding("ctrl+r", "report", "Report"),
+        # Mode keys stay out of the footers (they would cut them at 80 columns): help and the palette list them.
+        Binding("d", "switch_mode('dashboard')", "Dashboard", show=False),
+        Binding("e", "switch_mode('deliveries')", "Deliveries", show=False),
+        Binding("j", "switch_mode('jobs')", "Jobs", show=False),
+        Binding("ctrl+r", "report", "Report", show=False),
         Binding("t", "toggle_theme", "Theme", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),

@@ -61,10 +61,15 @@ def stamp(ms_value: int | None) -> str:
     return "-" if ms_value is None else format_ms(ms_value)[:19].replace("T", " ")
 
 
-def status(code: int | None, outcome: str, error: str | None) -> Text:
+def status(code: int | None, outcome: str, error: str | None, width: int | None = None) -> Text:
+    """The status code, or the error when no response came; `width` cuts a long error with "…" (tables show
+    it whole on the event screen)."""
     if code is not None:
         return Text(str(code), style="green" if 200 <= code < 300 else "bold red")
-    return literal(error or outcome, style="red")
+    text = plain(error or outcome)
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    return Text(text, style="red")
 
 
 def health(first: float | None, final: float | None, undelivered: int) -> Text:

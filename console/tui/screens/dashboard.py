@@ -22,6 +22,7 @@ from console.tui.text import age, clock, literal, ms, pct, status
 from console.tui.widgets.chart_axis import ChartAxis
 from console.tui.widgets.endpoints_table import SORTS, EndpointsTable
 from console.tui.widgets.kpi import KpiTile
+from console.tui.widgets.settled_table import SettledTable
 
 WINDOWS = {"5m": 5 * MS_PER_MINUTE, "1h": MS_PER_HOUR, "24h": MS_PER_DAY, "7d": 7 * MS_PER_DAY}
 
@@ -80,8 +81,8 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
                 yield ChartAxis(id="axis-success")
         yield EndpointsTable(id="endpoints")
         yield Static("recent failures", classes="section-label", markup=False)
-        yield DataTable(id="failures", cursor_type="row")
-        yield Footer()
+        yield SettledTable(id="failures", cursor_type="row")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         failures = self.query_one("#failures", DataTable)
@@ -167,9 +168,10 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         if shown == wanted:
             return
         table.clear()
+        cut = 20 if self.size.width < 110 else 48  # a long error ends in "…"; the event screen shows it whole
         for f in snap.failures:
             table.add_row(Text(clock(f.attempted_at_ms)), literal(f.endpoint_id), literal(f.event_id), Text(str(f.attempt)),
-                          status(f.status_code, f.outcome, f.error), key=str(f.seq))  # fmt: skip
+                          status(f.status_code, f.outcome, f.error, width=cut), key=str(f.seq))  # fmt: skip
 
     def _status(self, now_ms: int) -> None:
         mark = "paused" if self.paused else f"live every {self.console.refresh_s:g}s"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -20,16 +20,24 @@ from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp, status
+from console.tui.widgets.settled_table import SettledTable
 
 PAGE = 100
 RANGES = [("last 1h", MS_PER_HOUR), ("last 24h", MS_PER_DAY), ("last 7d", 7 * MS_PER_DAY), ("all time", 0)]
 STATES = [
     ("any state", "any"),
     ("undelivered", "undelivered"),
-    ("failed at least once", "failed"),
+    ("ever failed", "failed"),
     ("delivered", "delivered"),
 ]
 COLUMNS = ("sel", "first attempt", "event", "endpoint", "type", "user", "tries", "last", "state")
+# The columns that fit, by the least screen width they need (nothing hidden off to the right, nothing cut).
+COLUMN_SETS = [
+    (150, COLUMNS),
+    (118, ("sel", "first attempt", "event", "endpoint", "type", "tries", "last", "state")),
+    (96, ("sel", "first attempt", "event", "endpoint", "tries", "last", "state")),
+    (0, ("sel", "event", "endpoint", "last", "state")),
+]
 
 
 @dataclass
@@ -62,10 +70,10 @@ def _sort_key(cell: object) -> tuple[int, int, str]:
 class DeliveriesScreen(ConsoleAccess, Screen[None]):
     BINDINGS = [
         Binding("space", "toggle_row", "Select"),
-        Binding("a", "select_all", "Select all matching"),
+        Binding("a", "select_all", "All"),
         Binding("c", "clear_selection", "Clear"),
         Binding("enter", "open_event", "Event"),
-        Binding("r", "replay", "Replay selected"),
+        Binding("r", "replay", "Replay"),
         Binding("n", "next_page", "More"),
         Binding("slash", "search", "Search"),
         Binding("f5", "refresh_now", "Refresh"),
@@ -84,6 +92,8 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.seen_seq: int | None = None
+        self.shown_columns: tuple[str, ...] = ()
+        self.wide = True  # full timestamps and error texts (from 150 columns)
         self._keep: tuple[str | None, float, float] | None = (
             None  # cursor row key and scroll, across a reload
         )
@@ -97,19 +107,36 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
             yield Input(placeholder="status", id="f-status", type="integer", max_length=3)
             yield Input(placeholder="event, user or reward id", id="f-search")
         yield Static("", id="selection-line", markup=False)
-        yield DataTable(id="deliveries", cursor_type="row")
+        yield SettledTable(id="deliveries", cursor_type="row")
         yield Static("", id="empty-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#deliveries", DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column)
+        self._fit_columns(self.app.size.width)
         table.focus()
         self._show_filter_in_bar(self.filter)
         self.load_choices()
         self.reload()
         self.set_interval(self.console.refresh_s, self.poll)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        """Show the columns that fit `width`; the rows already read are drawn again with them."""
+        wanted = next(columns for least, columns in COLUMN_SETS if width >= least)
+        if wanted == self.shown_columns:
+            return
+        self.shown_columns, self.wide = wanted, width >= COLUMN_SETS[0][0]
+        table = self.query_one("#deliveries", DataTable)
+        table.clear(columns=True)
+        for column in wanted:
+            table.add_column(column, key=column)
+        for key, row in self.rows.items():
+            table.add_row(*self._cells(row), key=key)
+        if self.sort_column in wanted:
+            table.sort(self.sort_column, key=_sort_key, reverse=self.sort_reverse)
 
     def poll(self) -> None:
         """Live refresh: look for new attempts (one cheap query); reload only when there are some."""
@@ -231,15 +258,15 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
             with self.app.batch_update():
                 for key, row in wanted.items():
                     if row != self.rows[key]:
-                        for column, cell in zip(COLUMNS, self._cells(row), strict=True):
-                            table.update_cell(key, column, cell)
+                        for column, cell in zip(self.shown_columns, self._cells(row), strict=True):
+                            table.update_cell(key, column, cell, update_width=True)
             self.rows = wanted
             return
         table.clear()
         self.rows = wanted
         for key, row in wanted.items():
             table.add_row(*self._cells(row), key=key)
-        if self.sort_column is not None:
+        if self.sort_column in self.shown_columns:
             table.sort(self.sort_column, key=_sort_key, reverse=self.sort_reverse)
         if keep is not None:
             current, scroll_x, scroll_y = keep
@@ -250,11 +277,15 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
     def _cells(self, row: DeliveryRow) -> list[Text]:
         selected = self.all_matching or row.key in self.selected
         state = Text("delivered", style="green") if row.delivered else Text("undelivered", style="bold red")
-        return [
-            Text("✓" if selected else " ", style="bold"), Text(stamp(row.first_attempt_at_ms)), literal(row.event_id),
-            literal(row.endpoint_id), literal(row.event_type), literal(row.user_id), Text(str(row.attempts)),
-            status(row.last_status_code, row.last_outcome, row.last_error), state,
-        ]  # fmt: skip
+        first = stamp(row.first_attempt_at_ms)
+        cells = {
+            "sel": Text("✓" if selected else " ", style="bold"), "first attempt": Text(first if self.wide else first[5:]),
+            "event": literal(row.event_id), "endpoint": literal(row.endpoint_id), "type": literal(row.event_type),
+            "user": literal(row.user_id), "tries": Text(str(row.attempts)),
+            "last": status(row.last_status_code, row.last_outcome, row.last_error, None if self.wide else 20),
+            "state": state,
+        }  # fmt: skip
+        return [cells[column] for column in self.shown_columns]
 
     def _selection_line(self) -> None:
         total = "?" if self.total is None else f"{self.total:,}"

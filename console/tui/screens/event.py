@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -22,6 +22,7 @@ from console.operations import REPORTS_FOLDER, ActionRefused
 from console.tui.clipboard import clipboard_refused
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, ms, plain, size, stamp, status
+from console.tui.widgets.settled_table import SettledTable
 
 PREVIEW_BYTES = 64 * 1024  # a bigger payload shows this much, unformatted; `s` saves it whole
 
@@ -67,19 +68,30 @@ def payload_view(payload: bytes) -> Syntax | Text:
     return text
 
 
+# The attempts' columns that fit, by the least screen width they need.
+ATTEMPT_COLUMNS = ("time", "endpoint", "try", "trigger", "status", "latency", "job")
+ATTEMPT_COLUMN_SETS = [
+    (118, ATTEMPT_COLUMNS),
+    (96, ("time", "endpoint", "try", "status", "latency", "job")),
+    (0, ("time", "endpoint", "try", "trigger", "status", "latency")),
+]
+
+
 class EventScreen(ConsoleAccess, Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("v", "verify", "Check signature"),
-        Binding("c", "curl", "Copy as curl"),
-        Binding("s", "save_payload", "Save payload"),
-        Binding("r", "replay", "Replay event"),
+        Binding("v", "verify", "Verify"),
+        Binding("c", "curl", "curl"),
+        Binding("s", "save_payload", "Save"),
+        Binding("r", "replay", "Replay"),
     ]
 
     def __init__(self, event_id: str) -> None:
         super().__init__()
         self.event_id = event_id
         self.detail: EventDetail | None = None
+        self.shown_columns: tuple[str, ...] = ()
+        self.wide = True
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f" event {self.event_id}"), id="event-title")
@@ -87,16 +99,28 @@ class EventScreen(ConsoleAccess, Screen[None]):
             with VerticalScroll(id="payload-pane"):
                 yield Static("", id="event-fields")
                 yield Static("", id="payload")
-            yield DataTable(id="attempts", cursor_type="row")
+            yield SettledTable(id="attempts", cursor_type="row")
         with VerticalScroll(id="check-pane"):
             yield Static("", id="check-result")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#attempts", DataTable)
-        for column in ("time", "endpoint", "try", "trigger", "status", "latency", "job"):
-            table.add_column(column, key=column)
+        self._fit_columns(self.app.size.width)
         self.load()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        wanted = next(columns for least, columns in ATTEMPT_COLUMN_SETS if width >= least)
+        if wanted == self.shown_columns:
+            return
+        self.shown_columns, self.wide = wanted, width >= ATTEMPT_COLUMN_SETS[0][0]
+        table = self.query_one("#attempts", DataTable)
+        table.clear(columns=True)
+        for column in wanted:
+            table.add_column(column, key=column)
+        self._show_attempts()
 
     @work(thread=True, exclusive=True, group="event", exit_on_error=False)
     def load(self) -> None:
@@ -119,12 +143,19 @@ class EventScreen(ConsoleAccess, Screen[None]):
             fields.append("\n")
         self.query_one("#event-fields", Static).update(fields)
         self.query_one("#payload", Static).update(payload_view(detail.payload))
+        self._show_attempts()
+
+    def _show_attempts(self) -> None:
         table = self.query_one("#attempts", DataTable)
         table.clear()
-        for a in detail.attempts:
-            table.add_row(Text(stamp(a.attempted_at_ms)), literal(a.endpoint_id), Text(str(a.attempt)), Text(a.trigger),
-                          status(a.status_code, a.outcome, a.error), Text(ms(a.latency_ms)), literal(a.replay_job_id),
-                          key=str(a.seq))  # fmt: skip
+        for a in self.detail.attempts if self.detail else ():
+            at = stamp(a.attempted_at_ms)
+            cells = {
+                "time": Text(at if self.wide else at[5:]), "endpoint": literal(a.endpoint_id), "try": Text(str(a.attempt)),
+                "trigger": literal(a.trigger), "status": status(a.status_code, a.outcome, a.error, 24 if self.wide else 16),
+                "latency": Text(ms(a.latency_ms)), "job": literal(a.replay_job_id),
+            }  # fmt: skip
+            table.add_row(*(cells[c] for c in self.shown_columns), key=str(a.seq))
 
     def _attempt(self) -> AttemptView | None:
         table = self.query_one("#attempts", DataTable)

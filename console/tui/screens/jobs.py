@@ -16,6 +16,7 @@ from console.domain.replay import ItemState, JobView
 from console.operations import ActionRefused
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, stamp
+from console.tui.widgets.settled_table import SettledTable
 
 STATE_STYLE = {
     "done": "green",
@@ -52,9 +53,9 @@ class JobsScreen(ConsoleAccess, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(" replay jobs, newest first", id="jobs-title", markup=False)
-        yield DataTable(id="jobs", cursor_type="row")
+        yield SettledTable(id="jobs", cursor_type="row")
         yield Static("", id="jobs-note", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#jobs", DataTable)

@@ -20,6 +20,7 @@ from console.operations import ActionRefused, ReplayControl
 from console.replay.runner import RunProgress
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp
+from console.tui.widgets.settled_table import SettledTable
 
 
 @dataclass
@@ -68,23 +69,15 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         with Vertical(id="replay-dialog"):
             yield Static("Replay", id="replay-title")
             yield Static("planning (dry run)...", id="replay-plan", markup=False)
-            yield DataTable(id="replay-endpoints", cursor_type="none")
+            yield SettledTable(id="replay-endpoints", cursor_type="none")
             yield ProgressBar(id="replay-progress", show_eta=False)
             yield Static("", id="replay-outcome", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#replay-endpoints", DataTable)
-        # Fixed widths: the table fills in after the plan arrives, and its header must not depend on when.
-        for column, width in (
-            ("endpoint", 18),
-            ("to send", 9),
-            ("skipped", 9),
-            ("delivered", 10),
-            ("failed", 8),
-            ("note", 40),
-        ):
-            table.add_column(column, key=column, width=width)
+        for column in ("endpoint", "to send", "skipped", "delivered", "failed"):
+            table.add_column(column, key=column)
         if self.resume_job is not None:
             self._show_job_plan(self.resume_job)
         elif self.selection is not None:
@@ -130,7 +123,6 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
                 Text(f"{e.skipped:,}"),
                 Text("-"),
                 Text("-"),
-                Text(""),
                 key=e.endpoint_id,
             )
         sending = [i for i in plan.items if i.skip_reason is None]
@@ -152,7 +144,7 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         table = self.query_one("#replay-endpoints", DataTable)
         for e in job.endpoints:
             table.add_row(literal(e.endpoint_id), Text(f"{e.count(ItemState.PENDING):,}"), Text(f"{e.count(ItemState.SKIPPED):,}"),
-                          Text(f"{e.count(ItemState.DELIVERED):,}"), Text(f"{e.count(ItemState.FAILED):,}"), Text(""), key=e.endpoint_id)  # fmt: skip
+                          Text(f"{e.count(ItemState.DELIVERED):,}"), Text(f"{e.count(ItemState.FAILED):,}"), key=e.endpoint_id)  # fmt: skip
         self.query_one("#replay-plan", Static).update(
             f"Resume job {plain(job.id)}: {pending:,} pending. Press y to send them."
         )
@@ -200,13 +192,20 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
     def show_progress(self, message: Progressed) -> None:
         table = self.query_one("#replay-endpoints", DataTable)
         done = 0
+        notes = []
         for endpoint, (delivered, failed, _skipped, breaker) in message.counts.items():
             done += delivered + failed
             if endpoint in {k.value for k in table.rows}:
-                table.update_cell(endpoint, "delivered", Text(f"{delivered:,}", style="green"))
-                table.update_cell(endpoint, "failed", Text(f"{failed:,}", style="red" if failed else ""))
-                table.update_cell(endpoint, "note", literal(breaker or ""))
+                table.update_cell(
+                    endpoint, "delivered", Text(f"{delivered:,}", style="green"), update_width=True
+                )
+                table.update_cell(endpoint, "failed", Text(f"{failed:,}", style="red" if failed else ""),
+                                  update_width=True)  # fmt: skip
+            if breaker:
+                notes.append(f"{endpoint}: {breaker}")
         self.query_one("#replay-progress", ProgressBar).update(progress=done)
+        if notes:  # a paused endpoint (circuit breaker) says so under the table
+            self.query_one("#replay-outcome", Static).update(plain("sending... " + "; ".join(notes)))
 
     @on(JobFinished)
     def job_finished(self, message: JobFinished) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from console.domain.kpis import EndpointKpis
 from console.tui.text import age, health, literal, ms, pct, plain
+from console.tui.widgets.settled_table import SettledTable
 
 COLUMNS = ("●", "endpoint", "attempts", "1st-try", "final", "p95", "failed", "undeliv", "last fail")
 # `undeliv` counts what is undelivered now, whenever first tried (as the "undelivered now" tile and what enter
@@ -40,7 +40,7 @@ def same(old: object, new: Text) -> bool:
     )
 
 
-class EndpointsTable(DataTable[Text | str]):
+class EndpointsTable(SettledTable):
     """One row per endpoint; `show` adds, updates (changed cells only) and removes rows, then orders them by
     `sort` (worst first by default), keeping the cursor on the endpoint it was on."""
 
@@ -67,9 +67,7 @@ class EndpointsTable(DataTable[Text | str]):
             "p95": Text(ms(k.latency.p95), justify="right"),
             "failed": Text(f"{k.failures:,}", justify="right", style="red" if k.failures else ""),
             "undeliv": Text(f"{undelivered:,}", justify="right", style="bold red" if undelivered else ""),
-            "last fail": Text(
-                age(e.last_failure_ms, now_ms) + (" ago" if e.last_failure_ms else ""), no_wrap=True
-            ),
+            "last fail": Text(age(e.last_failure_ms, now_ms), no_wrap=True),
         }
 
     def show(self, endpoints: tuple[EndpointKpis, ...], now_ms: int, undelivered_now: dict[str, int]) -> int:
@@ -86,7 +84,7 @@ class EndpointsTable(DataTable[Text | str]):
                 continue
             for column, value in cells.items():
                 if not same(self.get_cell(e.endpoint_id, column), value):
-                    self.update_cell(e.endpoint_id, column, value)
+                    self.update_cell(e.endpoint_id, column, value, update_width=True)
                     changed += 1
         self._kpis = {e.endpoint_id: e for e in endpoints}
         self._undelivered = dict(undelivered_now)
