@@ -370,3 +370,44 @@ async def test_dashboard_lists_the_worst_endpoint_first_and_s_changes_the_sort(
         explorer = app.screen
         assert isinstance(explorer, DeliveriesScreen) and explorer.filter.endpoint_ids == (worst,)
         assert explorer.total == undelivered[worst]
+
+
+async def test_the_explorer_follows_the_live_refresh_and_keeps_its_place(
+    make_console: Callable[..., HookConsoleApp], tmp_path: Path
+) -> None:
+    db = tmp_path / "live.db"
+    start = now_ms()
+    write_jsonl(tmp_path / "a.jsonl", [log_line(f"evt_a{i:03d}", "ep_live", attempted_at=format_ms(start - 600_000 + i),
+                                                status_code=503) for i in range(150)])  # fmt: skip
+    ingest_sources(open_store(str(db)), [str(tmp_path / "a.jsonl")])
+    app = make_console(db=db, clock=now_ms, refresh_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        explorer = app.screen
+        assert isinstance(explorer, DeliveriesScreen) and explorer.total == 150 and len(explorer.rows) == 100
+        await pilot.press("n")  # all 150 shown; then a row far down, selected
+        await settle(pilot)
+        table = explorer.query_one("#deliveries", DataTable)
+        table.move_cursor(row=120)
+        await pilot.press("space")
+        chosen = explorer._current()
+        assert chosen is not None and explorer.selected == {chosen.key}
+        scrolled = table.scroll_y
+        assert scrolled > 0
+        lines = [log_line(f"evt_b{i}", "ep_live", attempted_at=format_ms(now_ms() - 1000)) for i in range(3)]
+        write_jsonl(tmp_path / "b.jsonl", lines)
+        subprocess.run([sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")], check=True,
+                       capture_output=True)  # fmt: skip
+        deadline = time.monotonic() + 15
+        while explorer.total != 153:
+            assert time.monotonic() < deadline, "the explorer did not pick up the new deliveries"
+            await pilot.pause(0.1)
+        await settle(pilot)
+        assert len(explorer.rows) == 150  # as many rows as were shown (the newest first)
+        assert explorer._current() == chosen and explorer.selected == {chosen.key}
+        assert table.scroll_y >= scrolled
+        await pilot.press("f5")  # the refresh key reads the same rows again
+        await settle(pilot)
+        assert explorer.total == 153 and explorer._current() == chosen

@@ -127,7 +127,7 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             )
         sending = [i for i in plan.items if i.skip_reason is None]
         first = ", ".join(f"{i.event_id} at {i.endpoint_id}" for i in sending[:2]) + (
-            " ..." if len(sending) > 2 else ""
+            f" and {len(sending) - 2:,} more" if len(sending) > 2 else ""
         )
         text = (f"{plan.to_send:,} deliveries to send, {plan.skipped:,} skipped (already delivered), "
                 f"{len(plan.endpoints)} endpoint(s). First: {plain(first) or 'none'}.\n"
