@@ -411,3 +411,32 @@ async def test_the_explorer_follows_the_live_refresh_and_keeps_its_place(
         await pilot.press("f5")  # the refresh key reads the same rows again
         await settle(pilot)
         assert explorer.total == 153 and explorer._current() == chosen
+
+
+async def test_charts_label_time_and_show_a_quiet_endpoints_outage(
+    make_console: Callable[..., HookConsoleApp], tmp_path: Path
+) -> None:
+    """A busy endpoint (20 attempts a minute, all fine) and a quiet one (1 a minute) that fails for 10 minutes:
+    the volume of attempts hardly moves, the failures chart must show the outage and nothing else."""
+    lines = []
+    for minute in range(60):
+        at = END - (60 - minute) * 60_000
+        lines += [
+            log_line(f"evt_busy_{minute}_{i}", "ep_busy", attempted_at=format_ms(at + i)) for i in range(20)
+        ]
+        failing = 30 <= minute < 40
+        lines.append(log_line(f"evt_quiet_{minute}", "ep_quiet", attempted_at=format_ms(at + 500),
+                              status_code=503 if failing else 200))  # fmt: skip
+    write_jsonl(tmp_path / "q.jsonl", lines)
+    db = tmp_path / "quiet.db"
+    ingest_sources(open_store(str(db)), [str(tmp_path / "q.jsonl")])
+    app = make_console(db=db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        failed = list(screen.query_one("#spark-failed").data or [])  # type: ignore[attr-defined]
+        outage = [i for i, n in enumerate(failed) if n]
+        assert outage and len(outage) == 10 and outage == list(range(outage[0], outage[0] + 10))
+        assert max(failed) == 1  # one failed attempt a minute: full height on its own scale
+        axis = str(screen.query_one("#axis-failed").render_line(0).text)
+        assert "23:00" in axis and "00:00 UTC" in axis  # the window's start and end (UTC)
