@@ -7,20 +7,20 @@ down), every call raises StoreUnavailable with the reason, and the next call tri
 from __future__ import annotations
 
 import asyncio
-import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import IO, Any, ParamSpec, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from console import aio
+from console.analytics.build import ReportData, build_report_data
 from console.domain.deliveries import DeliveryRow, PageCursor
-from console.domain.filters import DeliveryFilter
+from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.live import AttemptView, DashboardSnapshot, EventDetail
 from console.domain.replay import JobView, ReplayPlan, ReplaySelection
 from console.domain.times import now_ms
@@ -28,8 +28,9 @@ from console.endpoints import EndpointsError, EndpointsFile, load_endpoints, res
 from console.replay.plan import ReplayError
 from console.replay.runner import JobRunner, RunProgress
 from console.replay.service import ReplayService
-from console.report.service import ReportOptions, write_report
-from console.signing import SignatureError, verify
+from console.report.atomic import write_atomic
+from console.report.service import ReportOptions, default_report_path, write_page
+from console.signing import SignatureError, curl_for, verify
 from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
@@ -44,6 +45,9 @@ class StoreUnavailable(Exception):
 
 class ActionRefused(Exception):
     """An action the operator asked for cannot be done (the message says why)."""
+
+
+REPORTS_FOLDER = Path("reports")  # relative to where the console runs, as for `hookconsole report`
 
 
 def _store_call(method: Callable[P, T]) -> Callable[P, T]:
@@ -142,6 +146,16 @@ class Operations:
         )
 
     @_store_call
+    def undelivered_by_endpoint(self, endpoint_ids: list[str]) -> dict[str, int]:
+        """Undelivered deliveries now (whenever first tried) per endpoint: the dashboard ranks endpoints by it."""
+        store = self.store()
+        undelivered = DeliveryState.UNDELIVERED
+        return {
+            e: count_deliveries(store, DeliveryFilter(endpoint_ids=(e,), state=undelivered))
+            for e in endpoint_ids
+        }
+
+    @_store_call
     def latest_seq(self) -> int:
         return live.latest_seq(self.store())
 
@@ -190,26 +204,21 @@ class Operations:
             f"signature verifies ({endpoint.scheme.value}, with the secret(s) in {self.endpoints_path.name})"
         )
 
-    def curl(self, detail: EventDetail, endpoint_id: str) -> str:
-        """A curl command that sends this event again, with the secret left as a placeholder."""
+    def curl(self, detail: EventDetail, endpoint_id: str, inline_limit: int = 64 * 1024) -> str:
+        """A bash snippet that sends this event to the endpoint again, signed for its scheme with the secret
+        in $WEBHOOK_SECRET (openssl computes it). A big or binary payload goes to a file the snippet reads."""
         endpoint = self.endpoints().get(endpoint_id)
-        url = endpoint.url if endpoint else f"<url of {endpoint_id}>"
-        scheme = endpoint.scheme.value if endpoint else "standard"
-        headers = {"content-type": "application/json", "webhook-id": detail.event_id}
-        if scheme == "standard":
-            headers |= {
-                "webhook-timestamp": "$(date +%s)",
-                "webhook-signature": "v1,<signature made with $WEBHOOK_SECRET>",
-            }
-        elif scheme == "stripe":
-            headers |= {"Stripe-Signature": "t=$(date +%s),v1=<signature made with $WEBHOOK_SECRET>"}
-        else:
-            headers |= {"X-Hub-Signature-256": "sha256=<signature made with $WEBHOOK_SECRET>"}
-        parts = ["curl", "-X", "POST", shlex.quote(url)]
-        for name, value in headers.items():
-            parts += ["-H", shlex.quote(f"{name}: {value}")]
-        parts += ["--data-binary", shlex.quote(detail.payload.decode("utf-8", errors="replace"))]
-        return " ".join(parts)
+        if endpoint is None:
+            raise ActionRefused(
+                f"{endpoint_id} is not in {self.endpoints_path.name}: no URL or scheme for curl"
+            )
+        body_file = None
+        if len(detail.payload) > inline_limit or not _is_text(detail.payload):
+            body_file = str(self.save_payload(detail.event_id, detail.payload))
+        try:
+            return curl_for(endpoint.scheme.value, endpoint.url, detail.event_id, detail.payload, body_file)
+        except ValueError as exc:
+            raise ActionRefused(f"{endpoint_id}: {exc}") from None
 
     def _replays(self) -> ReplayService:
         return ReplayService(self.store(), self.endpoints())
@@ -228,6 +237,7 @@ class Operations:
         except ReplayError as exc:
             raise ActionRefused(str(exc)) from None
 
+    @_store_call
     def run_job(
         self, job_id: str, control: ReplayControl, on_progress: Callable[[RunProgress], None]
     ) -> JobView:
@@ -266,10 +276,56 @@ class Operations:
             raise ActionRefused(str(exc)) from None
 
     @_store_call
-    def write_report(self, flt: DeliveryFilter) -> Path:
-        """The HTML report for a filter, written to the default reports/ folder."""
-        path, _ = write_report(self.store(), flt, None, self.clock(), ReportOptions())
-        return path
+    def failure_reasons(self, job_id: str, top: int = 3) -> list[tuple[str, int]]:
+        """A job's most common reasons its items failed, most frequent first."""
+        return [(r.reason, r.items) for r in self._replays().failure_reasons(job_id, top)]
+
+    @_store_call
+    def _report_data(self, flt: DeliveryFilter) -> tuple[ReportData, str]:
+        store = self.store()
+        return build_report_data(store, flt, self.clock(), ReportOptions().slo), store.display_url
+
+    def write_report(self, flt: DeliveryFilter, folder: Path = REPORTS_FOLDER) -> Path:
+        """The HTML report for a filter, written to the reports folder. A folder that cannot be written is the
+        operator's to fix (ActionRefused), not a store problem."""
+        data, store_name = self._report_data(flt)
+        path = default_report_path(data, folder).absolute()
+        try:
+            return write_page(data, path, ReportOptions(), self.clock(), store_name)
+        except OSError as exc:
+            raise ActionRefused(f"cannot write the report in {path.parent}: {exc.strerror or exc}") from None
+
+    def save_payload(self, event_id: str, payload: bytes, folder: Path = REPORTS_FOLDER) -> Path:
+        """Write an event's whole payload, byte for byte, to `folder` (reports/ by default)."""
+        return _save(folder, f"payload-{_file_part(event_id)}.json", payload, "the payload")
+
+    def save_curl(self, event_id: str, snippet: str, folder: Path = REPORTS_FOLDER) -> Path:
+        """Write a curl snippet to a file, for terminals that refuse the clipboard."""
+        return _save(folder, f"curl-{_file_part(event_id)}.sh", snippet.encode(), "the curl snippet")
+
+
+def _file_part(event_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in event_id)[:80].lstrip(".") or "event"
+
+
+def _save(folder: Path, name: str, data: bytes, what: str) -> Path:
+    path = (folder / name).absolute()
+
+    def produce(out: IO[bytes]) -> None:
+        out.write(data)
+
+    try:
+        return write_atomic(path, produce)
+    except OSError as exc:
+        raise ActionRefused(f"cannot write {what} in {path.parent}: {exc.strerror or exc}") from None
+
+
+def _is_text(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in payload
 
 
 def _stripe_stamp(headers: dict[str, Any]) -> str | None:

@@ -182,3 +182,59 @@ def _b64_hmac(key: bytes, message: bytes) -> str:
 
 def _hex_hmac(key: bytes, message: bytes) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+# --- A shell recipe that signs and sends a request (the console's "copy as curl") ---------------------------
+
+_HEX = "od -An -vtx1 | tr -d ' \\n'"  # bytes on stdin as lowercase hex, with tools every shell has
+
+
+def curl_for(scheme: str, url: str, msg_id: str, body: bytes | None, body_file: str | None = None,
+             secret_env: str = "WEBHOOK_SECRET") -> str:  # fmt: skip
+    """A bash snippet that sends `body` to `url` signed for `scheme` with the secret in `$secret_env`,
+    computing the signature with openssl at run time (the secret never appears in it). The body is inlined
+    when it is UTF-8 text without NUL; otherwise pass `body_file`, a file holding the exact bytes."""
+    import shlex
+
+    if scheme not in ("standard", "stripe", "github"):
+        raise ValueError(f"no curl recipe for the {scheme!r} signature scheme")
+    text = None
+    if body is not None and b"\x00" not in body:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    if text is None and body_file is None:
+        raise ValueError("the body is not UTF-8 text: give a file that holds it")
+    env, key_part = f"${{{secret_env}}}", f"${{{secret_env}#whsec_}}"
+    lines = [
+        f"# Sends the event again, signed ({scheme}) with the secret in ${secret_env}; needs curl and openssl.",
+        f"# First: export {secret_env}='...' (the endpoint's secret; it is not written here).",
+        f"id={shlex.quote(msg_id)}",
+        "t=$(date +%s)",
+    ]
+    if text is not None:
+        lines.append(f"body={shlex.quote(text)}")
+        emit = "printf '%s' \"$body\""
+    else:
+        lines.append(f"body_file={shlex.quote(body_file or '')}")
+        emit = 'cat "$body_file"'
+    if scheme == "standard":
+        lines += [
+            f"key=$(printf '%s' \"{key_part}\" | openssl base64 -d -A | {_HEX})",
+            f'sig=$({{ printf \'%s\' "$id.$t."; {emit}; }} | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key"'
+            " -binary | openssl base64 -A)",
+        ]
+        headers = ['"webhook-id: $id"', '"webhook-timestamp: $t"', '"webhook-signature: v1,$sig"']
+    elif scheme == "stripe":
+        lines.append(
+            f'sig=$({{ printf \'%s\' "$t."; {emit}; }} | openssl dgst -sha256 -hmac "{env}" -binary | {_HEX})'
+        )
+        headers = ['"webhook-id: $id"', '"Stripe-Signature: t=$t,v1=$sig"']
+    else:
+        lines.append(f'sig=$({emit} | openssl dgst -sha256 -hmac "{env}" -binary | {_HEX})')
+        headers = ['"X-GitHub-Delivery: $id"', '"X-Hub-Signature-256: sha256=$sig"']
+    command = [f"{emit} | curl -sS -X POST {shlex.quote(url)}", "-H 'content-type: application/json'"]
+    command += [f"-H {h}" for h in headers] + ["--data-binary @-"]
+    lines.append(" \\\n  ".join(command))
+    return "\n".join(lines) + "\n"

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from textual import on, work
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import JobView, ReplaySelection
-from console.operations import Operations, StoreUnavailable
-from console.tui.messages import StoreProblem
+from console.operations import ActionRefused, Operations, StoreUnavailable
+from console.tui.screens.base import ConsoleAccess
 from console.tui.screens.dashboard import WINDOWS, DashboardScreen
 from console.tui.screens.deliveries import DeliveriesScreen
 from console.tui.screens.event import EventScreen
@@ -28,10 +29,11 @@ class HookConsoleApp(App[None]):
     DEFAULT_MODE = "dashboard"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # classes the .tcss lays out by
     BINDINGS = [
-        Binding("d", "switch_mode('dashboard')", "Dashboard"),
-        Binding("e", "switch_mode('deliveries')", "Deliveries"),
-        Binding("j", "switch_mode('jobs')", "Jobs"),
-        Binding("ctrl+r", "report", "Report"),
+        # Mode keys stay out of the footers (they would cut them at 80 columns): help and the palette list them.
+        Binding("d", "switch_mode('dashboard')", "Dashboard", show=False),
+        Binding("e", "switch_mode('deliveries')", "Deliveries", show=False),
+        Binding("j", "switch_mode('jobs')", "Jobs", show=False),
+        Binding("ctrl+r", "report", "Report", show=False),
         Binding("t", "toggle_theme", "Theme", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -44,7 +46,8 @@ class HookConsoleApp(App[None]):
         self.store_problem: str | None = None
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" (its key panel) would sit beside our "Help": keep one.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield SystemCommand("Dashboard", "Live figures for the window", lambda: self.switch_mode("dashboard"))
         yield SystemCommand(
             "Deliveries", "Explore, filter and select deliveries", lambda: self.switch_mode("deliveries")
@@ -85,11 +88,25 @@ class HookConsoleApp(App[None]):
     def open_replay(self, flt: DeliveryFilter, pairs: tuple[tuple[str, str], ...] | None) -> None:
         self.push_screen(ReplayScreen(ReplaySelection(flt, pairs=pairs)))
 
+    def show_job(self, job_id: str) -> None:
+        self.switch_mode("jobs")
+        screen = self.screen
+        if isinstance(screen, JobsScreen):
+            screen.show_job(job_id)
+
     def resume_job(self, job: JobView) -> None:
         self.push_screen(ReplayScreen(resume_job=job))
 
     def replay_finished(self, view: JobView) -> None:
-        self.notify(f"replay {view.id}: {view.state.value}", timeout=5)
+        self.notify(f"replay {view.id}: {view.state.value}", timeout=5, markup=False)
+        self.store_changed()
+
+    def store_changed(self) -> None:
+        """An action changed the store (replay, cancel, resume): every open screen, in every mode, reloads."""
+        for stack in self._screen_stacks.values():  # no public accessor for the other modes' stacks
+            for screen in stack:
+                if isinstance(screen, ConsoleAccess):
+                    screen.store_changed()
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
@@ -110,18 +127,34 @@ class HookConsoleApp(App[None]):
 
     @work(thread=True, exclusive=True, group="report", exit_on_error=False)
     def write_report(self, flt: DeliveryFilter) -> None:
-        try:
-            path = self.ops.write_report(flt)
-        except StoreUnavailable as exc:
-            self.post_message(StoreProblem(str(exc)))
-            return
-        self.call_from_thread(self.notify, f"report written to {path}", timeout=10)
+        path = self.ops.write_report(flt)
+        self.call_from_thread(self.notify, f"report written to {path}", timeout=10, markup=False)
 
-    @on(StoreProblem)
-    def store_problem_seen(self, message: StoreProblem) -> None:
-        if message.reason != self.store_problem:
-            self.notify(f"store unavailable: {message.reason} (retrying)", severity="error", timeout=8)
-        self.store_problem = message.reason
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_state_changed(None, event)
+
+    def worker_state_changed(self, screen: ConsoleAccess | None, event: Worker.StateChanged) -> None:
+        """The one place worker failures are handled: say what went wrong, then let the screen reset."""
+        worker: Worker[object] = event.worker
+        if event.state is not WorkerState.ERROR:
+            return
+        error = worker.error
+        if isinstance(error, StoreUnavailable):
+            reason = str(error)
+            self.store_problem_seen(reason)
+        elif isinstance(error, ActionRefused):
+            reason = str(error)
+            self.notify(reason, severity="warning", timeout=8, markup=False)
+        else:
+            reason = f"unexpected error: {type(error).__name__}: {error}"
+            self.notify(f"{worker.group}: {reason}", severity="error", timeout=15, markup=False)
+        if screen is not None:
+            screen.worker_failed(worker.group, reason)
+
+    def store_problem_seen(self, reason: str) -> None:
+        if reason != self.store_problem:
+            self.notify(f"store unavailable: {reason} (retrying)", severity="error", timeout=8, markup=False)
+        self.store_problem = reason
         self.sub_title = "store unavailable"
 
     def store_is_back(self) -> None:

@@ -7,14 +7,24 @@ from rich.text import Text
 
 from console.domain.times import describe_age, format_ms
 
-_CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x00, 0x20), 0x7F]}
+# C0, DEL and C1 controls, and the invisible characters that reorder or break a line (bidi embeddings,
+# overrides and isolates, marks, line/paragraph separators, zero-width joiners): shown as escapes.
+_INVISIBLE = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, *range(0x200B, 0x2010), *range(0x2028, 0x202F),
+              *range(0x2060, 0x2070), 0xFEFF]  # fmt: skip
+_CONTROL = {i: (f"\\x{i:02x}" if i < 0x100 else f"\\u{i:04x}") for i in _INVISIBLE}
+
+
+def plain(value: object) -> str:
+    """A stored string made safe to show: control and bidi characters become \\xNN / \\uNNNN escapes."""
+    return "-" if value is None else str(value).translate(_CONTROL)
 
 
 def literal(value: object, style: str = "") -> Text:
-    """A value as plain text: `[bold]` stays `[bold]`, control characters show as \\xNN escapes."""
+    """A value as literal text (never markup: `[bold]` stays `[bold]`), control characters escaped.
+    Every stored string the console shows goes through here (or `plain`, for a Text built by hand)."""
     if value is None:
         return Text("-", style="dim")
-    return Text(str(value).translate(_CONTROL), style=style)
+    return Text(plain(value), style=style)
 
 
 def pct(value: float | None) -> str:
@@ -25,6 +35,16 @@ def ms(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms"
+
+
+def size(n_bytes: int) -> str:
+    """A byte count for people: 812 B, 64.0 KiB, 50.0 MiB."""
+    value = float(n_bytes)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024 or unit == "MiB":
+            return f"{n_bytes} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 def age(since_ms: int | None, now_ms: int) -> str:
@@ -41,10 +61,15 @@ def stamp(ms_value: int | None) -> str:
     return "-" if ms_value is None else format_ms(ms_value)[:19].replace("T", " ")
 
 
-def status(code: int | None, outcome: str, error: str | None) -> Text:
+def status(code: int | None, outcome: str, error: str | None, width: int | None = None) -> Text:
+    """The status code, or the error when no response came; `width` cuts a long error with "…" (tables show
+    it whole on the event screen)."""
     if code is not None:
         return Text(str(code), style="green" if 200 <= code < 300 else "bold red")
-    return literal(error or outcome, style="red")
+    text = plain(error or outcome)
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    return Text(text, style="red")
 
 
 def health(first: float | None, final: float | None, undelivered: int) -> Text:

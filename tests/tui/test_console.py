@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import pytest
 from textual.widgets import DataTable, Static
 
 from console.domain.filters import DeliveryFilter
@@ -56,12 +57,13 @@ async def test_dashboard_figures_windows_and_pause(
         first = screen.query_one("#tile-first", KpiTile).query_one(".value", Static)
         assert str(first.render()) == f"{expected.overall.first_attempt_success_rate * 100:.1f}%"
         assert screen.query_one("#failures", DataTable).row_count > 0
+        assert screen.active_bindings["p"].binding.description == "Pause"
         await pilot.press("p")
         assert screen.paused and "paused" in str(screen.query_one("#status-line", Static).render())
+        assert screen.active_bindings["p"].binding.description == "Resume"
         await pilot.press("p")
-        assert not screen.paused
-        table.focus()
-        table.move_cursor(row=[str(k.value) for k in table.rows].index("ep_giftcards"))
+        assert not screen.paused and screen.active_bindings["p"].binding.description == "Pause"
+        table.move_cursor(row=table.get_row_index("ep_giftcards"))
         await pilot.press("enter")
         await settle(pilot)
         explorer = app.screen
@@ -195,43 +197,53 @@ async def test_replay_flow_against_a_real_receiver(make_console: Callable[..., H
         config = tmp_path / "endpoints.toml"
         config.write_text(text.replace("file:secrets/", f"file:{sample_folder}/secrets/"))
         app = make_console(endpoints=config)
-        async with app.run_test(size=(160, 48)) as pilot:
-            await settle(pilot)
-            await pilot.press("3")
-            await settle(pilot)
-            before = _cell_text(app.screen.query_one(EndpointsTable), "ep_giftcards", "undeliv")
-            assert int(before) > 0
-            app.show_deliveries(endpoint_id="ep_giftcards", state="undelivered")
-            await settle(pilot)
-            explorer = app.screen
-            assert isinstance(explorer, DeliveriesScreen)
-            expected = explorer.total
-            await pilot.press("a", "r")
-            await settle(pilot)
-            replay = app.screen
-            assert isinstance(replay, ReplayScreen) and replay.plan is not None
-            assert replay.plan.to_send == expected and [e.endpoint_id for e in replay.plan.endpoints] == [
-                "ep_giftcards"
-            ]
-            await pilot.press("y")
-            deadline = time.monotonic() + 60
-            while replay.running:
-                assert time.monotonic() < deadline
-                await pilot.pause(0.1)
-            await settle(pilot)
-            outcome = str(replay.query_one("#replay-outcome", Static).render())
-            assert f"{expected:,} delivered" in outcome and "done" in outcome
-            await pilot.press("escape", "d")
+        async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)
             dashboard = app.screen
             assert isinstance(dashboard, DashboardScreen)
-            dashboard.load(force=True)
+            before = _cell_text(dashboard.query_one(EndpointsTable), "ep_giftcards", "undeliv")
+            assert int(before) > 0
+            await pilot.press("j")
+            await settle(pilot)
+            assert "no replay jobs yet" in str(app.screen.query_one("#jobs-note", Static).render())
+            await pilot.press("d")
+            await settle(pilot)
+            # The target: from the dashboard, the endpoint that is down is first; `enter a r y` replays it,
+            # typed ahead of the plan.
+            await pilot.press("enter", "a", "r", "y")
+            replay = app.screen
+            assert isinstance(replay, ReplayScreen)
+            deadline = time.monotonic() + 60
+            while replay.finished is None:
+                assert time.monotonic() < deadline and replay.is_attached
+                await pilot.pause(0.1)
+            await settle(pilot)
+            assert replay.plan is not None and [e.endpoint_id for e in replay.plan.endpoints] == [
+                "ep_giftcards"
+            ]
+            expected = replay.plan.to_send
+            assert expected == int(before)
+            outcome = str(replay.query_one("#replay-plan", Static).render())
+            assert f"{expected:,} delivered, 0 failed" in outcome and "done" in outcome
+            assert "Press y" not in outcome
+            keys = {b.binding.key for b in replay.active_bindings.values() if b.binding.show}
+            assert "y" not in keys and {"o", "escape"} <= keys
+            await pilot.press("y")  # a second y sends nothing and makes no job
+            await settle(pilot)
+            await pilot.press("escape")
+            await settle(pilot)
+            explorer = app.screen
+            assert isinstance(explorer, DeliveriesScreen)
+            assert explorer.total == 0 and not explorer.rows  # reloaded: nothing is undelivered any more
+            assert "nothing matches" in str(explorer.query_one("#empty-note", Static).render())
+            await pilot.press("d")
             await settle(pilot)
             assert _cell_text(dashboard.query_one(EndpointsTable), "ep_giftcards", "undeliv") == "0"
             await pilot.press("j")
             await settle(pilot)
             jobs = app.screen
             assert isinstance(jobs, JobsScreen) and len(jobs.jobs) == 1
+            assert "no replay jobs yet" not in str(jobs.query_one("#jobs-note", Static).render())
     acked = {event for (endpoint, event), n in receiver.acks.items() if endpoint == "ep_giftcards"}
     assert len(acked) == expected and all(n == 1 for n in receiver.acks.values()) and receiver.rejected == []
 
@@ -260,15 +272,19 @@ async def test_signature_check_and_curl(
         await settle(pilot)
         assert "signature verifies (standard" in str(screen.query_one("#check-result", Static).render())
         await pilot.press("c")
+        await settle(pilot)
         secret = (sample_folder / "secrets" / "ep_payments.secret").read_text().strip()
-        assert (
-            app.clipboard.startswith("curl -X POST")
-            and "<signature made with $WEBHOOK_SECRET>" in app.clipboard
-        )
-        assert secret not in app.clipboard and event_id in app.clipboard
+        snippet = app.clipboard
+        assert "openssl dgst" in snippet and "webhook-signature: v1,$sig" in snippet and "curl -sS" in snippet
+        assert secret not in snippet and event_id in snippet
+        shown = str(screen.query_one("#check-result", Static).render())
+        assert "copied to the clipboard" in shown and "openssl dgst" in shown
 
 
-async def test_help_palette_theme_and_jobs(make_console: Callable[..., HookConsoleApp]) -> None:
+async def test_help_palette_theme_and_jobs(
+    make_console: Callable[..., HookConsoleApp], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the report goes to ./reports: here, not into the working copy
     app = make_console()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -279,6 +295,7 @@ async def test_help_palette_theme_and_jobs(make_console: Callable[..., HookConso
         await pilot.press("t")
         assert app.theme != theme
         titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Keys" not in titles  # Textual's key panel beside our Help: one is enough
         for wanted in (
             "Dashboard",
             "Deliveries",
@@ -293,6 +310,9 @@ async def test_help_palette_theme_and_jobs(make_console: Callable[..., HookConso
         assert isinstance(app.screen, JobsScreen) and app.screen.query_one("#jobs", DataTable).row_count == 0
         await pilot.press("ctrl+r")
         await settle(pilot)
+        (report,) = (tmp_path / "reports").glob("report-*.html")
+        assert report.stat().st_size > 10_000 and "<html" in report.read_text()[:2000].lower()
+        assert any(str(report) in n.message for n in app._notifications)
 
 
 async def test_console_on_postgresql(
@@ -311,3 +331,112 @@ async def test_console_on_postgresql(
         await pilot.press("e")
         await settle(pilot)
         assert isinstance(app.screen, DeliveriesScreen) and (app.screen.total or 0) > 1000
+
+
+def _shown_order(table: EndpointsTable) -> list[str]:
+    return [str(table.coordinate_to_cell_key((i, 0))[0].value) for i in range(table.row_count)]
+
+
+def _undelivered_now(db: Path | str) -> dict[str, int]:
+    store = open_store(str(db))
+    with store.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT endpoint_id, COUNT(*) FROM delivery WHERE delivered_at IS NULL GROUP BY endpoint_id"
+        ).fetchall()
+    store.close()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def test_dashboard_lists_the_worst_endpoint_first_and_s_changes_the_sort(
+    make_console: Callable[..., HookConsoleApp], console_db: Path
+) -> None:
+    undelivered = _undelivered_now(console_db)
+    worst = max(undelivered, key=lambda e: undelivered[e])
+    assert undelivered[worst] > 0 and list(undelivered.values()).count(undelivered[worst]) == 1
+    app = make_console()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(EndpointsTable)
+        order = _shown_order(table)
+        assert order[0] == worst and table.current_endpoint() == worst
+        assert table.has_focus  # enter opens the worst endpoint straight away
+        shown = [undelivered.get(e, 0) for e in order]
+        assert shown == sorted(shown, reverse=True)
+        assert [_cell_text(table, e, "undeliv") for e in order] == [f"{n:,}" for n in shown]
+        await pilot.press("s")
+        assert _shown_order(table) == sorted(order) and table.current_endpoint() == worst
+        await pilot.press("enter")
+        await settle(pilot)
+        explorer = app.screen
+        assert isinstance(explorer, DeliveriesScreen) and explorer.filter.endpoint_ids == (worst,)
+        assert explorer.total == undelivered[worst]
+
+
+async def test_the_explorer_follows_the_live_refresh_and_keeps_its_place(
+    make_console: Callable[..., HookConsoleApp], tmp_path: Path
+) -> None:
+    db = tmp_path / "live.db"
+    start = now_ms()
+    write_jsonl(tmp_path / "a.jsonl", [log_line(f"evt_a{i:03d}", "ep_live", attempted_at=format_ms(start - 600_000 + i),
+                                                status_code=503) for i in range(150)])  # fmt: skip
+    ingest_sources(open_store(str(db)), [str(tmp_path / "a.jsonl")])
+    app = make_console(db=db, clock=now_ms, refresh_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        explorer = app.screen
+        assert isinstance(explorer, DeliveriesScreen) and explorer.total == 150 and len(explorer.rows) == 100
+        await pilot.press("n")  # all 150 shown; then a row far down, selected
+        await settle(pilot)
+        table = explorer.query_one("#deliveries", DataTable)
+        table.move_cursor(row=120)
+        await pilot.press("space")
+        chosen = explorer._current()
+        assert chosen is not None and explorer.selected == {chosen.key}
+        scrolled = table.scroll_y
+        assert scrolled > 0
+        lines = [log_line(f"evt_b{i}", "ep_live", attempted_at=format_ms(now_ms() - 1000)) for i in range(3)]
+        write_jsonl(tmp_path / "b.jsonl", lines)
+        subprocess.run([sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")], check=True,
+                       capture_output=True)  # fmt: skip
+        deadline = time.monotonic() + 15
+        while explorer.total != 153:
+            assert time.monotonic() < deadline, "the explorer did not pick up the new deliveries"
+            await pilot.pause(0.1)
+        await settle(pilot)
+        assert len(explorer.rows) == 150  # as many rows as were shown (the newest first)
+        assert explorer._current() == chosen and explorer.selected == {chosen.key}
+        assert table.scroll_y >= scrolled
+        await pilot.press("f5")  # the refresh key reads the same rows again
+        await settle(pilot)
+        assert explorer.total == 153 and explorer._current() == chosen
+
+
+async def test_charts_label_time_and_show_a_quiet_endpoints_outage(
+    make_console: Callable[..., HookConsoleApp], tmp_path: Path
+) -> None:
+    """A busy endpoint (20 attempts a minute, all fine) and a quiet one (1 a minute) that fails for 10 minutes:
+    the volume of attempts hardly moves, the failures chart must show the outage and nothing else."""
+    lines = []
+    for minute in range(60):
+        at = END - (60 - minute) * 60_000
+        lines += [
+            log_line(f"evt_busy_{minute}_{i}", "ep_busy", attempted_at=format_ms(at + i)) for i in range(20)
+        ]
+        failing = 30 <= minute < 40
+        lines.append(log_line(f"evt_quiet_{minute}", "ep_quiet", attempted_at=format_ms(at + 500),
+                              status_code=503 if failing else 200))  # fmt: skip
+    write_jsonl(tmp_path / "q.jsonl", lines)
+    db = tmp_path / "quiet.db"
+    ingest_sources(open_store(str(db)), [str(tmp_path / "q.jsonl")])
+    app = make_console(db=db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        failed = list(screen.query_one("#spark-failed").data or [])  # type: ignore[attr-defined]
+        outage = [i for i, n in enumerate(failed) if n]
+        assert outage and len(outage) == 10 and outage == list(range(outage[0], outage[0] + 10))
+        assert max(failed) == 1  # one failed attempt a minute: full height on its own scale
+        axis = str(screen.query_one("#axis-failed").render_line(0).text)
+        assert "23:00" in axis and "00:00 UTC" in axis  # the window's start and end (UTC)

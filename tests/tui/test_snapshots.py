@@ -1,4 +1,5 @@
-"""Snapshots of every screen at 80x24 and 160x48 (pytest-textual-snapshot; update with --snapshot-update)."""
+"""Snapshots of every screen at 80x24, 120x40 (the most common width) and 160x48 (pytest-textual-snapshot;
+update with --snapshot-update, then look at the SVGs that changed)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import pytest
 from console.tui.app import HookConsoleApp
 from tests.tui.conftest import settle
 
-SIZES = [(80, 24), (160, 48)]
+SIZES = [(80, 24), (120, 40), (160, 48)]
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40", "160x48"])
 @pytest.mark.parametrize(
     "screen, keys",
     [
@@ -22,6 +23,9 @@ SIZES = [(80, 24), (160, 48)]
         ("replay", ["e", "a", "r"]),
         ("jobs", ["j"]),
         ("help", ["question_mark"]),
+        ("dashboard-paused", ["p"]),
+        ("deliveries-empty", ["e", "slash", "z", "z", "z", "enter"]),
+        ("endpoint-undelivered", ["3", "enter"]),
     ],
 )
 def test_screen_snapshot(snap_compare, make_console: Callable[..., HookConsoleApp], size: tuple[int, int], screen: str,

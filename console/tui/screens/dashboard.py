@@ -17,12 +17,12 @@ from textual.widgets import DataTable, Footer, Sparkline, Static
 
 from console.domain.live import DashboardSnapshot
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
-from console.operations import StoreUnavailable
-from console.tui.messages import StoreProblem
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import age, clock, literal, ms, pct, status
-from console.tui.widgets.endpoints_table import EndpointsTable
+from console.tui.widgets.chart_axis import ChartAxis
+from console.tui.widgets.endpoints_table import SORTS, EndpointsTable
 from console.tui.widgets.kpi import KpiTile
+from console.tui.widgets.settled_table import SettledTable
 
 WINDOWS = {"5m": 5 * MS_PER_MINUTE, "1h": MS_PER_HOUR, "24h": MS_PER_DAY, "7d": 7 * MS_PER_DAY}
 
@@ -30,6 +30,7 @@ WINDOWS = {"5m": 5 * MS_PER_MINUTE, "1h": MS_PER_HOUR, "24h": MS_PER_DAY, "7d": 
 @dataclass
 class DashboardLoaded(Message):
     snapshot: DashboardSnapshot
+    undelivered_now: dict[str, int]  # per endpoint, whenever first tried: what ranks endpoints worst first
 
 
 @dataclass
@@ -43,10 +44,13 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         Binding("2", "window('1h')", "1h"),
         Binding("3", "window('24h')", "24h"),
         Binding("4", "window('7d')", "7d"),
-        Binding("p", "toggle_pause", "Pause"),
+        Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),
+        Binding("s", "sort", "Sort"),
         Binding("r", "reload", "Refresh"),
-        Binding("enter", "open_endpoint", "Failed deliveries", show=False),
+        Binding("enter", "open_endpoint", "Undelivered", show=False),
     ]
+    AUTO_FOCUS = "#endpoints"  # enter opens the highlighted endpoint (the worst one, first)
     window: reactive[str] = reactive("1h")
     paused: reactive[bool] = reactive(False)
 
@@ -63,18 +67,22 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
             yield KpiTile("final success", id="tile-final")
             yield KpiTile("attempts/s", id="tile-rate")
             yield KpiTile("latency p50", id="tile-latency")
-            yield KpiTile("backlog", id="tile-backlog")
+            yield KpiTile("undelivered now", id="tile-backlog")
         with Horizontal(id="charts"):
             with Vertical():
-                yield Static("volume (attempts)", classes="chart-label", markup=False)
-                yield Sparkline([], id="spark-volume")
+                yield Static("failed attempts", id="label-failed", classes="chart-label", markup=False)
+                yield Sparkline([], id="spark-failed")
+                yield ChartAxis(id="axis-failed")
             with Vertical():
-                yield Static("success rate (attempts)", classes="chart-label", markup=False)
+                yield Static(
+                    "success rate (attempts)", id="label-success", classes="chart-label", markup=False
+                )
                 yield Sparkline([], id="spark-success")
+                yield ChartAxis(id="axis-success")
         yield EndpointsTable(id="endpoints")
         yield Static("recent failures", classes="section-label", markup=False)
-        yield DataTable(id="failures", cursor_type="row")
-        yield Footer()
+        yield SettledTable(id="failures", cursor_type="row")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         failures = self.query_one("#failures", DataTable)
@@ -91,15 +99,17 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
     def load(self, force: bool = False) -> None:
         """Read only what is new: the newest attempt id first; figures only when it moved or a minute passed."""
         ops = self.console.ops
-        try:
-            now = ops.clock()
-            minute = now // MS_PER_MINUTE
-            if not force and ops.latest_seq() == self.last_seq and minute == self.last_minute:
-                self.post_message(NothingNew(now))
-                return
-            self.post_message(DashboardLoaded(ops.dashboard(WINDOWS[self.window])))
-        except StoreUnavailable as exc:
-            self.post_message(StoreProblem(str(exc)))
+        now = ops.clock()
+        minute = now // MS_PER_MINUTE
+        if not force and ops.latest_seq() == self.last_seq and minute == self.last_minute:
+            self.post_message(NothingNew(now))
+            return
+        snapshot = ops.dashboard(WINDOWS[self.window])
+        undelivered = ops.undelivered_by_endpoint([e.endpoint_id for e in snapshot.stats.endpoints])
+        self.post_message(DashboardLoaded(snapshot, undelivered))
+
+    def store_changed(self) -> None:
+        self.load(force=True)
 
     @on(NothingNew)
     def nothing_new(self, message: NothingNew) -> None:
@@ -126,16 +136,30 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
             )
             self.query_one("#tile-backlog", KpiTile).show(
                 f"{snap.backlog:,}",
-                f"oldest {age(snap.oldest_undelivered_ms, snap.now_ms)}",
+                f"all time, oldest {age(snap.oldest_undelivered_ms, snap.now_ms)}",
                 "red" if snap.backlog else "",
             )
-            self.query_one("#spark-volume", Sparkline).data = [p.attempts for p in snap.series]
-            self.query_one("#spark-success", Sparkline).data = [
-                p.success_rate if p.success_rate is not None else 1.0 for p in snap.series
-            ]
-            self.query_one(EndpointsTable).show(snap.stats.endpoints, snap.now_ms)
+            self._show_charts(snap)
+            self.query_one(EndpointsTable).show(snap.stats.endpoints, snap.now_ms, message.undelivered_now)
             self._show_failures(snap)
             self._status(snap.now_ms)
+
+    def _show_charts(self, snap: DashboardSnapshot) -> None:
+        """Failures, not volume: a quiet endpoint's outage would vanish under a busy one's traffic. Each chart
+        scales to its own data (the success rate from its lowest point), and says its range."""
+        failed = [p.attempts - p.successes for p in snap.series]
+        rates = [p.success_rate for p in snap.series]
+        self.query_one("#spark-failed", Sparkline).data = failed
+        self.query_one("#label-failed", Static).update(
+            f"failed attempts (max {max(failed, default=0):,} per slice)"
+        )
+        known = [r for r in rates if r is not None]
+        self.query_one("#spark-success", Sparkline).data = [r if r is not None else 1.0 for r in rates]
+        low = f"lowest {pct(min(known))}" if known else "no attempts"
+        self.query_one("#label-success", Static).update(f"success rate (attempts, {low})")
+        start = snap.series[0].start_ms if snap.series else snap.now_ms - snap.window_ms
+        for axis in self.query(ChartAxis):
+            axis.show(start, snap.now_ms)
 
     def _show_failures(self, snap: DashboardSnapshot) -> None:
         table = self.query_one("#failures", DataTable)
@@ -144,9 +168,10 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         if shown == wanted:
             return
         table.clear()
+        cut = 20 if self.size.width < 110 else 48  # a long error ends in "…"; the event screen shows it whole
         for f in snap.failures:
             table.add_row(Text(clock(f.attempted_at_ms)), literal(f.endpoint_id), literal(f.event_id), Text(str(f.attempt)),
-                          status(f.status_code, f.outcome, f.error), key=str(f.seq))  # fmt: skip
+                          status(f.status_code, f.outcome, f.error, width=cut), key=str(f.seq))  # fmt: skip
 
     def _status(self, now_ms: int) -> None:
         mark = "paused" if self.paused else f"live every {self.console.refresh_s:g}s"
@@ -157,20 +182,43 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         self.window = name
         self.load(force=True)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Two `p` bindings, one live at a time: the footer says "Pause" while live and "Resume" while paused."""
+        if action == "pause":
+            return not self.paused
+        if action == "resume":
+            return self.paused
+        return True
+
+    def watch_paused(self) -> None:
+        self.refresh_bindings()
+
+    def action_pause(self) -> None:
+        self.action_toggle_pause()
+
+    def action_resume(self) -> None:
+        self.action_toggle_pause()
+
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         self.notify("live refresh paused" if self.paused else "live refresh resumed", timeout=2)
         if self.snapshot is not None:
             self._status(self.snapshot.now_ms)
 
+    def action_sort(self) -> None:
+        table = self.query_one(EndpointsTable)
+        table.sort_by = SORTS[(SORTS.index(table.sort_by) + 1) % len(SORTS)]
+        table.reorder()
+        self.notify(f"endpoints sorted by {table.sort_by}", timeout=2)
+
     def action_reload(self) -> None:
         self.load(force=True)
 
     def action_open_endpoint(self) -> None:
         table = self.query_one(EndpointsTable)
-        if table.row_count:
-            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-            self.console.show_deliveries(endpoint_id=str(row_key.value), state="undelivered")
+        endpoint_id = table.current_endpoint()
+        if endpoint_id is not None:
+            self.console.show_deliveries(endpoint_id=endpoint_id, state="undelivered")
 
     @on(DataTable.RowSelected, "#endpoints")
     def endpoint_chosen(self) -> None:

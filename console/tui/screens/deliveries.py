@@ -1,11 +1,13 @@
-"""The deliveries explorer: a filter bar, a paged table (keyset pages, never everything), selection."""
+"""The deliveries explorer: a filter bar, a paged table (keyset pages, never everything), selection. It reloads
+when new attempts arrive (live refresh) and after any action that changes the store, keeping the highlighted row
+and the scroll position where those rows still exist."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -16,20 +18,26 @@ from textual.widgets import DataTable, Footer, Input, Select, Static
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR
-from console.operations import StoreUnavailable
-from console.tui.messages import StoreProblem
 from console.tui.screens.base import ConsoleAccess
-from console.tui.text import literal, stamp, status
+from console.tui.text import literal, plain, stamp, status
+from console.tui.widgets.settled_table import SettledTable
 
 PAGE = 100
 RANGES = [("last 1h", MS_PER_HOUR), ("last 24h", MS_PER_DAY), ("last 7d", 7 * MS_PER_DAY), ("all time", 0)]
 STATES = [
     ("any state", "any"),
     ("undelivered", "undelivered"),
-    ("failed at least once", "failed"),
+    ("ever failed", "failed"),
     ("delivered", "delivered"),
 ]
 COLUMNS = ("sel", "first attempt", "event", "endpoint", "type", "user", "tries", "last", "state")
+# The columns that fit, by the least screen width they need (nothing hidden off to the right, nothing cut).
+COLUMN_SETS = [
+    (150, COLUMNS),
+    (118, ("sel", "first attempt", "event", "endpoint", "type", "tries", "last", "state")),
+    (96, ("sel", "first attempt", "event", "endpoint", "tries", "last", "state")),
+    (0, ("sel", "event", "endpoint", "last", "state")),
+]
 
 
 @dataclass
@@ -38,6 +46,13 @@ class PageLoaded(Message):
     append: bool
     total: int | None
     generation: int
+    seq: int  # the newest attempt when the page was read
+    limit: int
+
+
+@dataclass
+class NewAttemptsSeen(Message):
+    seq: int
 
 
 @dataclass
@@ -55,12 +70,13 @@ def _sort_key(cell: object) -> tuple[int, int, str]:
 class DeliveriesScreen(ConsoleAccess, Screen[None]):
     BINDINGS = [
         Binding("space", "toggle_row", "Select"),
-        Binding("a", "select_all", "Select all matching"),
+        Binding("a", "select_all", "All"),
         Binding("c", "clear_selection", "Clear"),
         Binding("enter", "open_event", "Event"),
-        Binding("r", "replay", "Replay selected"),
+        Binding("r", "replay", "Replay"),
         Binding("n", "next_page", "More"),
         Binding("slash", "search", "Search"),
+        Binding("f5", "refresh_now", "Refresh"),
     ]
 
     def __init__(self) -> None:
@@ -75,6 +91,12 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         self.generation = 0
         self.sort_column: str | None = None
         self.sort_reverse = False
+        self.seen_seq: int | None = None
+        self.shown_columns: tuple[str, ...] = ()
+        self.wide = True  # full timestamps and error texts (from 150 columns)
+        self._keep: tuple[str | None, float, float] | None = (
+            None  # cursor row key and scroll, across a reload
+        )
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filters"):
@@ -85,17 +107,58 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
             yield Input(placeholder="status", id="f-status", type="integer", max_length=3)
             yield Input(placeholder="event, user or reward id", id="f-search")
         yield Static("", id="selection-line", markup=False)
-        yield DataTable(id="deliveries", cursor_type="row")
-        yield Footer()
+        yield SettledTable(id="deliveries", cursor_type="row")
+        yield Static("", id="empty-note")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#deliveries", DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column)
+        self._fit_columns(self.app.size.width)
         table.focus()
         self._show_filter_in_bar(self.filter)
         self.load_choices()
         self.reload()
+        self.set_interval(self.console.refresh_s, self.poll)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        """Show the columns that fit `width`; the rows already read are drawn again with them."""
+        wanted = next(columns for least, columns in COLUMN_SETS if width >= least)
+        if wanted == self.shown_columns:
+            return
+        self.shown_columns, self.wide = wanted, width >= COLUMN_SETS[0][0]
+        table = self.query_one("#deliveries", DataTable)
+        table.clear(columns=True)
+        for column in wanted:
+            table.add_column(column, key=column)
+        for key, row in self.rows.items():
+            table.add_row(*self._cells(row), key=key)
+        if self.sort_column in wanted:
+            table.sort(self.sort_column, key=_sort_key, reverse=self.sort_reverse)
+
+    def poll(self) -> None:
+        """Live refresh: look for new attempts (one cheap query); reload only when there are some."""
+        if self.is_current and self.seen_seq is not None:
+            self.check_new_attempts()
+
+    @work(thread=True, exclusive=True, group="deliveries-poll", exit_on_error=False)
+    def check_new_attempts(self) -> None:
+        self.post_message(NewAttemptsSeen(self.console.ops.latest_seq()))
+
+    @on(NewAttemptsSeen)
+    def new_attempts_seen(self, message: NewAttemptsSeen) -> None:
+        if self.seen_seq is not None and message.seq != self.seen_seq:
+            self.reload(keep_place=True)
+
+    def store_changed(self) -> None:
+        self.reload(keep_place=True)
+        self.load_choices()
+
+    def action_refresh_now(self) -> None:
+        self.reload(keep_place=True)
+        self.load_choices()
 
     def set_filter(self, flt: DeliveryFilter) -> None:
         """Show a given filter (from the dashboard) and reflect it in the filter bar (once it is mounted)."""
@@ -110,80 +173,131 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         with self.prevent(Select.Changed):
             self.query_one("#f-state", Select).value = flt.state.value
             if flt.endpoint_ids:
-                self.query_one("#f-endpoint", Select).set_options([(e, e) for e in flt.endpoint_ids])
+                self.query_one("#f-endpoint", Select).set_options([(literal(e), e) for e in flt.endpoint_ids])
                 self.query_one("#f-endpoint", Select).value = flt.endpoint_ids[0]
 
     @work(thread=True, exclusive=True, group="choices", exit_on_error=False)
     def load_choices(self) -> None:
-        try:
-            endpoints, types = self.console.ops.filter_choices()
-            self.post_message(ChoicesLoaded(endpoints, types))
-        except StoreUnavailable as exc:
-            self.post_message(StoreProblem(str(exc)))
+        endpoints, types = self.console.ops.filter_choices()
+        self.post_message(ChoicesLoaded(endpoints, types))
 
     @on(ChoicesLoaded)
     def choices(self, message: ChoicesLoaded) -> None:
         endpoint, kind = self.query_one("#f-endpoint", Select), self.query_one("#f-type", Select)
         with self.prevent(Select.Changed):
             current = endpoint.value
-            endpoint.set_options([(e, e) for e in message.endpoints])
+            current_kind = kind.value
+            # Stored ids are shown as literal text: an id like `ep_[/]` is not markup.
+            endpoint.set_options([(literal(e), e) for e in message.endpoints])
             if isinstance(current, str) and current in message.endpoints:
                 endpoint.value = current
-            kind.set_options([(t, t) for t in message.event_types])
+            kind.set_options([(literal(t), t) for t in message.event_types])
+            if isinstance(current_kind, str) and current_kind in message.event_types:
+                kind.value = current_kind
 
-    def reload(self) -> None:
+    def reload(self, keep_place: bool = False) -> None:
+        """Read the first rows again; `keep_place` (a refresh) keeps as many rows as shown, the highlighted row,
+        the scroll position and a hand-made selection, where those rows still exist."""
         self.generation += 1
+        limit = PAGE
+        if keep_place and self.is_mounted:
+            table = self.query_one("#deliveries", DataTable)
+            current = self._current()
+            self._keep = (self._key(current) if current else None, table.scroll_x, table.scroll_y)
+            limit = max(PAGE, len(self.rows))
+        else:
+            self._keep = None
+            self.all_matching = False
         self.cursor = None
         self.exhausted = False
-        self.all_matching = False
-        self.load_page(self.filter, None, self.generation, append=False)
+        self.load_page(self.filter, None, self.generation, append=False, limit=limit)
+
+    @staticmethod
+    def _key(row: DeliveryRow) -> str:
+        return f"{row.event_id}|{row.endpoint_id}"
 
     @work(thread=True, exclusive=True, group="deliveries", exit_on_error=False)
-    def load_page(self, flt: DeliveryFilter, after: PageCursor | None, generation: int, append: bool) -> None:
-        try:
-            rows = self.console.ops.deliveries(flt, after, PAGE)
-            total = None if append else self.console.ops.count(flt)
-            self.post_message(PageLoaded(rows, append, total, generation))
-        except StoreUnavailable as exc:
-            self.post_message(StoreProblem(str(exc)))
+    def load_page(self, flt: DeliveryFilter, after: PageCursor | None, generation: int, append: bool,
+                  limit: int = PAGE) -> None:  # fmt: skip
+        ops = self.console.ops
+        seq = ops.latest_seq()
+        rows = ops.deliveries(flt, after, limit)
+        total = None if append else ops.count(flt)
+        self.post_message(PageLoaded(rows, append, total, generation, seq, limit))
 
     @on(PageLoaded)
     def show_page(self, message: PageLoaded) -> None:
         if message.generation != self.generation:
             return  # the filter changed since
         self.console.store_is_back()
+        self.seen_seq = message.seq
         table = self.query_one("#deliveries", DataTable)
         if not message.append:
-            table.clear()
-            self.rows.clear()
+            self._replace_rows(table, message.rows)
             self.total = message.total
-        for row in message.rows:
-            key = f"{row.event_id}|{row.endpoint_id}"
-            if key in self.rows:
-                continue
-            self.rows[key] = row
-            table.add_row(*self._cells(row), key=key)
-        self.exhausted = len(message.rows) < PAGE
+        else:
+            for row in message.rows:
+                key = self._key(row)
+                if key not in self.rows:
+                    self.rows[key] = row
+                    table.add_row(*self._cells(row), key=key)
+        self.exhausted = len(message.rows) < message.limit
         if message.rows:
             last = message.rows[-1]
             self.cursor = PageCursor(last.first_attempt_at_ms, last.event_id, last.endpoint_id)
         self._selection_line()
 
+    def _replace_rows(self, table: DataTable, rows: list[DeliveryRow]) -> None:
+        """A first page or a refresh. When the same rows come back, only changed cells are redrawn; otherwise
+        the table is refilled, and the highlighted row and scroll position are put back where they still exist."""
+        wanted = {self._key(r): r for r in rows}
+        keep, self._keep = self._keep, None
+        if keep is not None:
+            self.selected &= {r.key for r in rows}
+        if keep is not None and list(wanted) == list(self.rows):
+            with self.app.batch_update():
+                for key, row in wanted.items():
+                    if row != self.rows[key]:
+                        for column, cell in zip(self.shown_columns, self._cells(row), strict=True):
+                            table.update_cell(key, column, cell, update_width=True)
+            self.rows = wanted
+            return
+        table.clear()
+        self.rows = wanted
+        for key, row in wanted.items():
+            table.add_row(*self._cells(row), key=key)
+        if self.sort_column in self.shown_columns:
+            table.sort(self.sort_column, key=_sort_key, reverse=self.sort_reverse)
+        if keep is not None:
+            current, scroll_x, scroll_y = keep
+            if current in wanted:
+                table.move_cursor(row=table.get_row_index(current), animate=False, scroll=False)
+            self.call_after_refresh(table.scroll_to, scroll_x, scroll_y, animate=False)
+
     def _cells(self, row: DeliveryRow) -> list[Text]:
         selected = self.all_matching or row.key in self.selected
         state = Text("delivered", style="green") if row.delivered else Text("undelivered", style="bold red")
-        return [
-            Text("✓" if selected else " ", style="bold"), Text(stamp(row.first_attempt_at_ms)), literal(row.event_id),
-            literal(row.endpoint_id), literal(row.event_type), literal(row.user_id), Text(str(row.attempts)),
-            status(row.last_status_code, row.last_outcome, row.last_error), state,
-        ]  # fmt: skip
+        first = stamp(row.first_attempt_at_ms)
+        cells = {
+            "sel": Text("✓" if selected else " ", style="bold"), "first attempt": Text(first if self.wide else first[5:]),
+            "event": literal(row.event_id), "endpoint": literal(row.endpoint_id), "type": literal(row.event_type),
+            "user": literal(row.user_id), "tries": Text(str(row.attempts)),
+            "last": status(row.last_status_code, row.last_outcome, row.last_error, None if self.wide else 20),
+            "state": state,
+        }  # fmt: skip
+        return [cells[column] for column in self.shown_columns]
 
     def _selection_line(self) -> None:
         total = "?" if self.total is None else f"{self.total:,}"
         chosen = f"all {total} matching" if self.all_matching else f"{len(self.selected):,} selected"
         more = "" if self.exhausted else " · n: more"
-        line = f" {total} match · {len(self.rows):,} shown{more} · {chosen} · {self.filter.describe()}"
+        described = plain(self.filter.describe())
+        line = f" {total} match · {len(self.rows):,} shown{more} · {chosen} · {described}"
         self.query_one("#selection-line", Static).update(line)
+        note = self.query_one("#empty-note", Static)
+        note.display = self.total == 0
+        if self.total == 0:
+            note.update(Text(f"nothing matches: {described}. Change the filters above, or f5 to refresh."))
 
     @on(Select.Changed)
     @on(Input.Submitted)

@@ -1,4 +1,5 @@
-"""One event: its payload as highlighted JSON, its fields, and every attempt at every endpoint."""
+"""One event: its payload as highlighted JSON (a big one: its first part, and a key to save it whole), its
+fields, and every attempt at every endpoint."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -17,10 +18,13 @@ from textual.widgets import DataTable, Footer, Static
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.live import AttemptView, EventDetail
-from console.operations import ActionRefused, StoreUnavailable
-from console.tui.messages import StoreProblem
+from console.operations import REPORTS_FOLDER, ActionRefused
+from console.tui.clipboard import clipboard_refused
 from console.tui.screens.base import ConsoleAccess
-from console.tui.text import literal, ms, stamp, status
+from console.tui.text import literal, ms, plain, size, stamp, status
+from console.tui.widgets.settled_table import SettledTable
+
+PREVIEW_BYTES = 64 * 1024  # a bigger payload shows this much, unformatted; `s` saves it whole
 
 
 @dataclass
@@ -33,26 +37,61 @@ class CheckDone(Message):
     text: str
 
 
+@dataclass
+class CurlReady(Message):
+    snippet: str
+    endpoint_id: str
+    saved_to: str | None  # where the snippet was written when the terminal refuses the clipboard
+    refused: str | None
+
+
 def pretty_payload(payload: bytes) -> str:
-    """Indented JSON when it parses (control characters stay escaped), else the bytes as text."""
+    """Indented JSON when it parses, else the bytes as text; control and bidi characters escaped."""
     try:
-        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+        text = json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
     except ValueError:
-        return payload.decode("utf-8", errors="replace")
+        text = payload.decode("utf-8", errors="replace")
+    return "\n".join(plain(line) for line in text.split("\n"))
+
+
+def payload_view(payload: bytes) -> Syntax | Text:
+    """A payload up to PREVIEW_BYTES as highlighted JSON; a bigger one as its first PREVIEW_BYTES, unparsed,
+    under a line giving its size and where `s` saves it (formatting 50 MB froze the console and took 1.8 GB)."""
+    if len(payload) <= PREVIEW_BYTES:
+        return Syntax(pretty_payload(payload), "json", word_wrap=True, theme="ansi_dark")
+    head = payload[:PREVIEW_BYTES].decode("utf-8", errors="replace")
+    note = (f"payload {size(len(payload))}: the first {size(PREVIEW_BYTES)} shown. "
+            f"s saves it whole to {REPORTS_FOLDER.absolute()}/\n\n")  # fmt: skip
+    text = Text(note, style="bold yellow")
+    text.append("\n".join(plain(line) for line in head.split("\n")))
+    text.append(" ...", style="dim")
+    return text
+
+
+# The attempts' columns that fit, by the least screen width they need.
+ATTEMPT_COLUMNS = ("time", "endpoint", "try", "trigger", "status", "latency", "job")
+ATTEMPT_COLUMN_SETS = [
+    (118, ATTEMPT_COLUMNS),
+    (96, ("time", "endpoint", "try", "status", "latency", "job")),
+    (0, ("time", "endpoint", "try", "trigger", "status", "latency")),
+]
 
 
 class EventScreen(ConsoleAccess, Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("v", "verify", "Check signature"),
-        Binding("c", "curl", "Copy as curl"),
-        Binding("r", "replay", "Replay event"),
+        Binding("v", "verify", "Verify"),
+        Binding("c", "curl", "curl"),
+        Binding("s", "save_payload", "Save"),
+        Binding("r", "replay", "Replay"),
     ]
 
     def __init__(self, event_id: str) -> None:
         super().__init__()
         self.event_id = event_id
         self.detail: EventDetail | None = None
+        self.shown_columns: tuple[str, ...] = ()
+        self.wide = True
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f" event {self.event_id}"), id="event-title")
@@ -60,24 +99,38 @@ class EventScreen(ConsoleAccess, Screen[None]):
             with VerticalScroll(id="payload-pane"):
                 yield Static("", id="event-fields")
                 yield Static("", id="payload")
-            yield DataTable(id="attempts", cursor_type="row")
-        yield Static("", id="check-result")
-        yield Footer()
+            yield SettledTable(id="attempts", cursor_type="row")
+        with VerticalScroll(id="check-pane"):
+            yield Static("", id="check-result")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#attempts", DataTable)
-        for column in ("time", "endpoint", "try", "trigger", "status", "latency", "job"):
-            table.add_column(column, key=column)
+        self._fit_columns(self.app.size.width)
         self.load()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        wanted = next(columns for least, columns in ATTEMPT_COLUMN_SETS if width >= least)
+        if wanted == self.shown_columns:
+            return
+        self.shown_columns, self.wide = wanted, width >= ATTEMPT_COLUMN_SETS[0][0]
+        table = self.query_one("#attempts", DataTable)
+        table.clear(columns=True)
+        for column in wanted:
+            table.add_column(column, key=column)
+        self._show_attempts()
 
     @work(thread=True, exclusive=True, group="event", exit_on_error=False)
     def load(self) -> None:
         try:
             self.post_message(EventLoaded(self.console.ops.event(self.event_id)))
-        except StoreUnavailable as exc:
-            self.post_message(StoreProblem(str(exc)))
         except ActionRefused as exc:
             self.post_message(CheckDone(str(exc)))
+
+    def store_changed(self) -> None:
+        self.load()  # a replay adds attempts
 
     @on(EventLoaded)
     def show(self, message: EventLoaded) -> None:
@@ -89,15 +142,20 @@ class EventScreen(ConsoleAccess, Screen[None]):
             fields.append_text(literal(value))
             fields.append("\n")
         self.query_one("#event-fields", Static).update(fields)
-        self.query_one("#payload", Static).update(
-            Syntax(pretty_payload(detail.payload), "json", word_wrap=True, theme="ansi_dark")
-        )
+        self.query_one("#payload", Static).update(payload_view(detail.payload))
+        self._show_attempts()
+
+    def _show_attempts(self) -> None:
         table = self.query_one("#attempts", DataTable)
         table.clear()
-        for a in detail.attempts:
-            table.add_row(Text(stamp(a.attempted_at_ms)), literal(a.endpoint_id), Text(str(a.attempt)), Text(a.trigger),
-                          status(a.status_code, a.outcome, a.error), Text(ms(a.latency_ms)), literal(a.replay_job_id),
-                          key=str(a.seq))  # fmt: skip
+        for a in self.detail.attempts if self.detail else ():
+            at = stamp(a.attempted_at_ms)
+            cells = {
+                "time": Text(at if self.wide else at[5:]), "endpoint": literal(a.endpoint_id), "try": Text(str(a.attempt)),
+                "trigger": literal(a.trigger), "status": status(a.status_code, a.outcome, a.error, 24 if self.wide else 16),
+                "latency": Text(ms(a.latency_ms)), "job": literal(a.replay_job_id),
+            }  # fmt: skip
+            table.add_row(*(cells[c] for c in self.shown_columns), key=str(a.seq))
 
     def _attempt(self) -> AttemptView | None:
         table = self.query_one("#attempts", DataTable)
@@ -131,14 +189,44 @@ class EventScreen(ConsoleAccess, Screen[None]):
         endpoint = (
             attempt.endpoint_id if attempt else (self.detail.endpoints[0] if self.detail.endpoints else "")
         )
+        self.make_curl(self.detail, endpoint)
+
+    @work(thread=True, exclusive=True, group="curl", exit_on_error=False)
+    def make_curl(self, detail: EventDetail, endpoint_id: str) -> None:
+        """Build the snippet (reads endpoints.toml; may save a big payload) and, when the terminal will drop a
+        copy, write it to a file."""
         try:
-            command = self.console.ops.curl(self.detail, endpoint)
+            snippet = self.console.ops.curl(detail, endpoint_id)
+            refused = clipboard_refused()
+            saved = str(self.console.ops.save_curl(detail.event_id, snippet)) if refused else None
         except ActionRefused as exc:
-            self.notify(str(exc), severity="error")
+            self.post_message(CheckDone(str(exc)))
             return
-        self.app.copy_to_clipboard(command)
-        self.query_one("#check-result", Static).update(literal(command))
-        self.notify("curl command copied (the secret is a placeholder)", timeout=3)
+        self.post_message(CurlReady(snippet, endpoint_id, saved, refused))
+
+    @on(CurlReady)
+    def curl_ready(self, message: CurlReady) -> None:
+        if message.refused is None:
+            self.app.copy_to_clipboard(message.snippet)
+            where = "copied to the clipboard"
+        else:
+            where = f"the terminal refuses the clipboard ({message.refused}): written to {message.saved_to}"
+        shown = Text(f"curl for {plain(message.endpoint_id)}, {where}. Set $WEBHOOK_SECRET, then run it:\n",
+                     style="bold")  # fmt: skip
+        for line in message.snippet.splitlines():
+            shown.append(plain(line) + "\n")
+        self.query_one("#check-result", Static).update(shown)
+
+    def action_save_payload(self) -> None:
+        if self.detail is not None:
+            self.save_payload(self.detail)
+
+    @work(thread=True, exclusive=True, group="save-payload", exit_on_error=False)
+    def save_payload(self, detail: EventDetail) -> None:
+        path = self.console.ops.save_payload(detail.event_id, detail.payload)
+        self.post_message(
+            CheckDone(f"payload of {detail.event_id} ({size(len(detail.payload))}) saved to {path}")
+        )
 
     def action_replay(self) -> None:
         if self.detail is None:

@@ -1,31 +1,49 @@
-"""The help screen: what each key does, where."""
+"""The help screen: what each key does, where; one key per line, so nothing wraps at any width."""
 
 from __future__ import annotations
 
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-HELP = """\
-hookconsole: watch, inspect and replay webhook deliveries
+KEYS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("everywhere", [("d e j", "dashboard, deliveries, replay jobs"), ("ctrl+p", "command palette"),
+                    ("ctrl+r", "HTML report of what is shown"), ("t", "light / dark theme"),
+                    ("?", "this help"), ("q", "quit")]),
+    ("dashboard", [("1 2 3 4", "window 5m / 1h / 24h / 7d"), ("p", "pause / resume the live refresh"),
+                   ("s", "sort: worst first, name, attempts"), ("r", "refresh now"),
+                   ("enter", "the endpoint's undelivered deliveries")]),
+    ("deliveries", [("filters", "state, endpoint, type, time, status"), ("/", "search"),
+                    ("space", "select the row"), ("a", "select all matching"), ("c", "clear the selection"),
+                    ("enter", "open the event"), ("r", "replay the selection"), ("n", "load more rows"),
+                    ("f5", "refresh (it also does so live)"), ("click", "a column header sorts the rows shown")]),
+    ("event", [("v", "check the attempt's signature"), ("c", "copy as curl (signed by openssl)"),
+               ("s", "save the whole payload (reports/)"), ("r", "replay this event"), ("escape", "back")]),
+    ("replay", [("y", "send"), ("x", "stop (the job can be resumed)"), ("o", "open the job, once it has ended"),
+                ("escape", "close")]),
+    ("jobs", [("R", "resume"), ("x", "cancel"), ("r", "refresh")]),
+]  # fmt: skip
 
-everywhere   d dashboard   e deliveries   j replay jobs   ctrl+p command palette
-             ctrl+r write the HTML report for what is shown   t light/dark   ? help   q quit
-dashboard    1 2 3 4 window 5m/1h/24h/7d   p pause/resume live refresh   r refresh now
-             enter on an endpoint: its undelivered deliveries
-deliveries   filter bar: state, endpoint, type, time range, status code, search (/)
-             space select   a select all matching   c clear   enter open event   r replay selected   n more rows
-             click a column header to sort the rows shown (again to reverse)
-event        v check the highlighted attempt's signature   c copy as curl (secret as placeholder)
-             r replay this event   escape back
-replay       y send   x stop (the job can be resumed)   escape close
-jobs         R resume   x cancel   r refresh
+NOTES = (
+    "Figures say what they count: attempts are HTTP requests; deliveries are events at endpoints. "
+    "Stored text is shown literally. The mouse works everywhere."
+)
 
-Figures say what they count: attempts are HTTP requests; deliveries are events at endpoints.
-Payload text is shown literally. The mouse works everywhere.
-"""
+
+def help_table() -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(style="bold yellow", no_wrap=True)
+    table.add_column()
+    for section, keys in KEYS:
+        for index, (key, what) in enumerate(keys):
+            table.add_row(section if index == 0 else "", key, what)
+        table.add_row("", "", "")
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -33,4 +51,6 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog"):
-            yield Static(HELP, markup=False)
+            yield Static(Text("hookconsole: watch, inspect and replay webhook deliveries\n", style="bold"))
+            yield Static(help_table())
+            yield Static(NOTES, markup=False)

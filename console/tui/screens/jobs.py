@@ -13,10 +13,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from console.domain.replay import ItemState, JobView
-from console.operations import ActionRefused, StoreUnavailable
-from console.tui.messages import StoreProblem
+from console.operations import ActionRefused
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, stamp
+from console.tui.widgets.settled_table import SettledTable
 
 STATE_STYLE = {
     "done": "green",
@@ -35,6 +35,7 @@ class JobsLoaded(Message):
 @dataclass
 class JobNote(Message):
     text: str
+    changed: bool  # the store changed: every open screen reloads
 
 
 class JobsScreen(ConsoleAccess, Screen[None]):
@@ -47,12 +48,14 @@ class JobsScreen(ConsoleAccess, Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.jobs: dict[str, JobView] = {}
+        self.highlight: str | None = None  # a job to put the cursor on once listed
+        self.empty_hint_shown = False
 
     def compose(self) -> ComposeResult:
         yield Static(" replay jobs, newest first", id="jobs-title", markup=False)
-        yield DataTable(id="jobs", cursor_type="row")
+        yield SettledTable(id="jobs", cursor_type="row")
         yield Static("", id="jobs-note", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#jobs", DataTable)
@@ -73,12 +76,18 @@ class JobsScreen(ConsoleAccess, Screen[None]):
     def on_screen_resume(self) -> None:
         self.load()
 
+    def store_changed(self) -> None:
+        self.load()
+
+    def show_job(self, job_id: str) -> None:
+        """Put the cursor on a job (from the replay window's "open the job")."""
+        self.highlight = job_id
+        if self.is_mounted:
+            self.load()
+
     @work(thread=True, exclusive=True, group="jobs", exit_on_error=False)
     def load(self) -> None:
-        try:
-            self.post_message(JobsLoaded(self.console.ops.jobs()))
-        except StoreUnavailable as exc:
-            self.post_message(StoreProblem(str(exc)))
+        self.post_message(JobsLoaded(self.console.ops.jobs()))
 
     @on(JobsLoaded)
     def show(self, message: JobsLoaded) -> None:
@@ -95,10 +104,15 @@ class JobsScreen(ConsoleAccess, Screen[None]):
             )
             table.add_row(literal(j.id), Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")), Text(stamp(j.created_at_ms)),
                           Text(f"{j.total:,}"), *(Text(f"{n:,}") for n in counts), literal(j.selection), key=j.id)  # fmt: skip
+        note = self.query_one("#jobs-note", Static)
         if not message.jobs:
-            self.query_one("#jobs-note", Static).update(
-                "no replay jobs yet: select deliveries (e) and press r"
-            )
+            note.update("no replay jobs yet: select deliveries (e) and press r")
+        elif self.empty_hint_shown:
+            note.update("")  # the hint is about an empty list: it goes once there are jobs
+        self.empty_hint_shown = not message.jobs
+        if self.highlight in self.jobs:
+            table.move_cursor(row=table.get_row_index(self.highlight), animate=False)
+            self.highlight = None
 
     def _current(self) -> JobView | None:
         table = self.query_one("#jobs", DataTable)
@@ -124,11 +138,13 @@ class JobsScreen(ConsoleAccess, Screen[None]):
     def cancel(self, job_id: str) -> None:
         try:
             view = self.console.ops.cancel_job(job_id)
-            self.post_message(JobNote(f"job {view.id} cancelled"))
-        except (ActionRefused, StoreUnavailable) as exc:
-            self.post_message(JobNote(str(exc)))
-        self.load()
+        except ActionRefused as exc:
+            self.post_message(JobNote(str(exc), changed=False))
+            return
+        self.post_message(JobNote(f"job {view.id} cancelled", changed=True))
 
     @on(JobNote)
     def note(self, message: JobNote) -> None:
-        self.query_one("#jobs-note", Static).update(message.text)
+        self.query_one("#jobs-note", Static).update(literal(message.text))
+        if message.changed:
+            self.console.store_changed()

@@ -1,5 +1,6 @@
 """Replay from the console: the plan (a dry run), confirmation, live progress per endpoint, the outcome, stop.
-It runs the replay service in a worker thread; the console has no sender of its own."""
+It runs the replay service in a worker thread; the console has no sender of its own. Once the job has ended
+the window shows the outcome and offers only to close it or open the job."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
-from console.operations import ActionRefused, ReplayControl, StoreUnavailable
+from console.operations import ActionRefused, ReplayControl
 from console.replay.runner import RunProgress
 from console.tui.screens.base import ConsoleAccess
-from console.tui.text import literal, stamp
+from console.tui.text import literal, plain, stamp
+from console.tui.widgets.settled_table import SettledTable
 
 
 @dataclass
@@ -41,12 +43,14 @@ class Progressed(Message):
 @dataclass
 class JobFinished(Message):
     view: JobView
+    reasons: list[tuple[str, int]]  # the most common last errors of the failed items
 
 
 class ReplayScreen(ConsoleAccess, ModalScreen[None]):
     BINDINGS = [
         Binding("y", "confirm", "Send"),
         Binding("x", "stop", "Stop"),
+        Binding("o", "open_job", "Open the job"),
         Binding("escape", "close", "Close"),
     ]
 
@@ -57,40 +61,54 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.plan: ReplayPlan | None = None
         self.control = ReplayControl()
         self.running = False
+        self.confirm_when_planned = False  # `y` pressed before the plan arrived
+        self.finished: JobView | None = None
         self.total = 0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="replay-dialog"):
             yield Static("Replay", id="replay-title")
             yield Static("planning (dry run)...", id="replay-plan", markup=False)
-            yield DataTable(id="replay-endpoints", cursor_type="none")
+            yield SettledTable(id="replay-endpoints", cursor_type="none")
             yield ProgressBar(id="replay-progress", show_eta=False)
             yield Static("", id="replay-outcome", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#replay-endpoints", DataTable)
-        # Fixed widths: the table fills in after the plan arrives, and its header must not depend on when.
-        for column, width in (
-            ("endpoint", 18),
-            ("to send", 9),
-            ("skipped", 9),
-            ("delivered", 10),
-            ("failed", 8),
-            ("note", 40),
-        ):
-            table.add_column(column, key=column, width=width)
+        for column in ("endpoint", "to send", "skipped", "delivered", "failed"):
+            table.add_column(column, key=column)
         if self.resume_job is not None:
             self._show_job_plan(self.resume_job)
         elif self.selection is not None:
             self.make_plan(self.selection)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Send and stop while there is something to send or stop; open the job once it has ended."""
+        if action == "confirm":
+            return self.finished is None and not self.running
+        if action == "stop":
+            return self.running
+        if action == "open_job":
+            return self.finished is not None
+        return True
+
+    def _state_changed(self) -> None:
+        self.refresh_bindings()
+
     @work(thread=True, exclusive=True, group="replay-plan", exit_on_error=False)
     def make_plan(self, selection: ReplaySelection) -> None:
         try:
             self.post_message(PlanReady(self.console.ops.plan_replay(selection)))
-        except (ActionRefused, StoreUnavailable) as exc:
+        except ActionRefused as exc:
             self.post_message(Refused(str(exc)))
+
+    def worker_failed(self, group: str, reason: str) -> None:
+        """A store error or a crash while planning or sending: say so; the window can be closed again."""
+        self.running = False
+        self.confirm_when_planned = False
+        self.query_one("#replay-outcome", Static).update(literal(f"Stopped: {reason}"))
+        self._state_changed()
 
     @on(PlanReady)
     def show_plan(self, message: PlanReady) -> None:
@@ -105,18 +123,20 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
                 Text(f"{e.skipped:,}"),
                 Text("-"),
                 Text("-"),
-                Text(""),
                 key=e.endpoint_id,
             )
         sending = [i for i in plan.items if i.skip_reason is None]
         first = ", ".join(f"{i.event_id} at {i.endpoint_id}" for i in sending[:2]) + (
-            " ..." if len(sending) > 2 else ""
+            f" and {len(sending) - 2:,} more" if len(sending) > 2 else ""
         )
         text = (f"{plan.to_send:,} deliveries to send, {plan.skipped:,} skipped (already delivered), "
-                f"{len(plan.endpoints)} endpoint(s). First: {first or 'none'}.\n"
+                f"{len(plan.endpoints)} endpoint(s). First: {plain(first) or 'none'}.\n"
                 + ("Press y to send them, signed, or escape to leave." if plan.to_send else "Nothing to send."))  # fmt: skip
         self.query_one("#replay-plan", Static).update(text)
         self.query_one("#replay-progress", ProgressBar).update(total=max(plan.to_send, 1), progress=0)
+        if self.confirm_when_planned:
+            self.confirm_when_planned = False
+            self.action_confirm()
 
     def _show_job_plan(self, job: JobView) -> None:
         pending = job.count(ItemState.PENDING)
@@ -124,24 +144,30 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         table = self.query_one("#replay-endpoints", DataTable)
         for e in job.endpoints:
             table.add_row(literal(e.endpoint_id), Text(f"{e.count(ItemState.PENDING):,}"), Text(f"{e.count(ItemState.SKIPPED):,}"),
-                          Text(f"{e.count(ItemState.DELIVERED):,}"), Text(f"{e.count(ItemState.FAILED):,}"), Text(""), key=e.endpoint_id)  # fmt: skip
+                          Text(f"{e.count(ItemState.DELIVERED):,}"), Text(f"{e.count(ItemState.FAILED):,}"), key=e.endpoint_id)  # fmt: skip
         self.query_one("#replay-plan", Static).update(
-            f"Resume job {job.id}: {pending:,} pending. Press y to send them."
+            f"Resume job {plain(job.id)}: {pending:,} pending. Press y to send them."
         )
         self.query_one("#replay-progress", ProgressBar).update(total=max(pending, 1), progress=0)
 
     @on(Refused)
     def refused(self, message: Refused) -> None:
         self.running = False
-        self.query_one("#replay-outcome", Static).update(f"Not sent: {message.reason}")
+        self.confirm_when_planned = False
+        self.query_one("#replay-outcome", Static).update(literal(f"Not sent: {message.reason}"))
+        self._state_changed()
 
     def action_confirm(self) -> None:
-        if self.running or (self.plan is None and self.resume_job is None):
+        if self.running or self.finished is not None:
+            return
+        if self.plan is None and self.resume_job is None:
+            self.confirm_when_planned = True  # typed ahead: send as soon as the plan is shown
             return
         if self.plan is not None and not self.plan.to_send:
             return
         self.running = True
         self.query_one("#replay-outcome", Static).update("sending... (x stops; a stopped job can be resumed)")
+        self._state_changed()
         self.send(self.plan, self.resume_job)
 
     @work(thread=True, exclusive=True, group="replay-run", exit_on_error=False)
@@ -151,10 +177,12 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             job_id = job.id if job is not None else ops.create_job(plan)  # type: ignore[arg-type]
             if job is not None:
                 ops.prepare_resume(job_id)
-            view = ops.run_job(job_id, self.control, self._progressed)
-            self.post_message(JobFinished(view))
-        except (ActionRefused, StoreUnavailable) as exc:
+        except ActionRefused as exc:
             self.post_message(Refused(str(exc)))
+            return
+        view = ops.run_job(job_id, self.control, self._progressed)
+        reasons = ops.failure_reasons(job_id) if view.count(ItemState.FAILED) else []
+        self.post_message(JobFinished(view, reasons))
 
     def _progressed(self, progress: RunProgress) -> None:
         counts = {e: (c.delivered, c.failed, c.skipped, c.breaker) for e, c in progress.endpoints.items()}
@@ -164,24 +192,44 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
     def show_progress(self, message: Progressed) -> None:
         table = self.query_one("#replay-endpoints", DataTable)
         done = 0
+        notes = []
         for endpoint, (delivered, failed, _skipped, breaker) in message.counts.items():
             done += delivered + failed
             if endpoint in {k.value for k in table.rows}:
-                table.update_cell(endpoint, "delivered", Text(f"{delivered:,}", style="green"))
-                table.update_cell(endpoint, "failed", Text(f"{failed:,}", style="red" if failed else ""))
-                table.update_cell(endpoint, "note", literal(breaker or ""))
+                table.update_cell(
+                    endpoint, "delivered", Text(f"{delivered:,}", style="green"), update_width=True
+                )
+                table.update_cell(endpoint, "failed", Text(f"{failed:,}", style="red" if failed else ""),
+                                  update_width=True)  # fmt: skip
+            if breaker:
+                notes.append(f"{endpoint}: {breaker}")
         self.query_one("#replay-progress", ProgressBar).update(progress=done)
+        if notes:  # a paused endpoint (circuit breaker) says so under the table
+            self.query_one("#replay-outcome", Static).update(plain("sending... " + "; ".join(notes)))
 
     @on(JobFinished)
-    def finished(self, message: JobFinished) -> None:
+    def job_finished(self, message: JobFinished) -> None:
         self.running = False
-        view = message.view
-        text = (f"job {view.id}: {view.state.value} at {stamp(view.finished_at_ms)} UTC: "
-                f"{view.count(ItemState.DELIVERED):,} delivered, {view.count(ItemState.FAILED):,} failed, "
-                f"{view.count(ItemState.SKIPPED):,} skipped. Escape closes.")  # fmt: skip
-        self.query_one("#replay-outcome", Static).update(text)
+        view = self.finished = message.view
+        failed = view.count(ItemState.FAILED)
+        text = (f"Job {plain(view.id)} {view.state.value} at {stamp(view.finished_at_ms)} UTC: "
+                f"{view.count(ItemState.DELIVERED):,} delivered, {failed:,} failed, "
+                f"{view.count(ItemState.SKIPPED):,} skipped.")  # fmt: skip
+        if message.reasons:
+            text += (
+                "\nMost common reasons: " + "; ".join(f"{plain(r)} ({n:,})" for r, n in message.reasons) + "."
+            )
+        self.query_one("#replay-plan", Static).update(text)  # markup=False: shown as it is
+        self.query_one("#replay-outcome", Static).update("o opens the job · escape closes")
         self.query_one("#replay-progress", ProgressBar).update(progress=self.total)
+        self._state_changed()
         self.console.replay_finished(view)
+
+    def action_open_job(self) -> None:
+        if self.finished is not None:
+            job_id = self.finished.id
+            self.dismiss(None)
+            self.console.show_job(job_id)
 
     def action_stop(self) -> None:
         if self.running:

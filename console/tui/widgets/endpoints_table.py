@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
-from textual.widgets import DataTable
 
 from console.domain.kpis import EndpointKpis
-from console.tui.text import age, health, literal, ms, pct
+from console.tui.text import age, health, literal, ms, pct, plain
+from console.tui.widgets.settled_table import SettledTable
 
 COLUMNS = ("●", "endpoint", "attempts", "1st-try", "final", "p95", "failed", "undeliv", "last fail")
+# `undeliv` counts what is undelivered now, whenever first tried (as the "undelivered now" tile and what enter
+# opens); the other figures follow the window.
+SORTS = ("health", "name", "attempts")  # the dashboard's `s` key goes round these
+
+
+def health_rank(e: EndpointKpis, undelivered_now: int) -> tuple[int, int, float, str]:
+    """Worst first: most undelivered now, then most failed attempts in the window, then lowest final success."""
+    k = e.kpis
+    final = k.final_success_rate if k.final_success_rate is not None else 1.0
+    return (-undelivered_now, -k.failures, final, e.endpoint_id)
+
+
+SORT_KEYS: dict[str, Callable[[EndpointKpis, int], tuple[object, ...]]] = {
+    "health": health_rank,
+    "name": lambda e, _: (e.endpoint_id,),
+    "attempts": lambda e, _: (-e.kpis.attempts, e.endpoint_id),
+}
 
 
 def same(old: object, new: Text) -> bool:
@@ -21,42 +40,76 @@ def same(old: object, new: Text) -> bool:
     )
 
 
-class EndpointsTable(DataTable[Text | str]):
-    """One row per endpoint; `show` adds, updates (changed cells only) and removes rows."""
+class EndpointsTable(SettledTable):
+    """One row per endpoint; `show` adds, updates (changed cells only) and removes rows, then orders them by
+    `sort` (worst first by default), keeping the cursor on the endpoint it was on."""
+
+    def __init__(self, *, id: str) -> None:  # noqa: A002  (Textual names it id)
+        super().__init__(id=id)
+        self.sort_by = "health"
+        self._order: list[str] = []
+        self._kpis: dict[str, EndpointKpis] = {}
+        self._undelivered: dict[str, int] = {}
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         for column in COLUMNS:
             self.add_column(column, key=column)
 
-    def cells(self, e: EndpointKpis, now_ms: int) -> dict[str, Text]:
+    def cells(self, e: EndpointKpis, now_ms: int, undelivered: int) -> dict[str, Text]:
         k = e.kpis
         return {
-            "●": health(k.first_attempt_success_rate, k.final_success_rate, k.undelivered),
+            "●": health(k.first_attempt_success_rate, k.final_success_rate, undelivered),
             "endpoint": literal(e.endpoint_id),
             "attempts": Text(f"{k.attempts:,}", justify="right"),
             "1st-try": Text(pct(k.first_attempt_success_rate), justify="right"),
             "final": Text(pct(k.final_success_rate), justify="right"),
             "p95": Text(ms(k.latency.p95), justify="right"),
             "failed": Text(f"{k.failures:,}", justify="right", style="red" if k.failures else ""),
-            "undeliv": Text(f"{k.undelivered:,}", justify="right", style="bold red" if k.undelivered else ""),
-            "last fail": Text(age(e.last_failure_ms, now_ms) + (" ago" if e.last_failure_ms else "")),
+            "undeliv": Text(f"{undelivered:,}", justify="right", style="bold red" if undelivered else ""),
+            "last fail": Text(age(e.last_failure_ms, now_ms), no_wrap=True),
         }
 
-    def show(self, endpoints: tuple[EndpointKpis, ...], now_ms: int) -> int:
+    def show(self, endpoints: tuple[EndpointKpis, ...], now_ms: int, undelivered_now: dict[str, int]) -> int:
         """Bring the rows up to date; returns how many cells changed."""
         changed = 0
         wanted = {e.endpoint_id for e in endpoints}
         for key in [k for k in self.rows if k.value not in wanted]:
             self.remove_row(key)
         for e in endpoints:
-            cells = self.cells(e, now_ms)
+            cells = self.cells(e, now_ms, undelivered_now.get(e.endpoint_id, e.kpis.undelivered))
             if e.endpoint_id not in {k.value for k in self.rows}:
                 self.add_row(*(cells[c] for c in COLUMNS), key=e.endpoint_id)
                 changed += len(COLUMNS)
                 continue
             for column, value in cells.items():
                 if not same(self.get_cell(e.endpoint_id, column), value):
-                    self.update_cell(e.endpoint_id, column, value)
+                    self.update_cell(e.endpoint_id, column, value, update_width=True)
                     changed += 1
+        self._kpis = {e.endpoint_id: e for e in endpoints}
+        self._undelivered = dict(undelivered_now)
+        self.reorder()
         return changed
+
+    def reorder(self) -> None:
+        """Sort the rows by `sort_by` when the order changed; the cursor stays on the same endpoint."""
+        rank = SORT_KEYS[self.sort_by]
+        order = sorted(self._kpis, key=lambda e: rank(self._kpis[e], self._undelivered.get(e, 0)))
+        if order == self._order:
+            return
+        current = (
+            self.current_endpoint() if self._order else None
+        )  # the first time, the worst gets the cursor
+        by_label = {plain(endpoint_id): index for index, endpoint_id in enumerate(order)}
+        self.sort("endpoint", key=lambda cell: by_label.get(str(cell), len(order)))
+        self._order = order
+        if current is not None and current in self._kpis:
+            self.move_cursor(row=order.index(current), animate=False)
+        else:
+            self.move_cursor(row=0, animate=False)
+
+    def current_endpoint(self) -> str | None:
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return str(row_key.value)
