@@ -1,0 +1,149 @@
+"""What `watch` follows into the store: JSON Lines files (tailed, optionally through a log mapping) and
+dispatcher databases (polled). Each runs in a thread of its own, reports its errors as single log lines, keeps
+going, and says how far behind it is (`hookconsole_source_lag_seconds`).
+
+Lag of a file: seconds since the last write of what the file held then, 0 when nothing newer sits in it.
+Lag of a database: seconds since the start of the last successful poll (its snapshot: a row committed after it
+is not read yet), counted from the start of `watch` before the first one. While the database answers it stays
+below the poll interval plus a poll's duration; it grows while polls fail.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from console.domain.urls import mask_url
+from console.ingest.follow import follow
+from console.ingest.service import IngestSummary
+from console.ingest.sources import SourceError
+from console.store import Store
+from console.watch.logs import Log
+
+if TYPE_CHECKING:
+    from console.ingest.mapping import LogMapping
+    from console.sources.reader import SourceReader
+
+ERROR_REPEAT_S = 60.0  # a source failing the same way is logged again at most this often
+RETRY_CAP_S = 30.0  # the longest wait between polls of a failing database
+
+
+class FileFollower:
+    """One JSON Lines file tailed as `ingest --follow` does (mapped through `mapping` if given)."""
+
+    def __init__(self, path: str, mapping: LogMapping | None = None) -> None:
+        self.path = path
+        self.label = path
+        self.mapping = mapping
+        self.thread: threading.Thread | None = None
+        self.flushed_at = time.time()
+        self.summary: IngestSummary | None = None
+
+    def lag_s(self) -> float:
+        """Seconds since the last write of what the file held then: 0 when nothing newer sits in the file."""
+        try:
+            modified = os.stat(self.path).st_mtime
+        except OSError:
+            return 0.0
+        if modified <= self.flushed_at:
+            return 0.0
+        return max(0.0, time.time() - self.flushed_at)
+
+    def start(self, store: Store, stop: threading.Event, log: Log, poll_s: float, flush_s: float) -> None:
+        self.thread = threading.Thread(
+            target=self._run,
+            args=(store, stop, log, poll_s, flush_s),
+            name=f"follow {self.path}",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def _run(self, store: Store, stop: threading.Event, log: Log, poll_s: float, flush_s: float) -> None:
+        def flushed(summary: IngestSummary) -> None:
+            self.flushed_at = time.time()
+            self.summary = summary
+
+        try:
+            follow(
+                store, self.path, stop, poll_s=poll_s, flush_s=flush_s, on_flush=flushed, mapping=self.mapping
+            )
+        except SourceError as exc:
+            log.error("source_error", str(exc), source=self.label)
+        except Exception as exc:
+            log.error("source_error", f"{self.path}: {type(exc).__name__}: {exc}", source=self.label)
+
+
+class DatabaseFollower:
+    """One dispatcher database polled every `every_s` through its `SourceReader` (cursor in the store).
+
+    A failed poll is logged (once per distinct message, then at most every `ERROR_REPEAT_S`), retried with a
+    doubling wait capped at `RETRY_CAP_S`, and its recovery logged; it never ends the thread.
+    """
+
+    def __init__(self, reader: SourceReader, every_s: float) -> None:
+        self.reader = reader
+        self.label = mask_url(reader.url.display)
+        self.every_s = every_s
+        self.thread: threading.Thread | None = None
+        self.polled_at = time.time()  # start of the last successful poll (or of watch)
+        self.failing: str | None = None
+        self._logged_at = 0.0
+
+    def lag_s(self) -> float:
+        return max(0.0, time.time() - self.polled_at)
+
+    def start(self, stop: threading.Event, log: Log) -> None:
+        self.reader.stop = stop  # a poll ends after its current batch once stop is set
+        self.thread = threading.Thread(
+            target=self._run, args=(stop, log), name=f"poll {self.label}", daemon=True
+        )
+        self.thread.start()
+
+    def poll(self, log: Log) -> bool:
+        """One read pass; True when it succeeded. Errors are logged, never raised."""
+        started = time.time()
+        before = (self.reader.summary.accepted, self.reader.summary.rejected)
+        try:
+            summary = self.reader.read()
+        except SourceError as exc:
+            self._failed(log, str(exc))
+            return False
+        except Exception as exc:  # the store busy or gone: same treatment, the cursor makes the retry exact
+            self._failed(log, f"{self.reader.url.display}: {type(exc).__name__}: {exc}")
+            return False
+        self.polled_at = started
+        if self.failing is not None:
+            log.info("source_recovered", f"{self.label}: reading again", source=self.label)
+            self.failing = None
+        if (summary.accepted, summary.rejected) != before:
+            log.info(
+                "source_read",
+                f"{self.label}: {summary.accepted - before[0]} attempt(s) stored, "
+                f"{summary.rejected - before[1]} rejected",
+                source=self.label,
+            )
+        return True
+
+    def _failed(self, log: Log, message: str) -> None:
+        message = mask_url(self.reader.url.mask(message)).replace("\n", " ")
+        now = time.monotonic()
+        if message != self.failing or now - self._logged_at >= ERROR_REPEAT_S:
+            log.error("source_error", f"{message} (retrying)", source=self.label)
+            self._logged_at = now
+        self.failing = message
+
+    def _run(self, stop: threading.Event, log: Log) -> None:
+        cap_s = max(RETRY_CAP_S, self.every_s)
+        wait_s = self.every_s
+        try:
+            while not stop.is_set():
+                if self.poll(log):
+                    wait_s = self.every_s
+                    stop.wait(wait_s)
+                else:
+                    stop.wait(wait_s)
+                    wait_s = min(wait_s * 2, cap_s)
+        finally:
+            self.reader.close()
