@@ -23,14 +23,14 @@ from prometheus_client.exposition import start_http_server
 from console.domain.alerts import AlertState
 from console.domain.times import now_ms
 from console.ingest.mapping import LogMapping
-from console.ingest.service import RejectSink, ingest_sources
+from console.ingest.service import ingest_sources
 from console.ingest.sources import SourceError
 from console.sources import is_source_url
 from console.sources.service import open_reader
 from console.store import Store
 from console.store.alerts import ensure_alert_tables
 from console.watch.channels import ChannelSender
-from console.watch.followers import DatabaseFollower, FileFollower
+from console.watch.followers import DatabaseFollower, FileFollower, logged_rejects
 from console.watch.logs import Log
 from console.watch.metrics import make_registry
 from console.watch.outbox import OUTBOX_POLICY, OutboxDelivery
@@ -82,7 +82,7 @@ class Watcher:
         ]
         try:
             self.databases = [
-                DatabaseFollower(open_reader(store, p, rejects=RejectSink()), options.source_every_s)
+                DatabaseFollower(open_reader(store, p), options.source_every_s, log)
                 for p in options.sources
                 if is_source_url(p)
             ]
@@ -100,7 +100,8 @@ class Watcher:
         failed = False
         if self.files:
             paths = [f.path for f in self.files]
-            summary = ingest_sources(self.store, paths, rejects=RejectSink(), mapping=self.options.mapping)
+            rejects = logged_rejects(self.log, ", ".join(paths))
+            summary = ingest_sources(self.store, paths, rejects=rejects, mapping=self.options.mapping)
             for failure in summary.failed_sources:
                 self.log.error("source_error", failure)
             failed = bool(summary.failed_sources)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from console.domain.urls import mask_url
 from console.ingest.follow import follow
-from console.ingest.service import IngestSummary
+from console.ingest.service import IngestSummary, Reject, RejectSink
 from console.ingest.sources import SourceError
 from console.store import Store
 from console.watch.logs import Log
@@ -26,8 +27,24 @@ if TYPE_CHECKING:
     from console.ingest.mapping import LogMapping
     from console.sources.reader import SourceReader
 
+SHOWN_REJECTS = 20  # rejected lines logged per source; the rest are counted, not logged
 ERROR_REPEAT_S = 60.0  # a source failing the same way is logged again at most this often
 RETRY_CAP_S = 30.0  # the longest wait between polls of a failing database
+
+
+def logged_rejects(log: Log, label: str, mask: Callable[[str], str] = str) -> RejectSink:
+    """A sink logging the first `SHOWN_REJECTS` rejected lines (or rows) of a source, one line each."""
+    shown = 0
+
+    def on_reject(reject: Reject) -> None:
+        nonlocal shown
+        shown += 1
+        if shown <= SHOWN_REJECTS:
+            log.warning("line_rejected", mask(f"rejected {reject.message}"), source=label)
+        if shown == SHOWN_REJECTS:
+            log.warning("line_rejected", f"{label}: further rejected lines are not logged", source=label)
+
+    return RejectSink(on_reject=on_reject)
 
 
 class FileFollower:
@@ -67,7 +84,14 @@ class FileFollower:
 
         try:
             follow(
-                store, self.path, stop, poll_s=poll_s, flush_s=flush_s, on_flush=flushed, mapping=self.mapping
+                store,
+                self.path,
+                stop,
+                rejects=logged_rejects(log, self.label),
+                poll_s=poll_s,
+                flush_s=flush_s,
+                on_flush=flushed,
+                mapping=self.mapping,
             )
         except SourceError as exc:
             log.error("source_error", str(exc), source=self.label)
@@ -82,9 +106,10 @@ class DatabaseFollower:
     doubling wait capped at `RETRY_CAP_S`, and its recovery logged; it never ends the thread.
     """
 
-    def __init__(self, reader: SourceReader, every_s: float) -> None:
+    def __init__(self, reader: SourceReader, every_s: float, log: Log) -> None:
         self.reader = reader
         self.label = mask_url(reader.url.display)
+        reader.rejects = logged_rejects(log, self.label, mask=self._mask)
         self.every_s = every_s
         self.thread: threading.Thread | None = None
         self.polled_at = time.time()  # start of the last successful poll (or of watch)
@@ -126,8 +151,13 @@ class DatabaseFollower:
             )
         return True
 
+    def _mask(self, message: str) -> str:
+        """One line, the password blanked and the URL shown as its label (credential-like parameters masked)."""
+        message = self.reader.url.mask(message).replace(self.reader.url.display, self.label)
+        return " ".join(message.splitlines())
+
     def _failed(self, log: Log, message: str) -> None:
-        message = mask_url(self.reader.url.mask(message)).replace("\n", " ")
+        message = self._mask(message)
         now = time.monotonic()
         if message != self.failing or now - self._logged_at >= ERROR_REPEAT_S:
             log.error("source_error", f"{message} (retrying)", source=self.label)
