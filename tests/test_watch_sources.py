@@ -252,3 +252,29 @@ def test_bad_sources_and_mappings_get_one_line_errors(tmp_path: Path) -> None:
     assert PASSWORD not in bad_url.stderr
     too_fast = run("--db", db, "watch", "--every-source", "10ms", str(log))
     assert too_fast.exit_code == 2 and "--every-source" in too_fast.stderr
+
+
+def test_a_file_source_that_fails_is_retried_and_the_rules_go_on(tmp_path: Path) -> None:
+    """A gzip file cannot be tailed: logged once, retried, and read once a plain file takes its place."""
+    import gzip
+
+    broken = tmp_path / "rotated.jsonl"
+    broken.write_bytes(gzip.compress(b"".join(traffic("ep_zip", 3, 200))))
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(b"")
+    db = str(tmp_path / "store.db")
+    with receiving() as receiver:
+        (tmp_path / "alerts.toml").write_text(alerts_toml(receiver.url))
+        with watching(tmp_path, db, str(broken), str(live)) as process:
+            assert wait_for(lambda: "cannot tail a gzip file" in process.stderr), process.stderr
+            append(live, traffic("ep_live", 8, 503))
+            assert wait_for(lambda: _states(receiver) == [("ep_live", "firing")]), process.stderr
+            time.sleep(QUIET_S)  # retried meanwhile (after 1 s, then 2 s), logged once
+            failures = [line for line in process.lines if "gzip" in line]
+            assert len(failures) == 1 and "(retrying)" in failures[0], failures
+            replacement = tmp_path / "plain.jsonl"
+            replacement.write_bytes(b"".join(traffic("ep_zip", 3, 200)))
+            replacement.replace(broken)
+            assert wait_for(lambda: "reading again" in process.stderr, timeout=20), process.stderr
+            process.stop()
+    assert _stats(db)["attempts"] == 11

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from console.domain.urls import mask_url
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 SHOWN_REJECTS = 20  # rejected lines logged per source; the rest are counted, not logged
 ERROR_REPEAT_S = 60.0  # a source failing the same way is logged again at most this often
-RETRY_CAP_S = 30.0  # the longest wait between polls of a failing database
+RETRY_CAP_S = 30.0  # the longest wait between tries of a failing source
 
 
 def logged_rejects(log: Log, label: str, mask: Callable[[str], str] = str) -> RejectSink:
@@ -47,8 +47,41 @@ def logged_rejects(log: Log, label: str, mask: Callable[[str], str] = str) -> Re
     return RejectSink(on_reject=on_reject)
 
 
+class _Failures:
+    """A source's failures as log lines: one per distinct message (again after `ERROR_REPEAT_S` if it
+    persists), and one when it works again."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.failing: str | None = None
+        self._logged_at = 0.0
+
+    def failed(self, log: Log, message: str) -> None:
+        message = " ".join(message.splitlines())
+        now = time.monotonic()
+        if message != self.failing or now - self._logged_at >= ERROR_REPEAT_S:
+            log.error("source_error", f"{message} (retrying)", source=self.label)
+            self._logged_at = now
+        self.failing = message
+
+    def working(self, log: Log) -> None:
+        if self.failing is not None:
+            log.info("source_recovered", f"{self.label}: reading again", source=self.label)
+            self.failing = None
+
+
+def _retry_waits(first_s: float) -> Iterator[float]:
+    """Waits before each retry of a failing source: doubling from `first_s`, capped at `RETRY_CAP_S`."""
+    wait_s, cap_s = first_s, max(RETRY_CAP_S, first_s)
+    while True:
+        yield wait_s
+        wait_s = min(wait_s * 2, cap_s)
+
+
 class FileFollower:
-    """One JSON Lines file tailed as `ingest --follow` does (mapped through `mapping` if given)."""
+    """One JSON Lines file tailed as `ingest --follow` does (mapped through `mapping` if given). When the tail
+    fails (the store busy, the file unreadable) it is logged and started again from the file's start after a
+    wait; the natural key makes the lines read twice count once."""
 
     def __init__(self, path: str, mapping: LogMapping | None = None) -> None:
         self.path = path
@@ -57,6 +90,7 @@ class FileFollower:
         self.thread: threading.Thread | None = None
         self.flushed_at = time.time()
         self.summary: IngestSummary | None = None
+        self.failures = _Failures(path)
 
     def lag_s(self) -> float:
         """Seconds since the last write of what the file held then: 0 when nothing newer sits in the file."""
@@ -81,29 +115,35 @@ class FileFollower:
         def flushed(summary: IngestSummary) -> None:
             self.flushed_at = time.time()
             self.summary = summary
+            self.failures.working(log)
 
-        try:
-            follow(
-                store,
-                self.path,
-                stop,
-                rejects=logged_rejects(log, self.label),
-                poll_s=poll_s,
-                flush_s=flush_s,
-                on_flush=flushed,
-                mapping=self.mapping,
-            )
-        except SourceError as exc:
-            log.error("source_error", str(exc), source=self.label)
-        except Exception as exc:
-            log.error("source_error", f"{self.path}: {type(exc).__name__}: {exc}", source=self.label)
+        rejects = logged_rejects(log, self.label)
+        waits = _retry_waits(max(poll_s, 1.0))
+        while not stop.is_set():
+            try:
+                follow(
+                    store,
+                    self.path,
+                    stop,
+                    rejects=rejects,
+                    poll_s=poll_s,
+                    flush_s=flush_s,
+                    on_flush=flushed,
+                    mapping=self.mapping,
+                )
+                return
+            except SourceError as exc:
+                self.failures.failed(log, str(exc))
+            except Exception as exc:
+                self.failures.failed(log, f"{self.path}: {type(exc).__name__}: {exc}")
+            stop.wait(next(waits))
 
 
 class DatabaseFollower:
     """One dispatcher database polled every `every_s` through its `SourceReader` (cursor in the store).
 
     A failed poll is logged (once per distinct message, then at most every `ERROR_REPEAT_S`), retried with a
-    doubling wait capped at `RETRY_CAP_S`, and its recovery logged; it never ends the thread.
+    doubling wait from `every_s` capped at `RETRY_CAP_S`, and its recovery logged; it never ends the thread.
     """
 
     def __init__(self, reader: SourceReader, every_s: float, log: Log) -> None:
@@ -113,8 +153,7 @@ class DatabaseFollower:
         self.every_s = every_s
         self.thread: threading.Thread | None = None
         self.polled_at = time.time()  # start of the last successful poll (or of watch)
-        self.failing: str | None = None
-        self._logged_at = 0.0
+        self.failures = _Failures(self.label)
 
     def lag_s(self) -> float:
         return max(0.0, time.time() - self.polled_at)
@@ -129,26 +168,16 @@ class DatabaseFollower:
     def poll(self, log: Log) -> bool:
         """One read pass; True when it succeeded. Errors are logged, never raised."""
         started = time.time()
-        before = (self.reader.summary.accepted, self.reader.summary.rejected)
         try:
-            summary = self.reader.read()
+            self.reader.read()
         except SourceError as exc:
-            self._failed(log, str(exc))
+            self.failures.failed(log, self._mask(str(exc)))
             return False
         except Exception as exc:  # the store busy or gone: same treatment, the cursor makes the retry exact
-            self._failed(log, f"{self.reader.url.display}: {type(exc).__name__}: {exc}")
+            self.failures.failed(log, self._mask(f"{self.label}: {type(exc).__name__}: {exc}"))
             return False
         self.polled_at = started
-        if self.failing is not None:
-            log.info("source_recovered", f"{self.label}: reading again", source=self.label)
-            self.failing = None
-        if (summary.accepted, summary.rejected) != before:
-            log.info(
-                "source_read",
-                f"{self.label}: {summary.accepted - before[0]} attempt(s) stored, "
-                f"{summary.rejected - before[1]} rejected",
-                source=self.label,
-            )
+        self.failures.working(log)
         return True
 
     def _mask(self, message: str) -> str:
@@ -156,24 +185,14 @@ class DatabaseFollower:
         message = self.reader.url.mask(message).replace(self.reader.url.display, self.label)
         return " ".join(message.splitlines())
 
-    def _failed(self, log: Log, message: str) -> None:
-        message = self._mask(message)
-        now = time.monotonic()
-        if message != self.failing or now - self._logged_at >= ERROR_REPEAT_S:
-            log.error("source_error", f"{message} (retrying)", source=self.label)
-            self._logged_at = now
-        self.failing = message
-
     def _run(self, stop: threading.Event, log: Log) -> None:
-        cap_s = max(RETRY_CAP_S, self.every_s)
-        wait_s = self.every_s
+        waits = _retry_waits(self.every_s)
         try:
             while not stop.is_set():
                 if self.poll(log):
-                    wait_s = self.every_s
-                    stop.wait(wait_s)
+                    waits = _retry_waits(self.every_s)
+                    stop.wait(self.every_s)
                 else:
-                    stop.wait(wait_s)
-                    wait_s = min(wait_s * 2, cap_s)
+                    stop.wait(next(waits))
         finally:
             self.reader.close()
