@@ -53,7 +53,12 @@ def _with_password(url: str) -> str:
 
 def _attempts(tables: SvixTables, endpoint: str, count: int, status: int, code: int) -> None:
     """`count` new messages for the shop application, each with one final first attempt at `endpoint`, a few
-    seconds ago (so inside every rule window)."""
+    seconds ago (so inside every rule window), committed together."""
+    with tables.conn.transaction():
+        _insert(tables, endpoint, count, status, code)
+
+
+def _insert(tables: SvixTables, endpoint: str, count: int, status: int, code: int) -> None:
     for _ in range(count):
         at = datetime.now(UTC) - timedelta(seconds=5)
         msg_id = tables.message("app_shop", at, b'{"ok": true}', legacy=False)
@@ -114,6 +119,11 @@ def test_watch_follows_a_svix_database_fires_resolves_and_stops(tmp_path: Path) 
         assert _states(receiver) == [("ep_pay", "firing"), ("ep_pay", "resolved")]
         firing = receiver.bodies()[0]
         assert firing["value"] == 0.0 and firing["undelivered"] == 8
+        # --once reads the database once into a fresh store: nothing fires now, exit 0
+        fresh = str(tmp_path / "once.db")
+        once = run("--db", fresh, "watch", "--once", url, "--alerts", str(tmp_path / "alerts.toml"))
+        assert once.exit_code == 0, once.stderr
+        assert _stats(fresh)["attempts"] == 34 and PASSWORD not in once.stderr
     assert PASSWORD not in stderr
     stats = _stats(db)
     assert stats["attempts"] == 34 and stats["undelivered"] == 8
