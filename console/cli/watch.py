@@ -6,12 +6,16 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from console.cli.context import app_context, fail, store_options
 from console.domain.times import parse_duration_ms
+from console.ingest.mapping import LogMapping, MappingError, load_mapping
+from console.ingest.sources import SourceError
+from console.sources import is_source_url, parse_source_url
 from console.watch.daemon import EXIT_ERROR, Watcher, WatchError, WatchOptions
 from console.watch.logs import Log
 from console.watch.rules import AlertsConfig, AlertsError, check_alerts, load_alerts
@@ -43,6 +47,22 @@ def _every(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
     "--every", default="10s", show_default=True, callback=_every, help="How often the rules are evaluated."
 )
 @click.option(
+    "--every-source",
+    "every_source",
+    default="2s",
+    show_default=True,
+    metavar="DURATION",
+    callback=_every,
+    help="How often each database source is polled (ingest --follow's --every).",
+)
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="The file sources are your own JSON lines, mapped by this file (as ingest --map; docs/mapped-logs.md).",
+)
+@click.option(
     "--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics on this port (0: any)."
 )
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics listen on.")
@@ -54,13 +74,17 @@ def watch_command(
     sources: tuple[str, ...],
     alerts_path: str | None,
     every: float,
+    every_source: float,
+    map_path: Path | None,
     metrics_port: int | None,
     metrics_host: str,
     once: bool,
     json_logs: bool,
 ) -> None:
-    """Follow SOURCE files into the store, evaluate alert rules, send notifications and serve metrics.
+    """Follow SOURCEs into the store, evaluate alert rules, send notifications and serve metrics.
 
+    A SOURCE is a JSON Lines file (tailed; --map for your own log shape) or a dispatcher database,
+    svix+postgresql://USER@HOST:PORT/DB or convoy+postgresql://... (polled every --every-source; docs/sources.md).
     Runs until SIGTERM or Ctrl-C; what was read and the alert state are in the store when it stops.
     """
     stop = threading.Event()
@@ -69,31 +93,27 @@ def watch_command(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
-        _watch(stop, sources, alerts_path, every, metrics_port, metrics_host, once, json_logs)
+        options = WatchOptions(
+            sources=sources,
+            every_s=every,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
+            source_every_s=every_source,
+            mapping=_load_mapping(map_path) if map_path is not None else None,
+        )
+        _watch(stop, options, alerts_path, once, json_logs)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
 def _watch(
-    stop: threading.Event,
-    sources: tuple[str, ...],
-    alerts_path: str | None,
-    every: float,
-    metrics_port: int | None,
-    metrics_host: str,
-    once: bool,
-    json_logs: bool,
+    stop: threading.Event, options: WatchOptions, alerts_path: str | None, once: bool, json_logs: bool
 ) -> None:
     config = _load(alerts_path)
     log = Log(json_lines=json_logs)
     app = app_context()
-    options = WatchOptions(
-        sources=sources, every_s=every, metrics_host=metrics_host, metrics_port=metrics_port
-    )
-    for source in sources:
-        if source == "-" or not Path(source).is_file():
-            fail(f"{source}: no such file (watch follows JSON Lines files)")
+    _check_sources(options.sources)
     try:
         watcher = Watcher(app.store(), config, options, log)
         if once:
@@ -104,6 +124,28 @@ def _watch(
     except OSError as exc:
         log.error("watch_failed", f"watch: {exc.strerror or exc}")
         sys.exit(EXIT_ERROR)
+
+
+def _check_sources(sources: Sequence[str]) -> None:
+    """Every SOURCE is an existing file or a well-formed database source URL; one line naming it if not."""
+    for source in sources:
+        if is_source_url(source):
+            try:
+                parse_source_url(source)
+            except SourceError as exc:
+                fail(str(exc))
+        elif source == "-" or not Path(source).is_file():
+            fail(
+                f"{source}: no such file (watch follows JSON Lines files and "
+                "svix+postgresql://... or convoy+postgresql://... databases)"
+            )
+
+
+def _load_mapping(path: Path) -> LogMapping:
+    try:
+        return load_mapping(path)
+    except MappingError as exc:
+        fail(f"--map {exc}")
 
 
 def _load(alerts_path: str | None) -> AlertsConfig:

@@ -1,32 +1,36 @@
 """`hookconsole watch`: follow sources into the store, evaluate the rules every `every_s`, deliver the outbox and
 serve metrics, until `stop` is set.
 
-Threads: one follower per file (console/ingest/follow.py), one for the outbox (an asyncio loop), the metrics
-HTTP server's, and the caller's thread evaluating. On stop the followers write what they read, the state is
-already in the store (every evaluation commits its transitions), and a notification in flight stays queued.
+Threads: one follower per file (console/ingest/follow.py) and one poller per dispatcher database
+(console/sources, see followers.py), one for the outbox (an asyncio loop), the metrics HTTP server's, and the
+caller's thread evaluating. On stop the followers write what they read (a database poll ends after its current
+batch, whose cursor is written with it), the state is already in the store (every evaluation commits its
+transitions), and a notification in flight stays queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from prometheus_client.exposition import start_http_server
 
 from console.domain.alerts import AlertState
 from console.domain.times import now_ms
-from console.ingest.follow import follow
-from console.ingest.service import IngestSummary, RejectSink, ingest_sources
+from console.ingest.mapping import LogMapping
+from console.ingest.service import ingest_sources
 from console.ingest.sources import SourceError
+from console.sources import is_source_url
+from console.sources.service import open_reader
 from console.store import Store
 from console.store.alerts import ensure_alert_tables
 from console.watch.channels import ChannelSender
+from console.watch.followers import DatabaseFollower, FileFollower, logged_rejects
 from console.watch.logs import Log
 from console.watch.metrics import make_registry
 from console.watch.outbox import OUTBOX_POLICY, OutboxDelivery
@@ -36,6 +40,9 @@ from console.watch.state import EvaluationResult, run_evaluation
 EXIT_OK, EXIT_ERROR, EXIT_FIRING = 0, 1, 3
 OUTBOX_POLL_S = 0.2
 ONCE_SEND_TIMEOUT_S = 30.0
+# How long stopping waits for the followers; a poll still running is then abandoned (what it stored is stored
+# with its cursor, so the next run goes on exactly from there).
+STOP_JOIN_S = 3.0
 
 
 class WatchError(Exception):
@@ -50,27 +57,9 @@ class WatchOptions:
     metrics_port: int | None = None
     follow_poll_s: float = 0.2
     follow_flush_s: float = 1.0
+    source_every_s: float = 2.0  # how often each database source is polled
+    mapping: LogMapping | None = None  # file sources are mapped logs (ingest --map)
     retry_cap_s: float = OUTBOX_POLICY.cap_s  # the longest wait between tries of a failing channel
-
-
-@dataclass
-class _Follower:
-    """One followed file and when it last caught up (for `hookconsole_source_lag_seconds`)."""
-
-    path: str
-    thread: threading.Thread | None = None
-    flushed_at: float = field(default_factory=time.time)
-    summary: IngestSummary | None = None
-
-    def lag_s(self) -> float:
-        """Seconds since the last write of what the file held then: 0 when nothing newer sits in the file."""
-        try:
-            modified = os.stat(self.path).st_mtime
-        except OSError:
-            return 0.0
-        if modified <= self.flushed_at:
-            return 0.0
-        return max(0.0, time.time() - self.flushed_at)
 
 
 def _log_evaluation(log: Log, result: EvaluationResult) -> None:
@@ -88,7 +77,17 @@ class Watcher:
         self.config = config
         self.options = options
         self.log = log
-        self.followers = [_Follower(str(Path(p))) for p in options.sources]
+        self.files = [
+            FileFollower(str(Path(p)), options.mapping) for p in options.sources if not is_source_url(p)
+        ]
+        try:
+            self.databases = [
+                DatabaseFollower(open_reader(store, p), options.source_every_s, log)
+                for p in options.sources
+                if is_source_url(p)
+            ]
+        except SourceError as exc:
+            raise WatchError(str(exc)) from None
         ensure_alert_tables(store)
 
     def evaluate(self) -> EvaluationResult:
@@ -98,12 +97,21 @@ class Watcher:
 
     def once(self) -> int:
         """Ingest the sources once, evaluate, try what is due in the outbox; exit 3 when a rule fires."""
-        if self.options.sources:
-            summary = ingest_sources(self.store, list(self.options.sources), rejects=RejectSink())
+        failed = False
+        if self.files:
+            paths = [f.path for f in self.files]
+            rejects = logged_rejects(self.log, ", ".join(paths))
+            summary = ingest_sources(self.store, paths, rejects=rejects, mapping=self.options.mapping)
             for failure in summary.failed_sources:
                 self.log.error("source_error", failure)
-            if summary.failed_sources:
-                return EXIT_ERROR
+            failed = bool(summary.failed_sources)
+        for database in self.databases:
+            try:
+                failed = not database.poll(self.log) or failed
+            finally:
+                database.reader.close()
+        if failed:
+            return EXIT_ERROR
         result = self.evaluate()
         asyncio.run(self._deliver_once())
         for rule, endpoint_id in result.firing:
@@ -133,8 +141,11 @@ class Watcher:
     def _rule_names(self) -> set[str]:
         return {r.name for r in self.config.rules}
 
+    def followers(self) -> list[FileFollower | DatabaseFollower]:
+        return [*self.files, *self.databases]
+
     def _lags(self) -> dict[str, float]:
-        return {f.path: f.lag_s() for f in self.followers}
+        return {f.label: f.lag_s() for f in self.followers()}
 
     def run(self, stop: threading.Event, on_ready: Callable[[int | None], None] | None = None) -> int:
         """Run until `stop` is set; returns the exit code."""
@@ -153,16 +164,15 @@ class Watcher:
             host = self.options.metrics_host
             shown = f"[{host}]" if ":" in host else host
             self.log.info("metrics_serving", f"serving metrics on http://{shown}:{port}/metrics", port=port)
-        for follower in self.followers:
-            follower.thread = threading.Thread(
-                target=self._follow, args=(follower, stop), name=f"follow {follower.path}", daemon=True
-            )
-            follower.thread.start()
+        for file in self.files:
+            file.start(self.store, stop, self.log, self.options.follow_poll_s, self.options.follow_flush_s)
+        for database in self.databases:
+            database.start(stop, self.log)
         outbox_thread = threading.Thread(target=self._outbox_loop, args=(stop,), name="outbox", daemon=True)
         outbox_thread.start()
         self.log.info(
             "watch_started",
-            f"watching {len(self.followers)} source(s), {len(self.config.rules)} rule(s), "
+            f"watching {len(self.files) + len(self.databases)} source(s), {len(self.config.rules)} rule(s), "
             f"{len(self.config.channels)} channel(s), every {self.options.every_s:g}s",
         )
         if on_ready is not None:
@@ -177,36 +187,22 @@ class Watcher:
                 stop.wait(self.options.every_s)
         finally:
             stop.set()
-            for follower in self.followers:
+            deadline = time.monotonic() + STOP_JOIN_S
+            for follower in self.followers():
                 if follower.thread is not None:
-                    follower.thread.join(timeout=10)
+                    follower.thread.join(timeout=max(0.1, deadline - time.monotonic()))
+                    if follower.thread.is_alive():
+                        self.log.warning(
+                            "source_abandoned",
+                            f"{follower.label}: still reading at stop; its last complete batch is stored",
+                            source=follower.label,
+                        )
             outbox_thread.join(timeout=5)
             if server is not None:
                 server.shutdown()
                 server.server_close()
             self.log.info("watch_stopped", "stopped; what was read and the alert state are in the store")
         return code
-
-    def _follow(self, follower: _Follower, stop: threading.Event) -> None:
-        def flushed(summary: IngestSummary) -> None:
-            follower.flushed_at = time.time()
-            follower.summary = summary
-
-        try:
-            follow(
-                self.store,
-                follower.path,
-                stop,
-                poll_s=self.options.follow_poll_s,
-                flush_s=self.options.follow_flush_s,
-                on_flush=flushed,
-            )
-        except SourceError as exc:
-            self.log.error("source_error", str(exc), source=follower.path)
-        except Exception as exc:
-            self.log.error(
-                "source_error", f"{follower.path}: {type(exc).__name__}: {exc}", source=follower.path
-            )
 
     def _outbox_loop(self, stop: threading.Event) -> None:
         asyncio.run(self._outbox(stop))
