@@ -305,9 +305,11 @@ class JobRunner:
         if not self.options.renew_claims:
             self._lost.add(key)
             return CLAIM_LOST
-        if self._renew([key]):
-            return None
-        return CLAIM_LOST
+        try:
+            renewed = self._renew([key])
+        except Exception as exc:  # no claim we can vouch for: do not send
+            return f"claim could not be renewed ({type(exc).__name__})"
+        return None if renewed else CLAIM_LOST
 
     def _renew(self, keys: list[tuple[str, str]]) -> bool:
         """Renew these claims; True when every one is still this job's."""
@@ -355,7 +357,11 @@ class JobRunner:
         code = last.status_code if last else None
         if result.delivered:
             return ItemResult(item.event_id, item.endpoint_id, ItemState.DELIVERED, attempts, code)
-        if result.halted and result.reason != counts.breaker:
+        if result.halted:
+            if result.reason == counts.breaker:  # paused between tries: it ends as the endpoint's others do
+                return ItemResult(
+                    item.event_id, item.endpoint_id, ItemState.FAILED, attempts, code, result.reason
+                )
             # Stopped, or the claim went to another job: back to pending, for a resume or for that job.
             return ItemResult(
                 item.event_id, item.endpoint_id, ItemState.PENDING, attempts, code, result.reason
@@ -455,7 +461,8 @@ class JobRunner:
             if self.options.renew_claims and self._held:
                 soonest = min(self._held.values())
                 if soonest - now_ms() < self.options.lease_ms / 2:
-                    self._renew(list(self._held))
+                    with contextlib.suppress(Exception):  # a store hiccup: the next beat tries again
+                        self._renew(list(self._held))
             if time.monotonic() < beat_due:
                 continue
             beat_due = time.monotonic() + self.options.heartbeat_s

@@ -77,6 +77,10 @@ class Receiver:
             path = urlsplit(endpoint.url).path or "/"
             self.routes[path] = _Route(endpoint, secrets)
 
+    def body_bytes_sent(self) -> int:
+        """Bytes of streamed answer bodies sent so far (the `body_bytes` and `drip_s` faults)."""
+        return sum(route.body_bytes_sent for route in self.routes.values())
+
     def stats(self) -> dict[str, Any]:
         per_endpoint = {
             route.endpoint.id: {
@@ -87,7 +91,6 @@ class Receiver:
                 "acknowledged": sum(route.acks.values()),
                 "unique_events": len(route.acks),
                 "duplicates": route.duplicates,
-                "body_bytes_sent": route.body_bytes_sent,
                 "acks": dict(route.acks),
             }
             for route in self.routes.values()
