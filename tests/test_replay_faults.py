@@ -5,6 +5,10 @@ while requests are in flight. Nothing acknowledged is sent again, nothing is los
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -225,3 +229,43 @@ def test_runner_options_reach_the_runner(store: Store, tmp_path: Path) -> None:
         holder: list[JobRunner] = []
         asyncio.run(service.run(job_id, runner=holder, options=RunOptions(lease_ms=1234), concurrency=2))
     assert holder[0].options.lease_ms == 1234 and holder[0].options.concurrency == 2
+
+
+def test_ctrl_c_stops_the_command_within_a_second_and_leaves_the_job_resumable(
+    store: Store, tmp_path: Path
+) -> None:
+    seed(store, tmp_path, [f"evt_{i}" for i in range(3)])
+    spec = EndpointSpec("ep_std", "standard", (STANDARD,), {"timeout_s": 50})
+    with sandbox(tmp_path, Faults(timeout_rate=1.0), [spec]) as (receiver, config):  # every request hangs
+        args = [
+            sys.executable,
+            "-m",
+            "console",
+            "--db",
+            store.url,
+            "--endpoints",
+            str(config),
+            "replay",
+            "--yes",
+        ]
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+        try:
+            deadline = time.monotonic() + 30
+            while receiver.stats()["received"] < 1:
+                assert process.poll() is None and time.monotonic() < deadline, (
+                    "the replay did not start sending"
+                )
+                time.sleep(0.02)
+            time.sleep(0.2)
+            interrupted_at = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+            took = time.monotonic() - interrupted_at
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130, process.stderr.read().decode() if process.stderr else ""
+    assert took < 1.5, took
+    [job] = orjson.loads(run("--db", store.url, "replay", "list", "--json").stdout)
+    assert job["state"] == "interrupted" and job["counts"]["pending"] == 3

@@ -28,13 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from console.delivery import STOPPED, AttemptResult, ClientPool, Message, Sender, SendResult, Target
-from console.domain.outcomes import Trigger
-from console.domain.records import AttemptRecord
 from console.domain.replay import ItemState, JobState, JobView
 from console.domain.times import now_ms
+from console.replay.results import item_result, record_resiliently
 from console.store import Store
 from console.store import replay_jobs as journal
 from console.store.replay_jobs import ClaimedItem, ItemResult
@@ -305,9 +302,11 @@ class JobRunner:
         if not self.options.renew_claims:
             self._lost.add(key)
             return CLAIM_LOST
-        if self._renew([key]):
-            return None
-        return CLAIM_LOST
+        try:
+            renewed = self._renew([key])
+        except Exception as exc:  # no claim we can vouch for: do not send
+            return f"claim could not be renewed ({type(exc).__name__})"
+        return None if renewed else CLAIM_LOST
 
     def _renew(self, keys: list[tuple[str, str]]) -> bool:
         """Renew these claims; True when every one is still this job's."""
@@ -333,36 +332,7 @@ class JobRunner:
         return None
 
     def _item_result(self, item: ClaimedItem, result: SendResult, counts: EndpointCounts) -> ItemResult:
-        attempts = tuple(
-            AttemptRecord(
-                item.event_id,
-                item.event_type,
-                item.endpoint_id,
-                a.number,
-                a.started_at_ms,
-                a.outcome,
-                a.status_code,
-                a.latency_ms,
-                a.error,
-                Trigger.MANUAL,
-                self.job_id,
-                orjson.dumps(a.request_headers).decode(),
-                a.response_excerpt,
-            )
-            for a in result.attempts
-        )  # fmt: skip  (numbered 1, 2, ... here; renumbered when written)
-        last = result.attempts[-1] if result.attempts else None
-        code = last.status_code if last else None
-        if result.delivered:
-            return ItemResult(item.event_id, item.endpoint_id, ItemState.DELIVERED, attempts, code)
-        if result.halted and result.reason != counts.breaker:
-            # Stopped, or the claim went to another job: back to pending, for a resume or for that job.
-            return ItemResult(
-                item.event_id, item.endpoint_id, ItemState.PENDING, attempts, code, result.reason
-            )
-        return ItemResult(
-            item.event_id, item.endpoint_id, ItemState.FAILED, attempts, code, describe_failure(result)
-        )
+        return item_result(self.job_id, item, result, counts.breaker)
 
     def _note_outcome(self, endpoint_id: str, result: SendResult) -> None:
         counts = self.progress.of(endpoint_id)
@@ -414,37 +384,7 @@ class JobRunner:
             self._report()
 
     def _record(self, group: list[ItemResult]) -> None:
-        """Write a group; when that fails, each item alone, then without the text stored of its responses,
-        then without its attempts: an acknowledged item is never left to be sent again because one result
-        could not be stored. Only a store that refuses even that stops the run."""
-        try:
-            journal.record_results(self.store, self.job_id, group, now_ms())
-            return
-        except Exception:
-            if len(group) == 1 and not group[0].attempts:
-                raise
-        for result in group:
-            try:
-                journal.record_results(self.store, self.job_id, [result], now_ms())
-                continue
-            except Exception as exc:
-                problem = f"{type(exc).__name__}"
-            plain = tuple(
-                a._replace(response_excerpt=None, request_headers=None, error=_plain(a.error))
-                for a in result.attempts
-            )
-            note = f"results stored without response text (the store refused it: {problem})"
-            try:
-                journal.record_results(self.store, self.job_id, [_with(result, plain, note)], now_ms())
-                continue
-            except Exception:
-                pass
-            journal.record_results(
-                self.store,
-                self.job_id,
-                [_with(result, (), f"attempts could not be stored ({problem})")],
-                now_ms(),
-            )
+        record_resiliently(self.store, self.job_id, group)
 
     async def _heartbeat(self) -> None:
         """Say the runner is alive, notice a cancel, and renew claims before half their lease is gone."""
@@ -455,7 +395,8 @@ class JobRunner:
             if self.options.renew_claims and self._held:
                 soonest = min(self._held.values())
                 if soonest - now_ms() < self.options.lease_ms / 2:
-                    self._renew(list(self._held))
+                    with contextlib.suppress(Exception):  # a store hiccup: the next beat tries again
+                        self._renew(list(self._held))
             if time.monotonic() < beat_due:
                 continue
             beat_due = time.monotonic() + self.options.heartbeat_s
@@ -489,26 +430,3 @@ class JobRunner:
         assert view is not None
         self._report()
         return view
-
-
-def describe_failure(result: SendResult) -> str:
-    """Why a send failed, with what its last try met (an error text or a status) when the reason lacks it."""
-    reason = result.reason or "not delivered"
-    last = result.attempts[-1] if result.attempts else None
-    if last is None:
-        return reason
-    if last.error:
-        return reason if last.error in reason else f"{last.error} ({reason})"
-    if last.status_code is not None and str(last.status_code) not in reason:
-        return f"HTTP {last.status_code} ({reason})"
-    return reason
-
-
-def _plain(error: str | None) -> str | None:
-    return error.encode("ascii", "replace").decode() if error else error
-
-
-def _with(result: ItemResult, attempts: tuple[AttemptRecord, ...], note: str) -> ItemResult:
-    error = _plain(result.last_error)
-    return ItemResult(result.event_id, result.endpoint_id, result.state, attempts, result.last_status_code,
-                      f"{error}; {note}" if error else note)  # fmt: skip

@@ -8,6 +8,7 @@ Routes: `POST <endpoint path>` for every endpoint in endpoints.toml (matched by 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -77,6 +78,10 @@ class Receiver:
             path = urlsplit(endpoint.url).path or "/"
             self.routes[path] = _Route(endpoint, secrets)
 
+    def body_bytes_sent(self) -> int:
+        """Bytes of streamed answer bodies sent so far (the `body_bytes` and `drip_s` faults)."""
+        return sum(route.body_bytes_sent for route in self.routes.values())
+
     def stats(self) -> dict[str, Any]:
         per_endpoint = {
             route.endpoint.id: {
@@ -87,7 +92,6 @@ class Receiver:
                 "acknowledged": sum(route.acks.values()),
                 "unique_events": len(route.acks),
                 "duplicates": route.duplicates,
-                "body_bytes_sent": route.body_bytes_sent,
                 "acks": dict(route.acks),
             }
             for route in self.routes.values()
@@ -162,7 +166,7 @@ class Receiver:
         if faults.timeout_rate and self.rng.random() < faults.timeout_rate:
             route.faulted += 1
             self._log({**entry, "status": None, "verified": True, "fault": "timeout"})
-            await asyncio.sleep(HANG_S)
+            await _hang(receive)
             return
         duplicate = event_id in route.acks
         route.acks[event_id] += 1
@@ -226,6 +230,16 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def _hang(receive: Receive | None) -> None:
+    """Never answer: until the client goes away, or HANG_S."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(HANG_S):
+            while receive is not None and (await receive())["type"] != "http.disconnect":
+                pass
+            if receive is None:
+                await asyncio.sleep(HANG_S)
 
 
 async def _read_body(receive: Receive) -> bytes:
