@@ -249,8 +249,14 @@ async def test_replay_flow_against_a_real_receiver(make_console: Callable[..., H
 
 
 async def test_signature_check_and_curl(
-    make_console: Callable[..., HookConsoleApp], sample_folder: Path
+    make_console: Callable[..., HookConsoleApp],
+    sample_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing is written into the working copy, whatever the terminal
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.delenv("HOOKCONSOLE_NO_CLIPBOARD", raising=False)
     app = make_console()
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
