@@ -230,7 +230,13 @@ async def test_replay_flow_against_a_real_receiver(make_console: Callable[..., H
             assert "y" not in keys and {"o", "escape"} <= keys
             await pilot.press("y")  # a second y sends nothing and makes no job
             await settle(pilot)
-            await pilot.press("escape")
+            job_id = replay.finished.id  # type: ignore[union-attr]
+            await pilot.press("o")  # open the job: the jobs screen, on it
+            await settle(pilot)
+            jobs = app.screen
+            assert isinstance(jobs, JobsScreen) and jobs._current() is not None
+            assert jobs._current().id == job_id  # type: ignore[union-attr]
+            await pilot.press("e")
             await settle(pilot)
             explorer = app.screen
             assert isinstance(explorer, DeliveriesScreen)
