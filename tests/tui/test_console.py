@@ -230,7 +230,13 @@ async def test_replay_flow_against_a_real_receiver(make_console: Callable[..., H
             assert "y" not in keys and {"o", "escape"} <= keys
             await pilot.press("y")  # a second y sends nothing and makes no job
             await settle(pilot)
-            await pilot.press("escape")
+            job_id = replay.finished.id  # type: ignore[union-attr]
+            await pilot.press("o")  # open the job: the jobs screen, on it
+            await settle(pilot)
+            jobs = app.screen
+            assert isinstance(jobs, JobsScreen) and jobs._current() is not None
+            assert jobs._current().id == job_id  # type: ignore[union-attr]
+            await pilot.press("e")
             await settle(pilot)
             explorer = app.screen
             assert isinstance(explorer, DeliveriesScreen)
@@ -249,8 +255,14 @@ async def test_replay_flow_against_a_real_receiver(make_console: Callable[..., H
 
 
 async def test_signature_check_and_curl(
-    make_console: Callable[..., HookConsoleApp], sample_folder: Path
+    make_console: Callable[..., HookConsoleApp],
+    sample_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing is written into the working copy, whatever the terminal
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.delenv("HOOKCONSOLE_NO_CLIPBOARD", raising=False)
     app = make_console()
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)

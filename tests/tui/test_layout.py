@@ -10,6 +10,8 @@ from textual.app import App
 from textual.widgets import DataTable, Select
 from textual.widgets._footer import FooterKey
 
+from console.domain.filters import DeliveryFilter, DeliveryState
+from console.domain.replay import ReplaySelection
 from console.tui.app import HookConsoleApp
 from tests.tui.conftest import settle
 
@@ -38,6 +40,11 @@ def _problems(app: App[None], where: str) -> list[str]:
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 async def test_nothing_is_cut(make_console: Callable[..., HookConsoleApp], size: tuple[int, int]) -> None:
     app = make_console()
+    # A planned job, so the jobs screen has a row (with a long selection text) to lay out.
+    plan = app.ops.plan_replay(
+        ReplaySelection(DeliveryFilter(state=DeliveryState.UNDELIVERED, search="evt_"))
+    )
+    app.ops.create_job(plan)
     problems: list[str] = []
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
@@ -55,5 +62,6 @@ async def test_nothing_is_cut(make_console: Callable[..., HookConsoleApp], size:
         problems += _problems(app, "replay")
         await pilot.press("escape", "j")
         await settle(pilot)
+        assert app.screen.query_one("#jobs", DataTable).row_count == 1
         problems += _problems(app, "jobs")
     assert not problems, "\n".join(problems)

@@ -94,7 +94,7 @@ class EventScreen(ConsoleAccess, Screen[None]):
         self.wide = True
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f" event {self.event_id}"), id="event-title")
+        yield Static(Text(f" event {plain(self.event_id)}"), id="event-title")
         with Horizontal(id="event-body"):
             with VerticalScroll(id="payload-pane"):
                 yield Static("", id="event-fields")

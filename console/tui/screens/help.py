@@ -30,7 +30,9 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
 
 NOTES = (
     "Figures say what they count: attempts are HTTP requests; deliveries are events at endpoints. "
-    "Stored text is shown literally. The mouse works everywhere."
+    "Stored text is shown literally. The mouse works everywhere. Copy as curl uses the terminal's clipboard "
+    "(OSC 52); inside tmux without `set-clipboard on`, or with HOOKCONSOLE_NO_CLIPBOARD set, it writes "
+    "reports/curl-EVENT.sh instead and says so."
 )
 
 

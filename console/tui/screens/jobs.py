@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from console.domain.replay import ItemState, JobView
 from console.operations import ActionRefused
 from console.tui.screens.base import ConsoleAccess
-from console.tui.text import literal, stamp
+from console.tui.text import literal, plain, stamp
 from console.tui.widgets.settled_table import SettledTable
 
 STATE_STYLE = {
@@ -25,6 +25,16 @@ STATE_STYLE = {
     "interrupted": "yellow",
     "cancelled": "dim",
 }
+
+
+COLUMNS = ("job", "state", "created", "total", "delivered", "failed", "skipped", "pending", "selection")
+# By the least screen width they need: the columns shown, and the width the others take from the selection's.
+COLUMN_SETS = [
+    (150, COLUMNS),
+    (110, COLUMNS),
+    (0, ("job", "state", "delivered", "failed", "pending", "selection")),
+]
+SELECTION_ROOM = [(150, 111), (110, 103), (0, 74)]
 
 
 @dataclass
@@ -50,6 +60,9 @@ class JobsScreen(ConsoleAccess, Screen[None]):
         self.jobs: dict[str, JobView] = {}
         self.highlight: str | None = None  # a job to put the cursor on once listed
         self.empty_hint_shown = False
+        self.shown_columns: tuple[str, ...] = ()
+        self.selection_room = 0
+        self.wide = True
 
     def compose(self) -> ComposeResult:
         yield Static(" replay jobs, newest first", id="jobs-title", markup=False)
@@ -58,20 +71,24 @@ class JobsScreen(ConsoleAccess, Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#jobs", DataTable)
-        for column in (
-            "job",
-            "state",
-            "created",
-            "total",
-            "delivered",
-            "failed",
-            "skipped",
-            "pending",
-            "selection",
-        ):
-            table.add_column(column, key=column)
+        self._fit_columns(self.app.size.width)
         self.load()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        """The columns that fit; the selection (free text) gets what is left and ends in "…" when longer."""
+        wanted = next(columns for least, columns in COLUMN_SETS if width >= least)
+        room = max(12, width - next(used for least, used in SELECTION_ROOM if width >= least))
+        if (wanted, room) == (self.shown_columns, self.selection_room):
+            return
+        self.shown_columns, self.selection_room, self.wide = wanted, room, width >= COLUMN_SETS[0][0]
+        table = self.query_one("#jobs", DataTable)
+        table.clear(columns=True)
+        for column in wanted:
+            table.add_column(column, key=column)
+        self._fill(table)
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -93,17 +110,8 @@ class JobsScreen(ConsoleAccess, Screen[None]):
     def show(self, message: JobsLoaded) -> None:
         self.console.store_is_back()
         table = self.query_one("#jobs", DataTable)
-        table.clear()
         self.jobs = {j.id: j for j in message.jobs}
-        for j in message.jobs:
-            counts = (
-                j.count(ItemState.DELIVERED),
-                j.count(ItemState.FAILED),
-                j.count(ItemState.SKIPPED),
-                j.count(ItemState.PENDING),
-            )
-            table.add_row(literal(j.id), Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")), Text(stamp(j.created_at_ms)),
-                          Text(f"{j.total:,}"), *(Text(f"{n:,}") for n in counts), literal(j.selection), key=j.id)  # fmt: skip
+        self._fill(table)
         note = self.query_one("#jobs-note", Static)
         if not message.jobs:
             note.update("no replay jobs yet: select deliveries (e) and press r")
@@ -113,6 +121,22 @@ class JobsScreen(ConsoleAccess, Screen[None]):
         if self.highlight in self.jobs:
             table.move_cursor(row=table.get_row_index(self.highlight), animate=False)
             self.highlight = None
+
+    def _fill(self, table: DataTable) -> None:
+        table.clear()
+        for j in self.jobs.values():
+            created = stamp(j.created_at_ms)
+            selection = plain(j.selection)
+            if len(selection) > self.selection_room:
+                selection = selection[: self.selection_room - 1] + "…"
+            cells = {
+                "job": literal(j.id), "state": Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")),
+                "created": Text(created if self.wide else created[5:16]), "total": Text(f"{j.total:,}"),
+                "delivered": Text(f"{j.count(ItemState.DELIVERED):,}"), "failed": Text(f"{j.count(ItemState.FAILED):,}"),
+                "skipped": Text(f"{j.count(ItemState.SKIPPED):,}"), "pending": Text(f"{j.count(ItemState.PENDING):,}"),
+                "selection": Text(selection),
+            }  # fmt: skip
+            table.add_row(*(cells[c] for c in self.shown_columns), key=j.id)
 
     def _current(self) -> JobView | None:
         table = self.query_one("#jobs", DataTable)
