@@ -196,7 +196,7 @@ def curl_for(scheme: str, url: str, msg_id: str, body: bytes | None, body_file: 
     when it is UTF-8 text without NUL; otherwise pass `body_file`, a file holding the exact bytes."""
     import shlex
 
-    if scheme not in ("standard", "stripe", "github"):
+    if scheme not in ("standard", "stripe", "github", "convoy"):
         raise ValueError(f"no curl recipe for the {scheme!r} signature scheme")
     text = None
     if body is not None and b"\x00" not in body:
@@ -231,6 +231,11 @@ def curl_for(scheme: str, url: str, msg_id: str, body: bytes | None, body_file: 
             f'sig=$({{ printf \'%s\' "$t."; {emit}; }} | openssl dgst -sha256 -hmac "{env}" -binary | {_HEX})'
         )
         headers = ['"webhook-id: $id"', '"Stripe-Signature: t=$t,v1=$sig"']
+    elif scheme == "convoy":
+        lines.append(
+            f'sig=$({{ printf \'%s\' "$t,"; {emit}; }} | openssl dgst -sha256 -hmac "{env}" -binary | {_HEX})'
+        )
+        headers = ['"X-Convoy-Idempotency-Key: $id"', '"X-Convoy-Signature: t=$t,v1=$sig"']
     else:
         lines.append(f'sig=$({emit} | openssl dgst -sha256 -hmac "{env}" -binary | {_HEX})')
         headers = ['"X-GitHub-Delivery: $id"', '"X-Hub-Signature-256: sha256=$sig"']

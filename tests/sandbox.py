@@ -95,11 +95,19 @@ class IndependentReceiver:
                 stripe.WebhookSignature.verify_header(
                     body.decode(), headers.get("stripe-signature"), secret, tolerance=300
                 )
+            elif scheme == "convoy":  # Convoy's advanced form: t=<unix>,v1=<hex HMAC-SHA256 of "<t>,<body>">
+                fields = dict(part.split("=", 1) for part in headers.get("x-convoy-signature", "").split(","))
+                signed = fields["t"].encode() + b"," + body
+                expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+                if abs(time.time() - int(fields["t"])) > 300 or not hmac.compare_digest(
+                    expected, fields["v1"]
+                ):
+                    return False
             else:
                 expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
                 if not hmac.compare_digest(expected, headers.get("x-hub-signature-256", "")):
                     return False
-        except (WebhookVerificationError, stripe.SignatureVerificationError, ValueError):
+        except (WebhookVerificationError, stripe.SignatureVerificationError, ValueError, KeyError):
             return False
         return True
 
@@ -115,7 +123,11 @@ class IndependentReceiver:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         endpoint_id = scope["path"].rsplit("/", 1)[-1]
         scheme, secret = self.secrets[endpoint_id]
-        event_id = headers.get("x-github-delivery") or headers.get("webhook-id", "")
+        event_id = (
+            headers.get("x-github-delivery")
+            or headers.get("x-convoy-idempotency-key")
+            or headers.get("webhook-id", "")
+        )
         self.requests.append(
             {"endpoint": endpoint_id, "event_id": event_id, "headers": headers, "at": time.time()}
         )

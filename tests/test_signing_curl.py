@@ -17,6 +17,7 @@ SECRETS = {
     "ep_std": ("standard", "whsec_" + base64.b64encode(b"a standard secret, 32 bytes long!").decode()),
     "ep_stripe": ("stripe", "whsec_stripe'secret $HOME"),
     "ep_github": ("github", "gh secret with spaces"),
+    "ep_convoy": ("convoy", "convoy 'secret' $PATH"),
 }
 BODY = '{"event_id": "evt_1", "note": "it\'s a \\"quote\\", $HOME `date` é\\n"}\n'.encode()
 
