@@ -244,7 +244,7 @@ def secret_format_problem(scheme: Scheme, secret: Secret) -> str | None:
     return None
 
 
-def check_endpoints(
+def check_endpoints_file(
     path: Path | str, env: Mapping[str, str] | None = None
 ) -> tuple[EndpointsFile | None, list[str]]:
     """Everything `endpoints check` reports: structure problems, then secrets that do not resolve."""
