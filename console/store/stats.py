@@ -6,7 +6,6 @@ Cost follows the window, not the history: no query here scans attempts.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -18,7 +17,7 @@ from console.domain.outcomes import ErrorKind
 from console.domain.times import MS_PER_MINUTE
 from console.store.engine import Store
 from console.store.rollup import N_COUNTERS
-from console.store.windows import filter_sql, rollup_rows
+from console.store.windows import Counters, filter_sql, rollup_rows
 
 TOP_FAILURES = 3
 
@@ -29,14 +28,14 @@ class _Sums:
     __slots__ = ("counters", "hist")
 
     def __init__(self) -> None:
-        self.counters = [0] * N_COUNTERS
+        self.counters: list[Any] = [0] * N_COUNTERS  # ints, and latency_sum a float
         self.hist: dict[int, int] = {}
 
-    def add(self, row: Sequence[Any], hist_text: str) -> None:
+    def add(self, row: Counters, hist_text: str) -> None:
         counters = self.counters
         for i in range(N_COUNTERS):
             counters[i] += row[i]
-        if row[9] and hist_text != "{}":
+        if row.latency_count and hist_text != "{}":
             hist = self.hist
             for key, count in orjson.loads(hist_text).items():
                 bucket = int(key)
@@ -49,19 +48,20 @@ class _Sums:
             self.hist[bucket] = self.hist.get(bucket, 0) + count
 
     def kpis(self, oldest_undelivered_ms: int | None) -> Kpis:
-        c = self.counters
+        c = Counters(*self.counters)
         p50, p95, p99 = percentiles(self.hist, (0.50, 0.95, 0.99))
-        latency = LatencySummary(count=c[9], p50=p50, p95=p95, p99=p99, mean=(c[10] / c[9]) if c[9] else None)
+        mean = c.latency_sum / c.latency_count if c.latency_count else None
+        latency = LatencySummary(count=c.latency_count, p50=p50, p95=p95, p99=p99, mean=mean)
         return Kpis(
-            attempts=c[0],
-            successes=c[1],
-            http_errors=c[2],
-            timeouts=c[3],
-            network_errors=c[4],
-            first_attempts=c[5],
-            first_attempt_successes=c[6],
-            deliveries=c[7],
-            delivered=c[8],
+            attempts=c.attempts,
+            successes=c.successes,
+            http_errors=c.http_errors,
+            timeouts=c.timeouts,
+            network_errors=c.network_errors,
+            first_attempts=c.first_attempts,
+            first_attempt_successes=c.first_successes,
+            deliveries=c.deliveries,
+            delivered=c.delivered,
             oldest_undelivered_ms=oldest_undelivered_ms,
             latency=latency,
         )
@@ -130,16 +130,14 @@ def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
         for row in rollup_rows(
             conn, store.dialect, flt.since_ms, flt.until_ms, flt.endpoint_ids, flt.event_types
         ):
-            counters = row[5 : 5 + N_COUNTERS]
-            hist_text = row[5 + N_COUNTERS]
-            endpoint_sums = by_endpoint.get(row[2])
+            endpoint_sums = by_endpoint.get(row.endpoint_id)
             if endpoint_sums is None:
-                endpoint_sums = by_endpoint[row[2]] = _Sums()
-            endpoint_sums.add(counters, hist_text)
-            type_sums = by_type.get(row[3])
+                endpoint_sums = by_endpoint[row.endpoint_id] = _Sums()
+            endpoint_sums.add(row.counters, row.latency_hist)
+            type_sums = by_type.get(row.event_type)
             if type_sums is None:
-                type_sums = by_type[row[3]] = _Sums()
-            type_sums.add(counters, hist_text)
+                type_sums = by_type[row.event_type] = _Sums()
+            type_sums.add(row.counters, row.latency_hist)
         oldest = _oldest_undelivered(store, conn, flt)
         codes, errors, last_failure = _failures(store, conn, flt)
     overall = _Sums()

@@ -9,7 +9,7 @@ previous read, and the first rollup hour. Anything else rebuilds the sums.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -17,30 +17,27 @@ import orjson
 from console.domain.alerts import EndpointTotals
 from console.domain.times import MS_PER_HOUR
 from console.store.engine import Store
-from console.store.windows import rollup_rows
-
-_ATTEMPT_SLOTS = 5  # attempts, successes, http_errors, timeouts, network_errors
-_LATENCY_COUNT, _LATENCY_SUM = 9, 10
+from console.store.windows import RollupRow, rollup_rows
 
 
-def _sum_rows(rows: Any) -> dict[str, EndpointTotals]:
+def _sum_rows(rows: Iterable[RollupRow]) -> dict[str, EndpointTotals]:
     """Sum rollup rows (as yielded by `rollup_rows`) per endpoint."""
     totals: dict[str, EndpointTotals] = {}
     for row in rows:
-        endpoint_id = row[2]
+        endpoint_id = row.endpoint_id
         t = totals.get(endpoint_id)
         if t is None:
             t = totals[endpoint_id] = EndpointTotals(endpoint_id)
-        c: Sequence[Any] = row[5:]
-        t.attempts += c[0]
-        t.successes += c[1]
-        t.http_errors += c[2]
-        t.timeouts += c[3]
-        t.network_errors += c[4]
-        t.latency_count += c[_LATENCY_COUNT]
-        t.latency_sum_ms += c[_LATENCY_SUM]
-        hist_text = row[-1]
-        if c[_LATENCY_COUNT] and hist_text != "{}":
+        c = row.counters
+        t.attempts += c.attempts
+        t.successes += c.successes
+        t.http_errors += c.http_errors
+        t.timeouts += c.timeouts
+        t.network_errors += c.network_errors
+        t.latency_count += c.latency_count
+        t.latency_sum_ms += c.latency_sum
+        hist_text = row.latency_hist
+        if c.latency_count and hist_text != "{}":
             hist = t.hist
             for key, count in orjson.loads(hist_text).items():
                 bucket = int(key)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection
 
@@ -16,6 +16,37 @@ from console.store.dialect import Dialect
 from console.store.rollup import COUNTER_COLUMNS
 
 MINUTES_PER_HOUR = 60
+
+
+class Counters(NamedTuple):
+    """A rollup row's counters, in `COUNTER_COLUMNS` order."""
+
+    attempts: int
+    successes: int
+    http_errors: int
+    timeouts: int
+    network_errors: int
+    first_attempts: int
+    first_successes: int
+    deliveries: int
+    delivered: int
+    latency_count: int
+    latency_sum: float
+
+
+assert Counters._fields == COUNTER_COLUMNS, "Counters must name the rollup's counter columns in order"
+
+
+class RollupRow(NamedTuple):
+    """One row of a rollup table, as `rollup_rows` yields it."""
+
+    table: str
+    bucket: int
+    endpoint_id: str
+    event_type: str
+    trigger: str
+    counters: Counters
+    latency_hist: str  # JSON: {bucket: count}
 
 
 @dataclass(frozen=True)
@@ -78,8 +109,8 @@ def rollup_rows(
     until_ms: int | None,
     endpoint_ids: Sequence[str] = (),
     event_types: Sequence[str] = (),
-) -> Iterator[tuple[Any, ...]]:
-    """Rows of (table, bucket, endpoint_id, event_type, trigger, *counters, latency_hist) covering the window."""
+) -> Iterator[RollupRow]:
+    """The rollup rows covering the window."""
     p = dialect.placeholder
     where, params = filter_sql(dialect, endpoint_ids, event_types)
     columns = ", ".join(COUNTER_COLUMNS)
@@ -88,5 +119,7 @@ def rollup_rows(
             f"SELECT bucket, endpoint_id, event_type, trigger, {columns}, latency_hist FROM {span.table} "
             f"WHERE bucket >= {p} AND bucket < {p}{where}"
         )
-        for row in conn.exec_driver_sql(sql, (span.start, span.end, *params)):
-            yield (span.table, *row)
+        for bucket, endpoint_id, event_type, trigger, *counters, hist in conn.exec_driver_sql(
+            sql, (span.start, span.end, *params)
+        ):
+            yield RollupRow(span.table, bucket, endpoint_id, event_type, trigger, Counters(*counters), hist)
