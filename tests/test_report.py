@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import html
-import os
 import re
 import shutil
 import subprocess
@@ -13,6 +12,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+from syrupy.location import PyTestLocation
 
 from console.analytics.build import build_report_data
 from console.domain.filters import DeliveryFilter
@@ -25,7 +27,6 @@ from console.report.service import safe_cell
 from console.store import Store, open_store
 from tests.helpers import log_line, run, write_jsonl
 
-GOLDEN = Path(__file__).parent / "golden" / "report.html"
 NOW = parse_rfc3339_ms("2026-05-05T12:00:00Z")
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 TOKEN = "sk_live_do_not_leak_42"
@@ -50,6 +51,27 @@ def _fixture_lines() -> list[dict[str, object]]:
     return lines
 
 
+class GoldenHtml(SingleFileSnapshotExtension):
+    """The golden report as tests/golden/report.html, stored as is: one file for both stores
+    (`pytest --snapshot-update` rewrites it)."""
+
+    _write_mode = WriteMode.TEXT
+    _file_extension = "html"
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        return str(Path(test_location.filepath).parent / "golden")
+
+    @classmethod
+    def get_snapshot_name(cls, *, test_location: PyTestLocation, index: object = 0) -> str:
+        return "report"
+
+
+@pytest.fixture
+def golden(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(GoldenHtml)
+
+
 @pytest.fixture
 def report_store(store: Store, tmp_path: Path) -> Store:
     ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", _fixture_lines()))])
@@ -63,14 +85,10 @@ def _render(store: Store) -> str:
     )
 
 
-def test_golden_report(report_store: Store) -> None:
+def test_golden_report(report_store: Store, golden: SnapshotAssertion) -> None:
     page = _render(report_store)
     assert page == _render(report_store)  # deterministic
-    if os.environ.get("HOOKCONSOLE_UPDATE_GOLDEN") == "1":
-        GOLDEN.write_text(page)
-    assert page == GOLDEN.read_text(), (
-        "report output changed; if intended, rerun with HOOKCONSOLE_UPDATE_GOLDEN=1"
-    )
+    assert page == golden  # if the change is intended: pytest tests/test_report.py --snapshot-update
     for chart in (
         "success-rate",
         "latency",
