@@ -37,17 +37,33 @@ def _fixture_lines() -> list[dict[str, object]]:
     for i in range(24):
         minute = f"{i * 2:02d}"
         ok = i % 5 != 0
-        lines.append(log_line(f"evt_{i:03d}", "ep_pay", 1, attempted_at=f"2026-05-05T10:{minute}:00Z",
-                              status_code=200 if ok else 503, latency_ms=40 + i * 7))  # fmt: skip
+        lines.append(
+            log_line(
+                f"evt_{i:03d}",
+                "ep_pay",
+                1,
+                attempted_at=f"2026-05-05T10:{minute}:00Z",
+                status_code=200 if ok else 503,
+                latency_ms=40 + i * 7,
+            )
+        )
         if not ok:
             lines.append(
                 log_line(
                     f"evt_{i:03d}", "ep_pay", 2, attempted_at=f"2026-05-05T10:{minute}:30Z", latency_ms=55
                 )
             )
-        lines.append(log_line(f"evt_{i:03d}", "ep_crm", 1, attempted_at=f"2026-05-05T10:{minute}:01Z",
-                              status_code=None if i >= 16 else 200, latency_ms=None if i >= 16 else 300 + i,
-                              error="connection refused" if i >= 16 else None))  # fmt: skip
+        lines.append(
+            log_line(
+                f"evt_{i:03d}",
+                "ep_crm",
+                1,
+                attempted_at=f"2026-05-05T10:{minute}:01Z",
+                status_code=None if i >= 16 else 200,
+                latency_ms=None if i >= 16 else 300 + i,
+                error="connection refused" if i >= 16 else None,
+            )
+        )
     return lines
 
 
@@ -103,8 +119,19 @@ def test_golden_report(report_store: Store, golden: SnapshotAssertion) -> None:
 
 def test_report_command_inline_plotlyjs_and_counts(report_store: Store, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    result = run("--db", report_store.url, "report", "--since", "2026-05-05T10:00:00Z", "--until", "2026-05-05T12:00:00Z",
-                 "--out", str(out), "--title", "Incident 42")  # fmt: skip
+    result = run(
+        "--db",
+        report_store.url,
+        "report",
+        "--since",
+        "2026-05-05T10:00:00Z",
+        "--until",
+        "2026-05-05T12:00:00Z",
+        "--out",
+        str(out),
+        "--title",
+        "Incident 42",
+    )
     assert result.exit_code == 0, result.stderr
     assert f"wrote {out}" in result.stdout
     page = out.read_text()
@@ -118,10 +145,16 @@ def test_report_command_inline_plotlyjs_and_counts(report_store: Store, tmp_path
 
 def test_hostile_payloads_render_as_text_and_no_secret_leaks(store: Store, tmp_path: Path) -> None:
     lines = [
-        log_line("evt_1", "ep_pay", 1, status_code=500, payload={"event_id": "evt_1", "user_id": HOSTILE, "note": HOSTILE},
-                 request_headers={"Authorization": f"Bearer {TOKEN}"}),
+        log_line(
+            "evt_1",
+            "ep_pay",
+            1,
+            status_code=500,
+            payload={"event_id": "evt_1", "user_id": HOSTILE, "note": HOSTILE},
+            request_headers={"Authorization": f"Bearer {TOKEN}"},
+        ),
         log_line("evt_1", "ep_pay", 2, attempted_at="2026-05-05T10:01:00Z", status_code=500, error=HOSTILE),
-    ]  # fmt: skip
+    ]
     ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", lines))])
     folder = tmp_path / "out"
     result = run(
@@ -267,11 +300,26 @@ def test_every_chart_fits_its_card_in_a_real_browser(tmp_path: Path) -> None:
     path.write_text(page.replace("</body>", FIT_PROBE + "</body>"))
     for width in (1400, 900):
         done = subprocess.run(
-            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'profile'}",
-             f"--window-size={width},3000", "--virtual-time-budget=15000", "--dump-dom", path.as_uri()],
-            capture_output=True, text=True, timeout=120, check=True,
-        )  # fmt: skip
+            [
+                str(CHROMIUM),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-sync",
+                "--disable-background-networking",
+                "--disable-component-update",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                f"--window-size={width},3000",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                path.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         match = re.search(r'<pre id="fit">(.*?)</pre>', done.stdout)
         assert match, done.stderr[-2000:]
         fits = orjson.loads(html.unescape(match.group(1)))

@@ -15,8 +15,9 @@ from console.store.engine import Store
 from console.store.windows import filter_sql
 
 
-def failures_frame(store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str],
-                   event_types: Sequence[str]) -> pd.DataFrame:  # fmt: skip
+def failures_frame(
+    store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str], event_types: Sequence[str]
+) -> pd.DataFrame:
     """Failed attempts in the window per endpoint, status code (0: none) and error kind (summed by the database)."""
     p = store.dialect.placeholder
     where, params = filter_sql(store.dialect, endpoint_ids, event_types)
@@ -36,10 +37,23 @@ def failures_frame(store: Store, since_ms: int, until_ms: int, endpoint_ids: Seq
 
 
 DELIVERY_FRAME_COLUMNS = [
-    "event_id", "endpoint_id", "event_type", "attempts", "successes", "first_attempt_at", "delivered_at",
-    "delivered_attempt", "last_outcome", "last_status_code", "last_error", "user_id", "reward_id", "amount",
-    "currency", "occurred_at",
-]  # fmt: skip
+    "event_id",
+    "endpoint_id",
+    "event_type",
+    "attempts",
+    "successes",
+    "first_attempt_at",
+    "delivered_at",
+    "delivered_attempt",
+    "last_outcome",
+    "last_status_code",
+    "last_error",
+    "user_id",
+    "reward_id",
+    "amount",
+    "currency",
+    "occurred_at",
+]
 
 
 def iter_deliveries(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
@@ -72,9 +86,24 @@ def payloads(store: Store, event_ids: Sequence[str]) -> dict[str, bytes]:
 
 
 ATTEMPT_EXPORT_COLUMNS = [
-    "seq", "event_id", "event_type", "endpoint_id", "attempt", "attempted_at", "status_code", "latency_ms", "outcome",
-    "error", "trigger", "replay_job_id", "user_id", "reward_id", "amount", "currency", "payload",
-]  # fmt: skip
+    "seq",
+    "event_id",
+    "event_type",
+    "endpoint_id",
+    "attempt",
+    "attempted_at",
+    "status_code",
+    "latency_ms",
+    "outcome",
+    "error",
+    "trigger",
+    "replay_job_id",
+    "user_id",
+    "reward_id",
+    "amount",
+    "currency",
+    "payload",
+]
 
 
 def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
@@ -89,8 +118,11 @@ def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterat
     if flt.until_ms is not None:
         clauses.append(f"a.attempted_at < {p}")
         params.append(flt.until_ms)
-    for column, values in (("a.endpoint_id", flt.endpoint_ids), ("a.event_type", flt.event_types),
-                           ("a.status_code", flt.status_codes)):  # fmt: skip
+    for column, values in (
+        ("a.endpoint_id", flt.endpoint_ids),
+        ("a.event_type", flt.event_types),
+        ("a.status_code", flt.status_codes),
+    ):
         if values:
             clauses.append(f"{column} IN ({', '.join(p for _ in values)})")
             params.extend(values)

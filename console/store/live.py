@@ -91,14 +91,33 @@ def event_detail(store: Store, event_id: str) -> EventDetail | None:
         ]
     views = tuple(
         AttemptView(
-            seq=a[0], endpoint_id=a[1], attempt=a[2], attempted_at_ms=a[3], status_code=a[4], latency_ms=a[5],
-            outcome=a[6], error=a[7], trigger=a[8], replay_job_id=a[9],
-            request_headers=orjson.loads(a[10]) if a[10] else None, response_excerpt=a[11],
+            seq=a[0],
+            endpoint_id=a[1],
+            attempt=a[2],
+            attempted_at_ms=a[3],
+            status_code=a[4],
+            latency_ms=a[5],
+            outcome=a[6],
+            error=a[7],
+            trigger=a[8],
+            replay_job_id=a[9],
+            request_headers=orjson.loads(a[10]) if a[10] else None,
+            response_excerpt=a[11],
         )
         for a in attempts
-    )  # fmt: skip
-    return EventDetail(event[0], event[1], event[2], bytes(event[3] or b""), event[4], event[5], event[6], event[7],
-                       views, tuple(endpoints))  # fmt: skip
+    )
+    return EventDetail(
+        event[0],
+        event[1],
+        event[2],
+        bytes(event[3] or b""),
+        event[4],
+        event[5],
+        event[6],
+        event[7],
+        views,
+        tuple(endpoints),
+    )
 
 
 def known_endpoints(store: Store) -> list[str]:

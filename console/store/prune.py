@@ -46,8 +46,14 @@ def count_prunable(store: Store, cutoff_ms: int, include_undelivered: bool) -> P
     return PruneResult(deliveries=int(row[0]), attempts=int(row[1]))
 
 
-def prune(store: Store, cutoff_ms: int, *, include_undelivered: bool = False, rollups_cutoff_ms: int | None = None,
-          batch: int = BATCH) -> PruneResult:  # fmt: skip
+def prune(
+    store: Store,
+    cutoff_ms: int,
+    *,
+    include_undelivered: bool = False,
+    rollups_cutoff_ms: int | None = None,
+    batch: int = BATCH,
+) -> PruneResult:
     """Remove prunable deliveries batch by batch (one short transaction each), then old rollups if asked."""
     result = PruneResult()
     p = store.dialect.placeholder
