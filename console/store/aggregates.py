@@ -11,11 +11,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
-from console.store.windows import filter_sql
+from console.store.windows import matching, sql_table
 
 ROLLUP_STREAM_COLUMNS = (
     "attempts",
@@ -48,15 +50,19 @@ def iter_rollups(
     """Rollup rows of [since, until) at minute or hour grain, one at a time: (bucket start ms, endpoint_id,
     attempts, successes, http_errors, timeouts, network_errors, latency_count, latency_hist text)."""
     table, width = ("rollup_hour", MS_PER_HOUR) if hourly else ("rollup_minute", MS_PER_MINUTE)
-    p = store.dialect.placeholder
-    where, params = filter_sql(store.dialect, endpoint_ids, event_types)
-    sql = (
-        f"SELECT bucket, endpoint_id, {', '.join(ROLLUP_STREAM_COLUMNS)}, latency_hist FROM {table} "
-        f"WHERE bucket >= {p} AND bucket < {p}{where}"
+    columns = ("bucket", "endpoint_id", *ROLLUP_STREAM_COLUMNS, "latency_hist")
+    rollup = sql_table(table, *columns, "event_type")
+    where = matching(
+        rollup,
+        endpoint_ids=endpoint_ids,
+        event_types=event_types,
+        time_column="bucket",
+        since=since_ms // width,
+        until=-(-until_ms // width),
     )
+    query = select(*(rollup.c[name] for name in columns)).where(*where)
     with store.read() as conn:
-        bounds = (since_ms // width, -(-until_ms // width), *params)
-        result = conn.exec_driver_sql(sql, bounds, execution_options={"stream_results": True})
+        result = conn.execute(query, execution_options={"stream_results": True})
         while rows := result.fetchmany(5000):
             for row in rows:
                 yield (row[0] * width, *row[1:])

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 import orjson
+from sqlalchemy import func, select
 
 from console.domain.filters import DeliveryFilter
 from console.domain.kpis import CodeCount, EndpointKpis, Kpis, LatencySummary, StatsSnapshot
@@ -17,7 +18,7 @@ from console.domain.outcomes import ErrorKind
 from console.domain.times import MS_PER_MINUTE
 from console.store.engine import Store
 from console.store.rollup import N_COUNTERS
-from console.store.windows import Counters, filter_sql, rollup_rows
+from console.store.windows import Counters, matching, rollup_rows, sql_table
 
 TOP_FAILURES = 3
 
@@ -67,44 +68,62 @@ class _Sums:
         )
 
 
-def _oldest_undelivered(store: Store, conn: Any, flt: DeliveryFilter) -> dict[str, int]:
+DELIVERY = sql_table("delivery", "endpoint_id", "event_type", "first_attempt_at", "delivered_at")
+FAILURE_MINUTE = sql_table(
+    "failure_minute", "bucket", "endpoint_id", "event_type", "status_code", "error_kind", "count", "last_at"
+)
+ATTEMPT = sql_table("delivery_attempt", "seq")
+
+
+def _oldest_undelivered(conn: Any, flt: DeliveryFilter) -> dict[str, int]:
     """The first-attempt time of the oldest undelivered delivery, per endpoint."""
-    p = store.dialect.placeholder
-    where, params = _window_where(p, flt, "first_attempt_at", 1)
-    extra, extra_params = filter_sql(store.dialect, flt.endpoint_ids, flt.event_types)
-    sql = (
-        "SELECT endpoint_id, MIN(first_attempt_at) FROM delivery "
-        f"WHERE delivered_at IS NULL{where}{extra} GROUP BY endpoint_id"
+    d = DELIVERY
+    since, until = _minute_bounds(flt, 1)
+    where = matching(
+        d,
+        endpoint_ids=flt.endpoint_ids,
+        event_types=flt.event_types,
+        time_column="first_attempt_at",
+        since=since,
+        until=until,
     )
-    return {row[0]: row[1] for row in conn.exec_driver_sql(sql, (*params, *extra_params))}
+    query = (
+        select(d.c.endpoint_id, func.min(d.c.first_attempt_at))
+        .where(d.c.delivered_at.is_(None), *where)
+        .group_by(d.c.endpoint_id)
+    )
+    return {endpoint_id: oldest for endpoint_id, oldest in conn.execute(query)}
 
 
-def _window_where(p: str, flt: DeliveryFilter, column: str, unit_ms: int) -> tuple[str, list[int]]:
-    """Bounds on `column` (in units of `unit_ms`) at the rollups' minute resolution."""
-    sql, params = "", []
-    if flt.since_ms is not None:
-        sql += f" AND {column} >= {p}"
-        params.append(flt.since_ms // MS_PER_MINUTE * MS_PER_MINUTE // unit_ms)
-    if flt.until_ms is not None:
-        sql += f" AND {column} < {p}"
-        params.append(-(-flt.until_ms // MS_PER_MINUTE) * MS_PER_MINUTE // unit_ms)
-    return sql, params
+def _minute_bounds(flt: DeliveryFilter, unit_ms: int) -> tuple[int | None, int | None]:
+    """The filter's window at the rollups' minute resolution, in units of `unit_ms`."""
+    since = flt.since_ms // MS_PER_MINUTE * MS_PER_MINUTE // unit_ms if flt.since_ms is not None else None
+    until = -(-flt.until_ms // MS_PER_MINUTE) * MS_PER_MINUTE // unit_ms if flt.until_ms is not None else None
+    return since, until
 
 
 def _failures(
-    store: Store, conn: Any, flt: DeliveryFilter
+    conn: Any, flt: DeliveryFilter
 ) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]], dict[str, int]]:
-    p = store.dialect.placeholder
-    where, params = _window_where(p, flt, "bucket", MS_PER_MINUTE)
-    extra, extra_params = filter_sql(store.dialect, flt.endpoint_ids, flt.event_types)
-    sql = (
-        "SELECT endpoint_id, status_code, error_kind, SUM(count), MAX(last_at) FROM failure_minute "
-        f"WHERE 1 = 1{where}{extra} GROUP BY endpoint_id, status_code, error_kind"
+    f = FAILURE_MINUTE
+    since, until = _minute_bounds(flt, MS_PER_MINUTE)
+    where = matching(
+        f,
+        endpoint_ids=flt.endpoint_ids,
+        event_types=flt.event_types,
+        time_column="bucket",
+        since=since,
+        until=until,
+    )
+    query = (
+        select(f.c.endpoint_id, f.c.status_code, f.c.error_kind, func.sum(f.c.count), func.max(f.c.last_at))
+        .where(*where)
+        .group_by(f.c.endpoint_id, f.c.status_code, f.c.error_kind)
     )
     codes: dict[str, Counter[str]] = {}
     errors: dict[str, Counter[str]] = {}
     last: dict[str, int] = {}
-    for endpoint_id, status, kind, count, last_at in conn.exec_driver_sql(sql, (*params, *extra_params)):
+    for endpoint_id, status, kind, count, last_at in conn.execute(query):
         if status:
             codes.setdefault(endpoint_id, Counter())[str(status)] += int(count)
         if kind:
@@ -126,10 +145,8 @@ def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
     by_endpoint: dict[str, _Sums] = {}
     by_type: dict[str, _Sums] = {}
     with store.read() as conn:
-        last_seq = conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM delivery_attempt").scalar_one()
-        for row in rollup_rows(
-            conn, store.dialect, flt.since_ms, flt.until_ms, flt.endpoint_ids, flt.event_types
-        ):
+        last_seq = conn.execute(select(func.coalesce(func.max(ATTEMPT.c.seq), 0))).scalar_one()
+        for row in rollup_rows(conn, flt.since_ms, flt.until_ms, flt.endpoint_ids, flt.event_types):
             endpoint_sums = by_endpoint.get(row.endpoint_id)
             if endpoint_sums is None:
                 endpoint_sums = by_endpoint[row.endpoint_id] = _Sums()
@@ -138,8 +155,8 @@ def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
             if type_sums is None:
                 type_sums = by_type[row.event_type] = _Sums()
             type_sums.add(row.counters, row.latency_hist)
-        oldest = _oldest_undelivered(store, conn, flt)
-        codes, errors, last_failure = _failures(store, conn, flt)
+        oldest = _oldest_undelivered(conn, flt)
+        codes, errors, last_failure = _failures(conn, flt)
     overall = _Sums()
     for sums in by_endpoint.values():
         overall.merge(sums)

@@ -73,18 +73,16 @@ class TotalsCache:
             first_hour = conn.exec_driver_sql("SELECT MIN(bucket) FROM rollup_hour").scalar_one()
             boundary = now_ms // MS_PER_HOUR * MS_PER_HOUR
             if not self._still_valid(store, conn, last_seq, first_hour):
-                self._sealed = _sum_rows(rollup_rows(conn, store.dialect, None, boundary))
+                self._sealed = _sum_rows(rollup_rows(conn, None, boundary))
                 self._sealed_until_ms = boundary
                 self.rebuilds += 1
             elif self._sealed_until_ms is not None and self._sealed_until_ms < boundary:
-                _merge(
-                    self._sealed, _sum_rows(rollup_rows(conn, store.dialect, self._sealed_until_ms, boundary))
-                )
+                _merge(self._sealed, _sum_rows(rollup_rows(conn, self._sealed_until_ms, boundary)))
                 self._sealed_until_ms = boundary
             self._seen_seq = last_seq
             self._first_hour = first_hour
             assert self._sealed_until_ms is not None
-            open_hours = _sum_rows(rollup_rows(conn, store.dialect, self._sealed_until_ms, None))
+            open_hours = _sum_rows(rollup_rows(conn, self._sealed_until_ms, None))
         result = {k: v.copy() for k, v in self._sealed.items()}
         _merge(result, open_hours)
         return result
