@@ -13,11 +13,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from sqlalchemy import func, select
 
 from console.domain.alerts import EndpointTotals
 from console.domain.times import MS_PER_HOUR
 from console.store.engine import Store
-from console.store.windows import RollupRow, rollup_rows
+from console.store.windows import RollupRow, rollup_rows, sql_table
+
+ATTEMPT = sql_table("delivery_attempt", "seq", "attempted_at")
+FIRST_HOUR = select(func.min(sql_table("rollup_hour", "bucket").c.bucket))
 
 
 def _sum_rows(rows: Iterable[RollupRow]) -> dict[str, EndpointTotals]:
@@ -67,12 +71,10 @@ class TotalsCache:
 
     def read(self, store: Store, now_ms: int) -> dict[str, EndpointTotals]:
         with self._lock, store.read() as conn:
-            last_seq = int(
-                conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM delivery_attempt").scalar_one()
-            )
-            first_hour = conn.exec_driver_sql("SELECT MIN(bucket) FROM rollup_hour").scalar_one()
+            last_seq = int(conn.execute(select(func.coalesce(func.max(ATTEMPT.c.seq), 0))).scalar_one())
+            first_hour = conn.execute(FIRST_HOUR).scalar_one()
             boundary = now_ms // MS_PER_HOUR * MS_PER_HOUR
-            if not self._still_valid(store, conn, last_seq, first_hour):
+            if not self._still_valid(conn, last_seq, first_hour):
                 self._sealed = _sum_rows(rollup_rows(conn, None, boundary))
                 self._sealed_until_ms = boundary
                 self.rebuilds += 1
@@ -87,13 +89,11 @@ class TotalsCache:
         _merge(result, open_hours)
         return result
 
-    def _still_valid(self, store: Store, conn: Any, last_seq: int, first_hour: int | None) -> bool:
+    def _still_valid(self, conn: Any, last_seq: int, first_hour: int | None) -> bool:
         if self._sealed_until_ms is None or first_hour != self._first_hour or last_seq < self._seen_seq:
             return False
         if last_seq == self._seen_seq:
             return True
-        p = store.dialect.placeholder
-        earliest = conn.exec_driver_sql(
-            f"SELECT MIN(attempted_at) FROM delivery_attempt WHERE seq > {p}", (self._seen_seq,)
-        ).scalar_one()
+        written_since = select(func.min(ATTEMPT.c.attempted_at)).where(ATTEMPT.c.seq > self._seen_seq)
+        earliest = conn.execute(written_since).scalar_one()
         return earliest is None or int(earliest) >= self._sealed_until_ms
