@@ -35,9 +35,12 @@ DELIVERY = sql_table("delivery", "event_id", "endpoint_id", "first_attempt_at", 
 FAILURE_MINUTE = sql_table("failure_minute", "bucket")
 
 
+LAST_SEQ = select(func.coalesce(func.max(ATTEMPT.c.seq), 0))  # the newest attempt's seq, 0 in an empty store
+
+
 def latest_seq(store: Store) -> int:
     with store.read() as conn:
-        return int(conn.execute(select(func.coalesce(func.max(ATTEMPT.c.seq), 0))).scalar_one())
+        return int(conn.execute(LAST_SEQ).scalar_one())
 
 
 def recent_failures(store: Store, since_ms: int, until_ms: int, limit: int = 50) -> list[FailureRow]:

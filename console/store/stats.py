@@ -17,6 +17,7 @@ from console.domain.latency import percentiles
 from console.domain.outcomes import ErrorKind
 from console.domain.times import MS_PER_MINUTE
 from console.store.engine import Store
+from console.store.live import LAST_SEQ
 from console.store.rollup import N_COUNTERS
 from console.store.windows import Counters, matching, rollup_rows, sql_table
 
@@ -72,7 +73,6 @@ DELIVERY = sql_table("delivery", "endpoint_id", "event_type", "first_attempt_at"
 FAILURE_MINUTE = sql_table(
     "failure_minute", "bucket", "endpoint_id", "event_type", "status_code", "error_kind", "count", "last_at"
 )
-ATTEMPT = sql_table("delivery_attempt", "seq")
 
 
 def _oldest_undelivered(conn: Any, flt: DeliveryFilter) -> dict[str, int]:
@@ -145,7 +145,7 @@ def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
     by_endpoint: dict[str, _Sums] = {}
     by_type: dict[str, _Sums] = {}
     with store.read() as conn:
-        last_seq = conn.execute(select(func.coalesce(func.max(ATTEMPT.c.seq), 0))).scalar_one()
+        last_seq = conn.execute(LAST_SEQ).scalar_one()
         for row in rollup_rows(conn, flt.since_ms, flt.until_ms, flt.endpoint_ids, flt.event_types):
             endpoint_sums = by_endpoint.get(row.endpoint_id)
             if endpoint_sums is None:

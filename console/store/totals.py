@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from console.domain.alerts import EndpointTotals
 from console.domain.times import MS_PER_HOUR
 from console.store.engine import Store
+from console.store.live import LAST_SEQ
 from console.store.windows import RollupRow, rollup_rows, sql_table
 
 ATTEMPT = sql_table("delivery_attempt", "seq", "attempted_at")
@@ -71,7 +72,7 @@ class TotalsCache:
 
     def read(self, store: Store, now_ms: int) -> dict[str, EndpointTotals]:
         with self._lock, store.read() as conn:
-            last_seq = int(conn.execute(select(func.coalesce(func.max(ATTEMPT.c.seq), 0))).scalar_one())
+            last_seq = int(conn.execute(LAST_SEQ).scalar_one())
             first_hour = conn.execute(FIRST_HOUR).scalar_one()
             boundary = now_ms // MS_PER_HOUR * MS_PER_HOUR
             if not self._still_valid(conn, last_seq, first_hour):
