@@ -45,10 +45,21 @@ def _write_log(path: Path, events: int) -> None:
 
 def _receiver(folder: Path, latency_ms: int) -> tuple[subprocess.Popen[bytes], int]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "console", "--endpoints", str(folder / "endpoints.toml"), "receiver", "--port", "0",
-         "--latency-ms", str(latency_ms)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "--endpoints",
+            str(folder / "endpoints.toml"),
+            "receiver",
+            "--port",
+            "0",
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
     assert process.stderr is not None
     line = process.stderr.readline().decode()
     match = re.search(r":(\d+) for", line)
@@ -136,11 +147,20 @@ def main(argv: list[str] | None = None) -> None:
                 process.terminate()
                 process.wait(timeout=10)
     ideal = CONCURRENCY / 0.050
-    report("replay, 50 ms receiver", events=args.events, concurrency=CONCURRENCY, rate=f"{rate_50:,.0f}/s",
-           share_of_ideal=f"{rate_50 / ideal:.2f} (ideal {ideal:,.0f}/s; target >= 0.85)",
-           bare_httpx_same_receiver=f"{bare_50:,.0f}/s ({bare_50 / ideal:.2f} of ideal; replay/bare {rate_50 / bare_50:.2f})")  # fmt: skip
-    report("replay vs bare httpx, 0 ms receiver", replay=f"{replay_0:,.0f}/s", bare_httpx=f"{bare_0:,.0f}/s",
-           ratio=f"{replay_0 / bare_0:.2f} (target >= 0.8)")  # fmt: skip
+    report(
+        "replay, 50 ms receiver",
+        events=args.events,
+        concurrency=CONCURRENCY,
+        rate=f"{rate_50:,.0f}/s",
+        share_of_ideal=f"{rate_50 / ideal:.2f} (ideal {ideal:,.0f}/s; target >= 0.85)",
+        bare_httpx_same_receiver=f"{bare_50:,.0f}/s ({bare_50 / ideal:.2f} of ideal; replay/bare {rate_50 / bare_50:.2f})",
+    )
+    report(
+        "replay vs bare httpx, 0 ms receiver",
+        replay=f"{replay_0:,.0f}/s",
+        bare_httpx=f"{bare_0:,.0f}/s",
+        ratio=f"{replay_0 / bare_0:.2f} (target >= 0.8)",
+    )
 
 
 if __name__ == "__main__":

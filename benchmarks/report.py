@@ -54,32 +54,78 @@ def main(argv: list[str] | None = None) -> None:
         commands: dict[str, list[float]] = {"report": [], "bare": []}
         bare_rss = 0
         for _ in range(max(args.repeat // 2, 1)):
-            seconds, _, _ = run_child(hookconsole("--db", str(dbs[35]), "report", "--since", format_ms(since),
-                                                  "--until", format_ms(until), "--out", str(out / "c.html")))  # fmt: skip
+            seconds, _, _ = run_child(
+                hookconsole(
+                    "--db",
+                    str(dbs[35]),
+                    "report",
+                    "--since",
+                    format_ms(since),
+                    "--until",
+                    format_ms(until),
+                    "--out",
+                    str(out / "c.html"),
+                )
+            )
             commands["report"].append(seconds)
-            seconds, bare_rss, _ = run_child([sys.executable, "-m", "benchmarks.report_baseline", str(dbs[35]),
-                                              str(since), str(until), str(out / "b.html")])  # fmt: skip
+            seconds, bare_rss, _ = run_child(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.report_baseline",
+                    str(dbs[35]),
+                    str(since),
+                    str(until),
+                    str(out / "b.html"),
+                ]
+            )
             commands["bare"].append(seconds)
         rss: dict[int, tuple[float, int]] = {}
         for days in (7, 30):
-            seconds, peak, _ = run_child(hookconsole(
-                "--db", str(dbs[35]), "report", "--since", format_ms(until - days * MS_PER_DAY), "--until",
-                format_ms(until), "--out", str(out / f"w{days}.html"),
-            ))  # fmt: skip
+            seconds, peak, _ = run_child(
+                hookconsole(
+                    "--db",
+                    str(dbs[35]),
+                    "report",
+                    "--since",
+                    format_ms(until - days * MS_PER_DAY),
+                    "--until",
+                    format_ms(until),
+                    "--out",
+                    str(out / f"w{days}.html"),
+                )
+            )
             rss[days] = (seconds, peak)
     ours, bare = _median_ms(times["35"]), _median_ms(times["bare"])
-    report("report 24h vs bare pandas+plotly (in-process, warm)", report=f"{ours:.0f} ms", bare=f"{bare:.0f} ms",
-           ratio=f"{ours / bare:.2f} (target <= 2.0)", file=f"{size_mb:.1f} MB")  # fmt: skip
+    report(
+        "report 24h vs bare pandas+plotly (in-process, warm)",
+        report=f"{ours:.0f} ms",
+        bare=f"{bare:.0f} ms",
+        ratio=f"{ours / bare:.2f} (target <= 2.0)",
+        file=f"{size_mb:.1f} MB",
+    )
     ours_cmd, bare_cmd = _median_ms(commands["report"]), _median_ms(commands["bare"])
-    report("report 24h vs bare pandas+plotly (commands, imports included)", report=f"{ours_cmd:.0f} ms",
-           bare=f"{bare_cmd:.0f} ms", ratio=f"{ours_cmd / bare_cmd:.2f} (target <= 2.0)")  # fmt: skip
+    report(
+        "report 24h vs bare pandas+plotly (commands, imports included)",
+        report=f"{ours_cmd:.0f} ms",
+        bare=f"{bare_cmd:.0f} ms",
+        ratio=f"{ours_cmd / bare_cmd:.2f} (target <= 2.0)",
+    )
     small = _median_ms(times["7"])
-    report("report 24h, 35-day store vs 7-day store", store_7d=f"{small:.0f} ms", store_35d=f"{ours:.0f} ms",
-           ratio=f"{ours / small:.2f} (target <= 1.2)")  # fmt: skip
+    report(
+        "report 24h, 35-day store vs 7-day store",
+        store_7d=f"{small:.0f} ms",
+        store_35d=f"{ours:.0f} ms",
+        ratio=f"{ours / small:.2f} (target <= 1.2)",
+    )
     for days, limit in ((7, 300), (30, 400)):
         seconds, peak = rss[days]
-        report(f"report {days}d on the 35-day store", seconds=f"{seconds:.1f}",
-               peak_rss=f"{peak} MB (target <= {limit} MB)", vs_bare_script=f"{peak / max(bare_rss, 1):.2f}x of {bare_rss} MB")  # fmt: skip
+        report(
+            f"report {days}d on the 35-day store",
+            seconds=f"{seconds:.1f}",
+            peak_rss=f"{peak} MB (target <= {limit} MB)",
+            vs_bare_script=f"{peak / max(bare_rss, 1):.2f}x of {bare_rss} MB",
+        )
 
 
 if __name__ == "__main__":

@@ -95,11 +95,24 @@ def build(db: Path, since_ms: int, until_ms: int, out: Path) -> int:
         go.Scatter(x=times, y=opened - closed, fill="tozeroy", name="undelivered"), layout=layout
     )
     step = max(len(times) // BANDS, 1)
-    backlog.update_layout(shapes=[
-        {"type": "rect", "xref": "x", "yref": "paper", "x0": times[i], "x1": times[min(i + 1, len(times) - 1)],
-         "y0": 0, "y1": 1, "fillcolor": "#f59e0b", "opacity": 0.2, "line": {"width": 0}}
-        for i in range(0, step * BANDS, step) if i < len(times)
-    ])  # fmt: skip
+    backlog.update_layout(
+        shapes=[
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": times[i],
+                "x1": times[min(i + 1, len(times) - 1)],
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "#f59e0b",
+                "opacity": 0.2,
+                "line": {"width": 0},
+            }
+            for i in range(0, step * BANDS, step)
+            if i < len(times)
+        ]
+    )
 
     figures = [success, lat, volume, spread, heat, retries, backlog]
     body = "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figures)

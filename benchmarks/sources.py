@@ -61,12 +61,19 @@ def _rows(log: Path, table: str) -> Iterator[tuple[object, ...]]:
                 code, latency = line.get("status_code"), line.get("latency_ms")
                 manual = line.get("trigger") == "manual"
                 yield (
-                    f"atmpt_{at:013d}{seq:07d}", _stamp(at), line["event_id"], line["endpoint_id"],
+                    f"atmpt_{at:013d}{seq:07d}",
+                    _stamp(at),
+                    line["event_id"],
+                    line["endpoint_id"],
                     line.get("endpoint_url") or "https://example.com",
-                    0 if code is not None and 200 <= code < 300 else 2, code or 0, line.get("error") or "",
-                    _stamp(at), 1 if manual else 0, None if latency is None else round(latency),
+                    0 if code is not None and 200 <= code < 300 else 2,
+                    code or 0,
+                    line.get("error") or "",
+                    _stamp(at),
+                    1 if manual else 0,
+                    None if latency is None else round(latency),
                     -1 if manual else line["attempt"],
-                )  # fmt: skip
+                )
 
 
 COLUMNS = {

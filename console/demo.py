@@ -145,10 +145,26 @@ def sandbox(setup: DemoSetup, rate: float = 3.0) -> Iterator[list[subprocess.Pop
             child = _start(_command(*base, "receiver", "--port", str(setup.ports[name]), *options), log)
             children.append(child)
             _wait_listening(log, child[0])
-        children.append(_start(_command("--db", str(setup.db), *base, "simulate", "--rate", str(rate)),
-                               setup.folder / "logs" / "simulator.log"))  # fmt: skip
-        children.append(_start(_command("--db", str(setup.db), "watch", "--alerts", str(setup.folder / "alerts.toml"),
-                                        "--every", WATCH_EVERY), setup.folder / "logs" / "watch.log"))  # fmt: skip
+        children.append(
+            _start(
+                _command("--db", str(setup.db), *base, "simulate", "--rate", str(rate)),
+                setup.folder / "logs" / "simulator.log",
+            )
+        )
+        children.append(
+            _start(
+                _command(
+                    "--db",
+                    str(setup.db),
+                    "watch",
+                    "--alerts",
+                    str(setup.folder / "alerts.toml"),
+                    "--every",
+                    WATCH_EVERY,
+                ),
+                setup.folder / "logs" / "watch.log",
+            )
+        )
         yield [process for process, _ in children]
     finally:
         stop_all([process for process, _ in children])

@@ -9,8 +9,7 @@ import base64
 import binascii
 import ipaddress
 import os
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,138 +17,15 @@ from urllib.parse import urlsplit
 
 from console.domain.endpoint import EndpointConfig, Scheme, Secret
 from console.domain.urls import mask_url
-
-REQUIRED_KEYS = ("id", "url", "scheme", "secret")
-OPTIONAL_KEYS = ("name", "timeout_s", "max_in_flight", "rate_per_s", "max_tries", "enabled")
-
-
-class EndpointsError(Exception):
-    """endpoints.toml cannot be used; `problems` lists every reason, one line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-@dataclass(frozen=True)
-class EndpointsFile:
-    """The endpoints of one configuration file, in file order."""
-
-    path: Path
-    endpoints: tuple[EndpointConfig, ...]
-
-    def get(self, endpoint_id: str) -> EndpointConfig | None:
-        return next((e for e in self.endpoints if e.id == endpoint_id), None)
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        return tuple(e.id for e in self.endpoints)
-
-
-def load_endpoints(path: Path | str) -> EndpointsFile:
-    """Parse and validate the structure of endpoints.toml (secrets are not resolved here)."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EndpointsError(
-            [f"{path}: no such endpoints file (use --endpoints or HOOKCONSOLE_ENDPOINTS)"]
-        ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise EndpointsError([f"{path}: not valid TOML: {exc}"]) from None
-    problems: list[str] = []
-    unknown_top = sorted(set(raw) - {"endpoint"})
-    for key in unknown_top:
-        problems.append(f"{path}: unknown top-level key {key!r} (expected [[endpoint]] tables)")
-    tables = raw.get("endpoint", [])
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise EndpointsError([*problems, f"{path}: 'endpoint' must be an array of tables ([[endpoint]])"])
-    endpoints: list[EndpointConfig] = []
-    seen: set[str] = set()
-    for index, table in enumerate(tables, start=1):
-        where = f"{path}: endpoint #{index}"
-        if isinstance(table.get("id"), str) and table["id"]:
-            where = f"{path}: endpoint {table['id']!r}"
-        parsed = _parse_endpoint(table, where, problems)
-        if parsed is None:
-            continue
-        if parsed.id in seen:
-            problems.append(f"{where}: id: duplicate id (each endpoint id must be unique)")
-            continue
-        seen.add(parsed.id)
-        endpoints.append(parsed)
-    if problems:
-        raise EndpointsError(problems)
-    return EndpointsFile(path=path, endpoints=tuple(endpoints))
-
-
-def _parse_endpoint(table: Mapping[str, Any], where: str, problems: list[str]) -> EndpointConfig | None:
-    before = len(problems)
-    for key in sorted(set(table) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS)):
-        problems.append(f"{where}: unknown key {key!r} (known: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})")
-    for key in REQUIRED_KEYS:
-        if key not in table:
-            problems.append(f"{where}: {key}: missing (required)")
-    endpoint_id = table.get("id")
-    if "id" in table and (not isinstance(endpoint_id, str) or not endpoint_id.strip()):
-        problems.append(f"{where}: id: must be a non-empty string")
-    url = table.get("url")
-    if "url" in table:
-        reason = url_problem(url)
-        if reason:
-            problems.append(f"{where}: url: {reason}")
-    scheme = table.get("scheme")
-    if "scheme" in table and scheme not in {s.value for s in Scheme}:
-        problems.append(f"{where}: scheme: unknown scheme {scheme!r} (standard, stripe, github or convoy)")
-    refs = table.get("secret")
-    ref_list: list[str] = []
-    if "secret" in table:
-        ref_list = [refs] if isinstance(refs, str) else list(refs) if isinstance(refs, list) else []
-        if not ref_list or not all(isinstance(r, str) for r in ref_list):
-            problems.append(
-                f"{where}: secret: must be a reference string or a list of them (env:NAME or file:PATH)"
-            )
-            ref_list = []
-        for ref in ref_list:
-            if not ref.startswith(("env:", "file:")) or len(ref.split(":", 1)[1]) == 0:
-                problems.append(
-                    f"{where}: secret: must be a reference like env:NAME or file:PATH, not the secret itself"
-                )
-                break
-    options = {
-        "timeout_s": (float, 0.001, 600.0),
-        "max_in_flight": (int, 1, 10_000),
-        "rate_per_s": (float, 0.001, 1_000_000.0),
-        "max_tries": (int, 1, 100),
-    }
-    values: dict[str, Any] = {}
-    for key, (kind, low, high) in options.items():
-        if key not in table:
-            continue
-        value = table[key]
-        ok_type = isinstance(value, int) and not isinstance(value, bool)
-        if kind is float:
-            ok_type = ok_type or isinstance(value, float)
-        if not ok_type or not (low <= value <= high):
-            noun = "an integer" if kind is int else "a number"
-            problems.append(f"{where}: {key}: must be {noun} between {low:g} and {high:g}, got {value!r}")
-        else:
-            values[key] = kind(value)
-    if "name" in table and not isinstance(table["name"], str):
-        problems.append(f"{where}: name: must be a string")
-    if "enabled" in table and not isinstance(table["enabled"], bool):
-        problems.append(f"{where}: enabled: must be true or false")
-    if len(problems) > before:
-        return None
-    return EndpointConfig(
-        id=str(endpoint_id),
-        url=str(url),
-        scheme=Scheme(str(scheme)),
-        secret_refs=tuple(ref_list),
-        name=table.get("name"),
-        enabled=table.get("enabled", True),
-        **values,
-    )
+from console.tomlconfig import (
+    NOT_A_REF,
+    ConfigError,
+    Problems,
+    is_secret_ref,
+    parse_tables,
+    read_toml,
+    unknown_sections,
+)
 
 
 def url_problem(url: object) -> str | None:
@@ -180,6 +56,126 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class EndpointsError(ConfigError):
+    """endpoints.toml cannot be used; `problems` lists every reason, one line each."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of an `[[endpoint]]` table: `check` says why a value is wrong (None when it is right) and
+    `convert` turns a right value into the `EndpointConfig` field `field` (by default the key's name)."""
+
+    name: str
+    check: Callable[[Any], str | None]
+    required: bool = False
+    convert: Callable[[Any], Any] = lambda value: value
+    field: str = ""
+
+
+def _non_empty_string(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+
+
+def _scheme(value: Any) -> str | None:
+    if value in {s.value for s in Scheme}:
+        return None
+    return f"unknown scheme {value!r} (standard, stripe, github or convoy)"
+
+
+def _secret_refs(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _secret(value: Any) -> str | None:
+    refs = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    if not refs or not all(isinstance(r, str) for r in refs):
+        return "must be a reference string or a list of them (env:NAME or file:PATH)"
+    if not all(is_secret_ref(r) for r in refs):
+        return NOT_A_REF
+    return None
+
+
+def _between(kind: type, low: float, high: float) -> Callable[[Any], str | None]:
+    noun = "an integer" if kind is int else "a number"
+
+    def check(value: Any) -> str | None:
+        ok_type = isinstance(value, int) and not isinstance(value, bool)
+        if kind is float:
+            ok_type = ok_type or isinstance(value, float)
+        if ok_type and low <= value <= high:
+            return None
+        return f"must be {noun} between {low:g} and {high:g}, got {value!r}"
+
+    return check
+
+
+def _of_type(kind: type, reason: str) -> Callable[[Any], str | None]:
+    return lambda value: None if isinstance(value, kind) else reason
+
+
+# The keys of an `[[endpoint]]` table, in the order their problems are reported.
+KEYS = (
+    Key("id", _non_empty_string, required=True),
+    Key("url", url_problem, required=True),
+    Key("scheme", _scheme, required=True, convert=Scheme),
+    Key("secret", _secret, required=True, convert=_secret_refs, field="secret_refs"),
+    Key("name", _of_type(str, "must be a string")),
+    Key("timeout_s", _between(float, 0.001, 600.0), convert=float),
+    Key("max_in_flight", _between(int, 1, 10_000)),
+    Key("rate_per_s", _between(float, 0.001, 1_000_000.0), convert=float),
+    Key("max_tries", _between(int, 1, 100)),
+    Key("enabled", _of_type(bool, "must be true or false")),
+)
+KEY_NAMES = tuple(k.name for k in KEYS)
+
+
+@dataclass(frozen=True)
+class EndpointsFile:
+    """The endpoints of one configuration file, in file order."""
+
+    path: Path
+    endpoints: tuple[EndpointConfig, ...]
+
+    def get(self, endpoint_id: str) -> EndpointConfig | None:
+        return next((e for e in self.endpoints if e.id == endpoint_id), None)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(e.id for e in self.endpoints)
+
+
+def load_endpoints(path: Path | str) -> EndpointsFile:
+    """Parse and validate the structure of endpoints.toml (secrets are not resolved here)."""
+    path = Path(path)
+    raw = read_toml(path, EndpointsError, "no such endpoints file (use --endpoints or HOOKCONSOLE_ENDPOINTS)")
+    problems = unknown_sections(raw, str(path), ("endpoint",))
+    endpoints = parse_tables(raw, str(path), "endpoint", "id", _parse_endpoint, problems)
+    if problems or endpoints is None:
+        raise EndpointsError(problems)
+    return EndpointsFile(path=path, endpoints=tuple(endpoints))
+
+
+def _parse_endpoint(table: Mapping[str, Any], index: int, found: Problems) -> EndpointConfig | None:
+    """The endpoint of one table, checked key by key against `KEYS` so that every problem is reported."""
+    for key in sorted(set(table) - set(KEY_NAMES)):
+        found.lines.append(f"{found.where}: unknown key {key!r} (known: {', '.join(KEY_NAMES)})")
+    for spec in KEYS:
+        if spec.required and spec.name not in table:
+            found.add(spec.name, "missing (required)")
+    values: dict[str, Any] = {}
+    for spec in KEYS:
+        if spec.name not in table:
+            continue
+        reason = spec.check(table[spec.name])
+        if reason:
+            found.add(spec.name, reason)
+        else:
+            values[spec.field or spec.name] = spec.convert(table[spec.name])
+    if found.lines:
+        return None
+    return EndpointConfig(**values)
 
 
 def resolve_secret(ref: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Secret:
@@ -244,7 +240,7 @@ def secret_format_problem(scheme: Scheme, secret: Secret) -> str | None:
     return None
 
 
-def check_endpoints(
+def check_endpoints_file(
     path: Path | str, env: Mapping[str, str] | None = None
 ) -> tuple[EndpointsFile | None, list[str]]:
     """Everything `endpoints check` reports: structure problems, then secrets that do not resolve."""

@@ -76,12 +76,14 @@ def test_time_series_counts_rates_and_percentiles() -> None:
 
 
 def test_incidents_merge_runs_rank_worst_first_and_ignore_noise() -> None:
-    series = pd.DataFrame({
-        "bucket_ms": [0, 5, 10, 15, 20, 25, 0, 5, 10, 15],
-        "endpoint_id": ["a"] * 6 + ["b"] * 4,
-        "attempts": [100, 10, 10, 1, 10, 100, 1000, 1000, 1000, 1000],
-        "successes": [100, 5, 4, 1, 3, 100, 995, 989, 0, 998],
-    })  # fmt: skip
+    series = pd.DataFrame(
+        {
+            "bucket_ms": [0, 5, 10, 15, 20, 25, 0, 5, 10, 15],
+            "endpoint_id": ["a"] * 6 + ["b"] * 4,
+            "attempts": [100, 10, 10, 1, 10, 100, 1000, 1000, 1000, 1000],
+            "successes": [100, 5, 4, 1, 3, 100, 995, 989, 0, 998],
+        }
+    )
     seen: list[tuple[str, int, int]] = []
 
     def reach(endpoint: str, start: int, end: int) -> tuple[int, int]:
@@ -122,8 +124,14 @@ def _line(
     event: str, endpoint: str, attempt: int, offset_ms: int, ok: bool, user: str, occurred_ms: int
 ) -> dict[str, Any]:
     payload = {"event": "reward.redeemed", "event_id": event, "user_id": user, "timestamp": _at(occurred_ms)}
-    return log_line(event, endpoint, attempt, attempted_at=_at(offset_ms), status_code=200 if ok else 503,
-                    **({"payload": payload} if attempt == 1 else {}))  # fmt: skip
+    return log_line(
+        event,
+        endpoint,
+        attempt,
+        attempted_at=_at(offset_ms),
+        status_code=200 if ok else 503,
+        **({"payload": payload} if attempt == 1 else {}),
+    )
 
 
 # The window is [T0, T0 + 1h) in 10-minute buckets. Offsets in ms from T0.
@@ -178,10 +186,14 @@ def test_delivery_figures_from_the_database(store: Store, tmp_path: Path) -> Non
 
 
 def test_failure_breakdowns() -> None:
-    failures = pd.DataFrame({
-        "endpoint_id": ["a", "a", "b", "b"], "status_code": [503, 404, 0, 503],
-        "error_kind": ["", "", "connection_refused", ""], "count": [5, 1, 7, 2],
-    })  # fmt: skip
+    failures = pd.DataFrame(
+        {
+            "endpoint_id": ["a", "a", "b", "b"],
+            "status_code": [503, 404, 0, 503],
+            "error_kind": ["", "", "connection_refused", ""],
+            "count": [5, 1, 7, 2],
+        }
+    )
     parts = failure_breakdowns(failures)
     classes = {(r.endpoint_id, r._2): r.attempts for r in parts["by_endpoint_class"].itertuples()}
     assert classes == {

@@ -59,8 +59,15 @@ def test_overlapping_ingesters_give_the_store_of_one(store_url: str, log_file: P
     b.write_bytes(b"\n".join(lines[:third] + lines[third:]) + b"\n")  # all of it, overlapping a
     open_store(store_url).close()
     env = {**os.environ, "HOOKCONSOLE_INGEST_PROCESSES": "1"}
-    runs = [subprocess.Popen(_console("--db", store_url, "ingest", str(f), "--batch-size", "300", "--json"),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for f in (a, b)]  # fmt: skip
+    runs = [
+        subprocess.Popen(
+            _console("--db", store_url, "ingest", str(f), "--batch-size", "300", "--json"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for f in (a, b)
+    ]
     summaries = [orjson.loads(p.communicate(timeout=120)[0]) for p in runs]
     assert all(p.returncode == 0 for p in runs)
     assert sum(s["accepted"] for s in summaries) == len(lines)
@@ -135,10 +142,18 @@ def test_readers_while_a_writer_writes(store_url: str, tmp_path: Path) -> None:
     log = generate(tmp_path / "big", events=6000, days=3, seed=4, end_ms=END).path
     open_store(store_url).close()
     env = {**os.environ, "HOOKCONSOLE_INGEST_PROCESSES": "1"}
-    writer = subprocess.Popen(_console("--db", store_url, "ingest", str(log), "--batch-size", "500", "--json"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
-    readers = [subprocess.Popen([sys.executable, "-c", READER, store_url, "12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-               for _ in range(3)]  # fmt: skip
+    writer = subprocess.Popen(
+        _console("--db", store_url, "ingest", str(log), "--batch-size", "500", "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, store_url, "12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
     started = time.monotonic()
     out, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err.decode()

@@ -24,18 +24,25 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     ("url", "shown"),
     [
         ("postgresql+psycopg://bob:pw@db:5432/x", "postgresql+psycopg://bob:***@db:5432/x"),
-        ("postgresql://bob@db/x?password=pw&sslmode=require", "postgresql://bob@db/x?password=***&sslmode=require"),
-        ("https://u:p%40ss@h.example/hook?token=t&x=1&api_key=k&sig=s&client_secret=c",
-         "https://u:***@h.example/hook?token=***&x=1&api_key=***&sig=***&client_secret=***"),
-        ("https://h.example/hook?X-Api-Key=k;Signature=s#access_token=t&state=ok",
-         "https://h.example/hook?X-Api-Key=***;Signature=***#access_token=***&state=ok"),
+        (
+            "postgresql://bob@db/x?password=pw&sslmode=require",
+            "postgresql://bob@db/x?password=***&sslmode=require",
+        ),
+        (
+            "https://u:p%40ss@h.example/hook?token=t&x=1&api_key=k&sig=s&client_secret=c",
+            "https://u:***@h.example/hook?token=***&x=1&api_key=***&sig=***&client_secret=***",
+        ),
+        (
+            "https://h.example/hook?X-Api-Key=k;Signature=s#access_token=t&state=ok",
+            "https://h.example/hook?X-Api-Key=***;Signature=***#access_token=***&state=ok",
+        ),
         ("https://user@h.example/p?id=7", "https://user@h.example/p?id=7"),
         ("sqlite:///tmp/store.db", "sqlite:///tmp/store.db"),
         ("store.db", "store.db"),
         ("", ""),
         ("::::@@@??==&&##", "::::@@@??==&&##"),
     ],
-)  # fmt: skip
+)
 def test_mask_url(url: str, shown: str) -> None:
     assert mask_url(url) == shown
     assert mask_url(shown) == shown  # masking twice changes nothing

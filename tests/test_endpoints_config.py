@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from console.endpoints import EndpointsError, check_endpoints, load_endpoints, resolve_secrets
+from console.endpoints import EndpointsError, check_endpoints_file, load_endpoints, resolve_secrets
 from tests.helpers import run
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -133,6 +133,6 @@ def test_check_command_reports_every_problem_without_secrets(tmp_path: Path) -> 
 
 def test_check_reports_all_structure_problems(tmp_path: Path) -> None:
     path = write(tmp_path, '[[endpoint]]\nid = "a"\nurl = "nope"\nscheme = "x"\nsecret = "env:A"\n')
-    config, problems = check_endpoints(path)
+    config, problems = check_endpoints_file(path)
     assert config is None
     assert any("url:" in p for p in problems) and any("scheme:" in p for p in problems)

@@ -22,8 +22,10 @@ def test_next_export_removes_the_parts_of_a_killed_one(tmp_path: Path) -> None:
     args = ["--db", str(db), "export", "--since", "2026-04-30T00:00:00Z", "--until", "2026-05-07T00:00:00Z"]
     export = subprocess.Popen(
         [sys.executable, "-m", "console", *args, "--out", str(folder), "--format", "csv,json"],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     parts: list[Path] = []
     while not parts and export.poll() is None and time.monotonic() < deadline:

@@ -230,9 +230,17 @@ def test_hostile_corpus(
 
     rejects = tmp_path / "rejects.jsonl"
     result = run(
-        "--db", store.url, "ingest", str(jsonl), str(csv_path), "--rejects", str(rejects), "--json",
-        "--max-line-bytes", str(MAX_LINE),
-    )  # fmt: skip
+        "--db",
+        store.url,
+        "ingest",
+        str(jsonl),
+        str(csv_path),
+        "--rejects",
+        str(rejects),
+        "--json",
+        "--max-line-bytes",
+        str(MAX_LINE),
+    )
     assert result.exit_code == 0, result.stderr
     summary = orjson.loads(result.stdout)
     expected_bad = {(str(jsonl), n): r for n, r in corpus.bad.items()}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import html
-import os
 import re
 import shutil
 import subprocess
@@ -13,6 +12,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+from syrupy.location import PyTestLocation
 
 from console.analytics.build import build_report_data
 from console.domain.filters import DeliveryFilter
@@ -25,7 +27,6 @@ from console.report.service import safe_cell
 from console.store import Store, open_store
 from tests.helpers import log_line, run, write_jsonl
 
-GOLDEN = Path(__file__).parent / "golden" / "report.html"
 NOW = parse_rfc3339_ms("2026-05-05T12:00:00Z")
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 TOKEN = "sk_live_do_not_leak_42"
@@ -36,18 +37,55 @@ def _fixture_lines() -> list[dict[str, object]]:
     for i in range(24):
         minute = f"{i * 2:02d}"
         ok = i % 5 != 0
-        lines.append(log_line(f"evt_{i:03d}", "ep_pay", 1, attempted_at=f"2026-05-05T10:{minute}:00Z",
-                              status_code=200 if ok else 503, latency_ms=40 + i * 7))  # fmt: skip
+        lines.append(
+            log_line(
+                f"evt_{i:03d}",
+                "ep_pay",
+                1,
+                attempted_at=f"2026-05-05T10:{minute}:00Z",
+                status_code=200 if ok else 503,
+                latency_ms=40 + i * 7,
+            )
+        )
         if not ok:
             lines.append(
                 log_line(
                     f"evt_{i:03d}", "ep_pay", 2, attempted_at=f"2026-05-05T10:{minute}:30Z", latency_ms=55
                 )
             )
-        lines.append(log_line(f"evt_{i:03d}", "ep_crm", 1, attempted_at=f"2026-05-05T10:{minute}:01Z",
-                              status_code=None if i >= 16 else 200, latency_ms=None if i >= 16 else 300 + i,
-                              error="connection refused" if i >= 16 else None))  # fmt: skip
+        lines.append(
+            log_line(
+                f"evt_{i:03d}",
+                "ep_crm",
+                1,
+                attempted_at=f"2026-05-05T10:{minute}:01Z",
+                status_code=None if i >= 16 else 200,
+                latency_ms=None if i >= 16 else 300 + i,
+                error="connection refused" if i >= 16 else None,
+            )
+        )
     return lines
+
+
+class GoldenHtml(SingleFileSnapshotExtension):
+    """The golden report as tests/golden/report.html, stored as is: one file for both stores
+    (`pytest --snapshot-update` rewrites it)."""
+
+    _write_mode = WriteMode.TEXT
+    _file_extension = "html"
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        return str(Path(test_location.filepath).parent / "golden")
+
+    @classmethod
+    def get_snapshot_name(cls, *, test_location: PyTestLocation, index: object = 0) -> str:
+        return "report"
+
+
+@pytest.fixture
+def golden(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(GoldenHtml)
 
 
 @pytest.fixture
@@ -63,14 +101,10 @@ def _render(store: Store) -> str:
     )
 
 
-def test_golden_report(report_store: Store) -> None:
+def test_golden_report(report_store: Store, golden: SnapshotAssertion) -> None:
     page = _render(report_store)
     assert page == _render(report_store)  # deterministic
-    if os.environ.get("HOOKCONSOLE_UPDATE_GOLDEN") == "1":
-        GOLDEN.write_text(page)
-    assert page == GOLDEN.read_text(), (
-        "report output changed; if intended, rerun with HOOKCONSOLE_UPDATE_GOLDEN=1"
-    )
+    assert page == golden  # if the change is intended: pytest tests/test_report.py --snapshot-update
     for chart in (
         "success-rate",
         "latency",
@@ -85,8 +119,19 @@ def test_golden_report(report_store: Store) -> None:
 
 def test_report_command_inline_plotlyjs_and_counts(report_store: Store, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    result = run("--db", report_store.url, "report", "--since", "2026-05-05T10:00:00Z", "--until", "2026-05-05T12:00:00Z",
-                 "--out", str(out), "--title", "Incident 42")  # fmt: skip
+    result = run(
+        "--db",
+        report_store.url,
+        "report",
+        "--since",
+        "2026-05-05T10:00:00Z",
+        "--until",
+        "2026-05-05T12:00:00Z",
+        "--out",
+        str(out),
+        "--title",
+        "Incident 42",
+    )
     assert result.exit_code == 0, result.stderr
     assert f"wrote {out}" in result.stdout
     page = out.read_text()
@@ -100,10 +145,16 @@ def test_report_command_inline_plotlyjs_and_counts(report_store: Store, tmp_path
 
 def test_hostile_payloads_render_as_text_and_no_secret_leaks(store: Store, tmp_path: Path) -> None:
     lines = [
-        log_line("evt_1", "ep_pay", 1, status_code=500, payload={"event_id": "evt_1", "user_id": HOSTILE, "note": HOSTILE},
-                 request_headers={"Authorization": f"Bearer {TOKEN}"}),
+        log_line(
+            "evt_1",
+            "ep_pay",
+            1,
+            status_code=500,
+            payload={"event_id": "evt_1", "user_id": HOSTILE, "note": HOSTILE},
+            request_headers={"Authorization": f"Bearer {TOKEN}"},
+        ),
         log_line("evt_1", "ep_pay", 2, attempted_at="2026-05-05T10:01:00Z", status_code=500, error=HOSTILE),
-    ]  # fmt: skip
+    ]
     ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", lines))])
     folder = tmp_path / "out"
     result = run(
@@ -249,11 +300,26 @@ def test_every_chart_fits_its_card_in_a_real_browser(tmp_path: Path) -> None:
     path.write_text(page.replace("</body>", FIT_PROBE + "</body>"))
     for width in (1400, 900):
         done = subprocess.run(
-            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'profile'}",
-             f"--window-size={width},3000", "--virtual-time-budget=15000", "--dump-dom", path.as_uri()],
-            capture_output=True, text=True, timeout=120, check=True,
-        )  # fmt: skip
+            [
+                str(CHROMIUM),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-sync",
+                "--disable-background-networking",
+                "--disable-component-update",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                f"--window-size={width},3000",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                path.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         match = re.search(r'<pre id="fit">(.*?)</pre>', done.stdout)
         assert match, done.stderr[-2000:]
         fits = orjson.loads(html.unescape(match.group(1)))

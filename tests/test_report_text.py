@@ -36,9 +36,16 @@ def test_report_and_exports_render_no_control_characters(store: Store, tmp_path:
     no_amount = {"event": "reward.redeemed", "event_id": "evt_bare", "user_id": "user_1", "status": "success"}
     lines = [
         log_line("evt_bare", payload=no_amount, status_code=None, error=error, latency_ms=None),
-        log_line("evt_bare", attempt=2, status_code=None, error=error, latency_ms=None, attempted_at="2026-05-05T10:01:00Z"),
+        log_line(
+            "evt_bare",
+            attempt=2,
+            status_code=None,
+            error=error,
+            latency_ms=None,
+            attempted_at="2026-05-05T10:01:00Z",
+        ),
         log_line("evt_ok"),
-    ]  # fmt: skip
+    ]
     log = write_jsonl(tmp_path / "log.jsonl", lines)
     assert run("--db", store.url, "ingest", str(log)).exit_code == 0
     common = ["--db", store.url, "--since", "2026-05-05T00:00:00Z", "--until", "2026-05-06T00:00:00Z"]

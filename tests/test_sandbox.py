@@ -33,8 +33,10 @@ SPECS = [EndpointSpec("ep_a", "standard", (SECRET,)), EndpointSpec("ep_b", "gith
 def receiver_process(config: Path, *args: str) -> Iterator[int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "console", "--endpoints", str(config), "receiver", "--port", "0", *args],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env={**os.environ},
-    )  # fmt: skip
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ},
+    )
     try:
         assert process.stderr is not None
         line = process.stderr.readline().decode()
@@ -72,8 +74,15 @@ def test_receiver_verifies_dedupes_and_logs(tmp_path: Path) -> None:
     assert stale.status_code == 401 and "timestamp too old" in stale.json()["reason"]
     assert github.status_code == 200 and missing.status_code == 404
     assert stats["endpoints"]["ep_a"] | {"acks": None} == {
-        "received": 4, "verified": 2, "rejected": 2, "faulted": 0, "acknowledged": 2, "unique_events": 1,
-        "duplicates": 1, "acks": None}  # fmt: skip
+        "received": 4,
+        "verified": 2,
+        "rejected": 2,
+        "faulted": 0,
+        "acknowledged": 2,
+        "unique_events": 1,
+        "duplicates": 1,
+        "acks": None,
+    }
     entries = [orjson.loads(line) for line in log.read_bytes().splitlines()]
     assert [e["status"] for e in entries] == [200, 200, 401, 401, 200]
     assert entries[1]["duplicate"] is True and entries[2]["verified"] is False

@@ -58,9 +58,14 @@ class ConvoyTables:
             for endpoint in endpoints:
                 conn.execute(
                     "INSERT INTO endpoints (id, project_id, name, url, secrets) VALUES (%s, %s, %s, %s, %s)",
-                    (endpoint, project, endpoint[3:], f"https://{endpoint}.example.com/convoy",
-                     orjson.dumps([{"uid": "s1", "value": "top-secret-value"}]).decode()),
-                )  # fmt: skip
+                    (
+                        endpoint,
+                        project,
+                        endpoint[3:],
+                        f"https://{endpoint}.example.com/convoy",
+                        orjson.dumps([{"uid": "s1", "value": "top-secret-value"}]).decode(),
+                    ),
+                )
 
     def _id(self, at: datetime) -> str:
         self.counter += 1
@@ -84,8 +89,18 @@ class ConvoyTables:
         )
         return delivery_id
 
-    def attempt(self, delivery_id: str, project: str, endpoint: str, at: datetime, code: int | None,
-                error: str = "", latency_ms: int | None = 100, deleted: bool = False, status_text: str | None = None) -> str:  # fmt: skip
+    def attempt(
+        self,
+        delivery_id: str,
+        project: str,
+        endpoint: str,
+        at: datetime,
+        code: int | None,
+        error: str = "",
+        latency_ms: int | None = 100,
+        deleted: bool = False,
+        status_text: str | None = None,
+    ) -> str:
         attempt_id = self._id(at)
         http_status = (
             status_text
@@ -97,10 +112,22 @@ class ConvoyTables:
             "INSERT INTO delivery_attempts (id, url, project_id, endpoint_id, event_delivery_id, http_status, "
             "response_data, error, status, created_at, deleted_at, requested_at, responded_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (attempt_id, f"https://{endpoint}.example.com/convoy", project, endpoint, delivery_id, http_status,
-             b'{"ok":true}' if code else None, error, code is not None and 200 <= code < 300, at,
-             at if deleted else None, at if latency_ms is not None else None, responded),
-        )  # fmt: skip
+            (
+                attempt_id,
+                f"https://{endpoint}.example.com/convoy",
+                project,
+                endpoint,
+                delivery_id,
+                http_status,
+                b'{"ok":true}' if code else None,
+                error,
+                code is not None and 200 <= code < 300,
+                at,
+                at if deleted else None,
+                at if latency_ms is not None else None,
+                responded,
+            ),
+        )
         return attempt_id
 
 
@@ -122,15 +149,37 @@ def populate(tables: ConvoyTables, events: int, seed: int = 5, start: datetime =
                 deleted = i % 9 == 4 and n == 0
                 if n < failures:
                     if rng.random() < 0.5:
-                        tables.attempt(delivery, project, endpoint, when, rng.choice((500, 503)),
-                                       latency_ms=rng.randint(30, 800), deleted=deleted)  # fmt: skip
+                        tables.attempt(
+                            delivery,
+                            project,
+                            endpoint,
+                            when,
+                            rng.choice((500, 503)),
+                            latency_ms=rng.randint(30, 800),
+                            deleted=deleted,
+                        )
                     else:
-                        tables.attempt(delivery, project, endpoint, when, None,
-                                       error="dial tcp 10.0.0.9:443: connect: connection refused",
-                                       latency_ms=None, deleted=deleted, status_text=rng.choice((None, "")))  # fmt: skip
+                        tables.attempt(
+                            delivery,
+                            project,
+                            endpoint,
+                            when,
+                            None,
+                            error="dial tcp 10.0.0.9:443: connect: connection refused",
+                            latency_ms=None,
+                            deleted=deleted,
+                            status_text=rng.choice((None, "")),
+                        )
                 else:
-                    tables.attempt(delivery, project, endpoint, when, rng.choice((200, 201)),
-                                   latency_ms=rng.randint(10, 300), deleted=deleted)  # fmt: skip
+                    tables.attempt(
+                        delivery,
+                        project,
+                        endpoint,
+                        when,
+                        rng.choice((200, 201)),
+                        latency_ms=rng.randint(10, 300),
+                        deleted=deleted,
+                    )
 
 
 def finals(conn: Any, project: str | None = None) -> list[Final]:
@@ -201,7 +250,16 @@ def test_payload_status_text_and_errors(sqlite_store: Any, convoy: Any) -> None:
     event_id = tables.event("proj_shop", T0, body)
     delivery = tables.delivery(event_id, "proj_shop", "ep_pay", T0)
     tables.attempt(delivery, "proj_shop", "ep_pay", T0, 503, latency_ms=250)
-    tables.attempt(delivery, "proj_shop", "ep_pay", T0 + timedelta(seconds=5), None, error="context deadline exceeded (Client.Timeout exceeded while awaiting headers)", latency_ms=None, status_text="")  # fmt: skip
+    tables.attempt(
+        delivery,
+        "proj_shop",
+        "ep_pay",
+        T0 + timedelta(seconds=5),
+        None,
+        error="context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+        latency_ms=None,
+        status_text="",
+    )
     tables.attempt(
         delivery, "proj_shop", "ep_pay", T0 + timedelta(seconds=9), 200, latency_ms=12, deleted=True
     )

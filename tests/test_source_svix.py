@@ -105,16 +105,38 @@ class SvixTables:
             )
         return msg_id
 
-    def attempt(self, msg_id: str, endpoint: str, at: datetime, status: int, code: int, response: str,
-                duration: int | None, number: int, trigger: int = 0) -> str:  # fmt: skip
+    def attempt(
+        self,
+        msg_id: str,
+        endpoint: str,
+        at: datetime,
+        status: int,
+        code: int,
+        response: str,
+        duration: int | None,
+        number: int,
+        trigger: int = 0,
+    ) -> str:
         attempt_id = self._id("atmpt", at)
         self.conn.execute(
             "INSERT INTO messageattempt (id, created_at, msg_id, endp_id, url, status, response_status_code, "
             "response, ended_at, trigger_type, response_duration_ms, attempt_number) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (attempt_id, at, msg_id, endpoint, f"https://{endpoint}.example.com/hooks", status, code, response,
-             at if status in (SUCCESS, FAIL) else None, trigger, duration, number),
-        )  # fmt: skip
+            (
+                attempt_id,
+                at,
+                msg_id,
+                endpoint,
+                f"https://{endpoint}.example.com/hooks",
+                status,
+                code,
+                response,
+                at if status in (SUCCESS, FAIL) else None,
+                trigger,
+                duration,
+                number,
+            ),
+        )
         return attempt_id
 
 
@@ -346,8 +368,14 @@ def test_no_permission_is_named(sqlite_store: Any, svix: Any) -> None:
 
 def _process(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "console", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "console", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for(condition: Any, timeout: float = 30.0) -> None:

@@ -160,9 +160,22 @@ def test_store_on_read_only_media_can_be_read(tmp_path: Path) -> None:
         ["replay", "list"],
     ):
         done = subprocess.run(
-            [*prefix, sys.executable, "-m", "console", "--db", str(ro_db), "--endpoints", str(endpoints), *args],
-            capture_output=True, text=True, env=env, timeout=120,
-        )  # fmt: skip
+            [
+                *prefix,
+                sys.executable,
+                "-m",
+                "console",
+                "--db",
+                str(ro_db),
+                "--endpoints",
+                str(endpoints),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert done.returncode == 0, (args, done.stderr)
     assert (tmp_path / "r.html").stat().st_size > 0
     assert len((tmp_path / "x" / "attempts.csv").read_text().splitlines()) == 31
@@ -178,8 +191,11 @@ def test_postgres_connection_cut_mid_ingest_is_one_line(pg_schema_url: str, tmp_
     open_store(pg_schema_url).close()  # the schema exists: the cut lands in the middle of writing lines
     process = subprocess.Popen(
         [sys.executable, "-m", "console", "--db", url, "ingest", str(log), "--batch-size", "200"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     killed = 0
     deadline = time.monotonic() + 60
     with psycopg.connect(_libpq_url(PG_URL), autocommit=True) as conn:

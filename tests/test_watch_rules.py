@@ -223,3 +223,12 @@ def test_a_metrics_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
         result = run("--db", str(tmp_path / "store.db"), "watch", "--metrics-port", str(port))
     assert result.exit_code == 1
     assert f"cannot serve metrics on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
+def test_alerts_file_not_utf8_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """alerts.toml is read as endpoints.toml is (console/tomlconfig.py): undecodable bytes are a TOML problem."""
+    bad = tmp_path / "alerts.toml"
+    bad.write_bytes(b'[[rule]]\nname = "\xff"\n')
+    result = run("alerts", "check", str(bad))
+    assert result.exit_code == 1
+    assert f"{bad}: not valid TOML" in result.stderr and "Traceback" not in result.stderr

@@ -24,8 +24,10 @@ def retries_until_success(store: Store, flt: DeliveryFilter) -> pd.DataFrame:
 
 def time_to_delivery(store: Store, flt: DeliveryFilter) -> pd.DataFrame:
     """Per endpoint: seconds from first attempt to delivery, p50, p95 and max (delivered deliveries)."""
-    rows = [(t.endpoint_id, t.delivered, t.p50_ms / 1000, t.p95_ms / 1000, t.max_ms / 1000)
-            for t in aggregates.delivery_times(store, flt)]  # fmt: skip
+    rows = [
+        (t.endpoint_id, t.delivered, t.p50_ms / 1000, t.p95_ms / 1000, t.max_ms / 1000)
+        for t in aggregates.delivery_times(store, flt)
+    ]
     return pd.DataFrame.from_records(rows, columns=["endpoint_id", "delivered", "p50_s", "p95_s", "max_s"])
 
 

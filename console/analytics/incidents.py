@@ -13,8 +13,18 @@ from console.domain.times import MS_PER_HOUR
 MIN_ATTEMPTS = 3  # a bucket with fewer attempts says too little
 MIN_FAILED = 5  # a stretch with fewer failed attempts is noise under a tight SLO, not an incident
 QUIET_GAP = 3  # buckets without enough traffic to judge that may sit inside one incident
-COLUMNS = ["endpoint_id", "start_ms", "end_ms", "duration_s", "attempts", "failed_attempts", "success_rate",
-           "events_affected", "still_undelivered", "impact"]  # fmt: skip
+COLUMNS = [
+    "endpoint_id",
+    "start_ms",
+    "end_ms",
+    "duration_s",
+    "attempts",
+    "failed_attempts",
+    "success_rate",
+    "events_affected",
+    "still_undelivered",
+    "impact",
+]
 
 # (endpoint, start ms, end ms) -> (events with a failed attempt in it, of those still undelivered now)
 Reach = Callable[[str, int, int], tuple[int, int]]
@@ -64,5 +74,17 @@ def _incident(
     start, end = run[0][0], run[-1][0] + bucket_ms
     affected, undelivered = reach(endpoint, start, end)
     impact = affected * (end - start) / MS_PER_HOUR
-    return [(endpoint, start, end, (end - start) // 1000, attempts, attempts - successes, successes / attempts,
-             affected, undelivered, impact)]  # fmt: skip
+    return [
+        (
+            endpoint,
+            start,
+            end,
+            (end - start) // 1000,
+            attempts,
+            attempts - successes,
+            successes / attempts,
+            affected,
+            undelivered,
+            impact,
+        )
+    ]

@@ -144,9 +144,17 @@ def failure_breakdowns(failures: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
     return {
         "by_endpoint_class": total(["endpoint_id", "klass"], "class"),
-        "by_status": frame[frame["status_code"] > 0].groupby("status_code")["count"].sum().reset_index()
-        .rename(columns={"count": "attempts"}).sort_values(["attempts", "status_code"], ascending=[False, True]),
-        "by_error": frame[frame["status_code"] == 0].groupby("error_kind")["count"].sum().reset_index()
-        .rename(columns={"count": "attempts"}).sort_values(["attempts", "error_kind"], ascending=[False, True]),
+        "by_status": frame[frame["status_code"] > 0]
+        .groupby("status_code")["count"]
+        .sum()
+        .reset_index()
+        .rename(columns={"count": "attempts"})
+        .sort_values(["attempts", "status_code"], ascending=[False, True]),
+        "by_error": frame[frame["status_code"] == 0]
+        .groupby("error_kind")["count"]
+        .sum()
+        .reset_index()
+        .rename(columns={"count": "attempts"})
+        .sort_values(["attempts", "error_kind"], ascending=[False, True]),
         "by_endpoint_label": total(["endpoint_id", "label"], "label"),
-    }  # fmt: skip
+    }

@@ -8,7 +8,7 @@ import click
 
 from console.cli.context import app_context, fail, store_options
 from console.domain.urls import mask_url
-from console.endpoints import check_endpoints
+from console.endpoints import check_endpoints_file
 
 
 @click.group("endpoints")
@@ -21,7 +21,7 @@ def endpoints_group() -> None:
 def check_command() -> None:
     """Check endpoints.toml: keys, URLs, schemes, and that every secret reference resolves."""
     app = app_context()
-    config, problems = check_endpoints(app.endpoints_path)
+    config, problems = check_endpoints_file(app.endpoints_path)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

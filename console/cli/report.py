@@ -21,13 +21,23 @@ WHERE_REFUSED = (
 
 
 def _report_options(func: Any) -> Any:
-    func = click.option("--slo", type=click.FloatRange(0.0, 1.0), default=0.99, show_default=True,
-                        help="Success-rate objective; stretches below it are incidents.")(func)  # fmt: skip
+    func = click.option(
+        "--slo",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.99,
+        show_default=True,
+        help="Success-rate objective; stretches below it are incidents.",
+    )(func)
     func = click.option(
         "--title", default="Webhook deliveries report", show_default=True, help="Report title."
     )(func)
-    func = click.option("--plotlyjs", type=click.Choice(["inline", "cdn"]), default="inline", show_default=True,
-                        help="Embed plotly.js (works offline) or load it from the CDN (small file).")(func)  # fmt: skip
+    func = click.option(
+        "--plotlyjs",
+        type=click.Choice(["inline", "cdn"]),
+        default="inline",
+        show_default=True,
+        help="Embed plotly.js (works offline) or load it from the CDN (small file).",
+    )(func)
     return func
 
 

@@ -71,9 +71,19 @@ def exit_with_parent() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append what is received here (JSON Lines).",
 )
-def receiver_command(port: int, host: str, only: tuple[str, ...], fail_rate: float, status: int, timeout_rate: float,
-                     latency_ms: float, retry_after: int | None, down_for: str | None, seed: int | None,
-                     log_path: Path | None) -> None:  # fmt: skip
+def receiver_command(
+    port: int,
+    host: str,
+    only: tuple[str, ...],
+    fail_rate: float,
+    status: int,
+    timeout_rate: float,
+    latency_ms: float,
+    retry_after: int | None,
+    down_for: str | None,
+    seed: int | None,
+    log_path: Path | None,
+) -> None:
     """A receiver that verifies signatures (401 when they fail), dedupes by event id and injects faults."""
     if not is_loopback(host):
         fail(f"--host {host}: the sandbox receiver listens on loopback addresses only")

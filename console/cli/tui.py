@@ -59,8 +59,13 @@ def tui_command(refresh: str, sources: tuple[str, ...], every: str) -> None:
 
 
 @click.command("demo")
-@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=Path(".demo"), show_default=True,
-              help="Where the demo's store, endpoints and logs go (recreated each run).")  # fmt: skip
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".demo"),
+    show_default=True,
+    help="Where the demo's store, endpoints and logs go (recreated each run).",
+)
 @click.option(
     "--refresh", default="2s", show_default=True, help="How often the dashboard reads new attempts."
 )

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 
 class Scheme(StrEnum):
-    """Signature schemes a receiver can verify (DESIGN.md, signing)."""
+    """Signature schemes a receiver can verify (docs/replay.md, Signing)."""
 
     STANDARD = "standard"
     STRIPE = "stripe"

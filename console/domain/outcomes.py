@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class Outcome(StrEnum):
-    """The result of one HTTP delivery attempt (DESIGN.md: 3xx counts as an HTTP error)."""
+    """The result of one HTTP delivery attempt (a 3xx counts as an HTTP error: redirects are not followed)."""
 
     SUCCESS = "success"
     HTTP_ERROR = "http_error"
@@ -34,7 +34,7 @@ class ErrorKind(StrEnum):
 
 
 def classify_outcome(status_code: int | None, error: str | None) -> Outcome:
-    """Derive an outcome from a status code and an error text, as DESIGN.md defines it."""
+    """Derive an outcome: a status code is success (2xx) or an HTTP error; without one, a timeout or network error."""
     if status_code is not None:
         return Outcome.SUCCESS if 200 <= status_code < 300 else Outcome.HTTP_ERROR
     if error_kind_of(error) is ErrorKind.TIMEOUT:

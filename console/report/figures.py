@@ -20,8 +20,8 @@ from console.analytics.series import ALL
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569"]
 HEIGHT = 360
 # ColorBrewer's Reds, from near white: plotly.js's own "Reds" starts at grey, which reads as data.
-REDS = [[i / 8, c] for i, c in enumerate(["#fff5f0", "#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#ef3b2c", "#cb181d",
-                                          "#a50f15", "#67000d"])]  # fmt: skip
+_REDS = ["#fff5f0", "#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#ef3b2c", "#cb181d", "#a50f15", "#67000d"]
+REDS = [[i / 8, c] for i, c in enumerate(_REDS)]
 _AXIS = {"gridcolor": "#eef2f7", "linecolor": "#d1d5db", "zerolinecolor": "#e5e7eb", "automargin": True}
 
 Figure = dict[str, Any]
@@ -51,8 +51,14 @@ def _values(values: Iterable[Any]) -> list[Any]:
     return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
 
 
-def _figure(title: str, data: list[dict[str, Any]], *, x: dict[str, Any] | None = None,
-            y: dict[str, Any] | None = None, **layout: Any) -> Figure:  # fmt: skip
+def _figure(
+    title: str,
+    data: list[dict[str, Any]],
+    *,
+    x: dict[str, Any] | None = None,
+    y: dict[str, Any] | None = None,
+    **layout: Any,
+) -> Figure:
     """A figure whose layout fills its card's width (no fixed width) at a fixed height."""
     base: dict[str, Any] = {
         "title": {"text": text(title), "font": {"size": 14}, "x": 0.01, "xanchor": "left"},
@@ -112,27 +118,67 @@ def success_rate_chart(data: ReportData) -> Chart:
     for n, (endpoint, group) in enumerate(series.groupby("endpoint_id", sort=True)):
         x, y = _times(group["bucket_ms"]), _values(group["success_rate"])
         is_all = endpoint == ALL
-        traces.append({
-            "type": "scatter", "mode": "lines", "name": text(endpoint), "x": x, "y": y,
-            "line": {"width": 3 if is_all else 1.5, "color": "#111827" if is_all else PALETTE[n % len(PALETTE)]},
-            "hovertemplate": "%{y:.2%}",
-        })  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": text(endpoint),
+                "x": x,
+                "y": y,
+                "line": {
+                    "width": 3 if is_all else 1.5,
+                    "color": "#111827" if is_all else PALETTE[n % len(PALETTE)],
+                },
+                "hovertemplate": "%{y:.2%}",
+            }
+        )
         for when, rate in zip(x, y, strict=True):
             if rate is not None and rate < bottom:
                 below_x.append(when)
                 below_text.append(f"{text(endpoint)}: {rate:.2%}")
     if below_x:
-        traces.append({
-            "type": "scatter", "mode": "markers", "name": "below the axis", "x": below_x, "y": [bottom] * len(below_x),
-            "text": below_text, "hovertemplate": "%{text}<extra></extra>", "cliponaxis": False,
-            "marker": {"symbol": "triangle-down", "size": 9, "color": "#dc2626"},
-        })  # fmt: skip
-    slo_line = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": data.slo, "y1": data.slo,
-                "line": {"dash": "dot", "color": "#6b7280", "width": 1}}  # fmt: skip
-    label = {"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": data.slo, "yanchor": "bottom",
-             "text": f"SLO {data.slo:.2%}", "showarrow": False, "font": {"color": "#4b5563", "size": 11}}  # fmt: skip
-    figure = _figure("Attempt success rate per endpoint", traces, x={"type": "date"},
-                     y={"range": [bottom, top], "tickformat": fmt}, shapes=[slo_line], annotations=[label])  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "below the axis",
+                "x": below_x,
+                "y": [bottom] * len(below_x),
+                "text": below_text,
+                "hovertemplate": "%{text}<extra></extra>",
+                "cliponaxis": False,
+                "marker": {"symbol": "triangle-down", "size": 9, "color": "#dc2626"},
+            }
+        )
+    slo_line = {
+        "type": "line",
+        "xref": "paper",
+        "x0": 0,
+        "x1": 1,
+        "yref": "y",
+        "y0": data.slo,
+        "y1": data.slo,
+        "line": {"dash": "dot", "color": "#6b7280", "width": 1},
+    }
+    label = {
+        "xref": "paper",
+        "x": 1,
+        "xanchor": "right",
+        "yref": "y",
+        "y": data.slo,
+        "yanchor": "bottom",
+        "text": f"SLO {data.slo:.2%}",
+        "showarrow": False,
+        "font": {"color": "#4b5563", "size": 11},
+    }
+    figure = _figure(
+        "Attempt success rate per endpoint",
+        traces,
+        x={"type": "date"},
+        y={"range": [bottom, top], "tickformat": fmt},
+        shapes=[slo_line],
+        annotations=[label],
+    )
     return Chart(
         "chart-success-rate",
         "Success rate over time",
@@ -146,10 +192,17 @@ def latency_chart(data: ReportData) -> Chart:
     overall = data.series[data.series["endpoint_id"] == ALL]
     x = _times(overall["bucket_ms"])
     traces = [
-        {"type": "scatter", "mode": "lines", "name": name, "x": x, "y": _values(overall[name]),
-         "line": {"color": color}, "hovertemplate": "%{y:.0f} ms"}
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": name,
+            "x": x,
+            "y": _values(overall[name]),
+            "line": {"color": color},
+            "hovertemplate": "%{y:.0f} ms",
+        }
         for name, color in (("p50", "#16a34a"), ("p95", "#d97706"), ("p99", "#dc2626"))
-    ]  # fmt: skip
+    ]
     values = [*overall["p50"], *overall["p99"]]
     figure = _figure("Latency percentiles, all endpoints", traces, x={"type": "date"}, y=_ms_axis(values))
     return Chart(
@@ -160,14 +213,22 @@ def latency_chart(data: ReportData) -> Chart:
     )
 
 
+# (legend name, series column, colour) of each stacked bar
+OUTCOME_BARS = (
+    ("success", "successes", "#16a34a"),
+    ("http error", "http_errors", "#d97706"),
+    ("timeout", "timeouts", "#7c3aed"),
+    ("network error", "network_errors", "#dc2626"),
+)
+
+
 def volume_chart(data: ReportData) -> Chart:
     overall = data.series[data.series["endpoint_id"] == ALL]
     x = _times(overall["bucket_ms"])
     traces = [
         {"type": "bar", "name": name, "x": x, "y": _values(overall[column]), "marker": {"color": color}}
-        for name, column, color in (("success", "successes", "#16a34a"), ("http error", "http_errors", "#d97706"),
-                                    ("timeout", "timeouts", "#7c3aed"), ("network error", "network_errors", "#dc2626"))
-    ]  # fmt: skip
+        for name, column, color in OUTCOME_BARS
+    ]
     figure = _figure(
         "Attempts per bucket by outcome", traces, x={"type": "date"}, barmode="stack", bargap=0.1
     )
@@ -180,12 +241,23 @@ def latency_distribution_chart(data: ReportData) -> Chart:
     traces = []
     for n, (endpoint, group) in enumerate(data.latency.groupby("endpoint_id", sort=True)):
         share = group["attempts"] / group["attempts"].sum()
-        traces.append({"type": "scatter", "mode": "lines", "name": text(endpoint), "x": _values(group["mid_ms"]),
-                       "y": _values(share), "line": {"shape": "hvh", "color": PALETTE[n % len(PALETTE)]},
-                       "hovertemplate": "%{x:.0f} ms: %{y:.1%}"})  # fmt: skip
-    figure = _figure("Latency distribution per endpoint", traces,
-                     x=_ms_axis(list(data.latency["mid_ms"])),
-                     y={"tickformat": ".0%", "title": {"text": "share of attempts"}})  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": text(endpoint),
+                "x": _values(group["mid_ms"]),
+                "y": _values(share),
+                "line": {"shape": "hvh", "color": PALETTE[n % len(PALETTE)]},
+                "hovertemplate": "%{x:.0f} ms: %{y:.1%}",
+            }
+        )
+    figure = _figure(
+        "Latency distribution per endpoint",
+        traces,
+        x=_ms_axis(list(data.latency["mid_ms"])),
+        y={"tickformat": ".0%", "title": {"text": "share of attempts"}},
+    )
     return Chart(
         "chart-latency-distribution",
         "Latency distribution",
@@ -201,10 +273,18 @@ def failure_heatmap(data: ReportData) -> Chart:
         pivot = frame.pivot_table(
             index="endpoint_id", columns="label", values="attempts", aggfunc="sum", fill_value=0
         )
-        pivot = pivot.reindex(sorted(pivot.columns, key=lambda c: (not str(c).isdigit(), str(c))), axis=1)
-        traces.append({"type": "heatmap", "z": pivot.to_numpy().tolist(), "x": [text(c) for c in pivot.columns],
-                       "y": [text(i) for i in pivot.index], "colorscale": REDS,
-                       "hovertemplate": "%{y} · %{x}: %{z} failed attempts<extra></extra>"})  # fmt: skip
+        status_codes_first = sorted(pivot.columns, key=lambda c: (not str(c).isdigit(), str(c)))
+        pivot = pivot.reindex(status_codes_first, axis=1)
+        traces.append(
+            {
+                "type": "heatmap",
+                "z": pivot.to_numpy().tolist(),
+                "x": [text(c) for c in pivot.columns],
+                "y": [text(i) for i in pivot.index],
+                "colorscale": REDS,
+                "hovertemplate": "%{y} · %{x}: %{z} failed attempts<extra></extra>",
+            }
+        )
     figure = _figure(
         "Failed attempts: endpoint x status", traces, x={"type": "category"}, y={"type": "category"}
     )
@@ -219,10 +299,22 @@ def failure_heatmap(data: ReportData) -> Chart:
 def retries_chart(data: ReportData) -> Chart:
     counts = _values(data.retries["deliveries"])
     ticks = _decades(1, max(counts)) if counts else [1.0]
-    traces = [{"type": "bar", "name": "deliveries", "x": [str(a) for a in data.retries["attempt"]], "y": counts,
-               "marker": {"color": "#2563eb"}, "hovertemplate": "attempt %{x}: %{y:,} deliveries<extra></extra>"}]  # fmt: skip
-    figure = _figure("Attempt that delivered", traces, x={"type": "category", "title": {"text": "attempt number"}},
-                     y={"type": "log", "tickvals": ticks, "tickformat": "~s", "title": {"text": "deliveries"}})  # fmt: skip
+    traces = [
+        {
+            "type": "bar",
+            "name": "deliveries",
+            "x": [str(a) for a in data.retries["attempt"]],
+            "y": counts,
+            "marker": {"color": "#2563eb"},
+            "hovertemplate": "attempt %{x}: %{y:,} deliveries<extra></extra>",
+        }
+    ]
+    figure = _figure(
+        "Attempt that delivered",
+        traces,
+        x={"type": "category", "title": {"text": "attempt number"}},
+        y={"type": "log", "tickvals": ticks, "tickformat": "~s", "title": {"text": "deliveries"}},
+    )
     return Chart(
         "chart-retries",
         "Retries until success",
@@ -232,18 +324,46 @@ def retries_chart(data: ReportData) -> Chart:
 
 
 def backlog_chart(data: ReportData) -> Chart:
-    traces = [{"type": "scatter", "mode": "lines", "name": "undelivered", "x": _times(data.backlog["bucket_ms"]),
-               "y": _values(data.backlog["undelivered"]), "fill": "tozeroy", "line": {"color": "#dc2626"}}]  # fmt: skip
+    traces = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "undelivered",
+            "x": _times(data.backlog["bucket_ms"]),
+            "y": _values(data.backlog["undelivered"]),
+            "fill": "tozeroy",
+            "line": {"color": "#dc2626"},
+        }
+    ]
     incidents = data.incidents.sort_values(["start_ms", "endpoint_id"])
     starts, ends = _times(incidents["start_ms"]), _times(incidents["end_ms"])
     shapes = [
-        {"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": end, "y0": 0, "y1": 1,
-         "fillcolor": "#f59e0b", "opacity": 0.18, "line": {"width": 0}, "layer": "below",
-         "name": "incident", "legendgroup": "incidents", "showlegend": n == 0}
+        {
+            "type": "rect",
+            "xref": "x",
+            "yref": "paper",
+            "x0": start,
+            "x1": end,
+            "y0": 0,
+            "y1": 1,
+            "fillcolor": "#f59e0b",
+            "opacity": 0.18,
+            "line": {"width": 0},
+            "layer": "below",
+            "name": "incident",
+            "legendgroup": "incidents",
+            "showlegend": n == 0,
+        }
         for n, (start, end) in enumerate(zip(starts, ends, strict=True))
-    ]  # fmt: skip
-    figure = _figure("Undelivered backlog, with incidents", traces, x={"type": "date"},
-                     y={"rangemode": "tozero", "title": {"text": "deliveries"}}, shapes=shapes, showlegend=True)  # fmt: skip
+    ]
+    figure = _figure(
+        "Undelivered backlog, with incidents",
+        traces,
+        x={"type": "date"},
+        y={"rangemode": "tozero", "title": {"text": "deliveries"}},
+        shapes=shapes,
+        showlegend=True,
+    )
     return Chart(
         "chart-backlog",
         "Backlog over time",

@@ -72,9 +72,11 @@ def _cards(k: Kpis, now_ms: int) -> str:
             f"{_ms(k.latency.p95)} / {_ms(k.latency.p99)} (attempts)",
         ),
     ]
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><small>{esc(name)}</small><b>{esc(value)}</b><small>{esc(note)}</small></div>' for name, value, note in cards
-    ) + "</div>"  # fmt: skip
+    body = "".join(
+        f'<div class="card"><small>{esc(name)}</small><b>{esc(value)}</b><small>{esc(note)}</small></div>'
+        for name, value, note in cards
+    )
+    return f'<div class="cards">{body}</div>'
 
 
 def _cell(value: object, numeric: bool, code: bool) -> str:
@@ -115,8 +117,13 @@ def _chart(chart: Chart) -> str:
 def _script_json(value: object) -> str:
     """JSON safe inside a <script> element whatever the data holds."""
     dumped = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
-    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                         ("\u2029", "\\u2029")):  # fmt: skip
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         dumped = dumped.replace(raw, escaped)
     return dumped
 
@@ -139,66 +146,178 @@ def _draw_script(charts: Sequence[Chart]) -> str:
     )
 
 
+ENDPOINT_HEADERS = (
+    "endpoint",
+    "attempts",
+    "1st-try",
+    "final",
+    "undelivered",
+    "p50",
+    "p95",
+    "p99",
+    "top failures",
+)
+INCIDENT_HEADERS = (
+    "#",
+    "endpoint",
+    "start",
+    "end",
+    "duration",
+    "failed attempts",
+    "success",
+    "affected",
+    "still undelivered",
+    "impact",
+)
+FAILING_HEADERS = (
+    "event",
+    "endpoint",
+    "type",
+    "user",
+    "reward",
+    "amount",
+    "failed",
+    "delivered",
+    "last",
+    "payload",
+)
+ORDERING_HEADERS = (
+    "endpoint",
+    "user",
+    "event",
+    "occurred",
+    "delivered",
+    "overtook",
+    "its occurrence",
+    "its delivery",
+)
+
+
 def _tables(data: ReportData, now_ms: int) -> list[str]:
     endpoints = [
-        (e.endpoint_id, f"{e.kpis.attempts:,}", _pct(e.kpis.first_attempt_success_rate), _pct(e.kpis.final_success_rate),
-         f"{e.kpis.undelivered:,}", _ms(e.kpis.latency.p50), _ms(e.kpis.latency.p95), _ms(e.kpis.latency.p99),
-         ", ".join(f"{c.label} x{c.count}" for c in (*e.top_status_codes, *e.top_errors)) or "-")
+        (
+            e.endpoint_id,
+            f"{e.kpis.attempts:,}",
+            _pct(e.kpis.first_attempt_success_rate),
+            _pct(e.kpis.final_success_rate),
+            f"{e.kpis.undelivered:,}",
+            _ms(e.kpis.latency.p50),
+            _ms(e.kpis.latency.p95),
+            _ms(e.kpis.latency.p99),
+            ", ".join(f"{c.label} x{c.count}" for c in (*e.top_status_codes, *e.top_errors)) or "-",
+        )
         for e in data.stats.endpoints
-    ]  # fmt: skip
+    ]
     incidents = [
-        (n, r.endpoint_id, when(r.start_ms), when(r.end_ms), describe_age(int(r.duration_s) * 1000), f"{r.failed_attempts:,}",
-         _pct(r.success_rate), f"{r.events_affected:,}", f"{r.still_undelivered:,}", f"{r.impact:,.1f}")
+        (
+            n,
+            r.endpoint_id,
+            when(r.start_ms),
+            when(r.end_ms),
+            describe_age(int(r.duration_s) * 1000),
+            f"{r.failed_attempts:,}",
+            _pct(r.success_rate),
+            f"{r.events_affected:,}",
+            f"{r.still_undelivered:,}",
+            f"{r.impact:,.1f}",
+        )
         for n, r in enumerate(tuples(data.incidents.head(INCIDENT_ROWS)), start=1)
-    ]  # fmt: skip
-    shown = (
-        ""
-        if len(data.incidents) <= INCIDENT_ROWS
-        else f" The worst {INCIDENT_ROWS} of {len(data.incidents):,}."
-    )
+    ]
+    shown = ""
+    if len(data.incidents) > INCIDENT_ROWS:
+        shown = f" The worst {INCIDENT_ROWS} of {len(data.incidents):,}."
     failing = [
-        (r.event_id, r.endpoint_id, r.event_type, r.user_id, r.reward_id, amount_text(r.amount, r.currency),
-         r.failed, "yes" if r.delivered else "no", r.last_status_code if pd.notna(r.last_status_code) else r.last_error,
-         r.payload_excerpt)
+        (
+            r.event_id,
+            r.endpoint_id,
+            r.event_type,
+            r.user_id,
+            r.reward_id,
+            amount_text(r.amount, r.currency),
+            r.failed,
+            "yes" if r.delivered else "no",
+            r.last_status_code if pd.notna(r.last_status_code) else r.last_error,
+            r.payload_excerpt,
+        )
         for r in tuples(data.top_failing)
-    ]  # fmt: skip
-    failing_html = table(["event", "endpoint", "type", "user", "reward", "amount", "failed", "delivered", "last", "payload"],
-                         failing, numeric=[6], code=[9])  # fmt: skip
+    ]
+    failing_html = table(FAILING_HEADERS, failing, numeric=[6], code=[9])
     ordering = [
-        (r.endpoint_id, r.user_id, r.event_id, when(r.occurred_at), when(r.delivered_at), r.overtook_event_id,
-         when(r.overtook_occurred_at), when(r.overtook_delivered_at))
+        (
+            r.endpoint_id,
+            r.user_id,
+            r.event_id,
+            when(r.occurred_at),
+            when(r.delivered_at),
+            r.overtook_event_id,
+            when(r.overtook_occurred_at),
+            when(r.overtook_delivered_at),
+        )
         for r in tuples(data.ordering)
-    ]  # fmt: skip
+    ]
     duplicates = [
         (r.event_id, r.endpoint_id, r.event_type, r.successes, r.user_id) for r in tuples(data.duplicates)
     ]
-    replays = [(r.job_id, r.state, when(r.created_at), r.items, r.delivered, r.failed, r.skipped, r.selection)
-               for r in tuples(data.replays)]  # fmt: skip
-    delivery_times = [(r.endpoint_id, f"{r.delivered:,}", f"{r.p50_s:.1f} s", f"{r.p95_s:.1f} s", f"{r.max_s:.1f} s")
-                      for r in tuples(data.time_to_delivery)]  # fmt: skip
+    replays = [
+        (r.job_id, r.state, when(r.created_at), r.items, r.delivered, r.failed, r.skipped, r.selection)
+        for r in tuples(data.replays)
+    ]
+    delivery_times = [
+        (r.endpoint_id, f"{r.delivered:,}", f"{r.p50_s:.1f} s", f"{r.p95_s:.1f} s", f"{r.max_s:.1f} s")
+        for r in tuples(data.time_to_delivery)
+    ]
     statuses = [(r.status_code, f"{r.attempts:,}") for r in tuples(data.failures["by_status"])]
     errors = [(r.error_kind, f"{r.attempts:,}") for r in tuples(data.failures["by_error"])]
     return [
-        _section("Endpoints", "Attempts and latency count attempts; final success and undelivered count deliveries.",
-                 table(["endpoint", "attempts", "1st-try", "final", "undelivered", "p50", "p95", "p99", "top failures"], endpoints, [1, 2, 3, 4, 5, 6, 7])),
-        _section("Incidents", f"Stretches where an endpoint's attempt success rate stayed below the SLO ({data.slo:.2%}), worst "
-                 "first. Affected: events with a failed attempt in it; still undelivered: of those, not delivered by now; "
-                 f"impact: affected x hours.{shown}",
-                 table(["#", "endpoint", "start", "end", "duration", "failed attempts", "success", "affected", "still undelivered",
-                        "impact"], incidents, [0, 5, 6, 7, 8, 9])),
-        _section("Top failing events", "Deliveries with the most failed attempts, undelivered first (deliveries).", failing_html),
-        _section("Ordering anomalies", f"{data.ordering_count:,} deliveries reached their endpoint before an earlier event of the same user (first 50).",
-                 table(["endpoint", "user", "event", "occurred", "delivered", "overtook", "its occurrence", "its delivery"], ordering)),
-        _section("Duplicate deliveries", f"{data.duplicates_count:,} deliveries acknowledged more than once (most acknowledged 50).",
-                 table(["event", "endpoint", "type", "acknowledgements", "user"], duplicates, [3])),
-        _section("Replay jobs", "Jobs created in the window and what they recovered (deliveries).",
-                 table(["job", "state", "created", "items", "delivered", "failed", "skipped", "selection"], replays, [3, 4, 5, 6])),
-        _section("Time to delivery", "From first attempt to delivery (delivered deliveries).",
-                 table(["endpoint", "delivered", "p50", "p95", "max"], delivery_times, [1, 2, 3, 4])),
-        _section("Failures by status code and error", "Failed attempts (attempts).",
-                 table(["status", "attempts"], statuses, [1]) + table(["transport error", "attempts"], errors, [1])),
+        _section(
+            "Endpoints",
+            "Attempts and latency count attempts; final success and undelivered count deliveries.",
+            table(ENDPOINT_HEADERS, endpoints, [1, 2, 3, 4, 5, 6, 7]),
+        ),
+        _section(
+            "Incidents",
+            f"Stretches where an endpoint's attempt success rate stayed below the SLO ({data.slo:.2%}), worst "
+            "first. Affected: events with a failed attempt in it; still undelivered: of those, not delivered by now; "
+            f"impact: affected x hours.{shown}",
+            table(INCIDENT_HEADERS, incidents, [0, 5, 6, 7, 8, 9]),
+        ),
+        _section(
+            "Top failing events",
+            "Deliveries with the most failed attempts, undelivered first (deliveries).",
+            failing_html,
+        ),
+        _section(
+            "Ordering anomalies",
+            f"{data.ordering_count:,} deliveries reached their endpoint before an earlier event of the same user (first 50).",
+            table(ORDERING_HEADERS, ordering),
+        ),
+        _section(
+            "Duplicate deliveries",
+            f"{data.duplicates_count:,} deliveries acknowledged more than once (most acknowledged 50).",
+            table(["event", "endpoint", "type", "acknowledgements", "user"], duplicates, [3]),
+        ),
+        _section(
+            "Replay jobs",
+            "Jobs created in the window and what they recovered (deliveries).",
+            table(
+                ["job", "state", "created", "items", "delivered", "failed", "skipped", "selection"],
+                replays,
+                [3, 4, 5, 6],
+            ),
+        ),
+        _section(
+            "Time to delivery",
+            "From first attempt to delivery (delivered deliveries).",
+            table(["endpoint", "delivered", "p50", "p95", "max"], delivery_times, [1, 2, 3, 4]),
+        ),
+        _section(
+            "Failures by status code and error",
+            "Failed attempts (attempts).",
+            table(["status", "attempts"], statuses, [1])
+            + table(["transport error", "attempts"], errors, [1]),
+        ),
         *([gaps_section(data.gaps, _section, table)] if data.gaps is not None else []),
-    ]  # fmt: skip
+    ]
 
 
 def render_report(

@@ -48,8 +48,14 @@ def default_report_path(data: ReportData, folder: Path = Path("reports")) -> Pat
     return folder / f"report-{stamp(data.window.since_ms)}-{stamp(data.window.until_ms)}.html"
 
 
-def write_report(store: Store, flt: DeliveryFilter, out: Path | None, now_ms: int, options: ReportOptions,
-                 generated_at_ms: int | None = None) -> tuple[Path, ReportData]:  # fmt: skip
+def write_report(
+    store: Store,
+    flt: DeliveryFilter,
+    out: Path | None,
+    now_ms: int,
+    options: ReportOptions,
+    generated_at_ms: int | None = None,
+) -> tuple[Path, ReportData]:
     """Build the report's figures and write the page atomically; returns where it went."""
     data = build_report_data(store, flt, now_ms, options.slo)
     path = out or default_report_path(data)
@@ -60,8 +66,13 @@ def write_report(store: Store, flt: DeliveryFilter, out: Path | None, now_ms: in
 def write_page(
     data: ReportData, path: Path, options: ReportOptions, generated_at_ms: int, store_name: str
 ) -> Path:
-    page = render_report(data, title=options.title, plotlyjs=options.plotlyjs, generated_at_ms=generated_at_ms,
-                         store_name=store_name)  # fmt: skip
+    page = render_report(
+        data,
+        title=options.title,
+        plotlyjs=options.plotlyjs,
+        generated_at_ms=generated_at_ms,
+        store_name=store_name,
+    )
 
     def produce(stream: IO[bytes]) -> None:
         stream.write(page.encode("utf-8"))
@@ -149,8 +160,14 @@ class ExportResult:
     files: list[tuple[Path, int]] = field(default_factory=list)  # path, rows (0 for the report)
 
 
-def export(store: Store, flt: DeliveryFilter, folder: Path, formats: Sequence[str], now_ms: int,
-           options: ReportOptions) -> ExportResult:  # fmt: skip
+def export(
+    store: Store,
+    flt: DeliveryFilter,
+    folder: Path,
+    formats: Sequence[str],
+    now_ms: int,
+    options: ReportOptions,
+) -> ExportResult:
     """The report plus attempts, deliveries and incidents as CSV and/or JSON; every file written atomically."""
     result = ExportResult()
     folder.mkdir(parents=True, exist_ok=True)
@@ -160,12 +177,27 @@ def export(store: Store, flt: DeliveryFilter, folder: Path, formats: Sequence[st
     scoped = data.filter
     incident_records = _frame_records(data.incidents, ["start_ms", "end_ms"])
     tables: list[tuple[str, Sequence[str], Any, Any]] = [
-        ("attempts", ATTEMPT_EXPORT_COLUMNS, lambda: _attempt_rows(store, scoped), lambda: _attempt_objects(store, scoped)),
-        ("deliveries", DELIVERY_FRAME_COLUMNS, lambda: _delivery_rows(store, scoped),
-         lambda: (dict(zip(DELIVERY_FRAME_COLUMNS, r, strict=True)) for r in _delivery_rows(store, scoped))),
-        ("incidents", list(data.incidents.columns), lambda: ([r.get(c) for c in data.incidents.columns] for r in incident_records),
-         lambda: iter(incident_records)),
-    ]  # fmt: skip
+        (
+            "attempts",
+            ATTEMPT_EXPORT_COLUMNS,
+            lambda: _attempt_rows(store, scoped),
+            lambda: _attempt_objects(store, scoped),
+        ),
+        (
+            "deliveries",
+            DELIVERY_FRAME_COLUMNS,
+            lambda: _delivery_rows(store, scoped),
+            lambda: (
+                dict(zip(DELIVERY_FRAME_COLUMNS, r, strict=True)) for r in _delivery_rows(store, scoped)
+            ),
+        ),
+        (
+            "incidents",
+            list(data.incidents.columns),
+            lambda: ([r.get(c) for c in data.incidents.columns] for r in incident_records),
+            lambda: iter(incident_records),
+        ),
+    ]
     if flt.where:
         tables = tables[:2]  # incidents come from rollups, which cannot be filtered by payload
     for name, header, rows, objects in tables:

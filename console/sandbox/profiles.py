@@ -105,7 +105,7 @@ PROFILES: tuple[EndpointProfile, ...] = (
 def make_payload(
     rng: random.Random, event_id: str, event_type: str, user: int, stamp: str
 ) -> dict[str, object]:
-    """A payload shaped like DESIGN.md's sample for one event."""
+    """A reward-event payload for one event: event, ids, amount, currency, status and timestamp."""
     if event_type == "cashback.credited":
         amount: int | float = rng.choice((25, 50, 75, 100, 150)) + rng.choice((0, 0, 0.5))
     elif event_type == "giftcard.issued":

@@ -64,8 +64,15 @@ class _Route:
 class Receiver:
     """An ASGI application verifying webhooks for the endpoints of one endpoints.toml."""
 
-    def __init__(self, config: EndpointsFile, faults: Faults, *, only: tuple[str, ...] = (), log: IO[bytes] | None = None,
-                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: EndpointsFile,
+        faults: Faults,
+        *,
+        only: tuple[str, ...] = (),
+        log: IO[bytes] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.faults = faults
         self.rng = random.Random(faults.seed)
         self.log = log
@@ -128,8 +135,9 @@ class Receiver:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         await self._handle(route, headers, body, send, receive)
 
-    async def _handle(self, route: _Route, headers: dict[str, str], body: bytes, send: Send,
-                      receive: Receive | None = None) -> None:  # fmt: skip
+    async def _handle(
+        self, route: _Route, headers: dict[str, str], body: bytes, send: Send, receive: Receive | None = None
+    ) -> None:
         route.received += 1
         event_id = headers.get(id_header(route.endpoint.scheme.value).lower(), "")
         entry: dict[str, Any] = {
@@ -267,8 +275,15 @@ def serve(receiver: Receiver, host: str, port: int, ready: Callable[[int], None]
     """Run the receiver with uvicorn until interrupted (loopback addresses only)."""
     import uvicorn
 
-    config = uvicorn.Config(receiver, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=1)  # fmt: skip
+    config = uvicorn.Config(
+        receiver,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
     server = uvicorn.Server(config)
     if ready is not None:
         original = server.startup

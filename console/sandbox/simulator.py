@@ -125,8 +125,16 @@ class Simulator:
         )
         payload = orjson.dumps(payload_fields)
         amount = payload_fields["amount"]
-        event = EventRecord(event_id, event_type, now, payload, str(payload_fields["user_id"]),
-                            str(payload_fields["reward_id"]), str(amount), str(payload_fields["currency"]))  # fmt: skip
+        event = EventRecord(
+            event_id,
+            event_type,
+            now,
+            payload,
+            str(payload_fields["user_id"]),
+            str(payload_fields["reward_id"]),
+            str(amount),
+            str(payload_fields["currency"]),
+        )
         return event, Message(event_id, event_type, payload)
 
     async def _deliver(
@@ -135,11 +143,21 @@ class Simulator:
         def record(attempt: AttemptResult) -> None:
             self._attempts.append(
                 AttemptRecord(
-                    message.event_id, message.event_type, target.endpoint_id, attempt.number, attempt.started_at_ms,
-                    attempt.outcome, attempt.status_code, attempt.latency_ms, attempt.error, Trigger.SCHEDULED, None,
-                    orjson.dumps(attempt.request_headers).decode(), attempt.response_excerpt,
+                    message.event_id,
+                    message.event_type,
+                    target.endpoint_id,
+                    attempt.number,
+                    attempt.started_at_ms,
+                    attempt.outcome,
+                    attempt.status_code,
+                    attempt.latency_ms,
+                    attempt.error,
+                    Trigger.SCHEDULED,
+                    None,
+                    orjson.dumps(attempt.request_headers).decode(),
+                    attempt.response_excerpt,
                 )
-            )  # fmt: skip
+            )
             self.summary.attempts += 1
 
         try:

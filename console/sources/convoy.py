@@ -49,11 +49,21 @@ class ConvoySource(Dispatcher):
             conn, self.url, ("events", "event_deliveries", "delivery_attempts", "endpoints"), SHAPE
         )
         needed = {
-            "delivery_attempts": {"id", "event_delivery_id", "endpoint_id", "http_status", "error", "created_at",
-                                  "requested_at", "responded_at", "deleted_at", "project_id"},
+            "delivery_attempts": {
+                "id",
+                "event_delivery_id",
+                "endpoint_id",
+                "http_status",
+                "error",
+                "created_at",
+                "requested_at",
+                "responded_at",
+                "deleted_at",
+                "project_id",
+            },
             "event_deliveries": {"id", "event_id", "deleted_at"},
             "events": {"id", "event_type", "data", "raw", "created_at", "deleted_at"},
-        }  # fmt: skip
+        }
         for table, wanted in needed.items():
             missing = wanted - columns[table]
             if missing:

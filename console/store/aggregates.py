@@ -11,11 +11,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
-from console.store.windows import filter_sql
+from console.store.windows import matching, sql_table
 
 ROLLUP_STREAM_COLUMNS = (
     "attempts",
@@ -37,20 +39,30 @@ def _deliveries(store: Store, flt: DeliveryFilter, with_event: bool = False) -> 
     return f"FROM delivery d{_joins(flt, with_event)} WHERE {where}", params
 
 
-def iter_rollups(store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str], event_types: Sequence[str],
-                 hourly: bool) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+def iter_rollups(
+    store: Store,
+    since_ms: int,
+    until_ms: int,
+    endpoint_ids: Sequence[str],
+    event_types: Sequence[str],
+    hourly: bool,
+) -> Iterator[tuple[Any, ...]]:
     """Rollup rows of [since, until) at minute or hour grain, one at a time: (bucket start ms, endpoint_id,
     attempts, successes, http_errors, timeouts, network_errors, latency_count, latency_hist text)."""
     table, width = ("rollup_hour", MS_PER_HOUR) if hourly else ("rollup_minute", MS_PER_MINUTE)
-    p = store.dialect.placeholder
-    where, params = filter_sql(store.dialect, endpoint_ids, event_types)
-    sql = (
-        f"SELECT bucket, endpoint_id, {', '.join(ROLLUP_STREAM_COLUMNS)}, latency_hist FROM {table} "
-        f"WHERE bucket >= {p} AND bucket < {p}{where}"
+    columns = ("bucket", "endpoint_id", *ROLLUP_STREAM_COLUMNS, "latency_hist")
+    rollup = sql_table(table, *columns, "event_type")
+    where = matching(
+        rollup,
+        endpoint_ids=endpoint_ids,
+        event_types=event_types,
+        time_column="bucket",
+        since=since_ms // width,
+        until=-(-until_ms // width),
     )
+    query = select(*(rollup.c[name] for name in columns)).where(*where)
     with store.read() as conn:
-        bounds = (since_ms // width, -(-until_ms // width), *params)
-        result = conn.exec_driver_sql(sql, bounds, execution_options={"stream_results": True})
+        result = conn.execute(query, execution_options={"stream_results": True})
         while rows := result.fetchmany(5000):
             for row in rows:
                 yield (row[0] * width, *row[1:])
@@ -175,8 +187,16 @@ def backlog_counts(
     return BacklogCounts(at_start, opened, closed)
 
 
-ORDERING_COLUMNS = ("endpoint_id", "user_id", "event_id", "occurred_at", "delivered_at", "overtook_event_id",
-                    "overtook_occurred_at", "overtook_delivered_at")  # fmt: skip
+ORDERING_COLUMNS = (
+    "endpoint_id",
+    "user_id",
+    "event_id",
+    "occurred_at",
+    "delivered_at",
+    "overtook_event_id",
+    "overtook_occurred_at",
+    "overtook_delivered_at",
+)
 
 
 def ordering_anomalies(
@@ -214,8 +234,18 @@ def ordering_anomalies(
                 overtaken_sql, (*params, endpoint_id, user_id, occurred_at, earlier_max)
             ).first()
             assert first is not None  # the window function found it
-            rows.append((endpoint_id, user_id, event_id, int(occurred_at), int(delivered_at), first[0],
-                         int(first[1]), int(earlier_max)))  # fmt: skip
+            rows.append(
+                (
+                    endpoint_id,
+                    user_id,
+                    event_id,
+                    int(occurred_at),
+                    int(delivered_at),
+                    first[0],
+                    int(first[1]),
+                    int(earlier_max),
+                )
+            )
     return total, rows
 
 
@@ -237,8 +267,20 @@ def duplicate_deliveries(
     return (int(rows[0][-1]) if rows else 0), [tuple(r[:-1]) for r in rows]
 
 
-TOP_FAILING_COLUMNS = ("event_id", "endpoint_id", "event_type", "user_id", "reward_id", "amount", "currency",
-                       "attempts", "failed", "delivered", "last_status_code", "last_error")  # fmt: skip
+TOP_FAILING_COLUMNS = (
+    "event_id",
+    "endpoint_id",
+    "event_type",
+    "user_id",
+    "reward_id",
+    "amount",
+    "currency",
+    "attempts",
+    "failed",
+    "delivered",
+    "last_status_code",
+    "last_error",
+)
 
 
 def top_failing(store: Store, flt: DeliveryFilter, limit: int = 20) -> list[tuple[Any, ...]]:

@@ -7,16 +7,17 @@ neither repeats a notification nor loses one. A channel takes its rows in `seq` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, Index, desc, false, func, select
 from sqlmodel import Field, SQLModel
 
 from console.domain.alerts import AlertState, AlertStateRow, Backlog, FiringAlert, OutboxItem, ResolvedAlert
 from console.domain.times import MS_PER_MINUTE
 from console.store.engine import Store
 from console.store.tables import SEQ_TYPE, _ms
+from console.store.windows import sql_table
 
 
 class AlertStateTable(SQLModel, table=True):
@@ -49,8 +50,13 @@ class AlertOutboxTable(SQLModel, table=True):
     last_error: str | None = None
 
 
-_TABLES = [AlertStateTable.__table__, AlertOutboxTable.__table__]  # type: ignore[attr-defined]
+STATE = AlertStateTable.__table__  # type: ignore[attr-defined]
+OUTBOX = AlertOutboxTable.__table__  # type: ignore[attr-defined]
+_TABLES = [STATE, OUTBOX]
 _STATE_COLUMNS = "rule, endpoint_id, state, since_ms, changed_ms, notified_ms, value"
+DELIVERY = sql_table("delivery", "endpoint_id", "first_attempt_at", "delivered_at")
+FAILURE_MINUTE = sql_table("failure_minute", "bucket", "endpoint_id", "count", "last_at")
+ROLLUP_MINUTE = sql_table("rollup_minute", "bucket", "endpoint_id", "successes")
 
 
 def ensure_alert_tables(store: Store) -> None:
@@ -59,23 +65,23 @@ def ensure_alert_tables(store: Store) -> None:
         SQLModel.metadata.create_all(conn, tables=_TABLES)
 
 
-def _state(row: Sequence[Any]) -> AlertStateRow:
+def _state(row: Any) -> AlertStateRow:
     return AlertStateRow(
-        rule=row[0],
-        endpoint_id=row[1],
-        state=AlertState(row[2]),
-        since_ms=row[3],
-        changed_ms=int(row[4]),
-        notified_ms=row[5],
-        value=row[6],
+        rule=row.rule,
+        endpoint_id=row.endpoint_id,
+        state=AlertState(row.state),
+        since_ms=row.since_ms,
+        changed_ms=int(row.changed_ms),
+        notified_ms=row.notified_ms,
+        value=row.value,
     )
 
 
 def load_states(store: Store) -> dict[tuple[str, str], AlertStateRow]:
     """Every stored (rule, endpoint) state."""
     with store.read() as conn:
-        rows = conn.exec_driver_sql(f"SELECT {_STATE_COLUMNS} FROM alert_state").all()
-    return {(r[0], r[1]): _state(r) for r in rows}
+        rows = conn.execute(select(STATE)).all()
+    return {(r.rule, r.endpoint_id): _state(r) for r in rows}
 
 
 def save_transitions(
@@ -84,7 +90,9 @@ def save_transitions(
     notifications: Iterable[tuple[str, str, bytes]],
     now_ms: int,
 ) -> None:
-    """Write changed states and queue their notifications (channel, notification id, body) in one transaction."""
+    """Write changed states and queue their notifications (channel, notification id, body) in one transaction.
+
+    Driver SQL on this write path: one executemany each for the upsert and the inserts."""
     p = store.dialect.placeholder
     state_rows = [
         (s.rule, s.endpoint_id, s.state.value, s.since_ms, s.changed_ms, s.notified_ms, s.value)
@@ -114,40 +122,64 @@ def save_transitions(
 
 def firing_alerts(store: Store) -> list[FiringAlert]:
     """Every (rule, endpoint) firing now, oldest first: what the console marks and counts."""
+    a = STATE.c
+    query = (
+        select(a.rule, a.endpoint_id, a.since_ms, a.changed_ms, a.value)
+        .where(a.state == AlertState.FIRING.value)
+        .order_by(a.since_ms, a.rule, a.endpoint_id)
+    )
     with store.read() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT rule, endpoint_id, since_ms, changed_ms, value FROM alert_state WHERE state = 'firing' "
-            "ORDER BY since_ms, rule, endpoint_id"
-        ).all()
-    return [FiringAlert(r[0], r[1], int(r[2] if r[2] is not None else r[3]), r[4]) for r in rows]
+        rows = conn.execute(query).all()
+    return [
+        FiringAlert(
+            r.rule, r.endpoint_id, int(r.since_ms if r.since_ms is not None else r.changed_ms), r.value
+        )
+        for r in rows
+    ]
 
 
 def resolved_alerts(store: Store, since_ms: int) -> list[ResolvedAlert]:
     """Alerts that resolved at or after `since_ms`: endpoints that have recovered, most recent first."""
-    p = store.dialect.placeholder
+    a = STATE.c
+    query = (
+        select(a.rule, a.endpoint_id, a.since_ms, a.changed_ms)
+        .where(a.state == AlertState.RESOLVED.value, a.changed_ms >= since_ms)
+        .order_by(desc(a.changed_ms), a.rule, a.endpoint_id)
+    )
     with store.read() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT rule, endpoint_id, since_ms, changed_ms FROM alert_state "
-            f"WHERE state = 'resolved' AND changed_ms >= {p} ORDER BY changed_ms DESC, rule, endpoint_id",
-            (since_ms,),
-        ).all()
-    return [ResolvedAlert(r[0], r[1], r[2], int(r[3])) for r in rows]
+        rows = conn.execute(query).all()
+    return [ResolvedAlert(r.rule, r.endpoint_id, r.since_ms, int(r.changed_ms)) for r in rows]
 
 
 def pending_outbox(store: Store, limit: int = 1000) -> list[OutboxItem]:
     """Notifications not yet taken by their channel nor given up on, in queue order."""
-    p = store.dialect.placeholder
+    o = OUTBOX.c
+    query = (
+        select(
+            o.seq, o.channel, o.notification_id, o.body, o.created_ms, o.tries, o.next_try_ms, o.last_error
+        )
+        .where(o.sent_ms.is_(None), o.dead == false())
+        .order_by(o.seq)
+        .limit(limit)
+    )
     with store.read() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT seq, channel, notification_id, body, created_ms, tries, next_try_ms, last_error "
-            f"FROM alert_outbox WHERE sent_ms IS NULL AND dead = {p} ORDER BY seq LIMIT {p}",
-            (False, limit),
-        ).all()
+        rows = conn.execute(query).all()
     return [
-        OutboxItem(int(r[0]), r[1], r[2], r[3].encode(), int(r[4]), int(r[5]), int(r[6]), r[7]) for r in rows
+        OutboxItem(
+            int(r.seq),
+            r.channel,
+            r.notification_id,
+            r.body.encode(),
+            int(r.created_ms),
+            int(r.tries),
+            int(r.next_try_ms),
+            r.last_error,
+        )
+        for r in rows
     ]
 
 
+# The two updates below are driver SQL like every write (`tries = tries + 1` in place, on the write lock).
 def mark_sent(store: Store, seq: int, now_ms: int) -> None:
     p = store.dialect.placeholder
     with store.write() as conn:
@@ -170,12 +202,15 @@ def mark_failed(store: Store, seq: int, next_try_ms: int, error: str, dead: bool
 
 def backlog_by_endpoint(store: Store) -> dict[str, Backlog]:
     """Every endpoint's undelivered deliveries and oldest first attempt, from the undelivered index."""
+    d = DELIVERY.c
+    query = (
+        select(d.endpoint_id, func.count(), func.min(d.first_attempt_at))
+        .where(d.delivered_at.is_(None))
+        .group_by(d.endpoint_id)
+    )
     with store.read() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT endpoint_id, COUNT(*), MIN(first_attempt_at) FROM delivery WHERE delivered_at IS NULL "
-            "GROUP BY endpoint_id"
-        ).all()
-    return {r[0]: Backlog(r[0], int(r[1]), r[2]) for r in rows}
+        rows = conn.execute(query).all()
+    return {endpoint_id: Backlog(endpoint_id, int(count), oldest) for endpoint_id, count, oldest in rows}
 
 
 def failures_and_successes(
@@ -183,20 +218,25 @@ def failures_and_successes(
 ) -> tuple[dict[str, tuple[int, int]], dict[str, list[tuple[int, int]]]]:
     """Since `since_ms` (minute resolution): per endpoint, (failed attempts, last failure ms) from the failure
     rollup, and its (minute bucket, successful attempts) from the minute rollup."""
-    p = store.dialect.placeholder
     minute = since_ms // MS_PER_MINUTE
+    f, r = FAILURE_MINUTE.c, ROLLUP_MINUTE.c
+    failed = (
+        select(f.endpoint_id, func.sum(f.count), func.max(f.last_at))
+        .where(f.bucket >= minute)
+        .group_by(f.endpoint_id)
+    )
+    succeeded = (
+        select(r.endpoint_id, r.bucket, func.sum(r.successes))
+        .where(r.bucket >= minute)
+        .group_by(r.endpoint_id, r.bucket)
+        .order_by(r.endpoint_id, r.bucket)
+    )
     with store.read() as conn:
-        failures = conn.exec_driver_sql(
-            f"SELECT endpoint_id, SUM(count), MAX(last_at) FROM failure_minute WHERE bucket >= {p} GROUP BY endpoint_id",
-            (minute,),
-        ).all()
-        successes = conn.exec_driver_sql(
-            "SELECT endpoint_id, bucket, SUM(successes) FROM rollup_minute "
-            f"WHERE bucket >= {p} GROUP BY endpoint_id, bucket ORDER BY endpoint_id, bucket",
-            (minute,),
-        ).all()
+        failures = conn.execute(failed).all()
+        successes = conn.execute(succeeded).all()
     by_endpoint: dict[str, list[tuple[int, int]]] = {}
     for endpoint_id, bucket, count in successes:
         if count:
             by_endpoint.setdefault(endpoint_id, []).append((int(bucket), int(count)))
-    return {r[0]: (int(r[1]), int(r[2])) for r in failures}, by_endpoint
+    totals = {endpoint_id: (int(count), int(last_at)) for endpoint_id, count, last_at in failures}
+    return totals, by_endpoint

@@ -7,29 +7,35 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import and_, func, or_, select
 
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
-from console.store.where_sql import where_sql
-from console.store.windows import filter_sql
+from console.store.where_sql import where_clause
+from console.store.windows import matching, sql_table
 
 
-def failures_frame(store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str],
-                   event_types: Sequence[str]) -> pd.DataFrame:  # fmt: skip
+def failures_frame(
+    store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str], event_types: Sequence[str]
+) -> pd.DataFrame:
     """Failed attempts in the window per endpoint, status code (0: none) and error kind (summed by the database)."""
-    p = store.dialect.placeholder
-    where, params = filter_sql(store.dialect, endpoint_ids, event_types)
-    sql = (
-        "SELECT endpoint_id, status_code, error_kind, SUM(count) FROM failure_minute "
-        f"WHERE bucket >= {p} AND bucket < {p}{where} GROUP BY endpoint_id, status_code, error_kind "
-        "ORDER BY endpoint_id, status_code, error_kind"
+    f = sql_table(
+        "failure_minute", "bucket", "endpoint_id", "event_type", "status_code", "error_kind", "count"
     )
+    where = matching(
+        f,
+        endpoint_ids=endpoint_ids,
+        event_types=event_types,
+        time_column="bucket",
+        since=since_ms // MS_PER_MINUTE,
+        until=-(-until_ms // MS_PER_MINUTE),
+    )
+    groups = (f.c.endpoint_id, f.c.status_code, f.c.error_kind)
+    query = select(*groups, func.sum(f.c.count)).where(*where).group_by(*groups).order_by(*groups)
     with store.read() as conn:
-        rows = conn.exec_driver_sql(
-            sql, (since_ms // MS_PER_MINUTE, -(-until_ms // MS_PER_MINUTE), *params)
-        ).fetchall()
+        rows = conn.execute(query).fetchall()
     return pd.DataFrame.from_records(
         [(r[0], int(r[1]), r[2], int(r[3])) for r in rows],
         columns=["endpoint_id", "status_code", "error_kind", "count"],
@@ -37,10 +43,23 @@ def failures_frame(store: Store, since_ms: int, until_ms: int, endpoint_ids: Seq
 
 
 DELIVERY_FRAME_COLUMNS = [
-    "event_id", "endpoint_id", "event_type", "attempts", "successes", "first_attempt_at", "delivered_at",
-    "delivered_attempt", "last_outcome", "last_status_code", "last_error", "user_id", "reward_id", "amount",
-    "currency", "occurred_at",
-]  # fmt: skip
+    "event_id",
+    "endpoint_id",
+    "event_type",
+    "attempts",
+    "successes",
+    "first_attempt_at",
+    "delivered_at",
+    "delivered_attempt",
+    "last_outcome",
+    "last_status_code",
+    "last_error",
+    "user_id",
+    "reward_id",
+    "amount",
+    "currency",
+    "occurred_at",
+]
 
 
 def iter_deliveries(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
@@ -63,58 +82,64 @@ def payloads(store: Store, event_ids: Sequence[str]) -> dict[str, bytes]:
     """The stored payload bytes of some events."""
     if not event_ids:
         return {}
-    p = store.dialect.placeholder
+    event = sql_table("event", "event_id", "payload")
     ids = list(dict.fromkeys(event_ids))
+    query = select(event.c.event_id, event.c.payload).where(event.c.event_id.in_(ids))
     with store.read() as conn:
-        rows = conn.exec_driver_sql(
-            f"SELECT event_id, payload FROM event WHERE event_id IN ({', '.join(p for _ in ids)})", tuple(ids)
-        ).fetchall()
+        rows = conn.execute(query).fetchall()
     return {r[0]: bytes(r[1]) if r[1] is not None else b"" for r in rows}
 
 
 ATTEMPT_EXPORT_COLUMNS = [
-    "seq", "event_id", "event_type", "endpoint_id", "attempt", "attempted_at", "status_code", "latency_ms", "outcome",
-    "error", "trigger", "replay_job_id", "user_id", "reward_id", "amount", "currency", "payload",
-]  # fmt: skip
+    "seq",
+    "event_id",
+    "event_type",
+    "endpoint_id",
+    "attempt",
+    "attempted_at",
+    "status_code",
+    "latency_ms",
+    "outcome",
+    "error",
+    "trigger",
+    "replay_job_id",
+    "user_id",
+    "reward_id",
+    "amount",
+    "currency",
+    "payload",
+]
 
 
 def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
     """Attempts in the window with their event's fields and payload, page by page in attempt-time order
     (keyset paging on the attempt-time index)."""
-    p = store.dialect.placeholder
-    clauses: list[str] = []
-    params: list[Any] = []
-    if flt.since_ms is not None:
-        clauses.append(f"a.attempted_at >= {p}")
-        params.append(flt.since_ms)
-    if flt.until_ms is not None:
-        clauses.append(f"a.attempted_at < {p}")
-        params.append(flt.until_ms)
-    for column, values in (("a.endpoint_id", flt.endpoint_ids), ("a.event_type", flt.event_types),
-                           ("a.status_code", flt.status_codes)):  # fmt: skip
-        if values:
-            clauses.append(f"{column} IN ({', '.join(p for _ in values)})")
-            params.extend(values)
-    if flt.where:
-        content, content_params = where_sql(store.dialect, flt.where)
-        clauses.append(content)
-        params.extend(content_params)
-    where = " AND ".join(clauses) or "1 = 1"
+    a = sql_table("delivery_attempt", *ATTEMPT_EXPORT_COLUMNS[:12])
+    e = sql_table("event", "event_id", *ATTEMPT_EXPORT_COLUMNS[12:]).alias("e")  # `e`: what --where reads
+    where = matching(
+        a,
+        endpoint_ids=flt.endpoint_ids,
+        event_types=flt.event_types,
+        status_codes=flt.status_codes,
+        time_column="attempted_at",
+        since=flt.since_ms,
+        until=flt.until_ms,
+    )
+    content = [where_clause(store.dialect, flt.where)] if flt.where else []
+    query = (
+        select(*a.c, *(e.c[name] for name in ATTEMPT_EXPORT_COLUMNS[12:]))
+        .select_from(a.join(e, e.c.event_id == a.c.event_id))
+        .order_by(a.c.attempted_at, a.c.seq)
+        .limit(page)
+    )
     after: tuple[int, int] | None = None
     while True:
-        keyset = ""
-        extra: tuple[Any, ...] = ()
-        if after is not None:
-            keyset = f" AND (a.attempted_at > {p} OR (a.attempted_at = {p} AND a.seq > {p}))"
-            extra = (after[0], after[0], after[1])
-        sql = (
-            "SELECT a.seq, a.event_id, a.event_type, a.endpoint_id, a.attempt, a.attempted_at, a.status_code, "
-            "a.latency_ms, a.outcome, a.error, a.trigger, a.replay_job_id, e.user_id, e.reward_id, e.amount, "
-            f"e.currency, e.payload FROM delivery_attempt a JOIN event e ON e.event_id = a.event_id "
-            f"WHERE {where}{keyset} ORDER BY a.attempted_at, a.seq LIMIT {int(page)}"
-        )
+        keyset = []
+        if after is not None:  # keyset paging: the rows after the last one sent
+            at, seq = after
+            keyset.append(or_(a.c.attempted_at > at, and_(a.c.attempted_at == at, a.c.seq > seq)))
         with store.read() as conn:
-            rows = [tuple(r) for r in conn.exec_driver_sql(sql, (*params, *extra))]
+            rows = [tuple(r) for r in conn.execute(query.where(*where, *content, *keyset))]
         if not rows:
             return
         yield rows
@@ -126,7 +151,8 @@ def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterat
 def data_bounds(store: Store) -> tuple[int | None, int | None]:
     """The first and last attempt times in the store (hour rollups: cheap)."""
     with store.read() as conn:
-        row = conn.exec_driver_sql("SELECT MIN(bucket), MAX(bucket) FROM rollup_hour").first()
+        bucket = sql_table("rollup_hour", "bucket").c.bucket
+        row = conn.execute(select(func.min(bucket), func.max(bucket))).first()
     if row is None or row[0] is None:
         return None, None
     return row[0] * MS_PER_HOUR, (row[1] + 1) * MS_PER_HOUR

@@ -4,51 +4,105 @@ Each is bounded by the window or by an index, so a refresh costs the same on a d
 from __future__ import annotations
 
 import orjson
+from sqlalchemy import desc, func, select
 
 from console.domain.live import AttemptView, EventDetail, FailureRow, SeriesPoint
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.engine import Store
+from console.store.windows import sql_table
+
+EVENT = sql_table(
+    "event", "event_id", "event_type", "occurred_at", "payload", "user_id", "reward_id", "amount", "currency"
+)
+ATTEMPT = sql_table(
+    "delivery_attempt",
+    "seq",
+    "event_id",
+    "endpoint_id",
+    "event_type",
+    "attempt",
+    "attempted_at",
+    "status_code",
+    "latency_ms",
+    "outcome",
+    "error",
+    "trigger",
+    "replay_job_id",
+    "request_headers",
+    "response_excerpt",
+)
+DELIVERY = sql_table("delivery", "event_id", "endpoint_id", "first_attempt_at", "delivered_at")
+FAILURE_MINUTE = sql_table("failure_minute", "bucket")
+
+
+LAST_SEQ = select(func.coalesce(func.max(ATTEMPT.c.seq), 0))  # the newest attempt's seq, 0 in an empty store
 
 
 def latest_seq(store: Store) -> int:
     with store.read() as conn:
-        return int(conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM delivery_attempt").scalar_one())
+        return int(conn.execute(LAST_SEQ).scalar_one())
 
 
 def recent_failures(store: Store, since_ms: int, until_ms: int, limit: int = 50) -> list[FailureRow]:
     """The newest failed attempts in [since, until): the failure rollup says which minutes to look in."""
-    p = store.dialect.placeholder
+    f, a = FAILURE_MINUTE, ATTEMPT
+    failed_minutes = (
+        select(f.c.bucket)
+        .distinct()
+        .where(f.c.bucket >= since_ms // MS_PER_MINUTE, f.c.bucket <= until_ms // MS_PER_MINUTE)
+        .order_by(desc(f.c.bucket))
+        .limit(limit)
+    )
     with store.read() as conn:
-        minutes = [
-            r[0]
-            for r in conn.exec_driver_sql(
-                f"SELECT DISTINCT bucket FROM failure_minute WHERE bucket >= {p} AND bucket <= {p} "
-                f"ORDER BY bucket DESC LIMIT {int(limit)}",
-                (since_ms // MS_PER_MINUTE, until_ms // MS_PER_MINUTE),
-            )
-        ]
+        minutes = list(conn.execute(failed_minutes).scalars())
         if not minutes:
             return []
         start = max(min(minutes) * MS_PER_MINUTE, since_ms)
-        rows = conn.exec_driver_sql(
-            "SELECT seq, attempted_at, event_id, endpoint_id, event_type, attempt, status_code, outcome, error "
-            f"FROM delivery_attempt WHERE attempted_at >= {p} AND attempted_at < {p} AND outcome <> 'success' "
-            f"ORDER BY attempted_at DESC, seq DESC LIMIT {int(limit)}",
-            (start, until_ms),
-        ).fetchall()
-    return [FailureRow(*r) for r in rows]
+        newest_failed = (
+            select(
+                a.c.seq,
+                a.c.attempted_at,
+                a.c.event_id,
+                a.c.endpoint_id,
+                a.c.event_type,
+                a.c.attempt,
+                a.c.status_code,
+                a.c.outcome,
+                a.c.error,
+            )
+            .where(a.c.attempted_at >= start, a.c.attempted_at < until_ms, a.c.outcome != "success")
+            .order_by(desc(a.c.attempted_at), desc(a.c.seq))
+            .limit(limit)
+        )
+        rows = conn.execute(newest_failed).fetchall()
+    return [
+        FailureRow(
+            seq=r.seq,
+            attempted_at_ms=r.attempted_at,
+            event_id=r.event_id,
+            endpoint_id=r.endpoint_id,
+            event_type=r.event_type,
+            attempt=r.attempt,
+            status_code=r.status_code,
+            outcome=r.outcome,
+            error=r.error,
+        )
+        for r in rows
+    ]
 
 
 def success_series(store: Store, since_ms: int, until_ms: int, points: int = 60) -> list[SeriesPoint]:
     """Attempts and successes in `points` equal slices of the window (minute rollups up to a day, hours beyond)."""
     hourly = until_ms - since_ms > 2 * 24 * MS_PER_HOUR
     table, width = ("rollup_hour", MS_PER_HOUR) if hourly else ("rollup_minute", MS_PER_MINUTE)
-    p = store.dialect.placeholder
+    rollup = sql_table(table, "bucket", "attempts", "successes")
+    query = (
+        select(rollup.c.bucket, func.sum(rollup.c.attempts), func.sum(rollup.c.successes))
+        .where(rollup.c.bucket >= since_ms // width, rollup.c.bucket < -(-until_ms // width))
+        .group_by(rollup.c.bucket)
+    )
     with store.read() as conn:
-        rows = conn.exec_driver_sql(
-            f"SELECT bucket, SUM(attempts), SUM(successes) FROM {table} WHERE bucket >= {p} AND bucket < {p} GROUP BY bucket",
-            (since_ms // width, -(-until_ms // width)),
-        ).fetchall()
+        rows = conn.execute(query).fetchall()
     step = max((until_ms - since_ms) // points, width)
     slices = [[since_ms + i * step, 0, 0] for i in range(-(-(until_ms - since_ms) // step))]
     for bucket, attempts, successes in rows:
@@ -60,55 +114,66 @@ def success_series(store: Store, since_ms: int, until_ms: int, points: int = 60)
 
 def undelivered_backlog(store: Store) -> tuple[int, int | None]:
     """Every undelivered delivery, whenever first tried, and the oldest one's first attempt (partial index)."""
+    d = DELIVERY
+    query = select(func.count(), func.min(d.c.first_attempt_at)).where(d.c.delivered_at.is_(None))
     with store.read() as conn:
-        row = conn.exec_driver_sql(
-            "SELECT COUNT(*), MIN(first_attempt_at) FROM delivery WHERE delivered_at IS NULL"
-        ).first()
+        row = conn.execute(query).first()
     return (int(row[0]), row[1]) if row else (0, None)
 
 
 def event_detail(store: Store, event_id: str) -> EventDetail | None:
-    p = store.dialect.placeholder
+    e, a, d = EVENT, ATTEMPT, DELIVERY
     with store.read() as conn:
-        event = conn.exec_driver_sql(
-            "SELECT event_id, event_type, occurred_at, payload, user_id, reward_id, amount, currency FROM event "
-            f"WHERE event_id = {p}",
-            (event_id,),
-        ).first()
+        event = conn.execute(select(*e.c).where(e.c.event_id == event_id)).first()
         if event is None:
             return None
-        attempts = conn.exec_driver_sql(
-            "SELECT seq, endpoint_id, attempt, attempted_at, status_code, latency_ms, outcome, error, trigger, "
-            f"replay_job_id, request_headers, response_excerpt FROM delivery_attempt WHERE event_id = {p} "
-            "ORDER BY attempted_at, seq",
-            (event_id,),
+        attempts = conn.execute(
+            select(*(c for c in a.c if c.name != "event_type"))
+            .where(a.c.event_id == event_id)
+            .order_by(a.c.attempted_at, a.c.seq)
         ).fetchall()
-        endpoints = [
-            r[0]
-            for r in conn.exec_driver_sql(
-                f"SELECT endpoint_id FROM delivery WHERE event_id = {p} ORDER BY endpoint_id", (event_id,)
-            )
-        ]
+        endpoints = conn.execute(
+            select(d.c.endpoint_id).where(d.c.event_id == event_id).order_by(d.c.endpoint_id)
+        ).scalars()
+        endpoint_ids = tuple(endpoints)
     views = tuple(
         AttemptView(
-            seq=a[0], endpoint_id=a[1], attempt=a[2], attempted_at_ms=a[3], status_code=a[4], latency_ms=a[5],
-            outcome=a[6], error=a[7], trigger=a[8], replay_job_id=a[9],
-            request_headers=orjson.loads(a[10]) if a[10] else None, response_excerpt=a[11],
+            seq=r.seq,
+            endpoint_id=r.endpoint_id,
+            attempt=r.attempt,
+            attempted_at_ms=r.attempted_at,
+            status_code=r.status_code,
+            latency_ms=r.latency_ms,
+            outcome=r.outcome,
+            error=r.error,
+            trigger=r.trigger,
+            replay_job_id=r.replay_job_id,
+            request_headers=orjson.loads(r.request_headers) if r.request_headers else None,
+            response_excerpt=r.response_excerpt,
         )
-        for a in attempts
-    )  # fmt: skip
-    return EventDetail(event[0], event[1], event[2], bytes(event[3] or b""), event[4], event[5], event[6], event[7],
-                       views, tuple(endpoints))  # fmt: skip
+        for r in attempts
+    )
+    return EventDetail(
+        event.event_id,
+        event.event_type,
+        event.occurred_at,
+        bytes(event.payload or b""),
+        event.user_id,
+        event.reward_id,
+        event.amount,
+        event.currency,
+        views,
+        endpoint_ids,
+    )
 
 
 def known_endpoints(store: Store) -> list[str]:
+    endpoint = sql_table("endpoint", "id")
     with store.read() as conn:
-        return [r[0] for r in conn.exec_driver_sql("SELECT id FROM endpoint ORDER BY id")]
+        return list(conn.execute(select(endpoint.c.id).order_by(endpoint.c.id)).scalars())
 
 
 def known_event_types(store: Store) -> list[str]:
+    event_type = sql_table("rollup_hour", "event_type").c.event_type
     with store.read() as conn:
-        return [
-            r[0]
-            for r in conn.exec_driver_sql("SELECT DISTINCT event_type FROM rollup_hour ORDER BY event_type")
-        ]
+        return list(conn.execute(select(event_type).distinct().order_by(event_type)).scalars())

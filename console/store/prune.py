@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement, func, select
+
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.engine import Store
+from console.store.windows import sql_table
 
 BATCH = 2000
 
@@ -24,47 +27,70 @@ class PruneResult:
     batches: int = 0
 
 
-def _candidates_sql(p: str, include_undelivered: bool, limit: int) -> str:
-    undelivered = "" if include_undelivered else " AND delivered_at IS NOT NULL"
-    return (
-        f"SELECT event_id, endpoint_id, attempts FROM delivery WHERE first_attempt_at < {p} AND last_attempt_at < {p}"
-        f"{undelivered} AND claim_job IS NULL ORDER BY first_attempt_at LIMIT {int(limit)}"
-    )
+DELIVERY = sql_table(
+    "delivery",
+    "event_id",
+    "endpoint_id",
+    "attempts",
+    "first_attempt_at",
+    "last_attempt_at",
+    "delivered_at",
+    "claim_job",
+)
+
+
+def _prunable(cutoff_ms: int, include_undelivered: bool) -> list[ColumnElement[bool]]:
+    """Deliveries wholly older than the cutoff, not claimed by a replay job (and delivered, unless asked)."""
+    d = DELIVERY
+    conditions = [d.c.first_attempt_at < cutoff_ms, d.c.last_attempt_at < cutoff_ms, d.c.claim_job.is_(None)]
+    if not include_undelivered:
+        conditions.append(d.c.delivered_at.is_not(None))
+    return conditions
 
 
 def count_prunable(store: Store, cutoff_ms: int, include_undelivered: bool) -> PruneResult:
     """What `prune` would remove (deliveries and attempts), without removing anything."""
-    p = store.dialect.placeholder
-    undelivered = "" if include_undelivered else " AND delivered_at IS NOT NULL"
+    d = DELIVERY
+    query = select(func.count(), func.coalesce(func.sum(d.c.attempts), 0)).where(
+        *_prunable(cutoff_ms, include_undelivered)
+    )
     with store.read() as conn:
-        row = conn.exec_driver_sql(
-            "SELECT COUNT(*), COALESCE(SUM(attempts), 0) FROM delivery "
-            f"WHERE first_attempt_at < {p} AND last_attempt_at < {p}{undelivered} AND claim_job IS NULL",
-            (cutoff_ms, cutoff_ms),
-        ).first()
+        row = conn.execute(query).first()
     assert row is not None
     return PruneResult(deliveries=int(row[0]), attempts=int(row[1]))
 
 
-def prune(store: Store, cutoff_ms: int, *, include_undelivered: bool = False, rollups_cutoff_ms: int | None = None,
-          batch: int = BATCH) -> PruneResult:  # fmt: skip
+def prune(
+    store: Store,
+    cutoff_ms: int,
+    *,
+    include_undelivered: bool = False,
+    rollups_cutoff_ms: int | None = None,
+    batch: int = BATCH,
+) -> PruneResult:
     """Remove prunable deliveries batch by batch (one short transaction each), then old rollups if asked."""
     result = PruneResult()
     p = store.dialect.placeholder
+    d = DELIVERY
+    candidates = (
+        select(d.c.event_id, d.c.endpoint_id, d.c.attempts)
+        .where(*_prunable(cutoff_ms, include_undelivered))
+        .order_by(d.c.first_attempt_at)
+        .limit(batch)
+    )
     while True:
         with store.write() as conn:
-            rows = conn.exec_driver_sql(
-                _candidates_sql(p, include_undelivered, batch), (cutoff_ms, cutoff_ms)
-            ).fetchall()
+            rows = conn.execute(candidates).fetchall()
             if not rows:
                 break
-            pairs = [(r[0], r[1]) for r in rows]
+            # The deletes stay driver SQL: executemany over (event_id, endpoint_id) pairs, the write path.
+            pairs = [(r.event_id, r.endpoint_id) for r in rows]
             conn.exec_driver_sql(
                 f"DELETE FROM delivery_attempt WHERE event_id = {p} AND endpoint_id = {p}", pairs
             )
-            result.attempts += sum(r[2] for r in rows)  # a delivery counts exactly its attempts
+            result.attempts += sum(r.attempts for r in rows)  # a delivery counts exactly its attempts
             conn.exec_driver_sql(f"DELETE FROM delivery WHERE event_id = {p} AND endpoint_id = {p}", pairs)
-            events = sorted({r[0] for r in rows})
+            events = sorted({r.event_id for r in rows})
             marks = ", ".join(p for _ in events)
             gone = conn.exec_driver_sql(
                 f"DELETE FROM event WHERE event_id IN ({marks}) AND NOT EXISTS "

@@ -6,10 +6,10 @@ Cost follows the window, not the history: no query here scans attempts.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from sqlalchemy import func, select
 
 from console.domain.filters import DeliveryFilter
 from console.domain.kpis import CodeCount, EndpointKpis, Kpis, LatencySummary, StatsSnapshot
@@ -17,8 +17,9 @@ from console.domain.latency import percentiles
 from console.domain.outcomes import ErrorKind
 from console.domain.times import MS_PER_MINUTE
 from console.store.engine import Store
+from console.store.live import LAST_SEQ
 from console.store.rollup import N_COUNTERS
-from console.store.windows import filter_sql, rollup_rows
+from console.store.windows import Counters, matching, rollup_rows, sql_table
 
 TOP_FAILURES = 3
 
@@ -29,14 +30,14 @@ class _Sums:
     __slots__ = ("counters", "hist")
 
     def __init__(self) -> None:
-        self.counters = [0] * N_COUNTERS
+        self.counters: list[Any] = [0] * N_COUNTERS  # ints, and latency_sum a float
         self.hist: dict[int, int] = {}
 
-    def add(self, row: Sequence[Any], hist_text: str) -> None:
+    def add(self, row: Counters, hist_text: str) -> None:
         counters = self.counters
         for i in range(N_COUNTERS):
             counters[i] += row[i]
-        if row[9] and hist_text != "{}":
+        if row.latency_count and hist_text != "{}":
             hist = self.hist
             for key, count in orjson.loads(hist_text).items():
                 bucket = int(key)
@@ -49,62 +50,80 @@ class _Sums:
             self.hist[bucket] = self.hist.get(bucket, 0) + count
 
     def kpis(self, oldest_undelivered_ms: int | None) -> Kpis:
-        c = self.counters
+        c = Counters(*self.counters)
         p50, p95, p99 = percentiles(self.hist, (0.50, 0.95, 0.99))
-        latency = LatencySummary(count=c[9], p50=p50, p95=p95, p99=p99, mean=(c[10] / c[9]) if c[9] else None)
+        mean = c.latency_sum / c.latency_count if c.latency_count else None
+        latency = LatencySummary(count=c.latency_count, p50=p50, p95=p95, p99=p99, mean=mean)
         return Kpis(
-            attempts=c[0],
-            successes=c[1],
-            http_errors=c[2],
-            timeouts=c[3],
-            network_errors=c[4],
-            first_attempts=c[5],
-            first_attempt_successes=c[6],
-            deliveries=c[7],
-            delivered=c[8],
+            attempts=c.attempts,
+            successes=c.successes,
+            http_errors=c.http_errors,
+            timeouts=c.timeouts,
+            network_errors=c.network_errors,
+            first_attempts=c.first_attempts,
+            first_attempt_successes=c.first_successes,
+            deliveries=c.deliveries,
+            delivered=c.delivered,
             oldest_undelivered_ms=oldest_undelivered_ms,
             latency=latency,
         )
 
 
-def _oldest_undelivered(store: Store, conn: Any, flt: DeliveryFilter) -> dict[str, int]:
+DELIVERY = sql_table("delivery", "endpoint_id", "event_type", "first_attempt_at", "delivered_at")
+FAILURE_MINUTE = sql_table(
+    "failure_minute", "bucket", "endpoint_id", "event_type", "status_code", "error_kind", "count", "last_at"
+)
+
+
+def _oldest_undelivered(conn: Any, flt: DeliveryFilter) -> dict[str, int]:
     """The first-attempt time of the oldest undelivered delivery, per endpoint."""
-    p = store.dialect.placeholder
-    where, params = _window_where(p, flt, "first_attempt_at", 1)
-    extra, extra_params = filter_sql(store.dialect, flt.endpoint_ids, flt.event_types)
-    sql = (
-        "SELECT endpoint_id, MIN(first_attempt_at) FROM delivery "
-        f"WHERE delivered_at IS NULL{where}{extra} GROUP BY endpoint_id"
+    d = DELIVERY
+    since, until = _minute_bounds(flt, 1)
+    where = matching(
+        d,
+        endpoint_ids=flt.endpoint_ids,
+        event_types=flt.event_types,
+        time_column="first_attempt_at",
+        since=since,
+        until=until,
     )
-    return {row[0]: row[1] for row in conn.exec_driver_sql(sql, (*params, *extra_params))}
+    query = (
+        select(d.c.endpoint_id, func.min(d.c.first_attempt_at))
+        .where(d.c.delivered_at.is_(None), *where)
+        .group_by(d.c.endpoint_id)
+    )
+    return {endpoint_id: oldest for endpoint_id, oldest in conn.execute(query)}
 
 
-def _window_where(p: str, flt: DeliveryFilter, column: str, unit_ms: int) -> tuple[str, list[int]]:
-    """Bounds on `column` (in units of `unit_ms`) at the rollups' minute resolution."""
-    sql, params = "", []
-    if flt.since_ms is not None:
-        sql += f" AND {column} >= {p}"
-        params.append(flt.since_ms // MS_PER_MINUTE * MS_PER_MINUTE // unit_ms)
-    if flt.until_ms is not None:
-        sql += f" AND {column} < {p}"
-        params.append(-(-flt.until_ms // MS_PER_MINUTE) * MS_PER_MINUTE // unit_ms)
-    return sql, params
+def _minute_bounds(flt: DeliveryFilter, unit_ms: int) -> tuple[int | None, int | None]:
+    """The filter's window at the rollups' minute resolution, in units of `unit_ms`."""
+    since = flt.since_ms // MS_PER_MINUTE * MS_PER_MINUTE // unit_ms if flt.since_ms is not None else None
+    until = -(-flt.until_ms // MS_PER_MINUTE) * MS_PER_MINUTE // unit_ms if flt.until_ms is not None else None
+    return since, until
 
 
 def _failures(
-    store: Store, conn: Any, flt: DeliveryFilter
+    conn: Any, flt: DeliveryFilter
 ) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]], dict[str, int]]:
-    p = store.dialect.placeholder
-    where, params = _window_where(p, flt, "bucket", MS_PER_MINUTE)
-    extra, extra_params = filter_sql(store.dialect, flt.endpoint_ids, flt.event_types)
-    sql = (
-        "SELECT endpoint_id, status_code, error_kind, SUM(count), MAX(last_at) FROM failure_minute "
-        f"WHERE 1 = 1{where}{extra} GROUP BY endpoint_id, status_code, error_kind"
+    f = FAILURE_MINUTE
+    since, until = _minute_bounds(flt, MS_PER_MINUTE)
+    where = matching(
+        f,
+        endpoint_ids=flt.endpoint_ids,
+        event_types=flt.event_types,
+        time_column="bucket",
+        since=since,
+        until=until,
+    )
+    query = (
+        select(f.c.endpoint_id, f.c.status_code, f.c.error_kind, func.sum(f.c.count), func.max(f.c.last_at))
+        .where(*where)
+        .group_by(f.c.endpoint_id, f.c.status_code, f.c.error_kind)
     )
     codes: dict[str, Counter[str]] = {}
     errors: dict[str, Counter[str]] = {}
     last: dict[str, int] = {}
-    for endpoint_id, status, kind, count, last_at in conn.exec_driver_sql(sql, (*params, *extra_params)):
+    for endpoint_id, status, kind, count, last_at in conn.execute(query):
         if status:
             codes.setdefault(endpoint_id, Counter())[str(status)] += int(count)
         if kind:
@@ -133,22 +152,18 @@ def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
     by_endpoint: dict[str, _Sums] = {}
     by_type: dict[str, _Sums] = {}
     with store.read() as conn:
-        last_seq = conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM delivery_attempt").scalar_one()
-        for row in rollup_rows(
-            conn, store.dialect, flt.since_ms, flt.until_ms, flt.endpoint_ids, flt.event_types
-        ):
-            counters = row[5 : 5 + N_COUNTERS]
-            hist_text = row[5 + N_COUNTERS]
-            endpoint_sums = by_endpoint.get(row[2])
+        last_seq = conn.execute(LAST_SEQ).scalar_one()
+        for row in rollup_rows(conn, flt.since_ms, flt.until_ms, flt.endpoint_ids, flt.event_types):
+            endpoint_sums = by_endpoint.get(row.endpoint_id)
             if endpoint_sums is None:
-                endpoint_sums = by_endpoint[row[2]] = _Sums()
-            endpoint_sums.add(counters, hist_text)
-            type_sums = by_type.get(row[3])
+                endpoint_sums = by_endpoint[row.endpoint_id] = _Sums()
+            endpoint_sums.add(row.counters, row.latency_hist)
+            type_sums = by_type.get(row.event_type)
             if type_sums is None:
-                type_sums = by_type[row[3]] = _Sums()
-            type_sums.add(counters, hist_text)
-        oldest = _oldest_undelivered(store, conn, flt)
-        codes, errors, last_failure = _failures(store, conn, flt)
+                type_sums = by_type[row.event_type] = _Sums()
+            type_sums.add(row.counters, row.latency_hist)
+        oldest = _oldest_undelivered(conn, flt)
+        codes, errors, last_failure = _failures(conn, flt)
     overall = _Sums()
     for sums in by_endpoint.values():
         overall.merge(sums)

@@ -9,38 +9,40 @@ previous read, and the first rollup hour. Anything else rebuilds the sums.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from sqlalchemy import func, select
 
 from console.domain.alerts import EndpointTotals
 from console.domain.times import MS_PER_HOUR
 from console.store.engine import Store
-from console.store.windows import rollup_rows
+from console.store.live import LAST_SEQ
+from console.store.windows import RollupRow, rollup_rows, sql_table
 
-_ATTEMPT_SLOTS = 5  # attempts, successes, http_errors, timeouts, network_errors
-_LATENCY_COUNT, _LATENCY_SUM = 9, 10
+ATTEMPT = sql_table("delivery_attempt", "seq", "attempted_at")
+FIRST_HOUR = select(func.min(sql_table("rollup_hour", "bucket").c.bucket))
 
 
-def _sum_rows(rows: Any) -> dict[str, EndpointTotals]:
+def _sum_rows(rows: Iterable[RollupRow]) -> dict[str, EndpointTotals]:
     """Sum rollup rows (as yielded by `rollup_rows`) per endpoint."""
     totals: dict[str, EndpointTotals] = {}
     for row in rows:
-        endpoint_id = row[2]
+        endpoint_id = row.endpoint_id
         t = totals.get(endpoint_id)
         if t is None:
             t = totals[endpoint_id] = EndpointTotals(endpoint_id)
-        c: Sequence[Any] = row[5:]
-        t.attempts += c[0]
-        t.successes += c[1]
-        t.http_errors += c[2]
-        t.timeouts += c[3]
-        t.network_errors += c[4]
-        t.latency_count += c[_LATENCY_COUNT]
-        t.latency_sum_ms += c[_LATENCY_SUM]
-        hist_text = row[-1]
-        if c[_LATENCY_COUNT] and hist_text != "{}":
+        c = row.counters
+        t.attempts += c.attempts
+        t.successes += c.successes
+        t.http_errors += c.http_errors
+        t.timeouts += c.timeouts
+        t.network_errors += c.network_errors
+        t.latency_count += c.latency_count
+        t.latency_sum_ms += c.latency_sum
+        hist_text = row.latency_hist
+        if c.latency_count and hist_text != "{}":
             hist = t.hist
             for key, count in orjson.loads(hist_text).items():
                 bucket = int(key)
@@ -70,35 +72,29 @@ class TotalsCache:
 
     def read(self, store: Store, now_ms: int) -> dict[str, EndpointTotals]:
         with self._lock, store.read() as conn:
-            last_seq = int(
-                conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM delivery_attempt").scalar_one()
-            )
-            first_hour = conn.exec_driver_sql("SELECT MIN(bucket) FROM rollup_hour").scalar_one()
+            last_seq = int(conn.execute(LAST_SEQ).scalar_one())
+            first_hour = conn.execute(FIRST_HOUR).scalar_one()
             boundary = now_ms // MS_PER_HOUR * MS_PER_HOUR
-            if not self._still_valid(store, conn, last_seq, first_hour):
-                self._sealed = _sum_rows(rollup_rows(conn, store.dialect, None, boundary))
+            if not self._still_valid(conn, last_seq, first_hour):
+                self._sealed = _sum_rows(rollup_rows(conn, None, boundary))
                 self._sealed_until_ms = boundary
                 self.rebuilds += 1
             elif self._sealed_until_ms is not None and self._sealed_until_ms < boundary:
-                _merge(
-                    self._sealed, _sum_rows(rollup_rows(conn, store.dialect, self._sealed_until_ms, boundary))
-                )
+                _merge(self._sealed, _sum_rows(rollup_rows(conn, self._sealed_until_ms, boundary)))
                 self._sealed_until_ms = boundary
             self._seen_seq = last_seq
             self._first_hour = first_hour
             assert self._sealed_until_ms is not None
-            open_hours = _sum_rows(rollup_rows(conn, store.dialect, self._sealed_until_ms, None))
+            open_hours = _sum_rows(rollup_rows(conn, self._sealed_until_ms, None))
         result = {k: v.copy() for k, v in self._sealed.items()}
         _merge(result, open_hours)
         return result
 
-    def _still_valid(self, store: Store, conn: Any, last_seq: int, first_hour: int | None) -> bool:
+    def _still_valid(self, conn: Any, last_seq: int, first_hour: int | None) -> bool:
         if self._sealed_until_ms is None or first_hour != self._first_hour or last_seq < self._seen_seq:
             return False
         if last_seq == self._seen_seq:
             return True
-        p = store.dialect.placeholder
-        earliest = conn.exec_driver_sql(
-            f"SELECT MIN(attempted_at) FROM delivery_attempt WHERE seq > {p}", (self._seen_seq,)
-        ).scalar_one()
+        written_since = select(func.min(ATTEMPT.c.attempted_at)).where(ATTEMPT.c.seq > self._seen_seq)
+        earliest = conn.execute(written_since).scalar_one()
         return earliest is None or int(earliest) >= self._sealed_until_ms

@@ -1,4 +1,5 @@
-"""Reading rollups for a time window: whole hours from `rollup_hour`, the ragged edges from `rollup_minute`.
+"""Reading rollups for a time window: whole hours from `rollup_hour`, the ragged edges from `rollup_minute`;
+and `matching`, the one WHERE builder of the read queries over rollups, failures and attempts.
 
 Windows are read at minute resolution: a window's start and end are rounded down to the minute.
 """
@@ -7,15 +8,46 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
+from sqlalchemy import ColumnElement, TableClause, column, select, table
 from sqlalchemy.engine import Connection
 
 from console.domain.times import MS_PER_MINUTE
-from console.store.dialect import Dialect
 from console.store.rollup import COUNTER_COLUMNS
 
 MINUTES_PER_HOUR = 60
+
+
+class Counters(NamedTuple):
+    """A rollup row's counters, in `COUNTER_COLUMNS` order."""
+
+    attempts: int
+    successes: int
+    http_errors: int
+    timeouts: int
+    network_errors: int
+    first_attempts: int
+    first_successes: int
+    deliveries: int
+    delivered: int
+    latency_count: int
+    latency_sum: float
+
+
+assert Counters._fields == COUNTER_COLUMNS, "Counters must name the rollup's counter columns in order"
+
+
+class RollupRow(NamedTuple):
+    """One row of a rollup table, as `rollup_rows` yields it."""
+
+    table: str
+    bucket: int
+    endpoint_id: str
+    event_type: str
+    trigger: str
+    counters: Counters
+    latency_hist: str  # JSON: {bucket: count}
 
 
 @dataclass(frozen=True)
@@ -55,38 +87,59 @@ def spans_for(since_ms: int | None, until_ms: int | None) -> list[Span]:
     return spans
 
 
-def filter_sql(
-    dialect: Dialect, endpoint_ids: Sequence[str], event_types: Sequence[str]
-) -> tuple[str, list[Any]]:
-    """`AND endpoint_id IN (...) AND event_type IN (...)` for the non-empty lists, with its parameters."""
-    p = dialect.placeholder
-    sql = ""
-    params: list[Any] = []
-    if endpoint_ids:
-        sql += f" AND endpoint_id IN ({', '.join(p for _ in endpoint_ids)})"
-        params.extend(endpoint_ids)
-    if event_types:
-        sql += f" AND event_type IN ({', '.join(p for _ in event_types)})"
-        params.extend(event_types)
-    return sql, params
+def sql_table(name: str, *columns: str) -> TableClause:
+    """A table for SQLAlchemy Core statements, naming only the columns a query reads."""
+    return table(name, *(column(c) for c in columns))
+
+
+def matching(
+    source: TableClause,
+    *,
+    endpoint_ids: Sequence[str] = (),
+    event_types: Sequence[str] = (),
+    status_codes: Sequence[int] = (),
+    time_column: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+) -> list[ColumnElement[bool]]:
+    """The conditions `since <= time_column < until` (each bound when given) and `IN` the non-empty lists
+    (one expanding bound parameter each), over `source`'s columns of the same names."""
+    conditions: list[ColumnElement[bool]] = []
+    if time_column is not None and since is not None:
+        conditions.append(source.c[time_column] >= since)
+    if time_column is not None and until is not None:
+        conditions.append(source.c[time_column] < until)
+    for name, values in (
+        ("endpoint_id", endpoint_ids),
+        ("event_type", event_types),
+        ("status_code", status_codes),
+    ):
+        if values:
+            conditions.append(source.c[name].in_(list(values)))
+    return conditions
 
 
 def rollup_rows(
     conn: Connection,
-    dialect: Dialect,
     since_ms: int | None,
     until_ms: int | None,
     endpoint_ids: Sequence[str] = (),
     event_types: Sequence[str] = (),
-) -> Iterator[tuple[Any, ...]]:
-    """Rows of (table, bucket, endpoint_id, event_type, trigger, *counters, latency_hist) covering the window."""
-    p = dialect.placeholder
-    where, params = filter_sql(dialect, endpoint_ids, event_types)
-    columns = ", ".join(COUNTER_COLUMNS)
+) -> Iterator[RollupRow]:
+    """The rollup rows covering the window."""
     for span in spans_for(since_ms, until_ms):
-        sql = (
-            f"SELECT bucket, endpoint_id, event_type, trigger, {columns}, latency_hist FROM {span.table} "
-            f"WHERE bucket >= {p} AND bucket < {p}{where}"
+        rollup = sql_table(
+            span.table, "bucket", "endpoint_id", "event_type", "trigger", *COUNTER_COLUMNS, "latency_hist"
         )
-        for row in conn.exec_driver_sql(sql, (span.start, span.end, *params)):
-            yield (span.table, *row)
+        query = select(*rollup.c).where(
+            *matching(
+                rollup,
+                endpoint_ids=endpoint_ids,
+                event_types=event_types,
+                time_column="bucket",
+                since=span.start,
+                until=span.end,
+            )
+        )
+        for bucket, endpoint_id, event_type, trigger, *counters, hist in conn.execute(query):
+            yield RollupRow(span.table, bucket, endpoint_id, event_type, trigger, Counters(*counters), hist)

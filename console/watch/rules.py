@@ -5,7 +5,6 @@ Every problem is one line naming the file, the rule or channel, and the key.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,14 +14,20 @@ from typing import Any
 from console.domain.endpoint import Scheme
 from console.domain.times import parse_duration_ms
 from console.endpoints import resolve_secret, secret_format_problem, url_problem
+from console.tomlconfig import (
+    NOT_A_REF,
+    ConfigError,
+    Problems,
+    is_secret_ref,
+    parse_tables,
+    parse_toml,
+    read_toml,
+    unknown_sections,
+)
 
 
-class AlertsError(Exception):
+class AlertsError(ConfigError):
     """alerts.toml cannot be used; `problems` lists every reason, one line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 class Metric(StrEnum):
@@ -125,65 +130,28 @@ CHANNEL_KEYS = {
 PD_SEVERITIES = ("critical", "error", "warning", "info")
 
 
-class _Problems:
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.lines: list[str] = []
-
-    def add(self, key: str, reason: str) -> None:
-        self.lines.append(f"{self.where}: {key}: {reason}")
-
-
 def load_alerts(path: Path | str) -> AlertsConfig:
     """Read and validate alerts.toml; raises AlertsError listing every problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AlertsError([f"{path}: no such alerts file"]) from None
-    except OSError as exc:
-        raise AlertsError([f"{path}: cannot be read ({exc.strerror})"]) from None
-    return parse_alerts(text, path)
+    return _alerts_of(read_toml(path, AlertsError, "no such alerts file"), path)
 
 
 def parse_alerts(text: str, path: Path | None = None) -> AlertsConfig:
     name = str(path) if path is not None else "alerts.toml"
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise AlertsError([f"{name}: not valid TOML: {exc}"]) from None
-    problems: list[str] = [
-        f"{name}: unknown top-level key {key!r} (expected [[rule]] and [[channel]] tables)"
-        for key in sorted(set(raw) - {"rule", "channel"})
-    ]
-    parsed_by_section: dict[str, list[Any]] = {"rule": [], "channel": []}
-    parsers: dict[str, Any] = {"rule": _parse_rule, "channel": _parse_channel}
-    for section, out in parsed_by_section.items():
-        parse = parsers[section]
-        tables = raw.get(section, [])
-        if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-            problems.append(f"{name}: {section!r} must be an array of tables ([[{section}]])")
-            continue
-        seen: set[str] = set()
-        for index, table in enumerate(tables, start=1):
-            label = table.get("name") if isinstance(table.get("name"), str) else None
-            where = f"{name}: {section} {label!r}" if label else f"{name}: {section} #{index}"
-            found = _Problems(where)
-            parsed = parse(table, index, found)
-            problems.extend(found.lines)
-            if parsed is None:
-                continue
-            if parsed.name in seen:
-                problems.append(f"{where}: name: duplicate name (each {section} name must be unique)")
-                continue
-            seen.add(parsed.name)
-            out.append(parsed)
-    if problems:
+    return _alerts_of(parse_toml(text, name, AlertsError), path)
+
+
+def _alerts_of(raw: dict[str, Any], path: Path | None) -> AlertsConfig:
+    name = str(path) if path is not None else "alerts.toml"
+    problems = unknown_sections(raw, name, ("rule", "channel"))
+    rules = parse_tables(raw, name, "rule", "name", _parse_rule, problems)
+    channels = parse_tables(raw, name, "channel", "name", _parse_channel, problems)
+    if problems or rules is None or channels is None:
         raise AlertsError(problems)
-    return AlertsConfig(path, tuple(parsed_by_section["rule"]), tuple(parsed_by_section["channel"]))
+    return AlertsConfig(path, tuple(rules), tuple(channels))
 
 
-def _duration(table: dict[str, Any], key: str, found: _Problems, default: int | None) -> int | None:
+def _duration(table: dict[str, Any], key: str, found: Problems, default: int | None) -> int | None:
     if key not in table:
         return default
     value = table[key]
@@ -196,7 +164,7 @@ def _duration(table: dict[str, Any], key: str, found: _Problems, default: int | 
         return None
 
 
-def _number(table: dict[str, Any], key: str, found: _Problems, low: float, high: float) -> float | None:
+def _number(table: dict[str, Any], key: str, found: Problems, low: float, high: float) -> float | None:
     value = table.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         found.add(key, f"must be a number between {low:g} and {high:g}, got {value!r}")
@@ -204,12 +172,12 @@ def _number(table: dict[str, Any], key: str, found: _Problems, low: float, high:
     return float(value)
 
 
-def _unknown(table: dict[str, Any], known: set[str], found: _Problems) -> None:
+def _unknown(table: dict[str, Any], known: set[str], found: Problems) -> None:
     for key in sorted(set(table) - known):
         found.add(key, f"unknown key (known: {', '.join(sorted(known))})")
 
 
-def _parse_rule(table: dict[str, Any], index: int, found: _Problems) -> Rule | None:
+def _parse_rule(table: dict[str, Any], index: int, found: Problems) -> Rule | None:
     name = table.get("name")
     if not isinstance(name, str) or not name.strip():
         found.add("name", "missing or empty (every rule needs a name)")
@@ -260,7 +228,7 @@ def _parse_rule(table: dict[str, Any], index: int, found: _Problems) -> Rule | N
 
 def _burn_rule(
     table: dict[str, Any],
-    found: _Problems,
+    found: Problems,
     name: Any,
     endpoint: Any,
     min_attempts: Any,
@@ -296,17 +264,17 @@ def _burn_rule(
     )
 
 
-def _ref(table: dict[str, Any], key: str, found: _Problems) -> str | None:
+def _ref(table: dict[str, Any], key: str, found: Problems) -> str | None:
     value = table.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not value.startswith(("env:", "file:")) or not value.split(":", 1)[1]:
-        found.add(key, "must be a reference like env:NAME or file:PATH, not the secret itself")
+    if not is_secret_ref(value):
+        found.add(key, NOT_A_REF)
         return None
     return value
 
 
-def _parse_channel(table: dict[str, Any], index: int, found: _Problems) -> Channel | None:
+def _parse_channel(table: dict[str, Any], index: int, found: Problems) -> Channel | None:
     kind = table.get("kind")
     if kind not in {k.value for k in ChannelKind}:
         found.add("kind", f"must be one of webhook, slack, pagerduty, command, got {kind!r}")
