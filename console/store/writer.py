@@ -102,6 +102,10 @@ class PreparedBatch:
     rollups: RollupAccumulator
     deliveries: dict[tuple[str, str], list[Any]]
     delivery_types: dict[tuple[str, str], str]
+    # The event type of each event the attempts name, or None when two attempts of one event disagree
+    # (then each attempt is checked on its own), and the endpoints they name.
+    attempt_event_types: dict[str, str] | None = None
+    endpoints: frozenset[str] = frozenset()
 
 
 NUL = "\x00"
@@ -153,6 +157,8 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
     rollups.add_attempts(records)
     states: dict[tuple[str, str], list[Any]] = {}
     types: dict[tuple[str, str], str] = {}
+    event_types: dict[str, str] = {}
+    mixed = False
     for r in records:
         pair = (r[0], r[2])
         state = states.get(pair)
@@ -161,6 +167,8 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
             types[pair] = r[1]
         else:
             apply_attempt(state, r)
+        if event_types.setdefault(r[0], r[1]) != r[1]:
+            mixed = True
     for pair, state in states.items():
         rollups.add_delivery(
             state[FIRST_AT],
@@ -171,7 +179,17 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
             int(state[DELIVERED_AT] is not None),
         )
     rollups.finish()
-    return PreparedBatch(records, offered, len(attempts) - len(records), rollups, states, types)
+    endpoints = frozenset(pair[1] for pair in types)
+    return PreparedBatch(
+        records,
+        offered,
+        len(attempts) - len(records),
+        rollups,
+        states,
+        types,
+        None if mixed else event_types,
+        endpoints,
+    )
 
 
 def write_batch(
@@ -248,16 +266,20 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     result.events_inserted = len(offered)
     for event_id, event in offered.items():
         types[event_id] = event.event_type
-    unknown = sorted({r[0] for r in batch.attempts} - types.keys())
+    named = batch.attempt_event_types
+    unknown = sorted((named.keys() if named is not None else {r[0] for r in batch.attempts}) - types.keys())
     for event_id, event_type in _select_in(
         conn, dialect, "SELECT event_id, event_type FROM event", "event_id", unknown
     ):
         types[event_id] = event_type
         preexisting.add(event_id)
 
-    # Attempts: refuse those whose event is unknown or of another type; skip those stored already.
+    # Attempts: refuse those whose event is unknown or of another type; skip those stored already. The
+    # common case is checked once per event: every attempt's event is stored with the attempt's type.
     candidates: list[AttemptRecord] = []
-    for record in batch.attempts:
+    if named is not None and all(types.get(e) == t for e, t in named.items()):
+        candidates = batch.attempts
+    for record in () if candidates else batch.attempts:
         stored_type = types.get(record[0])
         if stored_type == record[1]:
             candidates.append(record)
@@ -285,7 +307,7 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     if len(fresh) != len(batch.attempts):
         batch = prepare_batch(fresh)  # the sums were for attempts that are not all going in: redo them
     result.newly_delivered = _update_deliveries(conn, dialect, batch, preexisting)
-    _register_endpoints(conn, dialect, {r[2] for r in fresh})
+    _register_endpoints(conn, dialect, batch.endpoints)
     batch.rollups.flush(conn, dialect)
     return result
 
@@ -410,7 +432,7 @@ def _update_deliveries(
     return newly_delivered
 
 
-def _register_endpoints(conn: Connection, dialect: Dialect, endpoint_ids: set[str]) -> None:
+def _register_endpoints(conn: Connection, dialect: Dialect, endpoint_ids: frozenset[str]) -> None:
     p = dialect.placeholder
     conn.exec_driver_sql(
         f"INSERT INTO endpoint (id, enabled) VALUES ({p}, {p}) ON CONFLICT (id) DO NOTHING",
