@@ -4,7 +4,9 @@ mid-way is reported and the others still go in)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
@@ -98,6 +100,26 @@ class RejectSink:
 
 
 ProgressFn = Callable[[IngestSummary, int | None], None]
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Bulk ingest makes millions of short-lived objects without cycles, which set off Python's cycle
+    collector over and over (about a seventh of ingest's time). Pause it for the run; `young_collected`
+    after each batch still reclaims any cycle a batch leaves."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def young_collected() -> None:
+    """Collect the young generations once (cheap: what the last batch left)."""
+    if not gc.isenabled():
+        gc.collect(1)
 
 
 def parse_record(record: RawLine) -> Parsed | str:
@@ -219,11 +241,12 @@ class Ingestor:
         self.summary.accepted += result.inserted
         self.summary.duplicates += result.duplicates
         if result.rejected:
-            for attempt, (source, number, raw) in zip(attempts, origins, strict=True):
-                reason = result.rejected.pop(attempt.key, None)
+            for a, (source, number, raw) in zip(attempts, origins, strict=True):
+                reason = result.rejected.pop((a[0], a[2], a[3], a[9]), None)  # the natural key, by position
                 if reason is not None:
                     self._reject(Reject(source, number, reason, raw))
         self.rejects.flush()
+        young_collected()
 
     def _reject(self, reject: Reject) -> None:
         if self.mapping is not None:

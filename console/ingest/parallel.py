@@ -8,6 +8,7 @@ whatever it is doing at the time (see `_end_with_parent`). Results and rejects a
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import queue
@@ -27,6 +28,7 @@ from console.ingest.ingestor import (
     Reject,
     parse_record,
     read_sources,
+    young_collected,
 )
 from console.ingest.sources import MAX_LINE_BYTES
 from console.store.writer import PreparedBatch
@@ -99,10 +101,15 @@ class _Collected:
         self.lines = self.size = 0
 
     def batch(self) -> Batch:
+        """The message for what was read. Records go as plain tuples of their fields (the writer reads them
+        by position): a NamedTuple costs twice as much to pickle and unpickle, and this is per line."""
         pending = self.pending
-        return Batch(
-            pending.prepare(), pending.attempts, pending.origins, self.rejects, self.lines, self.size
-        )
+        prepared = pending.prepare()
+        attempts = [tuple(a) for a in pending.attempts]
+        plain = dict(zip(map(id, pending.attempts), attempts, strict=True))
+        prepared.attempts = [plain.get(id(r)) or tuple(r) for r in prepared.attempts]  # type: ignore[misc]
+        prepared.events = {k: tuple(e) for k, e in prepared.events.items()}  # type: ignore[misc]
+        return Batch(prepared, attempts, pending.origins, self.rejects, self.lines, self.size)  # type: ignore[arg-type]
 
 
 def _parse_sources(
@@ -110,6 +117,7 @@ def _parse_sources(
 ) -> None:
     """The parsing process: sends `Opened`, `Batch` and `Failed` messages, and finally `Done` or `Crashed`."""
     _end_with_parent(parent)
+    gc.disable()  # forked from a paused parent; see `collector_paused`
 
     def send(message: Message) -> None:
         while True:
@@ -138,6 +146,7 @@ def _parse_sources(
                 if len(collected.pending) >= batch_size:
                     send(collected.batch())
                     collected = _Collected()
+                    young_collected()
             if collected.lines:
                 send(collected.batch())
             if reading.failure is not None:

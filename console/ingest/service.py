@@ -13,6 +13,7 @@ from console.ingest.ingestor import (
     ProgressFn,
     Reject,
     RejectSink,
+    collector_paused,
     parse_record,
     read_sources,
     slow_parse,
@@ -53,6 +54,20 @@ def ingest_sources(
     (`mapping`, see `mapping`) is read in this process. A line longer than `max_line_bytes` is rejected and
     skipped without being held in memory.
     """
+    with collector_paused():
+        return _ingest(store, paths, fmt, rejects, progress, batch_size, max_line_bytes, mapping)
+
+
+def _ingest(
+    store: Store,
+    paths: Sequence[str],
+    fmt: str,
+    rejects: RejectSink | None,
+    progress: ProgressFn | None,
+    batch_size: int,
+    max_line_bytes: int,
+    mapping: LogMapping | None,
+) -> IngestSummary:
     ingestor = Ingestor(store, rejects or RejectSink(), batch_size, mapping)
     sizes = [source_size(p) for p in paths]
     total_bytes = None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
