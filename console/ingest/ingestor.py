@@ -233,7 +233,7 @@ class Ingestor:
     def store_prepared(
         self,
         batch: PreparedBatch,
-        attempts: Sequence[AttemptRecord],
+        attempts: Sequence[AttemptRecord] | Sequence[tuple[Any, ...]],
         origins: Sequence[tuple[str, int, bytes]],
     ) -> None:
         """Write a prepared batch; `origins[i]` says where `attempts[i]` came from, for the store's rejections."""

@@ -19,7 +19,6 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from console.domain.records import AttemptRecord
 from console.ingest.ingestor import (
     Ingestor,
     IngestSummary,
@@ -69,10 +68,11 @@ class Failed(NamedTuple):
 
 class Batch(NamedTuple):
     """Lines read since the last batch: the valid ones prepared for writing (`origins[i]` is where
-    `attempts[i]` came from), the rejected ones, and how many lines and bytes were read."""
+    `attempts[i]` came from), the rejected ones, and how many lines and bytes were read. Attempts and events
+    travel as plain tuples of their records' fields (see `_Collected.batch`)."""
 
     prepared: PreparedBatch
-    attempts: list[AttemptRecord]
+    attempts: list[tuple[Any, ...]]
     origins: list[tuple[str, int, bytes]]
     rejects: list[Reject]
     lines: int
@@ -109,7 +109,7 @@ class _Collected:
         plain = dict(zip(map(id, pending.attempts), attempts, strict=True))
         prepared.attempts = [plain.get(id(r)) or tuple(r) for r in prepared.attempts]  # type: ignore[misc]
         prepared.events = {k: tuple(e) for k, e in prepared.events.items()}  # type: ignore[misc]
-        return Batch(prepared, attempts, pending.origins, self.rejects, self.lines, self.size)  # type: ignore[arg-type]
+        return Batch(prepared, attempts, pending.origins, self.rejects, self.lines, self.size)
 
 
 def _parse_sources(
