@@ -187,6 +187,30 @@ def test_event_type_mismatch_against_stored_event(tmp_path: Path, sqlite_store: 
     assert "event_type: 'reward.reversed' does not match 'reward.redeemed'" in entry["reason"]
 
 
+@pytest.mark.parametrize("other_endpoint", [True, False])
+def test_event_type_mismatch_within_one_batch(tmp_path: Path, store: Store, other_endpoint: bool) -> None:
+    """Attempts of one event in one batch naming two types, at another endpoint or at the same one: the
+    later type is refused."""
+    lines = [
+        log_line("evt_1", "ep_a"),
+        log_line("evt_1", "ep_b", payload=..., event_type="reward.reversed"),
+        log_line("evt_1", "ep_a", attempt=2, event_type="reward.reversed"),
+        log_line("evt_2", "ep_b"),
+    ]
+    if not other_endpoint:
+        del lines[1]
+    log = write_jsonl(tmp_path / "a.jsonl", lines)
+    rejects = tmp_path / "rejects.jsonl"
+    run("--db", store.url, "ingest", str(log), "--rejects", str(rejects))
+    entries = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert [e["line"] for e in entries] == ([2, 3] if other_endpoint else [2])
+    assert all(
+        "event_type: 'reward.reversed' does not match 'reward.redeemed'" in e["reason"] for e in entries
+    )
+    assert table_count(store, "delivery_attempt") == 2
+    assert verify_derived_state(store) == []
+
+
 def test_csv_bad_cells(tmp_path: Path, sqlite_store: Store) -> None:
     log = tmp_path / "deliveries.csv"
     payload = orjson.dumps(log_line("evt_1")["payload"]).decode().replace('"', '""')

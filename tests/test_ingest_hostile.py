@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from console.ingest import service
+from console.ingest import ingestor, service
 from console.ingest.follow import _Tail, follow
 from console.ingest.service import RejectSink
 from console.ingest.sources import RawLine, iter_jsonl, open_binary
@@ -348,9 +348,9 @@ def test_any_failure_parsing_one_line_rejects_that_line(monkeypatch: pytest.Monk
         raise RuntimeError("boom")
 
     good = orjson.dumps(log_line("evt_1"))
-    monkeypatch.setattr(service, "fast_parse", broken)
-    parsed = service.parse_record(RawLine(1, good))
+    monkeypatch.setattr(ingestor, "fast_parse", broken)
+    parsed = ingestor.parse_record(RawLine(1, good))
     assert not isinstance(parsed, str)  # the slow path took over
-    monkeypatch.setattr(service, "parse_line", broken)
-    assert service.parse_record(RawLine(1, good)) == "cannot be read (RuntimeError: boom)"
-    assert service.parse_record(RawLine(2, b"", {"event_id": "x"})) == "cannot be read (RuntimeError: boom)"
+    monkeypatch.setattr(ingestor, "parse_line", broken)
+    assert ingestor.parse_record(RawLine(1, good)) == "cannot be read (RuntimeError: boom)"
+    assert ingestor.parse_record(RawLine(2, b"", {"event_id": "x"})) == "cannot be read (RuntimeError: boom)"

@@ -103,7 +103,7 @@ def fast_parse(raw: bytes) -> tuple[AttemptRecord, EventRecord | None] | None:
     headers = None
     if line.request_headers is not None:
         clean = line.request_headers
-        if not SENSITIVE_HEADERS.isdisjoint(name.lower() for name in clean):
+        if not SENSITIVE_HEADERS.isdisjoint(map(str.lower, clean)):
             clean = {k: ("[redacted]" if k.lower() in SENSITIVE_HEADERS else v) for k, v in clean.items()}
         headers = orjson.dumps(clean).decode()
     body = line.response_body

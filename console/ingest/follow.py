@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from console.ingest.ingestor import Ingestor, IngestSummary, RejectSink
 from console.ingest.mapping import LogMapping
-from console.ingest.service import Ingestor, IngestSummary, RejectSink
 from console.ingest.sources import MAX_LINE_BYTES, REJECT_HEAD_BYTES, RawLine, SourceError, too_long
 from console.store import Store
 

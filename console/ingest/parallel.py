@@ -8,6 +8,7 @@ whatever it is doing at the time (see `_end_with_parent`). Results and rejects a
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import queue
@@ -16,11 +17,20 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from console.ingest.service import Ingestor, IngestSummary, ProgressFn, Reject, parse_record
-from console.ingest.sources import MAX_LINE_BYTES, SourceError, display_name, read_source
-from console.store.writer import prepare_batch
+from console.ingest.ingestor import (
+    Ingestor,
+    IngestSummary,
+    Pending,
+    ProgressFn,
+    Reject,
+    parse_record,
+    read_sources,
+    young_collected,
+)
+from console.ingest.sources import MAX_LINE_BYTES
+from console.store.writer import PreparedBatch
 
 QUEUE_DEPTH = 3
 PARENT_CHECK_S = 0.5
@@ -44,13 +54,72 @@ def _end_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+class Opened(NamedTuple):
+    """A source opened for reading."""
+
+    name: str
+
+
+class Failed(NamedTuple):
+    """A source that could not be opened, or stopped mid-way (what it sent before still counts)."""
+
+    message: str
+
+
+class Batch(NamedTuple):
+    """Lines read since the last batch: the valid ones prepared for writing (`origins[i]` is where
+    `attempts[i]` came from), the rejected ones, and how many lines and bytes were read. Attempts and events
+    travel as plain tuples of their records' fields (see `_Collected.batch`)."""
+
+    prepared: PreparedBatch
+    attempts: list[tuple[Any, ...]]
+    origins: list[tuple[str, int, bytes]]
+    rejects: list[Reject]
+    lines: int
+    size: int
+
+
+class Done(NamedTuple):
+    """Every source was read."""
+
+
+class Crashed(NamedTuple):
+    """The parsing process failed; `trace` is its traceback."""
+
+    trace: str
+
+
+Message = Opened | Failed | Batch | Done | Crashed
+
+
+class _Collected:
+    """What the parsing process has read since its last `Batch`."""
+
+    def __init__(self) -> None:
+        self.pending = Pending()
+        self.rejects: list[Reject] = []
+        self.lines = self.size = 0
+
+    def batch(self) -> Batch:
+        """The message for what was read. Records go as plain tuples of their fields (the writer reads them
+        by position): a NamedTuple costs twice as much to pickle and unpickle, and this is per line."""
+        pending = self.pending
+        prepared = pending.prepare()
+        attempts = [tuple(a) for a in pending.attempts]
+        plain = dict(zip(map(id, pending.attempts), attempts, strict=True))
+        prepared.attempts = [plain.get(id(r)) or tuple(r) for r in prepared.attempts]  # type: ignore[misc]
+        prepared.events = {k: tuple(e) for k, e in prepared.events.items()}  # type: ignore[misc]
+        return Batch(prepared, attempts, pending.origins, self.rejects, self.lines, self.size)
+
+
 def _parse_sources(
     paths: Sequence[str], fmt: str, batch_size: int, out: Any, parent: int, max_line_bytes: int
 ) -> None:
-    """The parsing process: send ("batch", ...), ("failed", message) and finally ("done",) or ("error", text)."""
+    """The parsing process: sends `Opened`, `Batch` and `Failed` messages, and finally `Done` or `Crashed`."""
     _end_with_parent(parent)
+    gc.disable()  # forked from a paused parent; see `collector_paused`
 
-    def send(message: tuple[Any, ...]) -> None:
+    def send(message: Message) -> None:
         while True:
             try:
                 out.put(message, timeout=1.0)
@@ -60,54 +129,31 @@ def _parse_sources(
                     os._exit(0)  # the writer is gone: stop quietly
 
     try:
-        for path in paths:
-            name = display_name(path)
-            try:
-                stream, records = read_source(path, fmt, max_line_bytes)
-            except SourceError as exc:
-                send(("failed", name, str(exc)))
+        for reading in read_sources(paths, fmt, max_line_bytes):
+            if not reading.opened:
+                send(Failed(reading.failure or reading.name))
                 continue
-            attempts: list[Any] = []
-            events: list[Any] = []
-            origins: list[tuple[str, int, bytes]] = []
-            rejects: list[Reject] = []
-            lines = size = 0
-            try:
-                for record in records:
-                    lines += 1
-                    size += len(record.raw)
-                    parsed = parse_record(record)
-                    if isinstance(parsed, str):
-                        rejects.append(Reject(name, record.number, parsed, record.raw))
-                        continue
-                    attempts.append(parsed[0])
-                    if parsed[1] is not None:
-                        events.append(parsed[1])
-                    origins.append((name, record.number, record.raw))
-                    if len(attempts) >= batch_size:
-                        send(
-                            (
-                                "batch",
-                                prepare_batch(attempts, events),
-                                attempts,
-                                origins,
-                                rejects,
-                                lines,
-                                size,
-                            )
-                        )
-                        attempts, events, origins, rejects, lines, size = [], [], [], [], 0, 0
-            except (OSError, EOFError, SourceError) as exc:
-                send(("batch", prepare_batch(attempts, events), attempts, origins, rejects, lines, size))
-                attempts, events, origins, rejects, lines, size = [], [], [], [], 0, 0
-                send(("failed", name, f"{name}: stopped reading: {exc}"))
-            finally:
-                stream.close()
-            if attempts or rejects or lines:
-                send(("batch", prepare_batch(attempts, events), attempts, origins, rejects, lines, size))
-        send(("done",))
+            send(Opened(reading.name))
+            collected = _Collected()
+            for record in reading:
+                collected.lines += 1
+                collected.size += len(record.raw)
+                parsed = parse_record(record)
+                if isinstance(parsed, str):
+                    collected.rejects.append(Reject(reading.name, record.number, parsed, record.raw))
+                    continue
+                collected.pending.add(reading.name, record, parsed)
+                if len(collected.pending) >= batch_size:
+                    send(collected.batch())
+                    collected = _Collected()
+                    young_collected()
+            if collected.lines:
+                send(collected.batch())
+            if reading.failure is not None:
+                send(Failed(reading.failure))
+        send(Done())
     except BaseException:
-        send(("error", traceback.format_exc()))
+        send(Crashed(traceback.format_exc()))
 
 
 def ingest_in_parallel(
@@ -128,31 +174,25 @@ def ingest_in_parallel(
         daemon=True,
     )
     summary = ingestor.summary
-    summary.sources.extend(display_name(p) for p in paths)
     started = time.perf_counter()
     parser.start()
     try:
         while True:
             message = _receive(channel, parser)
-            kind = message[0]
-            if kind == "done":
+            if isinstance(message, Done):
                 break
-            if kind == "error":
-                raise RuntimeError(f"the ingest parsing process failed:\n{message[1]}")
-            if kind == "failed":
-                if message[1] in summary.sources:
-                    summary.sources.remove(message[1])
-                summary.failed_sources.append(message[2])
-                continue
-            _, batch, attempts, origins, rejects, lines, size = message
-            summary.lines += lines
-            summary.bytes_read += size
-            for reject in rejects:
-                ingestor._reject(reject.source, reject.line, reject.reason, reject.raw)
-            ingestor.store_prepared(batch, attempts, origins)
-            if progress is not None:
-                summary.seconds = time.perf_counter() - started
-                progress(summary, total_bytes)
+            if isinstance(message, Crashed):
+                raise RuntimeError(f"the ingest parsing process failed:\n{message.trace}")
+            if isinstance(message, Opened):
+                summary.sources.append(message.name)
+            elif isinstance(message, Failed):
+                summary.failed_sources.append(message.message)
+            else:
+                ingestor.counted(message.lines, message.size, message.rejects)
+                ingestor.store_prepared(message.prepared, message.attempts, message.origins)
+                if progress is not None:
+                    summary.seconds = time.perf_counter() - started
+                    progress(summary, total_bytes)
     finally:
         if parser.is_alive():
             parser.terminate()
@@ -162,7 +202,7 @@ def ingest_in_parallel(
     return summary
 
 
-def _receive(channel: Any, parser: Any) -> tuple[Any, ...]:
+def _receive(channel: Any, parser: Any) -> Message:
     while True:
         try:
             return channel.get(timeout=1.0)

@@ -5,11 +5,13 @@ Everything else in the store is the same SQL on both.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 # Any fixed number: every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so
 # derived state (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order.
@@ -38,11 +40,19 @@ class Dialect:
     def bulk_insert(
         self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        """Insert many rows at once (rows are known to be new)."""
+        """Insert many rows at once (rows are known to be new). This is ingest's hot path, so the rows go
+        straight to the driver's executemany, in the transaction the connection holds (SQLAlchemy's cursor
+        wrapping and parameter copies cost a quarter of the insert's time here)."""
         if not rows:
             return
         marks = ", ".join(self.placeholder for _ in columns)
-        conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        try:
+            driver.executemany(sql, rows)
+        except sqlite3.Error as exc:  # as SQLAlchemy would raise it, so callers see one kind of failure
+            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
     def skip_locked(self) -> str:
         """The suffix that makes a claiming SELECT skip rows another session holds."""

@@ -100,8 +100,12 @@ class PreparedBatch:
     events: dict[str, EventRecord]
     duplicates: int
     rollups: RollupAccumulator
-    deliveries: dict[tuple[str, str], list[Any]]
-    delivery_types: dict[tuple[str, str], str]
+    # Each delivery's row as it is inserted: event_id, endpoint_id, event_type, then the state columns.
+    deliveries: dict[tuple[str, str], tuple[Any, ...]]
+    # The event type of each event the attempts name, or None when two attempts of one event disagree
+    # (then each attempt is checked on its own), and the endpoints they name.
+    attempt_event_types: dict[str, str] | None = None
+    endpoints: frozenset[str] = frozenset()
 
 
 NUL = "\x00"
@@ -153,6 +157,8 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
     rollups.add_attempts(records)
     states: dict[tuple[str, str], list[Any]] = {}
     types: dict[tuple[str, str], str] = {}
+    event_types: dict[str, str] = {}
+    mixed = False
     for r in records:
         pair = (r[0], r[2])
         state = states.get(pair)
@@ -161,6 +167,8 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
             types[pair] = r[1]
         else:
             apply_attempt(state, r)
+        if event_types.setdefault(r[0], r[1]) != r[1]:
+            mixed = True
     for pair, state in states.items():
         rollups.add_delivery(
             state[FIRST_AT],
@@ -171,7 +179,17 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
             int(state[DELIVERED_AT] is not None),
         )
     rollups.finish()
-    return PreparedBatch(records, offered, len(attempts) - len(records), rollups, states, types)
+    rows = {pair: (pair[0], pair[1], types[pair], *state) for pair, state in states.items()}
+    endpoints = frozenset(pair[1] for pair in types)
+    return PreparedBatch(
+        records,
+        offered,
+        len(attempts) - len(records),
+        rollups,
+        rows,
+        None if mixed else event_types,
+        endpoints,
+    )
 
 
 def write_batch(
@@ -247,17 +265,21 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
         dialect.bulk_insert(conn, "event", EVENT_COLUMNS, list(offered.values()))
     result.events_inserted = len(offered)
     for event_id, event in offered.items():
-        types[event_id] = event.event_type
-    unknown = sorted({r[0] for r in batch.attempts} - types.keys())
+        types[event_id] = event[1]  # event_type (a plain tuple when sent by the parsing process)
+    named = batch.attempt_event_types
+    unknown = sorted((named.keys() if named is not None else {r[0] for r in batch.attempts}) - types.keys())
     for event_id, event_type in _select_in(
         conn, dialect, "SELECT event_id, event_type FROM event", "event_id", unknown
     ):
         types[event_id] = event_type
         preexisting.add(event_id)
 
-    # Attempts: refuse those whose event is unknown or of another type; skip those stored already.
+    # Attempts: refuse those whose event is unknown or of another type; skip those stored already. The
+    # common case is checked once per event: every attempt's event is stored with the attempt's type.
     candidates: list[AttemptRecord] = []
-    for record in batch.attempts:
+    if named is not None and all(types.get(e) == t for e, t in named.items()):
+        candidates = batch.attempts
+    for record in () if candidates else batch.attempts:
         stored_type = types.get(record[0])
         if stored_type == record[1]:
             candidates.append(record)
@@ -283,9 +305,11 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     if not fresh:
         return result
     if len(fresh) != len(batch.attempts):
-        batch = prepare_batch(fresh)  # the sums were for attempts that are not all going in: redo them
+        batch = prepare_batch(
+            [AttemptRecord._make(r) for r in fresh]
+        )  # the sums were for attempts that are not all going in: redo them
     result.newly_delivered = _update_deliveries(conn, dialect, batch, preexisting)
-    _register_endpoints(conn, dialect, {r[2] for r in fresh})
+    _register_endpoints(conn, dialect, batch.endpoints)
     batch.rollups.flush(conn, dialect)
     return result
 
@@ -307,6 +331,7 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     DELIVERED_AT,
     DELIVERED_N,
 ) = range(14)
+DELIVERY_ROW_STATE = 3  # where the state columns start in a delivery row (after the key and event type)
 
 
 def state_of_one(r: AttemptRecord) -> list[Any]:
@@ -370,17 +395,19 @@ def _update_deliveries(
     """
     rollups = batch.rollups
     merged: dict[tuple[str, str], list[Any]] = {}
-    newly_delivered = sum(1 for state in batch.deliveries.values() if state[DELIVERED_AT] is not None)
+    delivered_at = DELIVERY_ROW_STATE + DELIVERED_AT
+    newly_delivered = sum(1 for row in batch.deliveries.values() if row[delivered_at] is not None)
     if preexisting_events:
         head = f"SELECT event_id, endpoint_id, {', '.join(DELIVERY_STATE_COLUMNS)} FROM delivery"
         for row in _select_in(conn, dialect, head, "event_id", sorted(preexisting_events)):
             pair = (row[0], row[1])
-            new = batch.deliveries.get(pair)
-            if new is None:
+            new_row = batch.deliveries.get(pair)
+            if new_row is None:
                 continue
+            new = list(new_row[DELIVERY_ROW_STATE:])
             old = list(row[2:])
             both = merged[pair] = merge_states(old, new)
-            endpoint_id, event_type = pair[1], batch.delivery_types[pair]
+            endpoint_id, event_type = pair[1], new_row[2]
             old_done, new_done, both_done = (s[DELIVERED_AT] is not None for s in (old, new, both))
             rollups.add_delivery(
                 new[FIRST_AT], endpoint_id, event_type, new[FIRST_TRIGGER], -1, -int(new_done)
@@ -392,11 +419,11 @@ def _update_deliveries(
                 both[FIRST_AT], endpoint_id, event_type, both[FIRST_TRIGGER], 1, int(both_done)
             )
             newly_delivered -= int(new_done) - int(both_done and not old_done)
-    inserts = [
-        (pair[0], pair[1], batch.delivery_types[pair], *state)
-        for pair, state in batch.deliveries.items()
-        if pair not in merged
-    ]
+    inserts = (
+        [row for pair, row in batch.deliveries.items() if pair not in merged]
+        if merged
+        else list(batch.deliveries.values())
+    )
     dialect.bulk_insert(
         conn, "delivery", ("event_id", "endpoint_id", "event_type", *DELIVERY_STATE_COLUMNS), inserts
     )
@@ -410,7 +437,7 @@ def _update_deliveries(
     return newly_delivered
 
 
-def _register_endpoints(conn: Connection, dialect: Dialect, endpoint_ids: set[str]) -> None:
+def _register_endpoints(conn: Connection, dialect: Dialect, endpoint_ids: frozenset[str]) -> None:
     p = dialect.placeholder
     conn.exec_driver_sql(
         f"INSERT INTO endpoint (id, enabled) VALUES ({p}, {p}) ON CONFLICT (id) DO NOTHING",
