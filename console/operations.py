@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from console import aio
 from console.analytics.build import ReportData, build_report_data
+from console.domain.alert_marks import EndpointMark
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.live import AttemptView, DashboardSnapshot, EventDetail
@@ -34,6 +35,7 @@ from console.signing import SignatureError, curl_for, verify
 from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
+from console.watch.marks import endpoint_marks
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -154,6 +156,12 @@ class Operations:
             e: count_deliveries(store, DeliveryFilter(endpoint_ids=(e,), state=undelivered))
             for e in endpoint_ids
         }
+
+    @_store_call
+    def endpoint_marks(self) -> tuple[int, dict[str, EndpointMark]]:
+        """Now, and per endpoint: alerts firing (kept by `hookconsole watch`) or a recent recovery."""
+        now = self.clock()
+        return now, endpoint_marks(self.store(), now)
 
     @_store_call
     def latest_seq(self) -> int:

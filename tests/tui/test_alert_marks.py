@@ -1,0 +1,84 @@
+"""The dashboard marks firing alerts and recovered endpoints: a real store, alert state written by the store's
+own functions, an endpoint whose attempts failed and then succeeded again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import Static
+
+from console.domain.alerts import AlertState, AlertStateRow
+from console.domain.times import MS_PER_MINUTE
+from console.ingest.service import ingest_sources
+from console.store import open_store
+from console.store.alerts import save_transitions
+from console.tui.app import HookConsoleApp
+from console.tui.screens.dashboard import DashboardScreen
+from console.tui.widgets.endpoints_table import EndpointsTable
+from tests.helpers import write_jsonl
+from tests.test_watch_marks import failed_then_back
+from tests.tui.conftest import END, settle
+
+
+def firing(rule: str, endpoint_id: str, minutes_ago: int) -> AlertStateRow:
+    since = END - minutes_ago * MS_PER_MINUTE
+    return AlertStateRow(rule, endpoint_id, AlertState.FIRING, since_ms=since, changed_ms=since)
+
+
+def marks(table: EndpointsTable) -> dict[str, str]:
+    return {str(k.value): str(table.get_cell(k.value, "●")) for k in table.rows}
+
+
+async def test_firing_alerts_are_marked_counted_and_sorted_first(
+    make_console: Callable[..., HookConsoleApp], console_db: Path
+) -> None:
+    app = make_console()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        table = screen.query_one(EndpointsTable)
+        status = screen.query_one("#status-line", Static)
+        healthiest = table.coordinate_to_cell_key((table.row_count - 1, 0)).row_key.value
+        assert healthiest is not None and "▲" not in marks(table).values()
+        assert "firing" not in str(status.render()) and not screen.query_one("#alerts-line").display
+
+        store = open_store(str(console_db))  # what `hookconsole watch` does when its rules fire
+        try:
+            save_transitions(store, [firing("endpoint-down", healthiest, 5), firing("backlog", healthiest, 3),
+                                     firing("endpoint-down", "ep_crm", 2)], [], END)  # fmt: skip
+        finally:
+            store.close()
+        screen.load()  # the next tick: no new traffic, yet the alerts show
+        await settle(pilot)
+
+        shown = marks(table)
+        assert {e for e, mark in shown.items() if mark == "▲"} == {healthiest, "ep_crm"}
+        assert str(status.render()).startswith(" ▲ 3 alerts firing · window 1h")
+        top_two = {table.coordinate_to_cell_key((row, 0)).row_key.value for row in (0, 1)}
+        assert top_two == {healthiest, "ep_crm"}  # firing endpoints sort first, even the healthiest
+        line = str(screen.query_one("#alerts-line", Static).render())
+        assert f"▲ {healthiest} firing since 23:55:00 (5m): backlog, endpoint-down" in line
+        assert "▲ ep_crm firing since 23:58:00 (2m): endpoint-down" in line
+
+
+async def test_an_endpoint_that_recovered_says_so(
+    make_console: Callable[..., HookConsoleApp], console_db: Path, tmp_path: Path
+) -> None:
+    traffic = failed_then_back("ep_flaky", END - 8 * MS_PER_MINUTE, END - 2 * MS_PER_MINUTE)
+    store = open_store(str(console_db))
+    try:
+        ingest_sources(store, [str(write_jsonl(tmp_path / "flaky.jsonl", traffic))])
+    finally:
+        store.close()
+    app = make_console()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one(EndpointsTable)
+        assert marks(table)["ep_flaky"] == "✓"
+        assert list(marks(table).values()).count("✓") == 1
+        line = str(screen.query_one("#alerts-line", Static).render())
+        assert line == "✓ ep_flaky recovered 2m ago"
+        assert "firing" not in str(screen.query_one("#status-line", Static).render())
