@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from console.domain.alerts import AlertState, AlertStateRow
@@ -19,6 +20,7 @@ from console.tui.widgets.endpoints_table import EndpointsTable
 from tests.helpers import write_jsonl
 from tests.test_watch_marks import failed_then_back
 from tests.tui.conftest import END, settle
+from tests.tui.test_layout import _problems
 
 
 def firing(rule: str, endpoint_id: str, minutes_ago: int) -> AlertStateRow:
@@ -59,8 +61,9 @@ async def test_firing_alerts_are_marked_counted_and_sorted_first(
         top_two = {table.coordinate_to_cell_key((row, 0)).row_key.value for row in (0, 1)}
         assert top_two == {healthiest, "ep_crm"}  # firing endpoints sort first, even the healthiest
         line = str(screen.query_one("#alerts-line", Static).render())
-        assert f"▲ {healthiest} firing since 23:55:00 (5m): backlog, endpoint-down" in line
-        assert "▲ ep_crm firing since 23:58:00 (2m): endpoint-down" in line
+        assert f"▲ {healthiest} firing 5m: backlog, endpoint-down" in line
+        assert "▲ ep_crm firing 2m: endpoint-down" in line
+        assert not _problems(app, "dashboard")
 
 
 async def test_an_endpoint_that_recovered_says_so(
@@ -81,4 +84,23 @@ async def test_an_endpoint_that_recovered_says_so(
         assert list(marks(table).values()).count("✓") == 1
         line = str(screen.query_one("#alerts-line", Static).render())
         assert line == "✓ ep_flaky recovered 2m ago"
+        assert not _problems(app, "dashboard")
         assert "firing" not in str(screen.query_one("#status-line", Static).render())
+
+
+def marked_store(console_db: Path, tmp_path: Path) -> None:
+    """One endpoint firing, one recovered: what the demo shows a few minutes apart."""
+    traffic = failed_then_back("ep_flaky", END - 8 * MS_PER_MINUTE, END - 2 * MS_PER_MINUTE)
+    store = open_store(str(console_db))
+    try:
+        ingest_sources(store, [str(write_jsonl(tmp_path / "flaky.jsonl", traffic))])
+        save_transitions(store, [firing("endpoint-down", "ep_giftcards", 4)], [], END)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_dashboard_with_marks_snapshot(snap_compare, make_console: Callable[..., HookConsoleApp], console_db: Path,
+                                       tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    marked_store(console_db, tmp_path)
+    assert snap_compare(make_console(), terminal_size=size, run_before=settle)

@@ -196,9 +196,10 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
                           status(f.status_code, f.outcome, f.error, width=cut), key=str(f.seq))  # fmt: skip
 
     def _status(self, now_ms: int) -> None:
+        alerts = header_count(self.marks)  # first; below 110 columns it takes the place of "live every 2s"
         mark = "paused" if self.paused else f"live every {self.console.refresh_s:g}s"
-        line = f" window {self.window} · updated {clock(now_ms)} UTC · {mark} · {self.console.ops.store_name}"
-        alerts = header_count(self.marks)  # first, so a narrow terminal never cuts it
+        mark = "" if alerts and not self.paused and self.size.width < 110 else f" · {mark}"
+        line = f" window {self.window} · updated {clock(now_ms)} UTC{mark} · {self.console.ops.store_name}"
         self.query_one("#status-line", Static).update(Text.assemble(" ", alerts, line) if alerts else line)
 
     def action_window(self, name: str) -> None:

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from console.domain.alert_marks import EndpointMark
-from console.tui.text import age, clock, plain
+from console.tui.text import age, plain
 
 FIRING = "▲"
 RECOVERED = "✓"
@@ -32,7 +32,7 @@ def firing_count(marks: dict[str, EndpointMark]) -> int:
 
 
 def header_count(marks: dict[str, EndpointMark]) -> Text:
-    """`▲ 2 alerts firing · ` for the start of the dashboard's header line (nothing when none fire)."""
+    """`▲ 2 alerts firing ·` for the start of the dashboard's header line (nothing when none fire)."""
     count = firing_count(marks)
     if not count:
         return Text()
@@ -51,20 +51,23 @@ def summary(marks: dict[str, EndpointMark], now_ms: int) -> Text:
     for m in firing:
         since = m.firing_since_ms or now_ms
         parts.append(Text.assemble(
-            (f"{FIRING} {plain(m.endpoint_id)} firing", "bold red"),
-            f" since {clock(since)} ({age(since, now_ms)}): {', '.join(plain(r) for r in m.firing_rules)}",
+            (f"{FIRING} {plain(m.endpoint_id)} firing {age(since, now_ms)}", "bold red"),
+            f": {', '.join(plain(r) for r in m.firing_rules)}",
         ))  # fmt: skip
     for m in back:
         parts.append(Text.assemble(
             (f"{RECOVERED} {plain(m.endpoint_id)} recovered {age(m.recovered_ms, now_ms)} ago", "bold green"),
         ))  # fmt: skip
-    return Text("  ").join(parts)
+    line = Text("  ").join(parts)
+    line.no_wrap, line.overflow = True, "ellipsis"  # one line: each endpoint's row carries its mark anyway
+    return line
 
 
 class AlertsLine(Static):
-    """One line (wrapping if need be) under the endpoint table; hidden while nothing fires or recovered."""
+    """One line under the endpoint table; hidden while nothing fires or recovered. The dashboard gets the class
+    `-alerts` meanwhile, so the failures table can give up a line for it at 80x24."""
 
-    DEFAULT_CSS = "AlertsLine { height: auto; padding: 0 1; }"
+    DEFAULT_CSS = "AlertsLine { height: 1; padding: 0 1; }"
 
     def __init__(self, *, id: str) -> None:  # noqa: A002  (Textual names it id)
         super().__init__("", id=id, markup=False)
@@ -72,5 +75,6 @@ class AlertsLine(Static):
 
     def show(self, marks: dict[str, EndpointMark], now_ms: int) -> None:
         self.display = bool(marks)
+        self.screen.set_class(bool(marks), "-alerts")
         if marks:
             self.update(summary(marks, now_ms))
