@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class EndpointMark:
-    """One endpoint's alert standing. Firing wins: an endpoint with a firing rule is not called recovered.
-
-    `recovered_ms` is when it recovered (successes again after a failure streak, or its alert resolved).
-    """
+    """One endpoint's alert standing: `recovered_ms` is when it recovered (successes again after a failure
+    streak, or its alert resolved). Firing wins the mark; on a firing endpoint, `recovered_ms` says its attempts
+    succeed again already (the rule has not caught up yet)."""
 
     endpoint_id: str
     firing_rules: tuple[str, ...] = ()

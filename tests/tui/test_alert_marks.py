@@ -104,3 +104,23 @@ def test_dashboard_with_marks_snapshot(snap_compare, make_console: Callable[...,
                                        tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     marked_store(console_db, tmp_path)
     assert snap_compare(make_console(), terminal_size=size, run_before=settle)
+
+
+async def test_a_firing_endpoint_that_succeeds_again_says_so(
+    make_console: Callable[..., HookConsoleApp], console_db: Path, tmp_path: Path
+) -> None:
+    """The rule lags behind the traffic: until it resolves, the operator still learns the endpoint is back."""
+    marked_store(console_db, tmp_path)
+    store = open_store(str(console_db))
+    try:
+        save_transitions(store, [firing("endpoint-down", "ep_flaky", 7)], [], END)
+    finally:
+        store.close()
+    app = make_console()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert marks(screen.query_one(EndpointsTable))["ep_flaky"] == "▲"
+        line = str(screen.query_one("#alerts-line", Static).render())
+        assert "▲ ep_flaky firing 7m: endpoint-down, succeeding again for 2m" in line
+        assert str(screen.query_one("#status-line", Static).render()).startswith(" ▲ 2 alerts firing ·")

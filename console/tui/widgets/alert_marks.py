@@ -53,6 +53,7 @@ def summary(marks: dict[str, EndpointMark], now_ms: int) -> Text:
         parts.append(Text.assemble(
             (f"{FIRING} {plain(m.endpoint_id)} firing {age(since, now_ms)}", "bold red"),
             f": {', '.join(plain(r) for r in m.firing_rules)}",
+            (f", succeeding again for {age(m.recovered_ms, now_ms)}" if m.recovered_ms is not None else "", "green"),
         ))  # fmt: skip
     for m in back:
         parts.append(Text.assemble(
