@@ -33,6 +33,7 @@ from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
 from console.signing import SignatureError, curl_for, verify
 from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
+from console.store.alerts import ensure_alert_tables
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
 from console.watch.marks import endpoint_marks
@@ -89,6 +90,7 @@ class Operations:
         self.endpoints_path = endpoints_path
         self.clock = clock
         self._store: Store | None = None
+        self._alert_tables_in: Store | None = None  # the store in which the alert tables are known to exist
         self._opened_once = False
         self._lock = threading.Lock()
         url = make_url(self.db_url)
@@ -160,8 +162,14 @@ class Operations:
     @_store_call
     def endpoint_marks(self) -> tuple[int, dict[str, EndpointMark]]:
         """Now, and per endpoint: alerts firing (kept by `hookconsole watch`) or a recent recovery."""
+        store = self.store()
+        if (
+            self._alert_tables_in is not store
+        ):  # a store made before alerts existed: empty tables, not an error
+            ensure_alert_tables(store)
+            self._alert_tables_in = store
         now = self.clock()
-        return now, endpoint_marks(self.store(), now)
+        return now, endpoint_marks(store, now)
 
     @_store_call
     def latest_seq(self) -> int:

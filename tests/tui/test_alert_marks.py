@@ -3,6 +3,7 @@ own functions, an endpoint whose attempts failed and then succeeded again."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,3 +125,16 @@ async def test_a_firing_endpoint_that_succeeds_again_says_so(
         line = str(screen.query_one("#alerts-line", Static).render())
         assert "▲ ep_flaky firing 7m: endpoint-down, succeeding again for 2m" in line
         assert str(screen.query_one("#status-line", Static).render()).startswith(" ▲ 2 alerts firing ·")
+
+
+async def test_a_store_made_before_alerts_existed_shows_no_error(
+    make_console: Callable[..., HookConsoleApp], console_db: Path
+) -> None:
+    with sqlite3.connect(console_db) as conn:  # as a store made at schema version 2 before the alert tables
+        conn.execute("DROP TABLE alert_state")
+    app = make_console()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.store_problem is None
+        table = app.screen.query_one(EndpointsTable)
+        assert table.row_count > 0 and "▲" not in marks(table).values()
