@@ -163,10 +163,8 @@ class Operations:
     def endpoint_marks(self) -> tuple[int, dict[str, EndpointMark]]:
         """Now, and per endpoint: alerts firing (kept by `hookconsole watch`) or a recent recovery."""
         store = self.store()
-        if (
-            self._alert_tables_in is not store
-        ):  # a store made before alerts existed: empty tables, not an error
-            ensure_alert_tables(store)
+        if self._alert_tables_in is not store:
+            ensure_alert_tables(store)  # a store made before alerts existed: empty tables, not an error
             self._alert_tables_in = store
         now = self.clock()
         return now, endpoint_marks(store, now)
