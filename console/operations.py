@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from console import aio
 from console.analytics.build import ReportData, build_report_data
+from console.domain.alert_marks import EndpointMark
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.live import AttemptView, DashboardSnapshot, EventDetail
@@ -32,8 +33,10 @@ from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
 from console.signing import SignatureError, curl_for, verify
 from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
+from console.store.alerts import ensure_alert_tables
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
+from console.watch.marks import endpoint_marks
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -87,6 +90,7 @@ class Operations:
         self.endpoints_path = endpoints_path
         self.clock = clock
         self._store: Store | None = None
+        self._alert_tables_in: Store | None = None  # the store in which the alert tables are known to exist
         self._opened_once = False
         self._lock = threading.Lock()
         url = make_url(self.db_url)
@@ -154,6 +158,16 @@ class Operations:
             e: count_deliveries(store, DeliveryFilter(endpoint_ids=(e,), state=undelivered))
             for e in endpoint_ids
         }
+
+    @_store_call
+    def endpoint_marks(self) -> tuple[int, dict[str, EndpointMark]]:
+        """Now, and per endpoint: alerts firing (kept by `hookconsole watch`) or a recent recovery."""
+        store = self.store()
+        if self._alert_tables_in is not store:
+            ensure_alert_tables(store)  # a store made before alerts existed: empty tables, not an error
+            self._alert_tables_in = store
+        now = self.clock()
+        return now, endpoint_marks(store, now)
 
     @_store_call
     def latest_seq(self) -> int:

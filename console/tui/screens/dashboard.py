@@ -15,10 +15,12 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
 
+from console.domain.alert_marks import EndpointMark
 from console.domain.live import DashboardSnapshot
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import age, clock, literal, ms, pct, status
+from console.tui.widgets.alert_marks import AlertsLine, header_count
 from console.tui.widgets.chart_axis import ChartAxis
 from console.tui.widgets.endpoints_table import SORTS, EndpointsTable
 from console.tui.widgets.kpi import KpiTile
@@ -31,6 +33,12 @@ WINDOWS = {"5m": 5 * MS_PER_MINUTE, "1h": MS_PER_HOUR, "24h": MS_PER_DAY, "7d": 
 class DashboardLoaded(Message):
     snapshot: DashboardSnapshot
     undelivered_now: dict[str, int]  # per endpoint, whenever first tried: what ranks endpoints worst first
+
+
+@dataclass
+class AlertsLoaded(Message):
+    checked_at_ms: int
+    marks: dict[str, EndpointMark]  # per endpoint: alerts firing, or a recent recovery
 
 
 @dataclass
@@ -59,6 +67,7 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         self.last_seq = -1
         self.last_minute = -1
         self.snapshot: DashboardSnapshot | None = None
+        self.marks: dict[str, EndpointMark] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status-line", markup=False)
@@ -80,6 +89,7 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
                 yield Sparkline([], id="spark-success")
                 yield ChartAxis(id="axis-success")
         yield EndpointsTable(id="endpoints")
+        yield AlertsLine(id="alerts-line")
         yield Static("recent failures", classes="section-label", markup=False)
         yield SettledTable(id="failures", cursor_type="row")
         yield Footer(compact=True)
@@ -101,6 +111,8 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         ops = self.console.ops
         now = ops.clock()
         minute = now // MS_PER_MINUTE
+        # Alerts fire and resolve without new traffic: read them on every tick (four small indexed queries).
+        self.post_message(AlertsLoaded(*ops.endpoint_marks()))
         if not force and ops.latest_seq() == self.last_seq and minute == self.last_minute:
             self.post_message(NothingNew(now))
             return
@@ -115,6 +127,15 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
     def nothing_new(self, message: NothingNew) -> None:
         self.console.store_is_back()
         self._status(message.checked_at_ms)
+
+    @on(AlertsLoaded)
+    def show_alerts(self, message: AlertsLoaded) -> None:
+        self.marks = message.marks
+        with self.app.batch_update():
+            self.query_one(EndpointsTable).mark(message.marks)
+            self.query_one(AlertsLine).show(message.marks, message.checked_at_ms)
+            if self.snapshot is not None:
+                self._status(self.snapshot.now_ms)
 
     @on(DashboardLoaded)
     def show(self, message: DashboardLoaded) -> None:
@@ -174,9 +195,11 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
                           status(f.status_code, f.outcome, f.error, width=cut), key=str(f.seq))  # fmt: skip
 
     def _status(self, now_ms: int) -> None:
+        alerts = header_count(self.marks)  # first; below 110 columns it takes the place of "live every 2s"
         mark = "paused" if self.paused else f"live every {self.console.refresh_s:g}s"
-        line = f" window {self.window} · updated {clock(now_ms)} UTC · {mark} · {self.console.ops.store_name}"
-        self.query_one("#status-line", Static).update(line)
+        mark = "" if alerts and not self.paused and self.size.width < 110 else f" · {mark}"
+        line = f" window {self.window} · updated {clock(now_ms)} UTC{mark} · {self.console.ops.store_name}"
+        self.query_one("#status-line", Static).update(Text.assemble(" ", alerts, line) if alerts else line)
 
     def action_window(self, name: str) -> None:
         self.window = name

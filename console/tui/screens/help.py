@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from console.tui.widgets.alert_marks import LEGEND
+
 KEYS: list[tuple[str, list[tuple[str, str]]]] = [
     ("everywhere", [("d e j", "dashboard, deliveries, replay jobs"), ("ctrl+p", "command palette"),
                     ("ctrl+r", "HTML report of what is shown"), ("t", "light / dark theme"),
@@ -17,6 +19,7 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
     ("dashboard", [("1 2 3 4", "window 5m / 1h / 24h / 7d"), ("p", "pause / resume the live refresh"),
                    ("s", "sort: worst first, name, attempts"), ("r", "refresh now"),
                    ("enter", "the endpoint's undelivered deliveries")]),
+    ("marks", LEGEND),  # the dashboard's endpoint rows, and the header's count of alerts firing
     ("deliveries", [("filters", "state, endpoint, type, time, status"), ("/", "search"),
                     ("space", "select the row"), ("a", "select all matching"), ("c", "clear the selection"),
                     ("enter", "open the event"), ("r", "replay the selection"), ("n", "load more rows"),

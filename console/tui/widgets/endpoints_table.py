@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 from rich.text import Text
 
+from console.domain.alert_marks import EndpointMark
 from console.domain.kpis import EndpointKpis
 from console.tui.text import age, health, literal, ms, pct, plain
+from console.tui.widgets.alert_marks import row_mark
 from console.tui.widgets.settled_table import SettledTable
 
 COLUMNS = ("●", "endpoint", "attempts", "1st-try", "final", "p95", "failed", "undeliv", "last fail")
@@ -16,17 +18,20 @@ COLUMNS = ("●", "endpoint", "attempts", "1st-try", "final", "p95", "failed", "
 SORTS = ("health", "name", "attempts")  # the dashboard's `s` key goes round these
 
 
-def health_rank(e: EndpointKpis, undelivered_now: int) -> tuple[int, int, float, str]:
-    """Worst first: most undelivered now, then most failed attempts in the window, then lowest final success."""
+def health_rank(
+    e: EndpointKpis, undelivered_now: int, firing: bool = False
+) -> tuple[int, int, int, float, str]:
+    """Worst first: an alert firing, then most undelivered now, then most failed attempts in the window, then
+    lowest final success."""
     k = e.kpis
     final = k.final_success_rate if k.final_success_rate is not None else 1.0
-    return (-undelivered_now, -k.failures, final, e.endpoint_id)
+    return (0 if firing else 1, -undelivered_now, -k.failures, final, e.endpoint_id)
 
 
-SORT_KEYS: dict[str, Callable[[EndpointKpis, int], tuple[object, ...]]] = {
+SORT_KEYS: dict[str, Callable[[EndpointKpis, int, bool], tuple[object, ...]]] = {
     "health": health_rank,
-    "name": lambda e, _: (e.endpoint_id,),
-    "attempts": lambda e, _: (-e.kpis.attempts, e.endpoint_id),
+    "name": lambda e, _, __: (e.endpoint_id,),
+    "attempts": lambda e, _, __: (-e.kpis.attempts, e.endpoint_id),
 }
 
 
@@ -50,6 +55,8 @@ class EndpointsTable(SettledTable):
         self._order: list[str] = []
         self._kpis: dict[str, EndpointKpis] = {}
         self._undelivered: dict[str, int] = {}
+        self._marks: dict[str, EndpointMark] = {}  # alerts firing, recoveries: the mark column shows them
+        self._now_ms = 0
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -59,7 +66,8 @@ class EndpointsTable(SettledTable):
     def cells(self, e: EndpointKpis, now_ms: int, undelivered: int) -> dict[str, Text]:
         k = e.kpis
         return {
-            "●": health(k.first_attempt_success_rate, k.final_success_rate, undelivered),
+            "●": row_mark(self._marks.get(e.endpoint_id))
+            or health(k.first_attempt_success_rate, k.final_success_rate, undelivered),
             "endpoint": literal(e.endpoint_id),
             "attempts": Text(f"{k.attempts:,}", justify="right"),
             "1st-try": Text(pct(k.first_attempt_success_rate), justify="right"),
@@ -88,13 +96,30 @@ class EndpointsTable(SettledTable):
                     changed += 1
         self._kpis = {e.endpoint_id: e for e in endpoints}
         self._undelivered = dict(undelivered_now)
+        self._now_ms = now_ms
         self.reorder()
         return changed
+
+    def mark(self, marks: dict[str, EndpointMark]) -> None:
+        """Show alerts firing and recoveries in the mark column (firing endpoints sort first)."""
+        self._marks = dict(marks)
+        rows = {k.value for k in self.rows}
+        for endpoint_id, e in self._kpis.items():
+            if endpoint_id not in rows:
+                continue
+            undelivered = self._undelivered.get(endpoint_id, e.kpis.undelivered)
+            wanted = self.cells(e, self._now_ms, undelivered)["●"]
+            if not same(self.get_cell(endpoint_id, "●"), wanted):
+                self.update_cell(endpoint_id, "●", wanted)
+        self.reorder()
 
     def reorder(self) -> None:
         """Sort the rows by `sort_by` when the order changed; the cursor stays on the same endpoint."""
         rank = SORT_KEYS[self.sort_by]
-        order = sorted(self._kpis, key=lambda e: rank(self._kpis[e], self._undelivered.get(e, 0)))
+        firing = {e for e, m in self._marks.items() if m.firing}
+        order = sorted(
+            self._kpis, key=lambda e: rank(self._kpis[e], self._undelivered.get(e, 0), e in firing)
+        )
         if order == self._order:
             return
         current = (
