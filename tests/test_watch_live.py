@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -151,3 +152,47 @@ def test_watch_stops_on_sigterm_having_written_what_it_read(tmp_path: Path) -> N
         check=True,
     )
     assert orjson.loads(stats.stdout)["attempts"] == 25
+
+
+def test_watch_started_by_demo_stops_when_the_demo_is_killed(tmp_path: Path) -> None:
+    """`demo` runs `watch` as a child; killed demo (a closed terminal) must not leave it running."""
+    log = tmp_path / "live.jsonl"
+    log.write_bytes(b"")
+    pid_file = tmp_path / "watch.pid"
+    # The stand-in demo: starts watch with the parent marker set to itself, writes its pid, then waits.
+    parent_code = (
+        "import os, subprocess, sys\n"
+        "env = {**os.environ, 'HOOKCONSOLE_PARENT_PID': str(os.getpid())}\n"
+        f"child = subprocess.Popen([sys.executable, '-m', 'console', '--db', {str(tmp_path / 's.db')!r}, 'watch',"
+        f" {str(log)!r}, '--every', '0.2s'], env=env, start_new_session=True)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "child.wait()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code])
+    try:
+        assert wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() != "", timeout=30)
+        child_pid = int(pid_file.read_text())
+        assert wait_for(lambda: (tmp_path / "s.db").exists(), timeout=30)
+        time.sleep(1.0)  # watch is up and its parent check running
+        parent.kill()
+        parent.wait(timeout=10)
+
+        def gone() -> bool:
+            try:
+                os.kill(child_pid, 0)
+            except ProcessLookupError:
+                return True
+            # a zombie is gone too: reaped by init once orphaned
+            try:
+                with open(f"/proc/{child_pid}/stat") as stat:
+                    return stat.read().split()[2] == "Z"
+            except FileNotFoundError:
+                return True
+
+        assert wait_for(gone, timeout=10), "watch outlived the demo that started it"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if pid_file.exists() and pid_file.read_text().strip():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)

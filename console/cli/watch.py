@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from console.cli.context import app_context, fail, store_options
+from console.demo import PARENT_ENV
 from console.domain.times import parse_duration_ms
 from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.sources import SourceError
@@ -92,6 +93,7 @@ def watch_command(
     if not once:
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
+        stop_with_parent(stop)
     try:
         options = WatchOptions(
             sources=sources,
@@ -105,6 +107,20 @@ def watch_command(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def stop_with_parent(stop: threading.Event) -> None:
+    """When started by `demo`, stop (cleanly) as soon as the demo process is gone, even if it was killed."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():
+        return
+
+    def check() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != int(parent):
+                stop.set()
+
+    threading.Thread(target=check, name="parent-watch", daemon=True).start()
 
 
 def _watch(
