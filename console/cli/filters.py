@@ -1,4 +1,4 @@
-"""The filter options every command shares (DESIGN.md: the same filters everywhere)."""
+"""The filter options every command shares: the same filters everywhere (stats, report, export, replay)."""
 
 from __future__ import annotations
 
