@@ -4,6 +4,7 @@ checked by hand, `--skip-superseded` recording why, and `--ordered` observed at 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ def test_ordered_sends_one_key_at_a_time_in_the_order_events_occurred(store: Sto
     for r in "xyz":
         arrivals = [q for q in receiver.requests if q["event_id"].startswith(f"evt_{r}_")]
         assert [q["event_id"] for q in arrivals] == [f"evt_{r}_{n}" for n in range(4)]
-        gaps = [b["at"] - a["at"] for a, b in zip(arrivals, arrivals[1:], strict=False)]
+        gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(arrivals)]
         assert min(gaps) >= 0.045  # the next one went only after the previous one was answered
     starts = sorted(q["at"] for q in receiver.requests)
     # The first request goes alone (the endpoint's probe); then the three rewards go in parallel.

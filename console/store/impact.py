@@ -12,9 +12,11 @@ older state (the classic: `reward.redeemed` sent again after `reward.reversed` w
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
+
+from sqlalchemy import inspect
 
 from console.domain.filters import DeliveryFilter
 from console.store.deliveries import filter_clause
@@ -37,6 +39,8 @@ class ImpactFigures:
 
 def _selection_cte(store: Store, flt: DeliveryFilter, pairs: Sequence[tuple[str, str]] | None,
                    limit: int | None, force: bool) -> tuple[str, list[Any]]:  # fmt: skip
+    """`picked`: the replay's selection; `sel` (materialised once): the deliveries to send, with each event's
+    ordering key and its amount as a number."""
     where, params = filter_clause(store.dialect, flt)
     if pairs is not None:
         clause, pair_params = store.dialect.in_list(
@@ -44,14 +48,19 @@ def _selection_cte(store: Store, flt: DeliveryFilter, pairs: Sequence[tuple[str,
         )
         where += f" AND {clause}"
         params += pair_params
-    sql = (
+    order = " ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id" if limit is not None else ""
+    picked = (
         "SELECT d.event_id, d.endpoint_id, d.delivered_at, e.user_id, e.reward_id, e.amount, e.currency, "
-        f"e.occurred_at FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where} "
-        "ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id"
+        f"e.occurred_at FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where}{order}"
         + (f" LIMIT {int(limit)}" if limit is not None else "")
     )
     sending = "" if force else " WHERE delivered_at IS NULL"
-    return f"WITH picked AS ({sql}), sel AS (SELECT * FROM picked{sending}) ", params
+    sel = (
+        "SELECT event_id, endpoint_id, user_id, reward_id, currency, occurred_at, "
+        f"{_numeric(store, 'amount')} AS amount_n, CASE WHEN reward_id IS NOT NULL THEN 'reward:' || reward_id "
+        f"WHEN user_id IS NOT NULL THEN 'user:' || user_id END AS okey FROM picked{sending}"
+    )
+    return f"WITH picked AS ({picked}), sel AS MATERIALIZED ({sel}), ", params
 
 
 def _numeric(store: Store, column: str) -> str:
@@ -64,59 +73,64 @@ def _numeric(store: Store, column: str) -> str:
     )
 
 
-def _newer(key: str) -> str:
-    """The newest event with the same key as `s`, delivered to s's endpoint, later than s (or NULL)."""
-    same = "n.reward_id = s.reward_id" if key == "reward" else "n.user_id = s.user_id AND n.reward_id IS NULL"
+def _newest(column: str, same: str, keyed: str) -> str:
+    """Per (key, endpoint) of `sel`: the newest event of that key delivered to that endpoint: one index walk
+    per pair (the event's (key, occurred_at, event_id) index, newest first), not one per selected delivery."""
     return (
-        "(SELECT n.event_id FROM event n JOIN delivery nd ON nd.event_id = n.event_id "
-        f"AND nd.endpoint_id = s.endpoint_id WHERE {same} AND n.occurred_at > s.occurred_at "
-        "AND nd.delivered_at IS NOT NULL ORDER BY n.occurred_at DESC, n.event_id DESC LIMIT 1)"
+        "SELECT k.okey, k.endpoint_id, (SELECT n.event_id FROM event n JOIN delivery nd "
+        f"ON nd.event_id = n.event_id AND nd.endpoint_id = k.endpoint_id WHERE n.{column} = k.key_id{same} "
+        "AND nd.delivered_at IS NOT NULL ORDER BY n.occurred_at DESC, n.event_id DESC LIMIT 1) AS newer "
+        f"FROM (SELECT DISTINCT okey, {column} AS key_id, endpoint_id FROM sel WHERE {keyed}) k"
     )
 
 
-def superseded_sql(cte: str) -> str:
-    return (
-        f"{cte}SELECT event_id, endpoint_id, newer FROM ("
-        f"SELECT s.event_id, s.endpoint_id, {_newer('reward')} AS newer FROM sel s WHERE s.reward_id IS NOT NULL "
-        f"UNION ALL SELECT s.event_id, s.endpoint_id, {_newer('user')} AS newer FROM sel s "
-        "WHERE s.reward_id IS NULL AND s.user_id IS NOT NULL) x WHERE newer IS NOT NULL"
-    )
+_SUPERSEDING = (
+    "latest AS MATERIALIZED ("
+    + _newest("reward_id", "", "reward_id IS NOT NULL")
+    + " UNION ALL "
+    + _newest("user_id", " AND n.reward_id IS NULL", "reward_id IS NULL AND user_id IS NOT NULL")
+    + "), newest AS MATERIALIZED (SELECT l.okey, l.endpoint_id, l.newer, ne.occurred_at AS newer_at "
+    "FROM latest l JOIN event ne ON ne.event_id = l.newer) "
+)
+_NULLS = "CAST(NULL AS TEXT)"
 
 
 def replay_impact(store: Store, flt: DeliveryFilter, *, pairs: Sequence[tuple[str, str]] | None = None,
                   limit: int | None = None, force: bool = False) -> ImpactFigures:  # fmt: skip
-    """The impact figures of a replay selection (see the module docstring)."""
+    """The impact figures of a replay selection (see the module docstring), in one statement: the selection is
+    read once, then summed, grouped by currency, checked for superseded events, and matched with latencies."""
     cte, params = _selection_cte(store, flt, pairs, limit, force)
     p = store.dialect.placeholder
-    with store.read() as conn:
-        n, users, rewards, oldest, newest = conn.exec_driver_sql(
-            f"{cte}SELECT COUNT(*), COUNT(DISTINCT user_id), COUNT(DISTINCT reward_id), MIN(occurred_at), "
-            "MAX(occurred_at) FROM sel",
-            tuple(params),
-        ).one()
-        amounts = conn.exec_driver_sql(
-            f"{cte}SELECT COALESCE(currency, ''), SUM({_numeric(store, 'amount')}) FROM sel "
-            "WHERE amount IS NOT NULL GROUP BY COALESCE(currency, '') ORDER BY 1",
-            tuple(params),
-        ).fetchall()
-        superseded = conn.exec_driver_sql(superseded_sql(cte), tuple(params) * 1).fetchall()
-        latency = conn.exec_driver_sql(
-            f"{cte}SELECT r.endpoint_id, SUM(r.latency_sum), SUM(r.latency_count) FROM rollup_minute r "
-            "JOIN (SELECT endpoint_id, MAX(bucket) AS last FROM rollup_minute "
-            "WHERE endpoint_id IN (SELECT DISTINCT endpoint_id FROM sel) GROUP BY endpoint_id) m "
-            f"ON m.endpoint_id = r.endpoint_id AND r.bucket > m.last - {p} GROUP BY r.endpoint_id",
-            (*params, RECENT_MINUTES),
-        ).fetchall()
-    return ImpactFigures(
-        deliveries=int(n),
-        users=int(users),
-        rewards=int(rewards),
-        amounts={c: _decimal(total) for c, total in amounts if total is not None},
-        oldest_ms=oldest,
-        newest_ms=newest,
-        superseded={(e, ep): newer for e, ep, newer in superseded},
-        latency_ms={ep: float(s) / int(c) for ep, s, c in latency if c},
+    t, n, num, dbl = _NULLS, "CAST(NULL AS BIGINT)", "CAST(NULL AS NUMERIC)", "CAST(NULL AS DOUBLE PRECISION)"
+    sql = (
+        f"{cte}{_SUPERSEDING}"
+        f"SELECT 'summary', {t}, {t}, {t}, COUNT(*), COUNT(DISTINCT user_id), COUNT(DISTINCT reward_id), "
+        f"MIN(occurred_at), MAX(occurred_at), {num}, {dbl} FROM sel "
+        f"UNION ALL SELECT 'amount', COALESCE(currency, ''), {t}, {t}, {n}, {n}, {n}, {n}, {n}, SUM(amount_n), {dbl} "
+        "FROM sel WHERE amount_n IS NOT NULL GROUP BY COALESCE(currency, '') "
+        f"UNION ALL SELECT 'superseded', s.event_id, s.endpoint_id, w.newer, {n}, {n}, {n}, {n}, {n}, {num}, {dbl} "
+        "FROM sel s JOIN newest w ON w.okey = s.okey AND w.endpoint_id = s.endpoint_id "
+        "WHERE w.newer_at > s.occurred_at "
+        f"UNION ALL SELECT 'latency', r.endpoint_id, {t}, {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
+        "SUM(r.latency_sum) FROM rollup_minute r JOIN (SELECT endpoint_id, MAX(bucket) AS last FROM rollup_minute "
+        "WHERE endpoint_id IN (SELECT DISTINCT endpoint_id FROM sel) GROUP BY endpoint_id) m "
+        f"ON m.endpoint_id = r.endpoint_id AND r.bucket > m.last - {p} GROUP BY r.endpoint_id"
     )
+    figures = ImpactFigures()
+    with store.read() as conn:
+        rows = conn.exec_driver_sql(sql, (*params, RECENT_MINUTES)).fetchall()
+    for kind, t1, t2, t3, n1, n2, n3, n4, n5, amount, latency_sum in rows:
+        if kind == "summary":
+            figures = replace(
+                figures, deliveries=int(n1), users=int(n2), rewards=int(n3), oldest_ms=n4, newest_ms=n5
+            )
+        elif kind == "amount" and amount is not None:
+            figures.amounts[t1] = _decimal(amount)
+        elif kind == "superseded":
+            figures.superseded[(t1, t2)] = t3
+        elif kind == "latency" and n1:
+            figures.latency_ms[t1] = float(latency_sum) / int(n1)
+    return figures
 
 
 def _decimal(value: Any) -> str:
@@ -136,3 +150,21 @@ def occurred_at(store: Store, event_ids: Sequence[str]) -> dict[str, int]:
                 f"SELECT event_id, occurred_at FROM event WHERE {clause}", tuple(params)
             ).fetchall()
         )
+
+
+_INDEXES = {
+    "ix_event_reward_time": ("ix_event_reward", "event (reward_id, occurred_at, event_id)"),
+    "ix_event_user_time": ("ix_event_user", "event (user_id, occurred_at, event_id)"),
+}
+
+
+def ensure_ordering_indexes(store: Store) -> None:
+    """Stores created before the superseded check get its indexes (replacing the one-column ones they extend)."""
+    with store.read() as conn:
+        have = {i["name"] for i in inspect(conn).get_indexes("event")}
+    if set(_INDEXES) <= have:
+        return
+    with store.write() as conn:
+        for name, (old, columns) in _INDEXES.items():
+            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {old}")

@@ -1,0 +1,35 @@
+"""The replay's impact preview (users, rewards, amounts, time span, superseded events, latency) over 100k selected
+deliveries of the 35-day store, in the store's SQL (target: well under a second), and the whole plan with it."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from benchmarks.common import history_stores, report
+from console.domain.filters import DeliveryFilter, DeliveryState
+from console.store import open_store
+from console.store.impact import replay_impact
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--deliveries", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    store = open_store(str(history_stores()[35]))
+    flt = DeliveryFilter(state=DeliveryState.ANY)  # forced: every delivery counts as selected
+    times: list[float] = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        figures = replay_impact(store, flt, limit=args.deliveries, force=True)
+        times.append(time.perf_counter() - started)
+    report("replay impact preview on the 35-day store", deliveries=f"{figures.deliveries:,}",
+           users=f"{figures.users:,}", rewards=f"{figures.rewards:,}", superseded=f"{len(figures.superseded):,}",
+           preview=f"{statistics.median(times):.2f} s (target < 1)")  # fmt: skip
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
