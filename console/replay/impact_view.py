@@ -12,6 +12,8 @@ def duration(seconds: float | None) -> str:
     """A drain time in words: '40 s', '12 min', '3.5 h'; 'unknown' when there is nothing to go by."""
     if seconds is None:
         return "unknown"
+    if seconds < 1:
+        return "<1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
