@@ -267,8 +267,9 @@ def impact_summary(plan: ReplayPlan) -> str:
     impact = plan.impact
     if impact is None or not impact.deliveries:
         return ""
-    drains = [e.drain.seconds for e in plan.endpoints if e.to_send and e.drain is not None]
-    drain = duration(max(drains)) if drains and None not in drains else "unknown"
+    drains = [e.drain.seconds if e.drain else None for e in plan.endpoints if e.to_send]
+    known = [d for d in drains if d is not None]
+    drain = duration(max(known)) if known and len(known) == len(drains) else "unknown"
     span = f"{stamp(impact.oldest_ms)} to {stamp(impact.newest_ms)}"
     line = (f"Impact: {impact.users:,} users, {impact.rewards:,} rewards; {plain(amounts_text(impact))}; "
             f"events {span} UTC; drain ~{drain}.\n")  # fmt: skip
