@@ -39,8 +39,8 @@ class ImpactFigures:
 
 def _selection_cte(store: Store, flt: DeliveryFilter, pairs: Sequence[tuple[str, str]] | None,
                    limit: int | None, force: bool) -> tuple[str, list[Any]]:  # fmt: skip
-    """`picked`: the replay's selection; `sel` (materialised once): the deliveries to send, with each event's
-    ordering key and its amount as a number."""
+    """`picked`: the replay's selection; `sel` (materialised once): the deliveries to send, each with its
+    amount as a number."""
     where, params = filter_clause(store.dialect, flt)
     if pairs is not None:
         clause, pair_params = store.dialect.in_list(
@@ -57,8 +57,7 @@ def _selection_cte(store: Store, flt: DeliveryFilter, pairs: Sequence[tuple[str,
     sending = "" if force else " WHERE delivered_at IS NULL"
     sel = (
         "SELECT event_id, endpoint_id, user_id, reward_id, currency, occurred_at, "
-        f"{_numeric(store, 'amount')} AS amount_n, CASE WHEN reward_id IS NOT NULL THEN 'reward:' || reward_id "
-        f"WHEN user_id IS NOT NULL THEN 'user:' || user_id END AS okey FROM picked{sending}"
+        f"{_numeric(store, 'amount')} AS amount_n FROM picked{sending}"
     )
     return f"WITH picked AS ({picked}), sel AS MATERIALIZED ({sel}), ", params
 
@@ -67,31 +66,43 @@ def _numeric(store: Store, column: str) -> str:
     """The amount as a number, NULL when it is not one (amounts are free text in the log)."""
     if store.dialect.name == "postgresql":
         return f"CASE WHEN {column} ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' THEN CAST({column} AS NUMERIC) END"
-    return (
-        f"CASE WHEN TRIM({column}) <> '' AND TRIM({column}) NOT GLOB '*[^0-9.-]*' "
-        f"THEN CAST(TRIM({column}) AS REAL) END"
-    )
+    return f"CASE WHEN {column} GLOB '*[0-9]*' AND {column} NOT GLOB '*[^0-9.-]*' THEN CAST({column} AS REAL) END"
 
 
-def _newest(column: str, same: str, keyed: str) -> str:
+def _newest(kind: str, column: str, same: str, keyed: str) -> str:
     """Per (key, endpoint) of `sel`: the newest event of that key delivered to that endpoint: one index walk
     per pair (the event's (key, occurred_at, event_id) index, newest first), not one per selected delivery."""
     return (
-        "SELECT k.okey, k.endpoint_id, (SELECT n.event_id FROM event n JOIN delivery nd "
+        f"SELECT '{kind}' AS kind, k.key_id, k.endpoint_id, (SELECT n.event_id FROM event n JOIN delivery nd "
         f"ON nd.event_id = n.event_id AND nd.endpoint_id = k.endpoint_id WHERE n.{column} = k.key_id{same} "
         "AND nd.delivered_at IS NOT NULL ORDER BY n.occurred_at DESC, n.event_id DESC LIMIT 1) AS newer "
-        f"FROM (SELECT DISTINCT okey, {column} AS key_id, endpoint_id FROM sel WHERE {keyed}) k"
+        f"FROM (SELECT DISTINCT {column} AS key_id, endpoint_id FROM sel WHERE {keyed}) k"
     )
 
 
 _SUPERSEDING = (
     "latest AS MATERIALIZED ("
-    + _newest("reward_id", "", "reward_id IS NOT NULL")
+    + _newest("r", "reward_id", "", "reward_id IS NOT NULL")
     + " UNION ALL "
-    + _newest("user_id", " AND n.reward_id IS NULL", "reward_id IS NULL AND user_id IS NOT NULL")
-    + "), newest AS MATERIALIZED (SELECT l.okey, l.endpoint_id, l.newer, ne.occurred_at AS newer_at "
+    + _newest("u", "user_id", " AND n.reward_id IS NULL", "reward_id IS NULL AND user_id IS NOT NULL")
+    + "), newest AS MATERIALIZED (SELECT l.kind, l.key_id, l.endpoint_id, l.newer, ne.occurred_at AS newer_at "
     "FROM latest l JOIN event ne ON ne.event_id = l.newer) "
 )
+
+
+def _superseded_rows(n: str, num: str, dbl: str) -> str:
+    return " UNION ALL ".join(
+        f"SELECT 'superseded', s.event_id, s.endpoint_id, w.newer, {n}, {n}, {n}, {n}, {n}, {num}, {dbl} "
+        # CROSS JOIN: SQLite reads sel first (keyed filters it) and looks up `newest`, never indexing sel
+        f"FROM sel s CROSS JOIN newest w WHERE {keyed} AND w.kind = '{kind}' AND w.key_id = s.{column} "
+        "AND w.endpoint_id = s.endpoint_id AND w.newer_at > s.occurred_at"
+        for kind, column, keyed in (
+            ("r", "reward_id", "s.reward_id IS NOT NULL"),
+            ("u", "user_id", "s.reward_id IS NULL"),
+        )
+    )
+
+
 _NULLS = "CAST(NULL AS TEXT)"
 
 
@@ -108,13 +119,12 @@ def replay_impact(store: Store, flt: DeliveryFilter, *, pairs: Sequence[tuple[st
         f"MIN(occurred_at), MAX(occurred_at), {num}, {dbl} FROM sel "
         f"UNION ALL SELECT 'amount', COALESCE(currency, ''), {t}, {t}, {n}, {n}, {n}, {n}, {n}, SUM(amount_n), {dbl} "
         "FROM sel WHERE amount_n IS NOT NULL GROUP BY COALESCE(currency, '') "
-        f"UNION ALL SELECT 'superseded', s.event_id, s.endpoint_id, w.newer, {n}, {n}, {n}, {n}, {n}, {num}, {dbl} "
-        "FROM sel s JOIN newest w ON w.okey = s.okey AND w.endpoint_id = s.endpoint_id "
-        "WHERE w.newer_at > s.occurred_at "
+        f"UNION ALL {_superseded_rows(n, num, dbl)} "
         f"UNION ALL SELECT 'latency', r.endpoint_id, {t}, {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
-        "SUM(r.latency_sum) FROM rollup_minute r JOIN (SELECT endpoint_id, MAX(bucket) AS last FROM rollup_minute "
-        "WHERE endpoint_id IN (SELECT DISTINCT endpoint_id FROM sel) GROUP BY endpoint_id) m "
-        f"ON m.endpoint_id = r.endpoint_id AND r.bucket > m.last - {p} GROUP BY r.endpoint_id"
+        "SUM(r.latency_sum) FROM (SELECT q.endpoint_id, (SELECT b.bucket FROM rollup_minute b "
+        "WHERE b.endpoint_id = q.endpoint_id ORDER BY b.bucket DESC LIMIT 1) AS last "
+        "FROM (SELECT DISTINCT endpoint_id FROM sel) q) m JOIN rollup_minute r "
+        f"ON r.endpoint_id = m.endpoint_id AND r.bucket > m.last - {p} GROUP BY r.endpoint_id"
     )
     figures = ImpactFigures()
     with store.read() as conn:
