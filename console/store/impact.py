@@ -22,7 +22,7 @@ from console.domain.filters import DeliveryFilter
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
 
-RECENT_MINUTES = 60  # the latency of an endpoint's last hour of traffic in the store
+RECENT_MINUTES = 60  # recent latency: the store's last hour of traffic (an endpoint silent then has none)
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,8 @@ def replay_impact(store: Store, flt: DeliveryFilter, *, pairs: Sequence[tuple[st
         "FROM sel WHERE amount_n IS NOT NULL GROUP BY COALESCE(currency, '') "
         f"UNION ALL {_superseded_rows(n, num, dbl)} "
         f"UNION ALL SELECT 'latency', r.endpoint_id, {t}, {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
-        "SUM(r.latency_sum) FROM (SELECT q.endpoint_id, (SELECT b.bucket FROM rollup_minute b "
-        "WHERE b.endpoint_id = q.endpoint_id ORDER BY b.bucket DESC LIMIT 1) AS last "
-        "FROM (SELECT DISTINCT endpoint_id FROM sel) q) m JOIN rollup_minute r "
-        f"ON r.endpoint_id = m.endpoint_id AND r.bucket > m.last - {p} GROUP BY r.endpoint_id"
+        "SUM(r.latency_sum) FROM rollup_minute r WHERE r.bucket > (SELECT MAX(bucket) FROM rollup_minute) - "
+        f"{p} AND r.endpoint_id IN (SELECT DISTINCT endpoint_id FROM sel) GROUP BY r.endpoint_id"
     )
     figures = ImpactFigures()
     with store.read() as conn:
