@@ -10,13 +10,15 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import inspect
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ItemState, ReplaySelection
+from console.domain.times import parse_rfc3339_ms
 from console.endpoints import load_endpoints
 from console.ingest.service import ingest_sources
 from console.replay.service import ReplayService
-from console.store import Store
+from console.store import Store, open_store
 from tests.helpers import log_line, run, write_jsonl
 from tests.sandbox import EndpointSpec, IndependentReceiver, serve_app, write_endpoints
 
@@ -96,8 +98,6 @@ def test_superseded_and_impact_figures_by_hand(store: Store, tmp_path: Path) -> 
 
 
 def _ms(clock: str) -> int:
-    from console.domain.times import parse_rfc3339_ms
-
     return parse_rfc3339_ms(f"2026-05-05T{clock}Z")
 
 
@@ -161,3 +161,32 @@ def test_ordered_sends_one_key_at_a_time_in_the_order_events_occurred(store: Sto
     starts = sorted(q["at"] for q in receiver.requests)
     # The first request goes alone (the endpoint's probe); then the three rewards go in parallel.
     assert starts[3] - starts[1] < 0.045
+
+
+def test_chosen_pairs_get_the_preview_of_exactly_those(store: Store, tmp_path: Path) -> None:
+    seed(store, tmp_path, HISTORY)
+    config = write_endpoints(tmp_path, 9, [SPEC, OTHER])
+    service = ReplayService(store, load_endpoints(config))
+    pairs = (("evt_red", "ep_std"), ("evt_b", "ep_std"), ("evt_u3", "ep_gh"))
+    plan = service.plan(
+        ReplaySelection(DeliveryFilter(state=DeliveryState.ANY), pairs=pairs, skip_superseded=True)
+    )
+    assert plan.impact is not None and plan.impact.deliveries == 3 and plan.impact.superseded == 1
+    assert plan.impact.amounts == {"INR": "750.5"}  # evt_u3 has no amount
+    assert [i.event_id for i in plan.items if i.skip_reason] == ["evt_red"]
+
+
+def test_an_older_store_gets_the_ordering_indexes_when_opened(store_url: str) -> None:
+    first = open_store(store_url)
+    with first.write() as conn:
+        for name in ("ix_event_reward_time", "ix_event_user_time"):
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("CREATE INDEX ix_event_reward ON event (reward_id)")
+    first.close()
+    again = open_store(store_url)
+    try:
+        with again.read() as conn:
+            names = {i["name"] for i in inspect(conn).get_indexes("event")}
+    finally:
+        again.close()
+    assert {"ix_event_reward_time", "ix_event_user_time"} <= names and "ix_event_reward" not in names
