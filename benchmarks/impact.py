@@ -23,13 +23,15 @@ def main(argv: list[str] | None = None) -> None:
     store = open_store(str(_own_copy(history_stores()[35])))
     flt = DeliveryFilter(state=DeliveryState.ANY)  # forced: every delivery counts as selected
     times: list[float] = []
+    cpu: list[float] = []  # the machine may be shared: CPU time says what the preview itself costs
     for _ in range(args.repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         figures = replay_impact(store, flt, limit=args.deliveries, force=True)
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
     report("replay impact preview on the 35-day store", deliveries=f"{figures.deliveries:,}",
            users=f"{figures.users:,}", rewards=f"{figures.rewards:,}", superseded=f"{len(figures.superseded):,}",
-           preview=f"{statistics.median(times):.2f} s (target < 1)")  # fmt: skip
+           preview=f"{statistics.median(times):.2f} s (target < 1)", cpu=f"{statistics.median(cpu):.2f} s")  # fmt: skip
     store.close()
 
 

@@ -190,3 +190,15 @@ def test_an_older_store_gets_the_ordering_indexes_when_opened(store_url: str) ->
     finally:
         again.close()
     assert {"ix_event_reward_time", "ix_event_user_time"} <= names and "ix_event_reward" not in names
+
+
+def test_a_limit_counts_delivered_deliveries_as_the_plan_does(store: Store, tmp_path: Path) -> None:
+    seed(store, tmp_path, HISTORY)
+    config = write_endpoints(tmp_path, 9, [SPEC, OTHER])
+    service = ReplayService(store, load_endpoints(config))
+    flt = DeliveryFilter(endpoint_ids=("ep_std",), state=DeliveryState.ANY)
+    plan = service.plan(ReplaySelection(flt, limit=3))  # evt_early, evt_a (delivered), evt_red: one to send
+    assert plan.to_send == 1 and plan.impact is not None and plan.impact.deliveries == 1
+    assert plan.impact.superseded == 1 and plan.impact.amounts == {"INR": "500"}
+    forced = service.plan(ReplaySelection(flt, limit=3, force=True))
+    assert forced.to_send == 3 and forced.impact is not None and forced.impact.deliveries == 3

@@ -39,8 +39,7 @@ class ImpactFigures:
 
 def _selection_cte(store: Store, flt: DeliveryFilter, pairs: Sequence[tuple[str, str]] | None,
                    limit: int | None, force: bool) -> tuple[str, list[Any]]:  # fmt: skip
-    """`picked`: the replay's selection; `sel` (materialised once): the deliveries to send, each with its
-    amount as a number."""
+    """`sel` (materialised once): the deliveries of the selection to send, each with its amount as a number."""
     where, params = filter_clause(store.dialect, flt)
     if pairs is not None:
         clause, pair_params = store.dialect.in_list(
@@ -48,17 +47,23 @@ def _selection_cte(store: Store, flt: DeliveryFilter, pairs: Sequence[tuple[str,
         )
         where += f" AND {clause}"
         params += pair_params
-    order = " ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id" if limit is not None else ""
+    columns = (
+        "d.event_id, d.endpoint_id, e.user_id, e.reward_id, e.currency, e.occurred_at, "
+        f"{_numeric(store, 'e.amount')} AS amount_n"
+    )
+    joined = f"FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where}"
+    if limit is None or force:  # the deliveries to send are a plain filter: read them once
+        limited = (
+            f" ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id LIMIT {int(limit)}" if limit else ""
+        )
+        sending = "" if force else " AND d.delivered_at IS NULL"
+        return f"WITH sel AS MATERIALIZED (SELECT {columns} {joined}{sending}{limited}), ", params
+    # the limit counts delivered deliveries too (as the plan does); those to send are taken from what it keeps
     picked = (
-        "SELECT d.event_id, d.endpoint_id, d.delivered_at, e.user_id, e.reward_id, e.amount, e.currency, "
-        f"e.occurred_at FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where}{order}"
-        + (f" LIMIT {int(limit)}" if limit is not None else "")
+        f"SELECT {columns}, d.delivered_at {joined} ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id "
+        f"LIMIT {int(limit)}"
     )
-    sending = "" if force else " WHERE delivered_at IS NULL"
-    sel = (
-        "SELECT event_id, endpoint_id, user_id, reward_id, currency, occurred_at, "
-        f"{_numeric(store, 'amount')} AS amount_n FROM picked{sending}"
-    )
+    sel = "SELECT * FROM picked WHERE delivered_at IS NULL"
     return f"WITH picked AS ({picked}), sel AS MATERIALIZED ({sel}), ", params
 
 
