@@ -15,6 +15,7 @@ DEFAULT = [
     "benchmarks.tui",
     "benchmarks.watch",
     "benchmarks.whatif",
+    "benchmarks.impact",
 ]
 SLOW: list[str] = ["benchmarks.sources"]  # builds ~1M Svix rows on the test PostgreSQL
 

@@ -20,6 +20,7 @@ from console.domain.filters import DeliveryState
 from console.domain.replay import FailureReason, ItemState, JobView, ReplayPlan, ReplaySelection
 from console.domain.times import format_ms, now_ms
 from console.domain.urls import mask_url
+from console.replay import impact_view
 from console.replay.plan import ReplayError, describe_selection, read_event_ids
 from console.replay.runner import JobRunner, RunProgress
 from console.replay.service import ReplayService
@@ -54,13 +55,23 @@ def _service(*, sending: bool = True) -> ReplayService:
 @click.option(
     "--max-tries", type=click.IntRange(1, 100), help="Tries per delivery [default: the endpoint's max_tries]."
 )
+@click.option(
+    "--skip-superseded",
+    is_flag=True,
+    help="Leave out events a newer event of the same reward (or user) already delivered supersedes.",
+)
+@click.option(
+    "--ordered",
+    is_flag=True,
+    help="Send one reward's (or user's) events in their original order, one at a time.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--yes", is_flag=True, help="Send without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or the result as JSON.")
 @click.pass_context
 def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from: Path | None, limit: int | None,
-                 concurrency: int, force: bool, max_tries: int | None, dry_run: bool, yes: bool, as_json: bool,
-                 **options: Any) -> None:  # fmt: skip
+                 concurrency: int, force: bool, max_tries: int | None, skip_superseded: bool, ordered: bool,
+                 dry_run: bool, yes: bool, as_json: bool, **options: Any) -> None:  # fmt: skip
     """Replay a selection of deliveries to their endpoints, signed (default: every undelivered one).
 
     Subcommands: list, show JOB, resume JOB, cancel JOB.
@@ -74,7 +85,8 @@ def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from:
             options["state"] = DeliveryState.ANY.value
         flt = build_filter(**options).with_(event_ids=tuple(dict.fromkeys(ids)))
         service = _service()
-        plan = service.plan(ReplaySelection(flt, limit=limit, force=force, concurrency=concurrency))
+        plan = service.plan(ReplaySelection(flt, limit=limit, force=force, concurrency=concurrency,
+                                            skip_superseded=skip_superseded, ordered=ordered))  # fmt: skip
         if dry_run or not plan.items:
             _print_plan(plan, as_json, dry_run, widened)
             return
@@ -110,11 +122,13 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
             "note": WIDENED if widened else None,
             "to_send": plan.to_send,
             "skipped": plan.skipped,
-            "endpoints": [{"id": e.endpoint_id, "url": mask_url(e.url), "to_send": e.to_send, "skipped": e.skipped} for e in plan.endpoints],
+            "endpoints": [{"id": e.endpoint_id, "url": mask_url(e.url), "to_send": e.to_send, "skipped": e.skipped,
+                           "drain": impact_view.drain_json(e.drain)} for e in plan.endpoints],
+            "impact": impact_view.impact_json(plan.impact),
             "items": [
                 {"event_id": i.event_id, "endpoint_id": i.endpoint_id, "event_type": i.event_type,
                  "first_attempt_at": format_ms(i.first_attempt_at_ms), "last_status_code": i.last_status_code,
-                 "skip_reason": i.skip_reason}
+                 "skip_reason": i.skip_reason, "superseded_by": i.superseded_by}
                 for i in plan.items[:SHOWN_ITEMS * 10]
             ],
         }  # fmt: skip
@@ -133,6 +147,8 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
         [e.endpoint_id, fmt.count(e.to_send), fmt.count(e.skipped), mask_url(e.url)] for e in plan.endpoints
     ]
     click.echo(fmt.table(["endpoint", "to send", "skipped", "url"], rows, right={1, 2}))
+    for line in impact_view.impact_lines(plan):
+        click.echo(line)
     click.echo("first events:")
     for item in plan.items[:SHOWN_ITEMS]:
         status = item.skip_reason or f"last status {item.last_status_code or '-'}"

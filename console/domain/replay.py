@@ -40,6 +40,8 @@ class ReplaySelection:
     force: bool = False
     concurrency: int = 10
     pairs: tuple[tuple[str, str], ...] | None = None  # exactly these (event id, endpoint id), when given
+    skip_superseded: bool = False  # leave out events a newer delivered event of the same key supersedes
+    ordered: bool = False  # one key's events in their original order, one at a time
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class PlannedItem:
     last_status_code: int | None
     delivered: bool
     skip_reason: str | None = None
+    order_key: str | None = None  # "reward:ID", or "user:ID" when the event has no reward id
+    superseded_by: str | None = None  # the newer event already delivered to this endpoint
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,33 @@ class EndpointPlan:
     url: str
     to_send: int
     skipped: int
+    drain: DrainEstimate | None = None
+
+
+@dataclass(frozen=True)
+class DrainEstimate:
+    """How long an endpoint's share of a replay should take: at most `rate_per_s`, and at most
+    `in_flight` requests at a time each taking `latency_ms` (its recent mean). Retry-After is not stored."""
+
+    in_flight: int
+    rate_per_s: float | None
+    latency_ms: float | None
+    seconds: float | None  # None: no rate and no recent latency to go by
+
+
+@dataclass(frozen=True)
+class ReplayImpact:
+    """What the deliveries to send mean for the business (users, rewards, amounts, time span, superseded)."""
+
+    deliveries: int = 0
+    users: int = 0
+    rewards: int = 0
+    amounts: dict[str, str] = field(default_factory=dict)  # currency ('' when none) -> total amount
+    oldest_ms: int | None = None
+    newest_ms: int | None = None
+    superseded: int = 0
+    superseded_sample: tuple[tuple[str, str], ...] = ()  # (event id, newer event id)
+    retry_after: str = "not stored (the log keeps no response headers)"
 
 
 @dataclass(frozen=True)
@@ -68,6 +99,7 @@ class ReplayPlan:
     selection: ReplaySelection
     items: tuple[PlannedItem, ...]
     endpoints: tuple[EndpointPlan, ...]
+    impact: ReplayImpact | None = None
 
     @property
     def to_send(self) -> int:

@@ -9,13 +9,24 @@ from pathlib import Path
 from typing import Any
 
 from console.delivery import Target
-from console.domain.replay import EndpointPlan, PlannedItem, ReplayPlan, ReplaySelection
+from console.domain.replay import (
+    DrainEstimate,
+    EndpointPlan,
+    PlannedItem,
+    ReplayImpact,
+    ReplayPlan,
+    ReplaySelection,
+)
 from console.domain.urls import mask_url
 from console.endpoints import EndpointsFile, resolve_secrets, url_problem
 from console.store import Store
 from console.store.deliveries import all_deliveries
+from console.store.impact import ImpactFigures, occurred_at, replay_impact
 
 ALREADY_DELIVERED = "already delivered (--force sends it again)"
+SUPERSEDED = "superseded by {newer}, a newer event already delivered to this endpoint"
+SAMPLE = 5
+ORDERED = "ordered"  # in the job's selection text: a resume keeps the order
 
 
 class ReplayError(Exception):
@@ -42,7 +53,8 @@ def plan_replay(store: Store, endpoints: EndpointsFile, selection: ReplaySelecti
         wanted = set(selection.pairs)
         rows = [r for r in rows if r.key in wanted]
     check_endpoints(endpoints, {r.endpoint_id for r in rows})
-    items = tuple(
+    figures = replay_impact(store, flt, pairs=selection.pairs, limit=selection.limit, force=selection.force)
+    items = [
         PlannedItem(
             event_id=r.event_id,
             endpoint_id=r.endpoint_id,
@@ -50,17 +62,62 @@ def plan_replay(store: Store, endpoints: EndpointsFile, selection: ReplaySelecti
             first_attempt_at_ms=r.first_attempt_at_ms,
             last_status_code=r.last_status_code,
             delivered=r.delivered,
-            skip_reason=ALREADY_DELIVERED if r.delivered and not selection.force else None,
+            skip_reason=_skip_reason(r.delivered, figures.superseded.get(r.key), selection),
+            order_key=f"reward:{r.reward_id}"
+            if r.reward_id
+            else (f"user:{r.user_id}" if r.user_id else None),
+            superseded_by=figures.superseded.get(r.key),
         )
         for r in rows
-    )
+    ]
+    if selection.ordered:  # one key's events in the order they occurred; claims follow the plan's order
+        when = occurred_at(store, sorted({i.event_id for i in items}))
+        items.sort(key=lambda i: (when.get(i.event_id, 0), i.first_attempt_at_ms, i.event_id, i.endpoint_id))
     sending = Counter(i.endpoint_id for i in items if i.skip_reason is None)
     skipping = Counter(i.endpoint_id for i in items if i.skip_reason is not None)
+    latency = figures.latency_ms
     plans = tuple(
-        EndpointPlan(endpoint_id, _url(endpoints, endpoint_id), sending[endpoint_id], skipping[endpoint_id])
+        EndpointPlan(endpoint_id, _url(endpoints, endpoint_id), sending[endpoint_id], skipping[endpoint_id],
+                     _drain(endpoints, endpoint_id, sending[endpoint_id], latency.get(endpoint_id), selection))
         for endpoint_id in sorted(set(sending) | set(skipping))
+    )  # fmt: skip
+    return ReplayPlan(selection, tuple(items), plans, _impact(figures))
+
+
+def _skip_reason(delivered: bool, newer: str | None, selection: ReplaySelection) -> str | None:
+    if delivered and not selection.force:
+        return ALREADY_DELIVERED
+    if newer is not None and selection.skip_superseded:
+        return SUPERSEDED.format(newer=newer)
+    return None
+
+
+def _impact(figures: ImpactFigures) -> ReplayImpact:
+    sample = sorted(figures.superseded.items())[:SAMPLE]
+    return ReplayImpact(
+        deliveries=figures.deliveries,
+        users=figures.users,
+        rewards=figures.rewards,
+        amounts=figures.amounts,
+        oldest_ms=figures.oldest_ms,
+        newest_ms=figures.newest_ms,
+        superseded=len(figures.superseded),
+        superseded_sample=tuple((event, newer) for (event, _), newer in sample),
     )
-    return ReplayPlan(selection, items, plans)
+
+
+def _drain(endpoints: EndpointsFile, endpoint_id: str, n: int, latency_ms: float | None,
+           selection: ReplaySelection) -> DrainEstimate:  # fmt: skip
+    """Throughput is the lower of the rate limit and in-flight / latency; `--ordered` does not change it much
+    while keys are many (one key's events go one at a time)."""
+    endpoint = endpoints.get(endpoint_id)
+    rate = endpoint.rate_per_s if endpoint else None
+    in_flight = min(
+        selection.concurrency, (endpoint.max_in_flight if endpoint else None) or selection.concurrency
+    )
+    limits = [r for r in (rate, in_flight * 1000.0 / latency_ms if latency_ms else None) if r]
+    seconds = n / min(limits) if limits else None
+    return DrainEstimate(in_flight, rate, latency_ms, 0.0 if n == 0 else seconds)
 
 
 def _url(endpoints: EndpointsFile, endpoint_id: str) -> str:
@@ -113,4 +170,8 @@ def describe_selection(selection: ReplaySelection) -> str:
         parts.append(f"limit {selection.limit}")
     if selection.force:
         parts.append("forced")
+    if selection.skip_superseded:
+        parts.append("skip superseded")
+    if selection.ordered:
+        parts.append(ORDERED)
     return "; ".join(parts)

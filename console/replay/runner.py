@@ -4,7 +4,9 @@ Per endpoint: a worker pool no larger than the endpoint's max_in_flight, an opti
 circuit breaker that pauses an endpoint which keeps failing (its remaining items end failed with the reason).
 The first request to each endpoint goes alone; the others follow once it is answered, so an endpoint that
 answers 410 Gone gets one request, not one per worker. The breaker is checked before every try.
-Across endpoints: at most `concurrency` requests in flight. Results are written in small groups as they come
+Across endpoints: at most `concurrency` requests in flight. Ordered (`--ordered`): each worker of an endpoint
+has a queue of its own, and an item goes to the queue its ordering key (reward, else user) hashes to, in claim
+order (the plan's order), so one key's events are sent one at a time, in order, while other keys go on. Results are written in small groups as they come
 (one transaction each), so a killed runner loses at most the items in flight.
 
 Claims: the heartbeat renews the leases of the items this runner holds before they run out, and every try
@@ -24,6 +26,7 @@ import contextlib
 import os
 import socket
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +107,8 @@ class JobRunner:
 
     def __init__(self, store: Store, job_id: str, targets: dict[str, Target], force: bool, options: RunOptions,
                  *, rate_limits: dict[str, float] | None = None, max_in_flight: dict[str, int] | None = None,
-                 on_progress: ProgressHook | None = None, pool: ClientPool | None = None) -> None:  # fmt: skip
+                 on_progress: ProgressHook | None = None, pool: ClientPool | None = None,
+                 ordered: bool = False) -> None:  # fmt: skip
         self.store = store
         self.job_id = job_id
         self.targets = targets
@@ -119,7 +123,9 @@ class JobRunner:
         self.cancelled = False
         self._stopped_early = False
         self._failure: str | None = None
+        self.ordered = ordered
         self._queues: dict[str, asyncio.Queue[ClaimedItem | None]] = {}
+        self._lanes: dict[str, list[asyncio.Queue[ClaimedItem | None]]] = {}  # ordered: a queue per worker
         self._results: asyncio.Queue[Any] = asyncio.Queue()
         self._failures_in_row: dict[str, int] = {}
         self._held: dict[tuple[str, str], int] = {}  # claims this runner holds -> lease end (epoch ms)
@@ -147,10 +153,10 @@ class JobRunner:
             bucket = (
                 _TokenBucket(self.rate_limits[endpoint_id]) if self.rate_limits.get(endpoint_id) else None
             )
-            for _ in range(width):
-                task = asyncio.create_task(
-                    self._worker(endpoint_id, sender, slots, bucket, lane), name=endpoint_id
-                )
+            self._lanes[endpoint_id] = [asyncio.Queue() for _ in range(width)] if self.ordered else []
+            for index in range(width):
+                queue = self._lanes[endpoint_id][index] if self.ordered else self._queues[endpoint_id]
+                task = asyncio.create_task(self._worker(queue, sender, slots, bucket, lane), name=endpoint_id)
                 workers.append(task)
                 lane += 1
         writer = asyncio.create_task(self._writer())
@@ -161,6 +167,8 @@ class JobRunner:
             for endpoint_id, queue in self._queues.items():
                 for _ in range(sum(1 for w in workers if w.get_name() == endpoint_id)):
                     queue.put_nowait(_DONE)
+                for lane_queue in self._lanes.get(endpoint_id, []):
+                    lane_queue.put_nowait(_DONE)
             await asyncio.gather(*workers)
             self._stopped_early = self.stop.is_set()
         except BaseException as exc:
@@ -200,7 +208,9 @@ class JobRunner:
         # Claimed items are marked `sending`; keeping the backlog near the concurrency keeps that mark honest.
         backlog = min(self.options.claim_batch, 2 * self.options.concurrency)
         while not self.stop.is_set():
-            queued = sum(q.qsize() for q in self._queues.values())
+            queued = sum(q.qsize() for q in self._queues.values()) + sum(
+                q.qsize() for lanes in self._lanes.values() for q in lanes
+            )
             if queued >= backlog // 2:  # claim in halves: fewer, larger claim transactions
                 await asyncio.sleep(0.01)
                 continue
@@ -210,7 +220,7 @@ class JobRunner:
             )  # fmt: skip
             for item in batch.claimed:
                 self._held[(item.event_id, item.endpoint_id)] = item.claim_until
-                self._queues[item.endpoint_id].put_nowait(item)
+                self._queue_for(item).put_nowait(item)
             for _, endpoint_id in batch.skipped:
                 self.progress.of(endpoint_id).skipped += 1
             if batch.skipped:
@@ -225,9 +235,15 @@ class JobRunner:
                     return
                 await asyncio.sleep(0.01)
 
-    async def _worker(self, endpoint_id: str, sender: Sender, slots: asyncio.Semaphore,
+    def _queue_for(self, item: ClaimedItem) -> asyncio.Queue[ClaimedItem | None]:
+        lanes = self._lanes.get(item.endpoint_id)
+        if not lanes:
+            return self._queues[item.endpoint_id]
+        key = item.order_key or f"event:{item.event_id}"  # no key: no order to keep
+        return lanes[zlib.crc32(key.encode()) % len(lanes)]
+
+    async def _worker(self, queue: asyncio.Queue[ClaimedItem | None], sender: Sender, slots: asyncio.Semaphore,
                       bucket: _TokenBucket | None, lane: int) -> None:  # fmt: skip
-        queue = self._queues[endpoint_id]
         while True:
             item = await queue.get()
             if item is _DONE:

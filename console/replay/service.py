@@ -22,7 +22,7 @@ from console.domain.replay import (
 )
 from console.domain.times import now_ms
 from console.endpoints import EndpointsFile
-from console.replay.plan import ReplayError, describe_selection, plan_replay, resolve_targets
+from console.replay.plan import ORDERED, ReplayError, describe_selection, plan_replay, resolve_targets
 from console.replay.runner import JobRunner, ProgressHook, RunOptions
 from console.store import Store
 from console.store import replay_jobs as journal
@@ -93,7 +93,7 @@ class ReplayService:
             self.store, job_id, targets, view.force, options,
             rate_limits={e: c.rate_per_s for e, c in configured.items() if c and c.rate_per_s},
             max_in_flight={e: c.max_in_flight for e, c in configured.items() if c and c.max_in_flight},
-            on_progress=on_progress,
+            on_progress=on_progress, ordered=ORDERED in view.selection.split("; "),
         )  # fmt: skip
         if runner is not None:
             runner.append(job_runner)

@@ -38,6 +38,7 @@ class ClaimedItem:
     event_type: str
     payload: bytes
     claim_until: int
+    order_key: str | None = None  # "reward:ID", or "user:ID" when the event has no reward id
 
 
 @dataclass
@@ -169,13 +170,15 @@ def claim_items(store: Store, job_id: str, limit: int, lease_ms: int, now_ms: in
         batch.skipped = skipped
         if claimed:
             ids = sorted({c[0] for c in claimed})
-            payloads: dict[str, bytes] = dict(
-                conn.exec_driver_sql(
-                    f"SELECT event_id, payload FROM event WHERE event_id IN ({', '.join(p for _ in ids)})",
+            events = {
+                e: (bytes(payload), f"reward:{reward}" if reward else (f"user:{user}" if user else None))
+                for e, payload, reward, user in conn.exec_driver_sql(
+                    "SELECT event_id, payload, reward_id, user_id FROM event "
+                    f"WHERE event_id IN ({', '.join(p for _ in ids)})",
                     tuple(ids),
                 ).fetchall()
-            )
-            batch.claimed = [ClaimedItem(e, ep, t, bytes(payloads[e]), until) for e, ep, t in claimed]
+            }
+            batch.claimed = [ClaimedItem(e, ep, t, events[e][0], until, events[e][1]) for e, ep, t in claimed]
     return batch
 
 

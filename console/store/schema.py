@@ -25,6 +25,7 @@ from console.store.engine import (
     sqlite_file,
 )
 from console.store.failures import reason
+from console.store.impact import ensure_ordering_indexes
 
 SCHEMA_VERSION = 2
 
@@ -112,6 +113,7 @@ def ensure_schema(store: Store) -> None:
     with store.read() as conn:
         version = _version(store, conn)
     if version == SCHEMA_VERSION:
+        ensure_ordering_indexes(store)
         return
     if version is not None:
         _refuse_newer(store, version)

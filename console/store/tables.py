@@ -40,8 +40,9 @@ class Event(SQLModel, table=True):
 
     __tablename__ = "event"
     __table_args__ = (
-        Index("ix_event_user", "user_id"),
-        Index("ix_event_reward", "reward_id"),
+        # (key, time, id): the newest event of a reward or user is one index walk (replay's superseded check)
+        Index("ix_event_user_time", "user_id", "occurred_at", "event_id"),
+        Index("ix_event_reward_time", "reward_id", "occurred_at", "event_id"),
     )
     event_id: str = Field(primary_key=True)
     event_type: str

@@ -13,7 +13,8 @@ import orjson
 import pytest
 from textual.widgets import DataTable, Static
 
-from console.domain.filters import DeliveryFilter
+from console.domain.filters import DeliveryFilter, DeliveryState
+from console.domain.replay import ReplaySelection
 from console.domain.times import format_ms, now_ms
 from console.ingest.service import ingest_sources
 from console.store import open_store
@@ -452,3 +453,26 @@ async def test_charts_label_time_and_show_a_quiet_endpoints_outage(
         assert max(failed) == 1  # one failed attempt a minute: full height on its own scale
         axis = str(screen.query_one("#axis-failed").render_line(0).text)
         assert "23:00" in axis and "00:00 UTC" in axis  # the window's start and end (UTC)
+
+
+async def test_replay_window_previews_impact_and_toggles_superseded(
+    make_console: Callable[..., HookConsoleApp],
+) -> None:
+    app = make_console()
+    selection = ReplaySelection(DeliveryFilter(state=DeliveryState.UNDELIVERED))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.push_screen(ReplayScreen(selection))
+        await settle(pilot)
+        replay = app.screen
+        assert isinstance(replay, ReplayScreen) and replay.plan is not None and replay.plan.impact is not None
+        text = str(replay.query_one("#replay-plan", Static).render())
+        impact = replay.plan.impact
+        assert f"Impact: {impact.users:,} users, {impact.rewards:,} rewards" in text and "drain ~" in text
+        assert impact.superseded > 0 and f"Superseded: {impact.superseded:,} (s leaves them out)" in text
+        before = replay.plan.skipped
+        await pilot.press("s")
+        await settle(pilot)
+        assert replay.plan is not None and replay.plan.selection.skip_superseded
+        assert replay.plan.skipped == before + impact.superseded
+        assert "left out; s sends them" in str(replay.query_one("#replay-plan", Static).render())

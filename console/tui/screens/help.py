@@ -26,8 +26,8 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
                     ("f5", "refresh (it also does so live)"), ("click", "a column header sorts the rows shown")]),
     ("event", [("v", "check the attempt's signature"), ("c", "copy as curl (signed by openssl)"),
                ("s", "save the whole payload (reports/)"), ("r", "replay this event"), ("escape", "back")]),
-    ("replay", [("y", "send"), ("x", "stop (the job can be resumed)"), ("o", "open the job, once it has ended"),
-                ("escape", "close")]),
+    ("replay", [("y", "send"), ("s", "skip superseded events (or send them again)"),
+                ("x", "stop (the job can be resumed)"), ("o", "open the job, once it has ended"), ("escape", "close")]),
     ("jobs", [("R", "resume"), ("x", "cancel"), ("r", "refresh")]),
 ]  # fmt: skip
 

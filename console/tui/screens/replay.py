@@ -4,7 +4,7 @@ the window shows the outcome and offers only to close it or open the job."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rich.text import Text
 from textual import on, work
@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
 from console.operations import ActionRefused, ReplayControl
+from console.replay.impact_view import amounts_text, duration
 from console.replay.runner import RunProgress
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp
@@ -49,6 +50,7 @@ class JobFinished(Message):
 class ReplayScreen(ConsoleAccess, ModalScreen[None]):
     BINDINGS = [
         Binding("y", "confirm", "Send"),
+        Binding("s", "toggle_superseded", "Skip superseded"),
         Binding("x", "stop", "Stop"),
         Binding("o", "open_job", "Open the job"),
         Binding("escape", "close", "Close"),
@@ -87,6 +89,13 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         """Send and stop while there is something to send or stop; open the job once it has ended."""
         if action == "confirm":
             return self.finished is None and not self.running
+        if action == "toggle_superseded":
+            return (
+                self.selection is not None
+                and self.resume_job is None
+                and self.finished is None
+                and not self.running
+            )
         if action == "stop":
             return self.running
         if action == "open_job":
@@ -129,14 +138,24 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         first = ", ".join(f"{i.event_id} at {i.endpoint_id}" for i in sending[:2]) + (
             f" and {len(sending) - 2:,} more" if len(sending) > 2 else ""
         )
-        text = (f"{plan.to_send:,} deliveries to send, {plan.skipped:,} skipped (already delivered), "
+        text = (f"{plan.to_send:,} deliveries to send, {plan.skipped:,} skipped, "
                 f"{len(plan.endpoints)} endpoint(s). First: {plain(first) or 'none'}.\n"
+                + impact_summary(plan)
                 + ("Press y to send them, signed, or escape to leave." if plan.to_send else "Nothing to send."))  # fmt: skip
         self.query_one("#replay-plan", Static).update(text)
         self.query_one("#replay-progress", ProgressBar).update(total=max(plan.to_send, 1), progress=0)
         if self.confirm_when_planned:
             self.confirm_when_planned = False
             self.action_confirm()
+
+    def action_toggle_superseded(self) -> None:
+        """Plan again with superseded events left out (or put back)."""
+        if self.selection is None or self.running or self.finished is not None or self.resume_job is not None:
+            return
+        self.selection = replace(self.selection, skip_superseded=not self.selection.skip_superseded)
+        self.plan = None
+        self.query_one("#replay-plan", Static).update("planning (dry run)...")
+        self.make_plan(self.selection)
 
     def _show_job_plan(self, job: JobView) -> None:
         pending = job.count(ItemState.PENDING)
@@ -241,3 +260,21 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             self.notify("a replay is running: x stops it first", severity="warning")
             return
         self.dismiss(None)
+
+
+def impact_summary(plan: ReplayPlan) -> str:
+    """Two compact lines: who and what the replay touches and how long it takes; what is superseded."""
+    impact = plan.impact
+    if impact is None or not impact.deliveries:
+        return ""
+    drains = [e.drain.seconds if e.drain else None for e in plan.endpoints if e.to_send]
+    known = [d for d in drains if d is not None]
+    drain = duration(max(known)) if known and len(known) == len(drains) else "unknown"
+    span = f"{stamp(impact.oldest_ms)} to {stamp(impact.newest_ms)}"
+    line = (f"Impact: {impact.users:,} users, {impact.rewards:,} rewards; {plain(amounts_text(impact))}; "
+            f"events {span} UTC; drain ~{drain}.\n")  # fmt: skip
+    if not impact.superseded:
+        return line + "Superseded: none.\n"
+    sample = ", ".join(f"{plain(e)} (newer {plain(n)})" for e, n in impact.superseded_sample[:2])
+    action = "left out; s sends them" if plan.selection.skip_superseded else "s leaves them out"
+    return line + f"Superseded: {impact.superseded:,} ({action}), e.g. {sample}.\n"

@@ -1,0 +1,92 @@
+"""The impact preview of a replay plan as text lines (the dry run, the console) and as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from console.domain.replay import DrainEstimate, ReplayImpact, ReplayPlan
+from console.domain.times import format_ms
+
+
+def duration(seconds: float | None) -> str:
+    """A drain time in words: '40 s', '12 min', '3.5 h'; 'unknown' when there is nothing to go by."""
+    if seconds is None:
+        return "unknown"
+    if seconds < 1:
+        return "<1 s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def amounts_text(impact: ReplayImpact) -> str:
+    return (
+        ", ".join(f"{total} {currency or '(no currency)'}" for currency, total in impact.amounts.items())
+        or "-"
+    )
+
+
+def superseded_text(impact: ReplayImpact, skipping: bool) -> str:
+    if not impact.superseded:
+        return "superseded: none"
+    sample = ", ".join(f"{event} (newer {newer})" for event, newer in impact.superseded_sample[:3])
+    action = "left out" if skipping else "sent anyway; --skip-superseded leaves them out"
+    return f"superseded: {impact.superseded:,} ({action}), e.g. {sample}"
+
+
+def drain_text(drain: DrainEstimate | None) -> str:
+    if drain is None:
+        return "unknown"
+    basis = [f"{drain.in_flight} in flight"]
+    if drain.rate_per_s:
+        basis.append(f"{drain.rate_per_s:g}/s")
+    basis.append(
+        f"latency {drain.latency_ms:.0f} ms" if drain.latency_ms is not None else "no recent latency"
+    )
+    return f"~{duration(drain.seconds)} ({', '.join(basis)})"
+
+
+def impact_lines(plan: ReplayPlan) -> list[str]:
+    """The preview under the plan's table: who and what is affected, what is stale, how long it takes."""
+    impact = plan.impact
+    if impact is None:
+        return []
+    lines = [
+        f"impact: {impact.users:,} users, {impact.rewards:,} rewards; amounts: {amounts_text(impact)}",
+        f"events from {format_ms(impact.oldest_ms) or '-'} to {format_ms(impact.newest_ms) or '-'}",
+        superseded_text(impact, plan.selection.skip_superseded),
+    ]
+    lines += [f"drain {e.endpoint_id}: {drain_text(e.drain)}" for e in plan.endpoints if e.to_send]
+    lines.append(f"Retry-After: {impact.retry_after}")
+    if plan.selection.ordered:
+        lines.append("ordered: one reward's (or user's) events go one at a time, in the order they occurred")
+    return lines
+
+
+def impact_json(impact: ReplayImpact | None) -> dict[str, Any] | None:
+    if impact is None:
+        return None
+    return {
+        "deliveries": impact.deliveries,
+        "users": impact.users,
+        "rewards": impact.rewards,
+        "amounts": impact.amounts,
+        "oldest_event": format_ms(impact.oldest_ms) or None,
+        "newest_event": format_ms(impact.newest_ms) or None,
+        "superseded": impact.superseded,
+        "superseded_sample": [{"event_id": e, "newer_event_id": n} for e, n in impact.superseded_sample],
+        "retry_after": impact.retry_after,
+    }
+
+
+def drain_json(drain: DrainEstimate | None) -> dict[str, Any] | None:
+    if drain is None:
+        return None
+    return {
+        "seconds": None if drain.seconds is None else round(drain.seconds, 1),
+        "in_flight": drain.in_flight,
+        "rate_per_s": drain.rate_per_s,
+        "recent_latency_ms": None if drain.latency_ms is None else round(drain.latency_ms, 1),
+    }
