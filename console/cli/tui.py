@@ -45,7 +45,7 @@ def tui_command(refresh: str, sources: tuple[str, ...], every: str) -> None:
         follower = BackgroundFollow(app.db_url, sources, max(every_s, 0.1))  # a bad URL fails here
     from console.tui.app import make_app
 
-    console_app = make_app(app.db_url, str(app.endpoints_path), refresh_s)
+    console_app = make_app(app.db_url, str(app.endpoints_path), refresh_s, read_only=app.settings.read_only)
     if follower is None:
         console_app.run()
         return

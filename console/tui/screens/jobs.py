@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from console.domain.replay import ItemState, JobView
+from console.domain.urls import mask_url
 from console.operations import ActionRefused
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, stamp
@@ -27,6 +28,12 @@ STATE_STYLE = {
 }
 
 
+def _why(job: JobView) -> str:
+    """The job's reason, and the target it went to when not the endpoints' own (`--to`)."""
+    reason = job.reason or "-"
+    return f"{reason} (to {mask_url(job.target_url)})" if job.target_url else reason
+
+
 @dataclass
 class JobsLoaded(Message):
     jobs: list[JobView]
@@ -39,6 +46,7 @@ class JobNote(Message):
 
 
 class JobsScreen(ConsoleAccess, Screen[None]):
+    WRITE_ACTIONS = frozenset({"resume", "cancel_job"})  # hidden in read-only mode
     BINDINGS = [
         Binding("r", "reload", "Refresh"),
         Binding("R", "resume", "Resume"),
@@ -68,6 +76,8 @@ class JobsScreen(ConsoleAccess, Screen[None]):
             "failed",
             "skipped",
             "pending",
+            "operator",
+            "reason",
             "selection",
         ):
             table.add_column(column, key=column)
@@ -103,7 +113,8 @@ class JobsScreen(ConsoleAccess, Screen[None]):
                 j.count(ItemState.PENDING),
             )
             table.add_row(literal(j.id), Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")), Text(stamp(j.created_at_ms)),
-                          Text(f"{j.total:,}"), *(Text(f"{n:,}") for n in counts), literal(j.selection), key=j.id)  # fmt: skip
+                          Text(f"{j.total:,}"), *(Text(f"{n:,}") for n in counts), literal(j.operator or "-"), literal(_why(j)),
+                          literal(j.selection), key=j.id)  # fmt: skip
         note = self.query_one("#jobs-note", Static)
         if not message.jobs:
             note.update("no replay jobs yet: select deliveries (e) and press r")
