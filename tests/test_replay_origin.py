@@ -44,6 +44,18 @@ def test_operator_and_reason_are_recorded_and_shown(store: Store, tmp_path: Path
     text = run("--db", store.url, "replay", "show", job["id"]).stdout
     assert "by alice: INC-42: receiver was down" in text
     assert "INC-42" in run("--db", store.url, "replay", "list").stdout
+    folder = tmp_path / "export"
+    exported = run(
+        "--db", store.url, "export", "--format", "html,csv,json", "--since", "3650d", "--out", str(folder)
+    )
+    assert exported.exit_code == 0, exported.stderr
+    replays = orjson.loads((folder / "replays.json").read_bytes())
+    assert {(r["job_id"], r["operator"], r["reason"]) for r in replays} >= {
+        (job["id"], "alice", "INC-42: receiver was down")
+    }
+    assert "operator,reason,target_url" in (folder / "replays.csv").read_text()
+    page = (folder / "report.html").read_text()
+    assert "<td>alice</td>" in page and "INC-42: receiver was down" in page
 
 
 def test_reason_is_required_with_force(store: Store, tmp_path: Path) -> None:

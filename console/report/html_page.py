@@ -42,6 +42,11 @@ def esc(value: object) -> str:
     return html.escape(printable(str(value)), quote=True)
 
 
+def _text(value: object) -> str:
+    """A text cell that may be missing (None, or NaN from a frame): "-" then."""
+    return value if isinstance(value, str) and value else "-"
+
+
 def when(ms: int | None) -> str:
     """A moment as RFC 3339 UTC, with milliseconds only when there are some (`2026-10-31T04:00:00Z`)."""
     text = format_ms(None if ms is None or pd.isna(ms) else int(ms))
@@ -172,7 +177,8 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
     duplicates = [
         (r.event_id, r.endpoint_id, r.event_type, r.successes, r.user_id) for r in tuples(data.duplicates)
     ]
-    replays = [(r.job_id, r.state, when(r.created_at), r.items, r.delivered, r.failed, r.skipped, r.selection)
+    replays = [(r.job_id, r.state, when(r.created_at), r.items, r.delivered, r.failed, r.skipped, _text(r.operator),
+                _text(r.reason) + (f" (to {r.target_url})" if isinstance(r.target_url, str) else ""), r.selection)
                for r in tuples(data.replays)]  # fmt: skip
     delivery_times = [(r.endpoint_id, f"{r.delivered:,}", f"{r.p50_s:.1f} s", f"{r.p95_s:.1f} s", f"{r.max_s:.1f} s")
                       for r in tuples(data.time_to_delivery)]  # fmt: skip
@@ -191,8 +197,10 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
                  table(["endpoint", "user", "event", "occurred", "delivered", "overtook", "its occurrence", "its delivery"], ordering)),
         _section("Duplicate deliveries", f"{data.duplicates_count:,} deliveries acknowledged more than once (most acknowledged 50).",
                  table(["event", "endpoint", "type", "acknowledgements", "user"], duplicates, [3])),
-        _section("Replay jobs", "Jobs created in the window and what they recovered (deliveries).",
-                 table(["job", "state", "created", "items", "delivered", "failed", "skipped", "selection"], replays, [3, 4, 5, 6])),
+        _section("Replay jobs", "Jobs created in the window, who started them and why, and what they recovered "
+                 "(deliveries; a job sent to another target changed none).",
+                 table(["job", "state", "created", "items", "delivered", "failed", "skipped", "operator", "reason", "selection"],
+                       replays, [3, 4, 5, 6])),
         _section("Time to delivery", "From first attempt to delivery (delivered deliveries).",
                  table(["endpoint", "delivered", "p50", "p95", "max"], delivery_times, [1, 2, 3, 4])),
         _section("Failures by status code and error", "Failed attempts (attempts).",

@@ -133,7 +133,7 @@ def _frame_records(frame: pd.DataFrame, times: Sequence[str]) -> list[dict[str, 
     return out
 
 
-EXPORT_TABLES = ("attempts", "deliveries", "incidents")
+EXPORT_TABLES = ("attempts", "deliveries", "incidents", "replays")
 
 
 def export_files(folder: Path, formats: Sequence[str]) -> list[Path]:
@@ -159,12 +159,15 @@ def export(store: Store, flt: DeliveryFilter, folder: Path, formats: Sequence[st
         result.files.append((write_page(data, folder / "report.html", options, now_ms, store.display_url), 0))
     scoped = data.filter
     incident_records = _frame_records(data.incidents, ["start_ms", "end_ms"])
+    replay_records = _frame_records(data.replays, ["created_at"])
     tables: list[tuple[str, Sequence[str], Any, Any]] = [
         ("attempts", ATTEMPT_EXPORT_COLUMNS, lambda: _attempt_rows(store, scoped), lambda: _attempt_objects(store, scoped)),
         ("deliveries", DELIVERY_FRAME_COLUMNS, lambda: _delivery_rows(store, scoped),
          lambda: (dict(zip(DELIVERY_FRAME_COLUMNS, r, strict=True)) for r in _delivery_rows(store, scoped))),
         ("incidents", list(data.incidents.columns), lambda: ([r.get(c) for c in data.incidents.columns] for r in incident_records),
          lambda: iter(incident_records)),
+        ("replays", list(data.replays.columns), lambda: ([r.get(c) for c in data.replays.columns] for r in replay_records),
+         lambda: iter(replay_records)),
     ]  # fmt: skip
     if flt.where:
         tables = tables[:2]  # incidents come from rollups, which cannot be filtered by payload
