@@ -25,6 +25,7 @@ REFUSED = "hookconsole: read-only mode (--read-only or HOOKCONSOLE_READ_ONLY): {
         (["replay", "cancel", "rj_x"], "replay cancel"),
         (["prune", "--older-than", "1d", "--yes"], "prune"),
         (["ingest", "LOG"], "ingest"),
+        (["tui", "--follow", "svix+postgresql://u@127.0.0.1:1/x?app=a"], "--follow (ingest)"),
     ],
 )
 def test_read_only_refuses(store: Store, tmp_path: Path, how: str, args: list[str], action: str) -> None:
