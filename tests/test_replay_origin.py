@@ -9,7 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from console.replay.targets import default_operator
+from console.domain.filters import DeliveryFilter
+from console.domain.replay import ReplaySelection
+from console.endpoints import load_endpoints
+from console.replay.service import ReplayService
+from console.replay.targets import default_operator, job_origin
 from console.store import Store
 from console.store.recount import verify_derived_state
 from tests.helpers import run, table_count
@@ -166,3 +170,22 @@ def test_to_secret_signs_with_another_secret(store: Store, tmp_path: Path) -> No
     assert job["counts"]["delivered"] == 2 and job["target_secret"] == "env:HC_STAGING"
     assert staging.rejected == [] and len(staging.acks) == 2
     assert other not in sent.stdout
+
+
+def test_resume_of_a_job_to_another_target_goes_there(store: Store, tmp_path: Path) -> None:
+    seed_store(store, tmp_path, events=3)
+    real = IndependentReceiver({s.id: (s.scheme, s.secrets[0]) for s in SPECS})
+    staging = IndependentReceiver({"ep_std": ("standard", STANDARD)})
+    with serve_app(real) as port, serve_app(staging) as staging_port:
+        config = write_endpoints(tmp_path, port, SPECS)
+        url = f"http://127.0.0.1:{staging_port}/hooks/ep_std"
+        service = ReplayService(store, load_endpoints(config))
+        plan = service.plan(ReplaySelection(DeliveryFilter(endpoint_ids=("ep_std",))))
+        job_id = service.create_job(plan, job_origin("bob", None, False, url))  # planned, never run
+        resumed = run(
+            "--db", store.url, "--endpoints", str(config), "replay", "resume", job_id, "--yes", "--json"
+        )
+    assert resumed.exit_code == 0, resumed.stderr
+    assert orjson.loads(resumed.stdout)["counts"]["delivered"] == 3
+    assert real.requests == [] and len(staging.acks) == 3
+    assert table_count(store, "replay_target_attempt") == 3
