@@ -30,7 +30,9 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
 
 NOTES = (
     "Figures say what they count: attempts are HTTP requests; deliveries are events at endpoints. "
-    "Stored text is shown literally. The mouse works everywhere."
+    "Stored text is shown literally. The mouse works everywhere. Read-only mode (hookconsole --read-only tui, or "
+    "HOOKCONSOLE_READ_ONLY=1) shows a badge and hides replay, resume and cancel. Jobs record who started them "
+    "(this user@host); the job list shows who and why."
 )
 
 
