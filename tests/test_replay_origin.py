@@ -131,6 +131,8 @@ def test_replay_to_another_target_leaves_the_real_endpoint_unchanged(store: Stor
     assert verify_derived_state(store) == []
     shown = run("--db", store.url, "replay", "show", job["id"]).stdout
     assert f"sent to {url} instead" in shown
+    dry = run(*_base(store, config), "--endpoint", "ep_std", "--to", url, "--dry-run")
+    assert f"target: {url} instead of the endpoints' URLs" in dry.stdout
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,10 @@ def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from:
         flt = build_filter(**options).with_(event_ids=tuple(dict.fromkeys(ids)))
         service = _service()
         plan = service.plan(ReplaySelection(flt, limit=limit, force=force, concurrency=concurrency))
+        if to_url and plan.items and not as_json:
+            click.echo(
+                f"target: {mask_url(to_url)} instead of the endpoints' URLs (their records stay unchanged)"
+            )
         if dry_run or not plan.items:
             _print_plan(plan, as_json, dry_run, widened)
             return
