@@ -16,6 +16,8 @@ class Settings:
     """Delivery store URL (sqlite:/// or postgresql+psycopg://) or a SQLite file path (HOOKCONSOLE_DB)."""
     endpoints: Path = Path("endpoints.toml")
     """The endpoints configuration file (HOOKCONSOLE_ENDPOINTS)."""
+    read_only: bool = False
+    """Look, never send or change: refuse replay, resume, cancel, prune and ingest (HOOKCONSOLE_READ_ONLY=1)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -24,4 +26,5 @@ class Settings:
         return cls(
             db=values.get("HOOKCONSOLE_DB") or defaults.db,
             endpoints=Path(values.get("HOOKCONSOLE_ENDPOINTS") or defaults.endpoints),
+            read_only=values.get("HOOKCONSOLE_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on"),
         )

@@ -115,7 +115,7 @@ def test_store_password_in_query_is_never_shown(pg_schema_url: str, tmp_path: Pa
     for result in outputs:
         _assert_clean(result.output + result.stderr)
     files = [tmp_path / "r.html", *sorted((tmp_path / "x").iterdir())]
-    assert len(files) == 8
+    assert len(files) == 10  # the report, and attempts, deliveries, incidents, replays as CSV and JSON
     for file in files:
         _assert_clean(file.read_text())
     assert "password=***" in (tmp_path / "r.html").read_text()

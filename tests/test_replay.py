@@ -188,7 +188,7 @@ def test_delivered_are_skipped_unless_forced(
             "--json",
         )
         forced = run("--db", store.url, "--endpoints", str(config), "replay", "--status", "delivered", "--force",
-                     "--endpoint", "ep_std", "--yes", "--json")  # fmt: skip
+                     "--reason", "receiver lost its data", "--endpoint", "ep_std", "--yes", "--json")  # fmt: skip
     first, second = orjson.loads(skipped.stdout), orjson.loads(forced.stdout)
     assert first["counts"]["skipped"] == 9 and first["counts"]["delivered"] == 0 and first["state"] == "done"
     assert second["counts"]["delivered"] == 3 and len(receiver.requests) == 3
@@ -282,7 +282,7 @@ def test_named_or_forced_events_are_selected_whatever_their_state(
         )
         plan = orjson.loads(run(*base, "--event-id", delivered, "--dry-run", "--json").stdout)
         assert plan["state"] == "any" and plan["skipped"] == 1 and plan["items"][0]["event_id"] == delivered
-        forced = run(*base, "--force", "--event-id", delivered, "--yes", "--json")
+        forced = run(*base, "--force", "--reason", "resend one", "--event-id", delivered, "--yes", "--json")
         explicit = run(
             *base, "--force", "--event-id", delivered, "--status", "undelivered", "--dry-run", "--json"
         )

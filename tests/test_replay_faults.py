@@ -95,10 +95,10 @@ def test_a_result_the_store_refuses_loses_nothing_else(
     seed(store, tmp_path, events)
     real = journal.record_results
 
-    def refuse_poison(s: Store, job_id: str, results: Any, now: int) -> None:
+    def refuse_poison(s: Store, job_id: str, results: Any, now: int, target_url: str | None = None) -> None:
         if any(a.event_id == "evt_3" and a.response_excerpt for r in results for a in r.attempts):
             raise RuntimeError("text fields cannot contain this")
-        real(s, job_id, results, now)
+        real(s, job_id, results, now, target_url)
 
     monkeypatch.setattr(journal, "record_results", refuse_poison)
     with sandbox(tmp_path, Faults()) as (receiver, config):

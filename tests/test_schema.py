@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy.engine import Connection
 
@@ -81,12 +82,34 @@ def test_version_1_store_gains_the_new_tables(store_url: str) -> None:
     store = open_store(store_url)
     with store.write() as conn:  # a store as version 1 left it: without the tables version 2 added
         conn.exec_driver_sql("DROP TABLE alert_outbox")
+        conn.exec_driver_sql("DROP TABLE replay_target_attempt")
+        conn.exec_driver_sql("DROP TABLE replay_job")  # as version 1 made it: without who, why and where
+        conn.exec_driver_sql(
+            "CREATE TABLE replay_job (id VARCHAR PRIMARY KEY, created_at BIGINT NOT NULL, state VARCHAR NOT NULL, "
+            "selection VARCHAR NOT NULL, force BOOLEAN NOT NULL, concurrency INTEGER NOT NULL, total INTEGER NOT NULL, "
+            "started_at BIGINT, finished_at BIGINT, heartbeat_at BIGINT, runner VARCHAR, note VARCHAR)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO replay_job (id, created_at, state, selection, force, concurrency, total) "
+            "VALUES ('rj_old', 1, 'done', 'all', FALSE, 10, 0)"
+        )
         conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     store.close()
+    # A reading command reads the version-1 store as it is: jobs without an operator.
+    listed = run("--db", store_url, "replay", "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert [(j["id"], j["operator"], j["reason"]) for j in orjson.loads(listed.stdout)] == [
+        ("rj_old", None, None)
+    ]
     assert _version(store_url) == SCHEMA_VERSION == 2
     upgraded = open_store(store_url)
     try:
         with upgraded.read() as conn:
             assert conn.exec_driver_sql("SELECT COUNT(*) FROM alert_outbox").scalar_one() == 0
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM replay_target_attempt").scalar_one() == 0
+            row = conn.exec_driver_sql(
+                "SELECT id, operator, reason, target_url, target_secret FROM replay_job"
+            ).one()
+            assert tuple(row) == ("rj_old", None, None, None, None)
     finally:
         upgraded.close()

@@ -22,6 +22,7 @@ from console.domain.filters import DeliveryFilter
 from console.domain.gaps import GapReport, GapRules
 from console.domain.kpis import StatsSnapshot
 from console.domain.replay import ItemState
+from console.domain.urls import mask_url
 from console.store import Store, aggregates, frames
 from console.store.gaps import find_gaps
 from console.store.replay_jobs import list_jobs
@@ -120,14 +121,19 @@ def _replays(store: Store, window: ReportWindow) -> pd.DataFrame:
             j.count(ItemState.FAILED),
             j.count(ItemState.SKIPPED),
             j.selection,
+            j.operator,
+            j.reason,
+            mask_url(j.target_url) if j.target_url else None,
         )
         for j in list_jobs(store, limit=500)
         if window.since_ms <= j.created_at_ms < window.until_ms
     ]
-    return pd.DataFrame.from_records(
-        rows,
-        columns=["job_id", "state", "created_at", "items", "delivered", "failed", "skipped", "selection"],
-    )
+    return pd.DataFrame.from_records(rows, columns=REPLAY_COLUMNS)
+
+
+# A replay job in the report and the export: who started it, why, and the target when not the endpoints' own.
+REPLAY_COLUMNS = ["job_id", "state", "created_at", "items", "delivered", "failed", "skipped", "selection",
+                  "operator", "reason", "target_url"]  # fmt: skip
 
 
 __all__ = ["ALL", "DEFAULT_SLO", "ReportData", "build_report_data"]

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from console import __version__
-from console.cli.context import CommandError, store_options
+from console.cli.context import CommandError, read_only_option, store_options
 from console.domain.urls import redact
 
 # name -> (module, attribute, one-line help). Commands are imported only when run, so `--help` and light
@@ -74,6 +74,7 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @store_options
+@read_only_option
 @click.version_option(__version__, prog_name="hookconsole")
 def cli() -> None:
     """hookconsole: watch, inspect and replay webhook deliveries."""

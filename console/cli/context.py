@@ -32,6 +32,25 @@ def fail(message: str) -> NoReturn:
     raise CommandError(message)
 
 
+def refuse_if_read_only(action: str) -> None:
+    """Stop here, with one line, when the console runs read-only (`--read-only`, HOOKCONSOLE_READ_ONLY=1)."""
+    if app_context().settings.read_only:
+        fail(f"read-only mode (--read-only or HOOKCONSOLE_READ_ONLY): {action} is refused")
+
+
+def read_only_option(func: F) -> F:
+    """`--read-only`, the global option (before the command name)."""
+    return click.option(
+        "--read-only",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_read_only,
+        help="Look, never send or change: refuse replay, resume, cancel, prune and ingest "
+        "[env HOOKCONSOLE_READ_ONLY=1].",
+    )(func)
+
+
 @dataclass
 class AppContext:
     """Per-invocation state, in click's `ctx.obj`."""
@@ -80,6 +99,11 @@ def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> N
         ctx.meta["hookconsole.db"] = value
 
 
+def _set_read_only(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["hookconsole.read_only"] = True
+
+
 def _set_endpoints(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
         ctx.meta["hookconsole.endpoints"] = value
@@ -121,4 +145,6 @@ def app_context() -> AppContext:
     endpoints = ctx.meta.get("hookconsole.endpoints")
     if endpoints:
         app.settings = replace(app.settings, endpoints=Path(endpoints))
+    if ctx.meta.get("hookconsole.read_only"):
+        app.settings = replace(app.settings, read_only=True)
     return app

@@ -12,7 +12,7 @@ import click
 import orjson
 
 from console.cli import output as fmt
-from console.cli.context import app_context, fail, store_options
+from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.cli.filters import _time as parse_since
 from console.cli.paths import refuse_overwrite
 from console.domain.times import parse_duration_ms
@@ -136,6 +136,7 @@ def ingest_command(
     A PATH may instead be a dispatcher's database, read-only and incrementally (docs/sources.md):
     svix+postgresql://USER@HOST:PORT/DB?app=APP or convoy+postgresql://USER@HOST:PORT/DB?project=ID.
     """
+    refuse_if_read_only("ingest")
     is_url = [is_source_url(p) for p in paths]
     if any(is_url) and not all(is_url):
         fail("give either log files or database source URLs, not both in one run")

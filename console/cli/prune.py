@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from console.cli.context import app_context, fail, store_options
+from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.domain.times import format_ms, now_ms, parse_duration_ms
 from console.store.prune import count_prunable, prune
 
@@ -42,6 +42,7 @@ def prune_command(
     older_than: int, rollups_older_than: int | None, include_undelivered: bool, dry_run: bool, yes: bool
 ) -> None:
     """Remove old deliveries with their attempts and events, in small batches; rollups stay by default."""
+    refuse_if_read_only("prune")
     store = app_context().store()
     now = now_ms()
     cutoff = now - older_than

@@ -14,7 +14,7 @@ from click.core import ParameterSource
 
 from console import aio
 from console.cli import output as fmt
-from console.cli.context import app_context, fail, store_options
+from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.cli.filters import build_filter, filter_options
 from console.domain.filters import DeliveryState
 from console.domain.replay import FailureReason, ItemState, JobView, ReplayPlan, ReplaySelection
@@ -24,6 +24,7 @@ from console.replay import impact_view
 from console.replay.plan import ReplayError, describe_selection, read_event_ids
 from console.replay.runner import JobRunner, RunProgress
 from console.replay.service import ReplayService
+from console.replay.targets import job_origin
 
 SHOWN_ITEMS = 10
 SHOWN_REASONS = 5
@@ -68,17 +69,29 @@ def _service(*, sending: bool = True) -> ReplayService:
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--yes", is_flag=True, help="Send without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or the result as JSON.")
+@click.option(
+    "--operator", metavar="NAME", help="Who replays, recorded with the job [default: OS user@host]."
+)
+@click.option("--reason", metavar="TEXT", help="Why, recorded with the job (required with --force).")
+@click.option("--to", "to_url", metavar="URL",
+              help="Send to this URL instead (staging, a local receiver); the endpoints' records are not changed.")  # fmt: skip
+@click.option("--to-secret", metavar="env:NAME|file:PATH",
+              help="With --to: sign with this secret [default: each endpoint's own].")  # fmt: skip
 @click.pass_context
 def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from: Path | None, limit: int | None,
                  concurrency: int, force: bool, max_tries: int | None, skip_superseded: bool, ordered: bool,
-                 dry_run: bool, yes: bool, as_json: bool, **options: Any) -> None:  # fmt: skip
+                 dry_run: bool, yes: bool, as_json: bool, operator: str | None, reason: str | None,
+                 to_url: str | None, to_secret: str | None, **options: Any) -> None:  # fmt: skip
     """Replay a selection of deliveries to their endpoints, signed (default: every undelivered one).
 
     Subcommands: list, show JOB, resume JOB, cancel JOB.
     """
     if ctx.invoked_subcommand is not None:
         return
+    if not dry_run:
+        refuse_if_read_only("replay (sending)")
     try:
+        origin = job_origin(operator, reason, force and not dry_run, to_url, to_secret)
         ids = event_ids + (read_event_ids(event_ids_from) if event_ids_from else ())
         widened = bool(ids or force) and ctx.get_parameter_source("state") is ParameterSource.DEFAULT
         if widened:  # the default (undelivered) would silently drop a named or forced delivered event
@@ -87,17 +100,22 @@ def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from:
         service = _service()
         plan = service.plan(ReplaySelection(flt, limit=limit, force=force, concurrency=concurrency,
                                             skip_superseded=skip_superseded, ordered=ordered))  # fmt: skip
+        if to_url and plan.items and not as_json:
+            click.echo(
+                f"target: {mask_url(to_url)} instead of the endpoints' URLs (their records stay unchanged)"
+            )
         if dry_run or not plan.items:
             _print_plan(plan, as_json, dry_run, widened)
             return
         if not as_json:
             _print_plan(plan, False, False, widened)
+        where = f" (to {mask_url(to_url)} instead)" if to_url else ""
         if plan.to_send and not _confirmed(
             yes,
-            f"Send {plan.to_send:,} deliveries to {len([e for e in plan.endpoints if e.to_send])} endpoint(s)?",
+            f"Send {plan.to_send:,} deliveries to {len([e for e in plan.endpoints if e.to_send])} endpoint(s){where}?",
         ):
             return
-        job_id = service.create_job(plan)
+        job_id = service.create_job(plan, origin)
         view = _run(service, job_id, concurrency, as_json, max_tries)
     except ReplayError as exc:
         fail(str(exc))
@@ -222,6 +240,10 @@ def _job_json(view: JobView, reasons: list[FailureReason]) -> dict[str, Any]:
         "finished_at": format_ms(view.finished_at_ms) or None,
         "selection": view.selection,
         "force": view.force,
+        "operator": view.operator,
+        "reason": view.reason,
+        "target_url": mask_url(view.target_url) if view.target_url else None,
+        "target_secret": view.target_secret,
         "total": view.total,
         "counts": {s.value: view.count(s) for s in ItemState},
         "endpoints": [
@@ -242,6 +264,13 @@ def _job_text(view: JobView, reasons: list[FailureReason]) -> str:
     rows = [[e.endpoint_id, *(fmt.count(e.count(s)) for s in (ItemState.DELIVERED, ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING))]
             for e in view.endpoints]  # fmt: skip
     lines.append(fmt.table(["endpoint", "delivered", "failed", "skipped", "pending"], rows))
+    lines.append(
+        f"by {view.operator or 'unknown'}" + (f": {view.reason}" if view.reason else " (no reason given)")
+    )
+    if view.target_url:
+        lines.append(
+            f"sent to {mask_url(view.target_url)} instead of the endpoints' URLs (their records unchanged)"
+        )
     if view.note:
         lines.append(f"note: {view.note}")
     if reasons:
@@ -267,9 +296,15 @@ def list_command(limit: int, as_json: bool) -> None:
         return
     rows = [[j.id, j.state.value, format_ms(j.created_at_ms)[:19], fmt.count(j.total),
              *(fmt.count(j.count(s)) for s in (ItemState.DELIVERED, ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING)),
-             j.selection] for j in jobs]  # fmt: skip
-    click.echo(fmt.table(["job", "state", "created", "total", "delivered", "failed", "skipped", "pending", "selection"],
-                         rows, right={3, 4, 5, 6, 7}))  # fmt: skip
+             j.operator or "-", _why(j), j.selection] for j in jobs]  # fmt: skip
+    click.echo(fmt.table(["job", "state", "created", "total", "delivered", "failed", "skipped", "pending", "operator",
+                          "reason", "selection"], rows, right={3, 4, 5, 6, 7}))  # fmt: skip
+
+
+def _why(job: JobView) -> str:
+    """The reason, and the other target when there was one, for a table cell."""
+    reason = (job.reason or "-")[:40]
+    return f"{reason} (to {mask_url(job.target_url)})" if job.target_url else reason
 
 
 @replay_group.command("show")
@@ -321,6 +356,7 @@ def resume_command(
     job_id: str, concurrency: int | None, max_tries: int | None, yes: bool, as_json: bool
 ) -> None:
     """Carry on with a stopped or killed job (items in flight at the kill are sent again)."""
+    refuse_if_read_only("replay resume")
     service = _service()
     try:
         view, returned = service.prepare_resume(job_id)
@@ -339,6 +375,7 @@ def resume_command(
 @click.argument("job_id")
 def cancel_command(job_id: str) -> None:
     """Cancel a job: its pending items are not sent."""
+    refuse_if_read_only("replay cancel")
     try:
         view = _service(sending=False).cancel(job_id)
     except ReplayError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from console.cli.context import app_context, fail, store_options
+from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.domain.times import parse_duration_ms
 from console.store.engine import check_url
 
@@ -37,6 +37,8 @@ def tui_command(refresh: str, sources: tuple[str, ...], every: str) -> None:
     if refresh_s < 0.2:
         fail("--refresh: at least 200ms")
     app = app_context()
+    if sources:
+        refuse_if_read_only("--follow (ingest)")
     check_url(app.db_url)  # a bad URL is one line here, not a traceback from inside the console
     follower = None
     if sources:
@@ -45,7 +47,7 @@ def tui_command(refresh: str, sources: tuple[str, ...], every: str) -> None:
         follower = BackgroundFollow(app.db_url, sources, max(every_s, 0.1))  # a bad URL fails here
     from console.tui.app import make_app
 
-    console_app = make_app(app.db_url, str(app.endpoints_path), refresh_s)
+    console_app = make_app(app.db_url, str(app.endpoints_path), refresh_s, read_only=app.settings.read_only)
     if follower is None:
         console_app.run()
         return

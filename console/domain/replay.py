@@ -45,6 +45,16 @@ class ReplaySelection:
 
 
 @dataclass(frozen=True)
+class JobOrigin:
+    """Who started a job and why, and the target it goes to when not the endpoints' own (`--to`)."""
+
+    operator: str | None = None
+    reason: str | None = None
+    target_url: str | None = None
+    target_secret: str | None = None  # a reference (env:NAME, file:PATH), never the secret
+
+
+@dataclass(frozen=True)
 class PlannedItem:
     event_id: str
     endpoint_id: str
@@ -136,6 +146,10 @@ class JobView:
     started_at_ms: int | None = None
     finished_at_ms: int | None = None
     note: str | None = None
+    operator: str | None = None
+    reason: str | None = None
+    target_url: str | None = None  # sent to this URL (`--to`) instead of the endpoints' own
+    target_secret: str | None = None  # the secret reference used with target_url (None: the endpoint's)
 
     def count(self, state: ItemState) -> int:
         return self.counts.get(state.value, 0)

@@ -53,19 +53,21 @@ def describe_failure(result: SendResult) -> str:
     return reason
 
 
-def record_resiliently(store: Store, job_id: str, group: Sequence[ItemResult]) -> None:
+def record_resiliently(
+    store: Store, job_id: str, group: Sequence[ItemResult], target_url: str | None = None
+) -> None:
     """Write a group; when that fails, each item alone, then without the text stored of its responses, then
     without its attempts: an acknowledged item is never left to be sent again because one result could not be
-    stored. Only a store that refuses even that raises."""
+    stored. Only a store that refuses even that raises. `target_url`: the job was sent there (`--to`)."""
     try:
-        journal.record_results(store, job_id, group, now_ms())
+        journal.record_results(store, job_id, group, now_ms(), target_url)
         return
     except Exception:
         if len(group) == 1 and not group[0].attempts:
             raise
     for result in group:
         try:
-            journal.record_results(store, job_id, [result], now_ms())
+            journal.record_results(store, job_id, [result], now_ms(), target_url)
             continue
         except Exception as exc:
             problem = type(exc).__name__
@@ -75,10 +77,10 @@ def record_resiliently(store: Store, job_id: str, group: Sequence[ItemResult]) -
         )
         try:
             note = f"results stored without response text (the store refused it: {problem})"
-            journal.record_results(store, job_id, [_with(result, plain, note)], now_ms())
+            journal.record_results(store, job_id, [_with(result, plain, note)], now_ms(), target_url)
         except Exception:
             note = f"attempts could not be stored ({problem})"
-            journal.record_results(store, job_id, [_with(result, (), note)], now_ms())
+            journal.record_results(store, job_id, [_with(result, (), note)], now_ms(), target_url)
 
 
 def _ascii(text: str | None) -> str | None:

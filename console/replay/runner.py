@@ -120,6 +120,7 @@ class JobRunner:
         self.progress = RunProgress(job_id)
         self.pool = pool
         self.stop = asyncio.Event()
+        self.target_url: str | None = None  # `--to`: attempts are stored apart (console.store.replay_targets)
         self.cancelled = False
         self._stopped_early = False
         self._failure: str | None = None
@@ -400,7 +401,7 @@ class JobRunner:
             self._report()
 
     def _record(self, group: list[ItemResult]) -> None:
-        record_resiliently(self.store, self.job_id, group)
+        record_resiliently(self.store, self.job_id, group, self.target_url)
 
     async def _heartbeat(self) -> None:
         """Say the runner is alive, notice a cancel, and renew claims before half their lease is gone."""

@@ -15,6 +15,7 @@ from console.domain.replay import (
     FailureReason,
     ItemState,
     JobItem,
+    JobOrigin,
     JobState,
     JobView,
     ReplayPlan,
@@ -24,6 +25,7 @@ from console.domain.times import now_ms
 from console.endpoints import EndpointsFile
 from console.replay.plan import ORDERED, ReplayError, describe_selection, plan_replay, resolve_targets
 from console.replay.runner import JobRunner, ProgressHook, RunOptions
+from console.replay.targets import default_operator, redirect
 from console.store import Store
 from console.store import replay_jobs as journal
 
@@ -51,13 +53,20 @@ class ReplayService:
         """The dry run: nothing is written."""
         return plan_replay(self.store, self._config(), selection)
 
-    def create_job(self, plan: ReplayPlan) -> str:
-        """Persist the plan as a job, after checking every endpoint's secrets resolve."""
-        resolve_targets(self._config(), [e.endpoint_id for e in plan.endpoints if e.to_send], self.env)
+    def create_job(self, plan: ReplayPlan, origin: JobOrigin | None = None) -> str:
+        """Persist the plan as a job, after checking every endpoint's secrets (and `--to`'s) resolve.
+        `origin`: who, why, and another target (default: the OS user, no reason, the endpoints' own URLs)."""
+        if origin is None:
+            origin = JobOrigin(default_operator())
+        targets = resolve_targets(
+            self._config(), [e.endpoint_id for e in plan.endpoints if e.to_send], self.env
+        )
+        if origin.target_url is not None:
+            redirect(targets, origin.target_url, origin.target_secret, self.env)
         job_id = new_job_id()
         journal.create_job(
             self.store, job_id, describe_selection(plan.selection), plan.selection.force, plan.selection.concurrency,
-            plan.items, now_ms(),
+            plan.items, now_ms(), origin,
         )  # fmt: skip
         return job_id
 
@@ -87,6 +96,8 @@ class ReplayService:
         config = self._config()
         pending_endpoints = [e.endpoint_id for e in view.endpoints if e.count(ItemState.PENDING)]
         targets = resolve_targets(config, pending_endpoints, self.env, **policy)
+        if view.target_url is not None:
+            targets = redirect(targets, view.target_url, view.target_secret, self.env)
         options = replace(options or RunOptions(), concurrency=concurrency or view.concurrency)
         configured = {e: config.get(e) for e in targets}
         job_runner = JobRunner(
@@ -95,6 +106,7 @@ class ReplayService:
             max_in_flight={e: c.max_in_flight for e, c in configured.items() if c and c.max_in_flight},
             on_progress=on_progress, ordered=ORDERED in view.selection.split("; "),
         )  # fmt: skip
+        job_runner.target_url = view.target_url
         if runner is not None:
             runner.append(job_runner)
         return await job_runner.run()

@@ -20,6 +20,18 @@ from console.report.text import amount_text, printable
 
 CHART_CONFIG = {"responsive": True, "displaylogo": False}
 INCIDENT_ROWS = 50
+REPLAY_HEADERS = [
+    "job",
+    "state",
+    "created",
+    "items",
+    "delivered",
+    "failed",
+    "skipped",
+    "operator",
+    "reason",
+    "selection",
+]
 STYLE = """
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#111827;background:#f8fafc}
 header,main,footer{max-width:1200px;margin:0 auto;padding:16px}header h1{margin:0 0 4px;font-size:22px}
@@ -40,6 +52,11 @@ def esc(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
     return html.escape(printable(str(value)), quote=True)
+
+
+def _text(value: object) -> str:
+    """A text cell that may be missing (None, or NaN from a frame): "-" then."""
+    return value if isinstance(value, str) and value else "-"
 
 
 def when(ms: int | None) -> str:
@@ -258,10 +275,24 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
     duplicates = [
         (r.event_id, r.endpoint_id, r.event_type, r.successes, r.user_id) for r in tuples(data.duplicates)
     ]
-    replays = [
-        (r.job_id, r.state, when(r.created_at), r.items, r.delivered, r.failed, r.skipped, r.selection)
-        for r in tuples(data.replays)
-    ]
+    replays = []
+    for r in tuples(data.replays):
+        to = f" (to {r.target_url})" if isinstance(r.target_url, str) else ""
+        why = _text(r.reason) + to
+        replays.append(
+            (
+                r.job_id,
+                r.state,
+                when(r.created_at),
+                r.items,
+                r.delivered,
+                r.failed,
+                r.skipped,
+                _text(r.operator),
+                why,
+                r.selection,
+            )
+        )
     delivery_times = [
         (r.endpoint_id, f"{r.delivered:,}", f"{r.p50_s:.1f} s", f"{r.p95_s:.1f} s", f"{r.max_s:.1f} s")
         for r in tuples(data.time_to_delivery)
@@ -298,12 +329,9 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
         ),
         _section(
             "Replay jobs",
-            "Jobs created in the window and what they recovered (deliveries).",
-            table(
-                ["job", "state", "created", "items", "delivered", "failed", "skipped", "selection"],
-                replays,
-                [3, 4, 5, 6],
-            ),
+            "Jobs created in the window, who started them and why, and what they recovered "
+            "(deliveries; a job sent to another target changed none).",
+            table(REPLAY_HEADERS, replays, [3, 4, 5, 6]),
         ),
         _section(
             "Time to delivery",

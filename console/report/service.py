@@ -144,7 +144,7 @@ def _frame_records(frame: pd.DataFrame, times: Sequence[str]) -> list[dict[str, 
     return out
 
 
-EXPORT_TABLES = ("attempts", "deliveries", "incidents")
+EXPORT_TABLES = ("attempts", "deliveries", "incidents", "replays")
 
 
 def export_files(folder: Path, formats: Sequence[str]) -> list[Path]:
@@ -176,6 +176,7 @@ def export(
         result.files.append((write_page(data, folder / "report.html", options, now_ms, store.display_url), 0))
     scoped = data.filter
     incident_records = _frame_records(data.incidents, ["start_ms", "end_ms"])
+    replay_records = _frame_records(data.replays, ["created_at"])
     tables: list[tuple[str, Sequence[str], Any, Any]] = [
         (
             "attempts",
@@ -196,6 +197,12 @@ def export(
             list(data.incidents.columns),
             lambda: ([r.get(c) for c in data.incidents.columns] for r in incident_records),
             lambda: iter(incident_records),
+        ),
+        (
+            "replays",
+            list(data.replays.columns),
+            lambda: ([r.get(c) for c in data.replays.columns] for r in replay_records),
+            lambda: iter(replay_records),
         ),
     ]
     if flt.where:

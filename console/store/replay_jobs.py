@@ -15,17 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import inspect
+
 from console.domain.records import AttemptRecord
 from console.domain.replay import (
     EndpointProgress,
     FailureReason,
     ItemState,
     JobItem,
+    JobOrigin,
     JobState,
     JobView,
     PlannedItem,
 )
 from console.store.engine import Store
+from console.store.replay_targets import write_target_attempts
 from console.store.writer import write_in_transaction
 
 
@@ -62,15 +66,17 @@ class ItemResult:
 
 
 def create_job(store: Store, job_id: str, selection: str, force: bool, concurrency: int,
-               items: Sequence[PlannedItem], now_ms: int) -> None:  # fmt: skip
+               items: Sequence[PlannedItem], now_ms: int, origin: JobOrigin | None = None) -> None:  # fmt: skip
     """Persist a planned job: items to send are pending, the others skipped with their reason."""
     p = store.dialect.placeholder
+    o = origin or JobOrigin()
     with store.write() as conn:
         conn.exec_driver_sql(
-            "INSERT INTO replay_job (id, created_at, state, selection, force, concurrency, total) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
-            (job_id, now_ms, JobState.PLANNED.value, selection, force, concurrency, len(items)),
-        )
+            "INSERT INTO replay_job (id, created_at, state, selection, force, concurrency, total, operator, reason, "
+            f"target_url, target_secret) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
+            (job_id, now_ms, JobState.PLANNED.value, selection, force, concurrency, len(items), o.operator,
+             o.reason, o.target_url, o.target_secret),
+        )  # fmt: skip
         rows = [
             (job_id, item.event_id, item.endpoint_id, position,
              ItemState.SKIPPED.value if item.skip_reason else ItemState.PENDING.value, 0, item.skip_reason, now_ms)
@@ -220,18 +226,23 @@ def _set_items(conn: Any, p: str, job_id: str, keys: Sequence[tuple[str, str]], 
     )
 
 
-def record_results(store: Store, job_id: str, results: Sequence[ItemResult], now_ms: int) -> None:
+def record_results(store: Store, job_id: str, results: Sequence[ItemResult], now_ms: int,
+                   target_url: str | None = None) -> None:  # fmt: skip
     """Write finished items with their attempts, and release their claims, in one transaction.
 
     Attempts are numbered here, after each delivery's highest attempt as stored now (inside the writers' lock),
-    so attempts of two jobs at one delivery never share a number."""
+    so attempts of two jobs at one delivery never share a number. A job sent to another target (`target_url`)
+    stores its attempts apart (console.store.replay_targets): the deliveries are left as they were."""
     if not results:
         return
     p = store.dialect.placeholder
     with store.write() as conn:
-        attempts = _numbered(conn, p, results)
-        if attempts:
-            write_in_transaction(conn, store.dialect, attempts)
+        if target_url is not None:
+            write_target_attempts(conn, p, job_id, target_url, [a for r in results for a in r.attempts])
+        else:
+            attempts = _numbered(conn, p, results)
+            if attempts:
+                write_in_transaction(conn, store.dialect, attempts)
         conn.exec_driver_sql(
             f"UPDATE replay_item SET state = {p}, attempts = attempts + {p}, last_status_code = {p}, "
             f"last_error = {p}, updated_at = {p} WHERE job_id = {p} AND event_id = {p} AND endpoint_id = {p}",
@@ -329,13 +340,22 @@ def cancel_job(store: Store, job_id: str, now_ms: int) -> int:
 
 
 _JOB_COLUMNS = "id, state, created_at, selection, force, concurrency, total, started_at, finished_at, note, heartbeat_at, runner"
+_ORIGIN_COLUMNS = ("operator", "reason", "target_url", "target_secret")
+
+
+def _job_columns(conn: Any) -> str:
+    """The columns a job is read with; a version-1 store read as it is (not upgraded) lacks the origin ones."""
+    present = {c["name"] for c in inspect(conn).get_columns("replay_job")}
+    return ", ".join([_JOB_COLUMNS, *(c if c in present else f"NULL AS {c}" for c in _ORIGIN_COLUMNS)])
 
 
 def job_view(store: Store, job_id: str) -> JobView | None:
     """A job with its item counts, overall and per endpoint."""
     p = store.dialect.placeholder
     with store.read() as conn:
-        row = conn.exec_driver_sql(f"SELECT {_JOB_COLUMNS} FROM replay_job WHERE id = {p}", (job_id,)).first()
+        row = conn.exec_driver_sql(
+            f"SELECT {_job_columns(conn)} FROM replay_job WHERE id = {p}", (job_id,)
+        ).first()
         if row is None:
             return None
         counts = conn.exec_driver_sql(
@@ -349,7 +369,7 @@ def list_jobs(store: Store, limit: int = 50) -> list[JobView]:
     """Jobs newest first, with their item counts."""
     with store.read() as conn:
         rows = conn.exec_driver_sql(
-            f"SELECT {_JOB_COLUMNS} FROM replay_job ORDER BY created_at DESC, id DESC LIMIT {int(limit)}"
+            f"SELECT {_job_columns(conn)} FROM replay_job ORDER BY created_at DESC, id DESC LIMIT {int(limit)}"
         ).fetchall()
         if not rows:
             return []
@@ -431,4 +451,8 @@ def _view(row: Sequence[Any], counts: Sequence[Sequence[Any]]) -> JobView:
         started_at_ms=row[7],
         finished_at_ms=row[8],
         note=row[9],
+        operator=row[12],
+        reason=row[13],
+        target_url=row[14],
+        target_secret=row[15],
     )

@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 from console.store import (
     alerts,  # noqa: F401  (alert state and outbox tables)
     cursors,  # noqa: F401  (source cursors)
+    replay_targets,  # noqa: F401  (attempts of replays sent to another target)
     tables,  # noqa: F401  (registers the tables on SQLModel.metadata)
 )
 from console.store.engine import (
@@ -30,9 +31,25 @@ from console.store.impact import ensure_ordering_indexes
 SCHEMA_VERSION = 2
 
 
+# Columns version 2 added to existing tables (created with the table in a new store).
+ADDED_COLUMNS = {
+    "replay_job": ("operator", "reason", "target_url", "target_secret"),
+}
+
+
 def _create_missing_tables(conn: Connection) -> None:
-    """Version 2 adds tables only (source cursors, alert state, notification outbox): create what is missing."""
+    """Version 2 adds tables (source cursors, alert state, notification outbox, replay target attempts) and
+    a few nullable columns (who replayed, why, to which target): create what is missing."""
     SQLModel.metadata.create_all(conn)
+    _add_missing_columns(conn)
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        present = {c["name"] for c in inspect(conn).get_columns(table)}
+        for column in columns:
+            if column not in present:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR")
 
 
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction.

@@ -171,6 +171,10 @@ class ReplayJob(SQLModel, table=True):
     heartbeat_at: int | None = _ms(nullable=True)  # type: ignore[assignment]
     runner: str | None = None
     note: str | None = None
+    operator: str | None = None  # who started the job (--operator; default user@host)
+    reason: str | None = None  # why (--reason; required with --force)
+    target_url: str | None = None  # --to: the job sent to this URL instead of the endpoints' own
+    target_secret: str | None = None  # --to-secret: a reference (env:NAME, file:PATH), never the secret
 
 
 class ReplayItem(SQLModel, table=True):

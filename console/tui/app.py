@@ -39,9 +39,12 @@ class HookConsoleApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, ops: Operations, refresh_s: float = 2.0) -> None:
+    def __init__(self, ops: Operations, refresh_s: float = 2.0, read_only: bool = False) -> None:
         super().__init__()
         self.ops = ops
+        self.read_only = read_only  # look, never send or change: replay, resume and cancel are hidden
+        if read_only:
+            self.title = "hookconsole (read-only)"
         self.refresh_s = refresh_s
         self.store_problem: str | None = None
 
@@ -85,7 +88,15 @@ class HookConsoleApp(App[None]):
     def show_event(self, event_id: str) -> None:
         self.push_screen(EventScreen(event_id))
 
+    def refused_read_only(self, action: str) -> bool:
+        """True (and says so) when the console is read-only."""
+        if self.read_only:
+            self.notify(f"read-only mode: {action} is refused", severity="warning", timeout=6, markup=False)
+        return self.read_only
+
     def open_replay(self, flt: DeliveryFilter, pairs: tuple[tuple[str, str], ...] | None) -> None:
+        if self.refused_read_only("replay"):
+            return
         self.push_screen(ReplayScreen(ReplaySelection(flt, pairs=pairs)))
 
     def show_job(self, job_id: str) -> None:
@@ -95,6 +106,8 @@ class HookConsoleApp(App[None]):
             screen.show_job(job_id)
 
     def resume_job(self, job: JobView) -> None:
+        if self.refused_read_only("resume"):
+            return
         self.push_screen(ReplayScreen(resume_job=job))
 
     def replay_finished(self, view: JobView) -> None:
@@ -165,9 +178,13 @@ class HookConsoleApp(App[None]):
 
 
 def make_app(
-    db_url: str | None, endpoints_path: str, refresh_s: float = 2.0, ops: Operations | None = None
+    db_url: str | None,
+    endpoints_path: str,
+    refresh_s: float = 2.0,
+    ops: Operations | None = None,
+    read_only: bool = False,
 ) -> HookConsoleApp:
-    """The console app, as the CLI and the tests build it."""
+    """The console app, as the CLI and the tests build it (`read_only`: hide and refuse what sends or changes)."""
     from pathlib import Path
 
-    return HookConsoleApp(ops or Operations(db_url, Path(endpoints_path)), refresh_s)
+    return HookConsoleApp(ops or Operations(db_url, Path(endpoints_path)), refresh_s, read_only)

@@ -68,6 +68,7 @@ def _sort_key(cell: object) -> tuple[int, int, str]:
 
 
 class DeliveriesScreen(ConsoleAccess, Screen[None]):
+    WRITE_ACTIONS = frozenset({"replay"})  # hidden in read-only mode
     BINDINGS = [
         Binding("space", "toggle_row", "Select"),
         Binding("a", "select_all", "All"),

@@ -78,6 +78,7 @@ ATTEMPT_COLUMN_SETS = [
 
 
 class EventScreen(ConsoleAccess, Screen[None]):
+    WRITE_ACTIONS = frozenset({"replay"})  # hidden in read-only mode
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("v", "verify", "Verify"),

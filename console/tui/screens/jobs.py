@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from console.domain.replay import ItemState, JobView
+from console.domain.urls import mask_url
 from console.operations import ActionRefused
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp
@@ -28,18 +29,38 @@ STATE_STYLE = {
 
 
 COLUMNS = ("job", "state", "created", "total", "delivered", "failed", "skipped", "pending", "selection")
+WHO = ("operator", "reason")  # shown where the screen is wide; the note under the table says them always
 # By the least screen width they need: the columns shown, and the width the others take from the selection's.
 COLUMN_SETS = [
-    (150, COLUMNS),
+    (150, (*COLUMNS[:-1], *WHO, COLUMNS[-1])),
     (110, COLUMNS),
     (0, ("job", "state", "delivered", "failed", "pending", "selection")),
 ]
-SELECTION_ROOM = [(150, 111), (110, 103), (0, 74)]
+SELECTION_ROOM = [(150, 111 + 16 + 22 + 4), (110, 103), (0, 74)]
+WHO_WIDTH = {"operator": 16, "reason": 22}
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _why(job: JobView) -> str:
+    """The job's reason, and the target it went to when not the endpoints' own (`--to`)."""
+    reason = job.reason or "-"
+    return f"{reason} (to {mask_url(job.target_url)})" if job.target_url else reason
 
 
 @dataclass
 class JobsLoaded(Message):
     jobs: list[JobView]
+
+
+@dataclass
+class JobExplained(Message):
+    """Who started the highlighted job, why, and why its items failed (the most common reasons)."""
+
+    job_id: str
+    text: str
 
 
 @dataclass
@@ -49,6 +70,7 @@ class JobNote(Message):
 
 
 class JobsScreen(ConsoleAccess, Screen[None]):
+    WRITE_ACTIONS = frozenset({"resume", "cancel_job"})  # hidden in read-only mode
     BINDINGS = [
         Binding("r", "reload", "Refresh"),
         Binding("R", "resume", "Resume"),
@@ -67,6 +89,7 @@ class JobsScreen(ConsoleAccess, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(" replay jobs, newest first", id="jobs-title", markup=False)
         yield SettledTable(id="jobs", cursor_type="row")
+        yield Static("", id="jobs-why", markup=False)
         yield Static("", id="jobs-note", markup=False)
         yield Footer(compact=True)
 
@@ -122,6 +145,26 @@ class JobsScreen(ConsoleAccess, Screen[None]):
             table.move_cursor(row=table.get_row_index(self.highlight), animate=False)
             self.highlight = None
 
+    @on(DataTable.RowHighlighted, "#jobs")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        job = self.jobs.get(str(event.row_key.value)) if event.row_key is not None else None
+        if job is not None:
+            self.explain(job)
+
+    @work(thread=True, exclusive=True, group="jobs-why", exit_on_error=False)
+    def explain(self, job: JobView) -> None:
+        parts = [f"{job.id}: by {job.operator or '-'}", f"why: {_why(job)}"]
+        if job.count(ItemState.FAILED):
+            reasons = self.console.ops.failure_reasons(job.id)
+            parts.append("failed: " + "; ".join(f"{reason} ({n:,})" for reason, n in reasons))
+        self.post_message(JobExplained(job.id, " · ".join(parts)))
+
+    @on(JobExplained)
+    def explained(self, message: JobExplained) -> None:
+        current = self._current()
+        if current is not None and current.id == message.job_id:
+            self.query_one("#jobs-why", Static).update(plain(message.text))
+
     def _fill(self, table: DataTable) -> None:
         table.clear()
         for j in self.jobs.values():
@@ -135,6 +178,8 @@ class JobsScreen(ConsoleAccess, Screen[None]):
                 "delivered": Text(f"{j.count(ItemState.DELIVERED):,}"), "failed": Text(f"{j.count(ItemState.FAILED):,}"),
                 "skipped": Text(f"{j.count(ItemState.SKIPPED):,}"), "pending": Text(f"{j.count(ItemState.PENDING):,}"),
                 "selection": Text(selection),
+                "operator": Text(_cut(plain(j.operator or "-"), WHO_WIDTH["operator"])),
+                "reason": Text(_cut(plain(_why(j)), WHO_WIDTH["reason"])),
             }  # fmt: skip
             table.add_row(*(cells[c] for c in self.shown_columns), key=j.id)
 
