@@ -29,9 +29,15 @@ def main(argv: list[str] | None = None) -> None:
         figures = replay_impact(store, flt, limit=args.deliveries, force=True)
         times.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
-    report("replay impact preview on the 35-day store", deliveries=f"{figures.deliveries:,}",
-           users=f"{figures.users:,}", rewards=f"{figures.rewards:,}", superseded=f"{len(figures.superseded):,}",
-           preview=f"{statistics.median(times):.2f} s (target < 1)", cpu=f"{statistics.median(cpu):.2f} s")  # fmt: skip
+    report(
+        "replay impact preview on the 35-day store",
+        deliveries=f"{figures.deliveries:,}",
+        users=f"{figures.users:,}",
+        rewards=f"{figures.rewards:,}",
+        superseded=f"{len(figures.superseded):,}",
+        preview=f"{statistics.median(times):.2f} s (target < 1)",
+        cpu=f"{statistics.median(cpu):.2f} s",
+    )
     store.close()
 
 

@@ -32,13 +32,32 @@ def main(argv: list[str] | None = None) -> None:
             result = run_whatif(store, schedules, since, until)
             times[len(schedules)].append(time.perf_counter() - started)
     deliveries = result.policies[0].total.deliveries
-    seconds, rss_mb, _ = run_child(hookconsole(
-        "--db", str(db), "whatif", "--since", format_ms(since), "--until", format_ms(until), "--schedule", SVIX,
-        "--schedule", OTHERS[0], "--schedule", OTHERS[1], "--json",
-    ))  # fmt: skip
-    report("whatif 7d of the 35-day store", deliveries=f"{deliveries:,}",
-           one_schedule=f"{statistics.median(times[1]):.2f} s", three_schedules=f"{statistics.median(times[3]):.2f} s",
-           command=f"{seconds:.1f} s (target < 10)", peak_rss=f"{rss_mb} MB (target <= 500)")  # fmt: skip
+    seconds, rss_mb, _ = run_child(
+        hookconsole(
+            "--db",
+            str(db),
+            "whatif",
+            "--since",
+            format_ms(since),
+            "--until",
+            format_ms(until),
+            "--schedule",
+            SVIX,
+            "--schedule",
+            OTHERS[0],
+            "--schedule",
+            OTHERS[1],
+            "--json",
+        )
+    )
+    report(
+        "whatif 7d of the 35-day store",
+        deliveries=f"{deliveries:,}",
+        one_schedule=f"{statistics.median(times[1]):.2f} s",
+        three_schedules=f"{statistics.median(times[3]):.2f} s",
+        command=f"{seconds:.1f} s (target < 10)",
+        peak_rss=f"{rss_mb} MB (target <= 500)",
+    )
 
 
 if __name__ == "__main__":

@@ -277,8 +277,9 @@ class Sender:
             retry_after_s=retry_after,
         )
 
-    async def _exchange(self, target: Target, message: Message, headers: dict[str, str], timeout: httpx.Timeout,
-                        lane: int) -> tuple[int, bytes, str | None]:  # fmt: skip
+    async def _exchange(
+        self, target: Target, message: Message, headers: dict[str, str], timeout: httpx.Timeout, lane: int
+    ) -> tuple[int, bytes, str | None]:
         """POST and read at most the excerpt of the answer; a longer body is left unread (its connection
         is closed rather than drained)."""
         client = self.pool.client(lane)

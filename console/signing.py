@@ -189,8 +189,14 @@ def _hex_hmac(key: bytes, message: bytes) -> str:
 _HEX = "od -An -vtx1 | tr -d ' \\n'"  # bytes on stdin as lowercase hex, with tools every shell has
 
 
-def curl_for(scheme: str, url: str, msg_id: str, body: bytes | None, body_file: str | None = None,
-             secret_env: str = "WEBHOOK_SECRET") -> str:  # fmt: skip
+def curl_for(
+    scheme: str,
+    url: str,
+    msg_id: str,
+    body: bytes | None,
+    body_file: str | None = None,
+    secret_env: str = "WEBHOOK_SECRET",
+) -> str:
     """A bash snippet that sends `body` to `url` signed for `scheme` with the secret in `$secret_env`,
     computing the signature with openssl at run time (the secret never appears in it). The body is inlined
     when it is UTF-8 text without NUL; otherwise pass `body_file`, a file holding the exact bytes."""

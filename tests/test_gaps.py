@@ -31,20 +31,29 @@ def crafted() -> list[dict[str, Any]]:
         log_line("evt_skip", "ep_a", 3, attempted_at=T("09:10:00"), status_code=500),
         log_line("evt_skip", "ep_a", 4, attempted_at=T("09:40:00"), status_code=200),
         # evt_skip2 at ep_a: only attempt 5 and 2 stored: 1, 3 and 4 missing; delivered
-        log_line("evt_skip2", "ep_a", 2, attempted_at=T("09:01:00"), status_code=500,
-                 payload={"event_id": "evt_skip2"}),
+        log_line(
+            "evt_skip2",
+            "ep_a",
+            2,
+            attempted_at=T("09:01:00"),
+            status_code=500,
+            payload={"event_id": "evt_skip2"},
+        ),
         log_line("evt_skip2", "ep_a", 5, attempted_at=T("09:30:00"), status_code=200),
         # a manual replay numbered 3 does not count as a scheduled attempt, and fills no gap
         log_line("evt_skip2", "ep_a", 3, attempted_at=T("09:50:00"), status_code=200, trigger="manual"),
         # stuck: one failed attempt 12 h 30 m before NOW, never retried
         log_line("evt_stuck", "ep_a", 1, attempted_at=T("10:30:00"), status_code=503),
         # not stuck: failed 8 times (the dispatcher's maximum), it gave up
-        *[log_line("evt_done", "ep_a", n, attempted_at=T(f"10:3{n}:00"), status_code=500) for n in range(1, 9)],
+        *[
+            log_line("evt_done", "ep_a", n, attempted_at=T(f"10:3{n}:00"), status_code=500)
+            for n in range(1, 9)
+        ],
         # not stuck: last attempt 2 h ago, a retry may still come
         log_line("evt_recent", "ep_a", 1, attempted_at=T("21:00:00"), status_code=500),
         # not stuck: delivered
         log_line("evt_ok", "ep_a", 1, attempted_at=T("10:40:00"), status_code=200),
-    ]  # fmt: skip
+    ]
     # Missing: in hour 14, five reward.reversed events; ep_x got all five, ep_y four of them (not evt_r5),
     # ep_z only one (too few to expect anything of it).
     for n in range(1, 6):

@@ -63,8 +63,9 @@ def receiver() -> IndependentReceiver:
 
 
 @pytest.mark.parametrize("endpoint_id", [s.id for s in SPECS])
-def test_replay_delivers_every_undelivered_event_once(store: Store, tmp_path: Path, receiver: IndependentReceiver,
-                                                      endpoint_id: str) -> None:  # fmt: skip
+def test_replay_delivers_every_undelivered_event_once(
+    store: Store, tmp_path: Path, receiver: IndependentReceiver, endpoint_id: str
+) -> None:
     seed_store(store, tmp_path)
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, SPECS)
@@ -187,8 +188,22 @@ def test_delivered_are_skipped_unless_forced(
             "--yes",
             "--json",
         )
-        forced = run("--db", store.url, "--endpoints", str(config), "replay", "--status", "delivered", "--force",
-                     "--reason", "receiver lost its data", "--endpoint", "ep_std", "--yes", "--json")  # fmt: skip
+        forced = run(
+            "--db",
+            store.url,
+            "--endpoints",
+            str(config),
+            "replay",
+            "--status",
+            "delivered",
+            "--force",
+            "--reason",
+            "receiver lost its data",
+            "--endpoint",
+            "ep_std",
+            "--yes",
+            "--json",
+        )
     first, second = orjson.loads(skipped.stdout), orjson.loads(forced.stdout)
     assert first["counts"]["skipped"] == 9 and first["counts"]["delivered"] == 0 and first["state"] == "done"
     assert second["counts"]["delivered"] == 3 and len(receiver.requests) == 3
@@ -202,8 +217,21 @@ def test_circuit_breaker_pauses_a_failing_endpoint(
         receiver.status_script[f"evt_ep_std_{i:03d}"] = [(500, {})] * 10
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, SPECS)
-        result = run("--db", store.url, "--endpoints", str(config), "replay", "--endpoint", "ep_std", "--concurrency", "1",
-                     "--max-tries", "2", "--yes", "--json")  # fmt: skip
+        result = run(
+            "--db",
+            store.url,
+            "--endpoints",
+            str(config),
+            "replay",
+            "--endpoint",
+            "ep_std",
+            "--concurrency",
+            "1",
+            "--max-tries",
+            "2",
+            "--yes",
+            "--json",
+        )
         shown = run(
             "--db", store.url, "--endpoints", str(config), "replay", "show", orjson.loads(result.stdout)["id"]
         )
@@ -236,8 +264,19 @@ def test_a_failed_replay_says_why(store: Store, tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = write_endpoints(tmp_path, port, SPECS)
-    result = run("--db", store.url, "--endpoints", str(config), "replay", "--endpoint", "ep_std", "--max-tries", "2",
-                 "--yes", "--json")  # fmt: skip
+    result = run(
+        "--db",
+        store.url,
+        "--endpoints",
+        str(config),
+        "replay",
+        "--endpoint",
+        "ep_std",
+        "--max-tries",
+        "2",
+        "--yes",
+        "--json",
+    )
     job = orjson.loads(result.stdout)
     assert result.exit_code == 1 and job["counts"]["failed"] == 3
     assert job["reasons"] == [{"reason": "connection refused (gave up after 2 tries)", "items": 3}]

@@ -26,9 +26,19 @@ SPEC = EndpointSpec("ep_std", extra={"rate_per_s": 2, "max_in_flight": 1})
 OTHER = EndpointSpec("ep_gh", "github", ("github-secret",))
 
 
-def event(event_id: str, event_type: str, occurred: str, attempted: str, status: int | None, *,
-          user: str | None, reward: str | None, amount: Any = ..., currency: str | None = None,
-          endpoint: str = "ep_std") -> dict[str, Any]:  # fmt: skip
+def event(
+    event_id: str,
+    event_type: str,
+    occurred: str,
+    attempted: str,
+    status: int | None,
+    *,
+    user: str | None,
+    reward: str | None,
+    amount: Any = ...,
+    currency: str | None = None,
+    endpoint: str = "ep_std",
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "event": event_type,
         "event_id": event_id,
@@ -37,30 +47,127 @@ def event(event_id: str, event_type: str, occurred: str, attempted: str, status:
     for key, value in (("user_id", user), ("reward_id", reward), ("amount", amount), ("currency", currency)):
         if value is not None and value is not ...:
             payload[key] = value
-    return log_line(event_id, endpoint, 1, event_type=event_type, attempted_at=f"2026-05-05T{attempted}Z",
-                    status_code=status, payload=payload)  # fmt: skip
+    return log_line(
+        event_id,
+        endpoint,
+        1,
+        event_type=event_type,
+        attempted_at=f"2026-05-05T{attempted}Z",
+        status_code=status,
+        payload=payload,
+    )
 
 
 # To send at ep_std (undelivered): red, b, late, u1, o. Superseded: red (by rev), late (by early), u1 (by u2).
 HISTORY = [
     # A reversal delivered after the redemption failed: replaying the redemption would undo the reversal.
-    event("evt_red", "reward.redeemed", "10:00:00", "10:00:00", 503, user="u1", reward="r1", amount=500, currency="INR"),
-    event("evt_rev", "reward.reversed", "10:05:00", "10:05:00", 200, user="u1", reward="r1", amount=500, currency="INR"),
+    event(
+        "evt_red",
+        "reward.redeemed",
+        "10:00:00",
+        "10:00:00",
+        503,
+        user="u1",
+        reward="r1",
+        amount=500,
+        currency="INR",
+    ),
+    event(
+        "evt_rev",
+        "reward.reversed",
+        "10:05:00",
+        "10:05:00",
+        200,
+        user="u1",
+        reward="r1",
+        amount=500,
+        currency="INR",
+    ),
     # The older event was delivered, the newer one failed: nothing stale to protect.
-    event("evt_a", "reward.issued", "10:00:00", "10:00:00", 200, user="u2", reward="r2", amount=1, currency="INR"),
-    event("evt_b", "reward.redeemed", "10:10:00", "10:10:00", 503, user="u2", reward="r2", amount="250.50", currency="INR"),
+    event(
+        "evt_a",
+        "reward.issued",
+        "10:00:00",
+        "10:00:00",
+        200,
+        user="u2",
+        reward="r2",
+        amount=1,
+        currency="INR",
+    ),
+    event(
+        "evt_b",
+        "reward.redeemed",
+        "10:10:00",
+        "10:10:00",
+        503,
+        user="u2",
+        reward="r2",
+        amount="250.50",
+        currency="INR",
+    ),
     # Out of order: `late` occurred first but arrived (was first attempted) after `early`, which was delivered.
-    event("evt_early", "reward.redeemed", "09:30:00", "09:30:00", 200, user="u3", reward="r3", amount=5, currency="EUR"),
-    event("evt_late", "reward.issued", "09:00:00", "11:00:00", 503, user="u3", reward="r3", amount=100, currency="EUR"),
+    event(
+        "evt_early",
+        "reward.redeemed",
+        "09:30:00",
+        "09:30:00",
+        200,
+        user="u3",
+        reward="r3",
+        amount=5,
+        currency="EUR",
+    ),
+    event(
+        "evt_late",
+        "reward.issued",
+        "09:00:00",
+        "11:00:00",
+        503,
+        user="u3",
+        reward="r3",
+        amount=100,
+        currency="EUR",
+    ),
     # No reward id: keyed by the user; a reward event of the same user is another key.
-    event("evt_u1", "user.updated", "10:00:00", "10:00:00", 503, user="u9", reward=None, amount=7, currency="EUR"),
+    event(
+        "evt_u1",
+        "user.updated",
+        "10:00:00",
+        "10:00:00",
+        503,
+        user="u9",
+        reward=None,
+        amount=7,
+        currency="EUR",
+    ),
     event("evt_u2", "user.updated", "10:30:00", "10:30:00", 200, user="u9", reward=None),
-    event("evt_u3", "reward.issued", "09:40:00", "09:40:00", 503, user="u9", reward="r9", amount=..., currency=None,
-          endpoint="ep_gh"),
+    event(
+        "evt_u3",
+        "reward.issued",
+        "09:40:00",
+        "09:40:00",
+        503,
+        user="u9",
+        reward="r9",
+        amount=...,
+        currency=None,
+        endpoint="ep_gh",
+    ),
     # A newer event delivered to another endpoint does not supersede this one here.
-    event("evt_o", "reward.issued", "10:20:00", "10:20:00", 503, user="u1", reward="r5", amount=3, currency="INR"),
+    event(
+        "evt_o",
+        "reward.issued",
+        "10:20:00",
+        "10:20:00",
+        503,
+        user="u1",
+        reward="r5",
+        amount=3,
+        currency="INR",
+    ),
     event("evt_o2", "reward.reversed", "10:40:00", "10:40:00", 200, user="u1", reward="r5", endpoint="ep_gh"),
-]  # fmt: skip
+]
 
 
 def seed(store: Store, folder: Path, lines: list[dict[str, Any]]) -> None:
@@ -122,8 +229,18 @@ def test_skip_superseded_records_the_reason_and_sends_the_rest(store: Store, tmp
     receiver = IndependentReceiver({s.id: (s.scheme, s.secrets[0]) for s in (SPEC, OTHER)})
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, [SPEC, OTHER])
-        result = run("--db", store.url, "--endpoints", str(config), "replay", "--endpoint", "ep_std",
-                     "--skip-superseded", "--yes", "--json")  # fmt: skip
+        result = run(
+            "--db",
+            store.url,
+            "--endpoints",
+            str(config),
+            "replay",
+            "--endpoint",
+            "ep_std",
+            "--skip-superseded",
+            "--yes",
+            "--json",
+        )
     assert result.exit_code == 0, result.stderr + result.stdout
     job = orjson.loads(result.stdout)
     assert job["counts"]["delivered"] == 2 and job["counts"]["skipped"] == 3
@@ -140,17 +257,37 @@ def test_skip_superseded_records_the_reason_and_sends_the_rest(store: Store, tmp
 def test_ordered_sends_one_key_at_a_time_in_the_order_events_occurred(store: Store, tmp_path: Path) -> None:
     # Three rewards, four events each, first attempted in the reverse of the order they occurred, all failed.
     lines = [
-        event(f"evt_{r}_{n}", "reward.updated", f"10:{n:02d}:00", f"11:{59 - n * 3 - k:02d}:00", 503,
-              user=f"u_{r}", reward=f"rw_{r}", amount=1, currency="INR")
-        for k, r in enumerate("xyz") for n in range(4)
-    ]  # fmt: skip
+        event(
+            f"evt_{r}_{n}",
+            "reward.updated",
+            f"10:{n:02d}:00",
+            f"11:{59 - n * 3 - k:02d}:00",
+            503,
+            user=f"u_{r}",
+            reward=f"rw_{r}",
+            amount=1,
+            currency="INR",
+        )
+        for k, r in enumerate("xyz")
+        for n in range(4)
+    ]
     seed(store, tmp_path, lines)
     spec = EndpointSpec("ep_std")
     receiver = IndependentReceiver({"ep_std": (spec.scheme, spec.secrets[0])}, latency_s=0.05)
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, [spec])
-        result = run("--db", store.url, "--endpoints", str(config), "replay", "--ordered", "--concurrency", "8",
-                     "--yes", "--json")  # fmt: skip
+        result = run(
+            "--db",
+            store.url,
+            "--endpoints",
+            str(config),
+            "replay",
+            "--ordered",
+            "--concurrency",
+            "8",
+            "--yes",
+            "--json",
+        )
     assert result.exit_code == 0, result.stderr + result.stdout
     assert orjson.loads(result.stdout)["counts"]["delivered"] == 12
     for r in "xyz":

@@ -36,8 +36,20 @@ def test_sigkill_mid_job_then_resume(store: Store, tmp_path: Path) -> None:
     receiver = IndependentReceiver({"ep_std": ("standard", SPEC.secrets[0])}, latency_s=0.03)
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, [SPEC])
-        args = [sys.executable, "-m", "console", "--db", store.url, "--endpoints", str(config),
-                "replay", "--yes", "--concurrency", "4", "--json"]  # fmt: skip
+        args = [
+            sys.executable,
+            "-m",
+            "console",
+            "--db",
+            store.url,
+            "--endpoints",
+            str(config),
+            "replay",
+            "--yes",
+            "--concurrency",
+            "4",
+            "--json",
+        ]
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
         try:
             deadline = time.monotonic() + 60

@@ -30,8 +30,17 @@ def test_operator_and_reason_are_recorded_and_shown(store: Store, tmp_path: Path
     receiver = IndependentReceiver({s.id: (s.scheme, s.secrets[0]) for s in SPECS})
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, SPECS)
-        sent = run(*_base(store, config), "--endpoint", "ep_std", "--operator", "alice", "--reason",
-                   "INC-42: receiver was down", "--yes", "--json")  # fmt: skip
+        sent = run(
+            *_base(store, config),
+            "--endpoint",
+            "ep_std",
+            "--operator",
+            "alice",
+            "--reason",
+            "INC-42: receiver was down",
+            "--yes",
+            "--json",
+        )
         default = run(*_base(store, config), "--endpoint", "ep_gh", "--yes", "--json")
     assert sent.exit_code == 0, sent.stderr
     job = orjson.loads(sent.stdout)
@@ -106,8 +115,17 @@ def test_replay_to_another_target_leaves_the_real_endpoint_unchanged(store: Stor
     with serve_app(real) as port, serve_app(staging) as staging_port:
         config = write_endpoints(tmp_path, port, SPECS)
         url = f"http://127.0.0.1:{staging_port}/hooks/ep_std"
-        sent = run(*_base(store, config), "--endpoint", "ep_std", "--to", url, "--reason", "try on staging",
-                   "--yes", "--json")  # fmt: skip
+        sent = run(
+            *_base(store, config),
+            "--endpoint",
+            "ep_std",
+            "--to",
+            url,
+            "--reason",
+            "try on staging",
+            "--yes",
+            "--json",
+        )
     assert sent.exit_code == 0, sent.stderr + sent.stdout
     job = orjson.loads(sent.stdout)
     assert job["state"] == "done" and job["counts"]["delivered"] == 4 and job["target_url"] == url
@@ -159,10 +177,28 @@ def test_to_secret_signs_with_another_secret(store: Store, tmp_path: Path) -> No
     with serve_app(staging) as staging_port:
         config = write_endpoints(tmp_path, 9, SPECS)
         url = f"http://127.0.0.1:{staging_port}/hooks/ep_std"
-        missing = run(*_base(store, config), "--endpoint", "ep_std", "--to", url, "--to-secret", "env:HC_NO_SUCH",
-                      "--yes")  # fmt: skip
-        sent = run(*_base(store, config), "--endpoint", "ep_std", "--to", url, "--to-secret", "env:HC_STAGING",
-                   "--yes", "--json", env={"HC_STAGING": other})  # fmt: skip
+        missing = run(
+            *_base(store, config),
+            "--endpoint",
+            "ep_std",
+            "--to",
+            url,
+            "--to-secret",
+            "env:HC_NO_SUCH",
+            "--yes",
+        )
+        sent = run(
+            *_base(store, config),
+            "--endpoint",
+            "ep_std",
+            "--to",
+            url,
+            "--to-secret",
+            "env:HC_STAGING",
+            "--yes",
+            "--json",
+            env={"HC_STAGING": other},
+        )
     assert (
         missing.exit_code == 1
         and "--to-secret env:HC_NO_SUCH: environment variable HC_NO_SUCH is not set" in (missing.stderr)

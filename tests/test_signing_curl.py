@@ -54,8 +54,13 @@ def test_a_binary_body_goes_through_a_file(tmp_path: Path) -> None:
         curl_for("github", "http://127.0.0.1/x", "evt_1", body)
     receiver = IndependentReceiver(SECRETS)
     with serve_app(receiver) as port:
-        snippet = curl_for("github", f"http://127.0.0.1:{port}/hooks/ep_github", "evt_2", body,
-                           body_file=str(tmp_path / "body.bin"))  # fmt: skip
+        snippet = curl_for(
+            "github",
+            f"http://127.0.0.1:{port}/hooks/ep_github",
+            "evt_2",
+            body,
+            body_file=str(tmp_path / "body.bin"),
+        )
         done = _run(snippet, SECRETS["ep_github"][1])
     assert done.returncode == 0, done.stderr
     assert receiver.acks[("ep_github", "evt_2")] == 1

@@ -39,26 +39,63 @@ def test_firing_resolved_and_recovered_endpoints(store: Store, tmp_path: Path) -
     lines = failed_then_back("ep_back", NOW - 8 * MS_PER_MINUTE, NOW - 4 * MS_PER_MINUTE)
     lines += failed_then_back("ep_flapping", NOW - 8 * MS_PER_MINUTE, NOW - 4 * MS_PER_MINUTE)
     ingest_sources(store, [str(write_jsonl(tmp_path / "traffic.jsonl", lines))])
-    save_transitions(store, [
-        state("endpoint-down", "ep_down", AlertState.FIRING, NOW - 6 * MS_PER_MINUTE, NOW - 5 * MS_PER_MINUTE),
-        state("backlog", "ep_down", AlertState.FIRING, NOW - 3 * MS_PER_MINUTE, NOW - 2 * MS_PER_MINUTE),
-        state("endpoint-down", "ep_flapping", AlertState.FIRING, NOW - 9 * MS_PER_MINUTE, NOW - 9 * MS_PER_MINUTE),
-        state("endpoint-down", "ep_resolved", AlertState.RESOLVED, NOW - 9 * MS_PER_MINUTE, NOW - MS_PER_MINUTE),
-        state("endpoint-down", "ep_long_ago", AlertState.RESOLVED, NOW - 90 * MS_PER_MINUTE, NOW - 60 * MS_PER_MINUTE),
-        state("endpoint-down", "ep_ok", AlertState.OK, NOW - 9 * MS_PER_MINUTE, NOW - 9 * MS_PER_MINUTE),
-    ], [], NOW)  # fmt: skip
+    save_transitions(
+        store,
+        [
+            state(
+                "endpoint-down",
+                "ep_down",
+                AlertState.FIRING,
+                NOW - 6 * MS_PER_MINUTE,
+                NOW - 5 * MS_PER_MINUTE,
+            ),
+            state("backlog", "ep_down", AlertState.FIRING, NOW - 3 * MS_PER_MINUTE, NOW - 2 * MS_PER_MINUTE),
+            state(
+                "endpoint-down",
+                "ep_flapping",
+                AlertState.FIRING,
+                NOW - 9 * MS_PER_MINUTE,
+                NOW - 9 * MS_PER_MINUTE,
+            ),
+            state(
+                "endpoint-down",
+                "ep_resolved",
+                AlertState.RESOLVED,
+                NOW - 9 * MS_PER_MINUTE,
+                NOW - MS_PER_MINUTE,
+            ),
+            state(
+                "endpoint-down",
+                "ep_long_ago",
+                AlertState.RESOLVED,
+                NOW - 90 * MS_PER_MINUTE,
+                NOW - 60 * MS_PER_MINUTE,
+            ),
+            state("endpoint-down", "ep_ok", AlertState.OK, NOW - 9 * MS_PER_MINUTE, NOW - 9 * MS_PER_MINUTE),
+        ],
+        [],
+        NOW,
+    )
 
     marks = endpoint_marks(store, NOW)
 
     assert marks == {
         "ep_down": EndpointMark("ep_down", ("backlog", "endpoint-down"), NOW - 6 * MS_PER_MINUTE),
         # Firing wins the mark; the rule has not caught up with its successes yet, and the mark says so.
-        "ep_flapping": EndpointMark("ep_flapping", ("endpoint-down",), NOW - 9 * MS_PER_MINUTE, NOW - 4 * MS_PER_MINUTE),
-        "ep_back": EndpointMark("ep_back", recovered_ms=NOW - 4 * MS_PER_MINUTE),  # the minute successes resumed
-        "ep_resolved": EndpointMark("ep_resolved", recovered_ms=NOW - MS_PER_MINUTE),  # when its alert resolved
-    }  # fmt: skip
+        "ep_flapping": EndpointMark(
+            "ep_flapping", ("endpoint-down",), NOW - 9 * MS_PER_MINUTE, NOW - 4 * MS_PER_MINUTE
+        ),
+        "ep_back": EndpointMark(
+            "ep_back", recovered_ms=NOW - 4 * MS_PER_MINUTE
+        ),  # the minute successes resumed
+        "ep_resolved": EndpointMark(
+            "ep_resolved", recovered_ms=NOW - MS_PER_MINUTE
+        ),  # when its alert resolved
+    }
     assert marks["ep_down"].firing and not marks["ep_back"].firing
     # Later the recovery is old news: nothing is marked once the window has passed.
     later = endpoint_marks(store, NOW + 30 * MS_PER_MINUTE)
-    assert later == {"ep_down": marks["ep_down"], "ep_flapping": EndpointMark("ep_flapping", ("endpoint-down",),
-                                                                              NOW - 9 * MS_PER_MINUTE)}  # fmt: skip
+    assert later == {
+        "ep_down": marks["ep_down"],
+        "ep_flapping": EndpointMark("ep_flapping", ("endpoint-down",), NOW - 9 * MS_PER_MINUTE),
+    }

@@ -243,9 +243,16 @@ def test_watch_follows_a_mapped_log(tmp_path: Path) -> None:
         assert stats["attempts"] == 14 and stats["undelivered"] == 8
         # --once reads the same mapped log (for cron): a rule fires, exit 3
         once = run(
-            "--db", str(tmp_path / "once.db"), "watch", "--once", "--map", str(mapping), str(log),
-            "--alerts", str(tmp_path / "alerts.toml"),
-        )  # fmt: skip
+            "--db",
+            str(tmp_path / "once.db"),
+            "watch",
+            "--once",
+            "--map",
+            str(mapping),
+            str(log),
+            "--alerts",
+            str(tmp_path / "alerts.toml"),
+        )
         assert once.exit_code == 3, once.stderr
         assert _stats(str(tmp_path / "once.db"))["attempts"] == 14
 

@@ -48,8 +48,17 @@ def history(store: Store, tmp_path: Path) -> Store:
 
 
 def figures(f: PolicyFigures) -> tuple[object, ...]:
-    return (f.deliveries, f.first_failed, f.delivered, f.exhausted, f.pending, f.delay_p50_ms, f.delay_p95_ms,
-            f.peak_per_s, f.attempts)  # fmt: skip
+    return (
+        f.deliveries,
+        f.first_failed,
+        f.delivered,
+        f.exhausted,
+        f.pending,
+        f.delay_p50_ms,
+        f.delay_p95_ms,
+        f.peak_per_s,
+        f.attempts,
+    )
 
 
 def test_schedules_against_the_crafted_history(history: Store) -> None:

@@ -158,9 +158,13 @@ def test_where_combines_with_the_other_filters_and_attempt_export(content_store:
         row for page in iter_attempts(content_store, DeliveryFilter(where='currency = "EUR"')) for row in page
     ]
     assert sorted({(r[1], r[3], r[4]) for r in attempts}) == [
-        ("evt_2", "ep_a", 1), ("evt_2", "ep_a", 2), ("evt_2", "ep_b", 1),
-        ("evt_3", "ep_a", 1), ("evt_3", "ep_a", 2), ("evt_3", "ep_b", 1),
-    ]  # fmt: skip
+        ("evt_2", "ep_a", 1),
+        ("evt_2", "ep_a", 2),
+        ("evt_2", "ep_b", 1),
+        ("evt_3", "ep_a", 1),
+        ("evt_3", "ep_a", 2),
+        ("evt_3", "ep_b", 1),
+    ]
 
 
 def test_stats_where_counts_the_matching_deliveries(content_store: Store) -> None:
@@ -190,14 +194,26 @@ def test_cli_stats_and_bad_expression(content_store: Store, store_url: str) -> N
 
 def test_cli_replay_dry_run_uses_where(content_store: Store, store_url: str, tmp_path: Path) -> None:
     config = write_endpoints(tmp_path, 9, [EndpointSpec("ep_a"), EndpointSpec("ep_b")])
-    done = run("--db", store_url, "--endpoints", str(config), "replay", "--status", "any", "--where", 'user_id in ("u1","u2")', "--dry-run",
-               "--json")  # fmt: skip
+    done = run(
+        "--db",
+        store_url,
+        "--endpoints",
+        str(config),
+        "replay",
+        "--status",
+        "any",
+        "--where",
+        'user_id in ("u1","u2")',
+        "--dry-run",
+        "--json",
+    )
     assert done.exit_code == 0, done.stderr
     assert '"evt_3"' not in done.stdout and '"evt_1"' in done.stdout and '"evt_2"' in done.stdout
 
 
-def test_cli_report_refuses_where_and_export_writes_filtered_rows(content_store: Store, store_url: str,
-                                                                  tmp_path: Path) -> None:  # fmt: skip
+def test_cli_report_refuses_where_and_export_writes_filtered_rows(
+    content_store: Store, store_url: str, tmp_path: Path
+) -> None:
     refused = run("--db", store_url, "report", "--where", "amount >= 1", "--out", str(tmp_path / "r.html"))
     assert refused.exit_code != 0 and "rollups" in refused.stderr
     assert not (tmp_path / "r.html").exists()

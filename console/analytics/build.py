@@ -132,8 +132,19 @@ def _replays(store: Store, window: ReportWindow) -> pd.DataFrame:
 
 
 # A replay job in the report and the export: who started it, why, and the target when not the endpoints' own.
-REPLAY_COLUMNS = ["job_id", "state", "created_at", "items", "delivered", "failed", "skipped", "selection",
-                  "operator", "reason", "target_url"]  # fmt: skip
+REPLAY_COLUMNS = [
+    "job_id",
+    "state",
+    "created_at",
+    "items",
+    "delivered",
+    "failed",
+    "skipped",
+    "selection",
+    "operator",
+    "reason",
+    "target_url",
+]
 
 
 __all__ = ["ALL", "DEFAULT_SLO", "ReportData", "build_report_data"]

@@ -73,15 +73,37 @@ def _service(*, sending: bool = True) -> ReplayService:
     "--operator", metavar="NAME", help="Who replays, recorded with the job [default: OS user@host]."
 )
 @click.option("--reason", metavar="TEXT", help="Why, recorded with the job (required with --force).")
-@click.option("--to", "to_url", metavar="URL",
-              help="Send to this URL instead (staging, a local receiver); the endpoints' records are not changed.")  # fmt: skip
-@click.option("--to-secret", metavar="env:NAME|file:PATH",
-              help="With --to: sign with this secret [default: each endpoint's own].")  # fmt: skip
+@click.option(
+    "--to",
+    "to_url",
+    metavar="URL",
+    help="Send to this URL instead (staging, a local receiver); the endpoints' records are not changed.",
+)
+@click.option(
+    "--to-secret",
+    metavar="env:NAME|file:PATH",
+    help="With --to: sign with this secret [default: each endpoint's own].",
+)
 @click.pass_context
-def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from: Path | None, limit: int | None,
-                 concurrency: int, force: bool, max_tries: int | None, skip_superseded: bool, ordered: bool,
-                 dry_run: bool, yes: bool, as_json: bool, operator: str | None, reason: str | None,
-                 to_url: str | None, to_secret: str | None, **options: Any) -> None:  # fmt: skip
+def replay_group(
+    ctx: click.Context,
+    event_ids: tuple[str, ...],
+    event_ids_from: Path | None,
+    limit: int | None,
+    concurrency: int,
+    force: bool,
+    max_tries: int | None,
+    skip_superseded: bool,
+    ordered: bool,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    operator: str | None,
+    reason: str | None,
+    to_url: str | None,
+    to_secret: str | None,
+    **options: Any,
+) -> None:
     """Replay a selection of deliveries to their endpoints, signed (default: every undelivered one).
 
     Subcommands: list, show JOB, resume JOB, cancel JOB.
@@ -98,8 +120,16 @@ def replay_group(ctx: click.Context, event_ids: tuple[str, ...], event_ids_from:
             options["state"] = DeliveryState.ANY.value
         flt = build_filter(**options).with_(event_ids=tuple(dict.fromkeys(ids)))
         service = _service()
-        plan = service.plan(ReplaySelection(flt, limit=limit, force=force, concurrency=concurrency,
-                                            skip_superseded=skip_superseded, ordered=ordered))  # fmt: skip
+        plan = service.plan(
+            ReplaySelection(
+                flt,
+                limit=limit,
+                force=force,
+                concurrency=concurrency,
+                skip_superseded=skip_superseded,
+                ordered=ordered,
+            )
+        )
         if to_url and plan.items and not as_json:
             click.echo(
                 f"target: {mask_url(to_url)} instead of the endpoints' URLs (their records stay unchanged)"
@@ -140,16 +170,30 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
             "note": WIDENED if widened else None,
             "to_send": plan.to_send,
             "skipped": plan.skipped,
-            "endpoints": [{"id": e.endpoint_id, "url": mask_url(e.url), "to_send": e.to_send, "skipped": e.skipped,
-                           "drain": impact_view.drain_json(e.drain)} for e in plan.endpoints],
+            "endpoints": [
+                {
+                    "id": e.endpoint_id,
+                    "url": mask_url(e.url),
+                    "to_send": e.to_send,
+                    "skipped": e.skipped,
+                    "drain": impact_view.drain_json(e.drain),
+                }
+                for e in plan.endpoints
+            ],
             "impact": impact_view.impact_json(plan.impact),
             "items": [
-                {"event_id": i.event_id, "endpoint_id": i.endpoint_id, "event_type": i.event_type,
-                 "first_attempt_at": format_ms(i.first_attempt_at_ms), "last_status_code": i.last_status_code,
-                 "skip_reason": i.skip_reason, "superseded_by": i.superseded_by}
-                for i in plan.items[:SHOWN_ITEMS * 10]
+                {
+                    "event_id": i.event_id,
+                    "endpoint_id": i.endpoint_id,
+                    "event_type": i.event_type,
+                    "first_attempt_at": format_ms(i.first_attempt_at_ms),
+                    "last_status_code": i.last_status_code,
+                    "skip_reason": i.skip_reason,
+                    "superseded_by": i.superseded_by,
+                }
+                for i in plan.items[: SHOWN_ITEMS * 10]
             ],
-        }  # fmt: skip
+        }
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     if not plan.items:
@@ -186,8 +230,12 @@ def _progress_line(progress: RunProgress, total: int) -> None:
     ]
     delivered = sum(c.delivered for c in progress.endpoints.values())
     failed = sum(c.failed for c in progress.endpoints.values())
-    click.echo(f"\rreplay {progress.job_id}: {progress.done:,}/{total:,} done, {delivered:,} delivered, {failed:,} failed  "
-               f"[{'  '.join(parts)}]   ", err=True, nl=False)  # fmt: skip
+    click.echo(
+        f"\rreplay {progress.job_id}: {progress.done:,}/{total:,} done, {delivered:,} delivered, {failed:,} failed  "
+        f"[{'  '.join(parts)}]   ",
+        err=True,
+        nl=False,
+    )
 
 
 def _run(
@@ -207,8 +255,13 @@ def _run(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop)
         policy: dict[str, Any] = {"max_tries": max_tries} if max_tries else {}
-        return await service.run(job_id, concurrency=concurrency, runner=holder,
-                                 on_progress=(lambda p: _progress_line(p, total)) if show else None, **policy)  # fmt: skip
+        return await service.run(
+            job_id,
+            concurrency=concurrency,
+            runner=holder,
+            on_progress=(lambda p: _progress_line(p, total)) if show else None,
+            **policy,
+        )
 
     if not as_json:
         click.echo(
@@ -261,8 +314,16 @@ def _job_text(view: JobView, reasons: list[FailureReason]) -> str:
         + (f", {view.count(ItemState.PENDING):,} pending" if view.count(ItemState.PENDING) else "")
         + (f", {view.count(ItemState.CANCELLED):,} cancelled" if view.count(ItemState.CANCELLED) else ""),
     ]
-    rows = [[e.endpoint_id, *(fmt.count(e.count(s)) for s in (ItemState.DELIVERED, ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING))]
-            for e in view.endpoints]  # fmt: skip
+    rows = [
+        [
+            e.endpoint_id,
+            *(
+                fmt.count(e.count(s))
+                for s in (ItemState.DELIVERED, ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING)
+            ),
+        ]
+        for e in view.endpoints
+    ]
     lines.append(fmt.table(["endpoint", "delivered", "failed", "skipped", "pending"], rows))
     lines.append(
         f"by {view.operator or 'unknown'}" + (f": {view.reason}" if view.reason else " (no reason given)")
@@ -294,11 +355,41 @@ def list_command(limit: int, as_json: bool) -> None:
     if not jobs:
         click.echo("no replay jobs yet")
         return
-    rows = [[j.id, j.state.value, format_ms(j.created_at_ms)[:19], fmt.count(j.total),
-             *(fmt.count(j.count(s)) for s in (ItemState.DELIVERED, ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING)),
-             j.operator or "-", _why(j), j.selection] for j in jobs]  # fmt: skip
-    click.echo(fmt.table(["job", "state", "created", "total", "delivered", "failed", "skipped", "pending", "operator",
-                          "reason", "selection"], rows, right={3, 4, 5, 6, 7}))  # fmt: skip
+    rows = [
+        [
+            j.id,
+            j.state.value,
+            format_ms(j.created_at_ms)[:19],
+            fmt.count(j.total),
+            *(
+                fmt.count(j.count(s))
+                for s in (ItemState.DELIVERED, ItemState.FAILED, ItemState.SKIPPED, ItemState.PENDING)
+            ),
+            j.operator or "-",
+            _why(j),
+            j.selection,
+        ]
+        for j in jobs
+    ]
+    click.echo(
+        fmt.table(
+            [
+                "job",
+                "state",
+                "created",
+                "total",
+                "delivered",
+                "failed",
+                "skipped",
+                "pending",
+                "operator",
+                "reason",
+                "selection",
+            ],
+            rows,
+            right={3, 4, 5, 6, 7},
+        )
+    )
 
 
 def _why(job: JobView) -> str:
@@ -323,10 +414,16 @@ def show_command(job_id: str, as_json: bool) -> None:
     if as_json:
         data = _job_json(view, reasons)
         data["items_not_delivered"] = [
-            {"event_id": i.event_id, "endpoint_id": i.endpoint_id, "state": i.state.value, "tries": i.attempts,
-             "last_status_code": i.last_status_code, "last_error": i.reason}
+            {
+                "event_id": i.event_id,
+                "endpoint_id": i.endpoint_id,
+                "state": i.state.value,
+                "tries": i.attempts,
+                "last_status_code": i.last_status_code,
+                "last_error": i.reason,
+            }
             for i in troubled
-        ]  # fmt: skip
+        ]
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(
@@ -336,10 +433,16 @@ def show_command(job_id: str, as_json: bool) -> None:
     if troubled:
         click.echo("items not delivered:")
         rows = [
-            [i.event_id, i.endpoint_id, i.state.value, str(i.attempts), str(i.last_status_code or "-"),
-             (i.reason or "")[:100]]
+            [
+                i.event_id,
+                i.endpoint_id,
+                i.state.value,
+                str(i.attempts),
+                str(i.last_status_code or "-"),
+                (i.reason or "")[:100],
+            ]
             for i in troubled
-        ]  # fmt: skip
+        ]
         click.echo(fmt.table(["event", "endpoint", "state", "tries", "last", "last error"], rows, right={3}))
 
 

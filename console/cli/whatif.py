@@ -34,11 +34,24 @@ def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 
 @click.command("whatif")
 @store_options
-@click.option("--schedule", "schedules", multiple=True, required=True, callback=_schedules, metavar="DELAYS",
-              help="Retry delays after the first attempt, each from the previous one, e.g. 5s,5m,30m,2h,5h,10h,10h "
-                   "(repeatable: the schedules compare in one table).")  # fmt: skip
-@click.option("--since", callback=_time, default="7d", show_default=True, metavar="WHEN",
-              help="Deliveries first tried from: 24h, 7d or RFC 3339.")  # fmt: skip
+@click.option(
+    "--schedule",
+    "schedules",
+    multiple=True,
+    required=True,
+    callback=_schedules,
+    metavar="DELAYS",
+    help="Retry delays after the first attempt, each from the previous one, e.g. 5s,5m,30m,2h,5h,10h,10h "
+    "(repeatable: the schedules compare in one table).",
+)
+@click.option(
+    "--since",
+    callback=_time,
+    default="7d",
+    show_default=True,
+    metavar="WHEN",
+    help="Deliveries first tried from: 24h, 7d or RFC 3339.",
+)
 @click.option("--until", callback=_time, metavar="WHEN", help="... up to (exclusive) [default: now].")
 @click.option(
     "--endpoint", "endpoint_ids", multiple=True, metavar="ID", help="Only this endpoint (repeatable)."
@@ -72,9 +85,19 @@ def _delay(ms: int | None) -> str:
 
 
 def _row(label: str, f: PolicyFigures) -> list[str]:
-    return [label, f.endpoint_id, fmt.count(f.deliveries), fmt.count(f.first_failed), fmt.count(f.delivered),
-            fmt.count(f.exhausted), fmt.count(f.pending), _delay(f.delay_p50_ms), _delay(f.delay_p95_ms),
-            fmt.count(f.peak_per_s), fmt.count(f.attempts)]  # fmt: skip
+    return [
+        label,
+        f.endpoint_id,
+        fmt.count(f.deliveries),
+        fmt.count(f.first_failed),
+        fmt.count(f.delivered),
+        fmt.count(f.exhausted),
+        fmt.count(f.pending),
+        _delay(f.delay_p50_ms),
+        _delay(f.delay_p95_ms),
+        fmt.count(f.peak_per_s),
+        fmt.count(f.attempts),
+    ]
 
 
 def render_whatif(result: WhatIfResult) -> str:
@@ -84,8 +107,19 @@ def render_whatif(result: WhatIfResult) -> str:
         lines.append("no deliveries in this window")
         return "\n".join(lines)
     assert result.history_end_ms is not None
-    headers = ["schedule", "endpoint", "deliveries", "1st failed", "delivered", "exhausted", "pending",
-               "delay p50", "delay p95", "peak/s", "attempts"]  # fmt: skip
+    headers = [
+        "schedule",
+        "endpoint",
+        "deliveries",
+        "1st failed",
+        "delivered",
+        "exhausted",
+        "pending",
+        "delay p50",
+        "delay p95",
+        "peak/s",
+        "attempts",
+    ]
     rows = [_row(p.label, f) for p in result.policies for f in p.endpoints]
     rows += [_row(p.label, p.total) for p in result.policies]
     lines += [

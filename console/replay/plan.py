@@ -77,10 +77,15 @@ def plan_replay(store: Store, endpoints: EndpointsFile, selection: ReplaySelecti
     skipping = Counter(i.endpoint_id for i in items if i.skip_reason is not None)
     latency = figures.latency_ms
     plans = tuple(
-        EndpointPlan(endpoint_id, _url(endpoints, endpoint_id), sending[endpoint_id], skipping[endpoint_id],
-                     _drain(endpoints, endpoint_id, sending[endpoint_id], latency.get(endpoint_id), selection))
+        EndpointPlan(
+            endpoint_id,
+            _url(endpoints, endpoint_id),
+            sending[endpoint_id],
+            skipping[endpoint_id],
+            _drain(endpoints, endpoint_id, sending[endpoint_id], latency.get(endpoint_id), selection),
+        )
         for endpoint_id in sorted(set(sending) | set(skipping))
-    )  # fmt: skip
+    )
     return ReplayPlan(selection, tuple(items), plans, _impact(figures))
 
 
@@ -106,8 +111,9 @@ def _impact(figures: ImpactFigures) -> ReplayImpact:
     )
 
 
-def _drain(endpoints: EndpointsFile, endpoint_id: str, n: int, latency_ms: float | None,
-           selection: ReplaySelection) -> DrainEstimate:  # fmt: skip
+def _drain(
+    endpoints: EndpointsFile, endpoint_id: str, n: int, latency_ms: float | None, selection: ReplaySelection
+) -> DrainEstimate:
     """Throughput is the lower of the rate limit and in-flight / latency; `--ordered` does not change it much
     while keys are many (one key's events go one at a time)."""
     endpoint = endpoints.get(endpoint_id)
@@ -144,8 +150,9 @@ def check_endpoints(endpoints: EndpointsFile, endpoint_ids: Iterable[str]) -> No
             raise ReplayError(f"endpoint {endpoint_id!r}: url: {problem}")
 
 
-def resolve_targets(endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: Mapping[str, str] | None = None,
-                    **policy: Any) -> dict[str, Target]:  # fmt: skip
+def resolve_targets(
+    endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: Mapping[str, str] | None = None, **policy: Any
+) -> dict[str, Target]:
     """The send targets with their secrets; a secret that does not resolve stops everything, naming the endpoint."""
     ids = sorted(set(endpoint_ids))
     check_endpoints(endpoints, ids)

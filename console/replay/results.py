@@ -23,12 +23,22 @@ def item_result(job_id: str, item: ClaimedItem, result: SendResult, breaker: str
     Attempts are numbered 1, 2, ... here; the journal renumbers them when it writes them."""
     attempts = tuple(
         AttemptRecord(
-            item.event_id, item.event_type, item.endpoint_id, a.number, a.started_at_ms, a.outcome, a.status_code,
-            a.latency_ms, a.error, Trigger.MANUAL, job_id, orjson.dumps(a.request_headers).decode(),
+            item.event_id,
+            item.event_type,
+            item.endpoint_id,
+            a.number,
+            a.started_at_ms,
+            a.outcome,
+            a.status_code,
+            a.latency_ms,
+            a.error,
+            Trigger.MANUAL,
+            job_id,
+            orjson.dumps(a.request_headers).decode(),
             a.response_excerpt,
         )
         for a in result.attempts
-    )  # fmt: skip
+    )
     code = result.attempts[-1].status_code if result.attempts else None
     if result.delivered:
         state, error = ItemState.DELIVERED, None
@@ -89,5 +99,11 @@ def _ascii(text: str | None) -> str | None:
 
 def _with(result: ItemResult, attempts: tuple[AttemptRecord, ...], note: str) -> ItemResult:
     error = _ascii(result.last_error)
-    return ItemResult(result.event_id, result.endpoint_id, result.state, attempts, result.last_status_code,
-                      f"{error}; {note}" if error else note)  # fmt: skip
+    return ItemResult(
+        result.event_id,
+        result.endpoint_id,
+        result.state,
+        attempts,
+        result.last_status_code,
+        f"{error}; {note}" if error else note,
+    )

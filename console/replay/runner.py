@@ -105,10 +105,20 @@ _END: Any = object()  # tells the writer every result is in
 class JobRunner:
     """Runs one job to its end, to a stop, or until it is cancelled elsewhere."""
 
-    def __init__(self, store: Store, job_id: str, targets: dict[str, Target], force: bool, options: RunOptions,
-                 *, rate_limits: dict[str, float] | None = None, max_in_flight: dict[str, int] | None = None,
-                 on_progress: ProgressHook | None = None, pool: ClientPool | None = None,
-                 ordered: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store,
+        job_id: str,
+        targets: dict[str, Target],
+        force: bool,
+        options: RunOptions,
+        *,
+        rate_limits: dict[str, float] | None = None,
+        max_in_flight: dict[str, int] | None = None,
+        on_progress: ProgressHook | None = None,
+        pool: ClientPool | None = None,
+        ordered: bool = False,
+    ) -> None:
         self.store = store
         self.job_id = job_id
         self.targets = targets
@@ -216,9 +226,15 @@ class JobRunner:
                 await asyncio.sleep(0.01)
                 continue
             open_endpoints = [e for e in self.targets if self.progress.of(e).breaker is None]
-            batch = journal.claim_items(self.store, self.job_id, backlog - queued, self.options.lease_ms, now_ms(),
-                self.force, open_endpoints,
-            )  # fmt: skip
+            batch = journal.claim_items(
+                self.store,
+                self.job_id,
+                backlog - queued,
+                self.options.lease_ms,
+                now_ms(),
+                self.force,
+                open_endpoints,
+            )
             for item in batch.claimed:
                 self._held[(item.event_id, item.endpoint_id)] = item.claim_until
                 self._queue_for(item).put_nowait(item)
@@ -243,8 +259,14 @@ class JobRunner:
         key = item.order_key or f"event:{item.event_id}"  # no key: no order to keep
         return lanes[zlib.crc32(key.encode()) % len(lanes)]
 
-    async def _worker(self, queue: asyncio.Queue[ClaimedItem | None], sender: Sender, slots: asyncio.Semaphore,
-                      bucket: _TokenBucket | None, lane: int) -> None:  # fmt: skip
+    async def _worker(
+        self,
+        queue: asyncio.Queue[ClaimedItem | None],
+        sender: Sender,
+        slots: asyncio.Semaphore,
+        bucket: _TokenBucket | None,
+        lane: int,
+    ) -> None:
         while True:
             item = await queue.get()
             if item is _DONE:
@@ -258,8 +280,14 @@ class JobRunner:
             if result is not None:
                 await self._results.put(result)
 
-    async def _process(self, item: ClaimedItem, sender: Sender, slots: asyncio.Semaphore,
-                       bucket: _TokenBucket | None, lane: int) -> ItemResult | None:  # fmt: skip
+    async def _process(
+        self,
+        item: ClaimedItem,
+        sender: Sender,
+        slots: asyncio.Semaphore,
+        bucket: _TokenBucket | None,
+        lane: int,
+    ) -> ItemResult | None:
         """Send one item (unless stopped or paused); its result, or None when it was given back unsent."""
         endpoint_id = item.endpoint_id
         counts = self.progress.of(endpoint_id)
@@ -292,8 +320,14 @@ class JobRunner:
         counts.in_flight += 1
         try:
             async with slots:
-                result = await sender.send(self.targets[endpoint_id], Message(item.event_id, item.event_type, item.payload),
-                                           lane=lane, on_attempt=note, before_try=may_try, should_stop=should_stop)  # fmt: skip
+                result = await sender.send(
+                    self.targets[endpoint_id],
+                    Message(item.event_id, item.event_type, item.payload),
+                    lane=lane,
+                    on_attempt=note,
+                    before_try=may_try,
+                    should_stop=should_stop,
+                )
         except Exception as exc:  # keep the attempts made so far
             result = SendResult(
                 tuple(made), False, f"unexpected error while sending: {type(exc).__name__}: {exc}"

@@ -65,9 +65,15 @@ class ReplayService:
             redirect(targets, origin.target_url, origin.target_secret, self.env)
         job_id = new_job_id()
         journal.create_job(
-            self.store, job_id, describe_selection(plan.selection), plan.selection.force, plan.selection.concurrency,
-            plan.items, now_ms(), origin,
-        )  # fmt: skip
+            self.store,
+            job_id,
+            describe_selection(plan.selection),
+            plan.selection.force,
+            plan.selection.concurrency,
+            plan.items,
+            now_ms(),
+            origin,
+        )
         return job_id
 
     def job(self, job_id: str) -> JobView:
@@ -87,9 +93,16 @@ class ReplayService:
     def jobs(self, limit: int = 50) -> list[JobView]:
         return journal.list_jobs(self.store, limit)
 
-    async def run(self, job_id: str, *, concurrency: int | None = None, on_progress: ProgressHook | None = None,
-                  runner: list[JobRunner] | None = None, options: RunOptions | None = None,
-                  **policy: Any) -> JobView:  # fmt: skip
+    async def run(
+        self,
+        job_id: str,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressHook | None = None,
+        runner: list[JobRunner] | None = None,
+        options: RunOptions | None = None,
+        **policy: Any,
+    ) -> JobView:
         """Send the job's pending items; `runner` (if given) receives the JobRunner, so a caller can stop it.
         `options` overrides the runner's defaults (lease, heartbeat: tests use short ones)."""
         view = self.job(job_id)
@@ -101,11 +114,16 @@ class ReplayService:
         options = replace(options or RunOptions(), concurrency=concurrency or view.concurrency)
         configured = {e: config.get(e) for e in targets}
         job_runner = JobRunner(
-            self.store, job_id, targets, view.force, options,
+            self.store,
+            job_id,
+            targets,
+            view.force,
+            options,
             rate_limits={e: c.rate_per_s for e, c in configured.items() if c and c.rate_per_s},
             max_in_flight={e: c.max_in_flight for e, c in configured.items() if c and c.max_in_flight},
-            on_progress=on_progress, ordered=ORDERED in view.selection.split("; "),
-        )  # fmt: skip
+            on_progress=on_progress,
+            ordered=ORDERED in view.selection.split("; "),
+        )
         job_runner.target_url = view.target_url
         if runner is not None:
             runner.append(job_runner)

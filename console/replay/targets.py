@@ -28,8 +28,13 @@ def default_operator() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def job_origin(operator: str | None, reason: str | None, force: bool, to_url: str | None = None,
-               to_secret: str | None = None) -> JobOrigin:  # fmt: skip
+def job_origin(
+    operator: str | None,
+    reason: str | None,
+    force: bool,
+    to_url: str | None = None,
+    to_secret: str | None = None,
+) -> JobOrigin:
     """The origin a new job records, after checking the options: a reason with --force, a target URL replays
     may go to, and a secret reference (never a secret) for it."""
     reason = (reason or "").strip() or None
@@ -57,8 +62,9 @@ def job_origin(operator: str | None, reason: str | None, force: bool, to_url: st
     return JobOrigin((operator or "").strip() or default_operator(), reason, to_url, to_secret)
 
 
-def redirect(targets: dict[str, Target], url: str, secret_ref: str | None,
-             env: Mapping[str, str] | None = None) -> dict[str, Target]:  # fmt: skip
+def redirect(
+    targets: dict[str, Target], url: str, secret_ref: str | None, env: Mapping[str, str] | None = None
+) -> dict[str, Target]:
     """The targets sent to `url` instead, signed with the secret `secret_ref` names (or each endpoint's own)."""
     problem = url_problem(url)
     if problem:

@@ -11,12 +11,25 @@ from console.domain.times import describe_age, format_ms
 def gaps_section(gaps: GapReport, section: Callable[[str, str, str], str], table: Callable[..., str]) -> str:
     """HTML for the gap counts and lists; `section` and `table` are the page's own builders."""
     rules = gaps.rules
-    skipped = [(s.event_id, s.endpoint_id, s.stored, s.max_attempt, ", ".join(map(str, s.missing)))
-               for s in gaps.skipped]  # fmt: skip
-    missing = [(m.event_id, m.event_type, m.endpoint_id, format_ms(m.hour_ms), f"{m.received} of {m.events - 1}")
-               for m in gaps.missing]  # fmt: skip
-    stuck = [(s.event_id, s.endpoint_id, s.max_attempt, format_ms(s.last_attempt_at_ms), s.last_outcome,
-              describe_age(gaps.now_ms - s.last_attempt_at_ms)) for s in gaps.stuck]  # fmt: skip
+    skipped = [
+        (s.event_id, s.endpoint_id, s.stored, s.max_attempt, ", ".join(map(str, s.missing)))
+        for s in gaps.skipped
+    ]
+    missing = [
+        (m.event_id, m.event_type, m.endpoint_id, format_ms(m.hour_ms), f"{m.received} of {m.events - 1}")
+        for m in gaps.missing
+    ]
+    stuck = [
+        (
+            s.event_id,
+            s.endpoint_id,
+            s.max_attempt,
+            format_ms(s.last_attempt_at_ms),
+            s.last_outcome,
+            describe_age(gaps.now_ms - s.last_attempt_at_ms),
+        )
+        for s in gaps.stuck
+    ]
     body = (
         f"<p>{gaps.skipped_count:,} deliveries with skipped attempt numbers</p>"
         + table(["event", "endpoint", "stored", "highest", "missing numbers"], skipped, [2, 3])

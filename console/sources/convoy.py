@@ -10,14 +10,14 @@ Soft-deleted rows (`deleted_at`) are passed over. Convoy's attempts are written 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from console.domain.outcomes import Trigger
 from console.ingest.lines import LineError
 from console.ingest.sources import SourceError
 from console.sources.database import check_tables
-from console.sources.dispatcher import FINAL, SKIP, Converted, Dispatcher, ImportedEndpoint, server_cursor
+from console.sources.dispatcher import FINAL, SKIP, Converted, Dispatcher, ImportedEndpoint
 from console.sources.records import build_attempt, build_event, go_compact
 
 SHAPE = "a Convoy server database (schema convoy: events, event_deliveries, delivery_attempts, endpoints; Convoy 24.x)"
@@ -37,11 +37,10 @@ def status_code_of(text: str | None) -> int | None:
 class ConvoySource(Dispatcher):
     kind = "convoy"
     attempts_table = "delivery_attempts"
+    scope_column = "a.project_id"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.project_ids: list[str] | None = None
-        self.select = ""
         self.endpoint_columns: set[str] = set()
 
     def prepare(self, conn: Any) -> None:
@@ -89,27 +88,7 @@ class ConvoySource(Dispatcher):
                 if not rows:
                     raise SourceError(f"{self.url.display}: no Convoy project with id or name {project!r}")
                 found = [r[0] for r in rows]
-            self.project_ids = found
-
-    def new_rows(
-        self, conn: Any, after: str | None, since_ms: int | None, batch: int
-    ) -> Iterator[list[tuple[Any, ...]]]:
-        where: list[str] = ["true"]
-        params: list[Any] = []
-        if after is not None:
-            where.append("a.id > %s")
-            params.append(after)
-        if since_ms is not None:
-            where.append("a.created_at >= to_timestamp(%s / 1000.0)")
-            params.append(since_ms)
-        if self.project_ids is not None:
-            where.append("a.project_id = ANY(%s)")
-            params.append(self.project_ids)
-        query = f"{self.select} WHERE {' AND '.join(where)} ORDER BY a.id"
-        yield from server_cursor(conn, "hookconsole_convoy", query, params, batch)
-
-    def rows_by_id(self, conn: Any, ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        return conn.execute(f"{self.select} WHERE a.id = ANY(%s)", (list(ids),)).fetchall()
+            self.scope_ids = found
 
     def row_state(self, row: tuple[Any, ...]) -> int:
         return SKIP if row[9] else FINAL
@@ -186,9 +165,9 @@ class ConvoySource(Dispatcher):
         where, params = ["true"], []
         if "deleted_at" in cols:
             where.append("deleted_at IS NULL")
-        if self.project_ids is not None:
+        if self.scope_ids is not None:
             where.append("project_id = ANY(%s)")
-            params.append(self.project_ids)
+            params.append(self.scope_ids)
         url = "url" if "url" in cols else "target_url"
         name = "name" if "name" in cols else "NULL"
         secrets = (

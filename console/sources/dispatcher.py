@@ -44,10 +44,13 @@ class Dispatcher(ABC):
 
     kind = ""
     attempts_table = ""
+    scope_column = ""  # the attempts' column `app=` / `project=` selects on (in `select`)
 
     def __init__(self, url: SourceURL) -> None:
         self.url = url
         self.offered: set[str] = set()
+        self.select = ""  # `SELECT ... FROM attempts a JOIN ...`, set by `prepare`
+        self.scope_ids: list[str] | None = None  # the applications or projects to read; None: all
 
     def table(self, name: str) -> str:
         return f'"{self.url.schema}".{name}'
@@ -56,15 +59,30 @@ class Dispatcher(ABC):
     def prepare(self, conn: Any) -> None:
         """Check the tables (SourceError names what is missing) and resolve the URL's options."""
 
-    @abstractmethod
     def new_rows(
         self, conn: Any, after: str | None, since_ms: int | None, batch: int
     ) -> Iterator[list[tuple[Any, ...]]]:
         """Attempt rows with id > `after` (or created since `since_ms`), in id order, in batches."""
+        where: list[str] = ["true"]
+        params: list[Any] = []
+        if after is not None:
+            where.append("a.id > %s")
+            params.append(after)
+        if since_ms is not None:
+            where.append("a.created_at >= to_timestamp(%s / 1000.0)")
+            params.append(since_ms)
+        if self.scope_ids is not None:
+            where.append(f"{self.scope_column} = ANY(%s)")
+            params.append(self.scope_ids)
+        query = f"{self.select} WHERE {' AND '.join(where)} ORDER BY a.id"
+        yield from server_cursor(conn, f"hookconsole_{self.kind}", query, params, batch)
 
-    @abstractmethod
     def rows_by_id(self, conn: Any, ids: Sequence[str]) -> list[tuple[Any, ...]]:
         """The current state of the given attempt rows (those that still exist)."""
+        rows: list[tuple[Any, ...]] = conn.execute(
+            f"{self.select} WHERE a.id = ANY(%s)", (list(ids),)
+        ).fetchall()
+        return rows
 
     @abstractmethod
     def row_state(self, row: tuple[Any, ...]) -> int:

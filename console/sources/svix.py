@@ -10,7 +10,7 @@ Fail) are stored; Pending and Sending ones are come back for (see `reader`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -26,7 +26,6 @@ from console.sources.dispatcher import (
     Converted,
     Dispatcher,
     ImportedEndpoint,
-    server_cursor,
 )
 from console.sources.records import build_attempt, build_event
 
@@ -39,12 +38,11 @@ _MS = "floor(extract(epoch FROM {}) * 1000)::bigint"
 class SvixSource(Dispatcher):
     kind = "svix"
     attempts_table = "messageattempt"
+    scope_column = "m.app_id"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.app_ids: list[str] | None = None
         self.has_content = True
-        self.select = ""
 
     def prepare(self, conn: Any) -> None:
         columns = check_tables(
@@ -81,27 +79,7 @@ class SvixSource(Dispatcher):
             ).fetchall()
             if not found:
                 raise SourceError(f"{self.url.display}: no Svix application with id or uid {app!r}")
-            self.app_ids = [r[0] for r in found]
-
-    def new_rows(
-        self, conn: Any, after: str | None, since_ms: int | None, batch: int
-    ) -> Iterator[list[tuple[Any, ...]]]:
-        where: list[str] = ["true"]
-        params: list[Any] = []
-        if after is not None:
-            where.append("a.id > %s")
-            params.append(after)
-        if since_ms is not None:
-            where.append("a.created_at >= to_timestamp(%s / 1000.0)")
-            params.append(since_ms)
-        if self.app_ids is not None:
-            where.append("m.app_id = ANY(%s)")
-            params.append(self.app_ids)
-        query = f"{self.select} WHERE {' AND '.join(where)} ORDER BY a.id"
-        yield from server_cursor(conn, "hookconsole_svix", query, params, batch)
-
-    def rows_by_id(self, conn: Any, ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        return conn.execute(f"{self.select} WHERE a.id = ANY(%s)", (list(ids),)).fetchall()
+            self.scope_ids = [r[0] for r in found]
 
     def row_state(self, row: tuple[Any, ...]) -> int:
         status = row[4]
@@ -191,9 +169,9 @@ class SvixSource(Dispatcher):
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
         where = "WHERE NOT e.deleted"
         params: list[Any] = []
-        if self.app_ids is not None:
+        if self.scope_ids is not None:
             where += " AND e.app_id = ANY(%s)"
-            params.append(self.app_ids)
+            params.append(self.scope_ids)
         rows = conn.execute(
             f"SELECT e.id, e.url, e.uid, e.disabled FROM {self.table('endpoint')} e {where} ORDER BY e.id",
             params,

@@ -37,8 +37,9 @@ class ImpactFigures:
     latency_ms: dict[str, float] = field(default_factory=dict)  # endpoint -> recent mean latency
 
 
-def _selection_cte(store: Store, flt: DeliveryFilter, pairs: Sequence[tuple[str, str]] | None,
-                   limit: int | None, force: bool) -> tuple[str, list[Any]]:  # fmt: skip
+def _selection_cte(
+    store: Store, flt: DeliveryFilter, pairs: Sequence[tuple[str, str]] | None, limit: int | None, force: bool
+) -> tuple[str, list[Any]]:
     """`sel` (materialised once): the deliveries of the selection to send, each with its amount as a number."""
     where, params = filter_clause(store.dialect, flt)
     if pairs is not None:
@@ -111,8 +112,14 @@ def _superseded_rows(n: str, num: str, dbl: str) -> str:
 _NULLS = "CAST(NULL AS TEXT)"
 
 
-def replay_impact(store: Store, flt: DeliveryFilter, *, pairs: Sequence[tuple[str, str]] | None = None,
-                  limit: int | None = None, force: bool = False) -> ImpactFigures:  # fmt: skip
+def replay_impact(
+    store: Store,
+    flt: DeliveryFilter,
+    *,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    limit: int | None = None,
+    force: bool = False,
+) -> ImpactFigures:
     """The impact figures of a replay selection (see the module docstring), in one statement: the selection is
     read once, then summed, grouped by currency, checked for superseded events, and matched with latencies."""
     cte, params = _selection_cte(store, flt, pairs, limit, force)

@@ -65,8 +65,16 @@ class ItemResult:
     last_error: str | None = None
 
 
-def create_job(store: Store, job_id: str, selection: str, force: bool, concurrency: int,
-               items: Sequence[PlannedItem], now_ms: int, origin: JobOrigin | None = None) -> None:  # fmt: skip
+def create_job(
+    store: Store,
+    job_id: str,
+    selection: str,
+    force: bool,
+    concurrency: int,
+    items: Sequence[PlannedItem],
+    now_ms: int,
+    origin: JobOrigin | None = None,
+) -> None:
     """Persist a planned job: items to send are pending, the others skipped with their reason."""
     p = store.dialect.placeholder
     o = origin or JobOrigin()
@@ -74,14 +82,33 @@ def create_job(store: Store, job_id: str, selection: str, force: bool, concurren
         conn.exec_driver_sql(
             "INSERT INTO replay_job (id, created_at, state, selection, force, concurrency, total, operator, reason, "
             f"target_url, target_secret) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
-            (job_id, now_ms, JobState.PLANNED.value, selection, force, concurrency, len(items), o.operator,
-             o.reason, o.target_url, o.target_secret),
-        )  # fmt: skip
+            (
+                job_id,
+                now_ms,
+                JobState.PLANNED.value,
+                selection,
+                force,
+                concurrency,
+                len(items),
+                o.operator,
+                o.reason,
+                o.target_url,
+                o.target_secret,
+            ),
+        )
         rows = [
-            (job_id, item.event_id, item.endpoint_id, position,
-             ItemState.SKIPPED.value if item.skip_reason else ItemState.PENDING.value, 0, item.skip_reason, now_ms)
+            (
+                job_id,
+                item.event_id,
+                item.endpoint_id,
+                position,
+                ItemState.SKIPPED.value if item.skip_reason else ItemState.PENDING.value,
+                0,
+                item.skip_reason,
+                now_ms,
+            )
             for position, item in enumerate(items)
-        ]  # fmt: skip
+        ]
         store.dialect.bulk_insert(
             conn,
             "replay_item",
@@ -99,8 +126,15 @@ def create_job(store: Store, job_id: str, selection: str, force: bool, concurren
         )
 
 
-def set_job_state(store: Store, job_id: str, state: JobState, now_ms: int, *, runner: str | None = None,
-                  note: str | None = None) -> None:  # fmt: skip
+def set_job_state(
+    store: Store,
+    job_id: str,
+    state: JobState,
+    now_ms: int,
+    *,
+    runner: str | None = None,
+    note: str | None = None,
+) -> None:
     p = store.dialect.placeholder
     sets = [f"state = {p}", f"heartbeat_at = {p}"]
     params: list[Any] = [state.value, now_ms]
@@ -126,8 +160,15 @@ def heartbeat(store: Store, job_id: str, now_ms: int) -> JobState | None:
     return JobState(row[0]) if row else None
 
 
-def claim_items(store: Store, job_id: str, limit: int, lease_ms: int, now_ms: int, force: bool,
-                endpoint_ids: Sequence[str] | None = None) -> ClaimBatch:  # fmt: skip
+def claim_items(
+    store: Store,
+    job_id: str,
+    limit: int,
+    lease_ms: int,
+    now_ms: int,
+    force: bool,
+    endpoint_ids: Sequence[str] | None = None,
+) -> ClaimBatch:
     """Claim up to `limit` pending items (in plan order) for sending; see the module docstring."""
     p = store.dialect.placeholder
     batch = ClaimBatch()
@@ -215,8 +256,15 @@ def renew_claims(
     return held
 
 
-def _set_items(conn: Any, p: str, job_id: str, keys: Sequence[tuple[str, str]], state: ItemState, now_ms: int,
-               error: str | None = None) -> None:  # fmt: skip
+def _set_items(
+    conn: Any,
+    p: str,
+    job_id: str,
+    keys: Sequence[tuple[str, str]],
+    state: ItemState,
+    now_ms: int,
+    error: str | None = None,
+) -> None:
     if not keys:
         return
     conn.exec_driver_sql(
@@ -226,8 +274,9 @@ def _set_items(conn: Any, p: str, job_id: str, keys: Sequence[tuple[str, str]], 
     )
 
 
-def record_results(store: Store, job_id: str, results: Sequence[ItemResult], now_ms: int,
-                   target_url: str | None = None) -> None:  # fmt: skip
+def record_results(
+    store: Store, job_id: str, results: Sequence[ItemResult], now_ms: int, target_url: str | None = None
+) -> None:
     """Write finished items with their attempts, and release their claims, in one transaction.
 
     Attempts are numbered here, after each delivery's highest attempt as stored now (inside the writers' lock),
@@ -246,9 +295,20 @@ def record_results(store: Store, job_id: str, results: Sequence[ItemResult], now
         conn.exec_driver_sql(
             f"UPDATE replay_item SET state = {p}, attempts = attempts + {p}, last_status_code = {p}, "
             f"last_error = {p}, updated_at = {p} WHERE job_id = {p} AND event_id = {p} AND endpoint_id = {p}",
-            [(r.state.value, len(r.attempts), r.last_status_code, r.last_error, now_ms, job_id, r.event_id, r.endpoint_id)
-             for r in results],
-        )  # fmt: skip
+            [
+                (
+                    r.state.value,
+                    len(r.attempts),
+                    r.last_status_code,
+                    r.last_error,
+                    now_ms,
+                    job_id,
+                    r.event_id,
+                    r.endpoint_id,
+                )
+                for r in results
+            ],
+        )
         conn.exec_driver_sql(
             f"UPDATE delivery SET claim_job = NULL, claim_until = NULL "
             f"WHERE event_id = {p} AND endpoint_id = {p} AND claim_job = {p}",

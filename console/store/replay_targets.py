@@ -49,8 +49,9 @@ COLUMNS = (
 )
 
 
-def write_target_attempts(conn: Connection, p: str, job_id: str, target_url: str,
-                          attempts: Sequence[AttemptRecord]) -> None:  # fmt: skip
+def write_target_attempts(
+    conn: Connection, p: str, job_id: str, target_url: str, attempts: Sequence[AttemptRecord]
+) -> None:
     """Store a redirected job's attempts, numbered after that job's earlier attempts at the same item."""
     if not attempts:
         return
@@ -68,8 +69,20 @@ def write_target_attempts(conn: Connection, p: str, job_id: str, target_url: str
             )
         highest[key] += 1
         error = a.error.replace("\x00", "\ufffd") if a.error else a.error
-        rows.append((job_id, a.event_id, a.endpoint_id, target_url, highest[key], a.attempted_at_ms,
-                     str(a.outcome), a.status_code, a.latency_ms, error))  # fmt: skip
+        rows.append(
+            (
+                job_id,
+                a.event_id,
+                a.endpoint_id,
+                target_url,
+                highest[key],
+                a.attempted_at_ms,
+                str(a.outcome),
+                a.status_code,
+                a.latency_ms,
+                error,
+            )
+        )
     cols = ", ".join(COLUMNS)
     marks = ", ".join(p for _ in COLUMNS)
     conn.exec_driver_sql(f"INSERT INTO replay_target_attempt ({cols}) VALUES ({marks})", rows)

@@ -339,9 +339,21 @@ def state_of_one(r: AttemptRecord) -> list[Any]:
     success = r.outcome == _SUCCESS
     at, n = r.attempted_at_ms, r.attempt
     return [
-        1, int(success), n, at, n, r.trigger, r.outcome, at, n, r.outcome, r.status_code, r.error,
-        at if success else None, n if success else None,
-    ]  # fmt: skip
+        1,
+        int(success),
+        n,
+        at,
+        n,
+        r.trigger,
+        r.outcome,
+        at,
+        n,
+        r.outcome,
+        r.status_code,
+        r.error,
+        at if success else None,
+        n if success else None,
+    ]
 
 
 def apply_attempt(state: list[Any], r: AttemptRecord) -> None:

@@ -15,8 +15,13 @@ def clipboard_refused(environ: dict[str, str] | None = None) -> str | None:
     if not env.get("TMUX"):
         return None
     try:
-        done = subprocess.run(["tmux", "show-options", "-gv", "set-clipboard"], capture_output=True, text=True,
-                              timeout=2, env=dict(env))  # fmt: skip
+        done = subprocess.run(
+            ["tmux", "show-options", "-gv", "set-clipboard"],
+            capture_output=True,
+            text=True,
+            timeout=2,
+            env=dict(env),
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     value = done.stdout.strip()

@@ -9,8 +9,15 @@ from console.domain.times import describe_age, format_ms
 
 # C0, DEL and C1 controls, and the invisible characters that reorder or break a line (bidi embeddings,
 # overrides and isolates, marks, line/paragraph separators, zero-width joiners): shown as escapes.
-_INVISIBLE = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, *range(0x200B, 0x2010), *range(0x2028, 0x202F),
-              *range(0x2060, 0x2070), 0xFEFF]  # fmt: skip
+_INVISIBLE = [
+    *range(0x00, 0x20),
+    *range(0x7F, 0xA0),
+    0x061C,
+    *range(0x200B, 0x2010),
+    *range(0x2028, 0x202F),
+    *range(0x2060, 0x2070),
+    0xFEFF,
+]
 _CONTROL = {i: (f"\\x{i:02x}" if i < 0x100 else f"\\u{i:04x}") for i in _INVISIBLE}
 
 

@@ -40,8 +40,12 @@ def make_console(console_db: Path, sample_folder: Path) -> Iterator[Callable[...
     """Build the app on the test store; `clock` defaults to the sample's end, `refresh_s` to an hour (no ticks)."""
     built: list[Operations] = []
 
-    def build(endpoints: Path | None = None, clock: Callable[[], int] = lambda: END, refresh_s: float = 3600.0,
-              db: Path | str | None = None) -> HookConsoleApp:  # fmt: skip
+    def build(
+        endpoints: Path | None = None,
+        clock: Callable[[], int] = lambda: END,
+        refresh_s: float = 3600.0,
+        db: Path | str | None = None,
+    ) -> HookConsoleApp:
         ops = Operations(str(db or console_db), endpoints or sample_folder / "endpoints.toml", clock=clock)
         built.append(ops)
         return make_app(None, "", refresh_s, ops=ops)

@@ -49,8 +49,16 @@ async def test_firing_alerts_are_marked_counted_and_sorted_first(
 
         store = open_store(str(console_db))  # what `hookconsole watch` does when its rules fire
         try:
-            save_transitions(store, [firing("endpoint-down", healthiest, 5), firing("backlog", healthiest, 3),
-                                     firing("endpoint-down", "ep_crm", 2)], [], END)  # fmt: skip
+            save_transitions(
+                store,
+                [
+                    firing("endpoint-down", healthiest, 5),
+                    firing("backlog", healthiest, 3),
+                    firing("endpoint-down", "ep_crm", 2),
+                ],
+                [],
+                END,
+            )
         finally:
             store.close()
         screen.load()  # the next tick: no new traffic, yet the alerts show
@@ -101,8 +109,13 @@ def marked_store(console_db: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_dashboard_with_marks_snapshot(snap_compare, make_console: Callable[..., HookConsoleApp], console_db: Path,
-                                       tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+def test_dashboard_with_marks_snapshot(
+    snap_compare,
+    make_console: Callable[..., HookConsoleApp],
+    console_db: Path,
+    tmp_path: Path,
+    size: tuple[int, int],
+) -> None:  # type: ignore[no-untyped-def]
     marked_store(console_db, tmp_path)
     assert snap_compare(make_console(), terminal_size=size, run_before=settle)
 

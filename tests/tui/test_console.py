@@ -74,8 +74,9 @@ async def test_dashboard_figures_windows_and_pause(
         )
 
 
-async def test_live_refresh_reads_attempts_written_by_another_process(make_console: Callable[..., HookConsoleApp],
-                                                                       tmp_path: Path) -> None:  # fmt: skip
+async def test_live_refresh_reads_attempts_written_by_another_process(
+    make_console: Callable[..., HookConsoleApp], tmp_path: Path
+) -> None:
     db = tmp_path / "live.db"
     start = now_ms()
     write_jsonl(tmp_path / "a.jsonl", [log_line("evt_a", "ep_live", attempted_at=format_ms(start - 60_000))])
@@ -90,8 +91,11 @@ async def test_live_refresh_reads_attempts_written_by_another_process(make_conso
             for i in range(3)
         ]
         write_jsonl(tmp_path / "b.jsonl", lines)
-        subprocess.run([sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")], check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")],
+            check=True,
+            capture_output=True,
+        )
         deadline = time.monotonic() + 15
         while _cell_text(table, "ep_live", "attempts") != "4":
             assert time.monotonic() < deadline, "the dashboard did not pick up the new attempts"
@@ -158,8 +162,9 @@ async def test_deliveries_filter_select_and_event_detail(make_console: Callable[
         assert isinstance(app.screen, DeliveriesScreen)
 
 
-async def test_payload_markup_and_control_characters_shown_literally(make_console: Callable[..., HookConsoleApp],
-                                                                     tmp_path: Path) -> None:  # fmt: skip
+async def test_payload_markup_and_control_characters_shown_literally(
+    make_console: Callable[..., HookConsoleApp], tmp_path: Path
+) -> None:
     db = tmp_path / "hostile.db"
     nasty = "[bold red]pwned[/] \x1b[31m \x07 [link=http://x]y[/link]"
     payload = orjson.dumps({"event_id": "evt_x", "user_id": nasty, "note": nasty}).decode()
@@ -182,11 +187,18 @@ async def test_payload_markup_and_control_characters_shown_literally(make_consol
         assert "\x1b" not in fields and "\x07" not in fields
 
 
-async def test_replay_flow_against_a_real_receiver(make_console: Callable[..., HookConsoleApp], sample_folder: Path,
-                                                   console_db: Path, tmp_path: Path) -> None:  # fmt: skip
+async def test_replay_flow_against_a_real_receiver(
+    make_console: Callable[..., HookConsoleApp], sample_folder: Path, console_db: Path, tmp_path: Path
+) -> None:
     secrets = {p.stem: p.read_text().strip() for p in (sample_folder / "secrets").glob("*.secret")}
-    schemes = {"ep_payments": "standard", "ep_inventory": "standard", "ep_crm": "stripe", "ep_analytics": "github",
-               "ep_fraud": "standard", "ep_giftcards": "stripe"}  # fmt: skip
+    schemes = {
+        "ep_payments": "standard",
+        "ep_inventory": "standard",
+        "ep_crm": "stripe",
+        "ep_analytics": "github",
+        "ep_fraud": "standard",
+        "ep_giftcards": "stripe",
+    }
     receiver = IndependentReceiver({e: (schemes[e], s) for e, s in secrets.items()})
     with serve_app(receiver) as port:
         text = (sample_folder / "endpoints.toml").read_text()
@@ -390,8 +402,13 @@ async def test_the_explorer_follows_the_live_refresh_and_keeps_its_place(
 ) -> None:
     db = tmp_path / "live.db"
     start = now_ms()
-    write_jsonl(tmp_path / "a.jsonl", [log_line(f"evt_a{i:03d}", "ep_live", attempted_at=format_ms(start - 600_000 + i),
-                                                status_code=503) for i in range(150)])  # fmt: skip
+    write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            log_line(f"evt_a{i:03d}", "ep_live", attempted_at=format_ms(start - 600_000 + i), status_code=503)
+            for i in range(150)
+        ],
+    )
     ingest_sources(open_store(str(db)), [str(tmp_path / "a.jsonl")])
     app = make_console(db=db, clock=now_ms, refresh_s=0.2)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -411,8 +428,11 @@ async def test_the_explorer_follows_the_live_refresh_and_keeps_its_place(
         assert scrolled > 0
         lines = [log_line(f"evt_b{i}", "ep_live", attempted_at=format_ms(now_ms() - 1000)) for i in range(3)]
         write_jsonl(tmp_path / "b.jsonl", lines)
-        subprocess.run([sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")], check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")],
+            check=True,
+            capture_output=True,
+        )
         deadline = time.monotonic() + 15
         while explorer.total != 153:
             assert time.monotonic() < deadline, "the explorer did not pick up the new deliveries"
@@ -438,8 +458,14 @@ async def test_charts_label_time_and_show_a_quiet_endpoints_outage(
             log_line(f"evt_busy_{minute}_{i}", "ep_busy", attempted_at=format_ms(at + i)) for i in range(20)
         ]
         failing = 30 <= minute < 40
-        lines.append(log_line(f"evt_quiet_{minute}", "ep_quiet", attempted_at=format_ms(at + 500),
-                              status_code=503 if failing else 200))  # fmt: skip
+        lines.append(
+            log_line(
+                f"evt_quiet_{minute}",
+                "ep_quiet",
+                attempted_at=format_ms(at + 500),
+                status_code=503 if failing else 200,
+            )
+        )
     write_jsonl(tmp_path / "q.jsonl", lines)
     db = tmp_path / "quiet.db"
     ingest_sources(open_store(str(db)), [str(tmp_path / "q.jsonl")])

@@ -31,8 +31,10 @@ async def test_a_big_payload_shows_its_start_and_size_and_s_saves_it_whole(
 ) -> None:
     payload = orjson.dumps({"event_id": "evt_big", "blob": ["x" * 1000 + f"{i:06d}" for i in range(5000)]})
     assert len(payload) > 5_000_000
-    write_jsonl(tmp_path / "big.jsonl", [log_line("evt_big", "ep_a", payload=payload.decode(),
-                                                   attempted_at=format_ms(END - 60_000))])  # fmt: skip
+    write_jsonl(
+        tmp_path / "big.jsonl",
+        [log_line("evt_big", "ep_a", payload=payload.decode(), attempted_at=format_ms(END - 60_000))],
+    )
     db = tmp_path / "big.db"
     store = open_store(str(db))
     ingest_sources(store, [str(tmp_path / "big.jsonl")])

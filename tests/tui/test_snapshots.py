@@ -28,8 +28,13 @@ SIZES = [(80, 24), (120, 40), (160, 48)]
         ("endpoint-undelivered", ["3", "enter"]),
     ],
 )
-def test_screen_snapshot(snap_compare, make_console: Callable[..., HookConsoleApp], size: tuple[int, int], screen: str,
-                         keys: list[str]) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+def test_screen_snapshot(
+    snap_compare,
+    make_console: Callable[..., HookConsoleApp],
+    size: tuple[int, int],
+    screen: str,
+    keys: list[str],
+) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await settle(pilot)
         for key in keys:

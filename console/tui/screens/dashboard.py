@@ -191,8 +191,14 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         table.clear()
         cut = 20 if self.size.width < 110 else 48  # a long error ends in "…"; the event screen shows it whole
         for f in snap.failures:
-            table.add_row(Text(clock(f.attempted_at_ms)), literal(f.endpoint_id), literal(f.event_id), Text(str(f.attempt)),
-                          status(f.status_code, f.outcome, f.error, width=cut), key=str(f.seq))  # fmt: skip
+            table.add_row(
+                Text(clock(f.attempted_at_ms)),
+                literal(f.endpoint_id),
+                literal(f.event_id),
+                Text(str(f.attempt)),
+                status(f.status_code, f.outcome, f.error, width=cut),
+                key=str(f.seq),
+            )
 
     def _status(self, now_ms: int) -> None:
         alerts = header_count(self.marks)  # first; below 110 columns it takes the place of "live every 2s"

@@ -218,8 +218,9 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         return f"{row.event_id}|{row.endpoint_id}"
 
     @work(thread=True, exclusive=True, group="deliveries", exit_on_error=False)
-    def load_page(self, flt: DeliveryFilter, after: PageCursor | None, generation: int, append: bool,
-                  limit: int = PAGE) -> None:  # fmt: skip
+    def load_page(
+        self, flt: DeliveryFilter, after: PageCursor | None, generation: int, append: bool, limit: int = PAGE
+    ) -> None:
         ops = self.console.ops
         seq = ops.latest_seq()
         rows = ops.deliveries(flt, after, limit)
@@ -280,12 +281,16 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         state = Text("delivered", style="green") if row.delivered else Text("undelivered", style="bold red")
         first = stamp(row.first_attempt_at_ms)
         cells = {
-            "sel": Text("✓" if selected else " ", style="bold"), "first attempt": Text(first if self.wide else first[5:]),
-            "event": literal(row.event_id), "endpoint": literal(row.endpoint_id), "type": literal(row.event_type),
-            "user": literal(row.user_id), "tries": Text(str(row.attempts)),
+            "sel": Text("✓" if selected else " ", style="bold"),
+            "first attempt": Text(first if self.wide else first[5:]),
+            "event": literal(row.event_id),
+            "endpoint": literal(row.endpoint_id),
+            "type": literal(row.event_type),
+            "user": literal(row.user_id),
+            "tries": Text(str(row.attempts)),
             "last": status(row.last_status_code, row.last_outcome, row.last_error, None if self.wide else 20),
             "state": state,
-        }  # fmt: skip
+        }
         return [cells[column] for column in self.shown_columns]
 
     def _selection_line(self) -> None:

@@ -60,8 +60,10 @@ def payload_view(payload: bytes) -> Syntax | Text:
     if len(payload) <= PREVIEW_BYTES:
         return Syntax(pretty_payload(payload), "json", word_wrap=True, theme="ansi_dark")
     head = payload[:PREVIEW_BYTES].decode("utf-8", errors="replace")
-    note = (f"payload {size(len(payload))}: the first {size(PREVIEW_BYTES)} shown. "
-            f"s saves it whole to {REPORTS_FOLDER.absolute()}/\n\n")  # fmt: skip
+    note = (
+        f"payload {size(len(payload))}: the first {size(PREVIEW_BYTES)} shown. "
+        f"s saves it whole to {REPORTS_FOLDER.absolute()}/\n\n"
+    )
     text = Text(note, style="bold yellow")
     text.append("\n".join(plain(line) for line in head.split("\n")))
     text.append(" ...", style="dim")
@@ -137,8 +139,13 @@ class EventScreen(ConsoleAccess, Screen[None]):
     def show(self, message: EventLoaded) -> None:
         detail = self.detail = message.detail
         fields = Text()
-        for label, value in (("type", detail.event_type), ("occurred", stamp(detail.occurred_at_ms)), ("user", detail.user_id),
-                             ("reward", detail.reward_id), ("amount", f"{detail.amount or '-'} {detail.currency or ''}")):  # fmt: skip
+        for label, value in (
+            ("type", detail.event_type),
+            ("occurred", stamp(detail.occurred_at_ms)),
+            ("user", detail.user_id),
+            ("reward", detail.reward_id),
+            ("amount", f"{detail.amount or '-'} {detail.currency or ''}"),
+        ):
             fields.append(f"{label:>9} ", style="bold")
             fields.append_text(literal(value))
             fields.append("\n")
@@ -152,10 +159,14 @@ class EventScreen(ConsoleAccess, Screen[None]):
         for a in self.detail.attempts if self.detail else ():
             at = stamp(a.attempted_at_ms)
             cells = {
-                "time": Text(at if self.wide else at[5:]), "endpoint": literal(a.endpoint_id), "try": Text(str(a.attempt)),
-                "trigger": literal(a.trigger), "status": status(a.status_code, a.outcome, a.error, 24 if self.wide else 16),
-                "latency": Text(ms(a.latency_ms)), "job": literal(a.replay_job_id),
-            }  # fmt: skip
+                "time": Text(at if self.wide else at[5:]),
+                "endpoint": literal(a.endpoint_id),
+                "try": Text(str(a.attempt)),
+                "trigger": literal(a.trigger),
+                "status": status(a.status_code, a.outcome, a.error, 24 if self.wide else 16),
+                "latency": Text(ms(a.latency_ms)),
+                "job": literal(a.replay_job_id),
+            }
             table.add_row(*(cells[c] for c in self.shown_columns), key=str(a.seq))
 
     def _attempt(self) -> AttemptView | None:
@@ -212,8 +223,10 @@ class EventScreen(ConsoleAccess, Screen[None]):
             where = "copied to the clipboard"
         else:
             where = f"the terminal refuses the clipboard ({message.refused}): written to {message.saved_to}"
-        shown = Text(f"curl for {plain(message.endpoint_id)}, {where}. Set $WEBHOOK_SECRET, then run it:\n",
-                     style="bold")  # fmt: skip
+        shown = Text(
+            f"curl for {plain(message.endpoint_id)}, {where}. Set $WEBHOOK_SECRET, then run it:\n",
+            style="bold",
+        )
         for line in message.snippet.splitlines():
             shown.append(plain(line) + "\n")
         self.query_one("#check-result", Static).update(shown)

@@ -13,23 +13,65 @@ from textual.widgets import Static
 from console.tui.widgets.alert_marks import LEGEND
 
 KEYS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("everywhere", [("d e j", "dashboard, deliveries, replay jobs"), ("ctrl+p", "command palette"),
-                    ("ctrl+r", "HTML report of what is shown"), ("t", "light / dark theme"),
-                    ("?", "this help"), ("q", "quit")]),
-    ("dashboard", [("1 2 3 4", "window 5m / 1h / 24h / 7d"), ("p", "pause / resume the live refresh"),
-                   ("s", "sort: worst first, name, attempts"), ("r", "refresh now"),
-                   ("enter", "the endpoint's undelivered deliveries")]),
+    (
+        "everywhere",
+        [
+            ("d e j", "dashboard, deliveries, replay jobs"),
+            ("ctrl+p", "command palette"),
+            ("ctrl+r", "HTML report of what is shown"),
+            ("t", "light / dark theme"),
+            ("?", "this help"),
+            ("q", "quit"),
+        ],
+    ),
+    (
+        "dashboard",
+        [
+            ("1 2 3 4", "window 5m / 1h / 24h / 7d"),
+            ("p", "pause / resume the live refresh"),
+            ("s", "sort: worst first, name, attempts"),
+            ("r", "refresh now"),
+            ("enter", "the endpoint's undelivered deliveries"),
+        ],
+    ),
     ("marks", LEGEND),  # the dashboard's endpoint rows, and the header's count of alerts firing
-    ("deliveries", [("filters", "state, endpoint, type, time, status"), ("/", "search"),
-                    ("space", "select the row"), ("a", "select all matching"), ("c", "clear the selection"),
-                    ("enter", "open the event"), ("r", "replay the selection"), ("n", "load more rows"),
-                    ("f5", "refresh (it also does so live)"), ("click", "a column header sorts the rows shown")]),
-    ("event", [("v", "check the attempt's signature"), ("c", "copy as curl (signed by openssl)"),
-               ("s", "save the whole payload (reports/)"), ("r", "replay this event"), ("escape", "back")]),
-    ("replay", [("y", "send"), ("s", "skip superseded events (or send them again)"),
-                ("x", "stop (the job can be resumed)"), ("o", "open the job, once it has ended"), ("escape", "close")]),
+    (
+        "deliveries",
+        [
+            ("filters", "state, endpoint, type, time, status"),
+            ("/", "search"),
+            ("space", "select the row"),
+            ("a", "select all matching"),
+            ("c", "clear the selection"),
+            ("enter", "open the event"),
+            ("r", "replay the selection"),
+            ("n", "load more rows"),
+            ("f5", "refresh (it also does so live)"),
+            ("click", "a column header sorts the rows shown"),
+        ],
+    ),
+    (
+        "event",
+        [
+            ("v", "check the attempt's signature"),
+            ("c", "copy as curl (signed by openssl)"),
+            ("s", "save the whole payload (reports/)"),
+            ("r", "replay this event"),
+            ("escape", "back"),
+        ],
+    ),
+    (
+        "replay",
+        [
+            ("y", "send"),
+            ("s", "skip superseded events (or send them again)"),
+            ("x", "stop (the job can be resumed)"),
+            ("o", "open the job, once it has ended"),
+            ("escape", "close"),
+        ],
+    ),
     ("jobs", [("R", "resume"), ("x", "cancel"), ("r", "refresh")]),
-]  # fmt: skip
+]
 
 NOTES = (
     "Figures say what they count: attempts are HTTP requests; deliveries are events at endpoints. "

@@ -173,14 +173,18 @@ class JobsScreen(ConsoleAccess, Screen[None]):
             if len(selection) > self.selection_room:
                 selection = selection[: self.selection_room - 1] + "…"
             cells = {
-                "job": literal(j.id), "state": Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")),
-                "created": Text(created if self.wide else created[5:16]), "total": Text(f"{j.total:,}"),
-                "delivered": Text(f"{j.count(ItemState.DELIVERED):,}"), "failed": Text(f"{j.count(ItemState.FAILED):,}"),
-                "skipped": Text(f"{j.count(ItemState.SKIPPED):,}"), "pending": Text(f"{j.count(ItemState.PENDING):,}"),
+                "job": literal(j.id),
+                "state": Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")),
+                "created": Text(created if self.wide else created[5:16]),
+                "total": Text(f"{j.total:,}"),
+                "delivered": Text(f"{j.count(ItemState.DELIVERED):,}"),
+                "failed": Text(f"{j.count(ItemState.FAILED):,}"),
+                "skipped": Text(f"{j.count(ItemState.SKIPPED):,}"),
+                "pending": Text(f"{j.count(ItemState.PENDING):,}"),
                 "selection": Text(selection),
                 "operator": Text(_cut(plain(j.operator or "-"), WHO_WIDTH["operator"])),
                 "reason": Text(_cut(plain(_why(j)), WHO_WIDTH["reason"])),
-            }  # fmt: skip
+            }
             table.add_row(*(cells[c] for c in self.shown_columns), key=j.id)
 
     def _current(self) -> JobView | None:

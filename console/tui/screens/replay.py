@@ -138,10 +138,12 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         first = ", ".join(f"{i.event_id} at {i.endpoint_id}" for i in sending[:2]) + (
             f" and {len(sending) - 2:,} more" if len(sending) > 2 else ""
         )
-        text = (f"{plan.to_send:,} deliveries to send, {plan.skipped:,} skipped, "
-                f"{len(plan.endpoints)} endpoint(s). First: {plain(first) or 'none'}.\n"
-                + impact_summary(plan)
-                + ("Press y to send them, signed, or escape to leave." if plan.to_send else "Nothing to send."))  # fmt: skip
+        text = (
+            f"{plan.to_send:,} deliveries to send, {plan.skipped:,} skipped, "
+            f"{len(plan.endpoints)} endpoint(s). First: {plain(first) or 'none'}.\n"
+            + impact_summary(plan)
+            + ("Press y to send them, signed, or escape to leave." if plan.to_send else "Nothing to send.")
+        )
         self.query_one("#replay-plan", Static).update(text)
         self.query_one("#replay-progress", ProgressBar).update(total=max(plan.to_send, 1), progress=0)
         if self.confirm_when_planned:
@@ -162,8 +164,14 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.total = pending
         table = self.query_one("#replay-endpoints", DataTable)
         for e in job.endpoints:
-            table.add_row(literal(e.endpoint_id), Text(f"{e.count(ItemState.PENDING):,}"), Text(f"{e.count(ItemState.SKIPPED):,}"),
-                          Text(f"{e.count(ItemState.DELIVERED):,}"), Text(f"{e.count(ItemState.FAILED):,}"), key=e.endpoint_id)  # fmt: skip
+            table.add_row(
+                literal(e.endpoint_id),
+                Text(f"{e.count(ItemState.PENDING):,}"),
+                Text(f"{e.count(ItemState.SKIPPED):,}"),
+                Text(f"{e.count(ItemState.DELIVERED):,}"),
+                Text(f"{e.count(ItemState.FAILED):,}"),
+                key=e.endpoint_id,
+            )
         self.query_one("#replay-plan", Static).update(
             f"Resume job {plain(job.id)}: {pending:,} pending. Press y to send them."
         )
@@ -218,8 +226,9 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
                 table.update_cell(
                     endpoint, "delivered", Text(f"{delivered:,}", style="green"), update_width=True
                 )
-                table.update_cell(endpoint, "failed", Text(f"{failed:,}", style="red" if failed else ""),
-                                  update_width=True)  # fmt: skip
+                table.update_cell(
+                    endpoint, "failed", Text(f"{failed:,}", style="red" if failed else ""), update_width=True
+                )
             if breaker:
                 notes.append(f"{endpoint}: {breaker}")
         self.query_one("#replay-progress", ProgressBar).update(progress=done)
@@ -231,9 +240,11 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.running = False
         view = self.finished = message.view
         failed = view.count(ItemState.FAILED)
-        text = (f"Job {plain(view.id)} {view.state.value} at {stamp(view.finished_at_ms)} UTC: "
-                f"{view.count(ItemState.DELIVERED):,} delivered, {failed:,} failed, "
-                f"{view.count(ItemState.SKIPPED):,} skipped.")  # fmt: skip
+        text = (
+            f"Job {plain(view.id)} {view.state.value} at {stamp(view.finished_at_ms)} UTC: "
+            f"{view.count(ItemState.DELIVERED):,} delivered, {failed:,} failed, "
+            f"{view.count(ItemState.SKIPPED):,} skipped."
+        )
         if message.reasons:
             text += (
                 "\nMost common reasons: " + "; ".join(f"{plain(r)} ({n:,})" for r, n in message.reasons) + "."
@@ -271,8 +282,10 @@ def impact_summary(plan: ReplayPlan) -> str:
     known = [d for d in drains if d is not None]
     drain = duration(max(known)) if known and len(known) == len(drains) else "unknown"
     span = f"{stamp(impact.oldest_ms)} to {stamp(impact.newest_ms)}"
-    line = (f"Impact: {impact.users:,} users, {impact.rewards:,} rewards; {plain(amounts_text(impact))}; "
-            f"events {span} UTC; drain ~{drain}.\n")  # fmt: skip
+    line = (
+        f"Impact: {impact.users:,} users, {impact.rewards:,} rewards; {plain(amounts_text(impact))}; "
+        f"events {span} UTC; drain ~{drain}.\n"
+    )
     if not impact.superseded:
         return line + "Superseded: none.\n"
     sample = ", ".join(f"{plain(e)} (newer {plain(n)})" for e, n in impact.superseded_sample[:2])

@@ -50,15 +50,27 @@ def summary(marks: dict[str, EndpointMark], now_ms: int) -> Text:
     parts: list[Text] = []
     for m in firing:
         since = m.firing_since_ms or now_ms
-        parts.append(Text.assemble(
-            (f"{FIRING} {plain(m.endpoint_id)} firing {age(since, now_ms)}", "bold red"),
-            f": {', '.join(plain(r) for r in m.firing_rules)}",
-            (f", succeeding again for {age(m.recovered_ms, now_ms)}" if m.recovered_ms is not None else "", "green"),
-        ))  # fmt: skip
+        parts.append(
+            Text.assemble(
+                (f"{FIRING} {plain(m.endpoint_id)} firing {age(since, now_ms)}", "bold red"),
+                f": {', '.join(plain(r) for r in m.firing_rules)}",
+                (
+                    f", succeeding again for {age(m.recovered_ms, now_ms)}"
+                    if m.recovered_ms is not None
+                    else "",
+                    "green",
+                ),
+            )
+        )
     for m in back:
-        parts.append(Text.assemble(
-            (f"{RECOVERED} {plain(m.endpoint_id)} recovered {age(m.recovered_ms, now_ms)} ago", "bold green"),
-        ))  # fmt: skip
+        parts.append(
+            Text.assemble(
+                (
+                    f"{RECOVERED} {plain(m.endpoint_id)} recovered {age(m.recovered_ms, now_ms)} ago",
+                    "bold green",
+                ),
+            )
+        )
     line = Text("  ").join(parts)
     line.no_wrap, line.overflow = True, "ellipsis"  # one line: each endpoint's row carries its mark anyway
     return line
