@@ -202,11 +202,12 @@ def test_postgres_connection_cut_mid_ingest_is_one_line(pg_schema_url: str, tmp_
         while not killed and process.poll() is None and time.monotonic() < deadline:
             row = conn.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = %s AND state <> 'idle' AND query ILIKE '%%insert%%'",
+                "WHERE application_name = %s AND state <> 'idle' "
+                "AND (query ILIKE '%%insert%%' OR query ILIKE '%%copy%%' OR query ILIKE '%%update%%')",
                 (app,),
             ).fetchone()
             killed = row[0] if row else 0
-            time.sleep(0.05)
+            time.sleep(0.01)
     _out, err = process.communicate(timeout=60)
     assert killed >= 1, "the ingest ended before its connection could be cut"
     assert process.returncode == 1

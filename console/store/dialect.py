@@ -96,11 +96,17 @@ class PostgresDialect(Dialect):
     ) -> None:
         if not rows:
             return
+        import psycopg
+
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        try:
+            with raw.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:  # as SQLAlchemy would raise it (a cut connection: one line, not a traceback)
+            raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
     def skip_locked(self) -> str:
         return " FOR UPDATE OF d SKIP LOCKED"
