@@ -272,6 +272,12 @@ def _shown(token: Token) -> str:
     return "the end" if token.kind == "end" else repr(token.text)
 
 
+def looks_like_where(text: str) -> bool:
+    """Whether a search box's text is a payload filter (`amount >= 1000`, `user_id in ("u1")`) rather than an
+    event, user or reward id (ids hold none of `=<>!` and no ` in (`)."""
+    return any(c in text for c in "=<>!") or " in (" in text.lower() or " in(" in text.lower()
+
+
 def parse_where(text: str) -> Expr:
     """The tree of an expression; WhereError (naming the position) when it is not one."""
     if not text.strip():

@@ -105,7 +105,9 @@ class PostgresDialect(Dialect):
             with raw.cursor() as cursor, cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
-        except psycopg.Error as exc:  # as SQLAlchemy would raise it (a cut connection: one line, not a traceback)
+        except (
+            psycopg.Error
+        ) as exc:  # as SQLAlchemy would raise it (a cut connection: one line, not a traceback)
             raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
     def skip_locked(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ReplaySelection
@@ -502,3 +502,31 @@ async def test_replay_window_previews_impact_and_toggles_superseded(
         assert replay.plan is not None and replay.plan.selection.skip_superseded
         assert replay.plan.skipped == before + impact.superseded
         assert "left out; s sends them" in str(replay.query_one("#replay-plan", Static).render())
+
+
+async def test_the_explorer_search_box_takes_a_payload_filter(
+    make_console: Callable[..., HookConsoleApp],
+) -> None:
+    """The explorer's search accepts the text `--where` takes (payload fields); a bad one says where it is wrong."""
+    app = make_console()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.show_deliveries()
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DeliveriesScreen)
+        everything = screen.total
+        assert everything is not None and everything > 0
+        search = screen.query_one("#f-search", Input)
+        search.value = 'currency = "EUR" and amount >= 1000'
+        await search.action_submit()
+        await settle(pilot)
+        assert screen.filter.where == 'currency = "EUR" and amount >= 1000' and screen.filter.search is None
+        assert screen.total is not None and 0 < screen.total < everything
+        shown = list(screen.rows.values())
+        assert shown and all(r.currency == "EUR" and float(r.amount or 0) >= 1000 for r in shown)
+        search.value = "amount >="
+        await search.action_submit()
+        await settle(pilot)
+        assert screen.filter.where == 'currency = "EUR" and amount >= 1000'  # the bad text changed nothing
+        assert any("search:" in n.message and "position" in n.message for n in app._notifications)

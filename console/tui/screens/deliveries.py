@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Select, Static
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR
+from console.domain.where import WhereError, looks_like_where, parse_where
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp, status
 from console.tui.widgets.settled_table import SettledTable
@@ -308,7 +309,11 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
     @on(Select.Changed)
     @on(Input.Submitted)
     def filter_changed(self) -> None:
-        self.filter = self._read_filter()
+        try:
+            self.filter = self._read_filter()
+        except WhereError as exc:
+            self.notify(plain(f"search: {exc}"), severity="error", markup=False)
+            return
         self.selected.clear()
         self.reload()
 
@@ -319,6 +324,10 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         span = self.query_one("#f-range", Select).value
         code = self.query_one("#f-status", Input).value.strip()
         search = self.query_one("#f-search", Input).value.strip()
+        where = None
+        if looks_like_where(search):  # a payload filter, as `--where` takes it: `amount >= 1000`
+            parse_where(search)  # WhereError names what is wrong and where
+            search, where = "", search
         now = self.console.ops.clock()
         return DeliveryFilter(
             since_ms=now - span if isinstance(span, int) and span else None,
@@ -327,6 +336,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
             state=DeliveryState(state if isinstance(state, str) else "any"),
             status_codes=(int(code),) if code.isdigit() and 100 <= int(code) <= 599 else (),
             search=search or None,
+            where=where,
         )
 
     def _current(self) -> DeliveryRow | None:

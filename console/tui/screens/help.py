@@ -79,7 +79,8 @@ NOTES = (
     "(OSC 52); inside tmux without `set-clipboard on`, or with HOOKCONSOLE_NO_CLIPBOARD set, it writes "
     "reports/curl-EVENT.sh instead and says so. "
     "Read-only mode (hookconsole --read-only tui, or HOOKCONSOLE_READ_ONLY=1) shows a badge and hides replay, "
-    "resume and cancel. Jobs record who started them (this user@host); the job list shows who and why."
+    "resume and cancel. Jobs record who started them (this user@host); the job list shows who and why. "
+    'The explorer\'s search (/) also takes a payload filter, as --where does: amount >= 1000 and currency = "EUR".'
 )
 
 
