@@ -21,7 +21,7 @@ from console import aio
 from console.analytics.build import ReportData, build_report_data
 from console.domain.alert_marks import EndpointMark
 from console.domain.deliveries import DeliveryRow, PageCursor
-from console.domain.filters import DeliveryFilter, DeliveryState
+from console.domain.filters import DeliveryFilter
 from console.domain.live import AttemptView, DashboardSnapshot, EventDetail
 from console.domain.replay import JobView, ReplayPlan, ReplaySelection
 from console.domain.times import now_ms
@@ -33,7 +33,7 @@ from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
 from console.signing import SignatureError, curl_for, verify
 from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
-from console.store.alerts import ensure_alert_tables
+from console.store.alerts import backlog_by_endpoint, ensure_alert_tables
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
 from console.watch.marks import endpoint_marks
@@ -152,12 +152,8 @@ class Operations:
     @_store_call
     def undelivered_by_endpoint(self, endpoint_ids: list[str]) -> dict[str, int]:
         """Undelivered deliveries now (whenever first tried) per endpoint: the dashboard ranks endpoints by it."""
-        store = self.store()
-        undelivered = DeliveryState.UNDELIVERED
-        return {
-            e: count_deliveries(store, DeliveryFilter(endpoint_ids=(e,), state=undelivered))
-            for e in endpoint_ids
-        }
+        backlog = backlog_by_endpoint(self.store())  # one GROUP BY on the undelivered index
+        return {e: backlog[e].undelivered if e in backlog else 0 for e in endpoint_ids}
 
     @_store_call
     def endpoint_marks(self) -> tuple[int, dict[str, EndpointMark]]:

@@ -9,7 +9,8 @@ import orjson
 
 from console.cli import output as fmt
 from console.cli.context import app_context, store_options
-from console.domain.times import MS_PER_DAY, describe_age, format_ms, now_ms, parse_time_spec
+from console.cli.filters import _time
+from console.domain.times import MS_PER_DAY, describe_age, format_ms, now_ms
 from console.domain.whatif import PolicyFigures, Schedule, WhatIfResult, parse_schedule, whatif_dict
 
 
@@ -21,15 +22,6 @@ def _schedules(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
         except ValueError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
     return tuple(schedules)
-
-
-def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_time_spec(value, ctx.meta.setdefault("hookconsole.now", now_ms()))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 @click.command("whatif")

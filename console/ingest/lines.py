@@ -239,16 +239,16 @@ def _event(
         event_type=event_type,
         occurred_at_ms=occurred_at,
         payload=raw or orjson.dumps(payload),
-        user_id=_text_or_none(payload.get("user_id")),
-        reward_id=_text_or_none(payload.get("reward_id")),
+        user_id=text_or_none(payload.get("user_id")),
+        reward_id=text_or_none(payload.get("reward_id")),
         amount=str(amount)
         if isinstance(amount, int | float | str) and not isinstance(amount, bool)
         else None,
-        currency=_text_or_none(payload.get("currency")),
+        currency=text_or_none(payload.get("currency")),
     )
 
 
-def _text_or_none(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
     if isinstance(value, str):
         return value[:MAX_ID_LENGTH]
     if isinstance(value, int) and not isinstance(value, bool):

@@ -3,6 +3,7 @@ by the next write of the same file."""
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import tempfile
@@ -31,7 +32,7 @@ def remove_stale_parts(path: Path) -> list[Path]:
     owned = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)-[^/]*\.part$")
     removed: list[Path] = []
     try:
-        candidates = list(path.parent.glob(f".{glob_escape(path.name)}.*.part"))
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.part"))
     except OSError:
         return removed
     for part in candidates:
@@ -47,10 +48,6 @@ def remove_stale_parts(path: Path) -> list[Path]:
         except OSError:  # gone meanwhile, or not ours to remove
             continue
     return removed
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 @contextmanager

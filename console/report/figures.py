@@ -91,9 +91,7 @@ def _ms_label(value: float) -> str:
 
 def _ms_axis(values: Sequence[Any], **extra: Any) -> dict[str, Any]:
     """A log axis in milliseconds with one labelled tick per decade."""
-    present = [
-        float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v)) and v > 0
-    ]
+    present = [float(v) for v in _values(values) if v is not None and v > 0]
     ticks = _decades(min(present), max(present)) if present else [1.0]
     return {"type": "log", "tickvals": ticks, "ticktext": [_ms_label(t) for t in ticks], **extra}
 

@@ -113,9 +113,10 @@ class SourceReader:
             found = {row[0] for row in rows}
             ended = []
             for row in rows:
-                if self.dispatcher.row_state(row) != OPEN:
+                kind = self.dispatcher.row_state(row)
+                if kind != OPEN:
                     open_ids.discard(row[0])
-                    if self.dispatcher.row_state(row) == FINAL:
+                    if kind == FINAL:
                         ended.append(row)
             open_ids.difference_update(set(chunk) - found)  # deleted meanwhile
             changed = changed or bool(ended) or len(found) < len(chunk)

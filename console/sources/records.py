@@ -11,7 +11,14 @@ import orjson
 
 from console.domain.outcomes import Trigger, classify_outcome
 from console.domain.records import AttemptRecord, EventRecord
-from console.ingest.lines import MAX_ATTEMPT, MAX_ID_LENGTH, MAX_LATENCY_MS, RESPONSE_EXCERPT_BYTES, LineError
+from console.ingest.lines import (
+    MAX_ATTEMPT,
+    MAX_ID_LENGTH,
+    MAX_LATENCY_MS,
+    RESPONSE_EXCERPT_BYTES,
+    LineError,
+    text_or_none,
+)
 
 NO_RESPONSE = "no response"
 
@@ -96,19 +103,11 @@ def build_event(event_id: str, event_type: str, occurred_at_ms: int, payload: by
         event_type,
         occurred_at_ms,
         payload,
-        _short(fields.get("user_id")),
-        _short(fields.get("reward_id")),
+        text_or_none(fields.get("user_id")),
+        text_or_none(fields.get("reward_id")),
         str(amount) if isinstance(amount, int | float | str) and not isinstance(amount, bool) else None,
-        _short(fields.get("currency")),
+        text_or_none(fields.get("currency")),
     )
-
-
-def _short(value: object) -> str | None:
-    if isinstance(value, str):
-        return value[:MAX_ID_LENGTH]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
 
 
 _GO_SPACE = re.compile(rb'("(?:[^"\\]|\\.)*")|[ \t\n\r]+', re.DOTALL)

@@ -63,7 +63,6 @@ def parse_source_url(text: str) -> SourceURL:
     try:
         port = parts.port
     except ValueError:
-        port = None
         raise SourceError(f"{kind} source URL: the port is not a number") from None
     host = parts.hostname or ""
     database = unquote(parts.path.lstrip("/"))

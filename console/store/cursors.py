@@ -74,12 +74,3 @@ def write_with_cursor(
         result = write_prepared(conn, store.dialect, batch)
         _save(conn, store.dialect.placeholder, source, state)
     return result
-
-
-def forget_cursor(store: Store, source: str) -> None:
-    """Drop a source's position: its next read starts from the beginning."""
-    _ensure_table(store)
-    with store.write() as conn:
-        conn.exec_driver_sql(
-            f"DELETE FROM source_cursor WHERE source = {store.dialect.placeholder}", (source,)
-        )

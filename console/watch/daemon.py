@@ -125,7 +125,8 @@ class Watcher:
             await asyncio.wait_for(delivery.deliver_due(), ONCE_SEND_TIMEOUT_S)
         except TimeoutError:
             self.log.warning(
-                "channel_failing", "notifications still pending after 30s; kept for the next run"
+                "channel_failing",
+                f"notifications still pending after {ONCE_SEND_TIMEOUT_S:g}s; kept for the next run",
             )
         finally:
             await sender.aclose()

@@ -62,13 +62,6 @@ class Rule:
     slo: float | None = None
     short_ms: int | None = None
 
-    @property
-    def is_burn_rate(self) -> bool:
-        return self.metric is Metric.BURN_RATE
-
-    def applies_to(self, endpoint_id: str) -> bool:
-        return self.endpoint in ("*", endpoint_id)
-
     def breached(self, value: float) -> bool:
         return value > self.threshold if self.above else value < self.threshold
 

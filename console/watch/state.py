@@ -20,7 +20,7 @@ from console.domain.times import describe_age, format_ms
 from console.store import Store
 from console.store.alerts import load_states, save_transitions
 from console.watch.evaluate import Observation, evaluate
-from console.watch.rules import Channel, Metric, Rule
+from console.watch.rules import BACKLOG_METRICS, Channel, Metric, Rule
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,7 @@ def summary_text(rule: Rule, obs: Observation, state: AlertState, since_ms: int 
         )
     else:
         relation = "above" if rule.above else "below"
-        window = (
-            ""
-            if rule.metric in (Metric.UNDELIVERED, Metric.OLDEST_UNDELIVERED_AGE_S)
-            else (f" over {_window_text(rule.window_ms)}")
-        )
+        window = "" if rule.metric in BACKLOG_METRICS else (f" over {_window_text(rule.window_ms)}")
         what = f"{rule.metric.value} {_fmt(obs.value)} {relation} {rule.threshold:g}{window}"
     backlog = f"{obs.undelivered} undelivered"
     if state is AlertState.FIRING:
@@ -90,9 +86,7 @@ def _notification(
         "metric": rule.metric.value,
         "value": None if obs.value is None else round(obs.value, 6),
         "threshold": rule.threshold,
-        "window_s": None
-        if rule.metric in (Metric.UNDELIVERED, Metric.OLDEST_UNDELIVERED_AGE_S)
-        else rule.window_ms // 1000,
+        "window_s": None if rule.metric in BACKLOG_METRICS else rule.window_ms // 1000,
         "since": format_ms(since_ms) if since_ms is not None else None,
         "at": format_ms(now_ms),
         "undelivered": obs.undelivered,

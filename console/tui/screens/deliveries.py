@@ -159,8 +159,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         self.load_choices()
 
     def action_refresh_now(self) -> None:
-        self.reload(keep_place=True)
-        self.load_choices()
+        self.store_changed()
 
     def set_filter(self, flt: DeliveryFilter) -> None:
         """Show a given filter (from the dashboard) and reflect it in the filter bar (once it is mounted)."""

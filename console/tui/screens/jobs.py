@@ -169,9 +169,7 @@ class JobsScreen(ConsoleAccess, Screen[None]):
         table.clear()
         for j in self.jobs.values():
             created = stamp(j.created_at_ms)
-            selection = plain(j.selection)
-            if len(selection) > self.selection_room:
-                selection = selection[: self.selection_room - 1] + "…"
+            selection = _cut(plain(j.selection), self.selection_room)
             cells = {
                 "job": literal(j.id),
                 "state": Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")),
