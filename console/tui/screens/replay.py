@@ -16,7 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
-from console.operations import ActionRefused, ReplayControl
+from console.operations import ActionRefused
+from console.replay.handle import JobHandle
 from console.replay.impact_view import amounts_text, duration
 from console.replay.runner import RunProgress
 from console.tui.screens.base import ConsoleAccess
@@ -61,7 +62,8 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.selection = selection
         self.resume_job = resume_job
         self.plan: ReplayPlan | None = None
-        self.control = ReplayControl()
+        self.job: JobHandle | None = None  # the run, once the worker has started it
+        self.stop_asked = False  # `x` before the run started: it stops as soon as it does
         self.running = False
         self.confirm_when_planned = False  # `y` pressed before the plan arrived
         self.finished: JobView | None = None
@@ -207,7 +209,10 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         except ActionRefused as exc:
             self.post_message(Refused(str(exc)))
             return
-        view = ops.run_job(job_id, self.control, self._progressed)
+        self.job = ops.start_job(job_id, self._progressed)
+        if self.stop_asked:
+            self.job.stop()
+        view = ops.run_job(self.job)
         reasons = ops.failure_reasons(job_id) if view.count(ItemState.FAILED) else []
         self.post_message(JobFinished(view, reasons))
 
@@ -263,7 +268,9 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
 
     def action_stop(self) -> None:
         if self.running:
-            self.control.stop()
+            self.stop_asked = True
+            if self.job is not None:
+                self.job.stop()
             self.query_one("#replay-outcome", Static).update("stopping after the requests in flight...")
 
     def action_close(self) -> None:
