@@ -43,6 +43,11 @@ class Progressed(Message):
 
 
 @dataclass
+class JobStarted(Message):
+    job: JobHandle
+
+
+@dataclass
 class JobFinished(Message):
     view: JobView
     reasons: list[tuple[str, int]]  # the most common last errors of the failed items
@@ -63,7 +68,7 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.resume_job = resume_job
         self.plan: ReplayPlan | None = None
         self.job: JobHandle | None = None  # the run, once the worker has started it
-        self.stop_asked = False  # `x` before the run started: it stops as soon as it does
+        self.stop_asked = False  # `x` pressed: a run not started yet stops as soon as it starts
         self.running = False
         self.confirm_when_planned = False  # `y` pressed before the plan arrived
         self.finished: JobView | None = None
@@ -209,10 +214,9 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         except ActionRefused as exc:
             self.post_message(Refused(str(exc)))
             return
-        self.job = ops.start_job(job_id, self._progressed)
-        if self.stop_asked:
-            self.job.stop()
-        view = ops.run_job(self.job)
+        handle = ops.start_job(job_id, self._progressed)
+        self.post_message(JobStarted(handle))
+        view = ops.run_job(handle)
         reasons = ops.failure_reasons(job_id) if view.count(ItemState.FAILED) else []
         self.post_message(JobFinished(view, reasons))
 
@@ -239,6 +243,12 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.query_one("#replay-progress", ProgressBar).update(progress=done)
         if notes:  # a paused endpoint (circuit breaker) says so under the table
             self.query_one("#replay-outcome", Static).update(plain("sending... " + "; ".join(notes)))
+
+    @on(JobStarted)
+    def job_started(self, message: JobStarted) -> None:
+        self.job = message.job
+        if self.stop_asked:
+            self.job.stop()  # a stop before the run began still ends it: nothing is sent
 
     @on(JobFinished)
     def job_finished(self, message: JobFinished) -> None:
