@@ -76,7 +76,7 @@ def _cards(k: Kpis, now_ms: int) -> str:
         ("Undelivered", fmt.count(k.undelivered), f"oldest {oldest} (deliveries)"),
         (
             "Latency p50 / p95 / p99",
-            f"{fmt.latency(k.latency.p50)}",
+            fmt.latency(k.latency.p50),
             f"{fmt.latency(k.latency.p95)} / {fmt.latency(k.latency.p99)} (attempts)",
         ),
     ]
