@@ -96,8 +96,8 @@ def render_stats(snapshot: StatsSnapshot, now: int, store_name: str) -> str:
     for e in snapshot.endpoints:
         k = e.kpis
         failures = ", ".join(
-            [f"{c.label} x{c.count}" for c in e.top_status_codes]
-            + [f"{c.label} x{c.count}" for c in e.top_errors]
+            [f"{c.label} x{fmt.count(c.count)}" for c in e.top_status_codes]
+            + [f"{c.label} x{fmt.count(c.count)}" for c in e.top_errors]
         )
         rows.append(
             [
