@@ -2,16 +2,17 @@
 the console, the CLI, the report and alert notifications. JSON and CSV carry the raw numbers, never these.
 
 The conventions, and why:
+- Every time is given in milliseconds, as the store keeps it.
 - A missing value (None, NaN, infinity) is `-`, as the console shows every missing field.
 - Shares are percentages with a fixed number of decimals: `99.9%` (the console and the CLI use 1; the
   report, where SLOs like 99.95% need telling apart, uses 2).
 - Latencies have a space before the unit and switch unit after rounding: `8.5 ms` below 10 ms, `850 ms`
   below a second, `1.20 s` above (so 999.6 ms is `1.00 s`, never `1000 ms`).
-- Every time is given in milliseconds, as the store keeps it.
 - Durations and ages are compact, in the units `--since 24h` and alerts.toml take, whole units only, cut
   (never rounded) down: `<1s`, `45s`, `12m`, `3h 05m`, `2d 4h`. A negative one (a clock a little behind)
   is `0s`. This is the form the console, the CLI and the report already showed most.
-- Counts have thousands separators: `1,234`.
+- Counts have thousands separators: `1,234`; rates per second keep three figures (`0.25`, `12.3`) or are
+  whole counts from 100 up (`1,234`).
 """
 
 from __future__ import annotations
