@@ -216,7 +216,7 @@ def test_dry_run_shows_the_preview_as_text_and_json(store: Store, tmp_path: Path
     assert text.exit_code == 0, text.stderr
     assert "impact: 4 users, 4 rewards; amounts: 107 EUR, 753.5 INR" in text.stdout
     assert "superseded: 3 (sent anyway; --skip-superseded leaves them out)" in text.stdout
-    assert "drain ep_std: ~2 s (1 in flight, 2/s, latency 100 ms)" in text.stdout
+    assert "drain ep_std: ~2s (1 in flight, 2/s, latency 100 ms)" in text.stdout
     assert "Retry-After: not stored" in text.stdout
     data = orjson.loads(run(*base, "--json", "--skip-superseded").stdout)
     assert data["impact"]["superseded"] == 3 and data["to_send"] == 2 and data["skipped"] == 3

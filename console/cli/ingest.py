@@ -11,10 +11,10 @@ from typing import IO
 import click
 import orjson
 
-from console.cli import output as fmt
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.cli.filters import _time as parse_since
 from console.cli.paths import refuse_overwrite
+from console.domain import formatting as fmt
 from console.domain.times import parse_duration_ms
 from console.ingest.follow import follow
 from console.ingest.mapping import LogMapping, MappingError, load_mapping
@@ -42,9 +42,9 @@ class _RejectPrinter:
 
 
 def _progress(summary: IngestSummary, total: int | None) -> None:
-    done = f"{min(summary.bytes_read / total, 1.0) * 100:5.1f}%  " if total else ""
+    done = f"{fmt.pct(min(summary.bytes_read / total, 1.0)):>6}  " if total else ""
     click.echo(
-        f"\ringest: {done}{fmt.count(summary.lines)} lines  {summary.rate_per_s:,.0f} lines/s  "
+        f"\ringest: {done}{fmt.count(summary.lines)} lines  {fmt.rate(summary.rate_per_s)} lines/s  "
         f"rejected {fmt.count(summary.rejected)}   ",
         err=True,
         nl=False,
@@ -55,8 +55,8 @@ def summary_line(summary: IngestSummary) -> str:
     skipped = f", skipped {fmt.count(summary.skipped)}" if summary.skipped else ""
     return (
         f"accepted {fmt.count(summary.accepted)}, rejected {fmt.count(summary.rejected)}, "
-        f"duplicates {fmt.count(summary.duplicates)}{skipped} in {summary.seconds:.2f} s "
-        f"({summary.rate_per_s:,.0f} lines/s)"
+        f"duplicates {fmt.count(summary.duplicates)}{skipped} in {fmt.latency(summary.seconds * 1000)} "
+        f"({fmt.rate(summary.rate_per_s)} lines/s)"
     )
 
 

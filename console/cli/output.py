@@ -1,28 +1,6 @@
-"""Number formatting for terminal output."""
+"""Plain aligned text tables for terminal output (numbers in them come from `console.domain.formatting`)."""
 
 from __future__ import annotations
-
-from console.domain.times import describe_age
-
-
-def rate(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
-
-
-def latency(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 1000:
-        return f"{value / 1000:.2f} s"
-    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
-
-
-def count(value: int) -> str:
-    return f"{value:,}"
-
-
-def age(since_ms: int | None, now_ms: int) -> str:
-    return "-" if since_ms is None else describe_age(now_ms - since_ms)
 
 
 def table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:

@@ -7,6 +7,7 @@ import sys
 import click
 
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
+from console.domain import formatting as fmt
 from console.domain.times import format_ms, now_ms, parse_duration_ms
 from console.store.prune import count_prunable, prune
 
@@ -49,7 +50,7 @@ def prune_command(
     plan = count_prunable(store, cutoff, include_undelivered)
     kept = "" if include_undelivered else " (undelivered ones are kept)"
     click.echo(
-        f"{plan.deliveries:,} deliveries with {plan.attempts:,} attempts last tried before {format_ms(cutoff)}{kept}"
+        f"{fmt.count(plan.deliveries)} deliveries with {fmt.count(plan.attempts)} attempts last tried before {format_ms(cutoff)}{kept}"
     )
     if dry_run:
         click.echo("dry run: nothing was removed")
@@ -62,7 +63,11 @@ def prune_command(
     rollup_cutoff = now - rollups_older_than if rollups_older_than is not None else None
     result = prune(store, cutoff, include_undelivered=include_undelivered, rollups_cutoff_ms=rollup_cutoff)
     click.echo(
-        f"removed {result.deliveries:,} deliveries, {result.attempts:,} attempts, {result.events:,} events"
-        + (f", {result.rollup_rows:,} rollup rows" if rollup_cutoff is not None else ", rollups kept")
+        f"removed {fmt.count(result.deliveries)} deliveries, {fmt.count(result.attempts)} attempts, {fmt.count(result.events)} events"
+        + (
+            f", {fmt.count(result.rollup_rows)} rollup rows"
+            if rollup_cutoff is not None
+            else ", rollups kept"
+        )
         + f" in {result.batches} batch(es)"
     )

@@ -13,9 +13,10 @@ import orjson
 from click.core import ParameterSource
 
 from console import aio
-from console.cli import output as fmt
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.cli.filters import build_filter, filter_options
+from console.cli.output import table
+from console.domain import formatting as fmt
 from console.domain.filters import DeliveryState
 from console.domain.replay import FailureReason, ItemState, JobView, ReplayPlan, ReplaySelection
 from console.domain.times import format_ms, now_ms
@@ -143,7 +144,7 @@ def replay_group(
         where = f" (to {mask_url(to_url)} instead)" if to_url else ""
         if plan.to_send and not _confirmed(
             yes,
-            f"Send {plan.to_send:,} deliveries to {len([e for e in plan.endpoints if e.to_send])} endpoint(s){where}?",
+            f"Send {fmt.count(plan.to_send)} deliveries to {len([e for e in plan.endpoints if e.to_send])} endpoint(s){where}?",
         ):
             return
         job_id = service.create_job(plan, origin)
@@ -201,7 +202,7 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
         click.echo(f"nothing matches the selection ({plan.selection.filter.describe()}); nothing to replay")
         return
     click.echo(
-        f"replay plan: {plan.to_send:,} to send, {plan.skipped:,} skipped, {len(plan.endpoints)} endpoint(s)"
+        f"replay plan: {fmt.count(plan.to_send)} to send, {fmt.count(plan.skipped)} skipped, {len(plan.endpoints)} endpoint(s)"
     )
     click.echo(f"selection: {selection}")
     if widened:
@@ -209,7 +210,7 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
     rows = [
         [e.endpoint_id, fmt.count(e.to_send), fmt.count(e.skipped), mask_url(e.url)] for e in plan.endpoints
     ]
-    click.echo(fmt.table(["endpoint", "to send", "skipped", "url"], rows, right={1, 2}))
+    click.echo(table(["endpoint", "to send", "skipped", "url"], rows, right={1, 2}))
     for line in impact_view.impact_lines(plan):
         click.echo(line)
     click.echo("first events:")
@@ -219,7 +220,7 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
             f"  {item.event_id}  {item.endpoint_id}  {item.event_type}  {format_ms(item.first_attempt_at_ms)}  {status}"
         )
     if len(plan.items) > SHOWN_ITEMS:
-        click.echo(f"  ... and {len(plan.items) - SHOWN_ITEMS:,} more")
+        click.echo(f"  ... and {fmt.count(len(plan.items) - SHOWN_ITEMS)} more")
     if dry_run:
         click.echo("dry run: nothing was written or sent")
 
@@ -232,7 +233,7 @@ def _progress_line(progress: RunProgress, total: int) -> None:
     delivered = sum(c.delivered for c in progress.endpoints.values())
     failed = sum(c.failed for c in progress.endpoints.values())
     click.echo(
-        f"\rreplay {progress.job_id}: {progress.done:,}/{total:,} done, {delivered:,} delivered, {failed:,} failed  "
+        f"\rreplay {progress.job_id}: {fmt.count(progress.done)}/{fmt.count(total)} done, {fmt.count(delivered)} delivered, {fmt.count(failed)} failed  "
         f"[{'  '.join(parts)}]   ",
         err=True,
         nl=False,
@@ -301,10 +302,14 @@ def _job_json(view: JobView, reasons: list[FailureReason]) -> dict[str, Any]:
 
 def _job_text(view: JobView, reasons: list[FailureReason]) -> str:
     lines = [
-        f"job {view.id}: {view.state.value}: {view.count(ItemState.DELIVERED):,} delivered, "
-        f"{view.count(ItemState.FAILED):,} failed, {view.count(ItemState.SKIPPED):,} skipped"
-        + (f", {view.count(ItemState.PENDING):,} pending" if view.count(ItemState.PENDING) else "")
-        + (f", {view.count(ItemState.CANCELLED):,} cancelled" if view.count(ItemState.CANCELLED) else ""),
+        f"job {view.id}: {view.state.value}: {fmt.count(view.count(ItemState.DELIVERED))} delivered, "
+        f"{fmt.count(view.count(ItemState.FAILED))} failed, {fmt.count(view.count(ItemState.SKIPPED))} skipped"
+        + (f", {fmt.count(view.count(ItemState.PENDING))} pending" if view.count(ItemState.PENDING) else "")
+        + (
+            f", {fmt.count(view.count(ItemState.CANCELLED))} cancelled"
+            if view.count(ItemState.CANCELLED)
+            else ""
+        ),
     ]
     rows = [
         [
@@ -316,7 +321,7 @@ def _job_text(view: JobView, reasons: list[FailureReason]) -> str:
         ]
         for e in view.endpoints
     ]
-    lines.append(fmt.table(["endpoint", "delivered", "failed", "skipped", "pending"], rows))
+    lines.append(table(["endpoint", "delivered", "failed", "skipped", "pending"], rows))
     lines.append(
         f"by {view.operator or 'unknown'}" + (f": {view.reason}" if view.reason else " (no reason given)")
     )
@@ -328,7 +333,7 @@ def _job_text(view: JobView, reasons: list[FailureReason]) -> str:
         lines.append(f"note: {view.note}")
     if reasons:
         lines.append("most common reasons for failing:")
-        lines += [f"  {r.items:>6,}  {r.reason}" for r in reasons]
+        lines += [f"  {fmt.count(r.items):>6}  {r.reason}" for r in reasons]
     return "\n".join(lines)
 
 
@@ -364,7 +369,7 @@ def list_command(limit: int, as_json: bool) -> None:
         for j in jobs
     ]
     click.echo(
-        fmt.table(
+        table(
             [
                 "job",
                 "state",
@@ -435,7 +440,7 @@ def show_command(job_id: str, as_json: bool) -> None:
             ]
             for i in troubled
         ]
-        click.echo(fmt.table(["event", "endpoint", "state", "tries", "last", "last error"], rows, right={3}))
+        click.echo(table(["event", "endpoint", "state", "tries", "last", "last error"], rows, right={3}))
 
 
 @replay_group.command("resume")
@@ -456,8 +461,11 @@ def resume_command(
     try:
         view, returned = service.prepare_resume(job_id)
         pending = view.count(ItemState.PENDING)
-        click.echo(f"job {job_id}: {pending:,} pending ({returned} were in flight when it stopped)", err=True)
-        if not _confirmed(yes, f"Send {pending:,} deliveries?"):
+        click.echo(
+            f"job {job_id}: {fmt.count(pending)} pending ({returned} were in flight when it stopped)",
+            err=True,
+        )
+        if not _confirmed(yes, f"Send {fmt.count(pending)} deliveries?"):
             return
         view = _run(service, job_id, concurrency, as_json, max_tries)
     except ReplayError as exc:
@@ -476,5 +484,5 @@ def cancel_command(job_id: str) -> None:
     except ReplayError as exc:
         fail(str(exc))
     click.echo(
-        f"job {view.id} cancelled ({view.count(ItemState.CANCELLED):,} items not sent); at {format_ms(now_ms())}"
+        f"job {view.id} cancelled ({fmt.count(view.count(ItemState.CANCELLED))} items not sent); at {format_ms(now_ms())}"
     )

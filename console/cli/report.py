@@ -11,6 +11,7 @@ from console.cli.context import app_context, fail, store_options
 from console.cli.filters import build_filter, filter_options
 from console.cli.paths import refuse_overwrite
 from console.cli.stats import warn_unknown_endpoints
+from console.domain import formatting as fmt
 from console.domain.times import now_ms
 from console.report.service import FORMATS, ReportOptions, export, export_files, write_report
 
@@ -66,7 +67,7 @@ def report_command(slo: float, title: str, plotlyjs: str, out: Path | None, **fi
     note = (
         "empty window"
         if data.empty
-        else f"{data.stats.overall.attempts:,} attempts, {len(data.incidents)} incident(s)"
+        else f"{fmt.count(data.stats.overall.attempts)} attempts, {len(data.incidents)} incident(s)"
     )
     click.echo(f"wrote {path} ({note})")
 
@@ -111,4 +112,4 @@ def export_command(
         fail(f"export to {out} failed (no partial file was left): {exc}")
     if not quiet:
         for path, rows in result.files:
-            click.echo(f"wrote {path}" + (f" ({rows:,} rows)" if path.suffix != ".html" else ""))
+            click.echo(f"wrote {path}" + (f" ({fmt.count(rows)} rows)" if path.suffix != ".html" else ""))

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from console.cli.context import fail
+from console.domain import formatting as fmt
 from console.domain.times import now_ms, parse_rfc3339_ms
 from console.sandbox.sample import DEFAULT_END, generate
 
@@ -35,4 +36,6 @@ def sample_command(events: int, days: float, seed: int, end: str, compress: bool
     except ValueError as exc:
         fail(f"--end: {exc}")
     summary = generate(out_dir, events=events, days=days, seed=seed, end_ms=end_ms, compress=compress)
-    click.echo(f"wrote {summary.attempts:,} attempts of {summary.events:,} events to {summary.path}")
+    click.echo(
+        f"wrote {fmt.count(summary.attempts)} attempts of {fmt.count(summary.events)} events to {summary.path}"
+    )

@@ -14,6 +14,7 @@ import click
 from console import aio
 from console.cli.context import app_context, fail, store_options
 from console.demo import PARENT_ENV
+from console.domain import formatting as fmt
 from console.domain.times import parse_duration_ms
 from console.endpoints import is_loopback
 from console.replay.plan import ReplayError, resolve_targets
@@ -144,5 +145,5 @@ def simulate_command(rate: float, duration: str | None, only: tuple[str, ...], s
     aio.run(main())
     s = simulator.summary
     click.echo(
-        f"events {s.events:,}, attempts {s.attempts:,}, delivered {s.delivered:,}, failed {s.failed:,}"
+        f"events {fmt.count(s.events)}, attempts {fmt.count(s.attempts)}, delivered {fmt.count(s.delivered)}, failed {fmt.count(s.failed)}"
     )

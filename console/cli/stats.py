@@ -7,10 +7,11 @@ from typing import Any
 import click
 import orjson
 
-from console.cli import output as fmt
 from console.cli.context import app_context, store_options
 from console.cli.filters import build_filter, filter_options
 from console.cli.gap_options import gap_options
+from console.cli.output import table
+from console.domain import formatting as fmt
 from console.domain.filters import DeliveryFilter
 from console.domain.gaps import GapRules, gaps_dict
 from console.domain.kpis import Kpis, StatsSnapshot, snapshot_dict
@@ -63,8 +64,8 @@ def _summary_lines(k: Kpis, now: int) -> list[str]:
         f"{fmt.count(k.http_errors)}, timeout {fmt.count(k.timeouts)}, network_error {fmt.count(k.network_errors)})",
         f"deliveries             {fmt.count(k.deliveries)}  (delivered {fmt.count(k.delivered)}, undelivered "
         f"{fmt.count(k.undelivered)}, oldest undelivered {fmt.age(k.oldest_undelivered_ms, now)})",
-        f"first-attempt success  {fmt.rate(k.first_attempt_success_rate)}  (of attempts numbered 1)",
-        f"final success          {fmt.rate(k.final_success_rate)}  (of deliveries)",
+        f"first-attempt success  {fmt.pct(k.first_attempt_success_rate)}  (of attempts numbered 1)",
+        f"final success          {fmt.pct(k.final_success_rate)}  (of deliveries)",
         f"latency (attempts)     p50 {fmt.latency(k.latency.p50)}  p95 {fmt.latency(k.latency.p95)}  "
         f"p99 {fmt.latency(k.latency.p99)}",
     ]
@@ -95,15 +96,15 @@ def render_stats(snapshot: StatsSnapshot, now: int, store_name: str) -> str:
     for e in snapshot.endpoints:
         k = e.kpis
         failures = ", ".join(
-            [f"{c.label} x{c.count}" for c in e.top_status_codes]
-            + [f"{c.label} x{c.count}" for c in e.top_errors]
+            [f"{c.label} x{fmt.count(c.count)}" for c in e.top_status_codes]
+            + [f"{c.label} x{fmt.count(c.count)}" for c in e.top_errors]
         )
         rows.append(
             [
                 e.endpoint_id,
                 fmt.count(k.attempts),
-                fmt.rate(k.first_attempt_success_rate),
-                fmt.rate(k.final_success_rate),
+                fmt.pct(k.first_attempt_success_rate),
+                fmt.pct(k.final_success_rate),
                 fmt.count(k.undelivered),
                 fmt.age(k.oldest_undelivered_ms, now),
                 fmt.latency(k.latency.p50),
@@ -112,5 +113,5 @@ def render_stats(snapshot: StatsSnapshot, now: int, store_name: str) -> str:
                 failures or "-",
             ]
         )
-    lines += ["", fmt.table(headers, rows, right=set(range(1, 9)))]
+    lines += ["", table(headers, rows, right=set(range(1, 9)))]
     return "\n".join(lines)

@@ -7,10 +7,11 @@ from typing import Any
 import click
 import orjson
 
-from console.cli import output as fmt
 from console.cli.context import app_context, store_options
 from console.cli.filters import _time
-from console.domain.times import MS_PER_DAY, describe_age, format_ms, now_ms
+from console.cli.output import table
+from console.domain import formatting as fmt
+from console.domain.times import MS_PER_DAY, format_ms, now_ms
 from console.domain.whatif import PolicyFigures, Schedule, WhatIfResult, parse_schedule, whatif_dict
 
 
@@ -72,10 +73,6 @@ def whatif_command(
     click.echo(render_whatif(result))
 
 
-def _delay(ms: int | None) -> str:
-    return "-" if ms is None else ("0s" if ms == 0 else describe_age(ms))
-
-
 def _row(label: str, f: PolicyFigures) -> list[str]:
     return [
         label,
@@ -85,8 +82,8 @@ def _row(label: str, f: PolicyFigures) -> list[str]:
         fmt.count(f.delivered),
         fmt.count(f.exhausted),
         fmt.count(f.pending),
-        _delay(f.delay_p50_ms),
-        _delay(f.delay_p95_ms),
+        fmt.duration(f.delay_p50_ms),
+        fmt.duration(f.delay_p95_ms),
         fmt.count(f.peak_per_s),
         fmt.count(f.attempts),
     ]
@@ -116,7 +113,7 @@ def render_whatif(result: WhatIfResult) -> str:
     rows += [_row(p.label, p.total) for p in result.policies]
     lines += [
         "",
-        fmt.table(headers, rows, right=set(range(2, len(headers)))),
+        table(headers, rows, right=set(range(2, len(headers)))),
         "",
         "observed: what the real schedule did (exhausted = still undelivered). Delays: first attempt to delivery, of",
         "the deliveries whose first attempt failed. Health per minute from the rollups; Retry-After is not stored,",

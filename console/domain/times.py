@@ -102,16 +102,3 @@ def parse_time_spec(text: str, now: int) -> int:
         raise ValueError(
             f"{text!r} is neither a duration back from now (24h, 7d) nor an RFC 3339 timestamp"
         ) from None
-
-
-def describe_age(ms: int) -> str:
-    """A short human age: `45s`, `12m`, `3h 05m`, `2d 4h`."""
-    delta = timedelta(milliseconds=max(ms, 0))
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.domain import formatting as fmt
 from console.domain.replay import DrainEstimate, ReplayImpact, ReplayPlan
 from console.domain.times import format_ms
 
 
-def duration(seconds: float | None) -> str:
-    """A drain time in words: '40 s', '12 min', '3.5 h'; 'unknown' when there is nothing to go by."""
-    if seconds is None:
-        return "unknown"
-    if seconds < 1:
-        return "<1 s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+def drain_time(seconds: float | None) -> str:
+    """How long a drain takes (`40s`, `12m`, `3h 30m`); `unknown` when there is nothing to go by."""
+    return "unknown" if seconds is None else fmt.duration(seconds * 1000)
 
 
 def amounts_text(impact: ReplayImpact) -> str:
@@ -33,7 +26,7 @@ def superseded_text(impact: ReplayImpact, skipping: bool) -> str:
         return "superseded: none"
     sample = ", ".join(f"{event} (newer {newer})" for event, newer in impact.superseded_sample[:3])
     action = "left out" if skipping else "sent anyway; --skip-superseded leaves them out"
-    return f"superseded: {impact.superseded:,} ({action}), e.g. {sample}"
+    return f"superseded: {fmt.count(impact.superseded)} ({action}), e.g. {sample}"
 
 
 def drain_text(drain: DrainEstimate | None) -> str:
@@ -41,11 +34,11 @@ def drain_text(drain: DrainEstimate | None) -> str:
         return "unknown"
     basis = [f"{drain.in_flight} in flight"]
     if drain.rate_per_s:
-        basis.append(f"{drain.rate_per_s:g}/s")
+        basis.append(f"{drain.rate_per_s:g}/s")  # the rate limit as endpoints.toml gives it
     basis.append(
-        f"latency {drain.latency_ms:.0f} ms" if drain.latency_ms is not None else "no recent latency"
+        f"latency {fmt.latency(drain.latency_ms)}" if drain.latency_ms is not None else "no recent latency"
     )
-    return f"~{duration(drain.seconds)} ({', '.join(basis)})"
+    return f"~{drain_time(drain.seconds)} ({', '.join(basis)})"
 
 
 def impact_lines(plan: ReplayPlan) -> list[str]:
@@ -54,7 +47,7 @@ def impact_lines(plan: ReplayPlan) -> list[str]:
     if impact is None:
         return []
     lines = [
-        f"impact: {impact.users:,} users, {impact.rewards:,} rewards; amounts: {amounts_text(impact)}",
+        f"impact: {fmt.count(impact.users)} users, {fmt.count(impact.rewards)} rewards; amounts: {amounts_text(impact)}",
         f"events from {format_ms(impact.oldest_ms) or '-'} to {format_ms(impact.newest_ms) or '-'}",
         superseded_text(impact, plan.selection.skip_superseded),
     ]

@@ -16,6 +16,8 @@ from typing import Any
 from console.analytics.build import ReportData
 from console.analytics.incidents import MIN_ATTEMPTS
 from console.analytics.series import ALL
+from console.domain import formatting as fmt
+from console.report.text import share
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569"]
 HEIGHT = 360
@@ -85,15 +87,11 @@ def _decades(low: float, high: float) -> list[float]:
     return [10.0**k for k in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)]
 
 
-def _ms_label(value: float) -> str:
-    return f"{value / 1000:g} s" if value >= 1000 else f"{value:g} ms"
-
-
 def _ms_axis(values: Sequence[Any], **extra: Any) -> dict[str, Any]:
     """A log axis in milliseconds with one labelled tick per decade."""
     present = [float(v) for v in _values(values) if v is not None and v > 0]
     ticks = _decades(min(present), max(present)) if present else [1.0]
-    return {"type": "log", "tickvals": ticks, "ticktext": [_ms_label(t) for t in ticks], **extra}
+    return {"type": "log", "tickvals": ticks, "ticktext": [fmt.latency_label(t) for t in ticks], **extra}
 
 
 def _rate_axis(rates: Sequence[float], slo: float) -> tuple[float, float, str]:
@@ -102,14 +100,14 @@ def _rate_axis(rates: Sequence[float], slo: float) -> tuple[float, float, str]:
     span = max(1.0 - low, 0.002)
     bottom = max(0.0, low - 0.25 * span)
     top = 1.0 + 0.08 * span
-    fmt = ".0%" if top - bottom >= 0.08 else (".1%" if top - bottom >= 0.008 else ".2%")
-    return bottom, top, fmt
+    tick_format = ".0%" if top - bottom >= 0.08 else (".1%" if top - bottom >= 0.008 else ".2%")
+    return bottom, top, tick_format
 
 
 def success_rate_chart(data: ReportData) -> Chart:
     series = data.series
     overall = series[(series["endpoint_id"] == ALL) & (series["attempts"] >= MIN_ATTEMPTS)]
-    bottom, top, fmt = _rate_axis(_values(overall["success_rate"]), data.slo)
+    bottom, top, tick_format = _rate_axis(_values(overall["success_rate"]), data.slo)
     traces: list[dict[str, Any]] = []
     below_x: list[str] = []
     below_text: list[str] = []
@@ -133,7 +131,7 @@ def success_rate_chart(data: ReportData) -> Chart:
         for when, rate in zip(x, y, strict=True):
             if rate is not None and rate < bottom:
                 below_x.append(when)
-                below_text.append(f"{text(endpoint)}: {rate:.2%}")
+                below_text.append(f"{text(endpoint)}: {share(rate)}")
     if below_x:
         traces.append(
             {
@@ -165,7 +163,7 @@ def success_rate_chart(data: ReportData) -> Chart:
         "yref": "y",
         "y": data.slo,
         "yanchor": "bottom",
-        "text": f"SLO {data.slo:.2%}",
+        "text": f"SLO {share(data.slo)}",
         "showarrow": False,
         "font": {"color": "#4b5563", "size": 11},
     }
@@ -173,7 +171,7 @@ def success_rate_chart(data: ReportData) -> Chart:
         "Attempt success rate per endpoint",
         traces,
         x={"type": "date"},
-        y={"range": [bottom, top], "tickformat": fmt},
+        y={"range": [bottom, top], "tickformat": tick_format},
         shapes=[slo_line],
         annotations=[label],
     )

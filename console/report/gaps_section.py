@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from console.domain import formatting as fmt
 from console.domain.gaps import GapReport
-from console.domain.times import describe_age, format_ms
+from console.domain.times import format_ms
 
 
 def gaps_section(gaps: GapReport, section: Callable[[str, str, str], str], table: Callable[..., str]) -> str:
@@ -26,18 +27,18 @@ def gaps_section(gaps: GapReport, section: Callable[[str, str, str], str], table
             s.max_attempt,
             format_ms(s.last_attempt_at_ms),
             s.last_outcome,
-            describe_age(gaps.now_ms - s.last_attempt_at_ms),
+            fmt.age(s.last_attempt_at_ms, gaps.now_ms),
         )
         for s in gaps.stuck
     ]
     body = (
-        f"<p>{gaps.skipped_count:,} deliveries with skipped attempt numbers</p>"
+        f"<p>{fmt.count(gaps.skipped_count)} deliveries with skipped attempt numbers</p>"
         + table(["event", "endpoint", "stored", "highest", "missing numbers"], skipped, [2, 3])
-        + f"<p>{gaps.missing_count:,} events with no attempt at an endpoint that received most other events of "
+        + f"<p>{fmt.count(gaps.missing_count)} events with no attempt at an endpoint that received most other events of "
         "their type that hour</p>"
         + table(["event", "type", "endpoint", "hour", "endpoint received"], missing)
-        + f"<p>{gaps.stuck_count:,} stuck deliveries (undelivered, fewer than {rules.max_tries} attempts, none for "
-        f"{describe_age(rules.stuck_after_ms)})</p>"
+        + f"<p>{fmt.count(gaps.stuck_count)} stuck deliveries (undelivered, fewer than {rules.max_tries} attempts, none for "
+        f"{fmt.duration(rules.stuck_after_ms)})</p>"
         + table(["event", "endpoint", "attempts", "last attempt", "outcome", "idle"], stuck, [2])
     )
     caption = (

@@ -11,12 +11,13 @@ import pandas as pd
 from console import __version__
 from console.analytics.build import ReportData
 from console.analytics.rows import tuples
+from console.domain import formatting as fmt
 from console.domain.kpis import Kpis
-from console.domain.times import describe_age, format_ms
+from console.domain.times import format_ms
 from console.report.figures import Chart, all_charts
 from console.report.gaps_section import gaps_section
 from console.report.plotlyjs import plotly_js, plotly_js_version
-from console.report.text import amount_text, printable
+from console.report.text import amount_text, printable, share
 
 CHART_CONFIG = {"responsive": True, "displaylogo": False}
 INCIDENT_ROWS = 50
@@ -65,28 +66,18 @@ def when(ms: int | None) -> str:
     return text.replace(".000Z", "Z")
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.2f}%"
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
-
-
 def _cards(k: Kpis, now_ms: int) -> str:
-    oldest = describe_age(now_ms - k.oldest_undelivered_ms) if k.oldest_undelivered_ms is not None else "-"
+    oldest = fmt.age(k.oldest_undelivered_ms, now_ms)
     cards = [
-        ("Attempts", f"{k.attempts:,}", f"{k.failures:,} failed (attempts)"),
-        ("Deliveries", f"{k.deliveries:,}", "events x endpoints first tried here"),
-        ("First-attempt success", _pct(k.first_attempt_success_rate), "of attempts numbered 1"),
-        ("Final success", _pct(k.final_success_rate), "of deliveries, delivered by now"),
-        ("Undelivered", f"{k.undelivered:,}", f"oldest {oldest} (deliveries)"),
+        ("Attempts", fmt.count(k.attempts), f"{fmt.count(k.failures)} failed (attempts)"),
+        ("Deliveries", fmt.count(k.deliveries), "events x endpoints first tried here"),
+        ("First-attempt success", share(k.first_attempt_success_rate), "of attempts numbered 1"),
+        ("Final success", share(k.final_success_rate), "of deliveries, delivered by now"),
+        ("Undelivered", fmt.count(k.undelivered), f"oldest {oldest} (deliveries)"),
         (
             "Latency p50 / p95 / p99",
-            f"{_ms(k.latency.p50)}",
-            f"{_ms(k.latency.p95)} / {_ms(k.latency.p99)} (attempts)",
+            fmt.latency(k.latency.p50),
+            f"{fmt.latency(k.latency.p95)} / {fmt.latency(k.latency.p99)} (attempts)",
         ),
     ]
     body = "".join(
@@ -214,14 +205,15 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
     endpoints = [
         (
             e.endpoint_id,
-            f"{e.kpis.attempts:,}",
-            _pct(e.kpis.first_attempt_success_rate),
-            _pct(e.kpis.final_success_rate),
-            f"{e.kpis.undelivered:,}",
-            _ms(e.kpis.latency.p50),
-            _ms(e.kpis.latency.p95),
-            _ms(e.kpis.latency.p99),
-            ", ".join(f"{c.label} x{c.count}" for c in (*e.top_status_codes, *e.top_errors)) or "-",
+            fmt.count(e.kpis.attempts),
+            share(e.kpis.first_attempt_success_rate),
+            share(e.kpis.final_success_rate),
+            fmt.count(e.kpis.undelivered),
+            fmt.latency(e.kpis.latency.p50),
+            fmt.latency(e.kpis.latency.p95),
+            fmt.latency(e.kpis.latency.p99),
+            ", ".join(f"{c.label} x{fmt.count(c.count)}" for c in (*e.top_status_codes, *e.top_errors))
+            or "-",
         )
         for e in data.stats.endpoints
     ]
@@ -231,18 +223,18 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
             r.endpoint_id,
             when(r.start_ms),
             when(r.end_ms),
-            describe_age(int(r.duration_s) * 1000),
-            f"{r.failed_attempts:,}",
-            _pct(r.success_rate),
-            f"{r.events_affected:,}",
-            f"{r.still_undelivered:,}",
+            fmt.duration(r.duration_s * 1000),
+            fmt.count(r.failed_attempts),
+            share(r.success_rate),
+            fmt.count(r.events_affected),
+            fmt.count(r.still_undelivered),
             f"{r.impact:,.1f}",
         )
         for n, r in enumerate(tuples(data.incidents.head(INCIDENT_ROWS)), start=1)
     ]
     shown = ""
     if len(data.incidents) > INCIDENT_ROWS:
-        shown = f" The worst {INCIDENT_ROWS} of {len(data.incidents):,}."
+        shown = f" The worst {INCIDENT_ROWS} of {fmt.count(len(data.incidents))}."
     failing = [
         (
             r.event_id,
@@ -294,11 +286,15 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
             )
         )
     delivery_times = [
-        (r.endpoint_id, f"{r.delivered:,}", f"{r.p50_s:.1f} s", f"{r.p95_s:.1f} s", f"{r.max_s:.1f} s")
+        (
+            r.endpoint_id,
+            fmt.count(r.delivered),
+            *(fmt.duration(s * 1000) for s in (r.p50_s, r.p95_s, r.max_s)),
+        )
         for r in tuples(data.time_to_delivery)
     ]
-    statuses = [(r.status_code, f"{r.attempts:,}") for r in tuples(data.failures["by_status"])]
-    errors = [(r.error_kind, f"{r.attempts:,}") for r in tuples(data.failures["by_error"])]
+    statuses = [(r.status_code, fmt.count(r.attempts)) for r in tuples(data.failures["by_status"])]
+    errors = [(r.error_kind, fmt.count(r.attempts)) for r in tuples(data.failures["by_error"])]
     return [
         _section(
             "Endpoints",
@@ -307,7 +303,7 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
         ),
         _section(
             "Incidents",
-            f"Stretches where an endpoint's attempt success rate stayed below the SLO ({data.slo:.2%}), worst "
+            f"Stretches where an endpoint's attempt success rate stayed below the SLO ({share(data.slo)}), worst "
             "first. Affected: events with a failed attempt in it; still undelivered: of those, not delivered by now; "
             f"impact: affected x hours.{shown}",
             table(INCIDENT_HEADERS, incidents, [0, 5, 6, 7, 8, 9]),
@@ -319,12 +315,12 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
         ),
         _section(
             "Ordering anomalies",
-            f"{data.ordering_count:,} deliveries reached their endpoint before an earlier event of the same user (first 50).",
+            f"{fmt.count(data.ordering_count)} deliveries reached their endpoint before an earlier event of the same user (first 50).",
             table(ORDERING_HEADERS, ordering),
         ),
         _section(
             "Duplicate deliveries",
-            f"{data.duplicates_count:,} deliveries acknowledged more than once (most acknowledged 50).",
+            f"{fmt.count(data.duplicates_count)} deliveries acknowledged more than once (most acknowledged 50).",
             table(["event", "endpoint", "type", "acknowledgements", "user"], duplicates, [3]),
         ),
         _section(
@@ -353,7 +349,7 @@ def render_report(
 ) -> str:
     """The whole page as text. Same data, title and generation time: same bytes."""
     window = (
-        f"{when(data.window.since_ms)} to {when(data.window.until_ms)} ({describe_age(data.window.span_ms)})"
+        f"{when(data.window.since_ms)} to {when(data.window.until_ms)} ({fmt.duration(data.window.span_ms)})"
     )
     scope = data.filter.with_(since_ms=None, until_ms=None).describe()
     if plotlyjs == "inline":
@@ -367,7 +363,7 @@ def render_report(
         '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{STYLE}</style>{script}</head><body>",
         f'<header><h1>{esc(title)}</h1><div class="meta">{esc(window)} · {esc(scope)} · '
-        f"SLO {data.slo:.2%} · charts in {esc(describe_age(data.window.bucket_ms))} buckets</div></header><main>",
+        f"SLO {share(data.slo)} · charts in {esc(fmt.duration(data.window.bucket_ms))} buckets</div></header><main>",
     ]
     if data.empty:
         parts.append(

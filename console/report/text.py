@@ -11,6 +11,8 @@ import math
 import re
 from typing import Any
 
+from console.domain.formatting import pct
+
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -31,6 +33,11 @@ def printable(text: str) -> str:
 def printable_value(value: Any) -> Any:
     """A cell or field value: strings made printable, anything else unchanged."""
     return printable(value) if isinstance(value, str) else value
+
+
+def share(value: float | None) -> str:
+    """A share as the report shows it: two decimals, so SLOs like 99.95% and 99.9% can be told apart."""
+    return pct(value, 2)
 
 
 def is_missing(value: Any) -> bool:

@@ -1,11 +1,12 @@
 """Showing data in the console: every value from the store becomes literal text (no markup, no control
-characters), and numbers, times and ages get one format everywhere."""
+characters). Numbers, latencies and ages are formatted by `console.domain.formatting`, as in the CLI and
+the report; times of day here."""
 
 from __future__ import annotations
 
 from rich.text import Text
 
-from console.domain.times import describe_age, format_ms
+from console.domain.times import format_ms
 
 # C0, DEL and C1 controls, and the invisible characters that reorder or break a line (bidi embeddings,
 # overrides and isolates, marks, line/paragraph separators, zero-width joiners): shown as escapes.
@@ -32,30 +33,6 @@ def literal(value: object, style: str = "") -> Text:
     if value is None:
         return Text("-", style="dim")
     return Text(plain(value), style=style)
-
-
-def pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
-
-
-def ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms"
-
-
-def size(n_bytes: int) -> str:
-    """A byte count for people: 812 B, 64.0 KiB, 50.0 MiB."""
-    value = float(n_bytes)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024 or unit == "MiB":
-            return f"{n_bytes} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
-def age(since_ms: int | None, now_ms: int) -> str:
-    return "-" if since_ms is None else describe_age(now_ms - since_ms)
 
 
 def clock(ms_value: int) -> str:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from console.delivery import RetryPolicy
+from console.domain import formatting as fmt
 from console.domain.alerts import OutboxItem
 from console.store import Store
 from console.store.alerts import mark_failed, mark_sent, pending_outbox
@@ -108,7 +109,7 @@ class OutboxDelivery:
             return True
         self.log.warning(
             "channel_failing",
-            f"channel {channel.name} failed ({error}); {item.notification_id} kept, next try in {delay:.1f}s",
+            f"channel {channel.name} failed ({error}); {item.notification_id} kept, next try in {fmt.duration(delay * 1000)}",
             channel=channel.name,
             notification=item.notification_id,
             tries=tries,

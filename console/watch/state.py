@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
+from console.domain import formatting as fmt
 from console.domain.alerts import AlertState, AlertStateRow
-from console.domain.times import describe_age, format_ms
+from console.domain.times import format_ms
 from console.store import Store
 from console.store.alerts import load_states, save_transitions
 from console.watch.evaluate import Observation, evaluate
@@ -68,7 +69,7 @@ def summary_text(rule: Rule, obs: Observation, state: AlertState, since_ms: int 
     if state is AlertState.FIRING:
         started = f" since {format_ms(since_ms)}" if since_ms is not None else ""
         return f"{obs.endpoint_id}: {rule.name} firing: {what}{started}; {backlog}"
-    lasted = f" after {describe_age(now_ms - since_ms)}" if since_ms is not None else ""
+    lasted = f" after {fmt.age(since_ms, now_ms)}" if since_ms is not None else ""
     current = f"{rule.metric.value} now {_fmt(obs.value)}"
     return f"{obs.endpoint_id}: {rule.name} resolved{lasted}: {current}; {backlog}"
 

@@ -1,5 +1,6 @@
 """Nothing is cut at 80, 100, 120 or 160 columns: every table fits its width (no column hidden off to the
-right), every footer key is on screen, and the filter dropdowns show their values on one line."""
+right), every footer key is on screen, the filter dropdowns show their values on one line, and a KPI tile's note
+that shows is whole (on one line)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import Callable
 
 import pytest
 from textual.app import App
-from textual.widgets import DataTable, Select
+from textual.widgets import DataTable, Select, Static
 from textual.widgets._footer import FooterKey
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ReplaySelection
 from console.tui.app import HookConsoleApp
+from console.tui.widgets.kpi import KpiTile
 from tests.tui.conftest import settle
 
 SIZES = [(80, 24), (100, 30), (120, 40), (160, 48)]
@@ -34,6 +36,10 @@ def _problems(app: App[None], where: str) -> list[str]:
         label = select.query_one("SelectCurrent #label")
         if label.size.height > 1:
             found.append(f"{where}: {select.id} wraps its value")
+    for tile in screen.query(KpiTile):
+        note = tile.query_one(".note", Static)
+        if note.region.y < tile.content_region.bottom and note.size.height > 1:
+            found.append(f"{where}: tile #{tile.id} wraps its note {str(note.render())!r}")
     return found
 
 

@@ -15,11 +15,12 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
 
+from console.domain import formatting as fmt
 from console.domain.alert_marks import EndpointMark
 from console.domain.live import DashboardSnapshot
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 from console.tui.screens.base import ConsoleAccess
-from console.tui.text import age, clock, literal, ms, pct, status
+from console.tui.text import clock, literal, status
 from console.tui.widgets.alert_marks import AlertsLine, header_count
 from console.tui.widgets.chart_axis import ChartAxis
 from console.tui.widgets.endpoints_table import SORTS, EndpointsTable
@@ -147,17 +148,23 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         self.last_seq, self.last_minute = snap.last_seq, snap.now_ms // MS_PER_MINUTE
         k = snap.stats.overall
         with self.app.batch_update():
-            self.query_one("#tile-first", KpiTile).show(pct(k.first_attempt_success_rate), "of attempts #1")
-            self.query_one("#tile-final", KpiTile).show(pct(k.final_success_rate), "of deliveries")
+            self.query_one("#tile-first", KpiTile).show(
+                fmt.pct(k.first_attempt_success_rate), "of attempts #1"
+            )
+            self.query_one("#tile-final", KpiTile).show(fmt.pct(k.final_success_rate), "of deliveries")
             self.query_one("#tile-rate", KpiTile).show(
-                f"{k.attempts / (snap.window_ms / 1000):.2f}", f"{k.attempts:,} in {self.window}"
+                fmt.rate(k.attempts / (snap.window_ms / 1000)), f"{fmt.count(k.attempts)} in {self.window}"
+            )
+            p95, oldest = (
+                f"p95 {fmt.latency(k.latency.p95)}",
+                fmt.age(snap.oldest_undelivered_ms, snap.now_ms),
             )
             self.query_one("#tile-latency", KpiTile).show(
-                ms(k.latency.p50), f"p95 {ms(k.latency.p95)} p99 {ms(k.latency.p99)}"
+                fmt.latency(k.latency.p50), (f"{p95} p99 {fmt.latency(k.latency.p99)}", p95)
             )
             self.query_one("#tile-backlog", KpiTile).show(
-                f"{snap.backlog:,}",
-                f"all time, oldest {age(snap.oldest_undelivered_ms, snap.now_ms)}",
+                fmt.count(snap.backlog),
+                (f"all time, oldest {oldest}", f"oldest {oldest}"),
                 "red" if snap.backlog else "",
             )
             self._show_charts(snap)
@@ -172,11 +179,11 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         rates = [p.success_rate for p in snap.series]
         self.query_one("#spark-failed", Sparkline).data = failed
         self.query_one("#label-failed", Static).update(
-            f"failed attempts (max {max(failed, default=0):,} per slice)"
+            f"failed attempts (max {fmt.count(max(failed, default=0))} per slice)"
         )
         known = [r for r in rates if r is not None]
         self.query_one("#spark-success", Sparkline).data = [r if r is not None else 1.0 for r in rates]
-        low = f"lowest {pct(min(known))}" if known else "no attempts"
+        low = f"lowest {fmt.pct(min(known))}" if known else "no attempts"
         self.query_one("#label-success", Static).update(f"success rate (attempts, {low})")
         start = snap.series[0].start_ms if snap.series else snap.now_ms - snap.window_ms
         for axis in self.query(ChartAxis):

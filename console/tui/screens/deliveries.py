@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Select, Static
 
+from console.domain import formatting as fmt
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR
@@ -294,11 +295,11 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         return [cells[column] for column in self.shown_columns]
 
     def _selection_line(self) -> None:
-        total = "?" if self.total is None else f"{self.total:,}"
-        chosen = f"all {total} matching" if self.all_matching else f"{len(self.selected):,} selected"
+        total = "?" if self.total is None else fmt.count(self.total)
+        chosen = f"all {total} matching" if self.all_matching else f"{fmt.count(len(self.selected))} selected"
         more = "" if self.exhausted else " · n: more"
         described = plain(self.filter.describe())
-        line = f" {total} match · {len(self.rows):,} shown{more} · {chosen} · {described}"
+        line = f" {total} match · {fmt.count(len(self.rows))} shown{more} · {chosen} · {described}"
         self.query_one("#selection-line", Static).update(line)
         note = self.query_one("#empty-note", Static)
         note.display = self.total == 0

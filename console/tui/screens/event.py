@@ -16,12 +16,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from console.domain import formatting as fmt
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.live import AttemptView, EventDetail
 from console.operations import REPORTS_FOLDER, ActionRefused
 from console.tui.clipboard import clipboard_refused
 from console.tui.screens.base import ConsoleAccess
-from console.tui.text import literal, ms, plain, size, stamp, status
+from console.tui.text import literal, plain, stamp, status
 from console.tui.widgets.settled_table import SettledTable
 
 PREVIEW_BYTES = 64 * 1024  # a bigger payload shows this much, unformatted; `s` saves it whole
@@ -61,7 +62,7 @@ def payload_view(payload: bytes) -> Syntax | Text:
         return Syntax(pretty_payload(payload), "json", word_wrap=True, theme="ansi_dark")
     head = payload[:PREVIEW_BYTES].decode("utf-8", errors="replace")
     note = (
-        f"payload {size(len(payload))}: the first {size(PREVIEW_BYTES)} shown. "
+        f"payload {fmt.data_size(len(payload))}: the first {fmt.data_size(PREVIEW_BYTES)} shown. "
         f"s saves it whole to {REPORTS_FOLDER.absolute()}/\n\n"
     )
     text = Text(note, style="bold yellow")
@@ -164,7 +165,7 @@ class EventScreen(ConsoleAccess, Screen[None]):
                 "try": Text(str(a.attempt)),
                 "trigger": literal(a.trigger),
                 "status": status(a.status_code, a.outcome, a.error, 24 if self.wide else 16),
-                "latency": Text(ms(a.latency_ms)),
+                "latency": Text(fmt.latency(a.latency_ms)),
                 "job": literal(a.replay_job_id),
             }
             table.add_row(*(cells[c] for c in self.shown_columns), key=str(a.seq))
@@ -239,7 +240,7 @@ class EventScreen(ConsoleAccess, Screen[None]):
     def save_payload(self, detail: EventDetail) -> None:
         path = self.console.ops.save_payload(detail.event_id, detail.payload)
         self.post_message(
-            CheckDone(f"payload of {detail.event_id} ({size(len(detail.payload))}) saved to {path}")
+            CheckDone(f"payload of {detail.event_id} ({fmt.data_size(len(detail.payload))}) saved to {path}")
         )
 
     def action_replay(self) -> None:

@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from console.domain import formatting as fmt
 from console.domain.replay import ItemState, JobView
 from console.domain.urls import mask_url
 from console.operations import ActionRefused
@@ -156,7 +157,7 @@ class JobsScreen(ConsoleAccess, Screen[None]):
         parts = [f"{job.id}: by {job.operator or '-'}", f"why: {_why(job)}"]
         if job.count(ItemState.FAILED):
             reasons = self.console.ops.failure_reasons(job.id)
-            parts.append("failed: " + "; ".join(f"{reason} ({n:,})" for reason, n in reasons))
+            parts.append("failed: " + "; ".join(f"{reason} ({fmt.count(n)})" for reason, n in reasons))
         self.post_message(JobExplained(job.id, " · ".join(parts)))
 
     @on(JobExplained)
@@ -174,11 +175,11 @@ class JobsScreen(ConsoleAccess, Screen[None]):
                 "job": literal(j.id),
                 "state": Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")),
                 "created": Text(created if self.wide else created[5:16]),
-                "total": Text(f"{j.total:,}"),
-                "delivered": Text(f"{j.count(ItemState.DELIVERED):,}"),
-                "failed": Text(f"{j.count(ItemState.FAILED):,}"),
-                "skipped": Text(f"{j.count(ItemState.SKIPPED):,}"),
-                "pending": Text(f"{j.count(ItemState.PENDING):,}"),
+                "total": Text(fmt.count(j.total)),
+                "delivered": Text(fmt.count(j.count(ItemState.DELIVERED))),
+                "failed": Text(fmt.count(j.count(ItemState.FAILED))),
+                "skipped": Text(fmt.count(j.count(ItemState.SKIPPED))),
+                "pending": Text(fmt.count(j.count(ItemState.PENDING))),
                 "selection": Text(selection),
                 "operator": Text(_cut(plain(j.operator or "-"), WHO_WIDTH["operator"])),
                 "reason": Text(_cut(plain(_why(j)), WHO_WIDTH["reason"])),

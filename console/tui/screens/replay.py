@@ -15,10 +15,11 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
+from console.domain import formatting as fmt
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
 from console.operations import ActionRefused
 from console.replay.handle import JobHandle
-from console.replay.impact_view import amounts_text, duration
+from console.replay.impact_view import amounts_text, drain_time
 from console.replay.runner import RunProgress
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp
@@ -135,18 +136,18 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         for e in plan.endpoints:
             table.add_row(
                 literal(e.endpoint_id),
-                Text(f"{e.to_send:,}"),
-                Text(f"{e.skipped:,}"),
+                Text(fmt.count(e.to_send)),
+                Text(fmt.count(e.skipped)),
                 Text("-"),
                 Text("-"),
                 key=e.endpoint_id,
             )
         sending = [i for i in plan.items if i.skip_reason is None]
         first = ", ".join(f"{i.event_id} at {i.endpoint_id}" for i in sending[:2]) + (
-            f" and {len(sending) - 2:,} more" if len(sending) > 2 else ""
+            f" and {fmt.count(len(sending) - 2)} more" if len(sending) > 2 else ""
         )
         text = (
-            f"{plan.to_send:,} deliveries to send, {plan.skipped:,} skipped, "
+            f"{fmt.count(plan.to_send)} deliveries to send, {fmt.count(plan.skipped)} skipped, "
             f"{len(plan.endpoints)} endpoint(s). First: {plain(first) or 'none'}.\n"
             + impact_summary(plan)
             + ("Press y to send them, signed, or escape to leave." if plan.to_send else "Nothing to send.")
@@ -173,14 +174,14 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         for e in job.endpoints:
             table.add_row(
                 literal(e.endpoint_id),
-                Text(f"{e.count(ItemState.PENDING):,}"),
-                Text(f"{e.count(ItemState.SKIPPED):,}"),
-                Text(f"{e.count(ItemState.DELIVERED):,}"),
-                Text(f"{e.count(ItemState.FAILED):,}"),
+                Text(fmt.count(e.count(ItemState.PENDING))),
+                Text(fmt.count(e.count(ItemState.SKIPPED))),
+                Text(fmt.count(e.count(ItemState.DELIVERED))),
+                Text(fmt.count(e.count(ItemState.FAILED))),
                 key=e.endpoint_id,
             )
         self.query_one("#replay-plan", Static).update(
-            f"Resume job {plain(job.id)}: {pending:,} pending. Press y to send them."
+            f"Resume job {plain(job.id)}: {fmt.count(pending)} pending. Press y to send them."
         )
         self.query_one("#replay-progress", ProgressBar).update(total=max(pending, 1), progress=0)
 
@@ -233,10 +234,13 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             done += delivered + failed
             if endpoint in {k.value for k in table.rows}:
                 table.update_cell(
-                    endpoint, "delivered", Text(f"{delivered:,}", style="green"), update_width=True
+                    endpoint, "delivered", Text(fmt.count(delivered), style="green"), update_width=True
                 )
                 table.update_cell(
-                    endpoint, "failed", Text(f"{failed:,}", style="red" if failed else ""), update_width=True
+                    endpoint,
+                    "failed",
+                    Text(fmt.count(failed), style="red" if failed else ""),
+                    update_width=True,
                 )
             if breaker:
                 notes.append(f"{endpoint}: {breaker}")
@@ -257,12 +261,14 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         failed = view.count(ItemState.FAILED)
         text = (
             f"Job {plain(view.id)} {view.state.value} at {stamp(view.finished_at_ms)} UTC: "
-            f"{view.count(ItemState.DELIVERED):,} delivered, {failed:,} failed, "
-            f"{view.count(ItemState.SKIPPED):,} skipped."
+            f"{fmt.count(view.count(ItemState.DELIVERED))} delivered, {fmt.count(failed)} failed, "
+            f"{fmt.count(view.count(ItemState.SKIPPED))} skipped."
         )
         if message.reasons:
             text += (
-                "\nMost common reasons: " + "; ".join(f"{plain(r)} ({n:,})" for r, n in message.reasons) + "."
+                "\nMost common reasons: "
+                + "; ".join(f"{plain(r)} ({fmt.count(n)})" for r, n in message.reasons)
+                + "."
             )
         self.query_one("#replay-plan", Static).update(text)  # markup=False: shown as it is
         self.query_one("#replay-outcome", Static).update("o opens the job · escape closes")
@@ -297,14 +303,14 @@ def impact_summary(plan: ReplayPlan) -> str:
         return ""
     drains = [e.drain.seconds if e.drain else None for e in plan.endpoints if e.to_send]
     known = [d for d in drains if d is not None]
-    drain = duration(max(known)) if known and len(known) == len(drains) else "unknown"
+    drain = drain_time(max(known) if known and len(known) == len(drains) else None)
     span = f"{stamp(impact.oldest_ms)} to {stamp(impact.newest_ms)}"
     line = (
-        f"Impact: {impact.users:,} users, {impact.rewards:,} rewards; {plain(amounts_text(impact))}; "
+        f"Impact: {fmt.count(impact.users)} users, {fmt.count(impact.rewards)} rewards; {plain(amounts_text(impact))}; "
         f"events {span} UTC; drain ~{drain}.\n"
     )
     if not impact.superseded:
         return line + "Superseded: none.\n"
     sample = ", ".join(f"{plain(e)} (newer {plain(n)})" for e, n in impact.superseded_sample[:2])
     action = "left out; s sends them" if plan.selection.skip_superseded else "s leaves them out"
-    return line + f"Superseded: {impact.superseded:,} ({action}), e.g. {sample}.\n"
+    return line + f"Superseded: {fmt.count(impact.superseded)} ({action}), e.g. {sample}.\n"

@@ -6,8 +6,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from console.domain import formatting as fmt
 from console.domain.alert_marks import EndpointMark
-from console.tui.text import age, plain
+from console.tui.text import plain
 
 FIRING = "▲"
 RECOVERED = "✓"
@@ -52,10 +53,10 @@ def summary(marks: dict[str, EndpointMark], now_ms: int) -> Text:
         since = m.firing_since_ms or now_ms
         parts.append(
             Text.assemble(
-                (f"{FIRING} {plain(m.endpoint_id)} firing {age(since, now_ms)}", "bold red"),
+                (f"{FIRING} {plain(m.endpoint_id)} firing {fmt.age(since, now_ms)}", "bold red"),
                 f": {', '.join(plain(r) for r in m.firing_rules)}",
                 (
-                    f", succeeding again for {age(m.recovered_ms, now_ms)}"
+                    f", succeeding again for {fmt.age(m.recovered_ms, now_ms)}"
                     if m.recovered_ms is not None
                     else "",
                     "green",
@@ -66,7 +67,7 @@ def summary(marks: dict[str, EndpointMark], now_ms: int) -> Text:
         parts.append(
             Text.assemble(
                 (
-                    f"{RECOVERED} {plain(m.endpoint_id)} recovered {age(m.recovered_ms, now_ms)} ago",
+                    f"{RECOVERED} {plain(m.endpoint_id)} recovered {fmt.age(m.recovered_ms, now_ms)} ago",
                     "bold green",
                 ),
             )

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from rich.text import Text
 
+from console.domain import formatting as fmt
 from console.domain.alert_marks import EndpointMark
 from console.domain.kpis import EndpointKpis
-from console.tui.text import age, health, literal, ms, pct, plain
+from console.tui.text import health, literal, plain
 from console.tui.widgets.alert_marks import row_mark
 from console.tui.widgets.settled_table import SettledTable
 
@@ -69,13 +70,13 @@ class EndpointsTable(SettledTable):
             "●": row_mark(self._marks.get(e.endpoint_id))
             or health(k.first_attempt_success_rate, k.final_success_rate, undelivered),
             "endpoint": literal(e.endpoint_id),
-            "attempts": Text(f"{k.attempts:,}", justify="right"),
-            "1st-try": Text(pct(k.first_attempt_success_rate), justify="right"),
-            "final": Text(pct(k.final_success_rate), justify="right"),
-            "p95": Text(ms(k.latency.p95), justify="right"),
-            "failed": Text(f"{k.failures:,}", justify="right", style="red" if k.failures else ""),
-            "undeliv": Text(f"{undelivered:,}", justify="right", style="bold red" if undelivered else ""),
-            "last fail": Text(age(e.last_failure_ms, now_ms), no_wrap=True),
+            "attempts": Text(fmt.count(k.attempts), justify="right"),
+            "1st-try": Text(fmt.pct(k.first_attempt_success_rate), justify="right"),
+            "final": Text(fmt.pct(k.final_success_rate), justify="right"),
+            "p95": Text(fmt.latency(k.latency.p95), justify="right"),
+            "failed": Text(fmt.count(k.failures), justify="right", style="red" if k.failures else ""),
+            "undeliv": Text(fmt.count(undelivered), justify="right", style="bold red" if undelivered else ""),
+            "last fail": Text(fmt.age(e.last_failure_ms, now_ms), no_wrap=True),
         }
 
     def show(self, endpoints: tuple[EndpointKpis, ...], now_ms: int, undelivered_now: dict[str, int]) -> int:

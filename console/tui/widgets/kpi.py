@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
@@ -9,7 +12,7 @@ from textual.widgets import Static
 
 class KpiTile(Vertical):
     DEFAULT_CSS = """
-    KpiTile { border: round $panel-lighten-2; height: 5; min-width: 12; padding: 0 1; }
+    KpiTile { border: round $panel-lighten-2; height: 5; min-width: 12; padding: 0 0 0 1; }
     KpiTile .label { color: $text-muted; }
     KpiTile .value { text-style: bold; }
     KpiTile .note { color: $text-muted; }
@@ -18,14 +21,26 @@ class KpiTile(Vertical):
     def __init__(self, label: str, *, id: str) -> None:  # noqa: A002  (Textual names it id)
         super().__init__(id=id)
         self.label = label
+        self.notes: tuple[str, ...] = ("",)
 
     def compose(self) -> ComposeResult:
         yield Static(self.label, classes="label", markup=False)
         yield Static("-", classes="value", markup=False)
         yield Static("", classes="note", markup=False)
 
-    def show(self, value: str, note: str = "", style: str = "") -> None:
+    def show(self, value: str, note: str | Sequence[str] = "", style: str = "") -> None:
+        """`note` may be alternatives, longest first: the tile shows the first that fits its width (the note
+        has one line; a wrapped one would lose its end, a unit or a figure)."""
         value_widget = self.query_one(".value", Static)
         value_widget.update(value)
         value_widget.styles.color = style or None
-        self.query_one(".note", Static).update(note)
+        self.notes = (note,) if isinstance(note, str) else tuple(note)
+        self._show_note()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._show_note()
+
+    def _show_note(self) -> None:
+        width = self.content_size.width
+        fitting = [n for n in self.notes if len(n) <= width]
+        self.query_one(".note", Static).update(fitting[0] if fitting else self.notes[-1])
