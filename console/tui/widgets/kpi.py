@@ -6,8 +6,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from console.tui.widgets.line import Line
+
 
 class KpiTile(Vertical):
+    """A fixed-size box; the figure and the note are one line each, so a refresh redraws the lines that changed
+    and never lays the screen out again."""
+
     DEFAULT_CSS = """
     KpiTile { border: round $panel-lighten-2; height: 5; min-width: 12; padding: 0 1; }
     KpiTile .label { color: $text-muted; }
@@ -18,14 +23,17 @@ class KpiTile(Vertical):
     def __init__(self, label: str, *, id: str) -> None:  # noqa: A002  (Textual names it id)
         super().__init__(id=id)
         self.label = label
+        self._style = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(self.label, classes="label", markup=False)
-        yield Static("-", classes="value", markup=False)
-        yield Static("", classes="note", markup=False)
+        yield Static(self.label, classes="label", markup=False)  # may wrap below 110 columns: height auto
+        yield Line("-", classes="value")
+        yield Line("", classes="note")
 
     def show(self, value: str, note: str = "", style: str = "") -> None:
-        value_widget = self.query_one(".value", Static)
-        value_widget.update(value)
-        value_widget.styles.color = style or None
-        self.query_one(".note", Static).update(note)
+        value_line = self.query_one(".value", Line)
+        value_line.show(value)
+        if style != self._style:
+            self._style = style
+            value_line.styles.color = style or None
+        self.query_one(".note", Line).show(note)
