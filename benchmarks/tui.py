@@ -1,6 +1,9 @@
 """The console headless (run_test) on a 7-day and a 35-day store of the same traffic density: time from start to
-the first painted dashboard, and the time of one live refresh (24 h window). Targets: first paint <= 1.5 s and
-refresh <= 100 ms on the larger store; larger/smaller ratio <= 1.3 for both."""
+the first painted dashboard, and the time of one live refresh (24 h window), with nothing new and with the clock
+moving 2 s a refresh as a live tick does (the window slides: figures, ages and the header change). Targets:
+first paint <= 1.5 s and refresh <= 100 ms on the larger store; larger/smaller ratio <= 1.3 for both. A
+refresh's CPU time (the process's, both threads) is printed beside it: on a busy machine the wall time mostly
+measures waiting for a core."""
 
 from __future__ import annotations
 
@@ -15,9 +18,25 @@ from console.operations import Operations
 from console.tui.app import make_app
 from console.tui.screens.dashboard import DashboardScreen
 
+TICK_MS = 2000  # the console's default refresh interval
 
-async def measure(db: Path) -> tuple[float, float]:
-    ops = Operations(str(db), Path("sample_data/endpoints.toml"), clock=lambda: END_MS)
+
+async def refresh(pilot, screen: DashboardScreen) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """One forced refresh, until its figures are painted: (wall seconds, CPU seconds)."""
+    previous = screen.snapshot
+    began, cpu = time.perf_counter(), time.process_time()
+    screen.load(force=True)
+    while screen.snapshot is previous:
+        await pilot.pause(0.002)
+    await pilot.pause(0.002)
+    return time.perf_counter() - began, time.process_time() - cpu
+
+
+async def measure(db: Path) -> tuple[float, ...]:
+    """First paint, then the medians (wall, CPU) of five refreshes with nothing new and of five with the clock
+    moving."""
+    now = [END_MS]
+    ops = Operations(str(db), Path("sample_data/endpoints.toml"), clock=lambda: now[0])
     app = make_app(None, "", 3600, ops=ops)
     started = time.perf_counter()
     async with app.run_test(size=(160, 48)) as pilot:
@@ -28,17 +47,13 @@ async def measure(db: Path) -> tuple[float, float]:
         await pilot.pause(0.002)
         first_paint = time.perf_counter() - started
         screen.window = "24h"
-        refreshes = []
+        same = [await refresh(pilot, screen) for _ in range(5)]
+        moving = []
         for _ in range(5):
-            previous = screen.snapshot
-            began = time.perf_counter()
-            screen.load(force=True)
-            while screen.snapshot is previous:
-                await pilot.pause(0.002)
-            await pilot.pause(0.002)
-            refreshes.append(time.perf_counter() - began)
+            now[0] += TICK_MS
+            moving.append(await refresh(pilot, screen))
     ops.reset()
-    return first_paint, statistics.median(refreshes)
+    return first_paint, *(statistics.median(r[i] for r in runs) for runs in (same, moving) for i in (0, 1))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,24 +61,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     dbs = history_stores()
-    results: dict[int, list[tuple[float, float]]] = {7: [], 35: []}
+    results: dict[int, list[tuple[float, ...]]] = {7: [], 35: []}
     for _ in range(args.repeat):
         for days, db in dbs.items():
             results[days].append(asyncio.run(measure(db)))
-    paint = {d: statistics.median(r[0] for r in results[d]) for d in dbs}
-    refresh = {d: statistics.median(r[1] for r in results[d]) for d in dbs}
+    median = {d: [statistics.median(r[i] for r in results[d]) for i in range(5)] for d in dbs}
     report(
         "tui first paint",
-        store_7d=f"{paint[7] * 1000:.0f} ms",
-        store_35d=f"{paint[35] * 1000:.0f} ms (target <= 1500)",
-        ratio=f"{paint[35] / paint[7]:.2f} (target <= 1.3)",
+        store_7d=f"{median[7][0] * 1000:.0f} ms",
+        store_35d=f"{median[35][0] * 1000:.0f} ms (target <= 1500)",
+        ratio=f"{median[35][0] / median[7][0]:.2f} (target <= 1.3)",
     )
-    report(
-        "tui live refresh (24h)",
-        store_7d=f"{refresh[7] * 1000:.0f} ms",
-        store_35d=f"{refresh[35] * 1000:.0f} ms (target <= 100)",
-        ratio=f"{refresh[35] / refresh[7]:.2f} (target <= 1.3)",
-    )
+    for wall, name in ((1, "tui live refresh (24h)"), (3, "tui live refresh, clock moving (24h)")):
+        report(
+            name,
+            store_7d=f"{median[7][wall] * 1000:.0f} ms",
+            store_35d=f"{median[35][wall] * 1000:.0f} ms (target <= 100)",
+            ratio=f"{median[35][wall] / median[7][wall]:.2f} (target <= 1.3)",
+            cpu=f"{median[7][wall + 1] * 1000:.0f} / {median[35][wall + 1] * 1000:.0f} ms",
+        )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from console.tui.widgets.alert_marks import AlertsLine, header_count
 from console.tui.widgets.chart_axis import ChartAxis
 from console.tui.widgets.endpoints_table import SORTS, EndpointsTable
 from console.tui.widgets.kpi import KpiTile
+from console.tui.widgets.line import Line
 from console.tui.widgets.settled_table import SettledTable
 
 WINDOWS = {"5m": 5 * MS_PER_MINUTE, "1h": MS_PER_HOUR, "24h": MS_PER_DAY, "7d": 7 * MS_PER_DAY}
@@ -71,7 +72,7 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         self.marks: dict[str, EndpointMark] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="status-line", markup=False)
+        yield Line("", id="status-line")
         with Horizontal(id="tiles"):
             yield KpiTile("1st-try success", id="tile-first")
             yield KpiTile("final success", id="tile-final")
@@ -80,13 +81,11 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
             yield KpiTile("undelivered now", id="tile-backlog")
         with Horizontal(id="charts"):
             with Vertical():
-                yield Static("failed attempts", id="label-failed", classes="chart-label", markup=False)
+                yield Line("failed attempts", id="label-failed", classes="chart-label")
                 yield Sparkline([], id="spark-failed")
                 yield ChartAxis(id="axis-failed")
             with Vertical():
-                yield Static(
-                    "success rate (attempts)", id="label-success", classes="chart-label", markup=False
-                )
+                yield Line("success rate (attempts)", id="label-success", classes="chart-label")
                 yield Sparkline([], id="spark-success")
                 yield ChartAxis(id="axis-success")
         yield EndpointsTable(id="endpoints")
@@ -134,7 +133,7 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         self.marks = message.marks
         with self.app.batch_update():
             self.query_one(EndpointsTable).mark(message.marks)
-            self.query_one(AlertsLine).show(message.marks, message.checked_at_ms)
+            self.query_one(AlertsLine).show_marks(message.marks, message.checked_at_ms)
             if self.snapshot is not None:
                 self._status(self.snapshot.now_ms)
 
@@ -178,13 +177,13 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         failed = [p.attempts - p.successes for p in snap.series]
         rates = [p.success_rate for p in snap.series]
         self.query_one("#spark-failed", Sparkline).data = failed
-        self.query_one("#label-failed", Static).update(
+        self.query_one("#label-failed", Line).show(
             f"failed attempts (max {fmt.count(max(failed, default=0))} per slice)"
         )
         known = [r for r in rates if r is not None]
         self.query_one("#spark-success", Sparkline).data = [r if r is not None else 1.0 for r in rates]
         low = f"lowest {fmt.pct(min(known))}" if known else "no attempts"
-        self.query_one("#label-success", Static).update(f"success rate (attempts, {low})")
+        self.query_one("#label-success", Line).show(f"success rate (attempts, {low})")
         start = snap.series[0].start_ms if snap.series else snap.now_ms - snap.window_ms
         for axis in self.query(ChartAxis):
             axis.show(start, snap.now_ms)
@@ -212,7 +211,7 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         mark = "paused" if self.paused else f"live every {self.console.refresh_s:g}s"
         mark = "" if alerts and not self.paused and self.size.width < 110 else f" · {mark}"
         line = f" window {self.window} · updated {clock(now_ms)} UTC{mark} · {self.console.ops.store_name}"
-        self.query_one("#status-line", Static).update(Text.assemble(" ", alerts, line) if alerts else line)
+        self.query_one("#status-line", Line).show(Text.assemble(" ", alerts, line) if alerts else line)
 
     def action_window(self, name: str) -> None:
         self.window = name

@@ -22,6 +22,7 @@ from console.domain.times import MS_PER_DAY, MS_PER_HOUR
 from console.domain.where import WhereError, looks_like_where, parse_where
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp, status
+from console.tui.widgets.line import Line
 from console.tui.widgets.settled_table import SettledTable
 
 PAGE = 100
@@ -109,7 +110,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
             yield Select(RANGES, value=0, allow_blank=False, id="f-range")
             yield Input(placeholder="status", id="f-status", type="integer", max_length=3)
             yield Input(placeholder="event, user or reward id", id="f-search")
-        yield Static("", id="selection-line", markup=False)
+        yield Line("", id="selection-line")
         yield SettledTable(id="deliveries", cursor_type="row")
         yield Static("", id="empty-note")
         yield Footer(compact=True)
@@ -300,7 +301,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         more = "" if self.exhausted else " · n: more"
         described = plain(self.filter.describe())
         line = f" {total} match · {fmt.count(len(self.rows))} shown{more} · {chosen} · {described}"
-        self.query_one("#selection-line", Static).update(line)
+        self.query_one("#selection-line", Line).show(line)  # one row: no layout on a live refresh
         note = self.query_one("#empty-note", Static)
         note.display = self.total == 0
         if self.total == 0:

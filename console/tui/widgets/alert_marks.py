@@ -4,11 +4,11 @@ marks out, and the header's count of firing alerts."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from console.domain import formatting as fmt
 from console.domain.alert_marks import EndpointMark
 from console.tui.text import plain
+from console.tui.widgets.line import Line
 
 FIRING = "▲"
 RECOVERED = "✓"
@@ -77,18 +77,19 @@ def summary(marks: dict[str, EndpointMark], now_ms: int) -> Text:
     return line
 
 
-class AlertsLine(Static):
+class AlertsLine(Line):
     """One line under the endpoint table; hidden while nothing fires or recovered. The dashboard gets the class
-    `-alerts` meanwhile, so the failures table can give up a line for it at 80x24."""
+    `-alerts` meanwhile, so the failures table can give up a line for it at 80x24. Only showing or hiding it
+    lays the screen out again; a new text redraws the line alone."""
 
     DEFAULT_CSS = "AlertsLine { height: 1; padding: 0 1; }"
 
     def __init__(self, *, id: str) -> None:  # noqa: A002  (Textual names it id)
-        super().__init__("", id=id, markup=False)
+        super().__init__("", id=id)
         self.display = False
 
-    def show(self, marks: dict[str, EndpointMark], now_ms: int) -> None:
+    def show_marks(self, marks: dict[str, EndpointMark], now_ms: int) -> None:
         self.display = bool(marks)
         self.screen.set_class(bool(marks), "-alerts")
         if marks:
-            self.update(summary(marks, now_ms))
+            self.show(summary(marks, now_ms))

@@ -11,6 +11,7 @@ from console.domain.alert_marks import EndpointMark
 from console.domain.kpis import EndpointKpis
 from console.tui.text import health, literal, plain
 from console.tui.widgets.alert_marks import row_mark
+from console.tui.widgets.line import same_text
 from console.tui.widgets.settled_table import SettledTable
 
 COLUMNS = ("●", "endpoint", "attempts", "1st-try", "final", "p95", "failed", "undeliv", "last fail")
@@ -34,16 +35,6 @@ SORT_KEYS: dict[str, Callable[[EndpointKpis, int, bool], tuple[object, ...]]] = 
     "name": lambda e, _, __: (e.endpoint_id,),
     "attempts": lambda e, _, __: (-e.kpis.attempts, e.endpoint_id),
 }
-
-
-def same(old: object, new: Text) -> bool:
-    """Rich's Text equality ignores the base style; a health mark that turns red must count as changed."""
-    return (
-        isinstance(old, Text)
-        and old.plain == new.plain
-        and str(old.style) == str(new.style)
-        and old.spans == new.spans
-    )
 
 
 class EndpointsTable(SettledTable):
@@ -85,14 +76,15 @@ class EndpointsTable(SettledTable):
         wanted = {e.endpoint_id for e in endpoints}
         for key in [k for k in self.rows if k.value not in wanted]:
             self.remove_row(key)
+        shown = {k.value for k in self.rows}
         for e in endpoints:
             cells = self.cells(e, now_ms, undelivered_now.get(e.endpoint_id, e.kpis.undelivered))
-            if e.endpoint_id not in {k.value for k in self.rows}:
+            if e.endpoint_id not in shown:
                 self.add_row(*(cells[c] for c in COLUMNS), key=e.endpoint_id)
                 changed += len(COLUMNS)
                 continue
             for column, value in cells.items():
-                if not same(self.get_cell(e.endpoint_id, column), value):
+                if not same_text(self.get_cell(e.endpoint_id, column), value):
                     self.update_cell(e.endpoint_id, column, value, update_width=True)
                     changed += 1
         self._kpis = {e.endpoint_id: e for e in endpoints}
@@ -110,7 +102,7 @@ class EndpointsTable(SettledTable):
                 continue
             undelivered = self._undelivered.get(endpoint_id, e.kpis.undelivered)
             wanted = self.cells(e, self._now_ms, undelivered)["●"]
-            if not same(self.get_cell(endpoint_id, "●"), wanted):
+            if not same_text(self.get_cell(endpoint_id, "●"), wanted):
                 self.update_cell(endpoint_id, "●", wanted)
         self.reorder()
 
