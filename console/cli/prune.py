@@ -20,6 +20,11 @@ def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> int |
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
+def _targets(count: int) -> str:
+    """The attempts replays sent to other targets (`--to`), named only when there are some."""
+    return f", {count:,} attempts sent to other targets (--to)" if count else ""
+
+
 @click.command("prune")
 @store_options
 @click.option(
@@ -50,6 +55,7 @@ def prune_command(
     kept = "" if include_undelivered else " (undelivered ones are kept)"
     click.echo(
         f"{plan.deliveries:,} deliveries with {plan.attempts:,} attempts last tried before {format_ms(cutoff)}{kept}"
+        + _targets(plan.target_attempts)
     )
     if dry_run:
         click.echo("dry run: nothing was removed")
@@ -63,6 +69,7 @@ def prune_command(
     result = prune(store, cutoff, include_undelivered=include_undelivered, rollups_cutoff_ms=rollup_cutoff)
     click.echo(
         f"removed {result.deliveries:,} deliveries, {result.attempts:,} attempts, {result.events:,} events"
+        + _targets(result.target_attempts)
         + (f", {result.rollup_rows:,} rollup rows" if rollup_cutoff is not None else ", rollups kept")
         + f" in {result.batches} batch(es)"
     )
