@@ -14,11 +14,6 @@ from console.cli.stats import warn_unknown_endpoints
 from console.domain.times import now_ms
 from console.report.service import FORMATS, ReportOptions, export, export_files, write_report
 
-WHERE_REFUSED = (
-    "--where: the report's charts come from rollups, which hold no payloads; use "
-    "`export --format csv,json --where ...` (attempts and deliveries) or `stats --where ...`"
-)
-
 
 def _report_options(func: Any) -> Any:
     func = click.option(
@@ -52,8 +47,6 @@ def _report_options(func: Any) -> Any:
 )
 def report_command(slo: float, title: str, plotlyjs: str, out: Path | None, **filters: Any) -> None:
     """Write a self-contained HTML report with Plotly charts for a window."""
-    if filters.get("where"):
-        fail(WHERE_REFUSED)
     app = app_context()
     refuse_overwrite("--out", [out] if out else [], db=app.db_url)
     try:
@@ -99,8 +92,6 @@ def export_command(
     formats: tuple[str, ...], out: Path, slo: float, title: str, plotlyjs: str, quiet: bool, **filters: Any
 ) -> None:
     """Write the report and the filtered attempts, deliveries and incidents (CSV, JSON) for cron and CI."""
-    if filters.get("where") and "html" in formats:
-        fail(WHERE_REFUSED)
     app = app_context()
     refuse_overwrite("--out", [out, *export_files(out, formats)], db=app.db_url)
     try:

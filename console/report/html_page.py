@@ -348,6 +348,19 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
     ]
 
 
+def _filter_note(where: str | None) -> str:
+    """With a payload filter, the header says which and what the figures then count."""
+    if not where:
+        return ""
+    note = (
+        "only events whose payload matches count. The cards and the endpoint table count the matching "
+        "deliveries first tried in the window and all their attempts; the charts, incidents and failures count "
+        "the matching attempts made in the window (both read from the attempts, not the rollups). Replay jobs "
+        "are listed whatever they sent."
+    )
+    return f'<div class="meta filter"><b>Payload filter: {esc(where)}</b> · {esc(note)}</div>'
+
+
 def render_report(
     data: ReportData, *, title: str, plotlyjs: str, generated_at_ms: int, store_name: str
 ) -> str:
@@ -367,7 +380,9 @@ def render_report(
         '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{STYLE}</style>{script}</head><body>",
         f'<header><h1>{esc(title)}</h1><div class="meta">{esc(window)} · {esc(scope)} · '
-        f"SLO {data.slo:.2%} · charts in {esc(describe_age(data.window.bucket_ms))} buckets</div></header><main>",
+        f"SLO {data.slo:.2%} · charts in {esc(describe_age(data.window.bucket_ms))} buckets</div>"
+        + _filter_note(data.filter.where)
+        + "</header><main>",
     ]
     if data.empty:
         parts.append(

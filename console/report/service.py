@@ -205,8 +205,6 @@ def export(
             lambda: iter(replay_records),
         ),
     ]
-    if flt.where:
-        tables = tables[:2]  # incidents come from rollups, which cannot be filtered by payload
     for name, header, rows, objects in tables:
         if "csv" in formats:
             target = folder / f"{name}.csv"
