@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +19,14 @@ from console.analytics.deliveries import (
 )
 from console.analytics.incidents import find_incidents
 from console.analytics.series import ALL, RollupSums, failure_breakdowns
+from console.analytics.whatif import run_whatif
 from console.analytics.window import ReportWindow, resolve_window
 from console.domain.filters import DeliveryFilter
 from console.domain.gaps import GapReport, GapRules
 from console.domain.kpis import StatsSnapshot
 from console.domain.replay import ItemState
 from console.domain.urls import mask_url
+from console.domain.whatif import Schedule, WhatIfResult
 from console.store import Store, aggregates, content_series, frames
 from console.store.gaps import find_gaps
 from console.store.replay_jobs import list_jobs
@@ -55,13 +57,20 @@ class ReportData:
     duplicates: pd.DataFrame  # the deliveries acknowledged most often (more than once)
     replays: pd.DataFrame  # replay jobs created in the window
     gaps: GapReport | None = None  # gaps in the attempt log (deliveries first tried in the window)
+    whatif: WhatIfResult | None = None  # candidate retry schedules against the window's failures, when asked
 
     @property
     def empty(self) -> bool:
         return self.stats.overall.attempts == 0 and self.stats.overall.deliveries == 0
 
 
-def build_report_data(store: Store, flt: DeliveryFilter, now_ms: int, slo: float = DEFAULT_SLO) -> ReportData:
+def build_report_data(
+    store: Store,
+    flt: DeliveryFilter,
+    now_ms: int,
+    slo: float = DEFAULT_SLO,
+    whatif_schedules: Sequence[Schedule] = (),
+) -> ReportData:
     """Compute every figure of the report from the window's rollups (with a payload filter: the matching attempts,
     grouped the same way by the database) and SQL aggregates over its deliveries; no query returns the window's
     deliveries or attempts row by row."""
@@ -104,6 +113,11 @@ def build_report_data(store: Store, flt: DeliveryFilter, now_ms: int, slo: float
         duplicates=duplicates,
         replays=_replays(store, window),
         gaps=find_gaps(store, scoped, GapRules(), now_ms),
+        whatif=(
+            run_whatif(store, whatif_schedules, window.since_ms, window.until_ms, flt.endpoint_ids)
+            if whatif_schedules
+            else None
+        ),
     )
 
 

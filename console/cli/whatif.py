@@ -10,11 +10,15 @@ import orjson
 from console.cli import output as fmt
 from console.cli.context import app_context, store_options
 from console.cli.filters import _time
-from console.domain.times import MS_PER_DAY, describe_age, format_ms, now_ms
+from console.domain.times import MS_PER_DAY, format_ms, now_ms
 from console.domain.whatif import PolicyFigures, Schedule, WhatIfResult, parse_schedule, whatif_dict
+from console.report.whatif_section import delay_text
 
 
-def _schedules(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[Schedule, ...]:
+def schedules_option(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[Schedule, ...]:
+    """Each DELAYS value parsed into a Schedule; a bad one is a usage error naming it."""
     schedules = []
     for value in values:
         try:
@@ -31,7 +35,7 @@ def _schedules(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     "schedules",
     multiple=True,
     required=True,
-    callback=_schedules,
+    callback=schedules_option,
     metavar="DELAYS",
     help="Retry delays after the first attempt, each from the previous one, e.g. 5s,5m,30m,2h,5h,10h,10h "
     "(repeatable: the schedules compare in one table).",
@@ -72,10 +76,6 @@ def whatif_command(
     click.echo(render_whatif(result))
 
 
-def _delay(ms: int | None) -> str:
-    return "-" if ms is None else ("0s" if ms == 0 else describe_age(ms))
-
-
 def _row(label: str, f: PolicyFigures) -> list[str]:
     return [
         label,
@@ -85,8 +85,8 @@ def _row(label: str, f: PolicyFigures) -> list[str]:
         fmt.count(f.delivered),
         fmt.count(f.exhausted),
         fmt.count(f.pending),
-        _delay(f.delay_p50_ms),
-        _delay(f.delay_p95_ms),
+        delay_text(f.delay_p50_ms),
+        delay_text(f.delay_p95_ms),
         fmt.count(f.peak_per_s),
         fmt.count(f.attempts),
     ]

@@ -17,6 +17,7 @@ from console.report.figures import Chart, all_charts
 from console.report.gaps_section import gaps_section
 from console.report.plotlyjs import plotly_js, plotly_js_version
 from console.report.text import amount_text, printable
+from console.report.whatif_section import whatif_section
 
 CHART_CONFIG = {"responsive": True, "displaylogo": False}
 INCIDENT_ROWS = 50
@@ -345,6 +346,7 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
             + table(["transport error", "attempts"], errors, [1]),
         ),
         *([gaps_section(data.gaps, _section, table)] if data.gaps is not None else []),
+        *([whatif_section(data.whatif, _section, table)] if data.whatif is not None else []),
     ]
 
 
