@@ -29,6 +29,7 @@ from console.endpoints import EndpointsError, EndpointsFile, load_endpoints, res
 from console.replay.plan import ReplayError
 from console.replay.runner import JobRunner, RunProgress
 from console.replay.service import ReplayService
+from console.replay.targets import default_operator, job_origin
 from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
 from console.signing import SignatureError, curl_for, verify
@@ -241,9 +242,11 @@ class Operations:
             raise ActionRefused(str(exc)) from None
 
     @_store_call
-    def create_job(self, plan: ReplayPlan) -> str:
+    def create_job(self, plan: ReplayPlan, reason: str | None = None) -> str:
+        """The job for a plan, recorded as started by this user@host for `reason` (required when forced)."""
         try:
-            return self._replays().create_job(plan)
+            origin = job_origin(default_operator(), reason, plan.selection.force)
+            return self._replays().create_job(plan, origin)
         except ReplayError as exc:
             raise ActionRefused(str(exc)) from None
 
