@@ -346,7 +346,7 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
             + table(["transport error", "attempts"], errors, [1]),
         ),
         *([gaps_section(data.gaps, _section, table)] if data.gaps is not None else []),
-        *([whatif_section(data.whatif, _section, table)] if data.whatif is not None else []),
+        *([whatif_section(data.whatif, _section, table, when)] if data.whatif is not None else []),
     ]
 
 

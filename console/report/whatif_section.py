@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from console.domain.times import describe_age, format_ms
+from console.domain.times import describe_age
 from console.domain.whatif import PolicyFigures, WhatIfResult
 
 WHATIF_HEADERS = (
@@ -44,14 +44,17 @@ def _row(label: str, f: PolicyFigures) -> tuple[str, ...]:
 
 
 def whatif_section(
-    result: WhatIfResult, section: Callable[[str, str, str], str], table: Callable[..., str]
+    result: WhatIfResult,
+    section: Callable[[str, str, str], str],
+    table: Callable[..., str],
+    when: Callable[[int | None], str],
 ) -> str:
-    """HTML for the comparison; `section` and `table` are the page's own builders."""
+    """HTML for the comparison; `section`, `table` and `when` (a moment as text) are the page's own."""
     rows = [_row(p.label, f) for p in result.policies for f in p.endpoints]
     rows += [_row(p.label, p.total) for p in result.policies]
-    end = format_ms(result.history_end_ms) if result.history_end_ms is not None else "-"
+    end = when(result.history_end_ms) if result.history_end_ms is not None else "-"
     caption = (
-        f"Deliveries first tried {format_ms(result.since_ms)} .. {format_ms(result.until_ms)} at the report's "
+        f"Deliveries first tried {when(result.since_ms)} .. {when(result.until_ms)} at the report's "
         "endpoints (every event type and payload: health is per endpoint), retried on each schedule against "
         "each endpoint's health per minute, beside what the real schedule did (observed; exhausted = still "
         "undelivered). Delays: first attempt to delivery, of the deliveries whose first attempt failed. "
