@@ -325,8 +325,8 @@ def _prompt(plan: ReplayPlan) -> str:
         )
     if plan.selection.force:
         return (
-            "Forced: already delivered events are sent again (f undoes). Type the reason below, then enter "
-            "sends them, signed; escape leaves."
+            "Forced: already delivered events are sent again. Type the reason below, then enter sends them, "
+            "signed (tab leaves the box, then f stops forcing); escape leaves."
         )
     return "Press y to send them, signed, or escape to leave."
 
