@@ -89,7 +89,7 @@ def _replay_rate(service: ReplayService, events: int) -> float:
     assert plan.to_send == events, plan.to_send
     job_id = service.create_job(plan)
     started = time.perf_counter()
-    view = aio.run(service.run(job_id))
+    view = aio.run(service.start(job_id).run())
     elapsed = time.perf_counter() - started
     assert view.succeeded, view
     return events / elapsed

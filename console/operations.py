@@ -6,10 +6,8 @@ down), every call raises StoreUnavailable with the reason, and the next call tri
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar
@@ -26,8 +24,9 @@ from console.domain.live import AttemptView, DashboardSnapshot, EventDetail
 from console.domain.replay import JobView, ReplayPlan, ReplaySelection
 from console.domain.times import now_ms
 from console.endpoints import EndpointsError, EndpointsFile, load_endpoints, resolve_secrets
+from console.replay.handle import JobHandle
 from console.replay.plan import ReplayError
-from console.replay.runner import JobRunner, RunProgress
+from console.replay.runner import RunProgress
 from console.replay.service import ReplayService
 from console.replay.targets import default_operator, job_origin
 from console.report.atomic import write_atomic
@@ -52,6 +51,8 @@ class ActionRefused(Exception):
 
 
 REPORTS_FOLDER = Path("reports")  # relative to where the console runs, as for `hookconsole report`
+CURL_INLINE_BYTES = 64 * 1024  # a larger payload goes to a file the curl snippet reads
+SHOWN_REASONS = 3  # a finished job's most common failure reasons shown
 
 
 def _store_call(method: Callable[P, T]) -> Callable[P, T]:
@@ -73,16 +74,20 @@ def _reason(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-@dataclass
-class ReplayControl:
-    """Lets the console stop a replay that runs in a worker thread (its own event loop)."""
+def _refused(*errors: type[Exception]) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """These errors are the operator's to act on: ActionRefused with the same message."""
 
-    runner: JobRunner | None = None
-    loop: asyncio.AbstractEventLoop | None = None
+    def decorate(method: Callable[P, T]) -> Callable[P, T]:
+        @wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return method(*args, **kwargs)
+            except errors as exc:
+                raise ActionRefused(str(exc)) from None
 
-    def stop(self) -> None:
-        if self.runner is not None and self.loop is not None:
-            self.loop.call_soon_threadsafe(self.runner.stop.set)
+        return call
+
+    return decorate
 
 
 class Operations:
@@ -126,11 +131,9 @@ class Operations:
                 self._store.close()
                 self._store = None
 
+    @_refused(EndpointsError)
     def endpoints(self) -> EndpointsFile:
-        try:
-            return load_endpoints(self.endpoints_path)
-        except EndpointsError as exc:
-            raise ActionRefused(str(exc)) from None
+        return load_endpoints(self.endpoints_path)
 
     @_store_call
     def dashboard(self, window_ms: int) -> DashboardSnapshot:
@@ -171,9 +174,7 @@ class Operations:
         return live.latest_seq(self.store())
 
     @_store_call
-    def deliveries(
-        self, flt: DeliveryFilter, after: PageCursor | None = None, limit: int = 100
-    ) -> list[DeliveryRow]:
+    def deliveries(self, flt: DeliveryFilter, after: PageCursor | None, limit: int) -> list[DeliveryRow]:
         return page_deliveries(self.store(), flt, limit=limit, after=after)
 
     @_store_call
@@ -215,7 +216,7 @@ class Operations:
             f"signature verifies ({endpoint.scheme.value}, with the secret(s) in {self.endpoints_path.name})"
         )
 
-    def curl(self, detail: EventDetail, endpoint_id: str, inline_limit: int = 64 * 1024) -> str:
+    def curl(self, detail: EventDetail, endpoint_id: str) -> str:
         """A bash snippet that sends this event to the endpoint again, signed for its scheme with the secret
         in $WEBHOOK_SECRET (openssl computes it). A big or binary payload goes to a file the snippet reads."""
         endpoint = self.endpoints().get(endpoint_id)
@@ -224,7 +225,7 @@ class Operations:
                 f"{endpoint_id} is not in {self.endpoints_path.name}: no URL or scheme for curl"
             )
         body_file = None
-        if len(detail.payload) > inline_limit or not _is_text(detail.payload):
+        if len(detail.payload) > CURL_INLINE_BYTES or not _is_text(detail.payload):
             body_file = str(self.save_payload(detail.event_id, detail.payload))
         try:
             return curl_for(endpoint.scheme.value, endpoint.url, detail.event_id, detail.payload, body_file)
@@ -235,94 +236,78 @@ class Operations:
         return ReplayService(self.store(), self.endpoints())
 
     @_store_call
+    @_refused(ReplayError)
     def plan_replay(self, selection: ReplaySelection) -> ReplayPlan:
-        try:
-            return self._replays().plan(selection)
-        except ReplayError as exc:
-            raise ActionRefused(str(exc)) from None
+        return self._replays().plan(selection)
 
     @_store_call
+    @_refused(ReplayError)
     def create_job(self, plan: ReplayPlan, reason: str | None = None) -> str:
         """The job for a plan, recorded as started by this user@host for `reason` (required when forced)."""
-        try:
-            origin = job_origin(default_operator(), reason, plan.selection.force)
-            return self._replays().create_job(plan, origin)
-        except ReplayError as exc:
-            raise ActionRefused(str(exc)) from None
+        origin = job_origin(default_operator(), reason, plan.selection.force)
+        return self._replays().create_job(plan, origin)
 
     @_store_call
-    def run_job(
-        self, job_id: str, control: ReplayControl, on_progress: Callable[[RunProgress], None]
-    ) -> JobView:
+    @_refused(ReplayError)
+    def start_job(self, job_id: str, on_progress: Callable[[RunProgress], None]) -> JobHandle:
+        """A handle for running the job: `run_job` runs it, its `stop()` stops it from any thread."""
+        return self._replays().start(job_id, on_progress=on_progress)
+
+    @_store_call
+    @_refused(ReplayError)
+    def run_job(self, job: JobHandle) -> JobView:
         """Run a job to its end in the calling thread (a console worker), on an event loop of its own."""
-        holder: list[JobRunner] = []
-
-        async def main() -> JobView:
-            control.loop = asyncio.get_running_loop()
-            task = asyncio.ensure_future(self._replays().run(job_id, runner=holder, on_progress=on_progress))
-            while not holder and not task.done():
-                await asyncio.sleep(0)
-            control.runner = holder[0] if holder else None
-            return await task
-
-        try:
-            return aio.run(main())
-        except ReplayError as exc:
-            raise ActionRefused(str(exc)) from None
+        return aio.run(job.run())
 
     @_store_call
     def jobs(self) -> list[JobView]:
         return self._replays().jobs()
 
     @_store_call
+    @_refused(ReplayError)
     def prepare_resume(self, job_id: str) -> JobView:
-        try:
-            return self._replays().prepare_resume(job_id)[0]
-        except ReplayError as exc:
-            raise ActionRefused(str(exc)) from None
+        return self._replays().prepare_resume(job_id)[0]
 
     @_store_call
+    @_refused(ReplayError)
     def cancel_job(self, job_id: str) -> JobView:
-        try:
-            return self._replays().cancel(job_id)
-        except ReplayError as exc:
-            raise ActionRefused(str(exc)) from None
+        return self._replays().cancel(job_id)
 
     @_store_call
-    def failure_reasons(self, job_id: str, top: int = 3) -> list[tuple[str, int]]:
-        """A job's most common reasons its items failed, most frequent first."""
-        return [(r.reason, r.items) for r in self._replays().failure_reasons(job_id, top)]
+    def failure_reasons(self, job_id: str) -> list[tuple[str, int]]:
+        """A job's most common reasons its items failed (SHOWN_REASONS of them), most frequent first."""
+        return [(r.reason, r.items) for r in self._replays().failure_reasons(job_id, SHOWN_REASONS)]
 
     @_store_call
     def _report_data(self, flt: DeliveryFilter) -> tuple[ReportData, str]:
         store = self.store()
         return build_report_data(store, flt, self.clock(), ReportOptions().slo), store.display_url
 
-    def write_report(self, flt: DeliveryFilter, folder: Path = REPORTS_FOLDER) -> Path:
+    def write_report(self, flt: DeliveryFilter) -> Path:
         """The HTML report for a filter, written to the reports folder. A folder that cannot be written is the
         operator's to fix (ActionRefused), not a store problem."""
         data, store_name = self._report_data(flt)
-        path = default_report_path(data, folder).absolute()
+        path = default_report_path(data, REPORTS_FOLDER).absolute()
         try:
             return write_page(data, path, ReportOptions(), self.clock(), store_name)
         except OSError as exc:
             raise ActionRefused(f"cannot write the report in {path.parent}: {exc.strerror or exc}") from None
 
-    def save_payload(self, event_id: str, payload: bytes, folder: Path = REPORTS_FOLDER) -> Path:
-        """Write an event's whole payload, byte for byte, to `folder` (reports/ by default)."""
-        return _save(folder, f"payload-{_file_part(event_id)}.json", payload, "the payload")
+    def save_payload(self, event_id: str, payload: bytes) -> Path:
+        """Write an event's whole payload, byte for byte, to the reports folder."""
+        return _save(f"payload-{_file_part(event_id)}.json", payload, "the payload")
 
-    def save_curl(self, event_id: str, snippet: str, folder: Path = REPORTS_FOLDER) -> Path:
-        """Write a curl snippet to a file, for terminals that refuse the clipboard."""
-        return _save(folder, f"curl-{_file_part(event_id)}.sh", snippet.encode(), "the curl snippet")
+    def save_curl(self, event_id: str, snippet: str) -> Path:
+        """Write a curl snippet to the reports folder, for terminals that refuse the clipboard."""
+        return _save(f"curl-{_file_part(event_id)}.sh", snippet.encode(), "the curl snippet")
 
 
 def _file_part(event_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in event_id)[:80].lstrip(".") or "event"
 
 
-def _save(folder: Path, name: str, data: bytes, what: str) -> Path:
-    path = (folder / name).absolute()
+def _save(name: str, data: bytes, what: str) -> Path:
+    path = (REPORTS_FOLDER / name).absolute()
 
     def produce(out: IO[bytes]) -> None:
         out.write(data)

@@ -187,6 +187,7 @@ def _hex_hmac(key: bytes, message: bytes) -> str:
 # --- A shell recipe that signs and sends a request (the console's "copy as curl") ---------------------------
 
 _HEX = "od -An -vtx1 | tr -d ' \\n'"  # bytes on stdin as lowercase hex, with tools every shell has
+SECRET_ENV = "WEBHOOK_SECRET"  # the variable the snippet reads the endpoint's secret from
 
 
 def curl_for(
@@ -195,9 +196,8 @@ def curl_for(
     msg_id: str,
     body: bytes | None,
     body_file: str | None = None,
-    secret_env: str = "WEBHOOK_SECRET",
 ) -> str:
-    """A bash snippet that sends `body` to `url` signed for `scheme` with the secret in `$secret_env`,
+    """A bash snippet that sends `body` to `url` signed for `scheme` with the secret in `$WEBHOOK_SECRET`,
     computing the signature with openssl at run time (the secret never appears in it). The body is inlined
     when it is UTF-8 text without NUL; otherwise pass `body_file`, a file holding the exact bytes."""
     import shlex
@@ -212,10 +212,10 @@ def curl_for(
             text = None
     if text is None and body_file is None:
         raise ValueError("the body is not UTF-8 text: give a file that holds it")
-    env, key_part = f"${{{secret_env}}}", f"${{{secret_env}#whsec_}}"
+    env, key_part = f"${{{SECRET_ENV}}}", f"${{{SECRET_ENV}#whsec_}}"
     lines = [
-        f"# Sends the event again, signed ({scheme}) with the secret in ${secret_env}; needs curl and openssl.",
-        f"# First: export {secret_env}='...' (the endpoint's secret; it is not written here).",
+        f"# Sends the event again, signed ({scheme}) with the secret in ${SECRET_ENV}; needs curl and openssl.",
+        f"# First: export {SECRET_ENV}='...' (the endpoint's secret; it is not written here).",
         f"id={shlex.quote(msg_id)}",
         "t=$(date +%s)",
     ]

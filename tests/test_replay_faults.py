@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ import orjson
 import pytest
 
 import console.delivery
+from console import aio
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ReplaySelection
 from console.endpoints import load_endpoints
 from console.ingest.service import ingest_sources
-from console.replay.runner import JobRunner, RunOptions
+from console.replay.runner import RunOptions
 from console.replay.service import ReplayService
 from console.sandbox.receiver import Faults, Receiver
 from console.store import Store
@@ -150,7 +152,7 @@ def test_an_unexpected_error_fails_that_item_not_the_worker(
     with sandbox(tmp_path, Faults()) as (receiver, config):
         service = ReplayService(store, load_endpoints(config))
         job_id = service.create_job(service.plan(ReplaySelection(DeliveryFilter(), concurrency=1)))
-        view = asyncio.run(asyncio.wait_for(service.run(job_id), 30))
+        view = asyncio.run(asyncio.wait_for(service.start(job_id).run(), 30))
         acks = receiver.stats()["endpoints"]["ep_std"]["acks"]
     assert view.counts == {"delivered": 4, "failed": 1}
     assert set(acks) == {"evt_0", "evt_1", "evt_3", "evt_4"}
@@ -193,22 +195,21 @@ def test_a_stop_ends_in_flight_sends_within_a_second_and_the_job_resumes(
     with sandbox(tmp_path, faults, [spec]) as (receiver, config):
         service = ReplayService(store, load_endpoints(config))
         job_id = service.create_job(service.plan(ReplaySelection(DeliveryFilter(), concurrency=3)))
-        holder: list[JobRunner] = []
-
-        async def stop_when_sending() -> tuple[Any, float]:
-            task = asyncio.ensure_future(service.run(job_id, runner=holder))
+        job = service.start(job_id)
+        with ThreadPoolExecutor(1) as worker:  # as in the console: the job runs on a thread of its own
+            running = worker.submit(lambda: aio.run(job.run()))
             deadline = time.monotonic() + 10
             while receiver.stats()["received"] < in_flight and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.2)
+                time.sleep(0.05)
+            time.sleep(0.2)
+            assert not running.done() and not job.stopped
             stopped_at = time.monotonic()
-            holder[0].stop.set()
-            view = await asyncio.wait_for(task, 30)
-            return view, time.monotonic() - stopped_at
-
-        view, took = asyncio.run(stop_when_sending())
+            job.stop()  # from this thread, not the job's
+            view = running.result(timeout=30)
+            took = time.monotonic() - stopped_at
         assert receiver.stats()["received"] == in_flight
     assert took < 1.0, took
+    assert job.stopped
     assert view.state.value == "interrupted" and view.counts == {"pending": 3}
     assert len(manual_attempts(store)) == in_flight  # each try that went out is recorded
     with sandbox(tmp_path, Faults()) as (receiver, config):
@@ -221,14 +222,31 @@ def test_a_stop_ends_in_flight_sends_within_a_second_and_the_job_resumes(
     assert verify_derived_state(store) == []
 
 
+def test_a_stop_before_the_run_sends_nothing_and_leaves_the_job_resumable(
+    store: Store, tmp_path: Path
+) -> None:
+    seed(store, tmp_path, ["evt_1", "evt_2"])
+    with sandbox(tmp_path, Faults()) as (receiver, config):
+        service = ReplayService(store, load_endpoints(config))
+        job = service.start(service.create_job(service.plan(ReplaySelection(DeliveryFilter()))))
+        job.stop()  # `x` pressed while the console was still getting the job ready
+        view = asyncio.run(asyncio.wait_for(job.run(), 30))
+        assert receiver.stats()["received"] == 0
+        assert view.state.value == "interrupted" and view.counts == {"pending": 2}
+        service.prepare_resume(job.job_id)
+        resumed = asyncio.run(asyncio.wait_for(service.start(job.job_id).run(), 30))
+    assert resumed.counts == {"delivered": 2} and job.stopped
+
+
 def test_runner_options_reach_the_runner(store: Store, tmp_path: Path) -> None:
     seed(store, tmp_path, ["evt_1"])
     with sandbox(tmp_path, Faults()) as (_, config):
         service = ReplayService(store, load_endpoints(config))
         job_id = service.create_job(service.plan(ReplaySelection(DeliveryFilter(state=DeliveryState.ANY))))
-        holder: list[JobRunner] = []
-        asyncio.run(service.run(job_id, runner=holder, options=RunOptions(lease_ms=1234), concurrency=2))
-    assert holder[0].options.lease_ms == 1234 and holder[0].options.concurrency == 2
+        job = service.start(job_id, options=RunOptions(lease_ms=1234), concurrency=2)
+        view = asyncio.run(job.run())
+    assert job.runner.options.lease_ms == 1234 and job.runner.options.concurrency == 2
+    assert view.counts == {"delivered": 1}
 
 
 def test_ctrl_c_stops_the_command_within_a_second_and_leaves_the_job_resumable(

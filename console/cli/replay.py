@@ -21,8 +21,9 @@ from console.domain.replay import FailureReason, ItemState, JobView, ReplayPlan,
 from console.domain.times import format_ms, now_ms
 from console.domain.urls import mask_url
 from console.replay import impact_view
+from console.replay.handle import JobHandle
 from console.replay.plan import ReplayError, describe_selection, read_event_ids
-from console.replay.runner import JobRunner, RunProgress
+from console.replay.runner import RunProgress
 from console.replay.service import ReplayService
 from console.replay.targets import job_origin
 
@@ -243,35 +244,26 @@ def _run(
 ) -> JobView:
     total = service.job(job_id).total
     show = sys.stderr.isatty() and not as_json
-    holder: list[JobRunner] = []
-
-    async def main() -> JobView:
-        loop = asyncio.get_running_loop()
-
-        def stop() -> None:
-            for runner in holder:
-                runner.stop.set()
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop)
-        policy: dict[str, Any] = {"max_tries": max_tries} if max_tries else {}
-        return await service.run(
-            job_id,
-            concurrency=concurrency,
-            runner=holder,
-            on_progress=(lambda p: _progress_line(p, total)) if show else None,
-            **policy,
-        )
-
     if not as_json:
         click.echo(
             f"replay job {job_id}: sending (Ctrl-C stops; `hookconsole replay resume {job_id}` carries on)",
             err=True,
         )
-    view = aio.run(main())
+    policy: dict[str, Any] = {"max_tries": max_tries} if max_tries else {}
+    on_progress = (lambda p: _progress_line(p, total)) if show else None
+    job = service.start(job_id, concurrency=concurrency, on_progress=on_progress, **policy)
+    view = aio.run(_stopped_by_signals(job))
     if show:
         click.echo("", err=True)
     return view
+
+
+async def _stopped_by_signals(job: JobHandle) -> JobView:
+    """Run the job; Ctrl-C (SIGINT) or SIGTERM stops it."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, job.stop)
+    return await job.run()
 
 
 def _finish(service: ReplayService, view: JobView, as_json: bool) -> None:

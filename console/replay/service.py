@@ -1,4 +1,5 @@
-"""The replay service the command line and the console both use: plan, create, run, resume, cancel, list."""
+"""The replay service the command line and the console both use: plan, create, start (a handle that runs and
+stops the job), resume, cancel, list."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from console.domain.replay import (
 )
 from console.domain.times import now_ms
 from console.endpoints import EndpointsFile
+from console.replay.handle import JobHandle
 from console.replay.plan import ORDERED, ReplayError, describe_selection, plan_replay, resolve_targets
 from console.replay.runner import JobRunner, ProgressHook, RunOptions
 from console.replay.targets import default_operator, redirect
@@ -93,17 +95,16 @@ class ReplayService:
     def jobs(self, limit: int = 50) -> list[JobView]:
         return journal.list_jobs(self.store, limit)
 
-    async def run(
+    def start(
         self,
         job_id: str,
         *,
         concurrency: int | None = None,
         on_progress: ProgressHook | None = None,
-        runner: list[JobRunner] | None = None,
         options: RunOptions | None = None,
         **policy: Any,
-    ) -> JobView:
-        """Send the job's pending items; `runner` (if given) receives the JobRunner, so a caller can stop it.
+    ) -> JobHandle:
+        """Get the job ready to send its pending items: `await handle.run()` sends them, `handle.stop()` stops.
         `options` overrides the runner's defaults (lease, heartbeat: tests use short ones)."""
         view = self.job(job_id)
         config = self._config()
@@ -113,7 +114,7 @@ class ReplayService:
             targets = redirect(targets, view.target_url, view.target_secret, self.env)
         options = replace(options or RunOptions(), concurrency=concurrency or view.concurrency)
         configured = {e: config.get(e) for e in targets}
-        job_runner = JobRunner(
+        runner = JobRunner(
             self.store,
             job_id,
             targets,
@@ -124,10 +125,8 @@ class ReplayService:
             on_progress=on_progress,
             ordered=ORDERED in view.selection.split("; "),
         )
-        job_runner.target_url = view.target_url
-        if runner is not None:
-            runner.append(job_runner)
-        return await job_runner.run()
+        runner.target_url = view.target_url
+        return JobHandle(runner)
 
     def prepare_resume(self, job_id: str) -> tuple[JobView, int]:
         """Make a stopped or killed job runnable again; returns it and how many in-flight items go back."""

@@ -90,13 +90,13 @@ async def test_a_store_error_during_a_replay_is_shown_and_the_window_can_close(
     """No real store fails half-way through a job on cue: the run itself raises (a mock on the error path)."""
     from sqlalchemy.exc import OperationalError
 
-    def broken_run(self: object, *args: object, **kwargs: object) -> None:
+    async def broken_run(self: object) -> None:
         raise OperationalError("UPDATE replay_item", {}, Exception("database is locked"))
 
     app = make_console()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        monkeypatch.setattr("console.replay.service.ReplayService.run", broken_run)
+        monkeypatch.setattr("console.replay.handle.JobHandle.run", broken_run)
         await pilot.press("enter", "a", "r", "y")
         await settle(pilot)
         replay = app.screen

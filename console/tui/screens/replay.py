@@ -17,7 +17,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
-from console.operations import ActionRefused, ReplayControl
+from console.operations import ActionRefused
+from console.replay.handle import JobHandle
 from console.replay.impact_view import amounts_text, duration
 from console.replay.runner import RunProgress
 from console.tui.screens.base import ConsoleAccess
@@ -40,6 +41,11 @@ class Progressed(Message):
     counts: dict[str, tuple[int, int, int, str | None]] = field(
         default_factory=dict
     )  # delivered, failed, skipped, breaker
+
+
+@dataclass
+class JobStarted(Message):
+    job: JobHandle
 
 
 @dataclass
@@ -67,7 +73,8 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.selection = selection
         self.resume_job = resume_job
         self.plan: ReplayPlan | None = None
-        self.control = ReplayControl()
+        self.job: JobHandle | None = None  # the run, once the worker has started it
+        self.stop_asked = False  # `x` pressed: a run not started yet stops as soon as it starts
         self.running = False
         self.confirm_when_planned = False  # `y` pressed before the plan arrived
         self.finished: JobView | None = None
@@ -251,7 +258,9 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         except ActionRefused as exc:
             self.post_message(Refused(str(exc)))
             return
-        view = ops.run_job(job_id, self.control, self._progressed)
+        handle = ops.start_job(job_id, self._progressed)
+        self.post_message(JobStarted(handle))
+        view = ops.run_job(handle)
         reasons = ops.failure_reasons(job_id) if view.count(ItemState.FAILED) else []
         self.post_message(JobFinished(view, reasons))
 
@@ -278,6 +287,12 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.query_one("#replay-progress", ProgressBar).update(progress=done)
         if notes:  # a paused endpoint (circuit breaker) says so under the table
             self.query_one("#replay-outcome", Static).update(plain("sending... " + "; ".join(notes)))
+
+    @on(JobStarted)
+    def job_started(self, message: JobStarted) -> None:
+        self.job = message.job
+        if self.stop_asked:
+            self.job.stop()  # a stop before the run began still ends it: nothing is sent
 
     @on(JobFinished)
     def job_finished(self, message: JobFinished) -> None:
@@ -307,7 +322,9 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
 
     def action_stop(self) -> None:
         if self.running:
-            self.control.stop()
+            self.stop_asked = True
+            if self.job is not None:
+                self.job.stop()
             self.query_one("#replay-outcome", Static).update("stopping after the requests in flight...")
 
     def action_close(self) -> None:
