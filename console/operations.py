@@ -28,6 +28,7 @@ from console.replay.handle import JobHandle
 from console.replay.plan import ReplayError
 from console.replay.runner import RunProgress
 from console.replay.service import ReplayService
+from console.replay.targets import default_operator, job_origin
 from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
 from console.signing import SignatureError, curl_for, verify
@@ -241,8 +242,10 @@ class Operations:
 
     @_store_call
     @_refused(ReplayError)
-    def create_job(self, plan: ReplayPlan) -> str:
-        return self._replays().create_job(plan)
+    def create_job(self, plan: ReplayPlan, reason: str | None = None) -> str:
+        """The job for a plan, recorded as started by this user@host for `reason` (required when forced)."""
+        origin = job_origin(default_operator(), reason, plan.selection.force)
+        return self._replays().create_job(plan, origin)
 
     @_store_call
     @_refused(ReplayError)

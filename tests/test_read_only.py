@@ -26,6 +26,8 @@ REFUSED = "hookconsole: read-only mode (--read-only or HOOKCONSOLE_READ_ONLY): {
         (["prune", "--older-than", "1d", "--yes"], "prune"),
         (["ingest", "LOG"], "ingest"),
         (["tui", "--follow", "svix+postgresql://u@127.0.0.1:1/x?app=a"], "--follow (ingest)"),
+        (["watch", "LOG", "--once"], "watch SOURCE (ingest)"),
+        (["watch", "svix+postgresql://u@127.0.0.1:1/x?app=a", "--once"], "watch SOURCE (ingest)"),
     ],
 )
 def test_read_only_refuses(store: Store, tmp_path: Path, how: str, args: list[str], action: str) -> None:
@@ -55,3 +57,15 @@ def test_read_only_still_looks(store: Store, tmp_path: Path) -> None:
     assert orjson.loads(run(*common, "stats", "--json").stdout)["attempts"] > 0
     off = run("--db", store.url, "replay", "list", env={"HOOKCONSOLE_READ_ONLY": "0"})
     assert off.exit_code == 0
+
+
+def test_read_only_watch_without_sources_still_evaluates(store: Store, tmp_path: Path) -> None:
+    """Rules and metrics only read: `watch` without a SOURCE runs in read-only mode, and adds nothing."""
+    seed_store(store, tmp_path, events=2)
+    alerts = tmp_path / "alerts.toml"
+    alerts.write_text('[[rule]]\nname = "backlog"\nendpoint = "*"\nmetric = "undelivered"\nabove = 0\n')
+    before = {t: table_count(store, t) for t in ("delivery_attempt", "delivery", "event")}
+    result = run("--read-only", "--db", store.url, "watch", "--alerts", str(alerts), "--once")
+    assert result.exit_code == 3, result.stderr  # evaluated: the seeded backlog fires
+    assert "read-only" not in result.stderr
+    assert {t: table_count(store, t) for t in before} == before

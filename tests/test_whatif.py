@@ -7,7 +7,9 @@ The recorded history ends at 10:31.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,6 +18,7 @@ from console.analytics.whatif import run_whatif
 from console.domain.times import MS_PER_MINUTE, parse_rfc3339_ms
 from console.domain.whatif import PolicyFigures, parse_schedule
 from console.ingest.service import ingest_sources
+from console.report.whatif_section import delay_text
 from console.store import Store
 from tests.helpers import log_line, run, write_jsonl
 
@@ -146,3 +149,63 @@ def test_cli_refuses_a_bad_schedule(history: Store, store_url: str, schedule: st
     done = run("--db", store_url, "whatif", "--schedule", schedule)
     assert done.exit_code == 2
     assert "--schedule" in done.stderr and message in done.stderr
+
+
+def test_report_includes_the_comparison_with_whatifs_figures(
+    history: Store, store_url: str, tmp_path: Path
+) -> None:
+    """`report --whatif-schedule` adds the table `whatif` prints: the same figures as `whatif --json`."""
+    window = ["--since", T("09:00:00"), "--until", T("11:00:00")]
+    schedules = ["--schedule", "1m,5m", "--schedule", "30m"]
+    expected = orjson.loads(run("--db", store_url, "whatif", *window, *schedules, "--json").stdout)
+    out = tmp_path / "r.html"
+    done = run(
+        "--db",
+        store_url,
+        "report",
+        *window,
+        "--whatif-schedule",
+        "1m,5m",
+        "--whatif-schedule",
+        "30m",
+        "--out",
+        str(out),
+        "--plotlyjs",
+        "cdn",
+    )
+    assert done.exit_code == 0, done.stderr
+    page = out.read_text()
+    assert page.count("<h2>What-if retry schedules</h2>") == 1
+    body = page.split("<h2>What-if retry schedules</h2>", 1)[1].split("</tbody>", 1)[0].split("<tbody>", 1)[1]
+    shown = [
+        [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body)
+    ]
+
+    def delay(seconds: float | None) -> str:
+        return delay_text(None if seconds is None else round(seconds * 1000))
+
+    def row(label: str, f: dict[str, Any]) -> list[str]:
+        return [
+            label,
+            f["endpoint_id"],
+            *(
+                f"{f[k]:,}"
+                for k in ("deliveries", "first_attempt_failed", "delivered", "exhausted", "pending")
+            ),
+            delay(f["added_delay_s"]["p50"]),
+            delay(f["added_delay_s"]["p95"]),
+            f"{f['peak_attempts_per_s']:,}",
+            f"{f['attempts']:,}",
+        ]
+
+    policies = expected["policies"]
+    assert [p["schedule"] for p in policies] == ["observed", "1m,5m", "30m"]
+    wanted = [row(p["schedule"], f) for p in policies for f in p["endpoints"]]
+    wanted += [row(p["schedule"], p["total"]) for p in policies]
+    assert shown == wanted and len(shown) == 9  # three policies x (two endpoints + all)
+    plain = tmp_path / "plain.html"
+    assert run("--db", store_url, "report", *window, "--out", str(plain), "--plotlyjs", "cdn").exit_code == 0
+    assert "What-if" not in plain.read_text()  # only when asked
+    bad = run("--db", store_url, "report", "--whatif-schedule", "5s,soon", "--out", str(tmp_path / "x.html"))
+    assert bad.exit_code == 2 and "--whatif-schedule" in bad.stderr and "retry 2 of '5s,soon'" in bad.stderr

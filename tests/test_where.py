@@ -211,18 +211,20 @@ def test_cli_replay_dry_run_uses_where(content_store: Store, store_url: str, tmp
     assert '"evt_3"' not in done.stdout and '"evt_1"' in done.stdout and '"evt_2"' in done.stdout
 
 
-def test_cli_report_refuses_where_and_export_writes_filtered_rows(
-    content_store: Store, store_url: str, tmp_path: Path
-) -> None:
-    refused = run("--db", store_url, "report", "--where", "amount >= 1", "--out", str(tmp_path / "r.html"))
-    assert refused.exit_code != 0 and "rollups" in refused.stderr
-    assert not (tmp_path / "r.html").exists()
+def test_cli_report_and_export_take_where(content_store: Store, store_url: str, tmp_path: Path) -> None:
+    report = tmp_path / "r.html"
+    done = run("--db", store_url, "report", "--where", "amount >= 1000", "--out", str(report))
+    assert done.exit_code == 0, done.stderr
+    assert "(6 attempts," in done.stdout  # evt_2 and evt_3: three attempts each (tests/test_report_where.py)
+    assert "Payload filter: amount &gt;= 1000" in report.read_text()
     out = tmp_path / "export"
-    done = run("--db", store_url, "export", "--format", "json", "--out", str(out), "--where", "amount < 1000")
+    done = run("--db", store_url, "export", "--out", str(out), "--where", "amount < 1000")
     assert done.exit_code == 0, done.stderr
     deliveries = orjson.loads((out / "deliveries.json").read_bytes())
     assert sorted({d["event_id"] for d in deliveries}) == ["evt_1"]
-    assert not (out / "incidents.json").exists()
+    assert (out / "incidents.json").exists() and "Payload filter: amount &lt; 1000" in (
+        out / "report.html"
+    ).read_text()
 
 
 def test_hostile_payloads_do_not_break_the_query(store: Store, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -17,13 +19,15 @@ from console.analytics.deliveries import (
 )
 from console.analytics.incidents import find_incidents
 from console.analytics.series import ALL, RollupSums, failure_breakdowns
+from console.analytics.whatif import run_whatif
 from console.analytics.window import ReportWindow, resolve_window
 from console.domain.filters import DeliveryFilter
 from console.domain.gaps import GapReport, GapRules
 from console.domain.kpis import StatsSnapshot
 from console.domain.replay import ItemState
 from console.domain.urls import mask_url
-from console.store import Store, aggregates, frames
+from console.domain.whatif import Schedule, WhatIfResult
+from console.store import Store, aggregates, content_series, frames
 from console.store.gaps import find_gaps
 from console.store.replay_jobs import list_jobs
 from console.store.stats import read_stats
@@ -53,27 +57,29 @@ class ReportData:
     duplicates: pd.DataFrame  # the deliveries acknowledged most often (more than once)
     replays: pd.DataFrame  # replay jobs created in the window
     gaps: GapReport | None = None  # gaps in the attempt log (deliveries first tried in the window)
+    whatif: WhatIfResult | None = None  # candidate retry schedules against the window's failures, when asked
 
     @property
     def empty(self) -> bool:
         return self.stats.overall.attempts == 0 and self.stats.overall.deliveries == 0
 
 
-def build_report_data(store: Store, flt: DeliveryFilter, now_ms: int, slo: float = DEFAULT_SLO) -> ReportData:
-    """Compute every figure of the report from the window's rollups and SQL aggregates over its deliveries;
-    no query returns the window's deliveries or attempts row by row."""
+def build_report_data(
+    store: Store,
+    flt: DeliveryFilter,
+    now_ms: int,
+    slo: float = DEFAULT_SLO,
+    whatif_schedules: Sequence[Schedule] = (),
+) -> ReportData:
+    """Compute every figure of the report from the window's rollups (with a payload filter: the matching attempts,
+    grouped the same way by the database) and SQL aggregates over its deliveries; no query returns the window's
+    deliveries or attempts row by row."""
     data_start, data_end = frames.data_bounds(store)
     window = resolve_window(flt, now_ms, data_start, data_end)
     scoped = flt.with_(since_ms=window.since_ms, until_ms=window.until_ms)
     stats = read_stats(store, scoped)
-    sums = RollupSums(window.bucket_ms, window.incident_bucket_ms).add_all(
-        aggregates.iter_rollups(
-            store, window.since_ms, window.until_ms, flt.endpoint_ids, flt.event_types, window.hourly
-        )
-    )
-    failures = frames.failures_frame(
-        store, window.since_ms, window.until_ms, flt.endpoint_ids, flt.event_types
-    )
+    rows, failures = _attempt_sums(store, flt, window)
+    sums = RollupSums(window.bucket_ms, window.incident_bucket_ms).add_all(rows)
     backlog = backlog_series(
         aggregates.backlog_counts(store, scoped, window.since_ms, window.until_ms, window.bucket_ms),
         window.since_ms,
@@ -85,7 +91,7 @@ def build_report_data(store: Store, flt: DeliveryFilter, now_ms: int, slo: float
     duplicates_count, duplicates = duplicate_deliveries(store, scoped)
 
     def reach(endpoint: str, start: int, end: int) -> tuple[int, int]:
-        found = aggregates.incident_reach(store, endpoint, start, end)
+        found = aggregates.incident_reach(store, endpoint, start, end, flt.where)
         return found.events_affected, found.still_undelivered
 
     return ReportData(
@@ -107,6 +113,32 @@ def build_report_data(store: Store, flt: DeliveryFilter, now_ms: int, slo: float
         duplicates=duplicates,
         replays=_replays(store, window),
         gaps=find_gaps(store, scoped, GapRules(), now_ms),
+        whatif=(
+            run_whatif(store, whatif_schedules, window.since_ms, window.until_ms, flt.endpoint_ids)
+            if whatif_schedules
+            else None
+        ),
+    )
+
+
+def _attempt_sums(
+    store: Store, flt: DeliveryFilter, window: ReportWindow
+) -> tuple[Iterable[tuple[Any, ...]], pd.DataFrame]:
+    """The window's attempt sums per bucket and endpoint, and its failed attempts: from the rollups, or with a
+    payload filter from the matching attempts (grouped the same way by the database)."""
+    since, until, hourly = window.since_ms, window.until_ms, window.hourly
+    if flt.where:
+        return (
+            content_series.iter_matching_buckets(
+                store, flt.where, since, until, flt.endpoint_ids, flt.event_types, hourly
+            ),
+            content_series.matching_failures_frame(
+                store, flt.where, since, until, flt.endpoint_ids, flt.event_types
+            ),
+        )
+    return (
+        aggregates.iter_rollups(store, since, until, flt.endpoint_ids, flt.event_types, hourly),
+        frames.failures_frame(store, since, until, flt.endpoint_ids, flt.event_types),
     )
 
 

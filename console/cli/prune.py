@@ -21,6 +21,11 @@ def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> int |
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
+def _targets(count: int) -> str:
+    """The attempts replays sent to other targets (`--to`), named only when there are some."""
+    return f", {fmt.count(count)} attempts sent to other targets (--to)" if count else ""
+
+
 @click.command("prune")
 @store_options
 @click.option(
@@ -51,6 +56,7 @@ def prune_command(
     kept = "" if include_undelivered else " (undelivered ones are kept)"
     click.echo(
         f"{fmt.count(plan.deliveries)} deliveries with {fmt.count(plan.attempts)} attempts last tried before {format_ms(cutoff)}{kept}"
+        + _targets(plan.target_attempts)
     )
     if dry_run:
         click.echo("dry run: nothing was removed")
@@ -64,6 +70,7 @@ def prune_command(
     result = prune(store, cutoff, include_undelivered=include_undelivered, rollups_cutoff_ms=rollup_cutoff)
     click.echo(
         f"removed {fmt.count(result.deliveries)} deliveries, {fmt.count(result.attempts)} attempts, {fmt.count(result.events)} events"
+        + _targets(result.target_attempts)
         + (
             f", {fmt.count(result.rollup_rows)} rollup rows"
             if rollup_cutoff is not None

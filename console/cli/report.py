@@ -11,14 +11,11 @@ from console.cli.context import app_context, fail, store_options
 from console.cli.filters import build_filter, filter_options
 from console.cli.paths import refuse_overwrite
 from console.cli.stats import warn_unknown_endpoints
+from console.cli.whatif import schedules_option
 from console.domain import formatting as fmt
 from console.domain.times import now_ms
+from console.domain.whatif import Schedule
 from console.report.service import FORMATS, ReportOptions, export, export_files, write_report
-
-WHERE_REFUSED = (
-    "--where: the report's charts come from rollups, which hold no payloads; use "
-    "`export --format csv,json --where ...` (attempts and deliveries) or `stats --where ...`"
-)
 
 
 def _report_options(func: Any) -> Any:
@@ -31,6 +28,15 @@ def _report_options(func: Any) -> Any:
     )(func)
     func = click.option(
         "--title", default="Webhook deliveries report", show_default=True, help="Report title."
+    )(func)
+    func = click.option(
+        "--whatif-schedule",
+        "whatif_schedules",
+        multiple=True,
+        callback=schedules_option,
+        metavar="DELAYS",
+        help="Add the what-if comparison of this retry schedule, e.g. 5s,5m,30m,2h (repeatable; as "
+        "`whatif --schedule`, over the report's window and endpoints).",
     )(func)
     func = click.option(
         "--plotlyjs",
@@ -51,15 +57,24 @@ def _report_options(func: Any) -> Any:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output file [default: reports/report-<window>.html].",
 )
-def report_command(slo: float, title: str, plotlyjs: str, out: Path | None, **filters: Any) -> None:
+def report_command(
+    slo: float,
+    title: str,
+    plotlyjs: str,
+    whatif_schedules: tuple[Schedule, ...],
+    out: Path | None,
+    **filters: Any,
+) -> None:
     """Write a self-contained HTML report with Plotly charts for a window."""
-    if filters.get("where"):
-        fail(WHERE_REFUSED)
     app = app_context()
     refuse_overwrite("--out", [out] if out else [], db=app.db_url)
     try:
         path, data = write_report(
-            app.store(), build_filter(**filters), out, now_ms(), ReportOptions(title, slo, plotlyjs)
+            app.store(),
+            build_filter(**filters),
+            out,
+            now_ms(),
+            ReportOptions(title, slo, plotlyjs, whatif_schedules),
         )
     except OSError as exc:
         fail(f"cannot write the report: {exc}")
@@ -97,16 +112,26 @@ def _formats(_ctx: click.Context, param: click.Parameter, value: str) -> tuple[s
 @_report_options
 @click.option("--quiet", is_flag=True, help="Print nothing on success.")
 def export_command(
-    formats: tuple[str, ...], out: Path, slo: float, title: str, plotlyjs: str, quiet: bool, **filters: Any
+    formats: tuple[str, ...],
+    out: Path,
+    slo: float,
+    title: str,
+    plotlyjs: str,
+    whatif_schedules: tuple[Schedule, ...],
+    quiet: bool,
+    **filters: Any,
 ) -> None:
     """Write the report and the filtered attempts, deliveries and incidents (CSV, JSON) for cron and CI."""
-    if filters.get("where") and "html" in formats:
-        fail(WHERE_REFUSED)
     app = app_context()
     refuse_overwrite("--out", [out, *export_files(out, formats)], db=app.db_url)
     try:
         result = export(
-            app.store(), build_filter(**filters), out, formats, now_ms(), ReportOptions(title, slo, plotlyjs)
+            app.store(),
+            build_filter(**filters),
+            out,
+            formats,
+            now_ms(),
+            ReportOptions(title, slo, plotlyjs, whatif_schedules),
         )
     except OSError as exc:
         fail(f"export to {out} failed (no partial file was left): {exc}")

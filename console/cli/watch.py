@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from console.cli.context import app_context, fail, store_options
+from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.demo import PARENT_ENV
 from console.domain.times import parse_duration_ms
 from console.ingest.mapping import LogMapping, MappingError, load_mapping
@@ -87,7 +87,10 @@ def watch_command(
     A SOURCE is a JSON Lines file (tailed; --map for your own log shape) or a dispatcher database,
     svix+postgresql://USER@HOST:PORT/DB or convoy+postgresql://... (polled every --every-source; docs/sources.md).
     Runs until SIGTERM or Ctrl-C; what was read and the alert state are in the store when it stops.
+    In read-only mode SOURCEs are refused (following one ingests); rules and metrics alone still run.
     """
+    if sources:
+        refuse_if_read_only("watch SOURCE (ingest)")
     stop = threading.Event()
     previous = {}
     if not once:

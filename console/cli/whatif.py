@@ -13,9 +13,13 @@ from console.cli.output import table
 from console.domain import formatting as fmt
 from console.domain.times import MS_PER_DAY, format_ms, now_ms
 from console.domain.whatif import PolicyFigures, Schedule, WhatIfResult, parse_schedule, whatif_dict
+from console.report.whatif_section import delay_text
 
 
-def _schedules(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[Schedule, ...]:
+def schedules_option(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[Schedule, ...]:
+    """Each DELAYS value parsed into a Schedule; a bad one is a usage error naming it."""
     schedules = []
     for value in values:
         try:
@@ -32,7 +36,7 @@ def _schedules(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     "schedules",
     multiple=True,
     required=True,
-    callback=_schedules,
+    callback=schedules_option,
     metavar="DELAYS",
     help="Retry delays after the first attempt, each from the previous one, e.g. 5s,5m,30m,2h,5h,10h,10h "
     "(repeatable: the schedules compare in one table).",
@@ -82,8 +86,8 @@ def _row(label: str, f: PolicyFigures) -> list[str]:
         fmt.count(f.delivered),
         fmt.count(f.exhausted),
         fmt.count(f.pending),
-        fmt.duration(f.delay_p50_ms),
-        fmt.duration(f.delay_p95_ms),
+        delay_text(f.delay_p50_ms),
+        delay_text(f.delay_p95_ms),
         fmt.count(f.peak_per_s),
         fmt.count(f.attempts),
     ]

@@ -18,6 +18,7 @@ from console.report.figures import Chart, all_charts
 from console.report.gaps_section import gaps_section
 from console.report.plotlyjs import plotly_js, plotly_js_version
 from console.report.text import amount_text, printable, share
+from console.report.whatif_section import whatif_section
 
 CHART_CONFIG = {"responsive": True, "displaylogo": False}
 INCIDENT_ROWS = 50
@@ -341,7 +342,21 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
             + table(["transport error", "attempts"], errors, [1]),
         ),
         *([gaps_section(data.gaps, _section, table)] if data.gaps is not None else []),
+        *([whatif_section(data.whatif, _section, table, when)] if data.whatif is not None else []),
     ]
+
+
+def _filter_note(where: str | None) -> str:
+    """With a payload filter, the header says which and what the figures then count."""
+    if not where:
+        return ""
+    note = (
+        "only events whose payload matches count. The cards and the endpoint table count the matching "
+        "deliveries first tried in the window and all their attempts; the charts, incidents and failures count "
+        "the matching attempts made in the window (both read from the attempts, not the rollups). Replay jobs "
+        "are listed whatever they sent."
+    )
+    return f'<div class="meta filter"><b>Payload filter: {esc(where)}</b> · {esc(note)}</div>'
 
 
 def render_report(
@@ -363,7 +378,9 @@ def render_report(
         '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{STYLE}</style>{script}</head><body>",
         f'<header><h1>{esc(title)}</h1><div class="meta">{esc(window)} · {esc(scope)} · '
-        f"SLO {share(data.slo)} · charts in {esc(fmt.duration(data.window.bucket_ms))} buckets</div></header><main>",
+        f"SLO {share(data.slo)} · charts in {esc(fmt.duration(data.window.bucket_ms))} buckets</div>"
+        + _filter_note(data.filter.where)
+        + "</header><main>",
     ]
     if data.empty:
         parts.append(

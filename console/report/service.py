@@ -17,6 +17,7 @@ from console.analytics.build import DEFAULT_SLO, ReportData, build_report_data
 from console.analytics.rows import records
 from console.domain.filters import DeliveryFilter
 from console.domain.times import format_ms
+from console.domain.whatif import Schedule
 from console.report.atomic import atomic_writer, write_atomic
 from console.report.html_page import render_report
 from console.report.text import printable_value
@@ -39,6 +40,7 @@ class ReportOptions:
     title: str = DEFAULT_TITLE
     slo: float = DEFAULT_SLO
     plotlyjs: str = "inline"
+    whatif_schedules: tuple[Schedule, ...] = ()  # compared in a section of their own when given
 
 
 def default_report_path(data: ReportData, folder: Path = Path("reports")) -> Path:
@@ -57,7 +59,7 @@ def write_report(
     generated_at_ms: int | None = None,
 ) -> tuple[Path, ReportData]:
     """Build the report's figures and write the page atomically; returns where it went."""
-    data = build_report_data(store, flt, now_ms, options.slo)
+    data = build_report_data(store, flt, now_ms, options.slo, options.whatif_schedules)
     path = out or default_report_path(data)
     write_page(data, path, options, generated_at_ms or now_ms, store.display_url)
     return path, data
@@ -171,7 +173,7 @@ def export(
     """The report plus attempts, deliveries and incidents as CSV and/or JSON; every file written atomically."""
     result = ExportResult()
     folder.mkdir(parents=True, exist_ok=True)
-    data = build_report_data(store, flt, now_ms, options.slo)
+    data = build_report_data(store, flt, now_ms, options.slo, options.whatif_schedules)
     if "html" in formats:
         result.files.append((write_page(data, folder / "report.html", options, now_ms, store.display_url), 0))
     scoped = data.filter
@@ -205,8 +207,6 @@ def export(
             lambda: iter(replay_records),
         ),
     ]
-    if flt.where:
-        tables = tables[:2]  # incidents come from rollups, which cannot be filtered by payload
     for name, header, rows, objects in tables:
         if "csv" in formats:
             target = folder / f"{name}.csv"

@@ -17,6 +17,7 @@ from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
+from console.store.where_sql import where_sql
 from console.store.windows import matching, sql_table
 
 ROLLUP_STREAM_COLUMNS = (
@@ -305,15 +306,20 @@ class IncidentReach:
     still_undelivered: int
 
 
-def incident_reach(store: Store, endpoint_id: str, start_ms: int, end_ms: int) -> IncidentReach:
+def incident_reach(
+    store: Store, endpoint_id: str, start_ms: int, end_ms: int, where: str | None = None
+) -> IncidentReach:
     """Distinct events with a failed attempt at an endpoint in [start, end) (attempt-time index), and how many of
-    their deliveries there are undelivered now."""
+    their deliveries there are undelivered now; only events whose payload matches `where` when given."""
     p = store.dialect.placeholder
+    content, content_params = where_sql(store.dialect, where) if where else ("1 = 1", [])
     sql = (
         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN d.delivered_at IS NULL THEN 1 ELSE 0 END), 0) FROM delivery d "
-        f"WHERE d.endpoint_id = {p} AND d.event_id IN (SELECT a.event_id FROM delivery_attempt a "
+        f"{_joins(DeliveryFilter(where=where), False)} WHERE d.endpoint_id = {p} AND {content} AND d.event_id IN "
+        "(SELECT a.event_id FROM delivery_attempt a "
         f"WHERE a.attempted_at >= {p} AND a.attempted_at < {p} AND a.endpoint_id = {p} AND a.outcome <> 'success')"
     )
+    params = (endpoint_id, *content_params, start_ms, end_ms, endpoint_id)
     with store.read() as conn:
-        row = conn.exec_driver_sql(sql, (endpoint_id, start_ms, end_ms, endpoint_id)).one()
+        row = conn.exec_driver_sql(sql, params).one()
     return IncidentReach(int(row[0]), int(row[1]))

@@ -13,6 +13,8 @@ import orjson
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from console.domain.latency import FLOOR_MS, MAX_BUCKET, RATIO
+
 # Any fixed number: every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so
 # derived state (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order.
 WRITE_LOCK_KEY = 0x686F6F6B
@@ -67,6 +69,11 @@ class Dialect:
             orjson.dumps(list(values)).decode()
         ]
 
+    def latency_bucket(self, column: str) -> str:
+        """The latency histogram bucket of a column in ms (NULL for NULL), as `domain.latency.bucket_of`
+        computes it: here a function each SQLite connection gets (console.store.engine), so exactly the same."""
+        return f"latency_bucket({column})"
+
     def is_unique_violation(self, exc: BaseException) -> bool:
         """True when `exc` (from SQLAlchemy or the driver) is a unique or primary key violation."""
         orig = getattr(exc, "orig", None) or exc
@@ -117,6 +124,14 @@ class PostgresDialect(Dialect):
         if len(values) <= LONG_IN_LIST:
             return super().in_list(column, values)
         return f"{column} = ANY({self.placeholder})", [list(values)]
+
+    def latency_bucket(self, column: str) -> str:
+        """`bucket_of` in SQL: the same double-precision logarithms, so the same bucket (LEAST ignores NULL, so
+        NULL is tested first)."""
+        return (
+            f"(CASE WHEN {column} IS NULL THEN NULL WHEN {column} < {FLOOR_MS!r}::float8 THEN 0 ELSE LEAST(CAST(FLOOR(LN({column} / "
+            f"{FLOOR_MS!r}::float8) / LN({RATIO!r}::float8)) AS INTEGER) + 1, {MAX_BUCKET}) END)"
+        )
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         orig = getattr(exc, "orig", None) or exc

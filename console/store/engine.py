@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from console.domain.latency import bucket_of
 from console.domain.urls import mask_url
 from console.store.dialect import Dialect, dialect_for
 
@@ -106,8 +107,14 @@ def _sqlite_engine(url: str, read_only: bool = False) -> Engine:
         cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.execute("PRAGMA cache_size = -32768")
         cursor.close()
+        # `report --where` groups attempts by latency bucket in SQL (Dialect.latency_bucket).
+        dbapi_connection.create_function("latency_bucket", 1, _latency_bucket, deterministic=True)
 
     return engine
+
+
+def _latency_bucket(latency_ms: float | None) -> int | None:
+    return None if latency_ms is None else bucket_of(latency_ms)
 
 
 def _postgres_engine(url: str) -> Engine:

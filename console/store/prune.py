@@ -2,15 +2,17 @@
 so no lock is held for long. Rollups keep the history unless given a horizon of their own.
 
 A delivery is pruned whole, when its last attempt is older than the cutoff; undelivered ones are kept unless
-asked for, so nothing still to be replayed disappears.
+asked for, so nothing still to be replayed disappears. Attempts a replay sent to another target (`--to`, kept in
+`replay_target_attempt`) go by their own time: those older than the cutoff, unless their job may still run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 
+from console.domain.replay import JobState
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.engine import Store
 from console.store.windows import sql_table
@@ -25,6 +27,7 @@ class PruneResult:
     events: int = 0
     rollup_rows: int = 0
     batches: int = 0
+    target_attempts: int = 0  # attempts a replay sent to another target (`--to`)
 
 
 DELIVERY = sql_table(
@@ -48,16 +51,31 @@ def _prunable(cutoff_ms: int, include_undelivered: bool) -> list[ColumnElement[b
     return conditions
 
 
+TARGET_ATTEMPT = sql_table("replay_target_attempt", "seq", "job_id", "attempted_at")
+JOB = sql_table("replay_job", "id", "state")
+UNFINISHED = tuple(s.value for s in (JobState.PLANNED, JobState.RUNNING, JobState.INTERRUPTED))
+
+
+def _prunable_target_attempts(cutoff_ms: int) -> list[ColumnElement[bool]]:
+    """Attempts sent to another target before the cutoff, unless their job may still run (it numbers its next
+    attempts after them)."""
+    t = TARGET_ATTEMPT
+    unfinished = select(JOB.c.id).where(JOB.c.state.in_(UNFINISHED))
+    return [t.c.attempted_at < cutoff_ms, t.c.job_id.not_in(unfinished)]
+
+
 def count_prunable(store: Store, cutoff_ms: int, include_undelivered: bool) -> PruneResult:
-    """What `prune` would remove (deliveries and attempts), without removing anything."""
+    """What `prune` would remove (deliveries, attempts, attempts sent to other targets), removing nothing."""
     d = DELIVERY
     query = select(func.count(), func.coalesce(func.sum(d.c.attempts), 0)).where(
         *_prunable(cutoff_ms, include_undelivered)
     )
+    targets = select(func.count()).select_from(TARGET_ATTEMPT).where(*_prunable_target_attempts(cutoff_ms))
     with store.read() as conn:
         row = conn.execute(query).first()
+        target_attempts = int(conn.execute(targets).scalar_one())
     assert row is not None
-    return PruneResult(deliveries=int(row[0]), attempts=int(row[1]))
+    return PruneResult(deliveries=int(row[0]), attempts=int(row[1]), target_attempts=target_attempts)
 
 
 def prune(
@@ -100,9 +118,25 @@ def prune(
             result.events += max(int(gone.rowcount or 0), 0)
             result.deliveries += len(rows)
             result.batches += 1
+    result.target_attempts = _prune_target_attempts(store, cutoff_ms, batch)
     if rollups_cutoff_ms is not None:
         result.rollup_rows = _prune_rollups(store, rollups_cutoff_ms)
     return result
+
+
+def _prune_target_attempts(store: Store, cutoff_ms: int, batch: int) -> int:
+    """Remove old attempts sent to other targets, `batch` rows per short transaction."""
+    t = TARGET_ATTEMPT
+    oldest = select(t.c.seq).where(*_prunable_target_attempts(cutoff_ms)).order_by(t.c.seq).limit(batch)
+    removed = 0
+    while True:
+        with store.write() as conn:
+            seqs = [r[0] for r in conn.execute(oldest)]
+            if seqs:
+                conn.execute(delete(t).where(t.c.seq.in_(seqs)))
+        removed += len(seqs)
+        if len(seqs) < batch:
+            return removed
 
 
 def _prune_rollups(store: Store, cutoff_ms: int) -> int:

@@ -65,6 +65,8 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("y", "send"),
             ("s", "skip superseded events (or send them again)"),
+            ("f", "force: send already delivered events too; asks why"),
+            ("enter", "in the reason box: send"),
             ("x", "stop (the job can be resumed)"),
             ("o", "open the job, once it has ended"),
             ("escape", "close"),
@@ -79,7 +81,8 @@ NOTES = (
     "(OSC 52); inside tmux without `set-clipboard on`, or with HOOKCONSOLE_NO_CLIPBOARD set, it writes "
     "reports/curl-EVENT.sh instead and says so. "
     "Read-only mode (hookconsole --read-only tui, or HOOKCONSOLE_READ_ONLY=1) shows a badge and hides replay, "
-    "resume and cancel. Jobs record who started them (this user@host); the job list shows who and why. "
+    "resume and cancel (and force). Jobs record who started them (this user@host) and, when forced, the reason "
+    "typed in the replay window, required then; the job list shows who and why. "
     'The explorer\'s search (/) also takes a payload filter, as --where does: amount >= 1000 and currency = "EUR".'
 )
 

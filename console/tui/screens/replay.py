@@ -1,6 +1,7 @@
 """Replay from the console: the plan (a dry run), confirmation, live progress per endpoint, the outcome, stop.
 It runs the replay service in a worker thread; the console has no sender of its own. Once the job has ended
-the window shows the outcome and offers only to close it or open the job."""
+the window shows the outcome and offers only to close it or open the job. Forcing (`f`, already delivered events
+sent again) asks for a reason, which the job records; without one nothing is sent."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 
 from console.domain import formatting as fmt
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
@@ -54,10 +55,15 @@ class JobFinished(Message):
     reasons: list[tuple[str, int]]  # the most common last errors of the failed items
 
 
+REASON_NEEDED = "a reason is required to force (why send already delivered events again?): type it below"
+
+
 class ReplayScreen(ConsoleAccess, ModalScreen[None]):
+    WRITE_ACTIONS = frozenset({"confirm", "toggle_force"})  # hidden in read-only mode
     BINDINGS = [
         Binding("y", "confirm", "Send"),
         Binding("s", "toggle_superseded", "Skip superseded"),
+        Binding("f", "toggle_force", "Force"),
         Binding("x", "stop", "Stop"),
         Binding("o", "open_job", "Open the job"),
         Binding("escape", "close", "Close"),
@@ -80,6 +86,10 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             yield Static("Replay", id="replay-title")
             yield Static("planning (dry run)...", id="replay-plan", markup=False)
             yield SettledTable(id="replay-endpoints", cursor_type="none")
+            yield Input(
+                placeholder="reason (required to force), e.g. INC-42: receiver lost its database",
+                id="replay-reason",
+            )
             yield ProgressBar(id="replay-progress", show_eta=False)
             yield Static("", id="replay-outcome", markup=False)
         yield Footer(compact=True)
@@ -88,6 +98,7 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         table = self.query_one("#replay-endpoints", DataTable)
         for column in ("endpoint", "to send", "skipped", "delivered", "failed"):
             table.add_column(column, key=column)
+        self.query_one("#replay-reason", Input).display = False
         if self.resume_job is not None:
             self._show_job_plan(self.resume_job)
         elif self.selection is not None:
@@ -95,9 +106,11 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Send and stop while there is something to send or stop; open the job once it has ended."""
+        if super().check_action(action, parameters) is False:
+            return False  # read-only mode
         if action == "confirm":
             return self.finished is None and not self.running
-        if action == "toggle_superseded":
+        if action in ("toggle_superseded", "toggle_force"):
             return (
                 self.selection is not None
                 and self.resume_job is None
@@ -150,7 +163,7 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             f"{fmt.count(plan.to_send)} deliveries to send, {fmt.count(plan.skipped)} skipped, "
             f"{len(plan.endpoints)} endpoint(s). First: {plain(first) or 'none'}.\n"
             + impact_summary(plan)
-            + ("Press y to send them, signed, or escape to leave." if plan.to_send else "Nothing to send.")
+            + _prompt(plan)
         )
         self.query_one("#replay-plan", Static).update(text)
         self.query_one("#replay-progress", ProgressBar).update(total=max(plan.to_send, 1), progress=0)
@@ -160,12 +173,37 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
 
     def action_toggle_superseded(self) -> None:
         """Plan again with superseded events left out (or put back)."""
-        if self.selection is None or self.running or self.finished is not None or self.resume_job is not None:
+        if self.selection is not None:
+            self._plan_again(replace(self.selection, skip_superseded=not self.selection.skip_superseded))
+
+    def action_toggle_force(self) -> None:
+        """Plan again with already delivered events included (as `replay --force`), or left out again; forcing
+        shows the reason box."""
+        if self.selection is None or self.console.read_only:
             return
-        self.selection = replace(self.selection, skip_superseded=not self.selection.skip_superseded)
+        force = not self.selection.force
+        if self._plan_again(replace(self.selection, force=force)):
+            reason = self.query_one("#replay-reason", Input)
+            reason.display = force
+            if force:
+                reason.focus()
+
+    def _plan_again(self, selection: ReplaySelection) -> bool:
+        if self.running or self.finished is not None or self.resume_job is not None:
+            return False
+        self.selection = selection
         self.plan = None
         self.query_one("#replay-plan", Static).update("planning (dry run)...")
-        self.make_plan(self.selection)
+        self.query_one("#replay-outcome", Static).update("")
+        self.make_plan(selection)
+        return True
+
+    @on(Input.Submitted, "#replay-reason")
+    def reason_given(self) -> None:
+        self.action_confirm()
+
+    def _reason(self) -> str | None:
+        return self.query_one("#replay-reason", Input).value.strip() or None
 
     def _show_job_plan(self, job: JobView) -> None:
         pending = job.count(ItemState.PENDING)
@@ -200,16 +238,22 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             return
         if self.plan is not None and not self.plan.to_send:
             return
+        if self.plan is not None and self.plan.selection.force and self._reason() is None:
+            self.query_one("#replay-outcome", Static).update(f"Not sent: {REASON_NEEDED}")
+            reason = self.query_one("#replay-reason", Input)
+            reason.display = True
+            reason.focus()
+            return
         self.running = True
         self.query_one("#replay-outcome", Static).update("sending... (x stops; a stopped job can be resumed)")
         self._state_changed()
-        self.send(self.plan, self.resume_job)
+        self.send(self.plan, self.resume_job, self._reason())
 
     @work(thread=True, exclusive=True, group="replay-run", exit_on_error=False)
-    def send(self, plan: ReplayPlan | None, job: JobView | None) -> None:
+    def send(self, plan: ReplayPlan | None, job: JobView | None, reason: str | None) -> None:
         ops = self.console.ops
         try:
-            job_id = job.id if job is not None else ops.create_job(plan)  # type: ignore[arg-type]
+            job_id = job.id if job is not None else ops.create_job(plan, reason)  # type: ignore[arg-type]
             if job is not None:
                 ops.prepare_resume(job_id)
         except ActionRefused as exc:
@@ -294,6 +338,20 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             self.notify("a replay is running: x stops it first", severity="warning")
             return
         self.dismiss(None)
+
+
+def _prompt(plan: ReplayPlan) -> str:
+    """What to do next: send, or (forcing) give the reason first."""
+    if not plan.to_send:
+        return "Nothing to send." + (
+            "" if plan.selection.force else " f also sends already delivered events."
+        )
+    if plan.selection.force:
+        return (
+            "Forced: already delivered events are sent again. Type the reason below, then enter sends them, "
+            "signed (tab leaves the box, then f stops forcing); escape leaves."
+        )
+    return "Press y to send them, signed, or escape to leave."
 
 
 def impact_summary(plan: ReplayPlan) -> str:

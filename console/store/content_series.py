@@ -1,0 +1,113 @@
+"""`report --where`: the charts' sums for the attempts of events whose payload matches an expression.
+
+Rollups hold no payloads, so these come from the attempt and event tables instead (attempt-time index, then each
+attempt's event): the database groups the window's matching attempts per minute or hour, endpoint, outcome and
+latency bucket, and what reaches Python is one row per group, folded into the rows `aggregates.iter_rollups`
+yields and the frame `frames.failures_frame` returns. Memory follows the number of groups, not of attempts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+
+from console.domain.outcomes import error_kind_of
+from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.store.engine import Store
+from console.store.rollup import _OUTCOME_SLOT
+from console.store.where_sql import where_sql
+
+FAILURE_COLUMNS = ["endpoint_id", "status_code", "error_kind", "count"]
+
+
+def _matching_attempts(
+    store: Store,
+    where: str,
+    since_ms: int,
+    until_ms: int,
+    endpoint_ids: Sequence[str],
+    event_types: Sequence[str],
+) -> tuple[str, list[Any]]:
+    """`FROM delivery_attempt a JOIN event e WHERE ...`: the window's attempts whose event matches `where`."""
+    dialect = store.dialect
+    p = dialect.placeholder
+    clauses = [f"a.attempted_at >= {p}", f"a.attempted_at < {p}"]
+    params: list[Any] = [since_ms, until_ms]
+    for column, values in (("a.endpoint_id", endpoint_ids), ("a.event_type", event_types)):
+        if values:
+            clause, values_params = dialect.in_list(column, tuple(values))
+            clauses.append(clause)
+            params.extend(values_params)
+    content, content_params = where_sql(dialect, where)
+    clauses.append(content)
+    params.extend(content_params)
+    source = "FROM delivery_attempt a JOIN event e ON e.event_id = a.event_id WHERE " + " AND ".join(clauses)
+    return source, params
+
+
+def iter_matching_buckets(
+    store: Store,
+    where: str,
+    since_ms: int,
+    until_ms: int,
+    endpoint_ids: Sequence[str],
+    event_types: Sequence[str],
+    hourly: bool,
+) -> Iterator[tuple[Any, ...]]:
+    """Per minute (or hour) and endpoint, in time order, the matching attempts of [since, until) as
+    `aggregates.iter_rollups` gives a rollup row: (bucket start ms, endpoint_id, attempts, successes,
+    http_errors, timeouts, network_errors, latency_count, latency histogram as a dict)."""
+    width = MS_PER_HOUR if hourly else MS_PER_MINUTE
+    source, params = _matching_attempts(store, where, since_ms, until_ms, endpoint_ids, event_types)
+    latency_bucket = store.dialect.latency_bucket("a.latency_ms")
+    sql = (
+        f"SELECT a.attempted_at / {int(width)} AS b, a.endpoint_id, a.outcome, {latency_bucket} AS lb, COUNT(*), "
+        f"COUNT(a.latency_ms) {source} GROUP BY a.attempted_at / {int(width)}, a.endpoint_id, a.outcome, "
+        f"{latency_bucket} ORDER BY b, a.endpoint_id"
+    )
+    current: tuple[int, str] | None = None
+    sums: list[Any] = []
+    with store.read() as conn:
+        result = conn.exec_driver_sql(sql, tuple(params), execution_options={"stream_results": True})
+        while rows := result.fetchmany(5000):
+            for bucket, endpoint_id, outcome, latency, count, timed in rows:
+                key = (int(bucket), endpoint_id)
+                if key != current:
+                    if current is not None:
+                        yield (current[0] * width, current[1], *sums)
+                    current, sums = key, [0, 0, 0, 0, 0, 0, {}]
+                sums[0] += count
+                sums[_OUTCOME_SLOT[outcome]] += count
+                if latency is not None and timed:
+                    sums[5] += timed
+                    hist = sums[6]
+                    hist[int(latency)] = hist.get(int(latency), 0) + timed
+    if current is not None:
+        yield (current[0] * width, current[1], *sums)
+
+
+def matching_failures_frame(
+    store: Store,
+    where: str,
+    since_ms: int,
+    until_ms: int,
+    endpoint_ids: Sequence[str],
+    event_types: Sequence[str],
+) -> pd.DataFrame:
+    """Failed matching attempts in the window per endpoint, status code (0: none) and error kind: the frame
+    `frames.failures_frame` reads from the failure rollup."""
+    source, params = _matching_attempts(store, where, since_ms, until_ms, endpoint_ids, event_types)
+    sql = (
+        f"SELECT a.endpoint_id, COALESCE(a.status_code, 0), a.error, COUNT(*) {source} AND a.outcome <> 'success' "
+        "GROUP BY a.endpoint_id, COALESCE(a.status_code, 0), a.error"
+    )
+    counts: dict[tuple[str, int, str], int] = {}
+    with store.read() as conn:
+        for endpoint_id, status, error, count in conn.exec_driver_sql(sql, tuple(params)):
+            key = (endpoint_id, int(status), error_kind_of(error).value)
+            counts[key] = counts.get(key, 0) + int(count)
+    return pd.DataFrame.from_records(
+        [(*key, count) for key, count in sorted(counts.items())], columns=FAILURE_COLUMNS
+    )
