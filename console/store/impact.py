@@ -133,8 +133,10 @@ def replay_impact(
     t, n, num, dbl = _NULLS, "CAST(NULL AS BIGINT)", "CAST(NULL AS NUMERIC)", "CAST(NULL AS DOUBLE PRECISION)"
     sql = (
         f"{cte}{_SUPERSEDING}"
-        f"SELECT 'summary', {t}, {t}, {t}, COUNT(*), COUNT(DISTINCT user_id), "
-        # the rewards are `latest`'s reward keys: a few thousand pairs to count, not the whole selection
+        # users: DISTINCT in a subquery, which PostgreSQL hashes (COUNT(DISTINCT) sorts); rewards: `latest`'s
+        # reward keys, a few thousand pairs to count rather than the whole selection
+        f"SELECT 'summary', {t}, {t}, {t}, COUNT(*), "
+        "(SELECT COUNT(*) FROM (SELECT DISTINCT user_id FROM sel WHERE user_id IS NOT NULL) u), "
         "(SELECT COUNT(DISTINCT key_id) FROM latest WHERE kind = 'r'), "
         f"MIN(occurred_at), MAX(occurred_at), {num}, {dbl} FROM sel "
         f"UNION ALL SELECT 'amount', COALESCE(currency, ''), {t}, {t}, {n}, {n}, {n}, {n}, {n}, SUM(amount_n), {dbl} "
