@@ -339,3 +339,20 @@ def test_a_limit_counts_delivered_deliveries_as_the_plan_does(store: Store, tmp_
     assert plan.impact.superseded == 1 and plan.impact.amounts == {"INR": "500"}
     forced = service.plan(ReplaySelection(flt, limit=3, force=True))
     assert forced.to_send == 3 and forced.impact is not None and forced.impact.deliveries == 3
+
+
+def test_event_ids_with_quotes_and_non_ascii_come_back_exactly(store: Store, tmp_path: Path) -> None:
+    odd, newer = 'evt_"q\\1,[é]', "evt_ü'}"
+    lines = [
+        event(odd, "reward.redeemed", "10:00:00", "10:00:00", 503, user="u1", reward='r"1'),
+        event(newer, "reward.reversed", "10:05:00", "10:05:00", 200, user="u1", reward='r"1'),
+        event("evt_alone", "reward.issued", "10:00:00", "10:00:00", 503, user="u2", reward="r2"),
+    ]
+    seed(store, tmp_path, lines)
+    config = write_endpoints(tmp_path, 9, [SPEC])
+    plan = plan_for(store, config)
+    assert plan.impact is not None and plan.impact.superseded == 1
+    assert plan.impact.superseded_sample == ((odd, newer),)
+    assert {i.event_id: i.superseded_by for i in plan.items} == {odd: newer, "evt_alone": None}
+    nothing = plan_for(store, config, pairs=(("evt_alone", "ep_std"),))
+    assert nothing.impact is not None and nothing.impact.superseded == 0 and nothing.impact.deliveries == 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import inspect
 
 from console.domain.filters import DeliveryFilter
@@ -86,19 +87,24 @@ def _newest(kind: str, column: str, same: str, keyed: str) -> str:
     )
 
 
+# `newest`: each pair's newer event with its time, looked up by id (a hash join would read every event)
 _SUPERSEDING = (
     "latest AS MATERIALIZED ("
     + _newest("r", "reward_id", "", "reward_id IS NOT NULL")
     + " UNION ALL "
     + _newest("u", "user_id", " AND n.reward_id IS NULL", "reward_id IS NULL AND user_id IS NOT NULL")
-    + "), newest AS MATERIALIZED (SELECT l.kind, l.key_id, l.endpoint_id, l.newer, ne.occurred_at AS newer_at "
-    "FROM latest l JOIN event ne ON ne.event_id = l.newer) "
+    + "), newest AS MATERIALIZED (SELECT kind, key_id, endpoint_id, newer, (SELECT ne.occurred_at FROM event ne "
+    "WHERE ne.event_id = l.newer) AS newer_at FROM latest l WHERE newer IS NOT NULL) "
 )
 
 
-def _superseded_rows(n: str, num: str, dbl: str) -> str:
+def _superseded_rows(store: Store, n: str, num: str, dbl: str) -> str:
+    """Per kind of key, one row: the superseded events, their endpoints and the newer events as three JSON arrays
+    in step (100k rows would cost more to fetch than to find; grouping them would cost a sort)."""
+    agg = "json_agg({})::text" if store.dialect.name == "postgresql" else "json_group_array({})"
+    arrays = ", ".join(agg.format(c) for c in ("s.event_id", "s.endpoint_id", "w.newer"))
     return " UNION ALL ".join(
-        f"SELECT 'superseded', s.event_id, s.endpoint_id, w.newer, {n}, {n}, {n}, {n}, {n}, {num}, {dbl} "
+        f"SELECT 'superseded', {arrays}, {n}, {n}, {n}, {n}, {n}, {num}, {dbl} "
         # CROSS JOIN: SQLite reads sel first (keyed filters it) and looks up `newest`, never indexing sel
         f"FROM sel s CROSS JOIN newest w WHERE {keyed} AND w.kind = '{kind}' AND w.key_id = s.{column} "
         "AND w.endpoint_id = s.endpoint_id AND w.newer_at > s.occurred_at"
@@ -127,17 +133,25 @@ def replay_impact(
     t, n, num, dbl = _NULLS, "CAST(NULL AS BIGINT)", "CAST(NULL AS NUMERIC)", "CAST(NULL AS DOUBLE PRECISION)"
     sql = (
         f"{cte}{_SUPERSEDING}"
-        f"SELECT 'summary', {t}, {t}, {t}, COUNT(*), COUNT(DISTINCT user_id), COUNT(DISTINCT reward_id), "
+        # users: DISTINCT in a subquery, which PostgreSQL hashes (COUNT(DISTINCT) sorts); rewards: `latest`'s
+        # reward keys, a few thousand pairs to count rather than the whole selection
+        f"SELECT 'summary', {t}, {t}, {t}, COUNT(*), "
+        "(SELECT COUNT(*) FROM (SELECT DISTINCT user_id FROM sel WHERE user_id IS NOT NULL) u), "
+        "(SELECT COUNT(DISTINCT key_id) FROM latest WHERE kind = 'r'), "
         f"MIN(occurred_at), MAX(occurred_at), {num}, {dbl} FROM sel "
         f"UNION ALL SELECT 'amount', COALESCE(currency, ''), {t}, {t}, {n}, {n}, {n}, {n}, {n}, SUM(amount_n), {dbl} "
         "FROM sel WHERE amount_n IS NOT NULL GROUP BY COALESCE(currency, '') "
-        f"UNION ALL {_superseded_rows(n, num, dbl)} "
+        f"UNION ALL {_superseded_rows(store, n, num, dbl)} "
         f"UNION ALL SELECT 'latency', r.endpoint_id, {t}, {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
+        # the upper bound always holds: it tells PostgreSQL's planner this is a narrow range (an index scan)
         "SUM(r.latency_sum) FROM rollup_minute r WHERE r.bucket > (SELECT MAX(bucket) FROM rollup_minute) - "
-        f"{p} AND r.endpoint_id IN (SELECT DISTINCT endpoint_id FROM sel) GROUP BY r.endpoint_id"
+        f"{p} AND r.bucket <= (SELECT MAX(bucket) FROM rollup_minute) "
+        "AND r.endpoint_id IN (SELECT DISTINCT endpoint_id FROM sel) GROUP BY r.endpoint_id"
     )
     figures = ImpactFigures()
     with store.read() as conn:
+        if store.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL jit = off")  # compiling this statement costs more than it saves
         rows = conn.exec_driver_sql(sql, (*params, RECENT_MINUTES)).fetchall()
     for kind, t1, t2, t3, n1, n2, n3, n4, n5, amount, latency_sum in rows:
         if kind == "summary":
@@ -146,8 +160,9 @@ def replay_impact(
             )
         elif kind == "amount" and amount is not None:
             figures.amounts[t1] = _decimal(amount)
-        elif kind == "superseded":
-            figures.superseded[(t1, t2)] = t3
+        elif kind == "superseded" and t1 is not None:  # PostgreSQL's json_agg of no rows is NULL
+            events, endpoints, newer = (orjson.loads(a) for a in (t1, t2, t3))
+            figures.superseded.update(zip(zip(events, endpoints, strict=True), newer, strict=True))
         elif kind == "latency" and n1:
             figures.latency_ms[t1] = float(latency_sum) / int(n1)
     return figures
