@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from sqlalchemy import ColumnElement, any_, bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 # Any fixed number: every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so
 # derived state (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order.
 WRITE_LOCK_KEY = 0x686F6F6B
-LONG_IN_LIST = 500  # longer IN lists go as one array parameter (see Dialect.in_list)
+LONG_IN_LIST = 500  # longer IN lists go as one array parameter (see Dialect.among and Dialect.in_list)
 
 
 class Dialect:
@@ -66,6 +67,14 @@ class Dialect:
         return f"{column} IN (SELECT value FROM json_each({self.placeholder}))", [
             orjson.dumps(list(values)).decode()
         ]
+
+    def among(self, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        """`column IN (...)` for a `select()`: one expanding bound parameter, or (a long list, as `in_list`
+        explains) one JSON array parameter read by json_each."""
+        if len(values) <= LONG_IN_LIST:
+            return column.in_(list(values))
+        listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode())).table_valued("value")
+        return column.in_(select(listed.c.value))
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         """True when `exc` (from SQLAlchemy or the driver) is a unique or primary key violation."""
@@ -117,6 +126,11 @@ class PostgresDialect(Dialect):
         if len(values) <= LONG_IN_LIST:
             return super().in_list(column, values)
         return f"{column} = ANY({self.placeholder})", [list(values)]
+
+    def among(self, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        if len(values) <= LONG_IN_LIST:
+            return super().among(column, values)
+        return column == any_(bindparam(None, list(values)))
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         orig = getattr(exc, "orig", None) or exc

@@ -16,6 +16,7 @@ from console.domain.kpis import CodeCount, EndpointKpis, Kpis, LatencySummary, S
 from console.domain.latency import percentiles
 from console.domain.outcomes import ErrorKind
 from console.domain.times import MS_PER_MINUTE
+from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.live import LAST_SEQ
 from console.store.rollup import N_COUNTERS
@@ -75,14 +76,15 @@ FAILURE_MINUTE = sql_table(
 )
 
 
-def _oldest_undelivered(conn: Any, flt: DeliveryFilter) -> dict[str, int]:
+def _oldest_undelivered(conn: Any, dialect: Dialect, flt: DeliveryFilter) -> dict[str, int]:
     """The first-attempt time of the oldest undelivered delivery, per endpoint."""
     d = DELIVERY
     since, until = _minute_bounds(flt, 1)
     where = matching(
         d,
-        endpoint_ids=flt.endpoint_ids,
-        event_types=flt.event_types,
+        dialect,
+        endpoint_id=flt.endpoint_ids,
+        event_type=flt.event_types,
         time_column="first_attempt_at",
         since=since,
         until=until,
@@ -103,14 +105,15 @@ def _minute_bounds(flt: DeliveryFilter, unit_ms: int) -> tuple[int | None, int |
 
 
 def _failures(
-    conn: Any, flt: DeliveryFilter
+    conn: Any, dialect: Dialect, flt: DeliveryFilter
 ) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]], dict[str, int]]:
     f = FAILURE_MINUTE
     since, until = _minute_bounds(flt, MS_PER_MINUTE)
     where = matching(
         f,
-        endpoint_ids=flt.endpoint_ids,
-        event_types=flt.event_types,
+        dialect,
+        endpoint_id=flt.endpoint_ids,
+        event_type=flt.event_types,
         time_column="bucket",
         since=since,
         until=until,
@@ -162,8 +165,8 @@ def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
             if type_sums is None:
                 type_sums = by_type[row.event_type] = _Sums()
             type_sums.add(row.counters, row.latency_hist)
-        oldest = _oldest_undelivered(conn, flt)
-        codes, errors, last_failure = _failures(conn, flt)
+        oldest = _oldest_undelivered(conn, store.dialect, flt)
+        codes, errors, last_failure = _failures(conn, store.dialect, flt)
     overall = _Sums()
     for sums in by_endpoint.values():
         overall.merge(sums)
