@@ -17,7 +17,7 @@ from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.deliveries import D, E, filter_conditions, matching_deliveries, needs_event
 from console.store.engine import Store
-from console.store.windows import matching, sql_table
+from console.store.windows import bucket_window, sql_table
 
 ATTEMPT = sql_table(
     "delivery_attempt", "event_id", "endpoint_id", "attempt", "attempted_at", "outcome", "trigger"
@@ -56,15 +56,7 @@ def iter_rollups(
     table, width = ("rollup_hour", MS_PER_HOUR) if hourly else ("rollup_minute", MS_PER_MINUTE)
     columns = ("bucket", "endpoint_id", *ROLLUP_STREAM_COLUMNS, "latency_hist")
     rollup = sql_table(table, *columns, "event_type")
-    where = matching(
-        rollup,
-        store.dialect,
-        endpoint_id=endpoint_ids,
-        event_type=event_types,
-        time_column="bucket",
-        since=since_ms // width,
-        until=-(-until_ms // width),
-    )
+    where = bucket_window(rollup, store.dialect, since_ms, until_ms, width, endpoint_ids, event_types)
     query = select(*(rollup.c[name] for name in columns)).where(*where)
     with store.read() as conn:
         result = conn.execute(query, execution_options={"stream_results": True})

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections import Counter
 
 from console.domain.filters import DeliveryFilter
-from console.domain.kpis import EndpointKpis, StatsSnapshot
+from console.domain.kpis import StatsSnapshot
 from console.domain.latency import bucket_of
 from console.domain.outcomes import error_kind_of
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
 from console.store.rollup import _OUTCOME_SLOT
-from console.store.stats import _Sums, _top
+from console.store.stats import _Sums, snapshot
 
 _FROM = (
     "FROM delivery d JOIN event e ON e.event_id = d.event_id "
@@ -98,20 +98,4 @@ def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
         by_endpoint.setdefault(endpoint_id, _Sums()).merge(group_sums)
         by_type.setdefault(event_type, _Sums()).merge(group_sums)
         overall.merge(group_sums)
-    return StatsSnapshot(
-        since_ms=flt.since_ms,
-        until_ms=flt.until_ms,
-        overall=overall.kpis(min(oldest.values()) if oldest else None),
-        endpoints=tuple(
-            EndpointKpis(
-                endpoint_id=endpoint_id,
-                kpis=by_endpoint[endpoint_id].kpis(oldest.get(endpoint_id)),
-                top_status_codes=_top(codes.get(endpoint_id)),
-                top_errors=_top(errors.get(endpoint_id)),
-                last_failure_ms=last_failure.get(endpoint_id),
-            )
-            for endpoint_id in sorted(by_endpoint)
-        ),
-        event_types=tuple((t, by_type[t].kpis(None)) for t in sorted(by_type)),
-        last_seq=int(last_seq),
-    )
+    return snapshot(flt, by_endpoint, by_type, overall, oldest, (codes, errors, last_failure), int(last_seq))

@@ -14,7 +14,7 @@ from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.deliveries import D, E, matching_deliveries
 from console.store.engine import Store
 from console.store.where_sql import where_clause
-from console.store.windows import matching, sql_table
+from console.store.windows import bucket_window, matching, sql_table
 
 
 def failures_frame(
@@ -24,15 +24,7 @@ def failures_frame(
     f = sql_table(
         "failure_minute", "bucket", "endpoint_id", "event_type", "status_code", "error_kind", "count"
     )
-    where = matching(
-        f,
-        store.dialect,
-        endpoint_id=endpoint_ids,
-        event_type=event_types,
-        time_column="bucket",
-        since=since_ms // MS_PER_MINUTE,
-        until=-(-until_ms // MS_PER_MINUTE),
-    )
+    where = bucket_window(f, store.dialect, since_ms, until_ms, MS_PER_MINUTE, endpoint_ids, event_types)
     groups = (f.c.endpoint_id, f.c.status_code, f.c.error_kind)
     query = select(*groups, func.sum(f.c.count)).where(*where).group_by(*groups).order_by(*groups)
     with store.read() as conn:

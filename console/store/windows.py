@@ -115,6 +115,27 @@ def matching(
     return conditions
 
 
+def bucket_window(
+    source: FromClause,
+    dialect: Dialect,
+    since_ms: int,
+    until_ms: int,
+    width_ms: int,
+    endpoint_ids: Sequence[str],
+    event_types: Sequence[str],
+) -> list[ColumnElement[bool]]:
+    """`matching` over the buckets of `width_ms` covering [since, until) (the last partial one included)."""
+    return matching(
+        source,
+        dialect,
+        endpoint_id=endpoint_ids,
+        event_type=event_types,
+        time_column="bucket",
+        since=since_ms // width_ms,
+        until=-(-until_ms // width_ms),
+    )
+
+
 def rollup_rows(
     conn: Connection,
     since_ms: int | None,
