@@ -38,9 +38,9 @@ def _bucket(time: Any, since_ms: int, bucket_ms: int) -> ColumnElement[Any]:
     return (time - int(since_ms)).self_group().op("/")(int(bucket_ms)).label("b")
 
 
-_B: ColumnElement[Any] = literal_column(
-    "b"
-)  # GROUP BY the label: the expression again would bind its parameters twice
+# GROUP BY the label: the expression written again would bind its numbers a second time (PostgreSQL then
+# refuses it as a different expression).
+_B: ColumnElement[Any] = literal_column("b")
 
 
 def iter_rollups(

@@ -7,6 +7,7 @@ read query over deliveries takes it from here.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Select, and_, func, or_, select
@@ -127,28 +128,18 @@ def page_deliveries(
     """One page of deliveries ordered by first attempt (newest first by default), after `after`."""
     keys = (D.c.first_attempt_at, D.c.event_id, D.c.endpoint_id)
     query = matching_deliveries(store.dialect, flt, *_ROW, event=True)
-    if after is not None:
+    if after is not None:  # keyset paging: the rows after `after` in the page order
+        past = operator.lt if newest_first else operator.gt
         at, event_id, endpoint_id = after.first_attempt_at_ms, after.event_id, after.endpoint_id
-        if newest_first:
-            query = query.where(
-                or_(
-                    keys[0] < at,
-                    and_(
-                        keys[0] == at,
-                        or_(keys[1] < event_id, and_(keys[1] == event_id, keys[2] < endpoint_id)),
-                    ),
-                )
+        query = query.where(
+            or_(
+                past(keys[0], at),
+                and_(
+                    keys[0] == at,
+                    or_(past(keys[1], event_id), and_(keys[1] == event_id, past(keys[2], endpoint_id))),
+                ),
             )
-        else:
-            query = query.where(
-                or_(
-                    keys[0] > at,
-                    and_(
-                        keys[0] == at,
-                        or_(keys[1] > event_id, and_(keys[1] == event_id, keys[2] > endpoint_id)),
-                    ),
-                )
-            )
+        )
     query = query.order_by(*(k.desc() if newest_first else k.asc() for k in keys)).limit(int(limit))
     if conn is not None:
         return [DeliveryRow(*r) for r in conn.execute(query)]
