@@ -679,6 +679,29 @@ def test_bad_mapping_files_fail_with_one_line_naming_the_key(
         load_mapping(mapping)
 
 
+def test_a_mapping_file_with_three_problems_reports_all_three(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        BASE_FIELDS.replace('attempt = "n"\n', "")
+        + 'latency_ms = { path = "s", scale = 0 }\n[match]\npath = "kind"\n'
+    )
+    expected = [
+        "fields.latency_ms.scale: must be a number > 0, got 0",
+        "fields.attempt: missing: required fields need a path in [fields] (or a constant in [defaults]): attempt",
+        "match.equals: missing: the value at match.path that marks a delivery attempt",
+    ]
+    with pytest.raises(MappingError) as raised:
+        load_mapping(mapping)
+    assert raised.value.problems == [f"{mapping}: {line}" for line in expected]
+    log = write_jsonl(tmp_path / "app.log", [{"id": "e"}])
+    result = run("--db", str(tmp_path / "store.db"), "ingest", "--map", str(mapping), str(log))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"hookconsole: --map {mapping}: {expected[0]}",
+        *(f"--map {mapping}: {line}" for line in expected[1:]),
+    ]
+
+
 def test_missing_mapping_file(tmp_path: Path) -> None:
     result = run("--db", str(tmp_path / "s.db"), "ingest", "--map", str(tmp_path / "nope.toml"), "x.log")
     assert result.exit_code == 1 and "nope.toml: no such file" in result.stderr

@@ -13,9 +13,14 @@ import pytest
 from sqlalchemy import event
 
 from console.domain.filters import DeliveryFilter
+from console.domain.outcomes import Outcome, Trigger
+from console.domain.records import AttemptRecord
+from console.domain.replay import ItemState, PlannedItem
 from console.ingest.service import ingest_sources
 from console.store import Store
 from console.store.deliveries import all_deliveries, count_deliveries
+from console.store.dialect import LONG_IN_LIST
+from console.store.replay_jobs import ItemResult, claim_items, create_job, record_results, renew_claims
 from tests.helpers import log_line, run, write_jsonl
 
 WANTED = 70_000
@@ -66,3 +71,37 @@ def test_replay_dry_run_reads_a_file_of_seventy_thousand_ids(tmp_path: Path) -> 
     plan = orjson.loads(result.stdout)
     assert plan["to_send"] == 5
     assert sorted(item["event_id"] for item in plan["items"]) == [f"evt_{i}" for i in range(5)]
+
+
+def test_a_job_longer_than_an_in_list_renews_and_numbers_every_item(
+    default_sqlite_limits: Store, tmp_path: Path
+) -> None:
+    """Claims renewed and attempts numbered for a job of more items than a short IN list takes (the long ones
+    go as one array parameter, Dialect.in_list)."""
+    store = default_sqlite_limits
+    n = 2 * LONG_IN_LIST + 7
+    events = [f"evt_{i:05d}" for i in range(n)]
+    lines = [log_line(e, status_code=503) for e in events]
+    ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", lines))])
+    now = 1_780_000_000_000
+    items = [PlannedItem(e, "ep_a", "reward.redeemed", now, 503, False) for e in events]
+    create_job(store, "job_long", "test", False, 4, items, now)
+    batch = claim_items(store, "job_long", n, 1_000, now, False)
+    keys = [(c.event_id, c.endpoint_id) for c in batch.claimed]
+    assert len(keys) == n
+    assert renew_claims(store, "job_long", keys, now + 60_000) == set(keys)
+    with store.read() as conn:
+        renewed = conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM delivery WHERE claim_job = 'job_long' AND claim_until = 1780000060000"
+        ).scalar_one()
+    assert renewed == n
+    sent = AttemptRecord(
+        "", "reward.redeemed", "ep_a", 1, now + 1, Outcome.SUCCESS, 200, 5.0, None, Trigger.MANUAL, "job_long"
+    )
+    results = [ItemResult(e, ep, ItemState.DELIVERED, (sent._replace(event_id=e),), 200) for e, ep in keys]
+    record_results(store, "job_long", results, now + 2)
+    with store.read() as conn:
+        numbers = conn.exec_driver_sql(
+            "SELECT attempt, COUNT(*) FROM delivery_attempt WHERE trigger = 'manual' GROUP BY attempt"
+        ).fetchall()
+    assert [tuple(r) for r in numbers] == [(2, n)]  # each after its delivery's stored attempt 1

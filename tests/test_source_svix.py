@@ -3,6 +3,7 @@ both stores, incrementally, and compared with counts computed straight from thos
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -14,8 +15,10 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import event
 
 from console.endpoints import load_endpoints
+from console.sources.service import open_reader
 from console.sources.url import parse_source_url
 from console.store import open_store
 from console.store.cursors import load_cursor
@@ -422,6 +425,29 @@ def test_a_killed_read_resumes_exactly(store_url: str, svix: Any) -> None:
     rest = ingest_json(store_url, url)
     assert rest["duplicates"] == 0 and rest["accepted"] == total - stored
     assert_stats_match(store_url, finals(tables.conn))
+
+
+def test_each_batch_moves_the_cursor_once(store: Any, svix: Any) -> None:
+    """The cursor is written in each batch's transaction and not saved again after the last one: no two
+    consecutive cursor writes hold the same state, and the last one is the cursor kept."""
+    tables, schema = svix
+    populate(tables, 120)
+    written: list[dict[str, Any]] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def _cursor_writes(_conn: Any, _cursor: Any, sql: str, params: Any, _context: Any, _many: bool) -> None:
+        if sql.startswith("INSERT INTO source_cursor"):
+            written.append(orjson.loads(params[1]))
+
+    reader = open_reader(store, source_url("svix", schema), batch_size=25)
+    try:
+        reader.read()
+    finally:
+        reader.close()
+    assert reader.summary.accepted == len(finals(tables.conn)) > 4 * 25
+    assert len(written) >= 5
+    assert all(a != b for a, b in itertools.pairwise(written)), "a cursor state saved twice"
+    assert written[-1] == load_cursor(store, parse_source_url(source_url("svix", schema)).key)
 
 
 def test_endpoints_import_writes_a_skeleton_without_secrets(tmp_path: Any, svix: Any) -> None:

@@ -164,7 +164,7 @@ def _load_mapping(path: Path) -> LogMapping:
     try:
         return load_mapping(path)
     except MappingError as exc:
-        fail(f"--map {exc}")
+        fail("\n".join(f"--map {problem}" for problem in exc.problems))
 
 
 def _load(alerts_path: str | None) -> AlertsConfig:

@@ -21,6 +21,7 @@ from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import format_ms
 from console.ingest.lines import LineError, _kind, parse_line
 from console.ingest.sources import UNDECODED, RawLine, json_error
+from console.tomlconfig import ConfigError, Problems
 
 # Every field of the log format (docs/log-format.md), in its order.
 FIELDS = (
@@ -47,8 +48,9 @@ SECTIONS = ("match", "fields", "defaults")
 MAX_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z, where RFC 3339 ends
 
 
-class MappingError(ValueError):
-    """A mapping file that cannot be used; the message names the file and the key at fault."""
+class MappingError(ConfigError, ValueError):
+    """A mapping file that cannot be used; `problems` lists every reason, one line each naming the file and
+    the key at fault."""
 
 
 class Skip(enum.Enum):
@@ -135,18 +137,18 @@ class LogMapping:
 
 
 def load_mapping(path: str | Path) -> LogMapping:
-    """Read and check a mapping file; MappingError names the file and the key at fault, in one line."""
+    """Read and check a mapping file; MappingError lists every problem, one line each naming the file and key."""
     name = str(path)
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise MappingError(f"{name}: no such file") from None
+        raise MappingError([f"{name}: no such file"]) from None
     except IsADirectoryError:
-        raise MappingError(f"{name}: is a directory, not a mapping file") from None
+        raise MappingError([f"{name}: is a directory, not a mapping file"]) from None
     except OSError as exc:
-        raise MappingError(f"{name}: cannot be read ({exc.strerror})") from None
+        raise MappingError([f"{name}: cannot be read ({exc.strerror})"]) from None
     except UnicodeDecodeError as exc:
-        raise MappingError(f"{name}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise MappingError([f"{name}: not valid UTF-8 ({exc.reason} at byte {exc.start})"]) from None
     return parse_mapping(text, name)
 
 
@@ -155,44 +157,50 @@ def parse_mapping(text: str, source: str = "<mapping>") -> LogMapping:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{source}: not valid TOML ({exc})") from None
-
-    def fail(key: str, reason: str) -> MappingError:
-        return MappingError(f"{source}: {key}: {reason}")
-
+        raise MappingError([f"{source}: not valid TOML ({exc})"]) from None
+    problems = Problems(source)
+    tables: dict[str, dict[str, Any]] = {}
     for section, value in document.items():
         if section not in SECTIONS:
-            raise fail(section, f"unknown section (expected {', '.join(f'[{s}]' for s in SECTIONS)})")
-        if not isinstance(value, dict):
-            raise fail(section, f"must be a table ([{section}]), got {_toml_kind(value)}")
+            problems.add(section, f"unknown section (expected {', '.join(f'[{s}]' for s in SECTIONS)})")
+        elif not isinstance(value, dict):
+            problems.add(section, f"must be a table ([{section}]), got {_toml_kind(value)}")
+        else:
+            tables[section] = value
     if "fields" not in document:
-        raise fail("fields", "missing: the [fields] table says where each field is in your lines")
-
-    fields = tuple(_field_spec(name, value, fail) for name, value in document["fields"].items())
-    defaults = {name: _default(name, value, fail) for name, value in document.get("defaults", {}).items()}
-    present = {spec.name for spec in fields} | set(defaults)
+        problems.add("fields", "missing: the [fields] table says where each field is in your lines")
+    specs = [_field_spec(name, value, problems) for name, value in tables.get("fields", {}).items()]
+    defaults = {name: _default(name, value, problems) for name, value in tables.get("defaults", {}).items()}
+    present = set(tables.get("fields", {})) | set(tables.get("defaults", {}))
     missing = [name for name in REQUIRED if name not in present]
-    if missing:
-        raise fail(
+    if missing and "fields" in tables:
+        problems.add(
             f"fields.{missing[0]}",
             "missing: required fields need a path in [fields] (or a constant in [defaults]): "
             + ", ".join(missing),
         )
-    match = _match_rule(document["match"], fail) if "match" in document else None
+    match = _match_rule(tables["match"], problems) if "match" in tables else None
+    if problems.lines:
+        raise MappingError(problems.lines)
+    fields = tuple(spec for spec in specs if spec is not None)
     return LogMapping(source, fields, defaults, match)
 
 
-Fail = Callable[[str, str], MappingError]
-
-
-def _field_spec(name: str, value: Any, fail: Fail) -> FieldSpec:
+def _field_spec(name: str, value: Any, problems: Problems) -> FieldSpec | None:
+    """The field's spec, or None after adding its problems."""
     key = f"fields.{name}"
     if name not in FIELDS:
-        raise fail(key, _unknown_field(name))
+        problems.add(key, _unknown_field(name))
+        return None
     if isinstance(value, str):
-        return FieldSpec(name, value, _path_parts(value, key, fail))
+        found = _path_parts(value, key, problems)
+        return FieldSpec(name, value, found) if found else None
     if not isinstance(value, dict):
-        raise fail(key, f'must be a path ("a.b") or a table {{ path = "a.b", ... }}, got {_toml_kind(value)}')
+        problems.add(
+            key, f'must be a path ("a.b") or a table {{ path = "a.b", ... }}, got {_toml_kind(value)}'
+        )
+        return None
+    before = len(problems.lines)
     allowed = (
         {"path"}
         | ({"format"} if name == "attempted_at" else set())
@@ -202,27 +210,33 @@ def _field_spec(name: str, value: Any, fail: Fail) -> FieldSpec:
         if option not in allowed:
             if option in ("format", "scale"):
                 owner = "attempted_at" if option == "format" else "latency_ms"
-                raise fail(f"{key}.{option}", f"only {owner} takes a {option}")
-            raise fail(f"{key}.{option}", f"unknown key (expected {', '.join(sorted(allowed))})")
+                problems.add(f"{key}.{option}", f"only {owner} takes a {option}")
+            else:
+                problems.add(f"{key}.{option}", f"unknown key (expected {', '.join(sorted(allowed))})")
     path = value.get("path")
+    parts: tuple[str, ...] | None = None
     if path is None:
-        raise fail(f"{key}.path", "missing: where the field is in your lines")
-    if not isinstance(path, str):
-        raise fail(f"{key}.path", f"must be a string, got {_toml_kind(path)}")
-    parts = _path_parts(path, f"{key}.path", fail)
+        problems.add(f"{key}.path", "missing: where the field is in your lines")
+    elif not isinstance(path, str):
+        problems.add(f"{key}.path", f"must be a string, got {_toml_kind(path)}")
+    else:
+        parts = _path_parts(path, f"{key}.path", problems)
     time_format = value.get("format", "rfc3339")
-    if time_format not in TIME_FORMATS:
-        raise fail(
+    if "format" in allowed and time_format not in TIME_FORMATS:
+        problems.add(
             f"{key}.format", f"must be one of {', '.join(TIME_FORMATS)}, got {_toml_show(time_format)}"
         )
-    scale = value.get("scale")
+    scale = value.get("scale") if "scale" in allowed else None
     if scale is not None:
         if isinstance(scale, bool) or not isinstance(scale, int | float):
-            raise fail(f"{key}.scale", f"must be a number (e.g. 1000 for seconds), got {_toml_show(scale)}")
-        if not math.isfinite(scale) or scale <= 0:
-            raise fail(f"{key}.scale", f"must be a number > 0, got {scale!r}")
-        scale = float(scale)
-    return FieldSpec(name, path, parts, time_format, scale)
+            problems.add(f"{key}.scale", f"must be a number (e.g. 1000 for seconds), got {_toml_show(scale)}")
+        elif not math.isfinite(scale) or scale <= 0:
+            problems.add(f"{key}.scale", f"must be a number > 0, got {scale!r}")
+        else:
+            scale = float(scale)
+    if len(problems.lines) > before or parts is None:
+        return None
+    return FieldSpec(name, str(path), parts, time_format, scale)
 
 
 def _unknown_field(name: str) -> str:
@@ -232,49 +246,63 @@ def _unknown_field(name: str) -> str:
     return f"unknown field (the log format has {', '.join(FIELDS)})"
 
 
-def _path_parts(path: str, key: str, fail: Fail) -> tuple[str, ...]:
+def _path_parts(path: str, key: str, problems: Problems) -> tuple[str, ...] | None:
     parts = tuple(path.split("."))
     if not path or any(not part for part in parts):
-        raise fail(key, f'must be a dotted path like "http.status", got {path!r}')
+        problems.add(key, f'must be a dotted path like "http.status", got {path!r}')
+        return None
     return parts
 
 
-def _default(name: str, value: Any, fail: Fail) -> Any:
+def _default(name: str, value: Any, problems: Problems) -> Any:
+    """The constant, converted as a mapped value would be (None after adding its problem)."""
     key = f"defaults.{name}"
     if name not in FIELDS:
-        raise fail(key, _unknown_field(name))
-    if name == "payload":
-        raise fail(key, "an event's payload cannot be a constant; map it in [fields]")
-    if isinstance(value, list) or (isinstance(value, dict) and name != "request_headers"):
-        raise fail(key, f"must be a single value, got {_toml_kind(value)}")
-    if not isinstance(value, str | int | float | bool | dict):
-        raise fail(key, f"must be a string or a number, got {_toml_kind(value)}")
-    try:
-        converted = _CONVERTERS.get(name, _as_is)(value, FieldSpec(name, "default", ()))
-        probe = {"event_id": "e", "event_type": "t", "endpoint_id": "p", "attempt": 1}
-        probe["attempted_at"] = "2026-01-01T00:00:00Z"
-        parse_line({**probe, name: converted})
-    except LineError as exc:
-        raise fail(key, exc.reason) from None
-    return converted
+        problems.add(key, _unknown_field(name))
+    elif name == "payload":
+        problems.add(key, "an event's payload cannot be a constant; map it in [fields]")
+    elif isinstance(value, list) or (isinstance(value, dict) and name != "request_headers"):
+        problems.add(key, f"must be a single value, got {_toml_kind(value)}")
+    elif not isinstance(value, str | int | float | bool | dict):
+        problems.add(key, f"must be a string or a number, got {_toml_kind(value)}")
+    else:
+        try:
+            converted = _CONVERTERS.get(name, _as_is)(value, FieldSpec(name, "default", ()))
+            probe = {"event_id": "e", "event_type": "t", "endpoint_id": "p", "attempt": 1}
+            probe["attempted_at"] = "2026-01-01T00:00:00Z"
+            parse_line({**probe, name: converted})
+        except LineError as exc:
+            problems.add(key, exc.reason)
+        else:
+            return converted
+    return None
 
 
-def _match_rule(table: dict[str, Any], fail: Fail) -> MatchRule:
+def _match_rule(table: dict[str, Any], problems: Problems) -> MatchRule | None:
+    before = len(problems.lines)
     for option in table:
         if option not in ("path", "equals"):
-            raise fail(f"match.{option}", "unknown key (expected path, equals)")
+            problems.add(f"match.{option}", "unknown key (expected path, equals)")
+    path = table.get("path")
+    parts: tuple[str, ...] | None = None
     if "path" not in table:
-        raise fail("match.path", "missing: where the value that marks a delivery attempt is")
+        problems.add("match.path", "missing: where the value that marks a delivery attempt is")
+    elif not isinstance(path, str):
+        problems.add("match.path", f"must be a string, got {_toml_kind(path)}")
+    else:
+        parts = _path_parts(path, "match.path", problems)
+    values: tuple[Any, ...] = ()
     if "equals" not in table:
-        raise fail("match.equals", "missing: the value at match.path that marks a delivery attempt")
-    path = table["path"]
-    if not isinstance(path, str):
-        raise fail("match.path", f"must be a string, got {_toml_kind(path)}")
-    equals = table["equals"]
-    values = tuple(equals) if isinstance(equals, list) else (equals,)
-    if not values or not all(isinstance(v, str | int | float | bool) for v in values):
-        raise fail("match.equals", "must be a string, number or boolean, or a non-empty list of them")
-    return MatchRule(path, _path_parts(path, "match.path", fail), values)
+        problems.add("match.equals", "missing: the value at match.path that marks a delivery attempt")
+    else:
+        equals = table["equals"]
+        values = tuple(equals) if isinstance(equals, list) else (equals,)
+        if not values or not all(isinstance(v, str | int | float | bool) for v in values):
+            problems.add("match.equals", "must be a string, number or boolean, or a non-empty list of them")
+    if len(problems.lines) > before or parts is None:
+        return None
+    assert isinstance(path, str)
+    return MatchRule(path, parts, values)
 
 
 def _toml_kind(value: Any) -> str:

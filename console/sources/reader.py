@@ -105,7 +105,10 @@ class SourceReader:
                 "beyond": sorted(b for b in beyond if after is None or b > after),
             }
 
-        changed = False
+        # Each stored batch writes the cursor in its own transaction (`_store`); a save at the end is needed only
+        # when the state changed after the last stored batch (open rows deleted meanwhile), or on a first
+        # read that stored nothing (so the source is known).
+        unsaved = not saved
         listed = sorted(open_ids)
         for start in range(0, len(listed), OPEN_CHUNK):
             chunk = listed[start : start + OPEN_CHUNK]
@@ -119,9 +122,11 @@ class SourceReader:
                     if kind == FINAL:
                         ended.append(row)
             open_ids.difference_update(set(chunk) - found)  # deleted meanwhile
-            changed = changed or bool(ended) or len(found) < len(chunk)
             if ended:
                 self._store(conn, ended, state())
+                unsaved = False
+            elif len(found) < len(chunk):
+                unsaved = True
 
         settled = True
         for rows in self.dispatcher.new_rows(
@@ -147,13 +152,13 @@ class SourceReader:
                     if row_id not in open_ids:
                         beyond.add(row_id)
             beyond = {b for b in beyond if after is None or b > after}
-            changed = True
             self._store(conn, final, state())
+            unsaved = False
             if progress is not None:
                 progress(self.summary)
             if self.stop is not None and self.stop.is_set():
                 break  # the cursor already covers every batch written
-        if changed or not saved:
+        if unsaved:
             save_cursor(self.store, self.url.key, state())
 
     def _store(self, conn: Any, rows: Sequence[tuple[Any, ...]], state: dict[str, Any]) -> None:

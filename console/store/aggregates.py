@@ -11,14 +11,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, func, literal_column, or_, select
 
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
-from console.store.deliveries import filter_clause
+from console.store.deliveries import D, E, filter_conditions, matching_deliveries, needs_event
 from console.store.engine import Store
-from console.store.where_sql import where_sql
-from console.store.windows import matching, sql_table
+from console.store.windows import bucket_window, sql_table
+
+ATTEMPT = sql_table(
+    "delivery_attempt", "event_id", "endpoint_id", "attempt", "attempted_at", "outcome", "trigger"
+).alias("a")
 
 ROLLUP_STREAM_COLUMNS = (
     "attempts",
@@ -30,14 +33,14 @@ ROLLUP_STREAM_COLUMNS = (
 )
 
 
-def _joins(flt: DeliveryFilter, with_event: bool) -> str:
-    return " JOIN event e ON e.event_id = d.event_id" if with_event or flt.search or flt.where else ""
+def _bucket(time: Any, since_ms: int, bucket_ms: int) -> ColumnElement[Any]:
+    """The window's bucket index of a time column: `(time - since) / bucket`, integer division on both stores."""
+    return (time - int(since_ms)).self_group().op("/")(int(bucket_ms)).label("b")
 
 
-def _deliveries(store: Store, flt: DeliveryFilter, with_event: bool = False) -> tuple[str, list[Any]]:
-    """`FROM delivery d [JOIN event e] WHERE ...` for a filter; the event is joined when asked or needed."""
-    where, params = filter_clause(store.dialect, flt)
-    return f"FROM delivery d{_joins(flt, with_event)} WHERE {where}", params
+# GROUP BY the label: the expression written again would bind its numbers a second time (PostgreSQL then
+# refuses it as a different expression).
+_B: ColumnElement[Any] = literal_column("b")
 
 
 def iter_rollups(
@@ -53,14 +56,7 @@ def iter_rollups(
     table, width = ("rollup_hour", MS_PER_HOUR) if hourly else ("rollup_minute", MS_PER_MINUTE)
     columns = ("bucket", "endpoint_id", *ROLLUP_STREAM_COLUMNS, "latency_hist")
     rollup = sql_table(table, *columns, "event_type")
-    where = matching(
-        rollup,
-        endpoint_ids=endpoint_ids,
-        event_types=event_types,
-        time_column="bucket",
-        since=since_ms // width,
-        until=-(-until_ms // width),
-    )
+    where = bucket_window(rollup, store.dialect, since_ms, until_ms, width, endpoint_ids, event_types)
     query = select(*(rollup.c[name] for name in columns)).where(*where)
     with store.read() as conn:
         result = conn.execute(query, execution_options={"stream_results": True})
@@ -71,13 +67,14 @@ def iter_rollups(
 
 def retries_until_success(store: Store, flt: DeliveryFilter) -> list[tuple[int, int]]:
     """(attempt number that delivered, deliveries) for the filter's delivered deliveries."""
-    source, params = _deliveries(store, flt)
-    sql = (
-        f"SELECT d.delivered_attempt, COUNT(*) {source} AND d.delivered_at IS NOT NULL "
-        "GROUP BY d.delivered_attempt ORDER BY d.delivered_attempt"
+    query = (
+        matching_deliveries(store.dialect, flt, D.c.delivered_attempt, func.count())
+        .where(D.c.delivered_at.is_not(None))
+        .group_by(D.c.delivered_attempt)
+        .order_by(D.c.delivered_attempt)
     )
     with store.read() as conn:
-        return [(int(a), int(n)) for a, n in conn.exec_driver_sql(sql, tuple(params))]
+        return [(int(a), int(n)) for a, n in conn.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -109,30 +106,35 @@ def delivery_times(store: Store, flt: DeliveryFilter) -> list[DeliveryTimes]:
     """Per endpoint: p50, p95 and max of first attempt to delivery. Most deliveries succeed at once (0 ms), so
     the database counts those (GROUP BY), ranks only the others (a window function) and returns just the ranks
     the quantiles need."""
-    source, params = _deliveries(store, flt)
-    counts_sql = (
-        "SELECT d.endpoint_id, COUNT(*), SUM(CASE WHEN d.delivered_at = d.first_attempt_at THEN 1 ELSE 0 END) "
-        f"{source} AND d.delivered_at IS NOT NULL GROUP BY d.endpoint_id ORDER BY d.endpoint_id"
+    at_once = func.sum(case((D.c.delivered_at == D.c.first_attempt_at, 1), else_=0))
+    counts_query = (
+        matching_deliveries(store.dialect, flt, D.c.endpoint_id, func.count(), at_once)
+        .where(D.c.delivered_at.is_not(None))
+        .group_by(D.c.endpoint_id)
+        .order_by(D.c.endpoint_id)
     )
     with store.read() as conn:
-        counts = {e: (int(n), int(z)) for e, n, z in conn.exec_driver_sql(counts_sql, tuple(params))}
+        counts = {e: (int(n), int(z)) for e, n, z in conn.execute(counts_query)}
         wanted = {e: sorted(r - z for r in _quantile_ranks(n) if z <= r < n) for e, (n, z) in counts.items()}
         values: dict[str, dict[int, int]] = {
             e: {r: 0 for r in _quantile_ranks(n) if r < z} for e, (n, z) in counts.items()
         }
         picks = [(e, ranks) for e, ranks in wanted.items() if ranks]
         if picks:
-            p = store.dialect.placeholder
-            where = " OR ".join(
-                f"(endpoint_id = {p} AND rn IN ({', '.join(str(r) for r in ranks)}))" for _, ranks in picks
+            ms = D.c.delivered_at - D.c.first_attempt_at
+            rank = func.row_number().over(partition_by=D.c.endpoint_id, order_by=ms) - 1
+            ranked = (
+                matching_deliveries(
+                    store.dialect, flt, D.c.endpoint_id.label("endpoint_id"), ms.label("ms"), rank.label("rn")
+                )
+                .where(D.c.delivered_at.is_not(None), D.c.delivered_at > D.c.first_attempt_at)
+                .subquery("ranked")
             )
-            sql = (
-                "SELECT endpoint_id, rn, ms FROM (SELECT d.endpoint_id AS endpoint_id, d.delivered_at - d.first_attempt_at "
-                "AS ms, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.delivered_at - d.first_attempt_at) - 1 "
-                f"AS rn {source} AND d.delivered_at IS NOT NULL AND d.delivered_at > d.first_attempt_at) ranked WHERE {where}"
+            query = select(ranked.c.endpoint_id, ranked.c.rn, ranked.c.ms).where(
+                or_(*(and_(ranked.c.endpoint_id == e, ranked.c.rn.in_(ranks)) for e, ranks in picks))
             )
-            for endpoint_id, rn, ms in conn.exec_driver_sql(sql, (*params, *(e for e, _ in picks))):
-                values[endpoint_id][int(rn) + counts[endpoint_id][1]] = int(ms)
+            for endpoint_id, rn, ms_value in conn.execute(query):
+                values[endpoint_id][int(rn) + counts[endpoint_id][1]] = int(ms_value)
     return [
         DeliveryTimes(e, n, _quantile(values[e], n, 50), _quantile(values[e], n, 95), values[e][n - 1])
         for e, (n, _zero) in sorted(counts.items())
@@ -156,33 +158,43 @@ def backlog_counts(
     still open at its start (the undelivered index, plus the delivering attempts at or after the start), and
     per bucket those first tried and those delivered in the window (deliveries first tried before the window
     but delivered in it included)."""
-    p = store.dialect.placeholder
-    since, bucket = int(since_ms), int(bucket_ms)
-    inside, inside_params = _deliveries(store, flt.with_(since_ms=since_ms, until_ms=until_ms))
-    before_flt = flt.with_(since_ms=None, until_ms=since_ms)
-    before, before_params = _deliveries(store, before_flt)
-    before_where, _ = filter_clause(store.dialect, before_flt)
-    opened_sql = f"SELECT (d.first_attempt_at - {since}) / {bucket} AS b, COUNT(*) {inside} GROUP BY b"
-    closed_sql = (
-        f"SELECT (d.delivered_at - {since}) / {bucket} AS b, COUNT(*) {inside} AND d.delivered_at IS NOT NULL "
-        f"AND d.delivered_at < {p} GROUP BY b"
+    dialect = store.dialect
+    inside = flt.with_(since_ms=since_ms, until_ms=until_ms)
+    before = flt.with_(since_ms=None, until_ms=since_ms)
+    opened_query = matching_deliveries(
+        dialect, inside, _bucket(D.c.first_attempt_at, since_ms, bucket_ms), func.count()
+    ).group_by(_B)
+    closed_query = (
+        matching_deliveries(dialect, inside, _bucket(D.c.delivered_at, since_ms, bucket_ms), func.count())
+        .where(D.c.delivered_at.is_not(None), D.c.delivered_at < until_ms)
+        .group_by(_B)
     )
-    open_before_sql = f"SELECT COUNT(*) {before} AND d.delivered_at IS NULL"
+    open_before_query = matching_deliveries(dialect, before, func.count()).where(D.c.delivered_at.is_(None))
     # Deliveries first tried before the window and delivered at or after its start: found through their
     # delivering attempt (attempt-time index), so the cost follows the time since the window's start. That
     # attempt is a retry or a replay (the first attempt came before the window): first attempts skip the join.
-    late_sql = (
-        f"SELECT (a.attempted_at - {since}) / {bucket} AS b, COUNT(*) FROM delivery_attempt a "
-        f"JOIN delivery d ON d.event_id = a.event_id AND d.endpoint_id = a.endpoint_id{_joins(flt, False)} "
-        f"WHERE a.attempted_at >= {p} AND a.outcome = 'success' AND (a.attempt > 1 OR a.trigger <> 'scheduled') "
-        "AND d.delivered_at = a.attempted_at "
-        f"AND d.delivered_attempt = a.attempt AND {before_where} GROUP BY b"
+    a = ATTEMPT
+    joined = a.join(D, and_(D.c.event_id == a.c.event_id, D.c.endpoint_id == a.c.endpoint_id))
+    if needs_event(flt):
+        joined = joined.join(E, E.c.event_id == D.c.event_id)
+    late_query = (
+        select(_bucket(a.c.attempted_at, since_ms, bucket_ms), func.count())
+        .select_from(joined)
+        .where(
+            a.c.attempted_at >= since_ms,
+            a.c.outcome == "success",
+            or_(a.c.attempt > 1, a.c.trigger != "scheduled"),
+            D.c.delivered_at == a.c.attempted_at,
+            D.c.delivered_attempt == a.c.attempt,
+            *filter_conditions(dialect, before),
+        )
+        .group_by(_B)
     )
     with store.read() as conn:
-        opened = {int(b): int(n) for b, n in conn.exec_driver_sql(opened_sql, tuple(inside_params))}
-        closed = {int(b): int(n) for b, n in conn.exec_driver_sql(closed_sql, (*inside_params, until_ms))}
-        at_start = int(conn.exec_driver_sql(open_before_sql, tuple(before_params)).scalar_one())
-        for b, n in conn.exec_driver_sql(late_sql, (since_ms, *before_params)):
+        opened = {int(b): int(n) for b, n in conn.execute(opened_query)}
+        closed = {int(b): int(n) for b, n in conn.execute(closed_query)}
+        at_start = int(conn.execute(open_before_query).scalar_one())
+        for b, n in conn.execute(late_query):
             at_start += int(n)
             closed[int(b)] = closed.get(int(b), 0) + int(n)
     return BacklogCounts(at_start, opened, closed)
@@ -208,31 +220,62 @@ def ordering_anomalies(
 
     A window function gives each delivery the latest delivery time among the same user's strictly earlier
     events at the same endpoint; a delivery delivered before that overtook it."""
-    source, params = _deliveries(store, flt, with_event=True)
+    dialect = store.dialect
     done = (
-        "SELECT d.endpoint_id AS endpoint_id, e.user_id AS user_id, d.event_id AS event_id, "
-        f"e.occurred_at AS occurred_at, d.delivered_at AS delivered_at {source} "
-        "AND d.delivered_at IS NOT NULL AND e.user_id IS NOT NULL"
+        matching_deliveries(
+            dialect,
+            flt,
+            D.c.endpoint_id.label("endpoint_id"),
+            E.c.user_id.label("user_id"),
+            D.c.event_id.label("event_id"),
+            E.c.occurred_at.label("occurred_at"),
+            D.c.delivered_at.label("delivered_at"),
+            event=True,
+        )
+        .where(D.c.delivered_at.is_not(None), E.c.user_id.is_not(None))
+        .subquery("done")
     )
-    sql = (
-        f"SELECT endpoint_id, user_id, event_id, occurred_at, delivered_at, earlier_max, COUNT(*) OVER () AS total "
-        f"FROM (SELECT done.*, MAX(delivered_at) OVER (PARTITION BY endpoint_id, user_id ORDER BY occurred_at "
-        f"RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_max FROM ({done}) done) marked "
-        f"WHERE delivered_at < earlier_max ORDER BY endpoint_id, user_id, occurred_at, event_id LIMIT {int(limit)}"
+    earlier_max = func.max(done.c.delivered_at).over(
+        partition_by=(done.c.endpoint_id, done.c.user_id), order_by=done.c.occurred_at, range_=(None, -1)
     )
-    p = store.dialect.placeholder
-    overtaken_sql = (
-        f"SELECT d.event_id, e.occurred_at {source} AND d.endpoint_id = {p} AND e.user_id = {p} "
-        f"AND e.occurred_at < {p} AND d.delivered_at = {p} ORDER BY e.occurred_at, d.event_id LIMIT 1"
+    marked = select(*done.c, earlier_max.label("earlier_max")).subquery("marked")
+    m = marked.c
+    query = (
+        select(
+            m.endpoint_id,
+            m.user_id,
+            m.event_id,
+            m.occurred_at,
+            m.delivered_at,
+            m.earlier_max,
+            func.count().over(),
+        )
+        .where(m.delivered_at < m.earlier_max)
+        .order_by(m.endpoint_id, m.user_id, m.occurred_at, m.event_id)
+        .limit(int(limit))
+    )
+    binds: list[BindParameter[Any]] = [bindparam(n) for n in ("endpoint", "user", "occurred", "delivered")]
+    endpoint, user, occurred, delivered = binds
+    overtaken_query = (
+        matching_deliveries(dialect, flt, D.c.event_id, E.c.occurred_at, event=True)
+        .where(
+            D.c.endpoint_id == endpoint,
+            E.c.user_id == user,
+            E.c.occurred_at < occurred,
+            D.c.delivered_at == delivered,
+        )
+        .order_by(E.c.occurred_at, D.c.event_id)
+        .limit(1)
     )
     rows: list[tuple[Any, ...]] = []
     total = 0
     with store.read() as conn:
-        late = conn.exec_driver_sql(sql, tuple(params)).fetchall()
-        for endpoint_id, user_id, event_id, occurred_at, delivered_at, earlier_max, count in late:
+        late = conn.execute(query).fetchall()
+        for endpoint_id, user_id, event_id, occurred_at, delivered_at, latest, count in late:
             total = int(count)
-            first = conn.exec_driver_sql(
-                overtaken_sql, (*params, endpoint_id, user_id, occurred_at, earlier_max)
+            first = conn.execute(
+                overtaken_query,
+                {"endpoint": endpoint_id, "user": user_id, "occurred": occurred_at, "delivered": latest},
             ).first()
             assert first is not None  # the window function found it
             rows.append(
@@ -244,7 +287,7 @@ def ordering_anomalies(
                     int(delivered_at),
                     first[0],
                     int(first[1]),
-                    int(earlier_max),
+                    int(latest),
                 )
             )
     return total, rows
@@ -257,14 +300,15 @@ def duplicate_deliveries(
     store: Store, flt: DeliveryFilter, limit: int = 50
 ) -> tuple[int, list[tuple[Any, ...]]]:
     """Deliveries acknowledged more than once: their count and the `limit` most acknowledged."""
-    source, params = _deliveries(store, flt, with_event=True)
-    sql = (
-        "SELECT d.event_id, d.endpoint_id, d.event_type, d.successes, d.attempts, e.user_id, "
-        f"COUNT(*) OVER () {source} "
-        f"AND d.successes > 1 ORDER BY d.successes DESC, d.event_id, d.endpoint_id LIMIT {int(limit)}"
+    columns = (D.c.event_id, D.c.endpoint_id, D.c.event_type, D.c.successes, D.c.attempts, E.c.user_id)
+    query = (
+        matching_deliveries(store.dialect, flt, *columns, func.count().over(), event=True)
+        .where(D.c.successes > 1)
+        .order_by(D.c.successes.desc(), D.c.event_id, D.c.endpoint_id)
+        .limit(int(limit))
     )
     with store.read() as conn:
-        rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
+        rows = conn.execute(query).fetchall()
     return (int(rows[0][-1]) if rows else 0), [tuple(r[:-1]) for r in rows]
 
 
@@ -286,16 +330,32 @@ TOP_FAILING_COLUMNS = (
 
 def top_failing(store: Store, flt: DeliveryFilter, limit: int = 20) -> list[tuple[Any, ...]]:
     """The deliveries with the most failed attempts, undelivered ones first."""
-    source, params = _deliveries(store, flt, with_event=True)
-    sql = (
-        "SELECT d.event_id, d.endpoint_id, d.event_type, e.user_id, e.reward_id, e.amount, e.currency, "
-        "d.attempts, d.attempts - d.successes AS failed, "
-        "CASE WHEN d.delivered_at IS NULL THEN 0 ELSE 1 END AS delivered, d.last_status_code, d.last_error "
-        f"{source} AND d.attempts > d.successes "
-        f"ORDER BY delivered, failed DESC, d.first_attempt_at, d.event_id, d.endpoint_id LIMIT {int(limit)}"
+    failed = (D.c.attempts - D.c.successes).label("failed")
+    delivered = case((D.c.delivered_at.is_(None), 0), else_=1).label("delivered")
+    query = (
+        matching_deliveries(
+            store.dialect,
+            flt,
+            D.c.event_id,
+            D.c.endpoint_id,
+            D.c.event_type,
+            E.c.user_id,
+            E.c.reward_id,
+            E.c.amount,
+            E.c.currency,
+            D.c.attempts,
+            failed,
+            delivered,
+            D.c.last_status_code,
+            D.c.last_error,
+            event=True,
+        )
+        .where(D.c.attempts > D.c.successes)
+        .order_by(delivered, failed.desc(), D.c.first_attempt_at, D.c.event_id, D.c.endpoint_id)
+        .limit(int(limit))
     )
     with store.read() as conn:
-        return [(*r[:9], bool(r[9]), *r[10:]) for r in conn.exec_driver_sql(sql, tuple(params))]
+        return [(*r[:9], bool(r[9]), *r[10:]) for r in conn.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -311,15 +371,17 @@ def incident_reach(
 ) -> IncidentReach:
     """Distinct events with a failed attempt at an endpoint in [start, end) (attempt-time index), and how many of
     their deliveries there are undelivered now; only events whose payload matches `where` when given."""
-    p = store.dialect.placeholder
-    content, content_params = where_sql(store.dialect, where) if where else ("1 = 1", [])
-    sql = (
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN d.delivered_at IS NULL THEN 1 ELSE 0 END), 0) FROM delivery d "
-        f"{_joins(DeliveryFilter(where=where), False)} WHERE d.endpoint_id = {p} AND {content} AND d.event_id IN "
-        "(SELECT a.event_id FROM delivery_attempt a "
-        f"WHERE a.attempted_at >= {p} AND a.attempted_at < {p} AND a.endpoint_id = {p} AND a.outcome <> 'success')"
+    a = ATTEMPT
+    failed = select(a.c.event_id).where(
+        a.c.attempted_at >= start_ms,
+        a.c.attempted_at < end_ms,
+        a.c.endpoint_id == endpoint_id,
+        a.c.outcome != "success",
     )
-    params = (endpoint_id, *content_params, start_ms, end_ms, endpoint_id)
+    undelivered = func.coalesce(func.sum(case((D.c.delivered_at.is_(None), 1), else_=0)), 0)
+    query = matching_deliveries(store.dialect, DeliveryFilter(where=where), func.count(), undelivered).where(
+        D.c.endpoint_id == endpoint_id, D.c.event_id.in_(failed)
+    )
     with store.read() as conn:
-        row = conn.exec_driver_sql(sql, params).one()
+        row = conn.execute(query).one()
     return IncidentReach(int(row[0]), int(row[1]))

@@ -9,24 +9,38 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sqlalchemy import BigInteger, and_, case, cast, func, literal_column, select
+
 from console.domain.filters import DeliveryFilter
-from console.domain.kpis import EndpointKpis, StatsSnapshot
+from console.domain.kpis import StatsSnapshot
 from console.domain.latency import bucket_of
 from console.domain.outcomes import error_kind_of
-from console.store.deliveries import filter_clause
+from console.store.deliveries import D, filter_conditions, with_event
 from console.store.engine import Store
+from console.store.live import LAST_SEQ
 from console.store.rollup import _OUTCOME_SLOT
-from console.store.stats import _Sums, _top
+from console.store.stats import _Sums, snapshot
+from console.store.windows import sql_table
 
-_FROM = (
-    "FROM delivery d JOIN event e ON e.event_id = d.event_id "
-    "JOIN delivery_attempt a ON a.event_id = d.event_id AND a.endpoint_id = d.endpoint_id"
-)
+A = sql_table(
+    "delivery_attempt",
+    "event_id",
+    "endpoint_id",
+    "attempt",
+    "attempted_at",
+    "outcome",
+    "status_code",
+    "error",
+    "latency_ms",
+).alias("a")
 
 
 def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
     """Overall, per-endpoint and per-event-type figures of the matching deliveries and their attempts."""
-    where, params = filter_clause(store.dialect, flt)
+    where = filter_conditions(store.dialect, flt)
+    with_attempts = with_event().join(
+        A, and_(A.c.event_id == D.c.event_id, A.c.endpoint_id == D.c.endpoint_id)
+    )
     sums: dict[tuple[str, str], _Sums] = {}
 
     def group(endpoint_id: str, event_type: str) -> _Sums:
@@ -35,34 +49,49 @@ def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
             found = sums[(endpoint_id, event_type)] = _Sums()
         return found
 
-    attempts_sql = (
-        "SELECT d.endpoint_id, d.event_type, a.outcome, CASE WHEN a.attempt = 1 THEN 1 ELSE 0 END, COUNT(*), "
-        f"COUNT(a.latency_ms), COALESCE(SUM(a.latency_ms), 0) {_FROM} WHERE {where} "
-        "GROUP BY d.endpoint_id, d.event_type, a.outcome, CASE WHEN a.attempt = 1 THEN 1 ELSE 0 END"
+    # Computed groups are named by their label: the expression again would bind its numbers twice.
+    is_first = case((A.c.attempt == 1, 1), else_=0).label("is_first")
+    attempts_query = (
+        select(
+            D.c.endpoint_id,
+            D.c.event_type,
+            A.c.outcome,
+            is_first,
+            func.count(),
+            func.count(A.c.latency_ms),
+            func.coalesce(func.sum(A.c.latency_ms), 0),
+        )
+        .select_from(with_attempts)
+        .where(*where)
+        .group_by(D.c.endpoint_id, D.c.event_type, A.c.outcome, literal_column("is_first"))
     )
-    latency_sql = (
-        f"SELECT d.endpoint_id, d.event_type, CAST(a.latency_ms * 10 AS BIGINT), COUNT(*) {_FROM} "
-        f"WHERE {where} AND a.latency_ms IS NOT NULL "
-        "GROUP BY d.endpoint_id, d.event_type, CAST(a.latency_ms * 10 AS BIGINT)"
+    tenths = cast(A.c.latency_ms * 10, BigInteger).label("tenths")
+    latency_query = (
+        select(D.c.endpoint_id, D.c.event_type, tenths, func.count())
+        .select_from(with_attempts)
+        .where(*where, A.c.latency_ms.is_not(None))
+        .group_by(D.c.endpoint_id, D.c.event_type, literal_column("tenths"))
     )
-    deliveries_sql = (
-        "SELECT d.endpoint_id, d.event_type, COUNT(*), COUNT(d.delivered_at), "
-        "MIN(CASE WHEN d.delivered_at IS NULL THEN d.first_attempt_at END) "
-        f"FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where} GROUP BY d.endpoint_id, d.event_type"
+    first_undelivered = func.min(case((D.c.delivered_at.is_(None), D.c.first_attempt_at)))
+    deliveries_query = (
+        select(D.c.endpoint_id, D.c.event_type, func.count(), func.count(D.c.delivered_at), first_undelivered)
+        .select_from(with_event())
+        .where(*where)
+        .group_by(D.c.endpoint_id, D.c.event_type)
     )
-    failures_sql = (
-        f"SELECT d.endpoint_id, a.status_code, a.error, COUNT(*), MAX(a.attempted_at) {_FROM} "
-        f"WHERE {where} AND a.outcome <> 'success' GROUP BY d.endpoint_id, a.status_code, a.error"
+    failures_query = (
+        select(D.c.endpoint_id, A.c.status_code, A.c.error, func.count(), func.max(A.c.attempted_at))
+        .select_from(with_attempts)
+        .where(*where, A.c.outcome != "success")
+        .group_by(D.c.endpoint_id, A.c.status_code, A.c.error)
     )
     oldest: dict[str, int] = {}
     codes: dict[str, Counter[str]] = {}
     errors: dict[str, Counter[str]] = {}
     last_failure: dict[str, int] = {}
     with store.read() as conn:
-        last_seq = conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM delivery_attempt").scalar_one()
-        for endpoint_id, event_type, outcome, first, count, lat_n, lat_sum in conn.exec_driver_sql(
-            attempts_sql, tuple(params)
-        ):
+        last_seq = conn.execute(LAST_SEQ).scalar_one()
+        for endpoint_id, event_type, outcome, first, count, lat_n, lat_sum in conn.execute(attempts_query):
             c = group(endpoint_id, event_type).counters
             c[0] += count
             c[_OUTCOME_SLOT[outcome]] += count
@@ -72,19 +101,17 @@ def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
                     c[6] += count
             c[9] += lat_n
             c[10] += lat_sum  # a float sum, as in the rollups
-        for endpoint_id, event_type, tenths, count in conn.exec_driver_sql(latency_sql, tuple(params)):
+        for endpoint_id, event_type, tenths, count in conn.execute(latency_query):
             hist = group(endpoint_id, event_type).hist
             bucket = bucket_of(int(tenths) / 10)
             hist[bucket] = hist.get(bucket, 0) + int(count)
-        for endpoint_id, event_type, count, delivered, first_undelivered in conn.exec_driver_sql(
-            deliveries_sql, tuple(params)
-        ):
+        for endpoint_id, event_type, count, delivered, first_undelivered in conn.execute(deliveries_query):
             c = group(endpoint_id, event_type).counters
             c[7] += count
             c[8] += delivered
             if first_undelivered is not None:
                 oldest[endpoint_id] = min(oldest.get(endpoint_id, first_undelivered), first_undelivered)
-        for endpoint_id, status, error, count, last_at in conn.exec_driver_sql(failures_sql, tuple(params)):
+        for endpoint_id, status, error, count, last_at in conn.execute(failures_query):
             if status:
                 codes.setdefault(endpoint_id, Counter())[str(status)] += int(count)
             kind = error_kind_of(error).value
@@ -98,20 +125,4 @@ def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
         by_endpoint.setdefault(endpoint_id, _Sums()).merge(group_sums)
         by_type.setdefault(event_type, _Sums()).merge(group_sums)
         overall.merge(group_sums)
-    return StatsSnapshot(
-        since_ms=flt.since_ms,
-        until_ms=flt.until_ms,
-        overall=overall.kpis(min(oldest.values()) if oldest else None),
-        endpoints=tuple(
-            EndpointKpis(
-                endpoint_id=endpoint_id,
-                kpis=by_endpoint[endpoint_id].kpis(oldest.get(endpoint_id)),
-                top_status_codes=_top(codes.get(endpoint_id)),
-                top_errors=_top(errors.get(endpoint_id)),
-                last_failure_ms=last_failure.get(endpoint_id),
-            )
-            for endpoint_id in sorted(by_endpoint)
-        ),
-        event_types=tuple((t, by_type[t].kpis(None)) for t in sorted(by_type)),
-        last_seq=int(last_seq),
-    )
+    return snapshot(flt, by_endpoint, by_type, overall, oldest, (codes, errors, last_failure), int(last_seq))

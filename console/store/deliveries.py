@@ -1,70 +1,119 @@
 """Deliveries matching a filter: pages for the explorer, the selection for replay, counts. Keyset paging keeps
-every page as cheap as the first, whatever the store's size."""
+every page as cheap as the first, whatever the store's size.
+
+`filter_conditions` is the filter's WHERE over `delivery d` (and `event e`), built on `windows.matching`; every
+read query over deliveries takes it from here.
+"""
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
+from sqlalchemy import ColumnElement, FromClause, Select, and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.store.dialect import Dialect
 from console.store.engine import Store
-from console.store.where_sql import where_sql
+from console.store.where_sql import where_clause
+from console.store.windows import matching, sql_table
 
-_COLUMNS = (
-    "d.event_id, d.endpoint_id, d.event_type, d.attempts, d.successes, d.max_attempt, d.first_attempt_at, "
-    "d.last_attempt_at, d.last_outcome, d.last_status_code, d.last_error, d.delivered_at, "
-    "e.user_id, e.reward_id, e.amount, e.currency"
+D = sql_table(
+    "delivery",
+    "event_id",
+    "endpoint_id",
+    "event_type",
+    "attempts",
+    "successes",
+    "max_attempt",
+    "first_attempt_at",
+    "last_attempt_at",
+    "last_outcome",
+    "last_status_code",
+    "last_error",
+    "delivered_at",
+    "delivered_attempt",
+).alias("d")
+E = sql_table(
+    "event", "event_id", "user_id", "reward_id", "amount", "currency", "occurred_at", "payload"
+).alias("e")  # `e`: what a `--where` expression reads
+
+_ROW = (
+    *(D.c[name] for name in D.c.keys()[:12]),  # DeliveryRow's order
+    E.c.user_id,
+    E.c.reward_id,
+    E.c.amount,
+    E.c.currency,
 )
 
 
-def filter_clause(dialect: Dialect, flt: DeliveryFilter) -> tuple[str, list[Any]]:
-    """The WHERE clause (over `delivery d JOIN event e`) for a filter, with its parameters."""
-    p = dialect.placeholder
-    clauses: list[str] = []
-    params: list[Any] = []
-
-    def among(column: str, values: tuple[Any, ...]) -> None:
-        clause, values_params = dialect.in_list(column, values)
-        clauses.append(clause)
-        params.extend(values_params)
-
-    if flt.since_ms is not None:
-        clauses.append(f"d.first_attempt_at >= {p}")
-        params.append(flt.since_ms)
-    if flt.until_ms is not None:
-        clauses.append(f"d.first_attempt_at < {p}")
-        params.append(flt.until_ms)
-    if flt.endpoint_ids:
-        among("d.endpoint_id", flt.endpoint_ids)
-    if flt.event_types:
-        among("d.event_type", flt.event_types)
+def filter_conditions(dialect: Dialect, flt: DeliveryFilter) -> list[ColumnElement[bool]]:
+    """The filter's conditions over `D` (and `E`, when `needs_event`), every value a bound parameter."""
+    conditions = matching(
+        D,
+        dialect,
+        time_column="first_attempt_at",
+        since=flt.since_ms,
+        until=flt.until_ms,
+        endpoint_id=flt.endpoint_ids,
+        event_type=flt.event_types,
+        last_outcome=tuple(o.value for o in flt.last_outcomes),
+        last_status_code=flt.status_codes,
+        event_id=flt.event_ids,
+    )
     if flt.state is DeliveryState.UNDELIVERED:
-        clauses.append("d.delivered_at IS NULL")
+        conditions.append(D.c.delivered_at.is_(None))
     elif flt.state is DeliveryState.DELIVERED:
-        clauses.append("d.delivered_at IS NOT NULL")
+        conditions.append(D.c.delivered_at.is_not(None))
     elif flt.state is DeliveryState.FAILED:
-        clauses.append("d.attempts > d.successes")
-    if flt.last_outcomes:
-        among("d.last_outcome", tuple(o.value for o in flt.last_outcomes))
-    if flt.status_codes:
-        among("d.last_status_code", flt.status_codes)
-    if flt.event_ids:
-        among("d.event_id", flt.event_ids)
+        conditions.append(D.c.attempts > D.c.successes)
     if flt.search:
-        clauses.append(f"(d.event_id = {p} OR e.user_id = {p} OR e.reward_id = {p})")
-        params.extend([flt.search.strip()] * 3)
+        term = flt.search.strip()
+        conditions.append(or_(D.c.event_id == term, E.c.user_id == term, E.c.reward_id == term))
     if flt.where:
-        content, content_params = where_sql(dialect, flt.where)
-        clauses.append(content)
-        params.extend(content_params)
-    return (" AND ".join(clauses) or "1 = 1"), params
+        conditions.append(where_clause(dialect, flt.where))
+    return conditions
 
 
-def _row(r: Any) -> DeliveryRow:
-    return DeliveryRow(*r)
+def needs_event(flt: DeliveryFilter) -> bool:
+    """True when the filter reads the event (search, payload), so `E` must be joined."""
+    return bool(flt.search or flt.where)
+
+
+def with_event() -> FromClause:
+    """`delivery d JOIN event e`."""
+    return D.join(E, E.c.event_id == D.c.event_id)
+
+
+def matching_deliveries(
+    dialect: Dialect, flt: DeliveryFilter, *columns: Any, event: bool = False
+) -> Select[Any]:
+    """`SELECT columns FROM delivery d [JOIN event e] WHERE <filter>`; the event is joined when asked or needed."""
+    source = with_event() if event or needs_event(flt) else D
+    return select(*columns).select_from(source).where(*filter_conditions(dialect, flt))
+
+
+# Driver SQL for the few queries still written as text (CTEs with MATERIALIZED hints, UNION ALL figures):
+# the same conditions, compiled once per call with the store's placeholders.
+_COMPILERS = {
+    "sqlite": sqlite.dialect(paramstyle="qmark"),
+    "postgresql": postgresql.psycopg.dialect(paramstyle="format"),
+}
+
+
+def filter_clause(dialect: Dialect, flt: DeliveryFilter) -> tuple[str, list[Any]]:
+    """`filter_conditions` as driver SQL (over `delivery d JOIN event e`) with its positional parameters."""
+    conditions = filter_conditions(dialect, flt)
+    if not conditions:
+        return "1 = 1", []
+    compiled = and_(*conditions).compile(
+        dialect=_COMPILERS[dialect.name], compile_kwargs={"render_postcompile": True}
+    )
+    assert compiled.positiontup is not None
+    return compiled.string, [compiled.params[name] for name in compiled.positiontup]
 
 
 def page_deliveries(
@@ -77,30 +126,25 @@ def page_deliveries(
     conn: Connection | None = None,
 ) -> list[DeliveryRow]:
     """One page of deliveries ordered by first attempt (newest first by default), after `after`."""
-    p = store.dialect.placeholder
-    where, params = filter_clause(store.dialect, flt)
-    order = "DESC" if newest_first else "ASC"
-    if after is not None:
-        op = "<" if newest_first else ">"
-        where += (
-            f" AND (d.first_attempt_at {op} {p} OR (d.first_attempt_at = {p} AND "
-            f"(d.event_id {op} {p} OR (d.event_id = {p} AND d.endpoint_id {op} {p}))))"
+    keys = (D.c.first_attempt_at, D.c.event_id, D.c.endpoint_id)
+    query = matching_deliveries(store.dialect, flt, *_ROW, event=True)
+    if after is not None:  # keyset paging: the rows after `after` in the page order
+        past = operator.lt if newest_first else operator.gt
+        at, event_id, endpoint_id = after.first_attempt_at_ms, after.event_id, after.endpoint_id
+        query = query.where(
+            or_(
+                past(keys[0], at),
+                and_(
+                    keys[0] == at,
+                    or_(past(keys[1], event_id), and_(keys[1] == event_id, past(keys[2], endpoint_id))),
+                ),
+            )
         )
-        params += [
-            after.first_attempt_at_ms,
-            after.first_attempt_at_ms,
-            after.event_id,
-            after.event_id,
-            after.endpoint_id,
-        ]
-    sql = (
-        f"SELECT {_COLUMNS} FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where} "
-        f"ORDER BY d.first_attempt_at {order}, d.event_id {order}, d.endpoint_id {order} LIMIT {int(limit)}"
-    )
+    query = query.order_by(*(k.desc() if newest_first else k.asc() for k in keys)).limit(int(limit))
     if conn is not None:
-        return [_row(r) for r in conn.exec_driver_sql(sql, tuple(params))]
+        return [DeliveryRow(*r) for r in conn.execute(query)]
     with store.read() as c:
-        return [_row(r) for r in c.exec_driver_sql(sql, tuple(params))]
+        return [DeliveryRow(*r) for r in c.execute(query)]
 
 
 def all_deliveries(
@@ -122,7 +166,6 @@ def all_deliveries(
 
 def count_deliveries(store: Store, flt: DeliveryFilter) -> int:
     """How many deliveries match (for "select all N that match")."""
-    where, params = filter_clause(store.dialect, flt)
+    query = matching_deliveries(store.dialect, flt, func.count(), event=True)
     with store.read() as conn:
-        sql = f"SELECT COUNT(*) FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where}"
-        return int(conn.exec_driver_sql(sql, tuple(params)).scalar_one())
+        return int(conn.execute(query).scalar_one())

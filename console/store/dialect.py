@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from sqlalchemy import ColumnElement, any_, bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -18,7 +19,7 @@ from console.domain.latency import FLOOR_MS, MAX_BUCKET, RATIO
 # Any fixed number: every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so
 # derived state (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order.
 WRITE_LOCK_KEY = 0x686F6F6B
-LONG_IN_LIST = 500  # longer IN lists go as one array parameter (see Dialect.in_list)
+LONG_IN_LIST = 500  # longer IN lists go as one array parameter (see Dialect.among and Dialect.in_list)
 
 
 class Dialect:
@@ -73,6 +74,14 @@ class Dialect:
         """The latency histogram bucket of a column in ms (NULL for NULL), as `domain.latency.bucket_of`
         computes it: here a function each SQLite connection gets (console.store.engine), so exactly the same."""
         return f"latency_bucket({column})"
+
+    def among(self, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        """`column IN (...)` for a `select()`: one expanding bound parameter, or (a long list, as `in_list`
+        explains) one JSON array parameter read by json_each."""
+        if len(values) <= LONG_IN_LIST:
+            return column.in_(list(values))
+        listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode())).table_valued("value")
+        return column.in_(select(listed.c.value))
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         """True when `exc` (from SQLAlchemy or the driver) is a unique or primary key violation."""
@@ -132,6 +141,11 @@ class PostgresDialect(Dialect):
             f"(CASE WHEN {column} IS NULL THEN NULL WHEN {column} < {FLOOR_MS!r}::float8 THEN 0 ELSE LEAST(CAST(FLOOR(LN({column} / "
             f"{FLOOR_MS!r}::float8) / LN({RATIO!r}::float8)) AS INTEGER) + 1, {MAX_BUCKET}) END)"
         )
+
+    def among(self, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        if len(values) <= LONG_IN_LIST:
+            return super().among(column, values)
+        return column == any_(bindparam(None, list(values)))
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         orig = getattr(exc, "orig", None) or exc

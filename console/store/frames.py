@@ -11,10 +11,10 @@ from sqlalchemy import and_, func, or_, select
 
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
-from console.store.deliveries import filter_clause
+from console.store.deliveries import D, E, matching_deliveries
 from console.store.engine import Store
 from console.store.where_sql import where_clause
-from console.store.windows import matching, sql_table
+from console.store.windows import bucket_window, matching, sql_table
 
 
 def failures_frame(
@@ -24,14 +24,7 @@ def failures_frame(
     f = sql_table(
         "failure_minute", "bucket", "endpoint_id", "event_type", "status_code", "error_kind", "count"
     )
-    where = matching(
-        f,
-        endpoint_ids=endpoint_ids,
-        event_types=event_types,
-        time_column="bucket",
-        since=since_ms // MS_PER_MINUTE,
-        until=-(-until_ms // MS_PER_MINUTE),
-    )
+    where = bucket_window(f, store.dialect, since_ms, until_ms, MS_PER_MINUTE, endpoint_ids, event_types)
     groups = (f.c.endpoint_id, f.c.status_code, f.c.error_kind)
     query = select(*groups, func.sum(f.c.count)).where(*where).group_by(*groups).order_by(*groups)
     with store.read() as conn:
@@ -65,15 +58,15 @@ DELIVERY_FRAME_COLUMNS = [
 def iter_deliveries(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
     """Deliveries first tried in the filter's window, with their event's fields (DELIVERY_FRAME_COLUMNS), page
     by page in first-attempt order: streamed, so an export's memory does not grow with the window."""
-    where, params = filter_clause(store.dialect, flt)
-    sql = (
-        "SELECT d.event_id, d.endpoint_id, d.event_type, d.attempts, d.successes, d.first_attempt_at, d.delivered_at, "
-        "d.delivered_attempt, d.last_outcome, d.last_status_code, d.last_error, e.user_id, e.reward_id, e.amount, "
-        f"e.currency, e.occurred_at FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where} "
-        "ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id"
+    columns = (
+        *(D.c[name] for name in DELIVERY_FRAME_COLUMNS[:11]),
+        *(E.c[n] for n in DELIVERY_FRAME_COLUMNS[11:]),
+    )
+    query = matching_deliveries(store.dialect, flt, *columns, event=True).order_by(
+        D.c.first_attempt_at, D.c.event_id, D.c.endpoint_id
     )
     with store.read() as conn:
-        result = conn.exec_driver_sql(sql, tuple(params), execution_options={"stream_results": True})
+        result = conn.execute(query, execution_options={"stream_results": True})
         while rows := result.fetchmany(page):
             yield [tuple(r) for r in rows]
 
@@ -118,9 +111,10 @@ def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterat
     e = sql_table("event", "event_id", *ATTEMPT_EXPORT_COLUMNS[12:]).alias("e")  # `e`: what --where reads
     where = matching(
         a,
-        endpoint_ids=flt.endpoint_ids,
-        event_types=flt.event_types,
-        status_codes=flt.status_codes,
+        store.dialect,
+        endpoint_id=flt.endpoint_ids,
+        event_type=flt.event_types,
+        status_code=flt.status_codes,
         time_column="attempted_at",
         since=flt.since_ms,
         until=flt.until_ms,

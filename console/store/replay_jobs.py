@@ -28,6 +28,7 @@ from console.domain.replay import (
     JobView,
     PlannedItem,
 )
+from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.replay_targets import write_target_attempts
 from console.store.writer import write_in_transaction
@@ -177,8 +178,9 @@ def claim_items(
     if endpoint_ids is not None:
         if not endpoint_ids:
             return batch
-        only = f" AND i.endpoint_id IN ({', '.join(p for _ in endpoint_ids)})"
-        params += list(endpoint_ids)
+        among, listed = store.dialect.in_list("i.endpoint_id", endpoint_ids)
+        only = f" AND {among}"
+        params += listed
     with store.claim() as conn:
         candidates = conn.exec_driver_sql(
             "SELECT i.event_id, i.endpoint_id, d.event_type, d.delivered_at, d.claim_job, d.claim_until, d.max_attempt "
@@ -216,13 +218,11 @@ def claim_items(
         )
         batch.skipped = skipped
         if claimed:
-            ids = sorted({c[0] for c in claimed})
+            among, ids = store.dialect.in_list("event_id", sorted({c[0] for c in claimed}))
             events = {
                 e: (bytes(payload), f"reward:{reward}" if reward else (f"user:{user}" if user else None))
                 for e, payload, reward, user in conn.exec_driver_sql(
-                    "SELECT event_id, payload, reward_id, user_id FROM event "
-                    f"WHERE event_id IN ({', '.join(p for _ in ids)})",
-                    tuple(ids),
+                    f"SELECT event_id, payload, reward_id, user_id FROM event WHERE {among}", tuple(ids)
                 ).fetchall()
             }
             batch.claimed = [ClaimedItem(e, ep, t, events[e][0], until, events[e][1]) for e, ep, t in claimed]
@@ -244,15 +244,11 @@ def renew_claims(
             f"UPDATE delivery SET claim_until = {p} WHERE event_id = {p} AND endpoint_id = {p} AND claim_job = {p}",
             [(until_ms, e, ep, job_id) for e, ep in sorted(wanted)],
         )
-        ids = sorted({e for e, _ in wanted})
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = conn.exec_driver_sql(
-                f"SELECT event_id, endpoint_id FROM delivery WHERE claim_job = {p} "
-                f"AND event_id IN ({', '.join(p for _ in chunk)})",
-                (job_id, *chunk),
-            ).fetchall()
-            held.update((e, ep) for e, ep in rows if (e, ep) in wanted)
+        among, ids = store.dialect.in_list("event_id", sorted({e for e, _ in wanted}))
+        rows = conn.exec_driver_sql(
+            f"SELECT event_id, endpoint_id FROM delivery WHERE claim_job = {p} AND {among}", (job_id, *ids)
+        ).fetchall()
+        held.update((e, ep) for e, ep in rows if (e, ep) in wanted)
     return held
 
 
@@ -289,7 +285,7 @@ def record_results(
         if target_url is not None:
             write_target_attempts(conn, p, job_id, target_url, [a for r in results for a in r.attempts])
         else:
-            attempts = _numbered(conn, p, results)
+            attempts = _numbered(conn, store.dialect, results)
             if attempts:
                 write_in_transaction(conn, store.dialect, attempts)
         conn.exec_driver_sql(
@@ -316,21 +312,18 @@ def record_results(
         )
 
 
-def _numbered(conn: Any, p: str, results: Sequence[ItemResult]) -> list[AttemptRecord]:
+def _numbered(conn: Any, dialect: Dialect, results: Sequence[ItemResult]) -> list[AttemptRecord]:
     pairs = {(r.event_id, r.endpoint_id) for r in results if r.attempts}
     if not pairs:
         return []
     highest: dict[tuple[str, str], int] = defaultdict(int)
-    ids = sorted({e for e, _ in pairs})
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = conn.exec_driver_sql(
-            f"SELECT event_id, endpoint_id, max_attempt FROM delivery WHERE event_id IN ({', '.join(p for _ in chunk)})",
-            tuple(chunk),
-        ).fetchall()
-        for e, ep, n in rows:
-            if (e, ep) in pairs:
-                highest[(e, ep)] = int(n or 0)
+    among, ids = dialect.in_list("event_id", sorted({e for e, _ in pairs}))
+    rows = conn.exec_driver_sql(
+        f"SELECT event_id, endpoint_id, max_attempt FROM delivery WHERE {among}", tuple(ids)
+    ).fetchall()
+    for e, ep, n in rows:
+        if (e, ep) in pairs:
+            highest[(e, ep)] = int(n or 0)
     numbered: list[AttemptRecord] = []
     for r in results:
         base = highest[(r.event_id, r.endpoint_id)]
@@ -433,10 +426,9 @@ def list_jobs(store: Store, limit: int = 50) -> list[JobView]:
         ).fetchall()
         if not rows:
             return []
-        ids = [r[0] for r in rows]
-        p = store.dialect.placeholder
+        among, ids = store.dialect.in_list("job_id", [r[0] for r in rows])
         counts = conn.exec_driver_sql(
-            f"SELECT job_id, endpoint_id, state, COUNT(*) FROM replay_item WHERE job_id IN ({', '.join(p for _ in ids)}) "
+            f"SELECT job_id, endpoint_id, state, COUNT(*) FROM replay_item WHERE {among} "
             "GROUP BY job_id, endpoint_id, state",
             tuple(ids),
         ).fetchall()

@@ -9,13 +9,14 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, FromClause, func, select
 
 from console.domain.filters import DeliveryFilter
 from console.domain.kpis import CodeCount, EndpointKpis, Kpis, LatencySummary, StatsSnapshot
 from console.domain.latency import percentiles
 from console.domain.outcomes import ErrorKind
 from console.domain.times import MS_PER_MINUTE
+from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.live import LAST_SEQ
 from console.store.rollup import N_COUNTERS
@@ -75,18 +76,10 @@ FAILURE_MINUTE = sql_table(
 )
 
 
-def _oldest_undelivered(conn: Any, flt: DeliveryFilter) -> dict[str, int]:
+def _oldest_undelivered(conn: Any, dialect: Dialect, flt: DeliveryFilter) -> dict[str, int]:
     """The first-attempt time of the oldest undelivered delivery, per endpoint."""
     d = DELIVERY
-    since, until = _minute_bounds(flt, 1)
-    where = matching(
-        d,
-        endpoint_ids=flt.endpoint_ids,
-        event_types=flt.event_types,
-        time_column="first_attempt_at",
-        since=since,
-        until=until,
-    )
+    where = _in_window(d, dialect, flt, "first_attempt_at", 1)
     query = (
         select(d.c.endpoint_id, func.min(d.c.first_attempt_at))
         .where(d.c.delivered_at.is_(None), *where)
@@ -95,26 +88,30 @@ def _oldest_undelivered(conn: Any, flt: DeliveryFilter) -> dict[str, int]:
     return {endpoint_id: oldest for endpoint_id, oldest in conn.execute(query)}
 
 
-def _minute_bounds(flt: DeliveryFilter, unit_ms: int) -> tuple[int | None, int | None]:
-    """The filter's window at the rollups' minute resolution, in units of `unit_ms`."""
+def _in_window(
+    source: FromClause, dialect: Dialect, flt: DeliveryFilter, time_column: str, unit_ms: int
+) -> list[ColumnElement[bool]]:
+    """The filter's endpoints, event types and window at the rollups' minute resolution, `time_column` counting
+    in units of `unit_ms`."""
     since = flt.since_ms // MS_PER_MINUTE * MS_PER_MINUTE // unit_ms if flt.since_ms is not None else None
     until = -(-flt.until_ms // MS_PER_MINUTE) * MS_PER_MINUTE // unit_ms if flt.until_ms is not None else None
-    return since, until
-
-
-def _failures(
-    conn: Any, flt: DeliveryFilter
-) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]], dict[str, int]]:
-    f = FAILURE_MINUTE
-    since, until = _minute_bounds(flt, MS_PER_MINUTE)
-    where = matching(
-        f,
-        endpoint_ids=flt.endpoint_ids,
-        event_types=flt.event_types,
-        time_column="bucket",
+    return matching(
+        source,
+        dialect,
+        endpoint_id=flt.endpoint_ids,
+        event_type=flt.event_types,
+        time_column=time_column,
         since=since,
         until=until,
     )
+
+
+Failures = tuple[dict[str, Counter[str]], dict[str, Counter[str]], dict[str, int]]  # codes, errors, last
+
+
+def _failures(conn: Any, dialect: Dialect, flt: DeliveryFilter) -> Failures:
+    f = FAILURE_MINUTE
+    where = _in_window(f, dialect, flt, "bucket", MS_PER_MINUTE)
     query = (
         select(f.c.endpoint_id, f.c.status_code, f.c.error_kind, func.sum(f.c.count), func.max(f.c.last_at))
         .where(*where)
@@ -162,11 +159,26 @@ def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
             if type_sums is None:
                 type_sums = by_type[row.event_type] = _Sums()
             type_sums.add(row.counters, row.latency_hist)
-        oldest = _oldest_undelivered(conn, flt)
-        codes, errors, last_failure = _failures(conn, flt)
+        oldest = _oldest_undelivered(conn, store.dialect, flt)
+        codes, errors, last_failure = _failures(conn, store.dialect, flt)
     overall = _Sums()
     for sums in by_endpoint.values():
         overall.merge(sums)
+    return snapshot(flt, by_endpoint, by_type, overall, oldest, (codes, errors, last_failure), int(last_seq))
+
+
+def snapshot(
+    flt: DeliveryFilter,
+    by_endpoint: dict[str, _Sums],
+    by_type: dict[str, _Sums],
+    overall: _Sums,
+    oldest: dict[str, int],
+    failures: Failures,
+    last_seq: int,
+) -> StatsSnapshot:
+    """The figures from summed groups, the oldest undelivered per endpoint and the failures (status codes,
+    error kinds, last failure time, per endpoint)."""
+    codes, errors, last_failure = failures
     endpoints = tuple(
         EndpointKpis(
             endpoint_id=endpoint_id,
@@ -183,5 +195,5 @@ def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
         overall=overall.kpis(min(oldest.values()) if oldest else None),
         endpoints=endpoints,
         event_types=tuple((t, by_type[t].kpis(None)) for t in sorted(by_type)),
-        last_seq=int(last_seq),
+        last_seq=last_seq,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import TextClause
+from sqlalchemy import ColumnElement, and_
 from sqlalchemy import text as sa_text
 
 from console.domain.where import And, Comparison, Expr, InList, Literal, Not, Or, parse_where
@@ -22,13 +22,13 @@ _SQLITE_DOC = "CAST(e.payload AS TEXT)"
 _PG_DOC = "replace(convert_from(e.payload, 'UTF8'), '\\u0000', '\\uFFFD')::jsonb"
 
 
-def where_clause(dialect: Dialect, text: str) -> TextClause:
-    """The same condition as a SQLAlchemy clause with named binds, for queries built with `select()`."""
+def where_clause(dialect: Dialect, text: str) -> ColumnElement[bool]:
+    """The same condition as a SQLAlchemy condition with named binds, for queries built with `select()`."""
     sql, params = where_sql(dialect, text)
     pieces = sql.split(dialect.placeholder)
     assert len(pieces) == len(params) + 1, "a placeholder inside the compiled SQL"
     named = pieces[0] + "".join(f":where_{i}{piece}" for i, piece in enumerate(pieces[1:]))
-    return sa_text(named).bindparams(**{f"where_{i}": value for i, value in enumerate(params)})
+    return and_(sa_text(named).bindparams(**{f"where_{i}": value for i, value in enumerate(params)}))
 
 
 def where_sql(dialect: Dialect, text: str) -> tuple[str, list[Any]]:

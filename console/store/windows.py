@@ -1,5 +1,5 @@
 """Reading rollups for a time window: whole hours from `rollup_hour`, the ragged edges from `rollup_minute`;
-and `matching`, the one WHERE builder of the read queries over rollups, failures and attempts.
+and `matching`, the one WHERE builder of the read queries (rollups, failures, attempts, deliveries).
 
 Windows are read at minute resolution: a window's start and end are rounded down to the minute.
 """
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, TableClause, column, select, table
+from sqlalchemy import ColumnElement, FromClause, TableClause, column, select, table
 from sqlalchemy.engine import Connection
 
 from console.domain.times import MS_PER_MINUTE
+from console.store.dialect import Dialect, dialect_for
 from console.store.rollup import COUNTER_COLUMNS
 
 MINUTES_PER_HOUR = 60
@@ -93,30 +94,46 @@ def sql_table(name: str, *columns: str) -> TableClause:
 
 
 def matching(
-    source: TableClause,
+    source: FromClause,
+    dialect: Dialect,
     *,
-    endpoint_ids: Sequence[str] = (),
-    event_types: Sequence[str] = (),
-    status_codes: Sequence[int] = (),
     time_column: str | None = None,
     since: int | None = None,
     until: int | None = None,
+    **lists: Sequence[Any],
 ) -> list[ColumnElement[bool]]:
-    """The conditions `since <= time_column < until` (each bound when given) and `IN` the non-empty lists
-    (one expanding bound parameter each), over `source`'s columns of the same names."""
+    """The conditions `since <= time_column < until` (each bound when given) and, for each non-empty list
+    keyword, its column of `source` (the keyword's name) among the values (`Dialect.among`: bound parameters)."""
     conditions: list[ColumnElement[bool]] = []
     if time_column is not None and since is not None:
         conditions.append(source.c[time_column] >= since)
     if time_column is not None and until is not None:
         conditions.append(source.c[time_column] < until)
-    for name, values in (
-        ("endpoint_id", endpoint_ids),
-        ("event_type", event_types),
-        ("status_code", status_codes),
-    ):
+    for name, values in lists.items():
         if values:
-            conditions.append(source.c[name].in_(list(values)))
+            conditions.append(dialect.among(source.c[name], values))
     return conditions
+
+
+def bucket_window(
+    source: FromClause,
+    dialect: Dialect,
+    since_ms: int,
+    until_ms: int,
+    width_ms: int,
+    endpoint_ids: Sequence[str],
+    event_types: Sequence[str],
+) -> list[ColumnElement[bool]]:
+    """`matching` over the buckets of `width_ms` covering [since, until) (the last partial one included)."""
+    return matching(
+        source,
+        dialect,
+        endpoint_id=endpoint_ids,
+        event_type=event_types,
+        time_column="bucket",
+        since=since_ms // width_ms,
+        until=-(-until_ms // width_ms),
+    )
 
 
 def rollup_rows(
@@ -127,6 +144,7 @@ def rollup_rows(
     event_types: Sequence[str] = (),
 ) -> Iterator[RollupRow]:
     """The rollup rows covering the window."""
+    dialect = dialect_for(conn.dialect.name)
     for span in spans_for(since_ms, until_ms):
         rollup = sql_table(
             span.table, "bucket", "endpoint_id", "event_type", "trigger", *COUNTER_COLUMNS, "latency_hist"
@@ -134,8 +152,9 @@ def rollup_rows(
         query = select(*rollup.c).where(
             *matching(
                 rollup,
-                endpoint_ids=endpoint_ids,
-                event_types=event_types,
+                dialect,
+                endpoint_id=endpoint_ids,
+                event_type=event_types,
                 time_column="bucket",
                 since=span.start,
                 until=span.end,
