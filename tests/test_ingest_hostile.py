@@ -354,3 +354,26 @@ def test_any_failure_parsing_one_line_rejects_that_line(monkeypatch: pytest.Monk
     monkeypatch.setattr(ingestor, "parse_line", broken)
     assert ingestor.parse_record(RawLine(1, good)) == "cannot be read (RuntimeError: boom)"
     assert ingestor.parse_record(RawLine(2, b"", {"event_id": "x"})) == "cannot be read (RuntimeError: boom)"
+
+
+def test_json_lines_with_a_byte_order_mark_lose_nothing(store: Store, tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark before the first line (Notepad, PowerShell's Out-File) is dropped: by file name,
+    by content on stdin (format detection looks past it), gzipped, and when followed."""
+    lines = [orjson.dumps(log_line(f"evt_{i}")) for i in range(3)]
+    data = b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n"
+    log = tmp_path / "notepad.jsonl"
+    log.write_bytes(data)
+    summary, reasons = _ingest(store.url, log)
+    assert (summary["accepted"], summary["rejected"], reasons) == (3, 0, {})
+    (tmp_path / "notepad.jsonl.gz").write_bytes(gzip.compress(data))
+    summary, reasons = _ingest(store.url, tmp_path / "notepad.jsonl.gz")
+    assert (summary["accepted"], summary["duplicates"], summary["rejected"]) == (0, 3, 0)
+    result = run("--db", store.url, "ingest", "-", "--json", stdin=data)
+    assert result.exit_code == 0, result.stderr
+    assert orjson.loads(result.stdout)["duplicates"] == 3
+    tail = _Tail(str(log))
+    try:
+        assert [r.raw.rstrip(b"\n") for r in tail.read_lines()] == lines
+    finally:
+        tail.close()
+    assert table_count(store, "delivery_attempt") == 3

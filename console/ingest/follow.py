@@ -15,7 +15,14 @@ from collections.abc import Callable
 
 from console.ingest.ingestor import Ingestor, IngestSummary, RejectSink
 from console.ingest.mapping import LogMapping
-from console.ingest.sources import MAX_LINE_BYTES, REJECT_HEAD_BYTES, RawLine, SourceError, too_long
+from console.ingest.sources import (
+    MAX_LINE_BYTES,
+    REJECT_HEAD_BYTES,
+    RawLine,
+    SourceError,
+    first_line,
+    too_long,
+)
 from console.store import Store
 
 READ_CHUNK = 1 << 16
@@ -83,6 +90,8 @@ class _Tail:
 
     def _line(self, raw: bytes, records: list[RawLine]) -> None:
         self.line_number += 1
+        if self.line_number == 1:
+            raw = first_line(raw)
         if len(raw) - 1 > self.max_line_bytes:
             records.append(
                 RawLine(self.line_number, raw[:REJECT_HEAD_BYTES], error=too_long(self.max_line_bytes))

@@ -76,7 +76,7 @@ def detect_format(path: str, stream: IO[bytes], wanted: str) -> str:
     if name.endswith(".csv"):
         return "csv"
     head = stream.peek(4096)[:4096] if hasattr(stream, "peek") else b""
-    first = head.lstrip()[:1]
+    first = head.removeprefix(codecs.BOM_UTF8).lstrip()[:1]
     return "jsonl" if first in (b"{", b"[", b"") else "csv"
 
 
@@ -92,9 +92,14 @@ def skip_rest_of_line(stream: IO[bytes]) -> None:
             return
 
 
+def first_line(raw: bytes) -> bytes:
+    """The first line of a file without the UTF-8 byte-order mark some editors and Windows tools write."""
+    return raw.removeprefix(codecs.BOM_UTF8)
+
+
 def iter_jsonl(stream: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[RawLine]:
-    """Each non-blank line, undecoded. A line longer than `max_line_bytes` (newline not counted) is rejected
-    and skipped without being held in memory."""
+    """Each non-blank line, undecoded (a byte-order mark before the first dropped). A line longer than
+    `max_line_bytes` (newline not counted) is rejected and skipped without being held in memory."""
     readline = stream.readline
     size = max_line_bytes + 1
     number = 0
@@ -103,7 +108,10 @@ def iter_jsonl(stream: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Itera
         if len(raw) == size and raw[-1:] != b"\n":
             skip_rest_of_line(stream)
             yield RawLine(number, raw[:REJECT_HEAD_BYTES], error=too_long(max_line_bytes))
-        elif raw.strip():
+            continue
+        if number == 1:
+            raw = first_line(raw)
+        if raw.strip():
             yield RawLine(number, raw)
 
 
@@ -141,8 +149,8 @@ class _CsvLines:
         if not raw:
             raise StopIteration
         self.number += 1
-        if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
+        if self.number == 1:
+            raw = first_line(raw)
         if len(raw) > self.limit and not raw.endswith(b"\n"):
             skip_rest_of_line(self.stream)
             raise _LineTooLong
