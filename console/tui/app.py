@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 
 from textual import work
@@ -47,6 +48,12 @@ class HookConsoleApp(App[None]):
             self.title = "hookconsole (read-only)"
         self.refresh_s = refresh_s
         self.store_problem: str | None = None
+
+    def on_ready(self) -> None:
+        if not self.is_headless:
+            # What is loaded by the first paint (Textual, the store, the screens) lives as long as the console:
+            # frozen, a full collection no longer walks it in the middle of a live refresh (~120 ms -> ~10 ms).
+            gc.freeze()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         # Textual's own "Keys" (its key panel) would sit beside our "Help": keep one.
