@@ -71,8 +71,8 @@ class Failed(NamedTuple):
 class PackedOrigins(Sequence[tuple[str, int, bytes]]):
     """Where each attempt of a batch came from (source, line number, bytes), packed for the trip to the
     writer: the lines' bytes as one buffer and the numbers and ends as arrays pickle as a few copies, where a
-    tuple per line cost a tenth of the parsing process's time. The writer reads them only for a line the
-    store rejects."""
+    tuple per line was a tenth of a batch's pickling. The writer reads them only for a line the store
+    rejects."""
 
     def __init__(self, source: str, origins: Sequence[tuple[str, int, bytes]]) -> None:
         self.source = source
