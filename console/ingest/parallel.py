@@ -16,8 +16,10 @@ import signal
 import threading
 import time
 import traceback
+from array import array
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from itertools import accumulate
+from typing import Any, NamedTuple, overload
 
 from console.ingest.ingestor import (
     Ingestor,
@@ -66,6 +68,36 @@ class Failed(NamedTuple):
     message: str
 
 
+class PackedOrigins(Sequence[tuple[str, int, bytes]]):
+    """Where each attempt of a batch came from (source, line number, bytes), packed for the trip to the
+    writer: the lines' bytes as one buffer and the numbers and ends as arrays pickle as a few copies, where a
+    tuple per line was a tenth of a batch's pickling. The writer reads them only for a line the store
+    rejects."""
+
+    def __init__(self, source: str, origins: Sequence[tuple[str, int, bytes]]) -> None:
+        self.source = source
+        self.numbers = array("q", [o[1] for o in origins])
+        self.ends = array("q", accumulate(len(o[2]) for o in origins))
+        self.raw = b"".join([o[2] for o in origins])
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, int, bytes]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[tuple[str, int, bytes]]: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[str, int, bytes] | Sequence[tuple[str, int, bytes]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        start = self.ends[i - 1] if i > 0 else 0
+        return self.source, self.numbers[i], self.raw[start : self.ends[i]]
+
+
 class Batch(NamedTuple):
     """Lines read since the last batch: the valid ones prepared for writing (`origins[i]` is where
     `attempts[i]` came from), the rejected ones, and how many lines and bytes were read. Attempts and events
@@ -73,7 +105,7 @@ class Batch(NamedTuple):
 
     prepared: PreparedBatch
     attempts: list[tuple[Any, ...]]
-    origins: list[tuple[str, int, bytes]]
+    origins: PackedOrigins
     rejects: list[Reject]
     lines: int
     size: int
@@ -95,7 +127,8 @@ Message = Opened | Failed | Batch | Done | Crashed
 class _Collected:
     """What the parsing process has read since its last `Batch`."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: str) -> None:
+        self.source = source
         self.pending = Pending()
         self.rejects: list[Reject] = []
         self.lines = self.size = 0
@@ -109,7 +142,8 @@ class _Collected:
         plain = dict(zip(map(id, pending.attempts), attempts, strict=True))
         prepared.attempts = [plain.get(id(r)) or tuple(r) for r in prepared.attempts]  # type: ignore[misc]
         prepared.events = {k: tuple(e) for k, e in prepared.events.items()}  # type: ignore[misc]
-        return Batch(prepared, attempts, pending.origins, self.rejects, self.lines, self.size)
+        origins = PackedOrigins(self.source, pending.origins)
+        return Batch(prepared, attempts, origins, self.rejects, self.lines, self.size)
 
 
 def _parse_sources(
@@ -134,7 +168,7 @@ def _parse_sources(
                 send(Failed(reading.failure or reading.name))
                 continue
             send(Opened(reading.name))
-            collected = _Collected()
+            collected = _Collected(reading.name)
             for record in reading:
                 collected.lines += 1
                 collected.size += len(record.raw)
@@ -145,7 +179,7 @@ def _parse_sources(
                 collected.pending.add(reading.name, record, parsed)
                 if len(collected.pending) >= batch_size:
                     send(collected.batch())
-                    collected = _Collected()
+                    collected = _Collected(reading.name)
                     young_collected()
             if collected.lines:
                 send(collected.batch())

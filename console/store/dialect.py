@@ -107,24 +107,41 @@ class PostgresDialect(Dialect):
         """Claims take row locks (FOR UPDATE SKIP LOCKED), not the writers' lock: they never wait on an ingest."""
         conn.exec_driver_sql("BEGIN")
 
+    def __init__(self) -> None:
+        self._copy_types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+
     def bulk_insert(
         self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
     ) -> None:
+        """COPY in binary: the server reads numbers and payload bytes as they are, where text COPY has
+        each value formatted by the client and parsed back by the server (bytea as hex, twice its size)."""
         if not rows:
             return
         import psycopg
 
         raw = conn.connection.driver_connection
         assert raw is not None
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         try:
+            types = self._column_types(raw, table, tuple(columns))
             with raw.cursor() as cursor, cursor.copy(sql) as copy:
+                copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
         except (
             psycopg.Error
         ) as exc:  # as SQLAlchemy would raise it (a cut connection: one line, not a traceback)
             raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
+
+    def _column_types(self, raw: Any, table: str, columns: tuple[str, ...]) -> list[int]:
+        """The type OIDs of `table`'s `columns` (binary COPY needs them), asked once per table."""
+        key = (table, columns)
+        types = self._copy_types.get(key)
+        if types is None:
+            with raw.cursor() as cursor:
+                cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE false")
+                types = self._copy_types[key] = [c.type_code for c in cursor.description]
+        return types
 
     def skip_locked(self) -> str:
         return " FOR UPDATE OF d SKIP LOCKED"

@@ -169,17 +169,16 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
             apply_attempt(state, r)
         if event_types.setdefault(r[0], r[1]) != r[1]:
             mixed = True
+    rows = {}
+    firsts = []
     for pair, state in states.items():
-        rollups.add_delivery(
-            state[FIRST_AT],
-            pair[1],
-            types[pair],
-            state[FIRST_TRIGGER],
-            1,
-            int(state[DELIVERED_AT] is not None),
+        event_type = types[pair]
+        rows[pair] = (pair[0], pair[1], event_type, *state)
+        firsts.append(
+            (state[FIRST_AT], pair[1], event_type, state[FIRST_TRIGGER], state[DELIVERED_AT] is not None)
         )
+    rollups.add_new_deliveries(firsts)
     rollups.finish()
-    rows = {pair: (pair[0], pair[1], types[pair], *state) for pair, state in states.items()}
     endpoints = frozenset(pair[1] for pair in types)
     return PreparedBatch(
         records,
@@ -335,25 +334,11 @@ DELIVERY_ROW_STATE = 3  # where the state columns start in a delivery row (after
 
 
 def state_of_one(r: AttemptRecord) -> list[Any]:
-    """The state of a delivery after its only attempt."""
-    success = r.outcome == _SUCCESS
-    at, n = r.attempted_at_ms, r.attempt
-    return [
-        1,
-        int(success),
-        n,
-        at,
-        n,
-        r.trigger,
-        r.outcome,
-        at,
-        n,
-        r.outcome,
-        r.status_code,
-        r.error,
-        at if success else None,
-        n if success else None,
-    ]
+    """The state of a delivery after its only attempt (fields by position: this runs once per attempt)."""
+    at, n, outcome = r[4], r[3], r[5]
+    if outcome == _SUCCESS:
+        return [1, 1, n, at, n, r[9], outcome, at, n, outcome, r[6], r[8], at, n]
+    return [1, 0, n, at, n, r[9], outcome, at, n, outcome, r[6], r[8], None, None]
 
 
 def apply_attempt(state: list[Any], r: AttemptRecord) -> None:
