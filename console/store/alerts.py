@@ -214,20 +214,22 @@ def backlog_by_endpoint(store: Store) -> dict[str, Backlog]:
 
 
 def failures_and_successes(
-    store: Store, since_ms: int
+    store: Store, since_ms: int, until_ms: int
 ) -> tuple[dict[str, tuple[int, int]], dict[str, list[tuple[int, int]]]]:
-    """Since `since_ms` (minute resolution): per endpoint, (failed attempts, last failure ms) from the failure
-    rollup, and its (minute bucket, successful attempts) from the minute rollup."""
-    minute = since_ms // MS_PER_MINUTE
+    """From `since_ms` to `until_ms` (minute resolution, the minute of `until_ms` included): per endpoint,
+    (failed attempts, last failure ms) from the failure rollup, and its (minute bucket, successful attempts) from
+    the minute rollup. The upper bound keeps a store holding later attempts (a clock set back, a dispatcher's
+    clock ahead) from showing a recovery that has not happened yet."""
+    minute, last_minute = since_ms // MS_PER_MINUTE, until_ms // MS_PER_MINUTE
     f, r = FAILURE_MINUTE.c, ROLLUP_MINUTE.c
     failed = (
         select(f.endpoint_id, func.sum(f.count), func.max(f.last_at))
-        .where(f.bucket >= minute)
+        .where(f.bucket >= minute, f.bucket <= last_minute)
         .group_by(f.endpoint_id)
     )
     succeeded = (
         select(r.endpoint_id, r.bucket, func.sum(r.successes))
-        .where(r.bucket >= minute)
+        .where(r.bucket >= minute, r.bucket <= last_minute)
         .group_by(r.endpoint_id, r.bucket)
         .order_by(r.endpoint_id, r.bucket)
     )

@@ -35,7 +35,7 @@ def recovered_endpoints(
     min_successes: int = 3,
 ) -> list[Recovery]:
     """Endpoints that recovered within the window, most recent recovery first."""
-    failures, successes = failures_and_successes(store, now_ms - window_ms)
+    failures, successes = failures_and_successes(store, now_ms - window_ms, now_ms)
     found: list[Recovery] = []
     for endpoint_id, (failed, last_failure_ms) in failures.items():
         if failed < min_failures:
