@@ -12,8 +12,3 @@ class StoreProblem(Message):
     """A worker could not read the store; `reason` says why."""
 
     reason: str
-
-
-@dataclass
-class StoreBack(Message):
-    """The store answers again after a problem."""

@@ -21,7 +21,7 @@ from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelectio
 from console.operations import ActionRefused
 from console.replay.handle import JobHandle
 from console.replay.impact_view import amounts_text, drain_time
-from console.replay.runner import RunProgress
+from console.replay.runner import EndpointCounts, RunProgress
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp
 from console.tui.widgets.settled_table import SettledTable
@@ -39,9 +39,12 @@ class Refused(Message):
 
 @dataclass
 class Progressed(Message):
-    counts: dict[str, tuple[int, int, int, str | None]] = field(
-        default_factory=dict
-    )  # delivered, failed, skipped, breaker
+    """A copy of the run's counts per endpoint (the runner goes on changing its own)."""
+
+    counts: dict[str, EndpointCounts] = field(default_factory=dict)
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Progressed)  # a newer count makes an older one still queued moot
 
 
 @dataclass
@@ -266,15 +269,15 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.post_message(JobFinished(view, reasons))
 
     def _progressed(self, progress: RunProgress) -> None:
-        counts = {e: (c.delivered, c.failed, c.skipped, c.breaker) for e, c in progress.endpoints.items()}
-        self.post_message(Progressed(counts))
+        self.post_message(Progressed({e: replace(c) for e, c in progress.endpoints.items()}))
 
     @on(Progressed)
     def show_progress(self, message: Progressed) -> None:
         table = self.query_one("#replay-endpoints", DataTable)
         done = 0
         notes = []
-        for endpoint, (delivered, failed, _skipped, breaker) in message.counts.items():
+        for endpoint, counts in message.counts.items():
+            delivered, failed, breaker = counts.delivered, counts.failed, counts.breaker
             done += delivered + failed
             if endpoint in {k.value for k in table.rows}:
                 table.update_cell(
