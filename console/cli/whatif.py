@@ -10,10 +10,9 @@ import orjson
 from console.cli.context import app_context, store_options
 from console.cli.filters import _time
 from console.cli.output import table
-from console.domain import formatting as fmt
 from console.domain.times import MS_PER_DAY, format_ms, now_ms
-from console.domain.whatif import PolicyFigures, Schedule, WhatIfResult, parse_schedule, whatif_dict
-from console.report.whatif_section import delay_text
+from console.domain.whatif import Schedule, WhatIfResult, parse_schedule, whatif_dict
+from console.report.whatif_section import WHATIF_HEADERS, whatif_row
 
 
 def schedules_option(
@@ -77,22 +76,6 @@ def whatif_command(
     click.echo(render_whatif(result))
 
 
-def _row(label: str, f: PolicyFigures) -> list[str]:
-    return [
-        label,
-        f.endpoint_id,
-        fmt.count(f.deliveries),
-        fmt.count(f.first_failed),
-        fmt.count(f.delivered),
-        fmt.count(f.exhausted),
-        fmt.count(f.pending),
-        delay_text(f.delay_p50_ms),
-        delay_text(f.delay_p95_ms),
-        fmt.count(f.peak_per_s),
-        fmt.count(f.attempts),
-    ]
-
-
 def render_whatif(result: WhatIfResult) -> str:
     """The text form: one row per schedule and endpoint, then the totals."""
     lines = [f"deliveries first tried {format_ms(result.since_ms)} .. {format_ms(result.until_ms)}"]
@@ -100,21 +83,9 @@ def render_whatif(result: WhatIfResult) -> str:
         lines.append("no deliveries in this window")
         return "\n".join(lines)
     assert result.history_end_ms is not None
-    headers = [
-        "schedule",
-        "endpoint",
-        "deliveries",
-        "1st failed",
-        "delivered",
-        "exhausted",
-        "pending",
-        "delay p50",
-        "delay p95",
-        "peak/s",
-        "attempts",
-    ]
-    rows = [_row(p.label, f) for p in result.policies for f in p.endpoints]
-    rows += [_row(p.label, p.total) for p in result.policies]
+    headers = list(WHATIF_HEADERS)
+    rows = [whatif_row(p.label, f) for p in result.policies for f in p.endpoints]
+    rows += [whatif_row(p.label, p.total) for p in result.policies]
     lines += [
         "",
         table(headers, rows, right=set(range(2, len(headers)))),

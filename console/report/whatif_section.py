@@ -27,8 +27,9 @@ def delay_text(ms: int | None) -> str:
     return fmt.MISSING if ms is None else ("0s" if ms == 0 else fmt.duration(ms))
 
 
-def _row(label: str, f: PolicyFigures) -> tuple[str, ...]:
-    return (
+def whatif_row(label: str, f: PolicyFigures) -> list[str]:
+    """One schedule's figures at one endpoint (or its totals) as the table's cells, here and in the CLI."""
+    return [
         label,
         f.endpoint_id,
         fmt.count(f.deliveries),
@@ -40,7 +41,7 @@ def _row(label: str, f: PolicyFigures) -> tuple[str, ...]:
         delay_text(f.delay_p95_ms),
         fmt.count(f.peak_per_s),
         fmt.count(f.attempts),
-    )
+    ]
 
 
 def whatif_section(
@@ -50,8 +51,8 @@ def whatif_section(
     when: Callable[[int | None], str],
 ) -> str:
     """HTML for the comparison; `section`, `table` and `when` (a moment as text) are the page's own."""
-    rows = [_row(p.label, f) for p in result.policies for f in p.endpoints]
-    rows += [_row(p.label, p.total) for p in result.policies]
+    rows = [whatif_row(p.label, f) for p in result.policies for f in p.endpoints]
+    rows += [whatif_row(p.label, p.total) for p in result.policies]
     end = when(result.history_end_ms) if result.history_end_ms is not None else "-"
     caption = (
         f"Deliveries first tried {when(result.since_ms)} .. {when(result.until_ms)} at the report's "
