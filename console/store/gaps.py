@@ -24,8 +24,15 @@ def find_gaps(store: Store, flt: DeliveryFilter, rules: GapRules, now_ms: int) -
     return GapReport(rules, now_ms, skipped_count, skipped, missing_count, missing, stuck_count, stuck)
 
 
-def _count(conn: Connection, inner: str, params: list[Any]) -> int:
-    return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM ({inner}) g", tuple(params)).scalar_one())
+def _counted(
+    conn: Connection, inner: str, params: list[Any], order: str, limit: int
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """How many rows `inner` has, and the first `limit` of them in `order`: one run of the query (the count is
+    a window over the whole result, taken before the LIMIT)."""
+    rows = conn.exec_driver_sql(
+        f"SELECT g.*, COUNT(*) OVER () FROM ({inner}) g ORDER BY {order} LIMIT {int(limit)}", tuple(params)
+    ).fetchall()
+    return (int(rows[0][-1]) if rows else 0), [tuple(r)[:-1] for r in rows]
 
 
 def _skipped(
@@ -46,10 +53,7 @@ def _skipped(
         f"  FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where} AND d.max_attempt > 1"
         ") s WHERE stored < top"
     )
-    count = _count(conn, inner, params)
-    rows = conn.exec_driver_sql(
-        f"{inner} ORDER BY first_at, event_id, endpoint_id LIMIT {int(limit)}", tuple(params)
-    ).fetchall()
+    count, rows = _counted(conn, inner, params, "first_at, event_id, endpoint_id", limit)
     found = []
     for event_id, endpoint_id, stored, top, _first in rows:
         numbers = {
@@ -99,10 +103,7 @@ def _missing(
         "   AND d2.endpoint_id = x.endpoint_id)"
     )
     all_params = [*params, rules.min_received, *expected_params]
-    count = _count(conn, inner, all_params)
-    rows = conn.exec_driver_sql(
-        f"{inner} ORDER BY ev.hour, ev.event_id, x.endpoint_id LIMIT {int(rules.limit)}", tuple(all_params)
-    ).fetchall()
+    count, rows = _counted(conn, inner, all_params, "hour, event_id, endpoint_id", rules.limit)
     return count, tuple(
         MissingDelivery(r[0], r[1], r[2], int(r[3]) * MS_PER_HOUR, int(r[4]), int(r[5])) for r in rows
     )
