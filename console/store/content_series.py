@@ -15,11 +15,16 @@ import pandas as pd
 
 from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.store.deliveries import driver_sql
 from console.store.engine import Store
 from console.store.rollup import _OUTCOME_SLOT
-from console.store.where_sql import where_sql
+from console.store.where_sql import where_clause
+from console.store.windows import matching, sql_table
 
 FAILURE_COLUMNS = ["endpoint_id", "status_code", "error_kind", "count"]
+
+
+ATTEMPT_COLUMNS = sql_table("delivery_attempt", "attempted_at", "endpoint_id", "event_type")
 
 
 def _matching_attempts(
@@ -32,18 +37,18 @@ def _matching_attempts(
 ) -> tuple[str, list[Any]]:
     """`FROM delivery_attempt a JOIN event e WHERE ...`: the window's attempts whose event matches `where`."""
     dialect = store.dialect
-    p = dialect.placeholder
-    clauses = [f"a.attempted_at >= {p}", f"a.attempted_at < {p}"]
-    params: list[Any] = [since_ms, until_ms]
-    for column, values in (("a.endpoint_id", endpoint_ids), ("a.event_type", event_types)):
-        if values:
-            clause, values_params = dialect.in_list(column, tuple(values))
-            clauses.append(clause)
-            params.extend(values_params)
-    content, content_params = where_sql(dialect, where)
-    clauses.append(content)
-    params.extend(content_params)
-    source = "FROM delivery_attempt a JOIN event e ON e.event_id = a.event_id WHERE " + " AND ".join(clauses)
+    attempt = ATTEMPT_COLUMNS.alias("a")
+    conditions = matching(
+        attempt,
+        dialect,
+        time_column="attempted_at",
+        since=since_ms,
+        until=until_ms,
+        endpoint_id=endpoint_ids,
+        event_type=event_types,
+    )
+    where_text, params = driver_sql(dialect, [*conditions, where_clause(dialect, where)])
+    source = f"FROM delivery_attempt a JOIN event e ON e.event_id = a.event_id WHERE {where_text}"
     return source, params
 
 

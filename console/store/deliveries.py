@@ -8,6 +8,7 @@ read query over deliveries takes it from here.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Select, and_, func, or_, select
@@ -106,7 +107,11 @@ _COMPILERS = {
 
 def filter_clause(dialect: Dialect, flt: DeliveryFilter) -> tuple[str, list[Any]]:
     """`filter_conditions` as driver SQL (over `delivery d JOIN event e`) with its positional parameters."""
-    conditions = filter_conditions(dialect, flt)
+    return driver_sql(dialect, filter_conditions(dialect, flt))
+
+
+def driver_sql(dialect: Dialect, conditions: Sequence[ColumnElement[bool]]) -> tuple[str, list[Any]]:
+    """Conditions built with Core, ANDed, as driver SQL with its positional parameters."""
     if not conditions:
         return "1 = 1", []
     compiled = and_(*conditions).compile(
