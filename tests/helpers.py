@@ -58,6 +58,27 @@ def run(*args: str, stdin: bytes | str | None = None, env: dict[str, str] | None
     return runner.invoke(cli, list(args), input=stdin, env=env, catch_exceptions=False)
 
 
+def replay_cli(store: Any, config: Path | str, *args: str) -> Result:
+    """`console --db <store> --endpoints <config> replay ...`, run in-process like `run`."""
+    return run("--db", store.url, "--endpoints", str(config), "replay", *args)
+
+
+def start_replay(store: Any, config: Path | str, *args: str) -> subprocess.Popen[bytes]:
+    """`python -m console ... replay ...` started as a real process (to be signalled), output piped."""
+    command = [
+        sys.executable,
+        "-m",
+        "console",
+        "--db",
+        store.url,
+        "--endpoints",
+        str(config),
+        "replay",
+        *args,
+    ]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+
+
 def run_process(
     *args: str,
     cwd: Path | None = None,

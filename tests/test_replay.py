@@ -15,7 +15,7 @@ from console.replay.service import ReplayService
 from console.store import Store
 from console.store.recount import verify_derived_state
 from console.store.stats import read_stats
-from tests.helpers import log_line, run, write_jsonl
+from tests.helpers import log_line, replay_cli, run, write_jsonl
 from tests.sandbox import EndpointSpec, IndependentReceiver, serve_app, write_endpoints
 
 STANDARD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -69,17 +69,7 @@ def test_replay_delivers_every_undelivered_event_once(
     seed_store(store, tmp_path)
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, SPECS)
-        result = run(
-            "--db",
-            store.url,
-            "--endpoints",
-            str(config),
-            "replay",
-            "--endpoint",
-            endpoint_id,
-            "--yes",
-            "--json",
-        )
+        result = replay_cli(store, config, "--endpoint", endpoint_id, "--yes", "--json")
     assert result.exit_code == 0, result.stderr + result.stdout
     job = orjson.loads(result.stdout)
     assert job["state"] == "done" and job["counts"]["delivered"] == 12 and job["total"] == 12
@@ -104,23 +94,11 @@ def test_secret_rotation_and_bad_secret(store: Store, tmp_path: Path, receiver: 
     rotated = [EndpointSpec("ep_std", "standard", ("whsec_" + "QUJD" * 8, STANDARD)), *SPECS[1:]]
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, rotated)  # new secret first, old one still signing
-        ok = run(
-            "--db", store.url, "--endpoints", str(config), "replay", "--endpoint", "ep_std", "--yes", "--json"
-        )
+        ok = replay_cli(store, config, "--endpoint", "ep_std", "--yes", "--json")
         assert ok.exit_code == 0 and orjson.loads(ok.stdout)["counts"]["delivered"] == 4
         wrong = [SPECS[0], EndpointSpec("ep_stripe", "stripe", ("whsec_wrong",)), SPECS[2]]
         config = write_endpoints(tmp_path, port, wrong)
-        bad = run(
-            "--db",
-            store.url,
-            "--endpoints",
-            str(config),
-            "replay",
-            "--endpoint",
-            "ep_stripe",
-            "--yes",
-            "--json",
-        )
+        bad = replay_cli(store, config, "--endpoint", "ep_stripe", "--yes", "--json")
     assert bad.exit_code == 1
     job = orjson.loads(bad.stdout)
     assert job["state"] == "failed" and job["counts"]["failed"] == 4
@@ -137,37 +115,35 @@ def test_refusals_send_nothing(store: Store, tmp_path: Path, receiver: Independe
     seed_store(store, tmp_path, events=3)
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, SPECS, missing_secret="ep_gh")
-        missing = run("--db", store.url, "--endpoints", str(config), "replay", "--yes")
+        missing = replay_cli(store, config, "--yes")
         assert missing.exit_code == 1
         assert (
             "endpoint 'ep_gh': secret file:secrets/ep_gh.0.secret" in missing.stderr
             and "nothing was sent" in missing.stderr
         )
         config = write_endpoints(tmp_path, port, SPECS[:2])
-        unknown = run("--db", store.url, "--endpoints", str(config), "replay", "--yes")
+        unknown = replay_cli(store, config, "--yes")
         assert unknown.exit_code == 1 and "ep_gh are in the selection but not in" in unknown.stderr
         config = write_endpoints(tmp_path, port, SPECS)
-        nothing = run(
-            "--db", store.url, "--endpoints", str(config), "replay", "--yes", "--event-type", "no.such.type"
-        )
+        nothing = replay_cli(store, config, "--yes", "--event-type", "no.such.type")
         assert nothing.exit_code == 0 and "nothing matches the selection" in nothing.stdout
-        dry = run("--db", store.url, "--endpoints", str(config), "replay", "--dry-run", "--json")
+        dry = replay_cli(store, config, "--dry-run", "--json")
         plan = orjson.loads(dry.stdout)
         assert (
             plan["dry_run"]
             and plan["to_send"] == 9
             and {e["id"] for e in plan["endpoints"]} == {s.id for s in SPECS}
         )
-        no_tty = run("--db", store.url, "--endpoints", str(config), "replay")
+        no_tty = replay_cli(store, config)
         assert no_tty.exit_code == 1 and "refusing to send without --yes" in no_tty.stderr
-        jobs = run("--db", store.url, "--endpoints", str(config), "replay", "list", "--json")
+        jobs = replay_cli(store, config, "list", "--json")
     assert receiver.requests == []
     assert orjson.loads(jobs.stdout) == []
     remote = tmp_path / "remote.toml"
     remote.write_text(
         '[[endpoint]]\nid = "ep_std"\nurl = "http://hooks.example.com/x"\nscheme = "standard"\nsecret = "env:X"\n'
     )
-    refused = run("--db", store.url, "--endpoints", str(remote), "replay", "--endpoint", "ep_std", "--yes")
+    refused = replay_cli(store, remote, "--endpoint", "ep_std", "--yes")
     assert refused.exit_code == 1 and "plain http is only allowed to loopback" in refused.stderr
 
 
@@ -177,23 +153,10 @@ def test_delivered_are_skipped_unless_forced(
     seed_store(store, tmp_path, events=2)
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, SPECS)
-        skipped = run(
-            "--db",
-            store.url,
-            "--endpoints",
-            str(config),
-            "replay",
-            "--status",
-            "delivered",
-            "--yes",
-            "--json",
-        )
-        forced = run(
-            "--db",
-            store.url,
-            "--endpoints",
-            str(config),
-            "replay",
+        skipped = replay_cli(store, config, "--status", "delivered", "--yes", "--json")
+        forced = replay_cli(
+            store,
+            config,
             "--status",
             "delivered",
             "--force",
@@ -217,24 +180,10 @@ def test_circuit_breaker_pauses_a_failing_endpoint(
         receiver.status_script[f"evt_ep_std_{i:03d}"] = [(500, {})] * 10
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, SPECS)
-        result = run(
-            "--db",
-            store.url,
-            "--endpoints",
-            str(config),
-            "replay",
-            "--endpoint",
-            "ep_std",
-            "--concurrency",
-            "1",
-            "--max-tries",
-            "2",
-            "--yes",
-            "--json",
+        result = replay_cli(
+            store, config, "--endpoint", "ep_std", "--concurrency", "1", "--max-tries", "2", "--yes", "--json"
         )
-        shown = run(
-            "--db", store.url, "--endpoints", str(config), "replay", "show", orjson.loads(result.stdout)["id"]
-        )
+        shown = replay_cli(store, config, "show", orjson.loads(result.stdout)["id"])
     job = orjson.loads(result.stdout)
     assert result.exit_code == 1 and job["counts"]["failed"] == 30
     sent = {r["event_id"] for r in receiver.requests}
@@ -252,9 +201,9 @@ def test_circuit_breaker_pauses_a_failing_endpoint(
 
 def test_cancel_and_show_unknown_job(store: Store, tmp_path: Path) -> None:
     config = write_endpoints(tmp_path, 9, SPECS)
-    result = run("--db", store.url, "--endpoints", str(config), "replay", "show", "rj_nope")
+    result = replay_cli(store, config, "show", "rj_nope")
     assert result.exit_code == 1 and "no replay job 'rj_nope'" in result.stderr
-    result = run("--db", store.url, "--endpoints", str(config), "replay", "cancel", "rj_nope")
+    result = replay_cli(store, config, "cancel", "rj_nope")
     assert result.exit_code == 1
 
 
@@ -264,42 +213,28 @@ def test_a_failed_replay_says_why(store: Store, tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = write_endpoints(tmp_path, port, SPECS)
-    result = run(
-        "--db",
-        store.url,
-        "--endpoints",
-        str(config),
-        "replay",
-        "--endpoint",
-        "ep_std",
-        "--max-tries",
-        "2",
-        "--yes",
-        "--json",
-    )
+    result = replay_cli(store, config, "--endpoint", "ep_std", "--max-tries", "2", "--yes", "--json")
     job = orjson.loads(result.stdout)
     assert result.exit_code == 1 and job["counts"]["failed"] == 3
     assert job["reasons"] == [{"reason": "connection refused (gave up after 2 tries)", "items": 3}]
     missing = str(tmp_path / "no-such-endpoints.toml")  # show and list only read the store
-    shown = run("--db", store.url, "--endpoints", missing, "replay", "show", job["id"])
+    shown = replay_cli(store, missing, "show", job["id"])
     assert shown.exit_code == 0, shown.stderr
     assert (
         "most common reasons for failing:\n       3  connection refused (gave up after 2 tries)"
         in shown.stdout
     )
     assert shown.stdout.count("connection refused (gave up after 2 tries)") == 4  # the summary and each item
-    data = orjson.loads(
-        run("--db", store.url, "--endpoints", missing, "replay", "show", job["id"], "--json").stdout
-    )
+    data = orjson.loads(replay_cli(store, missing, "show", job["id"], "--json").stdout)
     assert {i["last_error"] for i in data["items_not_delivered"]} == {
         "connection refused (gave up after 2 tries)"
     }
-    listed = run("--db", store.url, "--endpoints", missing, "replay", "list", "--json")
+    listed = replay_cli(store, missing, "list", "--json")
     assert listed.exit_code == 0 and orjson.loads(listed.stdout)[0]["reasons"] == job["reasons"]
     # A job written before items kept their last try's error still shows it, from the job's attempts.
     with store.write() as conn:
         conn.exec_driver_sql("UPDATE replay_item SET last_error = 'gave up after 2 tries'")
-    shown = run("--db", store.url, "--endpoints", missing, "replay", "show", job["id"])
+    shown = replay_cli(store, missing, "show", job["id"])
     assert "gave up after 2 tries; last try: connection refused" in shown.stdout
     service = ReplayService(store)
     assert [(r.reason, r.items) for r in service.failure_reasons(job["id"])] == [("gave up after 2 tries", 3)]

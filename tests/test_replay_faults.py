@@ -5,10 +5,7 @@ while requests are in flight. Nothing acknowledged is sent again, nothing is los
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +28,7 @@ from console.sandbox.receiver import Faults, Receiver
 from console.store import Store
 from console.store import replay_jobs as journal
 from console.store.recount import verify_derived_state
-from tests.helpers import log_line, run, run_process, write_jsonl
+from tests.helpers import log_line, replay_cli, run, run_process, start_replay, write_jsonl
 from tests.sandbox import EndpointSpec, IndependentReceiver, serve_app, write_endpoints
 
 STANDARD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -76,8 +73,8 @@ def test_a_nul_byte_in_the_answer_does_not_leave_acknowledged_items_to_resend(
     events = [f"evt_{i}" for i in range(4)]
     seed(store, tmp_path, events)
     with sandbox(tmp_path, Faults(nul_body=True)) as (receiver, config):
-        first = run("--db", store.url, "--endpoints", str(config), "replay", "--yes", "--json")
-        again = run("--db", store.url, "--endpoints", str(config), "replay", "--yes", "--json")
+        first = replay_cli(store, config, "--yes", "--json")
+        again = replay_cli(store, config, "--yes", "--json")
         acks = receiver.stats()["endpoints"]["ep_std"]["acks"]
     assert first.exit_code == 0, first.stderr + first.stdout
     assert orjson.loads(first.stdout)["counts"]["delivered"] == 4
@@ -104,8 +101,8 @@ def test_a_result_the_store_refuses_loses_nothing_else(
 
     monkeypatch.setattr(journal, "record_results", refuse_poison)
     with sandbox(tmp_path, Faults()) as (receiver, config):
-        first = run("--db", store.url, "--endpoints", str(config), "replay", "--yes", "--json")
-        again = run("--db", store.url, "--endpoints", str(config), "replay", "--yes", "--json")
+        first = replay_cli(store, config, "--yes", "--json")
+        again = replay_cli(store, config, "--yes", "--json")
         acks = receiver.stats()["endpoints"]["ep_std"]["acks"]
     assert first.exit_code == 0, first.stderr + first.stdout
     assert orjson.loads(first.stdout)["counts"]["delivered"] == 6
@@ -168,9 +165,7 @@ def test_a_410_stops_new_sends_at_once(store: Store, tmp_path: Path) -> None:
         receiver.status_script[event] = [(410, {})]
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, [SPEC])
-        result = run(
-            "--db", store.url, "--endpoints", str(config), "replay", "--concurrency", "10", "--yes", "--json"
-        )
+        result = replay_cli(store, config, "--concurrency", "10", "--yes", "--json")
     job = orjson.loads(result.stdout)
     assert result.exit_code == 1 and job["counts"]["failed"] == 8
     assert len(receiver.requests) == 1  # the first answer paused the endpoint; nothing else went out
@@ -213,9 +208,7 @@ def test_a_stop_ends_in_flight_sends_within_a_second_and_the_job_resumes(
     assert view.state.value == "interrupted" and view.counts == {"pending": 3}
     assert len(manual_attempts(store)) == in_flight  # each try that went out is recorded
     with sandbox(tmp_path, Faults()) as (receiver, config):
-        resumed = run(
-            "--db", store.url, "--endpoints", str(config), "replay", "resume", job_id, "--yes", "--json"
-        )
+        resumed = replay_cli(store, config, "resume", job_id, "--yes", "--json")
         acks = receiver.stats()["endpoints"]["ep_std"]["acks"]
     assert resumed.exit_code == 0, resumed.stderr
     assert orjson.loads(resumed.stdout)["counts"]["delivered"] == 3 and acks == {e: 1 for e in events}
@@ -255,18 +248,7 @@ def test_ctrl_c_stops_the_command_within_a_second_and_leaves_the_job_resumable(
     seed(store, tmp_path, [f"evt_{i}" for i in range(3)])
     spec = EndpointSpec("ep_std", "standard", (STANDARD,), {"timeout_s": 50})
     with sandbox(tmp_path, Faults(timeout_rate=1.0), [spec]) as (receiver, config):  # every request hangs
-        args = [
-            sys.executable,
-            "-m",
-            "console",
-            "--db",
-            store.url,
-            "--endpoints",
-            str(config),
-            "replay",
-            "--yes",
-        ]
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+        process = start_replay(store, config, "--yes")
         try:
             deadline = time.monotonic() + 30
             while receiver.stats()["received"] < 1:

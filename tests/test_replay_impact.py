@@ -19,7 +19,7 @@ from console.endpoints import load_endpoints
 from console.ingest.service import ingest_sources
 from console.replay.service import ReplayService
 from console.store import Store, open_store
-from tests.helpers import log_line, run, write_jsonl
+from tests.helpers import log_line, replay_cli, run, write_jsonl
 from tests.sandbox import EndpointSpec, IndependentReceiver, serve_app, write_endpoints
 
 SPEC = EndpointSpec("ep_std", extra={"rate_per_s": 2, "max_in_flight": 1})
@@ -229,18 +229,7 @@ def test_skip_superseded_records_the_reason_and_sends_the_rest(store: Store, tmp
     receiver = IndependentReceiver({s.id: (s.scheme, s.secrets[0]) for s in (SPEC, OTHER)})
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, [SPEC, OTHER])
-        result = run(
-            "--db",
-            store.url,
-            "--endpoints",
-            str(config),
-            "replay",
-            "--endpoint",
-            "ep_std",
-            "--skip-superseded",
-            "--yes",
-            "--json",
-        )
+        result = replay_cli(store, config, "--endpoint", "ep_std", "--skip-superseded", "--yes", "--json")
     assert result.exit_code == 0, result.stderr + result.stdout
     job = orjson.loads(result.stdout)
     assert job["counts"]["delivered"] == 2 and job["counts"]["skipped"] == 3
@@ -276,18 +265,7 @@ def test_ordered_sends_one_key_at_a_time_in_the_order_events_occurred(store: Sto
     receiver = IndependentReceiver({"ep_std": (spec.scheme, spec.secrets[0])}, latency_s=0.05)
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, [spec])
-        result = run(
-            "--db",
-            store.url,
-            "--endpoints",
-            str(config),
-            "replay",
-            "--ordered",
-            "--concurrency",
-            "8",
-            "--yes",
-            "--json",
-        )
+        result = replay_cli(store, config, "--ordered", "--concurrency", "8", "--yes", "--json")
     assert result.exit_code == 0, result.stderr + result.stdout
     assert orjson.loads(result.stdout)["counts"]["delivered"] == 12
     for r in "xyz":

@@ -3,10 +3,7 @@ the kill may arrive twice (and the receiver dedupes those by event id)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import orjson
 from console.ingest.service import ingest_sources
 from console.store import Store
 from console.store.recount import verify_derived_state
-from tests.helpers import log_line, run, write_jsonl
+from tests.helpers import log_line, replay_cli, start_replay, write_jsonl
 from tests.sandbox import EndpointSpec, IndependentReceiver, serve_app, write_endpoints
 
 SPEC = EndpointSpec("ep_std", "standard", ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",))
@@ -36,21 +33,7 @@ def test_sigkill_mid_job_then_resume(store: Store, tmp_path: Path) -> None:
     receiver = IndependentReceiver({"ep_std": ("standard", SPEC.secrets[0])}, latency_s=0.03)
     with serve_app(receiver) as port:
         config = write_endpoints(tmp_path, port, [SPEC])
-        args = [
-            sys.executable,
-            "-m",
-            "console",
-            "--db",
-            store.url,
-            "--endpoints",
-            str(config),
-            "replay",
-            "--yes",
-            "--concurrency",
-            "4",
-            "--json",
-        ]
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+        process = start_replay(store, config, "--yes", "--concurrency", "4", "--json")
         try:
             deadline = time.monotonic() + 60
             while sum(receiver.acks.values()) < 40:
@@ -67,13 +50,9 @@ def test_sigkill_mid_job_then_resume(store: Store, tmp_path: Path) -> None:
         in_flight = {e for e, s in states.items() if s == "sending"}
         assert 0 < len(delivered_before) < EVENTS
         assert delivered_before <= acked_at_kill
-        [job] = orjson.loads(
-            run("--db", store.url, "--endpoints", str(config), "replay", "list", "--json").stdout
-        )
+        [job] = orjson.loads(replay_cli(store, config, "list", "--json").stdout)
         assert job["state"] == "running"  # the killed runner could not say otherwise
-        resumed = run(
-            "--db", store.url, "--endpoints", str(config), "replay", "resume", job["id"], "--yes", "--json"
-        )
+        resumed = replay_cli(store, config, "resume", job["id"], "--yes", "--json")
     assert resumed.exit_code == 0, resumed.stderr
     assert f"({len(in_flight)} were in flight when it stopped)" in resumed.stderr
     final = orjson.loads(resumed.stdout)

@@ -16,7 +16,7 @@ from console.replay.service import ReplayService
 from console.replay.targets import default_operator, job_origin
 from console.store import Store
 from console.store.recount import verify_derived_state
-from tests.helpers import run, table_count
+from tests.helpers import replay_cli, run, table_count
 from tests.sandbox import IndependentReceiver, serve_app, write_endpoints
 from tests.test_replay import SPECS, STANDARD, seed_store
 
@@ -220,9 +220,7 @@ def test_resume_of_a_job_to_another_target_goes_there(store: Store, tmp_path: Pa
         service = ReplayService(store, load_endpoints(config))
         plan = service.plan(ReplaySelection(DeliveryFilter(endpoint_ids=("ep_std",))))
         job_id = service.create_job(plan, job_origin("bob", None, False, url))  # planned, never run
-        resumed = run(
-            "--db", store.url, "--endpoints", str(config), "replay", "resume", job_id, "--yes", "--json"
-        )
+        resumed = replay_cli(store, config, "resume", job_id, "--yes", "--json")
     assert resumed.exit_code == 0, resumed.stderr
     assert orjson.loads(resumed.stdout)["counts"]["delivered"] == 3
     assert real.requests == [] and len(staging.acks) == 3
