@@ -106,29 +106,15 @@ def _verify_stripe(
     header = headers.get("stripe-signature")
     if not header:
         raise SignatureError("missing Stripe-Signature header")
-    pairs = [item.split("=", 1) for item in header.split(",") if "=" in item]
-    stamps = [value for key, value in pairs if key.strip() == "t"]
-    offered = [value for key, value in pairs if key.strip() == "v1"]
-    if len(stamps) != 1 or not offered:
-        raise SignatureError("Stripe-Signature needs one t= and at least one v1=")
-    timestamp = _check_timestamp(stamps[0], now, tol)
-    signed = f"{timestamp}.".encode() + body
-    for secret in secrets:
-        expected = _hex_hmac(secret.encode(), signed)
-        if any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in offered):
-            return
-    raise SignatureError("no matching signature")
+    timestamp, offered = _stamped_signatures(header, "Stripe-Signature", now, tol)
+    _match_hex(secrets, f"{timestamp}.".encode() + body, offered)
 
 
 def _verify_github(secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> None:
     header = headers.get("x-hub-signature-256")
     if not header or not header.startswith("sha256="):
         raise SignatureError("missing X-Hub-Signature-256 header (sha256=...)")
-    offered = header[len("sha256=") :].encode()
-    for secret in secrets:
-        if hmac.compare_digest(_hex_hmac(secret.encode(), body).encode(), offered):
-            return
-    raise SignatureError("no matching signature")
+    _match_hex(secrets, body, [header[len("sha256=") :]])
 
 
 def _verify_convoy(
@@ -138,20 +124,27 @@ def _verify_convoy(
     if not header:
         raise SignatureError("missing X-Convoy-Signature header")
     if "=" not in header:  # the simple form: hex HMAC of the body
-        for secret in secrets:
-            if hmac.compare_digest(_hex_hmac(secret.encode(), body).encode(), header.encode()):
-                return
-        raise SignatureError("no matching signature")
+        _match_hex(secrets, body, [header])
+        return
+    timestamp, offered = _stamped_signatures(header, "X-Convoy-Signature", now, tol)
+    _match_hex(secrets, f"{timestamp},".encode() + body, [value.strip() for value in offered])
+
+
+def _stamped_signatures(header: str, name: str, now: int, tol: int) -> tuple[int, list[str]]:
+    """The checked t= timestamp and the v1= signatures of a `t=<ts>,v1=<hex>...` header."""
     pairs = [item.split("=", 1) for item in header.split(",") if "=" in item]
     stamps = [value for key, value in pairs if key.strip() == "t"]
-    offered = [value.strip() for key, value in pairs if key.strip() == "v1"]
+    offered = [value for key, value in pairs if key.strip() == "v1"]
     if len(stamps) != 1 or not offered:
-        raise SignatureError("X-Convoy-Signature needs one t= and at least one v1=")
-    timestamp = _check_timestamp(stamps[0], now, tol)
-    signed = f"{timestamp},".encode() + body
+        raise SignatureError(f"{name} needs one t= and at least one v1=")
+    return _check_timestamp(stamps[0], now, tol), offered
+
+
+def _match_hex(secrets: Sequence[str], signed: bytes, offered: Sequence[str]) -> None:
+    """Return if one secret's hex HMAC of `signed` is among `offered`."""
     for secret in secrets:
-        expected = _hex_hmac(secret.encode(), signed)
-        if any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in offered):
+        expected = _hex_hmac(secret.encode(), signed).encode()
+        if any(hmac.compare_digest(expected, candidate.encode()) for candidate in offered):
             return
     raise SignatureError("no matching signature")
 
