@@ -102,3 +102,9 @@ def run_process(
 def table_count(store: Any, table: str) -> int:
     with store.read() as conn:
         return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())
+
+
+def item_states(store: Any) -> dict[str, str]:
+    """Every replay item's state by event id."""
+    with store.read() as conn:
+        return dict(conn.exec_driver_sql("SELECT event_id, state FROM replay_item").fetchall())

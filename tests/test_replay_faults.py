@@ -28,7 +28,7 @@ from console.sandbox.receiver import Faults, Receiver
 from console.store import Store
 from console.store import replay_jobs as journal
 from console.store.recount import verify_derived_state
-from tests.helpers import log_line, replay_cli, run, run_process, start_replay, write_jsonl
+from tests.helpers import item_states, log_line, replay_cli, run, run_process, start_replay, write_jsonl
 from tests.sandbox import EndpointSpec, IndependentReceiver, serve_app, write_endpoints
 
 STANDARD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -60,11 +60,6 @@ def manual_attempts(store: Store) -> list[tuple[Any, ...]]:
                 "WHERE trigger = 'manual' ORDER BY event_id, attempt"
             )
         ]
-
-
-def item_states(store: Store) -> dict[str, str]:
-    with store.read() as conn:
-        return dict(conn.exec_driver_sql("SELECT event_id, state FROM replay_item").fetchall())
 
 
 def test_a_nul_byte_in_the_answer_does_not_leave_acknowledged_items_to_resend(

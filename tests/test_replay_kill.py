@@ -12,16 +12,11 @@ import orjson
 from console.ingest.service import ingest_sources
 from console.store import Store
 from console.store.recount import verify_derived_state
-from tests.helpers import log_line, replay_cli, start_replay, write_jsonl
+from tests.helpers import item_states, log_line, replay_cli, start_replay, write_jsonl
 from tests.sandbox import EndpointSpec, IndependentReceiver, serve_app, write_endpoints
 
 SPEC = EndpointSpec("ep_std", "standard", ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",))
 EVENTS = 150
-
-
-def _item_states(store: Store) -> dict[str, str]:
-    with store.read() as conn:
-        return dict(conn.exec_driver_sql("SELECT event_id, state FROM replay_item").fetchall())
 
 
 def test_sigkill_mid_job_then_resume(store: Store, tmp_path: Path) -> None:
@@ -45,7 +40,7 @@ def test_sigkill_mid_job_then_resume(store: Store, tmp_path: Path) -> None:
             process.wait(timeout=30)
         assert process.returncode == -signal.SIGKILL
         acked_at_kill = set(event for _, event in receiver.acks)
-        states = _item_states(store)
+        states = item_states(store)
         delivered_before = {e for e, s in states.items() if s == "delivered"}
         in_flight = {e for e, s in states.items() if s == "sending"}
         assert 0 < len(delivered_before) < EVENTS
