@@ -178,7 +178,6 @@ class Watcher:
         )
         if on_ready is not None:
             on_ready(port)
-        code = EXIT_OK
         try:
             while not stop.is_set():
                 try:
@@ -203,7 +202,7 @@ class Watcher:
                 server.shutdown()
                 server.server_close()
             self.log.info("watch_stopped", "stopped; what was read and the alert state are in the store")
-        return code
+        return EXIT_OK
 
     def _outbox_loop(self, stop: threading.Event) -> None:
         asyncio.run(self._outbox(stop))
