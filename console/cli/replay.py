@@ -346,7 +346,11 @@ def list_command(limit: int, as_json: bool) -> None:
     service = _service(sending=False)
     jobs = service.jobs(limit)
     if as_json:
-        data = [_job_json(j, service.failure_reasons(j.id, SHOWN_REASONS)) for j in jobs]
+        # Only jobs with failed items have failure reasons: no query for the others.
+        data = [
+            _job_json(j, service.failure_reasons(j.id, SHOWN_REASONS) if j.count(ItemState.FAILED) else [])
+            for j in jobs
+        ]
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     if not jobs:
