@@ -168,7 +168,7 @@ def test_the_database_groups_the_attempts(crafted: Store) -> None:
     """One row per minute and endpoint reaches Python, not one per attempt."""
     rows = list(
         iter_matching_buckets(
-            crafted, EUR, parse_rfc3339_ms(SINCE), parse_rfc3339_ms(UNTIL), (), (), hourly=True
+            crafted, DeliveryFilter(where=EUR), parse_rfc3339_ms(SINCE), parse_rfc3339_ms(UNTIL), hourly=True
         )
     )
     assert [(r[0], r[1]) for r in rows] == sorted({(r[0], r[1]) for r in rows})

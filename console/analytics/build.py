@@ -129,12 +129,8 @@ def _attempt_sums(
     since, until, hourly = window.since_ms, window.until_ms, window.hourly
     if flt.where:
         return (
-            content_series.iter_matching_buckets(
-                store, flt.where, since, until, flt.endpoint_ids, flt.event_types, hourly
-            ),
-            content_series.matching_failures_frame(
-                store, flt.where, since, until, flt.endpoint_ids, flt.event_types
-            ),
+            content_series.iter_matching_buckets(store, flt, since, until, hourly),
+            content_series.matching_failures_frame(store, flt, since, until),
         )
     return (
         aggregates.iter_rollups(store, since, until, flt.endpoint_ids, flt.event_types, hourly),

@@ -8,11 +8,12 @@ yields and the frame `frames.failures_frame` returns. Memory follows the number 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
+from console.domain.filters import DeliveryFilter
 from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.deliveries import driver_sql
@@ -28,14 +29,11 @@ ATTEMPT_COLUMNS = sql_table("delivery_attempt", "attempted_at", "endpoint_id", "
 
 
 def _matching_attempts(
-    store: Store,
-    where: str,
-    since_ms: int,
-    until_ms: int,
-    endpoint_ids: Sequence[str],
-    event_types: Sequence[str],
+    store: Store, flt: DeliveryFilter, since_ms: int, until_ms: int
 ) -> tuple[str, list[Any]]:
-    """`FROM delivery_attempt a JOIN event e WHERE ...`: the window's attempts whose event matches `where`."""
+    """`FROM delivery_attempt a JOIN event e WHERE ...`: the attempts of [since, until) (attempt times) to the
+    filter's endpoints, of its event types, whose event matches its `where`."""
+    assert flt.where is not None, "a payload filter needs a where expression"
     dialect = store.dialect
     attempt = ATTEMPT_COLUMNS.alias("a")
     conditions = matching(
@@ -44,28 +42,22 @@ def _matching_attempts(
         time_column="attempted_at",
         since=since_ms,
         until=until_ms,
-        endpoint_id=endpoint_ids,
-        event_type=event_types,
+        endpoint_id=flt.endpoint_ids,
+        event_type=flt.event_types,
     )
-    where_text, params = driver_sql(dialect, [*conditions, where_clause(dialect, where)])
+    where_text, params = driver_sql(dialect, [*conditions, where_clause(dialect, flt.where)])
     source = f"FROM delivery_attempt a JOIN event e ON e.event_id = a.event_id WHERE {where_text}"
     return source, params
 
 
 def iter_matching_buckets(
-    store: Store,
-    where: str,
-    since_ms: int,
-    until_ms: int,
-    endpoint_ids: Sequence[str],
-    event_types: Sequence[str],
-    hourly: bool,
+    store: Store, flt: DeliveryFilter, since_ms: int, until_ms: int, hourly: bool
 ) -> Iterator[tuple[Any, ...]]:
     """Per minute (or hour) and endpoint, in time order, the matching attempts of [since, until) as
     `aggregates.iter_rollups` gives a rollup row: (bucket start ms, endpoint_id, attempts, successes,
     http_errors, timeouts, network_errors, latency_count, latency histogram as a dict)."""
     width = MS_PER_HOUR if hourly else MS_PER_MINUTE
-    source, params = _matching_attempts(store, where, since_ms, until_ms, endpoint_ids, event_types)
+    source, params = _matching_attempts(store, flt, since_ms, until_ms)
     latency_bucket = store.dialect.latency_bucket("a.latency_ms")
     sql = (
         f"SELECT a.attempted_at / {int(width)} AS b, a.endpoint_id, a.outcome, {latency_bucket} AS lb, COUNT(*), "
@@ -93,17 +85,10 @@ def iter_matching_buckets(
         yield (current[0] * width, current[1], *sums)
 
 
-def matching_failures_frame(
-    store: Store,
-    where: str,
-    since_ms: int,
-    until_ms: int,
-    endpoint_ids: Sequence[str],
-    event_types: Sequence[str],
-) -> pd.DataFrame:
+def matching_failures_frame(store: Store, flt: DeliveryFilter, since_ms: int, until_ms: int) -> pd.DataFrame:
     """Failed matching attempts in the window per endpoint, status code (0: none) and error kind: the frame
     `frames.failures_frame` reads from the failure rollup."""
-    source, params = _matching_attempts(store, where, since_ms, until_ms, endpoint_ids, event_types)
+    source, params = _matching_attempts(store, flt, since_ms, until_ms)
     sql = (
         f"SELECT a.endpoint_id, COALESCE(a.status_code, 0), a.error, COUNT(*) {source} AND a.outcome <> 'success' "
         "GROUP BY a.endpoint_id, COALESCE(a.status_code, 0), a.error"

@@ -1,5 +1,5 @@
-"""The gap checks of the attempt log (console.domain.gaps): one counting and one LIMITed listing query each,
-over the deliveries first tried in the filter's window. The same SQL on SQLite and PostgreSQL."""
+"""The gap checks of the attempt log (console.domain.gaps): each one's count and its first rows, over the
+deliveries first tried in the filter's window. The same SQL on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -10,10 +10,13 @@ from console.domain.times import MS_PER_MINUTE
 from console.store.engine import Store
 
 
-def _endpoints(store: Store, endpoint_ids: Sequence[str]) -> tuple[str, list[Any]]:
+def _endpoints(
+    store: Store, endpoint_ids: Sequence[str], column: str = "endpoint_id"
+) -> tuple[str, list[Any]]:
+    """` AND column IN (...)` and its parameters; nothing when no endpoint is named."""
     if not endpoint_ids:
         return "", []
-    clause, params = store.dialect.in_list("endpoint_id", endpoint_ids)
+    clause, params = store.dialect.in_list(column, endpoint_ids)
     return f" AND {clause}", params
 
 
@@ -48,17 +51,11 @@ def first_tried_pages(
     """(endpoint_id, first_attempt_at, first attempt succeeded, delivered_at) of the deliveries whose first
     attempt was a scheduled one in [since, until), oldest first, `page` at a time."""
     p = store.dialect.placeholder
-    base, params = (
-        f"d.first_attempt_at >= {p} AND d.first_attempt_at < {p} AND d.first_trigger = 'scheduled'",
-        [
-            since_ms,
-            until_ms,
-        ],
+    endpoints, endpoint_params = _endpoints(store, endpoint_ids, "d.endpoint_id")
+    base = (
+        f"d.first_attempt_at >= {p} AND d.first_attempt_at < {p} AND d.first_trigger = 'scheduled'{endpoints}"
     )
-    if endpoint_ids:
-        clause, extra = store.dialect.in_list("d.endpoint_id", endpoint_ids)
-        base += f" AND {clause}"
-        params += extra
+    params = [since_ms, until_ms, *endpoint_params]
     after: tuple[int, str, str] | None = None
     while True:
         keyset, keyset_params = "", list[Any]()

@@ -23,22 +23,21 @@ _PG_DOC = "replace(convert_from(e.payload, 'UTF8'), '\\u0000', '\\uFFFD')::jsonb
 
 
 def where_clause(dialect: Dialect, text: str) -> ColumnElement[bool]:
-    """The same condition as a SQLAlchemy condition with named binds, for queries built with `select()`."""
-    sql, params = where_sql(dialect, text)
-    pieces = sql.split(dialect.placeholder)
-    assert len(pieces) == len(params) + 1, "a placeholder inside the compiled SQL"
-    named = pieces[0] + "".join(f":where_{i}{piece}" for i, piece in enumerate(pieces[1:]))
-    return and_(sa_text(named).bindparams(**{f"where_{i}": value for i, value in enumerate(params)}))
-
-
-def where_sql(dialect: Dialect, text: str) -> tuple[str, list[Any]]:
-    """`(...)` over `event e` for an expression's text, with its parameters (parses it: WhereError if bad)."""
-    params: list[Any] = []
+    """`(...)` over `event e` for an expression's text, as a SQLAlchemy condition with named binds (parses it:
+    WhereError if bad)."""
+    params: dict[str, Any] = {}
     sql = _compile(dialect, parse_where(text), params)
-    return f"({sql})", params
+    return and_(sa_text(f"({sql})").bindparams(**params))
 
 
-def _compile(dialect: Dialect, expr: Expr, params: list[Any]) -> str:
+def _bind(params: dict[str, Any], value: Any) -> str:
+    """A new named bind for `value`: where_0, where_1, ... in the order the SQL reads them."""
+    name = f"where_{len(params)}"
+    params[name] = value
+    return f":{name}"
+
+
+def _compile(dialect: Dialect, expr: Expr, params: dict[str, Any]) -> str:
     if isinstance(expr, And):
         return "(" + " AND ".join(_compile(dialect, e, params) for e in expr.operands) + ")"
     if isinstance(expr, Or):
@@ -53,22 +52,23 @@ def _compile(dialect: Dialect, expr: Expr, params: list[Any]) -> str:
     return _comparison(dialect, expr.field.path, expr.op, expr.value, params)
 
 
-def _comparison(dialect: Dialect, path: tuple[str, ...], op: str, value: Literal, params: list[Any]) -> str:
+def _comparison(
+    dialect: Dialect, path: tuple[str, ...], op: str, value: Literal, params: dict[str, Any]
+) -> str:
     """One test, false (never NULL) when the field is missing or of another kind."""
-    p = dialect.placeholder
     is_number = isinstance(value, Decimal)
     if dialect.name == "postgresql":
         # The path is a text[] parameter; the cast to numeric runs only on JSON numbers (CASE keeps the order).
         kind = "number" if is_number else "string"
         cast = "::numeric" if is_number else ' COLLATE "C"'
-        params.extend([list(path), kind, list(path), value])
-        picked = f"(CASE WHEN jsonb_typeof({_PG_DOC} #> {p}) = {p} THEN ({_PG_DOC} #>> {p}){cast} END)"
-        return f"COALESCE({picked} {op} {p}, FALSE)"
+        typed = f"jsonb_typeof({_PG_DOC} #> {_bind(params, list(path))}) = {_bind(params, kind)}"
+        picked = f"(CASE WHEN {typed} THEN ({_PG_DOC} #>> {_bind(params, list(path))}){cast} END)"
+        return f"COALESCE({picked} {op} {_bind(params, value)}, FALSE)"
     json_path = "$." + ".".join(path)  # names are letters, digits and _ only (the tokenizer's rule)
     kinds = "('integer', 'real')" if is_number else "('text')"
-    params.extend([json_path, json_path, _sqlite_number(value) if is_number else value])
-    picked = f"(CASE WHEN json_type({_SQLITE_DOC}, {p}) IN {kinds} THEN json_extract({_SQLITE_DOC}, {p}) END)"
-    return f"COALESCE({picked} {op} {p}, 0)"
+    typed = f"json_type({_SQLITE_DOC}, {_bind(params, json_path)}) IN {kinds}"
+    picked = f"(CASE WHEN {typed} THEN json_extract({_SQLITE_DOC}, {_bind(params, json_path)}) END)"
+    return f"COALESCE({picked} {op} {_bind(params, _sqlite_number(value) if is_number else value)}, 0)"
 
 
 def _sqlite_number(value: Literal) -> int | float:
