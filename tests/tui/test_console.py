@@ -37,6 +37,16 @@ def _cell_text(table: DataTable, row: str, column: str) -> str:  # type: ignore[
     return str(table.get_cell(row, column))
 
 
+def _ingest_in_another_process(db: Path, log: Path, lines: list[dict[str, object]]) -> None:
+    """`hookconsole ingest` of `lines` (written to `log`) in a separate process, as an operator would run it."""
+    write_jsonl(log, lines)
+    subprocess.run(
+        [sys.executable, "-m", "console", "--db", str(db), "ingest", str(log)],
+        check=True,
+        capture_output=True,
+    )
+
+
 async def test_dashboard_figures_windows_and_pause(
     make_console: Callable[..., HookConsoleApp], console_db: Path
 ) -> None:
@@ -90,12 +100,7 @@ async def test_live_refresh_reads_attempts_written_by_another_process(
             log_line(f"evt_b{i}", "ep_live", attempted_at=format_ms(now_ms() - 1000), status_code=503)
             for i in range(3)
         ]
-        write_jsonl(tmp_path / "b.jsonl", lines)
-        subprocess.run(
-            [sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")],
-            check=True,
-            capture_output=True,
-        )
+        _ingest_in_another_process(db, tmp_path / "b.jsonl", lines)
         deadline = time.monotonic() + 15
         while _cell_text(table, "ep_live", "attempts") != "4":
             assert time.monotonic() < deadline, "the dashboard did not pick up the new attempts"
@@ -427,12 +432,7 @@ async def test_the_explorer_follows_the_live_refresh_and_keeps_its_place(
         scrolled = table.scroll_y
         assert scrolled > 0
         lines = [log_line(f"evt_b{i}", "ep_live", attempted_at=format_ms(now_ms() - 1000)) for i in range(3)]
-        write_jsonl(tmp_path / "b.jsonl", lines)
-        subprocess.run(
-            [sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")],
-            check=True,
-            capture_output=True,
-        )
+        _ingest_in_another_process(db, tmp_path / "b.jsonl", lines)
         deadline = time.monotonic() + 15
         while explorer.total != 153:
             assert time.monotonic() < deadline, "the explorer did not pick up the new deliveries"
