@@ -16,6 +16,7 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -34,6 +35,27 @@ TABLES = (
 BATCH = 10_000
 
 
+def _bare_sqlite(path: Path) -> sqlite3.Connection:
+    """A bare autocommit connection to `path` with the store's own PRAGMA settings."""
+    target = sqlite3.connect(path, isolation_level=None)
+    for pragma in (
+        "journal_mode = WAL",
+        "synchronous = NORMAL",
+        "temp_store = MEMORY",
+        "cache_size = -32768",
+    ):
+        target.execute(f"PRAGMA {pragma}")
+    return target
+
+
+def _insert_batches(target: sqlite3.Connection, sql: str, rows: list[Any]) -> None:
+    """executemany `sql` over `rows` in transactions of BATCH rows."""
+    for start in range(0, len(rows), BATCH):
+        target.execute("BEGIN")
+        target.executemany(sql, rows[start : start + BATCH])
+        target.execute("COMMIT")
+
+
 def bare_executemany(source_db: Path, target_db: Path) -> tuple[float, int]:
     """Seconds to insert every row of `source_db`'s tables into a fresh store, and the attempt count."""
     open_store(str(target_db)).close()  # same schema, same indexes
@@ -45,21 +67,11 @@ def bare_executemany(source_db: Path, target_db: Path) -> tuple[float, int]:
         tables[table] = (columns, cursor.fetchall())
     source.close()
     attempts = len(tables["delivery_attempt"][1])
-    target = sqlite3.connect(target_db, isolation_level=None)
-    for pragma in (
-        "journal_mode = WAL",
-        "synchronous = NORMAL",
-        "temp_store = MEMORY",
-        "cache_size = -32768",
-    ):
-        target.execute(f"PRAGMA {pragma}")  # the store's own settings
+    target = _bare_sqlite(target_db)
     started = time.perf_counter()
     for table, (columns, rows) in tables.items():
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-        for start in range(0, len(rows), BATCH):
-            target.execute("BEGIN")
-            target.executemany(sql, rows[start : start + BATCH])
-            target.execute("COMMIT")
+        _insert_batches(target, sql, rows)
     seconds = time.perf_counter() - started
     target.close()
     return seconds, attempts
@@ -85,21 +97,11 @@ def bare_one_table(source_db: Path, target_db: Path) -> tuple[float, int]:
     cursor = source.execute(f"SELECT {', '.join(columns)} FROM delivery_attempt ORDER BY seq")
     rows = cursor.fetchall()
     source.close()
-    target = sqlite3.connect(target_db, isolation_level=None)
-    for pragma in (
-        "journal_mode = WAL",
-        "synchronous = NORMAL",
-        "temp_store = MEMORY",
-        "cache_size = -32768",
-    ):
-        target.execute(f"PRAGMA {pragma}")  # the store's own settings
+    target = _bare_sqlite(target_db)
     target.executescript(ONE_TABLE)
     sql = f"INSERT INTO attempt ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     started = time.perf_counter()
-    for start in range(0, len(rows), BATCH):
-        target.execute("BEGIN")
-        target.executemany(sql, rows[start : start + BATCH])
-        target.execute("COMMIT")
+    _insert_batches(target, sql, rows)
     seconds = time.perf_counter() - started
     target.close()
     return seconds, len(rows)

@@ -22,34 +22,52 @@ def is_sensitive_name(name: str) -> bool:
     return any(part in plain for part in SENSITIVE_NAME_PARTS)
 
 
-def _mask_params(text: str) -> str:
-    pieces = _PARAM_SEPARATORS.split(text)
-    for index, piece in enumerate(pieces):
-        name, equals, value = piece.partition("=")
-        if equals and value and is_sensitive_name(name):
-            pieces[index] = f"{name}={MASK}"
-    return "".join(pieces)
-
-
-def _mask_userinfo(authority: str) -> str:
-    userinfo, at, host = authority.rpartition("@")
-    if not at:
-        return authority
-    user, colon, password = userinfo.partition(":")
-    return f"{user}:{MASK}@{host}" if colon and password else authority
-
-
-def mask_url(url: str) -> str:
-    """The URL with the password in its userinfo and every credential-like parameter value replaced by ***."""
+def _split(url: str) -> tuple[str, str, str, str, str, str, str]:
+    """`scheme://`, authority, `/path`, `?`, query, `#`, fragment (a URL without `://` is all path)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url
     rest, hash_sign, fragment = rest.partition("#")
     rest, question, query = rest.partition("?")
-    if sep:
-        authority, slash, path = rest.partition("/")
-        rest = _mask_userinfo(authority) + slash + path
-    masked = f"{scheme}{sep}{rest}"
+    authority, slash, path = rest.partition("/") if sep else ("", "", rest)
+    return scheme + sep, authority, slash + path, question, query, hash_sign, fragment
+
+
+def _password(authority: str) -> str:
+    """The password in `user:password@host`; empty when there is none."""
+    userinfo, at, _ = authority.rpartition("@")
+    _, colon, password = userinfo.partition(":")
+    return password if at and colon else ""
+
+
+def _sensitive_values(params: str) -> list[tuple[int, str, str]]:
+    """(index, name, value) of each credential-like `name=value` among the pieces of `_PARAM_SEPARATORS.split`."""
+    found = []
+    for index, piece in enumerate(_PARAM_SEPARATORS.split(params)):
+        name, equals, value = piece.partition("=")
+        if equals and value and is_sensitive_name(name):
+            found.append((index, name, value))
+    return found
+
+
+def _mask_params(text: str) -> str:
+    pieces = _PARAM_SEPARATORS.split(text)
+    for index, name, _ in _sensitive_values(text):
+        pieces[index] = f"{name}={MASK}"
+    return "".join(pieces)
+
+
+def _mask_userinfo(authority: str) -> str:
+    if not _password(authority):
+        return authority
+    userinfo, _, host = authority.rpartition("@")
+    return f"{userinfo.partition(':')[0]}:{MASK}@{host}"
+
+
+def mask_url(url: str) -> str:
+    """The URL with the password in its userinfo and every credential-like parameter value replaced by ***."""
+    head, authority, path, question, query, hash_sign, fragment = _split(url)
+    masked = f"{head}{_mask_userinfo(authority)}{path}"
     if question:
         masked += "?" + _mask_params(query)
     if hash_sign:
@@ -59,20 +77,10 @@ def mask_url(url: str) -> str:
 
 def url_secrets(url: str) -> list[str]:
     """The credential values a URL holds (raw and percent-decoded), longest first: what must never be shown."""
-    found: set[str] = set()
-    _, sep, rest = url.partition("://")
-    rest = rest if sep else url
-    without_fragment, _, fragment = rest.partition("#")
-    before_query, _, query = without_fragment.partition("?")
-    if sep:
-        userinfo, at, _ = before_query.partition("/")[0].rpartition("@")
-        if at and ":" in userinfo:
-            found.add(userinfo.split(":", 1)[1])
-    for params in (query, fragment):
-        for piece in _PARAM_SEPARATORS.split(params):
-            name, equals, value = piece.partition("=")
-            if equals and value and is_sensitive_name(name):
-                found.add(value)
+    _, authority, _, _, query, _, fragment = _split(url)
+    found = {value for params in (query, fragment) for _, _, value in _sensitive_values(params)}
+    if _password(authority):
+        found.add(_password(authority))
     found |= {unquote(v) for v in found}
     return sorted((v for v in found if v), key=len, reverse=True)
 

@@ -51,9 +51,12 @@ def status(code: int | None, outcome: str, error: str | None, width: int | None 
     if code is not None:
         return Text(str(code), style="green" if 200 <= code < 300 else "bold red")
     text = plain(error or outcome)
-    if width is not None and len(text) > width:
-        text = text[: width - 1] + "…"
-    return Text(text, style="red")
+    return Text(text if width is None else cut(text, width), style="red")
+
+
+def cut(text: str, width: int) -> str:
+    """`text` as it is when it fits `width`, else its start ending in "…"."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def health(first: float | None, final: float | None, undelivered: int) -> Text:

@@ -26,12 +26,19 @@ def sample_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def ingest_into(db: Path | str, log: Path) -> None:
+    """Ingest one delivery log into the store at `db` (a SQLite path or a PostgreSQL URL)."""
+    store = open_store(str(db))
+    try:
+        ingest_sources(store, [str(log)])
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def console_db(sample_folder: Path, tmp_path: Path) -> Path:
     db = tmp_path / "console.db"
-    store = open_store(str(db))
-    ingest_sources(store, [str(sample_folder / "deliveries.jsonl")])
-    store.close()
+    ingest_into(db, sample_folder / "deliveries.jsonl")
     return db
 
 

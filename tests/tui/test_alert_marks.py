@@ -20,7 +20,7 @@ from console.tui.screens.dashboard import DashboardScreen
 from console.tui.widgets.endpoints_table import EndpointsTable
 from tests.helpers import write_jsonl
 from tests.test_watch_marks import failed_then_back
-from tests.tui.conftest import END, settle
+from tests.tui.conftest import END, ingest_into, settle
 from tests.tui.test_layout import _problems
 
 
@@ -79,11 +79,7 @@ async def test_an_endpoint_that_recovered_says_so(
     make_console: Callable[..., HookConsoleApp], console_db: Path, tmp_path: Path
 ) -> None:
     traffic = failed_then_back("ep_flaky", END - 8 * MS_PER_MINUTE, END - 2 * MS_PER_MINUTE)
-    store = open_store(str(console_db))
-    try:
-        ingest_sources(store, [str(write_jsonl(tmp_path / "flaky.jsonl", traffic))])
-    finally:
-        store.close()
+    ingest_into(console_db, write_jsonl(tmp_path / "flaky.jsonl", traffic))
     app = make_console()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

@@ -16,7 +16,6 @@ from textual.widgets import DataTable, Input, Static
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ReplaySelection
 from console.domain.times import format_ms, now_ms
-from console.ingest.service import ingest_sources
 from console.store import open_store
 from console.store.stats import read_stats
 from console.tui.app import HookConsoleApp
@@ -30,11 +29,21 @@ from console.tui.widgets.endpoints_table import EndpointsTable
 from console.tui.widgets.kpi import KpiTile
 from tests.helpers import log_line, write_jsonl
 from tests.sandbox import IndependentReceiver, serve_app
-from tests.tui.conftest import END, settle
+from tests.tui.conftest import END, ingest_into, settle
 
 
 def _cell_text(table: DataTable, row: str, column: str) -> str:  # type: ignore[type-arg]
     return str(table.get_cell(row, column))
+
+
+def _ingest_in_another_process(db: Path, log: Path, lines: list[dict[str, object]]) -> None:
+    """`hookconsole ingest` of `lines` (written to `log`) in a separate process, as an operator would run it."""
+    write_jsonl(log, lines)
+    subprocess.run(
+        [sys.executable, "-m", "console", "--db", str(db), "ingest", str(log)],
+        check=True,
+        capture_output=True,
+    )
 
 
 async def test_dashboard_figures_windows_and_pause(
@@ -80,7 +89,7 @@ async def test_live_refresh_reads_attempts_written_by_another_process(
     db = tmp_path / "live.db"
     start = now_ms()
     write_jsonl(tmp_path / "a.jsonl", [log_line("evt_a", "ep_live", attempted_at=format_ms(start - 60_000))])
-    ingest_sources(open_store(str(db)), [str(tmp_path / "a.jsonl")])
+    ingest_into(db, tmp_path / "a.jsonl")
     app = make_console(db=db, clock=now_ms, refresh_s=0.2)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
@@ -90,12 +99,7 @@ async def test_live_refresh_reads_attempts_written_by_another_process(
             log_line(f"evt_b{i}", "ep_live", attempted_at=format_ms(now_ms() - 1000), status_code=503)
             for i in range(3)
         ]
-        write_jsonl(tmp_path / "b.jsonl", lines)
-        subprocess.run(
-            [sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")],
-            check=True,
-            capture_output=True,
-        )
+        _ingest_in_another_process(db, tmp_path / "b.jsonl", lines)
         deadline = time.monotonic() + 15
         while _cell_text(table, "ep_live", "attempts") != "4":
             assert time.monotonic() < deadline, "the dashboard did not pick up the new attempts"
@@ -172,7 +176,7 @@ async def test_payload_markup_and_control_characters_shown_literally(
         tmp_path / "h.jsonl",
         [log_line("evt_x", "ep_[red]x[/red]", payload=payload, attempted_at=format_ms(END - 60_000))],
     )
-    ingest_sources(open_store(str(db)), [str(tmp_path / "h.jsonl")])
+    ingest_into(db, tmp_path / "h.jsonl")
     app = make_console(db=db)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
@@ -343,9 +347,7 @@ async def test_help_palette_theme_and_jobs(
 async def test_console_on_postgresql(
     make_console: Callable[..., HookConsoleApp], pg_schema_url: str, sample_folder: Path
 ) -> None:
-    store = open_store(pg_schema_url)
-    ingest_sources(store, [str(sample_folder / "deliveries.jsonl")])
-    store.close()
+    ingest_into(pg_schema_url, sample_folder / "deliveries.jsonl")
     app = make_console(db=pg_schema_url)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
@@ -409,7 +411,7 @@ async def test_the_explorer_follows_the_live_refresh_and_keeps_its_place(
             for i in range(150)
         ],
     )
-    ingest_sources(open_store(str(db)), [str(tmp_path / "a.jsonl")])
+    ingest_into(db, tmp_path / "a.jsonl")
     app = make_console(db=db, clock=now_ms, refresh_s=0.2)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -427,12 +429,7 @@ async def test_the_explorer_follows_the_live_refresh_and_keeps_its_place(
         scrolled = table.scroll_y
         assert scrolled > 0
         lines = [log_line(f"evt_b{i}", "ep_live", attempted_at=format_ms(now_ms() - 1000)) for i in range(3)]
-        write_jsonl(tmp_path / "b.jsonl", lines)
-        subprocess.run(
-            [sys.executable, "-m", "console", "--db", str(db), "ingest", str(tmp_path / "b.jsonl")],
-            check=True,
-            capture_output=True,
-        )
+        _ingest_in_another_process(db, tmp_path / "b.jsonl", lines)
         deadline = time.monotonic() + 15
         while explorer.total != 153:
             assert time.monotonic() < deadline, "the explorer did not pick up the new deliveries"
@@ -468,7 +465,7 @@ async def test_charts_label_time_and_show_a_quiet_endpoints_outage(
         )
     write_jsonl(tmp_path / "q.jsonl", lines)
     db = tmp_path / "quiet.db"
-    ingest_sources(open_store(str(db)), [str(tmp_path / "q.jsonl")])
+    ingest_into(db, tmp_path / "q.jsonl")
     app = make_console(db=db)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

@@ -12,14 +12,12 @@ import pytest
 from textual.widgets import Static
 
 from console.domain.times import format_ms
-from console.ingest.service import ingest_sources
 from console.operations import Operations
-from console.store import open_store
 from console.tui.app import HookConsoleApp
 from console.tui.screens.event import PREVIEW_BYTES, EventScreen
 from console.tui.screens.replay import ReplayScreen
 from tests.helpers import log_line, write_jsonl
-from tests.tui.conftest import END, settle
+from tests.tui.conftest import END, ingest_into, settle
 
 
 def _shown(widget: Static) -> str:
@@ -36,9 +34,7 @@ async def test_a_big_payload_shows_its_start_and_size_and_s_saves_it_whole(
         [log_line("evt_big", "ep_a", payload=payload.decode(), attempted_at=format_ms(END - 60_000))],
     )
     db = tmp_path / "big.db"
-    store = open_store(str(db))
-    ingest_sources(store, [str(tmp_path / "big.jsonl")])
-    store.close()
+    ingest_into(db, tmp_path / "big.jsonl")
     monkeypatch.chdir(tmp_path)
     app = make_console(db=db)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -11,15 +11,13 @@ from textual.widgets import Select, Static
 from textual.widgets._select import SelectOverlay
 
 from console.domain.times import format_ms
-from console.ingest.service import ingest_sources
-from console.store import open_store
 from console.tui.app import HookConsoleApp
 from console.tui.screens.deliveries import DeliveriesScreen
 from console.tui.screens.event import EventScreen, pretty_payload
 from console.tui.text import literal
 from console.tui.widgets.endpoints_table import EndpointsTable
 from tests.helpers import log_line, write_jsonl
-from tests.tui.conftest import END, settle
+from tests.tui.conftest import END, ingest_into, settle
 
 # Ingest refuses control characters in ids and types, so these carry markup; the free-text fields carry the rest.
 HOSTILE = ["ep_[bold red]x[/]", "ep_[/]", "ep_[link=http://evil]y[/link]", "[@click=app.quit]z"]
@@ -49,9 +47,7 @@ def _hostile_store(tmp_path: Path) -> Path:
         for i, endpoint in enumerate(HOSTILE)
     ]
     write_jsonl(tmp_path / "h.jsonl", lines)
-    store = open_store(str(db))
-    ingest_sources(store, [str(tmp_path / "h.jsonl")])
-    store.close()
+    ingest_into(db, tmp_path / "h.jsonl")
     return db
 
 

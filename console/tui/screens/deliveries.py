@@ -70,6 +70,11 @@ def _sort_key(cell: object) -> tuple[int, int, str]:
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
 
 
+def _selection_mark(selected: bool) -> Text:
+    """The `sel` cell: a tick on a selected row."""
+    return Text("✓" if selected else " ", style="bold")
+
+
 class DeliveriesScreen(ConsoleAccess, Screen[None]):
     WRITE_ACTIONS = frozenset({"replay"})  # hidden in read-only mode
     BINDINGS = [
@@ -283,7 +288,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         state = Text("delivered", style="green") if row.delivered else Text("undelivered", style="bold red")
         first = stamp(row.first_attempt_at_ms)
         cells = {
-            "sel": Text("✓" if selected else " ", style="bold"),
+            "sel": _selection_mark(selected),
             "first attempt": Text(first if self.wide else first[5:]),
             "event": literal(row.event_id),
             "endpoint": literal(row.endpoint_id),
@@ -356,11 +361,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
             self.selected = {r.key for r in self.rows.values()}
         self.selected ^= {row.key}
         table = self.query_one("#deliveries", DataTable)
-        table.update_cell(
-            f"{row.event_id}|{row.endpoint_id}",
-            "sel",
-            Text("✓" if row.key in self.selected else " ", style="bold"),
-        )
+        table.update_cell(self._key(row), "sel", _selection_mark(row.key in self.selected))
         self._selection_line()
 
     def action_select_all(self) -> None:
@@ -375,8 +376,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
     def _redraw_marks(self) -> None:
         table = self.query_one("#deliveries", DataTable)
         for key, row in self.rows.items():
-            mark = self.all_matching or row.key in self.selected
-            table.update_cell(key, "sel", Text("✓" if mark else " ", style="bold"))
+            table.update_cell(key, "sel", _selection_mark(self.all_matching or row.key in self.selected))
         self._selection_line()
 
     def action_next_page(self) -> None:

@@ -17,7 +17,7 @@ from console.domain.replay import ItemState, JobView
 from console.domain.urls import mask_url
 from console.operations import ActionRefused
 from console.tui.screens.base import ConsoleAccess
-from console.tui.text import literal, plain, stamp
+from console.tui.text import cut, literal, plain, stamp
 from console.tui.widgets.settled_table import SettledTable
 
 STATE_STYLE = {
@@ -39,10 +39,6 @@ COLUMN_SETS = [
 ]
 SELECTION_ROOM = [(150, 111 + 16 + 22 + 4), (110, 103), (0, 74)]
 WHO_WIDTH = {"operator": 16, "reason": 22}
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _why(job: JobView) -> str:
@@ -170,7 +166,7 @@ class JobsScreen(ConsoleAccess, Screen[None]):
         table.clear()
         for j in self.jobs.values():
             created = stamp(j.created_at_ms)
-            selection = _cut(plain(j.selection), self.selection_room)
+            selection = cut(plain(j.selection), self.selection_room)
             cells = {
                 "job": literal(j.id),
                 "state": Text(j.state.value, style=STATE_STYLE.get(j.state.value, "")),
@@ -181,8 +177,8 @@ class JobsScreen(ConsoleAccess, Screen[None]):
                 "skipped": Text(fmt.count(j.count(ItemState.SKIPPED))),
                 "pending": Text(fmt.count(j.count(ItemState.PENDING))),
                 "selection": Text(selection),
-                "operator": Text(_cut(plain(j.operator or "-"), WHO_WIDTH["operator"])),
-                "reason": Text(_cut(plain(_why(j)), WHO_WIDTH["reason"])),
+                "operator": Text(cut(plain(j.operator or "-"), WHO_WIDTH["operator"])),
+                "reason": Text(cut(plain(_why(j)), WHO_WIDTH["reason"])),
             }
             table.add_row(*(cells[c] for c in self.shown_columns), key=j.id)
 

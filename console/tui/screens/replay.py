@@ -276,10 +276,11 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         table = self.query_one("#replay-endpoints", DataTable)
         done = 0
         notes = []
+        shown = {k.value for k in table.rows}
         for endpoint, counts in message.counts.items():
             delivered, failed, breaker = counts.delivered, counts.failed, counts.breaker
             done += delivered + failed
-            if endpoint in {k.value for k in table.rows}:
+            if endpoint in shown:
                 table.update_cell(
                     endpoint, "delivered", Text(fmt.count(delivered), style="green"), update_width=True
                 )

@@ -48,18 +48,23 @@ class EndpointsTable(SettledTable):
         self._kpis: dict[str, EndpointKpis] = {}
         self._undelivered: dict[str, int] = {}
         self._marks: dict[str, EndpointMark] = {}  # alerts firing, recoveries: the mark column shows them
-        self._now_ms = 0
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         for column in COLUMNS:
             self.add_column(column, key=column)
 
+    def mark_cell(self, e: EndpointKpis, undelivered: int) -> Text:
+        """The alert mark (firing, recovered) when there is one, else the endpoint's health."""
+        k = e.kpis
+        return row_mark(self._marks.get(e.endpoint_id)) or health(
+            k.first_attempt_success_rate, k.final_success_rate, undelivered
+        )
+
     def cells(self, e: EndpointKpis, now_ms: int, undelivered: int) -> dict[str, Text]:
         k = e.kpis
         return {
-            "●": row_mark(self._marks.get(e.endpoint_id))
-            or health(k.first_attempt_success_rate, k.final_success_rate, undelivered),
+            "●": self.mark_cell(e, undelivered),
             "endpoint": literal(e.endpoint_id),
             "attempts": Text(fmt.count(k.attempts), justify="right"),
             "1st-try": Text(fmt.pct(k.first_attempt_success_rate), justify="right"),
@@ -89,7 +94,6 @@ class EndpointsTable(SettledTable):
                     changed += 1
         self._kpis = {e.endpoint_id: e for e in endpoints}
         self._undelivered = dict(undelivered_now)
-        self._now_ms = now_ms
         self.reorder()
         return changed
 
@@ -101,7 +105,7 @@ class EndpointsTable(SettledTable):
             if endpoint_id not in rows:
                 continue
             undelivered = self._undelivered.get(endpoint_id, e.kpis.undelivered)
-            wanted = self.cells(e, self._now_ms, undelivered)["●"]
+            wanted = self.mark_cell(e, undelivered)
             if not same_text(self.get_cell(endpoint_id, "●"), wanted):
                 self.update_cell(endpoint_id, "●", wanted)
         self.reorder()
