@@ -21,7 +21,7 @@ from tests.sandbox import EndpointSpec, IndependentReceiver, serve_app, write_en
 
 STANDARD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 EVENTS = [f"evt_{i}" for i in range(3)]
-LEASE_MS = 1000
+LEASE_MS = 2000  # ten heartbeats: a loaded machine may stall one or two
 
 
 def manual_attempts(store: Store) -> list[tuple[Any, ...]]:
@@ -36,13 +36,13 @@ def manual_attempts(store: Store) -> list[tuple[Any, ...]]:
 
 
 def two_jobs(store: Store, folder: Path, first: RunOptions) -> tuple[IndependentReceiver, JobView, JobView]:
-    """Job A starts; its first answers say 503 Retry-After 3 s, longer than the lease. Job B, on the same
+    """Job A starts; its first answers say 503 Retry-After 5 s, longer than the lease. Job B, on the same
     selection and another connection to the store (another operator), starts once A's lease would be over."""
     lines = [log_line(e, "ep_std", n, status_code=503) for e in EVENTS for n in (1, 2)]
     ingest_sources(store, [str(write_jsonl(folder / "log.jsonl", lines))])
     receiver = IndependentReceiver({"ep_std": ("standard", STANDARD)})
     for event in EVENTS:
-        receiver.status_script[event] = [(503, {"retry-after": "3"})]  # B has 1.6 s to claim
+        receiver.status_script[event] = [(503, {"retry-after": "5"})]  # B has 2.2 s to claim
     with serve_app(receiver) as port:
         config = load_endpoints(
             write_endpoints(folder, port, [EndpointSpec("ep_std", "standard", (STANDARD,))])
