@@ -16,6 +16,29 @@ from console.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# `--map` file for the home-grown JSON lines the mapped-log tests write: `{"msg": "webhook.attempt", "ts": epoch s,
+# "webhook": {...}, "http": {...}, "error": ...}`; paths a line lacks read as absent.
+HOME_GROWN_MAPPING = """
+[match]
+path = "msg"
+equals = "webhook.attempt"
+
+[fields]
+event_id = "webhook.id"
+event_type = "webhook.type"
+endpoint_id = "webhook.endpoint"
+endpoint_url = "webhook.url"
+attempt = "webhook.try"
+attempted_at = { path = "ts", format = "epoch_s" }
+status_code = "http.status"
+latency_ms = { path = "http.duration_s", scale = 1000 }
+error = "error"
+trigger = "webhook.trigger"
+payload = "webhook.body"
+request_headers = "http.request_headers"
+response_body = "http.response"
+"""
+
 
 def log_line(
     event_id: str = "evt_1", endpoint_id: str = "ep_a", attempt: int = 1, **fields: Any

@@ -25,30 +25,9 @@ from console.ingest.service import RejectSink, ingest_sources
 from console.sandbox.sample import generate
 from console.store import Store, open_store
 from console.store.recount import verify_derived_state
-from tests.helpers import run, table_count, write_jsonl
+from tests.helpers import HOME_GROWN_MAPPING, run, table_count, write_jsonl
 
 END = parse_rfc3339_ms("2026-11-01T00:00:00Z")
-
-MAPPING = """
-[match]
-path = "msg"
-equals = "webhook.attempt"
-
-[fields]
-event_id = "webhook.id"
-event_type = "webhook.type"
-endpoint_id = "webhook.endpoint"
-endpoint_url = "webhook.url"
-attempt = "webhook.try"
-attempted_at = { path = "ts", format = "epoch_s" }
-status_code = "http.status"
-latency_ms = { path = "http.duration_s", scale = 1000 }
-error = "error"
-trigger = "webhook.trigger"
-payload = "webhook.body"
-request_headers = "http.request_headers"
-response_body = "http.response"
-"""
 
 NOISE = [
     {"msg": "request served", "ts": 1793405118.5, "http": {"status": 200, "duration_s": 0.01}},
@@ -101,7 +80,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any
             lines.append(NOISE[index // 9 % len(NOISE)])
     log = write_jsonl(folder / "app.log", lines)
     mapping = folder / "mapping.toml"
-    mapping.write_text(MAPPING)
+    mapping.write_text(HOME_GROWN_MAPPING)
     return native, log, mapping
 
 
@@ -314,7 +293,7 @@ def test_payload_as_object_and_as_json_string(sqlite_file_store: Store) -> None:
 
 
 def test_bad_lines_are_rejected_naming_field_and_path(sqlite_file_store: Store) -> None:
-    mapping = MAPPING
+    mapping = HOME_GROWN_MAPPING
     good = {
         "msg": "webhook.attempt",
         "ts": 1714903200,
@@ -506,7 +485,7 @@ def test_follow_a_mapped_file(
 
 def test_ingest_follow_with_a_mapping_process(tmp_path: Path) -> None:
     mapping = tmp_path / "m.toml"
-    mapping.write_text(MAPPING)
+    mapping.write_text(HOME_GROWN_MAPPING)
     attempt = {"msg": "webhook.attempt", "ts": 1714903200, "http": {"status": 200}}
     webhook = {"type": "t", "endpoint": "ep", "try": 1, "body": {}}
     live = write_jsonl(
