@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import orjson
 from click.testing import CliRunner, Result
 
 from console.cli import cli
+from console.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,3 +106,26 @@ def run_process(
 def table_count(store: Any, table: str) -> int:
     with store.read() as conn:
         return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    """Poll `condition` every 50 ms until it is true; AssertionError once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def stored_attempts(db: Path) -> int:
+    """The attempts in the SQLite store file `db`, or -1 while another process has not made it yet."""
+    if not db.exists():
+        return -1
+    try:
+        probe = open_store(str(db))
+    except Exception:
+        return -1
+    try:
+        return table_count(probe, "delivery_attempt")
+    finally:
+        probe.close()
