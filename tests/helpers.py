@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,32 @@ import orjson
 from click.testing import CliRunner, Result
 
 from console.cli import cli
+from console.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# `--map` file for the home-grown JSON lines the mapped-log tests write: `{"msg": "webhook.attempt", "ts": epoch s,
+# "webhook": {...}, "http": {...}, "error": ...}`; paths a line lacks read as absent.
+HOME_GROWN_MAPPING = """
+[match]
+path = "msg"
+equals = "webhook.attempt"
+
+[fields]
+event_id = "webhook.id"
+event_type = "webhook.type"
+endpoint_id = "webhook.endpoint"
+endpoint_url = "webhook.url"
+attempt = "webhook.try"
+attempted_at = { path = "ts", format = "epoch_s" }
+status_code = "http.status"
+latency_ms = { path = "http.duration_s", scale = 1000 }
+error = "error"
+trigger = "webhook.trigger"
+payload = "webhook.body"
+request_headers = "http.request_headers"
+response_body = "http.response"
+"""
 
 
 def log_line(
@@ -108,3 +133,26 @@ def item_states(store: Any) -> dict[str, str]:
     """Every replay item's state by event id."""
     with store.read() as conn:
         return dict(conn.exec_driver_sql("SELECT event_id, state FROM replay_item").fetchall())
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    """Poll `condition` every 50 ms until it is true; AssertionError once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def stored_attempts(db: Path) -> int:
+    """The attempts in the SQLite store file `db`, or -1 while another process has not made it yet."""
+    if not db.exists():
+        return -1
+    try:
+        probe = open_store(str(db))
+    except Exception:
+        return -1
+    try:
+        return table_count(probe, "delivery_attempt")
+    finally:
+        probe.close()

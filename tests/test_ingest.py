@@ -23,7 +23,7 @@ from console.sandbox.sample import generate
 from console.store import Store, open_store
 from console.store.recount import verify_derived_state
 from console.store.stats import read_stats
-from tests.helpers import log_line, run, table_count, write_jsonl
+from tests.helpers import log_line, run, stored_attempts, table_count, wait_until, write_jsonl
 
 END = parse_rfc3339_ms("2026-11-01T00:00:00Z")
 
@@ -177,14 +177,6 @@ def test_killed_mid_file_is_consistent_and_rerun_completes(tmp_path: Path) -> No
         store.close()
 
 
-def _wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
 def test_follow_tails_growth_rotation_and_truncation(store: Store, tmp_path: Path) -> None:
     log = tmp_path / "live.jsonl"
     write_jsonl(log, [log_line("evt_1"), log_line("evt_2")])
@@ -195,19 +187,19 @@ def test_follow_tails_growth_rotation_and_truncation(store: Store, tmp_path: Pat
     )
     worker.start()
     try:
-        _wait_for(lambda: table_count(store, "delivery_attempt") == 2)
+        wait_until(lambda: table_count(store, "delivery_attempt") == 2)
         with log.open("ab") as out:  # a line written in two pieces is read once, whole
             line = orjson.dumps(log_line("evt_3"))
             out.write(line[:30])
             out.flush()
             time.sleep(0.2)
             out.write(line[30:] + b"\n")
-        _wait_for(lambda: table_count(store, "delivery_attempt") == 3)
+        wait_until(lambda: table_count(store, "delivery_attempt") == 3)
         log.rename(tmp_path / "live.jsonl.1")  # rotation: a new file at the same path
         write_jsonl(log, [log_line("evt_4")])
-        _wait_for(lambda: table_count(store, "delivery_attempt") == 4)
+        wait_until(lambda: table_count(store, "delivery_attempt") == 4)
         write_jsonl(log, [log_line("evt_5")])  # truncation: rewritten shorter from the start
-        _wait_for(lambda: table_count(store, "delivery_attempt") == 5)
+        wait_until(lambda: table_count(store, "delivery_attempt") == 5)
     finally:
         stop.set()
         worker.join(timeout=10)
@@ -224,26 +216,15 @@ def test_ingest_follow_process_stops_on_sigint(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_for(lambda: db.exists() and _count(db) == 1)
+        wait_until(lambda: stored_attempts(db) == 1)
         with log.open("ab") as out:
             out.write(orjson.dumps(log_line("evt_2")) + b"\n")
-        _wait_for(lambda: _count(db) == 2)
+        wait_until(lambda: stored_attempts(db) == 2)
     finally:
         process.send_signal(signal.SIGINT)
         stdout, _ = process.communicate(timeout=20)
     assert process.returncode == 0
     assert orjson.loads(stdout)["accepted"] == 2
-
-
-def _count(db: Path) -> int:
-    try:
-        probe = open_store(str(db))
-    except Exception:
-        return -1
-    try:
-        return table_count(probe, "delivery_attempt")
-    finally:
-        probe.close()
 
 
 def test_csv_quoted_multiline_cells_keep_record_line_numbers(sqlite_store: Store, tmp_path: Path) -> None:

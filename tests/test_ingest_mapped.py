@@ -10,7 +10,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,30 +24,9 @@ from console.ingest.service import RejectSink, ingest_sources
 from console.sandbox.sample import generate
 from console.store import Store, open_store
 from console.store.recount import verify_derived_state
-from tests.helpers import run, table_count, write_jsonl
+from tests.helpers import HOME_GROWN_MAPPING, run, stored_attempts, table_count, wait_until, write_jsonl
 
 END = parse_rfc3339_ms("2026-11-01T00:00:00Z")
-
-MAPPING = """
-[match]
-path = "msg"
-equals = "webhook.attempt"
-
-[fields]
-event_id = "webhook.id"
-event_type = "webhook.type"
-endpoint_id = "webhook.endpoint"
-endpoint_url = "webhook.url"
-attempt = "webhook.try"
-attempted_at = { path = "ts", format = "epoch_s" }
-status_code = "http.status"
-latency_ms = { path = "http.duration_s", scale = 1000 }
-error = "error"
-trigger = "webhook.trigger"
-payload = "webhook.body"
-request_headers = "http.request_headers"
-response_body = "http.response"
-"""
 
 NOISE = [
     {"msg": "request served", "ts": 1793405118.5, "http": {"status": 200, "duration_s": 0.01}},
@@ -101,7 +79,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any
             lines.append(NOISE[index // 9 % len(NOISE)])
     log = write_jsonl(folder / "app.log", lines)
     mapping = folder / "mapping.toml"
-    mapping.write_text(MAPPING)
+    mapping.write_text(HOME_GROWN_MAPPING)
     return native, log, mapping
 
 
@@ -314,7 +292,7 @@ def test_payload_as_object_and_as_json_string(sqlite_file_store: Store) -> None:
 
 
 def test_bad_lines_are_rejected_naming_field_and_path(sqlite_file_store: Store) -> None:
-    mapping = MAPPING
+    mapping = HOME_GROWN_MAPPING
     good = {
         "msg": "webhook.attempt",
         "ts": 1714903200,
@@ -462,14 +440,6 @@ def test_large_mapped_files_are_read_in_one_process(
         store.close()
 
 
-def _wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
 def test_follow_a_mapped_file(
     store: Store, tmp_path: Path, sample: tuple[list[dict[str, Any]], Path, Path]
 ) -> None:
@@ -491,10 +461,10 @@ def test_follow_a_mapped_file(
     )
     worker.start()
     try:
-        _wait_for(lambda: table_count(store, "delivery_attempt") == attempts_in(lines[:50]))
+        wait_until(lambda: table_count(store, "delivery_attempt") == attempts_in(lines[:50]))
         with live.open("ab") as out:
             out.write(b"".join(lines[50:]))
-        _wait_for(lambda: table_count(store, "delivery_attempt") == len(native))
+        wait_until(lambda: table_count(store, "delivery_attempt") == len(native))
     finally:
         stop.set()
         worker.join(timeout=10)
@@ -506,7 +476,7 @@ def test_follow_a_mapped_file(
 
 def test_ingest_follow_with_a_mapping_process(tmp_path: Path) -> None:
     mapping = tmp_path / "m.toml"
-    mapping.write_text(MAPPING)
+    mapping.write_text(HOME_GROWN_MAPPING)
     attempt = {"msg": "webhook.attempt", "ts": 1714903200, "http": {"status": 200}}
     webhook = {"type": "t", "endpoint": "ep", "try": 1, "body": {}}
     live = write_jsonl(
@@ -518,30 +488,17 @@ def test_ingest_follow_with_a_mapping_process(tmp_path: Path) -> None:
         [*command, "--follow", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        _wait_for(lambda: _count(db) == 1)
+        wait_until(lambda: stored_attempts(db) == 1)
         with live.open("ab") as out:
             out.write(orjson.dumps({"msg": "tick"}) + b"\n")
             out.write(orjson.dumps({**attempt, "webhook": {**webhook, "id": "e2"}}) + b"\n")
-        _wait_for(lambda: _count(db) == 2)
+        wait_until(lambda: stored_attempts(db) == 2)
     finally:
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
     summary = orjson.loads(stdout)
     assert (summary["accepted"], summary["skipped"], summary["rejected"]) == (2, 2, 0)
-
-
-def _count(db: Path) -> int:
-    if not db.exists():
-        return -1
-    try:
-        probe = open_store(str(db))
-    except Exception:
-        return -1
-    try:
-        return table_count(probe, "delivery_attempt")
-    finally:
-        probe.close()
 
 
 def test_apply_reads_dotted_keys_indexes_and_match_kinds() -> None:

@@ -9,7 +9,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from console.sources.service import open_reader
 from console.sources.url import parse_source_url
 from console.store import open_store
 from console.store.cursors import load_cursor
-from tests.helpers import ROOT, run, table_count
+from tests.helpers import ROOT, run, table_count, wait_until
 from tests.source_tables import Final, assert_stats_match, dispatcher_schema, ingest_json, source_url
 
 pytestmark = pytest.mark.postgres
@@ -381,13 +380,6 @@ def _process(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_follow_sees_a_row_inserted_after_it_started(sqlite_store: Any, svix: Any) -> None:
     tables, schema = svix
     populate(tables, 4)
@@ -396,10 +388,10 @@ def test_follow_sees_a_row_inserted_after_it_started(sqlite_store: Any, svix: An
         "--db", sqlite_store.url, "ingest", "--follow", "--every", "200ms", source_url("svix", schema)
     )
     try:
-        _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before)
+        wait_until(lambda: table_count(sqlite_store, "delivery_attempt") == before, timeout=30.0)
         msg = tables.message("app_shop", datetime.now(UTC), b'{"late": true}', legacy=False)
         tables.attempt(msg, "ep_pay", datetime.now(UTC), SUCCESS, 200, "ok", 10, 1)
-        _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before + 1)
+        wait_until(lambda: table_count(sqlite_store, "delivery_attempt") == before + 1, timeout=30.0)
     finally:
         follower.send_signal(signal.SIGTERM)
         _out, err = follower.communicate(timeout=30)
@@ -415,7 +407,7 @@ def test_a_killed_read_resumes_exactly(store_url: str, svix: Any) -> None:
     reader = _process("--db", store_url, "ingest", url, "--batch-size", "50", "--json")
     store = open_store(store_url)
     try:
-        _wait_for(lambda: table_count(store, "delivery_attempt") >= 100)
+        wait_until(lambda: table_count(store, "delivery_attempt") >= 100, timeout=30.0)
         reader.kill()
         reader.wait(timeout=30)
         stored = table_count(store, "delivery_attempt")
@@ -480,10 +472,10 @@ def test_tui_follow_keeps_the_source_flowing_while_the_console_runs(
 
     class Console:
         def run(self) -> None:
-            _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before)
+            wait_until(lambda: table_count(sqlite_store, "delivery_attempt") == before, timeout=30.0)
             msg = tables.message("app_shop", datetime.now(UTC), b'{"live": 1}', legacy=False)
             tables.attempt(msg, "ep_pay", datetime.now(UTC), SUCCESS, 200, "ok", 5, 1)
-            _wait_for(lambda: table_count(sqlite_store, "delivery_attempt") == before + 1)
+            wait_until(lambda: table_count(sqlite_store, "delivery_attempt") == before + 1, timeout=30.0)
             seen.append(table_count(sqlite_store, "delivery_attempt"))
 
     import console.tui.app

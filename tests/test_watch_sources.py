@@ -17,30 +17,13 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import run
+from tests.helpers import HOME_GROWN_MAPPING, run
 from tests.source_tables import dispatcher_schema, source_url
 from tests.test_source_svix import FAIL, SUCCESS, SvixTables
 from tests.test_watch_live import QUIET_S, watching
 from tests.watch_support import alerts_toml, append, free_port, receiving, traffic, wait_for
 
 PASSWORD = "sekret-pw-4711"
-
-MAPPING = """
-[match]
-path = "msg"
-equals = "webhook.attempt"
-
-[fields]
-event_id = "webhook.id"
-event_type = "webhook.type"
-endpoint_id = "webhook.endpoint"
-attempt = "webhook.try"
-attempted_at = { path = "ts", format = "epoch_s" }
-status_code = "http.status"
-latency_ms = { path = "http.duration_s", scale = 1000 }
-error = "error"
-payload = "webhook.body"
-"""
 
 
 def _with_password(url: str) -> str:
@@ -223,7 +206,7 @@ def _mapped(endpoint: str, count: int, status: int) -> list[bytes]:
 
 def test_watch_follows_a_mapped_log(tmp_path: Path) -> None:
     mapping = tmp_path / "mapping.toml"
-    mapping.write_text(MAPPING)
+    mapping.write_text(HOME_GROWN_MAPPING)
     log = tmp_path / "app.log"
     log.write_bytes(b"".join(_mapped("ep_mapped", 6, 200)))
     db = str(tmp_path / "store.db")

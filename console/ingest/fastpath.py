@@ -23,6 +23,7 @@ from console.ingest.lines import (
     MAX_LATENCY_MS,
     RESPONSE_EXCERPT_BYTES,
     SENSITIVE_HEADERS,
+    text_or_none,
 )
 
 _NO_PAYLOAD = msgspec.Raw(b"")
@@ -180,21 +181,13 @@ def _event(record: AttemptRecord, payload: bytes) -> EventRecord | None:
         record.event_type,
         occurred_at,
         payload,
-        _text(fields.user_id),
-        _text(fields.reward_id),
+        text_or_none(fields.user_id),
+        text_or_none(fields.reward_id),
         str(amount) if isinstance(amount, int | float | str) and not isinstance(amount, bool) else None,
-        _text(fields.currency),
+        text_or_none(fields.currency),
     )
 
 
 def _wide_int(*values: object) -> bool:
     """An integer past 64 bits, which the slow path's decoder (orjson) reads as a float: it decides."""
     return any(type(v) is int and not _JSON_INT_MIN <= v <= _JSON_INT_MAX for v in values)
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str):
-        return value[:MAX_ID_LENGTH]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None

@@ -20,7 +20,7 @@ import orjson
 from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import format_ms
 from console.ingest.lines import LineError, _kind, parse_line
-from console.ingest.sources import UNDECODED, RawLine, json_error
+from console.ingest.sources import REQUIRED_FIELDS, UNDECODED, RawLine, json_error
 from console.tomlconfig import ConfigError, Problems
 
 # Every field of the log format (docs/log-format.md), in its order.
@@ -41,7 +41,6 @@ FIELDS = (
     "request_headers",
     "response_body",
 )
-REQUIRED = ("event_id", "event_type", "endpoint_id", "attempt", "attempted_at")
 # Milliseconds per unit of each `attempted_at` format; rfc3339 takes strings and has no unit.
 TIME_FORMATS = {"rfc3339": 0, "epoch_s": 1000, "epoch_ms": 1, "epoch_us": 0.001, "epoch_ns": 0.000001}
 SECTIONS = ("match", "fields", "defaults")
@@ -113,7 +112,7 @@ class LogMapping:
     def csv_columns(self) -> tuple[str, ...]:
         """The CSV columns a mapped CSV file must have: those of required fields without a default, and the
         match column."""
-        needed = [f.path for f in self.fields if f.name in REQUIRED and f.name not in self.defaults]
+        needed = [f.path for f in self.fields if f.name in REQUIRED_FIELDS and f.name not in self.defaults]
         if self.match is not None:
             needed.append(self.match.path)
         return tuple(dict.fromkeys(needed))
@@ -172,7 +171,7 @@ def parse_mapping(text: str, source: str = "<mapping>") -> LogMapping:
     specs = [_field_spec(name, value, problems) for name, value in tables.get("fields", {}).items()]
     defaults = {name: _default(name, value, problems) for name, value in tables.get("defaults", {}).items()}
     present = set(tables.get("fields", {})) | set(tables.get("defaults", {}))
-    missing = [name for name in REQUIRED if name not in present]
+    missing = [name for name in REQUIRED_FIELDS if name not in present]
     if missing and "fields" in tables:
         problems.add(
             f"fields.{missing[0]}",

@@ -14,6 +14,8 @@ import orjson
 
 GZIP_MAGIC = b"\x1f\x8b"
 FORMATS = ("auto", "jsonl", "csv")
+# The fields every record must have (docs/log-format.md).
+REQUIRED_FIELDS = ("event_id", "event_type", "endpoint_id", "attempt", "attempted_at")
 CSV_INT_FIELDS = ("attempt", "status_code")
 CSV_FLOAT_FIELDS = ("latency_ms",)
 CSV_JSON_FIELDS = ("request_headers",)
@@ -187,9 +189,7 @@ def iter_csv(
     if header is None:
         return
     names = [h.strip() for h in header]
-    if required is None:
-        required = ("event_id", "event_type", "endpoint_id", "attempt", "attempted_at")
-    missing = [n for n in required if n not in names]
+    missing = [n for n in (REQUIRED_FIELDS if required is None else required) if n not in names]
     if missing:
         raise SourceError(f"{source}:1: CSV header lacks required column(s): {', '.join(missing)}")
     while True:

@@ -278,20 +278,22 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     candidates: list[AttemptRecord] = []
     if named is not None and all(types.get(e) == t for e, t in named.items()):
         candidates = batch.attempts
-    for record in () if candidates else batch.attempts:
-        stored_type = types.get(record[0])
-        if stored_type == record[1]:
-            candidates.append(record)
-            continue
-        key = (record[0], record[2], record[3], record[9])
-        if stored_type is None:
-            result.rejected[key] = (
-                f"payload: required on the first line of an event ({record[0]} has no stored payload yet)"
-            )
-        else:
-            result.rejected[key] = (
-                f"event_type: {record[1]!r} does not match {stored_type!r}, the type already stored for {record[0]}"
-            )
+    else:
+        for record in batch.attempts:
+            stored_type = types.get(record[0])
+            if stored_type == record[1]:
+                candidates.append(record)
+                continue
+            key = (record[0], record[2], record[3], record[9])
+            if stored_type is None:
+                result.rejected[key] = (
+                    f"payload: required on the first line of an event ({record[0]} has no stored payload yet)"
+                )
+            else:
+                result.rejected[key] = (
+                    f"event_type: {record[1]!r} does not match {stored_type!r}, "
+                    f"the type already stored for {record[0]}"
+                )
     fresh = candidates
     if candidates and not _insert_new(conn, dialect, "delivery_attempt", ATTEMPT_COLUMNS, candidates):
         ids = sorted({r[0] for r in candidates})
