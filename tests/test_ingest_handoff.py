@@ -18,12 +18,21 @@ from console.store.writer import ATTEMPT_COLUMNS, EVENT_COLUMNS
 
 def test_packed_origins_give_back_every_line_after_a_pickle_round_trip() -> None:
     origins = [("app.jsonl", 3, b'{"a":1}'), ("app.jsonl", 4, b""), ("app.jsonl", 9, b"\xff\x00tail")]
-    packed = pickle.loads(pickle.dumps(PackedOrigins("app.jsonl", origins)))
+    packed = pickle.loads(pickle.dumps(PackedOrigins("app.jsonl", [3, 4, 9], [o[2] for o in origins])))
     assert len(packed) == 3
     assert list(packed) == origins
     assert packed[-1] == origins[-1]
     assert packed[1:] == origins[1:]
-    assert list(PackedOrigins("empty", [])) == []
+    assert list(PackedOrigins("empty", [], [])) == []
+
+
+def test_packed_origins_say_whether_a_line_can_hold_a_nul() -> None:
+    def packed(*raws: bytes) -> PackedOrigins:
+        return PackedOrigins("app.jsonl", list(range(len(raws))), raws)
+
+    assert not packed(b'{"error":"reset"}', b'{"error":"code u0000"}').may_hold_nul()
+    assert packed(b'{"a":1}', b'{"error":"reset\\u0000by peer"}').may_hold_nul()  # JSON-escaped
+    assert packed(b"evt_1,ep_a,1,\x00").may_hold_nul()  # a raw NUL (CSV)
 
 
 class _Node:

@@ -24,7 +24,6 @@ from typing import Any, NamedTuple, overload
 from console.ingest.ingestor import (
     Ingestor,
     IngestSummary,
-    Pending,
     ProgressFn,
     Reject,
     parse_record,
@@ -32,7 +31,7 @@ from console.ingest.ingestor import (
     young_collected,
 )
 from console.ingest.sources import MAX_LINE_BYTES
-from console.store.writer import PreparedBatch
+from console.store.writer import PreparedBatch, prepare_batch
 
 QUEUE_DEPTH = 3
 PARENT_CHECK_S = 0.5
@@ -74,11 +73,15 @@ class PackedOrigins(Sequence[tuple[str, int, bytes]]):
     tuple per line was a tenth of a batch's pickling. The writer reads them only for a line the store
     rejects."""
 
-    def __init__(self, source: str, origins: Sequence[tuple[str, int, bytes]]) -> None:
+    def __init__(self, source: str, numbers: Sequence[int], raws: Sequence[bytes]) -> None:
         self.source = source
-        self.numbers = array("q", [o[1] for o in origins])
-        self.ends = array("q", accumulate(len(o[2]) for o in origins))
-        self.raw = b"".join([o[2] for o in origins])
+        self.numbers = array("q", numbers)
+        self.ends = array("q", accumulate(map(len, raws)))
+        self.raw = b"".join(raws)
+
+    def may_hold_nul(self) -> bool:
+        """False when no line holds a NUL, raw or JSON-escaped, so no field decoded from them can."""
+        return b"\\u0000" in self.raw or b"\x00" in self.raw
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -125,25 +128,25 @@ Message = Opened | Failed | Batch | Done | Crashed
 
 
 class _Collected:
-    """What the parsing process has read since its last `Batch`."""
+    """What the parsing process has read since its last `Batch`. Records are kept as plain tuples of their
+    fields (the writer reads them by position): a NamedTuple costs twice as much to pickle and unpickle, and
+    this is per line."""
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.pending = Pending()
+        self.attempts: list[tuple[Any, ...]] = []
+        self.events: list[tuple[Any, ...]] = []
+        self.numbers: list[int] = []
+        self.raws: list[bytes] = []
         self.rejects: list[Reject] = []
-        self.lines = self.size = 0
 
     def batch(self) -> Batch:
-        """The message for what was read. Records go as plain tuples of their fields (the writer reads them
-        by position): a NamedTuple costs twice as much to pickle and unpickle, and this is per line."""
-        pending = self.pending
-        prepared = pending.prepare()
-        attempts = [tuple(a) for a in pending.attempts]
-        plain = dict(zip(map(id, pending.attempts), attempts, strict=True))
-        prepared.attempts = [plain.get(id(r)) or tuple(r) for r in prepared.attempts]  # type: ignore[misc]
-        prepared.events = {k: tuple(e) for k, e in prepared.events.items()}  # type: ignore[misc]
-        origins = PackedOrigins(self.source, pending.origins)
-        return Batch(prepared, attempts, origins, self.rejects, self.lines, self.size)
+        """The message for what was read."""
+        origins = PackedOrigins(self.source, self.numbers, self.raws)
+        prepared = prepare_batch(self.attempts, self.events, origins.may_hold_nul())  # type: ignore[arg-type]
+        size = len(origins.raw) + sum(len(r.raw) for r in self.rejects)
+        lines = len(self.attempts) + len(self.rejects)
+        return Batch(prepared, self.attempts, origins, self.rejects, lines, size)
 
 
 def _parse_sources(
@@ -169,19 +172,33 @@ def _parse_sources(
                 continue
             send(Opened(reading.name))
             collected = _Collected(reading.name)
+            attempts, events, numbers, raws = (
+                collected.attempts,
+                collected.events,
+                collected.numbers,
+                collected.raws,
+            )
             for record in reading:
-                collected.lines += 1
-                collected.size += len(record.raw)
                 parsed = parse_record(record)
                 if isinstance(parsed, str):
                     collected.rejects.append(Reject(reading.name, record.number, parsed, record.raw))
                     continue
-                collected.pending.add(reading.name, record, parsed)
-                if len(collected.pending) >= batch_size:
+                attempts.append(tuple(parsed[0]))
+                if parsed[1] is not None:
+                    events.append(tuple(parsed[1]))
+                numbers.append(record.number)
+                raws.append(record.raw)
+                if len(attempts) >= batch_size:
                     send(collected.batch())
                     collected = _Collected(reading.name)
+                    attempts, events, numbers, raws = (
+                        collected.attempts,
+                        collected.events,
+                        collected.numbers,
+                        collected.raws,
+                    )
                     young_collected()
-            if collected.lines:
+            if attempts or collected.rejects:
                 send(collected.batch())
             if reading.failure is not None:
                 send(Failed(reading.failure))

@@ -68,10 +68,14 @@ class RollupAccumulator:
         self.failures: dict[FailureKey, list[int]] = {}
         self.hours: dict[RollupKey, list[Any]] | None = None
 
-    def add_attempts(self, records: Iterable[AttemptRecord]) -> None:
+    def add_attempts(self, records: Iterable[AttemptRecord], as_deliveries: bool = False) -> int:
+        """Count attempts (with `as_deliveries`, each also as a delivery of its own, first tried then);
+        returns how many succeeded."""
         minutes = self.minutes
         failures = self.failures
         slots = _OUTCOME_SLOT
+        deliveries = 1 if as_deliveries else 0
+        successes = 0
         buckets: dict[float, int] = {}  # latencies repeat (logs round them): one log() per distinct value
         for r in records:
             at = r[4]
@@ -83,6 +87,10 @@ class RollupAccumulator:
             slot = slots[r[5]]
             row[0] += 1
             row[slot] += 1
+            row[_DELIVERIES] += deliveries
+            if slot == 1:
+                successes += 1
+                row[_DELIVERED] += deliveries
             if r[3] == 1:
                 row[5] += 1
                 if slot == 1:
@@ -105,19 +113,7 @@ class RollupAccumulator:
                     entry[0] += 1
                     if at > entry[1]:
                         entry[1] = at
-
-    def add_new_deliveries(self, firsts: Iterable[tuple[int, str, str, str, bool]]) -> None:
-        """Count new deliveries, each given as (first attempt at, endpoint, event type, first trigger,
-        delivered); before `finish`. The common case of `add_delivery`, in one loop."""
-        minutes = self.minutes
-        for at_ms, endpoint_id, event_type, trigger, delivered in firsts:
-            key = (at_ms // MS_PER_MINUTE, endpoint_id, event_type, trigger)
-            row = minutes.get(key)
-            if row is None:
-                row = minutes[key] = _empty_row()
-            row[_DELIVERIES] += 1
-            if delivered:
-                row[_DELIVERED] += 1
+        return successes
 
     def add_delivery(
         self, at_ms: int, endpoint_id: str, event_type: str, trigger: str, count: int, delivered: int

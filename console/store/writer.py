@@ -91,7 +91,11 @@ class WriteResult:
 @dataclass
 class PreparedBatch:
     """A batch made ready for the store without touching it: unique attempts, the events offered, rollup
-    sums of the attempts, and each delivery's state folded from this batch's attempts alone (as if new).
+    sums of the attempts, and the delivery states this batch's attempts alone give (as if new).
+
+    Most deliveries have one attempt in a batch, and such a delivery's row is a copy of fields of that
+    attempt; only deliveries with several attempts in the batch carry a folded row (`deliveries`, with
+    `multi_positions` the positions of their attempts). `delivery_rows` gives every row.
 
     `prepare_batch` is pure, so bulk ingest runs it in a parsing process while the main process writes.
     """
@@ -100,12 +104,28 @@ class PreparedBatch:
     events: dict[str, EventRecord]
     duplicates: int
     rollups: RollupAccumulator
-    # Each delivery's row as it is inserted: event_id, endpoint_id, event_type, then the state columns.
+    # The row of each delivery with several attempts in the batch, as it is inserted: event_id, endpoint_id,
+    # event_type, then the state columns.
     deliveries: dict[tuple[str, str], tuple[Any, ...]]
     # The event type of each event the attempts name, or None when two attempts of one event disagree
     # (then each attempt is checked on its own), and the endpoints they name.
     attempt_event_types: dict[str, str] | None = None
     endpoints: frozenset[str] = frozenset()
+    multi_positions: list[int] = field(default_factory=list)
+    delivered: int = 0  # deliveries this batch's attempts alone deliver
+
+    def delivery_rows(self) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """Every delivery's row, in the order of the deliveries' first attempts."""
+        multi = self.deliveries
+        rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for r in self.attempts:
+            pair = (r[0], r[2])
+            row = multi.get(pair)
+            if row is None:
+                rows[pair] = single_row(r)
+            elif pair not in rows:
+                rows[pair] = row
+        return rows
 
 
 NUL = "\x00"
@@ -118,33 +138,60 @@ def _without_nul(record: Any, positions: Sequence[int]) -> Any:
     for i in positions:
         if values[i]:
             values[i] = values[i].replace(NUL, NUL_REPLACEMENT)
-    return type(record)(*values)
+    return tuple(values) if type(record) is tuple else type(record)(*values)
 
 
 _ATTEMPT_FREE_TEXT = (8, 10, 11, 12)  # error, replay_job_id, request_headers, response_excerpt
 _EVENT_FREE_TEXT = (4, 5, 6, 7)  # user_id, reward_id, amount, currency
 
 
-def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecord] = ()) -> PreparedBatch:
-    """Dedupe a batch and compute its rollup sums and delivery states (pure).
+def prepare_batch(
+    attempts: Sequence[AttemptRecord], events: Iterable[EventRecord] = (), may_hold_nul: bool = True
+) -> PreparedBatch:
+    """Dedupe a batch and compute its rollup sums and delivery states (pure). Records may be plain tuples of
+    their fields.
 
     Text fields never hold NUL in the store: PostgreSQL refuses it in text, so on every store a NUL in a free
     text field (error, response excerpt, headers, replay job id; an event's user, reward, amount, currency)
     is stored as U+FFFD. Ids and types hold no control characters (ingest refuses them); payloads are bytes.
+    A caller that knows no field holds a NUL (`may_hold_nul=False`) spares the per-field checks.
     """
-    unique: dict[AttemptKey, AttemptRecord] = {}
+    records: list[AttemptRecord] = []
+    first_of: dict[tuple[str, str], int] = {}  # each delivery's first attempt in the batch, by position
+    held: dict[tuple[str, str], list[int]] = {}  # the positions of a delivery's attempts, when several
+    multi: dict[tuple[str, str], list[Any]] = {}  # their folded state
+    event_types: dict[str, str] = {}
+    mixed = False
     for record in attempts:
-        if (
+        if may_hold_nul and (
             (record[8] and NUL in record[8])
             or (record[12] and NUL in record[12])
             or (record[11] and NUL in record[11])
             or (record[10] and NUL in record[10])
         ):
             record = _without_nul(record, _ATTEMPT_FREE_TEXT)
-        unique.setdefault((record[0], record[2], record[3], record[9]), record)
+        pair = (record[0], record[2])
+        first = first_of.get(pair)
+        if first is None:
+            first_of[pair] = len(records)
+        else:  # a delivery's second attempt or more (or one met twice: the first copy stays)
+            positions = held.get(pair)
+            if positions is None:
+                one = records[first]
+                if one[3] == record[3] and one[9] == record[9]:
+                    continue
+                positions = held[pair] = [first]
+                multi[pair] = state_of_one(one)
+            elif any(records[i][3] == record[3] and records[i][9] == record[9] for i in positions):
+                continue
+            apply_attempt(multi[pair], record)
+            positions.append(len(records))
+        if event_types.setdefault(record[0], record[1]) != record[1]:
+            mixed = True
+        records.append(record)
     offered: dict[str, EventRecord] = {}
     for event in events:
-        if (
+        if may_hold_nul and (
             (event[4] and NUL in event[4])
             or (event[5] and NUL in event[5])
             or (event[7] and NUL in event[7])
@@ -152,34 +199,25 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
         ):
             event = _without_nul(event, _EVENT_FREE_TEXT)
         offered.setdefault(event[0], event)
-    records = list(unique.values())
+    # Every attempt counts as a delivery of its own; then each delivery with several attempts is counted
+    # once, at its first attempt, instead.
     rollups = RollupAccumulator()
-    rollups.add_attempts(records)
-    states: dict[tuple[str, str], list[Any]] = {}
-    types: dict[tuple[str, str], str] = {}
-    event_types: dict[str, str] = {}
-    mixed = False
-    for r in records:
-        pair = (r[0], r[2])
-        state = states.get(pair)
-        if state is None:
-            states[pair] = state_of_one(r)
-            types[pair] = r[1]
-        else:
-            apply_attempt(state, r)
-        if event_types.setdefault(r[0], r[1]) != r[1]:
-            mixed = True
+    delivered = rollups.add_attempts(records, as_deliveries=True)
     rows = {}
-    firsts = []
-    for pair, state in states.items():
-        event_type = types[pair]
+    for pair, positions in held.items():
+        for i in positions:
+            r = records[i]
+            success = r[5] == _SUCCESS
+            rollups.add_delivery(r[4], r[2], r[1], r[9], -1, -success)
+            delivered -= success
+        state = multi[pair]
+        event_type = records[positions[0]][1]
         rows[pair] = (pair[0], pair[1], event_type, *state)
-        firsts.append(
-            (state[FIRST_AT], pair[1], event_type, state[FIRST_TRIGGER], state[DELIVERED_AT] is not None)
-        )
-    rollups.add_new_deliveries(firsts)
+        done = state[DELIVERED_AT] is not None
+        rollups.add_delivery(state[FIRST_AT], pair[1], event_type, state[FIRST_TRIGGER], 1, int(done))
+        delivered += done
     rollups.finish()
-    endpoints = frozenset(pair[1] for pair in types)
+    endpoints = frozenset(pair[1] for pair in first_of)
     return PreparedBatch(
         records,
         offered,
@@ -188,6 +226,8 @@ def prepare_batch(attempts: Sequence[AttemptRecord], events: Iterable[EventRecor
         rows,
         None if mixed else event_types,
         endpoints,
+        sorted(i for positions in held.values() for i in positions),
+        delivered,
     )
 
 
@@ -295,6 +335,7 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
                     f"the type already stored for {record[0]}"
                 )
     fresh = candidates
+    before = _last_seq(conn)
     if candidates and not _insert_new(conn, dialect, "delivery_attempt", ATTEMPT_COLUMNS, candidates):
         ids = sorted({r[0] for r in candidates})
         head = "SELECT event_id, endpoint_id, attempt, trigger FROM delivery_attempt"
@@ -309,7 +350,10 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
         batch = prepare_batch(
             [AttemptRecord._make(r) for r in fresh]
         )  # the sums were for attempts that are not all going in: redo them
-    result.newly_delivered = _update_deliveries(conn, dialect, batch, preexisting)
+    in_sequence = _inserted_in_sequence(conn, before, len(fresh))
+    result.newly_delivered = _update_deliveries(
+        conn, dialect, batch, preexisting, before if in_sequence else None
+    )
     _register_endpoints(conn, dialect, batch.endpoints)
     batch.rollups.flush(conn, dialect)
     return result
@@ -345,22 +389,17 @@ def state_of_one(r: AttemptRecord) -> list[Any]:
 
 def apply_attempt(state: list[Any], r: AttemptRecord) -> None:
     """Fold one attempt into a delivery state: first and last by (time, attempt number), delivered by the
-    earliest success."""
-    at, n = r.attempted_at_ms, r.attempt
+    earliest success (fields by position, as in `state_of_one`)."""
+    at, n, outcome = r[4], r[3], r[5]
     state[ATTEMPTS] += 1
     if n > state[MAX_ATTEMPT]:
         state[MAX_ATTEMPT] = n
     if (at, n) < (state[FIRST_AT], state[FIRST_N]):
-        state[FIRST_AT], state[FIRST_N], state[FIRST_TRIGGER], state[FIRST_OUTCOME] = (
-            at,
-            n,
-            r.trigger,
-            r.outcome,
-        )
+        state[FIRST_AT], state[FIRST_N], state[FIRST_TRIGGER], state[FIRST_OUTCOME] = at, n, r[9], outcome
     if (at, n) > (state[LAST_AT], state[LAST_N]):
         state[LAST_AT], state[LAST_N] = at, n
-        state[LAST_OUTCOME], state[LAST_STATUS], state[LAST_ERROR] = r.outcome, r.status_code, r.error
-    if r.outcome == _SUCCESS:
+        state[LAST_OUTCOME], state[LAST_STATUS], state[LAST_ERROR] = outcome, r[6], r[8]
+    if outcome == _SUCCESS:
         state[SUCCESSES] += 1
         if state[DELIVERED_AT] is None or (at, n) < (state[DELIVERED_AT], state[DELIVERED_N]):
             state[DELIVERED_AT], state[DELIVERED_N] = at, n
@@ -384,23 +423,84 @@ def merge_states(old: list[Any], new: list[Any]) -> list[Any]:
     return merged
 
 
+def single_row(r: AttemptRecord) -> tuple[Any, ...]:
+    """The row of a delivery whose only attempt is `r`."""
+    return (r[0], r[2], r[1], *state_of_one(r))
+
+
+_DELIVERY_ROW_COLUMNS = ("event_id", "endpoint_id", "event_type", *DELIVERY_STATE_COLUMNS)
+# `single_row` in SQL, for attempts just inserted: the store copies the fields itself, where a row built here
+# costs a bound parameter per column (a delivery row was a third of the writer's time).
+_SINGLE_ROWS_SQL = (
+    f"INSERT INTO delivery ({', '.join(_DELIVERY_ROW_COLUMNS)}) "
+    "SELECT event_id, endpoint_id, event_type, 1, CASE WHEN outcome = 'success' THEN 1 ELSE 0 END, attempt, "
+    "attempted_at, attempt, trigger, outcome, attempted_at, attempt, outcome, status_code, error, "
+    "CASE WHEN outcome = 'success' THEN attempted_at END, CASE WHEN outcome = 'success' THEN attempt END "
+    "FROM delivery_attempt WHERE seq > {p} AND seq <= {p}"
+)
+
+
+def _last_seq(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM delivery_attempt").scalar_one())
+
+
+def _inserted_in_sequence(conn: Connection, before: int, count: int) -> bool:
+    """True when the `count` attempts just inserted hold exactly the seqs after `before`, in order (writers
+    hold the store's write lock, so they do unless a sequence skipped values)."""
+    return _last_seq(conn) == before + count
+
+
+def _insert_single_rows(
+    conn: Connection, dialect: Dialect, before: int, count: int, skip: Sequence[int]
+) -> None:
+    """Insert the row of each delivery whose only attempt is one of the `count` attempts just inserted after
+    seq `before`, except the attempts at positions `skip`."""
+    p = dialect.placeholder
+    sql = _SINGLE_ROWS_SQL.format(p=p)
+    params: list[Any] = [before, before + count]
+    if skip:
+        condition, values = dialect.in_list(f"seq - {p}", skip)
+        sql += f" AND NOT ({condition})"
+        params += [before + 1, *values]
+    conn.exec_driver_sql(sql, tuple(params))
+
+
 def _update_deliveries(
-    conn: Connection, dialect: Dialect, batch: PreparedBatch, preexisting_events: set[str]
+    conn: Connection,
+    dialect: Dialect,
+    batch: PreparedBatch,
+    preexisting_events: set[str],
+    inserted_after: int | None,
 ) -> int:
     """Insert new deliveries, merge the batch into stored ones, and move their rollup counts.
 
     The batch counted every delivery as new; only events stored before this batch can have stored
-    deliveries, so only those are looked up and corrected.
+    deliveries, so only those are looked up and corrected. With `inserted_after` (the seq the batch's
+    attempts follow, in order), the rows of deliveries with one attempt are copied by the store from those
+    attempts, save for the events stored before.
     """
     rollups = batch.rollups
+    skip: list[int] = []
+    if inserted_after is None:
+        rows = batch.delivery_rows()
+    else:
+        rows = dict(batch.deliveries)
+        skip = batch.multi_positions
+        if preexisting_events:  # their deliveries may be stored: merged below
+            multi = set(skip)
+            added = []
+            for i, r in enumerate(batch.attempts):
+                if r[0] in preexisting_events and i not in multi:
+                    rows[(r[0], r[2])] = single_row(r)
+                    added.append(i)
+            skip = sorted([*skip, *added])
     merged: dict[tuple[str, str], list[Any]] = {}
-    delivered_at = DELIVERY_ROW_STATE + DELIVERED_AT
-    newly_delivered = sum(1 for row in batch.deliveries.values() if row[delivered_at] is not None)
+    newly_delivered = batch.delivered
     if preexisting_events:
         head = f"SELECT event_id, endpoint_id, {', '.join(DELIVERY_STATE_COLUMNS)} FROM delivery"
         for row in _select_in(conn, dialect, head, "event_id", sorted(preexisting_events)):
             pair = (row[0], row[1])
-            new_row = batch.deliveries.get(pair)
+            new_row = rows.get(pair)
             if new_row is None:
                 continue
             new = list(new_row[DELIVERY_ROW_STATE:])
@@ -418,14 +518,10 @@ def _update_deliveries(
                 both[FIRST_AT], endpoint_id, event_type, both[FIRST_TRIGGER], 1, int(both_done)
             )
             newly_delivered -= int(new_done) - int(both_done and not old_done)
-    inserts = (
-        [row for pair, row in batch.deliveries.items() if pair not in merged]
-        if merged
-        else list(batch.deliveries.values())
-    )
-    dialect.bulk_insert(
-        conn, "delivery", ("event_id", "endpoint_id", "event_type", *DELIVERY_STATE_COLUMNS), inserts
-    )
+    inserts = [row for pair, row in rows.items() if pair not in merged] if merged else list(rows.values())
+    dialect.bulk_insert(conn, "delivery", _DELIVERY_ROW_COLUMNS, inserts)
+    if inserted_after is not None:
+        _insert_single_rows(conn, dialect, inserted_after, len(batch.attempts), skip)
     if merged:
         p = dialect.placeholder
         assignments = ", ".join(f"{c} = {p}" for c in DELIVERY_STATE_COLUMNS)
