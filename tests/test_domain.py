@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
+from console.domain import times
 from console.domain.latency import bucket_bounds, bucket_of, percentiles
 from console.domain.outcomes import ErrorKind, Outcome, classify_outcome, error_kind_of
 from console.domain.times import format_ms, parse_duration_ms, parse_rfc3339_ms, parse_time_spec
@@ -34,6 +36,111 @@ def test_rfc3339_round_trip_and_offsets() -> None:
     ],
 )
 def test_rfc3339_rejects(text: str, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        parse_rfc3339_ms(text)
+
+
+def _ms(*parts: int) -> int:
+    return int(datetime(*parts, tzinfo=UTC).timestamp() * 1000)  # type: ignore[misc]
+
+
+def _outcome(text: str) -> int | str:
+    try:
+        return parse_rfc3339_ms(text)
+    except ValueError as exc:
+        return f"ValueError: {exc}"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-10-25T00:00:04.390Z", _ms(2026, 10, 25, 0, 0, 4, 390_000)),
+        ("2026-10-25T00:00:00.000Z", _ms(2026, 10, 25)),
+        ("2026-10-25T00:59:59.999Z", _ms(2026, 10, 25, 0, 59, 59, 999_000)),
+        ("2026-10-25t00:00:04.390z", _ms(2026, 10, 25, 0, 0, 4, 390_000)),
+        ("2026-10-25 00:00:04.390Z", _ms(2026, 10, 25, 0, 0, 4, 390_000)),
+        ("2026-10-25T00:00:04.390+00:00", _ms(2026, 10, 25, 0, 0, 4, 390_000)),
+        ("2026-10-25T05:30:04.390+05:30", _ms(2026, 10, 25, 0, 0, 4, 390_000)),
+        ("2026-10-25T00:00:04Z", _ms(2026, 10, 25, 0, 0, 4)),
+        ("2026-10-25T00:00:04.3Z", _ms(2026, 10, 25, 0, 0, 4, 300_000)),
+        ("2026-10-25T00:00:04.39Z", _ms(2026, 10, 25, 0, 0, 4, 390_000)),
+        ("2026-10-25T00:00:04.3909Z", _ms(2026, 10, 25, 0, 0, 4, 390_000)),
+        ("2026-10-25T00:00:04.123456789Z", _ms(2026, 10, 25, 0, 0, 4, 123_000)),
+        ("2028-02-29T23:59:59.999Z", _ms(2028, 2, 29, 23, 59, 59, 999_000)),
+        ("2099-12-31T23:59:59.999Z", _ms(2099, 12, 31, 23, 59, 59, 999_000)),
+        ("1970-01-01T00:00:00.000Z", 0),
+    ],
+)
+def test_rfc3339_values_alike_with_and_without_cached_minute(
+    text: str, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(times, "_MINUTE_MS", {})
+    monkeypatch.setattr(times, "_HOUR_CACHE", {})
+    assert parse_rfc3339_ms(text) == expected  # nothing cached
+    parse_rfc3339_ms(text[:10] + "T" + text[11:17] + "00.000Z")  # the minute learnt
+    assert times._MINUTE_MS
+    assert parse_rfc3339_ms(text) == expected
+
+
+ODD_STAMPS = [
+    "2026-10-25T00:00:60.000Z",  # a leap second
+    "2026-10-25T00:00:60Z",
+    "2026-10-25T00:60:00.000Z",
+    "2026-10-25T24:00:00.000Z",
+    "2026-02-29T00:00:00.000Z",
+    "2026-02-30T00:00:00.000Z",
+    "2026-13-01T00:00:00.000Z",
+    "2100-01-01T00:00:00.000Z",
+    "1969-12-31T23:59:59.999Z",
+    "2026-10-25T00:00:04.39aZ",
+    "2026-10-25T00:00:0a.390Z",
+    "2026-10-25T00:00:04,390Z",
+    "2026-10-25T00:00:04.390",
+    "2026-10-25T00:00:04.390ZZ",
+    "2026-10-25T00:00:04.390Z ",
+    "2026-10-25T00:00:04.1234567890Z",
+    "2026-10-25T00:00:-4.390Z",
+    "2026-10-25T00:00: 4.390Z",
+    "2026-10-25T00:00:4_.390Z",
+    "2026-10-25T00:00:04.-90Z",
+    "2026-10-25T00:00:04.390\u212a",
+    "2026-10-25T00:00:0\u00b2.390Z",  # a superscript two: isdigit() but no decimal digit
+    "2026-10-25T00:00:0\u0664.390Z",  # an Arabic-Indic four
+    "2026-10-25T00:00:04.39\uff10Z",  # a full-width zero
+    "\uff12026-10-25T00:00:04.390Z",
+]
+
+
+@pytest.mark.parametrize("text", ODD_STAMPS)
+def test_odd_rfc3339_shapes_decided_alike_with_and_without_cached_minute(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exact shape's look-ups take nothing the full parse would refuse, nor change what it says."""
+    monkeypatch.setattr(times, "_MINUTE_MS", {})
+    monkeypatch.setattr(times, "_HOUR_CACHE", {})
+    cold = _outcome(text)
+    parse_rfc3339_ms("2026-10-25T00:00:00.000Z")
+    if text[:4].isdigit() and text[10] == "T":
+        _outcome(text[:17] + "00.000Z")
+    assert _outcome(text) == cold
+    assert _outcome(text) == cold
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("2026-10-25T00:00:60.000Z", "second must be in 0..59"),
+        ("2026-10-25T24:00:00.000Z", "hour must be in 0..23"),
+        ("2026-10-25T00:60:00.000Z", "minute must be in 0..59"),
+        ("2026-02-30T00:00:00.000Z", "day is out of range"),
+        ("2100-01-01T00:00:00.000Z", "outside the supported range"),
+        ("2026-10-25T00:00:0a.390Z", "RFC 3339"),
+        ("2026-10-25T00:00:04.39aZ", "RFC 3339"),
+        ("2026-10-25T00:00:04,390Z", "RFC 3339"),
+    ],
+)
+def test_exact_shape_rejects_after_its_minute_is_cached(text: str, fragment: str) -> None:
+    parse_rfc3339_ms("2026-10-25T00:00:00.000Z")
     with pytest.raises(ValueError, match=fragment):
         parse_rfc3339_ms(text)
 

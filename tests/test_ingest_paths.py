@@ -212,3 +212,79 @@ def test_parallel_ingest_matches_single_process(
     assert "payload: required on the first line" in rejects[1][1]
     assert rejects[1][2].startswith(b'{"event_id":"evt_orphan"')
     assert failed and "missing.jsonl: no such file" in failed[0]
+
+
+HEADER_TEXTS = [
+    b'{"content-type":"application/json","user-agent":"x/1.0","webhook-signature":"v1,a:b/c="}',
+    b'{"a":"b"}',
+    b'{"a":":","b":",","c":""}',
+    b'{":":",",",":":"}',
+    b'{"":""}',
+    b"{}",
+    b"null",
+    b'{"a": "b"}',
+    b'{ "a":"b"}',
+    b'{"a":"b" ,"c":"d"}',
+    b'{"a":"b","a":"c"}',
+    b'{"a":"b","A":"c"}',
+    b'{"Authorization":"secret","b":"c"}',
+    b'{"x-API-key":"secret"}',
+    b'{"b":"c","set-cookie":"secret"}',
+    b'{"x-authorization":"not a credential name"}',
+    '{"x-api-\u212aey":"secret"}'.encode(),  # a Kelvin sign: lower() makes it a credential name
+    b'{"x-api-\\u212aey":"secret"}',
+    b'{"\\u0041uthorization":"secret"}',
+    b'{"a":"\\/"}',
+    b'{"a":"\\u00e9"}',
+    '{"a":"\u00e9"}'.encode(),
+    b'{"a":"x\x7fy"}',
+    b'{"a":1}',
+    b'{"a":null}',
+    b'{"a":"b","c":["d"]}',
+    b'["a"]',
+    b'"a"',
+]
+
+
+@pytest.mark.parametrize("headers", HEADER_TEXTS)
+def test_request_headers_stored_alike_by_both_paths(headers: bytes) -> None:
+    """Headers already as the store writes them are kept as found; any others are decoded and written again,
+    credentials redacted; both paths store the same text, or reject the line alike."""
+    raw = orjson.dumps(log_line("evt_h", attempt=2))[:-1] + b',"request_headers":' + headers + b"}"
+    slow = slow_parse(raw)
+    fast = fast_parse(raw)
+    assert parse_record(RawLine(1, raw)) == slow
+    assert fast is None or fast == slow
+    if headers.startswith(b'{"a":"b"}') or headers.startswith(b'{"content-type"'):
+        assert fast is not None and fast[0].request_headers == headers.decode()  # the fast path took it
+    if not isinstance(slow, str) and slow[0].request_headers is not None:
+        stored = orjson.loads(slow[0].request_headers)
+        assert "secret" not in stored.values()
+
+
+@pytest.mark.parametrize(
+    "field, values",
+    [
+        ("attempt", [0, 1, 10_000, 10_001, -1]),
+        ("status_code", [99, 100, 599, 600, 0]),
+        ("latency_ms", [-0.0, 0, 0.0, 86_400_000, 86_400_000.0, 86_400_000.5, -1e-300, 1e-300]),
+        (
+            "event_id",
+            ["e" * 200, "e" * 201, "\u00e9" * 200, "\u00e9" * 201, "\U0001f600" * 200, "\U0001f600" * 201],
+        ),
+        ("endpoint_id", ["p" * 200, "p" * 201]),
+        ("event_type", ["t" * 200, "t" * 201]),
+    ],
+)
+def test_bounds_decided_alike_by_both_paths(field: str, values: list[object]) -> None:
+    """The bounds msgspec checks for the fast path are those the slow path names: a value inside is taken by
+    the fast path, one outside is left to the slow path, which rejects it."""
+    for value in values:
+        raw = orjson.dumps(log_line("evt_b", attempt=2) | {field: value})
+        slow = slow_parse(raw)
+        fast = fast_parse(raw)
+        assert parse_record(RawLine(1, raw)) == slow
+        assert (fast is None) == isinstance(slow, str), (field, value)
+        assert fast is None or fast == slow
+        if fast is not None and field == "latency_ms":
+            assert type(fast[0].latency_ms) is float

@@ -8,8 +8,7 @@ re-serialise the object it decoded.
 
 from __future__ import annotations
 
-import contextlib
-import math
+from typing import Annotated
 
 import msgspec
 import orjson
@@ -26,25 +25,32 @@ from console.ingest.lines import (
     text_or_none,
 )
 
-_NO_PAYLOAD = msgspec.Raw(b"")
+_ABSENT = msgspec.Raw(
+    b""
+)  # the default of the `Raw` fields: msgspec leaves this very object when one is absent
 _JSON_INT_MIN, _JSON_INT_MAX = -(1 << 63), (1 << 64) - 1  # the integers orjson (the slow path) reads as int
 
+# Ids: msgspec checks the length; the rest of `_good_id` is left to Python.
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 
-class _Line(msgspec.Struct):
-    event_id: str
-    event_type: str
-    endpoint_id: str
-    attempt: int
+
+class _Line(msgspec.Struct, gc=False):
+    """A line as the fast path takes it: a value out of these bounds fails the decode (the slow path decides)."""
+
+    event_id: _Id
+    event_type: _Id
+    endpoint_id: _Id
+    attempt: Annotated[int, msgspec.Meta(ge=1, le=MAX_ATTEMPT)]
     attempted_at: str
-    status_code: int | None = None
-    latency_ms: float | None = None
+    status_code: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
+    latency_ms: Annotated[float, msgspec.Meta(ge=0, le=MAX_LATENCY_MS)] | None = None
     outcome: Outcome | None = None
     error: str | None = None
     trigger: Trigger = Trigger.SCHEDULED
     endpoint_url: str | None = None
     replay_job_id: str | None = None
-    payload: msgspec.Raw = _NO_PAYLOAD
-    request_headers: dict[str, str] | None = None
+    payload: msgspec.Raw = _ABSENT
+    request_headers: msgspec.Raw = _ABSENT
     response_body: str | None = None
 
 
@@ -60,7 +66,11 @@ class _Payload(msgspec.Struct):
 
 _decode_line = msgspec.json.Decoder(_Line).decode
 _decode_payload = msgspec.json.Decoder(_Payload).decode
+_decode_headers = msgspec.json.Decoder(dict[str, str] | None).decode
 _DecodeError = (msgspec.ValidationError, msgspec.DecodeError)
+_new = tuple.__new__
+_SUCCESS, _HTTP_ERROR = Outcome.SUCCESS, Outcome.HTTP_ERROR
+_AMOUNT_TYPES = (int, float, str)
 
 
 def _good_id(value: str) -> bool:
@@ -93,99 +103,164 @@ def fast_parse(raw: bytes) -> tuple[AttemptRecord, EventRecord | None] | None:
     msgspec does not check the UTF-8 of what it skips (unknown fields, the raw payload), so a line that is
     not ASCII is checked whole first; the slow path rejects such a line, naming the bad byte.
     """
+    is_ascii = raw.isascii()
     try:
-        if not raw.isascii():
+        if not is_ascii:
             raw.decode()
         line = _decode_line(raw)
     except (*_DecodeError, UnicodeDecodeError, RecursionError):
         return None
+    event_id = line.event_id
     event_type = _SHARED_IDS.get(line.event_type) or _shared_good_id(line.event_type)
     endpoint_id = _SHARED_IDS.get(line.endpoint_id) or _shared_good_id(line.endpoint_id)
-    if event_type is None or endpoint_id is None or not _good_id(line.event_id):
-        return None
-    if not 1 <= line.attempt <= MAX_ATTEMPT:
-        return None
-    status = line.status_code
-    if status is not None and not 100 <= status <= 599:
-        return None
-    latency = line.latency_ms
-    if latency is not None and not (0 <= latency <= MAX_LATENCY_MS and math.isfinite(latency)):
+    if (
+        event_type is None
+        or endpoint_id is None
+        or not event_id.isprintable()
+        or event_id != event_id.strip()
+    ):
         return None
     try:
         attempted_at = parse_rfc3339_ms(line.attempted_at)
     except ValueError:
         return None
-    derived = classify_outcome(status, line.error)
+    status = line.status_code
+    if status is not None:
+        derived = _SUCCESS if 200 <= status < 300 else _HTTP_ERROR  # as classify_outcome derives it
+    else:
+        derived = classify_outcome(None, line.error)
     outcome = line.outcome
     if outcome is None:
         outcome = derived
     elif (status is not None and outcome is not derived) or (
-        status is None and outcome in (Outcome.SUCCESS, Outcome.HTTP_ERROR)
+        status is None and outcome in (_SUCCESS, _HTTP_ERROR)
     ):
         return None
     headers = None
-    if line.request_headers is not None:
-        clean = line.request_headers
-        if not SENSITIVE_HEADERS.isdisjoint(map(str.lower, clean)):
-            clean = {k: ("[redacted]" if k.lower() in SENSITIVE_HEADERS else v) for k, v in clean.items()}
-        headers = orjson.dumps(clean).decode()
+    if line.request_headers is not _ABSENT:
+        try:
+            headers = _headers_text(line.request_headers, is_ascii)
+        except (*_DecodeError, RecursionError):
+            return None
     body = line.response_body
-    excerpt = body.encode()[:RESPONSE_EXCERPT_BYTES].decode(errors="ignore") if body else None
-    record = AttemptRecord(
-        line.event_id,
-        event_type,
-        endpoint_id,
-        line.attempt,
-        attempted_at,
-        outcome,
-        status,
-        float(latency) if latency is not None else None,
-        line.error,
-        line.trigger,
-        line.replay_job_id,
-        headers,
-        excerpt,
+    record: AttemptRecord = _new(
+        AttemptRecord,
+        (
+            event_id,
+            event_type,
+            endpoint_id,
+            line.attempt,
+            attempted_at,
+            outcome,
+            status,
+            line.latency_ms,
+            line.error,
+            line.trigger,
+            line.replay_job_id,
+            headers,
+            body.encode()[:RESPONSE_EXCERPT_BYTES].decode(errors="ignore") if body else None,
+        ),
     )
-    payload = bytes(line.payload)
-    if not payload or payload == b"null":
+    if line.payload is _ABSENT:
         return record, None
-    event = _event(record, payload)
+    payload = bytes(line.payload)
+    if payload == b"null":
+        return record, None
+    event = _event(event_id, event_type, attempted_at, payload)
     return None if event is None else (record, event)
 
 
-def _event(record: AttemptRecord, payload: bytes) -> EventRecord | None:
+# The verdict on a set of header names (see `_headers_text`), by the headers' text without their values.
+_HEADER_SHAPES: dict[str, bool] = {}
+_HEADER_SHAPES_MAX = 10_000
+
+
+def _headers_text(headers: msgspec.Raw, is_ascii: bool) -> str | None:
+    """The request headers as stored: compact JSON, credentials redacted (a decode error when they are not
+    an object of strings).
+
+    Headers found as `{"name":"value",...}` (ASCII, no escape, no white space, no name twice, no credential)
+    are already what `orjson.dumps` writes of them, so they are kept as they are; deciding that takes a look-up
+    keyed by the text without its values, which a log repeats on every line.
+    """
+    if is_ascii:
+        text = str(headers, "ascii")
+        if "\\" not in text:
+            parts = text.split('"')
+            del parts[3::4]  # what would be the values in that shape
+            shape = '"'.join(parts)
+            fit = _HEADER_SHAPES.get(shape)
+            if fit is None:
+                fit = _plain_names(parts)
+                if len(_HEADER_SHAPES) >= _HEADER_SHAPES_MAX:
+                    _HEADER_SHAPES.clear()
+                _HEADER_SHAPES[shape] = fit
+            if fit:
+                return text
+    decoded = _decode_headers(headers)
+    if decoded is None:
+        return None
+    if not SENSITIVE_HEADERS.isdisjoint(map(str.lower, decoded)):
+        decoded = {k: ("[redacted]" if k.lower() in SENSITIVE_HEADERS else v) for k, v in decoded.items()}
+    return orjson.dumps(decoded).decode()
+
+
+def _plain_names(parts: list[str]) -> bool:
+    """Whether `parts` (headers' text split at quotes, values taken out) are those of `{"name":"value",...}`
+    with each name once and none a credential."""
+    names = parts[1::3]
+    count = len(names)
+    return (
+        len(parts) == 3 * count + 1
+        and parts[0] == "{"
+        and parts[-1] == "}"
+        and parts[2::3] == [":"] * count
+        and parts[3:-1:3] == [","] * (count - 1)
+        and len(set(names)) == count
+        and SENSITIVE_HEADERS.isdisjoint(name.lower() for name in names)
+    )
+
+
+def _event(event_id: str, event_type: str, attempted_at: int, payload: bytes) -> EventRecord | None:
     if payload[:1] != b"{":
         return None  # a payload given as a string, or not an object: the slow path decides
     try:
         fields = _decode_payload(payload)
     except (*_DecodeError, RecursionError):
         return None
-    if fields.event_id is not None and fields.event_id != record.event_id:
+    inner_id = fields.event_id
+    if inner_id is not None and inner_id != event_id:
         return None
-    if isinstance(fields.event, str) and fields.event != record.event_type:
+    inner_type = fields.event
+    if type(inner_type) is str and inner_type != event_type:
         return None
-    amount = fields.amount
-    if int in (
-        type(amount),
-        type(fields.user_id),
-        type(fields.reward_id),
-        type(fields.currency),
-    ) and _wide_int(amount, fields.user_id, fields.reward_id, fields.currency):
+    amount, user_id, reward_id, currency = fields.amount, fields.user_id, fields.reward_id, fields.currency
+    if (type(amount) is int and not _JSON_INT_MIN <= amount <= _JSON_INT_MAX) or (
+        int in (type(user_id), type(reward_id), type(currency)) and _wide_int(user_id, reward_id, currency)
+    ):
         return None
-    occurred_at = record.attempted_at_ms
-    if isinstance(fields.timestamp, str):
-        with contextlib.suppress(ValueError):
-            occurred_at = parse_rfc3339_ms(fields.timestamp)
-    return EventRecord(
-        record.event_id,
-        record.event_type,
-        occurred_at,
-        payload,
-        text_or_none(fields.user_id),
-        text_or_none(fields.reward_id),
-        str(amount) if isinstance(amount, int | float | str) and not isinstance(amount, bool) else None,
-        text_or_none(fields.currency),
+    occurred_at = attempted_at
+    stamp = fields.timestamp
+    if type(stamp) is str:
+        try:
+            occurred_at = parse_rfc3339_ms(stamp)
+        except ValueError:
+            occurred_at = attempted_at  # a timestamp that is no RFC 3339 one is not the event's time
+    # Exact types: msgspec decodes an `object` field to built-in types, never a subclass (a bool's type is bool).
+    event: EventRecord = _new(
+        EventRecord,
+        (
+            event_id,
+            event_type,
+            occurred_at,
+            payload,
+            user_id[:MAX_ID_LENGTH] if type(user_id) is str else text_or_none(user_id),
+            reward_id[:MAX_ID_LENGTH] if type(reward_id) is str else text_or_none(reward_id),
+            str(amount) if type(amount) in _AMOUNT_TYPES else None,
+            currency[:MAX_ID_LENGTH] if type(currency) is str else text_or_none(currency),
+        ),
     )
+    return event
 
 
 def _wide_int(*values: object) -> bool:

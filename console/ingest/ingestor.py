@@ -136,19 +136,19 @@ def young_collected() -> None:
 def parse_record(record: RawLine) -> Parsed | str:
     """The records of one source record, or the reason it is rejected. Never raises: whatever goes wrong
     with one line rejects that line."""
-    if record.error is not None:
-        return record.error
+    _, raw, value, error = record
+    if error is not None:
+        return error
     try:
-        value = record.value
         if value is not UNDECODED:
             return parse_line(value)
         try:
-            parsed = fast_parse(record.raw)
+            parsed = fast_parse(raw)
         except Exception:
             parsed = None  # whatever broke there, the slow path decides and names the fault
         if parsed is not None:
             return parsed
-        return slow_parse(record.raw)
+        return slow_parse(raw)
     except LineError as exc:
         return str(exc)
     except Exception as exc:  # one line must never stop an ingest

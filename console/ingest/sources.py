@@ -105,6 +105,7 @@ def iter_jsonl(stream: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Itera
     readline = stream.readline
     size = max_line_bytes + 1
     number = 0
+    new = tuple.__new__  # a RawLine without its Python-level __new__: a million lines are read per run
     while raw := readline(size):
         number += 1
         if len(raw) == size and raw[-1:] != b"\n":
@@ -113,8 +114,10 @@ def iter_jsonl(stream: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Itera
             continue
         if number == 1:
             raw = first_line(raw)
-        if raw.strip():
-            yield RawLine(number, raw)
+            if not raw:
+                continue
+        if not raw.isspace():  # the same ASCII white space as bytes.strip()
+            yield new(RawLine, (number, raw, UNDECODED, None))
 
 
 def json_error(exc: orjson.JSONDecodeError, raw: bytes) -> str:
