@@ -28,7 +28,7 @@ from console.ingest.sources import (
 from console.store import Store
 from console.store.writer import PreparedBatch, prepare_batch, write_prepared_batch
 
-DEFAULT_BATCH = 10_000
+DEFAULT_BATCH = 20_000  # lines per transaction: fewer commits rewrite fewer index pages (see docs/log-format.md)
 
 Parsed = tuple[AttemptRecord, EventRecord | None]
 
