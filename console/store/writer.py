@@ -520,7 +520,7 @@ def _update_deliveries(
             newly_delivered -= int(new_done) - int(both_done and not old_done)
     inserts = [row for pair, row in rows.items() if pair not in merged] if merged else list(rows.values())
     dialect.bulk_insert(conn, "delivery", _DELIVERY_ROW_COLUMNS, inserts)
-    if inserted_after is not None:
+    if inserted_after is not None and len(skip) < len(batch.attempts):  # (a replay's attempts: none to copy)
         _insert_single_rows(conn, dialect, inserted_after, len(batch.attempts), skip)
     if merged:
         p = dialect.placeholder
