@@ -28,7 +28,8 @@ from console.ingest.sources import (
 from console.store import Store
 from console.store.writer import PreparedBatch, prepare_batch, write_prepared_batch
 
-DEFAULT_BATCH = 20_000  # lines per transaction: fewer commits rewrite fewer index pages (see docs/log-format.md)
+# Lines per transaction: fewer commits rewrite fewer index pages (see docs/log-format.md).
+DEFAULT_BATCH = 20_000
 
 Parsed = tuple[AttemptRecord, EventRecord | None]
 
