@@ -104,13 +104,7 @@ def test_prune_removes_old_attempts_sent_to_other_targets(store: Store, tmp_path
         ("rj_done", "evt_new", recent),  # recent: stays
         ("rj_paused", "evt_old_ok", old),  # old, but its job can be resumed: stays
     ]
-    with store.write() as conn:
-        p = store.dialect.placeholder
-        conn.exec_driver_sql(
-            "INSERT INTO replay_target_attempt (job_id, event_id, endpoint_id, target_url, attempt, "
-            f"attempted_at, outcome) VALUES ({p}, {p}, 'ep_a', 'http://127.0.0.1:9/x', 1, {p}, 'success')",
-            sent,
-        )
+    _insert_target_attempts(store, sent, "success")
     dry = run("--db", store.url, "prune", "--older-than", "90d", "--dry-run")
     assert dry.exit_code == 0, dry.stderr
     assert "2 attempts sent to other targets (--to)" in dry.stdout and len(_target_attempts(store)) == 4
@@ -124,17 +118,22 @@ def test_prune_removes_old_attempts_sent_to_other_targets(store: Store, tmp_path
     assert "other targets" not in again.stdout  # named only when there are some
 
 
+def _insert_target_attempts(store: Store, rows: list[tuple[str, str, int]], outcome: str) -> None:
+    """Attempts sent to another target (`--to`): (job, event, attempted at) each, at endpoint ep_a."""
+    with store.write() as conn:
+        p = store.dialect.placeholder
+        conn.exec_driver_sql(
+            "INSERT INTO replay_target_attempt (job_id, event_id, endpoint_id, target_url, attempt, "
+            f"attempted_at, outcome) VALUES ({p}, {p}, 'ep_a', 'http://127.0.0.1:9/x', 1, {p}, '{outcome}')",
+            rows,
+        )
+
+
 def test_prune_target_attempts_in_batches(store: Store) -> None:
     now = now_ms()
     journal.create_job(store, "rj_x", "ep_a", False, 1, [], now, JobOrigin("ops"))
     journal.set_job_state(store, "rj_x", JobState.FAILED, now)
     rows = [("rj_x", f"evt_{i}", now - 100 * DAY + i) for i in range(7)]
-    with store.write() as conn:
-        p = store.dialect.placeholder
-        conn.exec_driver_sql(
-            "INSERT INTO replay_target_attempt (job_id, event_id, endpoint_id, target_url, attempt, "
-            f"attempted_at, outcome) VALUES ({p}, {p}, 'ep_a', 'http://127.0.0.1:9/x', 1, {p}, 'timeout')",
-            rows,
-        )
+    _insert_target_attempts(store, rows, "timeout")
     result = prune(store, now - 90 * DAY, batch=3)
     assert result.target_attempts == 7 and _target_attempts(store) == []

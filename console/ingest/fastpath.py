@@ -25,9 +25,8 @@ from console.ingest.lines import (
     text_or_none,
 )
 
-_ABSENT = msgspec.Raw(
-    b""
-)  # the default of the `Raw` fields: msgspec leaves this very object when one is absent
+# The default of the `Raw` fields: msgspec leaves this very object when one is absent.
+_ABSENT = msgspec.Raw(b"")
 _JSON_INT_MIN, _JSON_INT_MAX = -(1 << 63), (1 << 64) - 1  # the integers orjson (the slow path) reads as int
 
 # Ids: msgspec checks the length; the rest of `_good_id` is left to Python.
@@ -113,22 +112,14 @@ def fast_parse(raw: bytes) -> tuple[AttemptRecord, EventRecord | None] | None:
     event_id = line.event_id
     event_type = _SHARED_IDS.get(line.event_type) or _shared_good_id(line.event_type)
     endpoint_id = _SHARED_IDS.get(line.endpoint_id) or _shared_good_id(line.endpoint_id)
-    if (
-        event_type is None
-        or endpoint_id is None
-        or not event_id.isprintable()
-        or event_id != event_id.strip()
-    ):
+    if event_type is None or endpoint_id is None or not _good_id(event_id):
         return None
     try:
         attempted_at = parse_rfc3339_ms(line.attempted_at)
     except ValueError:
         return None
     status = line.status_code
-    if status is not None:
-        derived = _SUCCESS if 200 <= status < 300 else _HTTP_ERROR  # as classify_outcome derives it
-    else:
-        derived = classify_outcome(None, line.error)
+    derived = classify_outcome(status, line.error)
     outcome = line.outcome
     if outcome is None:
         outcome = derived
@@ -254,10 +245,10 @@ def _event(event_id: str, event_type: str, attempted_at: int, payload: bytes) ->
             event_type,
             occurred_at,
             payload,
-            user_id[:MAX_ID_LENGTH] if type(user_id) is str else text_or_none(user_id),
-            reward_id[:MAX_ID_LENGTH] if type(reward_id) is str else text_or_none(reward_id),
+            text_or_none(user_id),
+            text_or_none(reward_id),
             str(amount) if type(amount) in _AMOUNT_TYPES else None,
-            currency[:MAX_ID_LENGTH] if type(currency) is str else text_or_none(currency),
+            text_or_none(currency),
         ),
     )
     return event

@@ -140,6 +140,10 @@ class _Collected:
         self.raws: list[bytes] = []
         self.rejects: list[Reject] = []
 
+    def lists(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[int], list[bytes]]:
+        """The lists a line goes into (attempts, events, line numbers, bytes), for the parsing loop to hold."""
+        return self.attempts, self.events, self.numbers, self.raws
+
     def batch(self) -> Batch:
         """The message for what was read."""
         origins = PackedOrigins(self.source, self.numbers, self.raws)
@@ -181,12 +185,7 @@ def _parse_sources(
                 continue
             send(Opened(reading.name))
             collected = _Collected(reading.name)
-            attempts, events, numbers, raws = (
-                collected.attempts,
-                collected.events,
-                collected.numbers,
-                collected.raws,
-            )
+            attempts, events, numbers, raws = collected.lists()
             for record in reading:
                 parsed = parse_record(record)
                 if isinstance(parsed, str):
@@ -200,12 +199,7 @@ def _parse_sources(
                 if len(attempts) >= batch_size:
                     send(collected.batch())
                     collected = _Collected(reading.name)
-                    attempts, events, numbers, raws = (
-                        collected.attempts,
-                        collected.events,
-                        collected.numbers,
-                        collected.raws,
-                    )
+                    attempts, events, numbers, raws = collected.lists()
                     young_collected()
             if attempts or collected.rejects:
                 send(collected.batch())
