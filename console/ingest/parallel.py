@@ -31,9 +31,14 @@ from console.ingest.ingestor import (
     young_collected,
 )
 from console.ingest.sources import MAX_LINE_BYTES
+from console.store.staged import StagedRows
 from console.store.writer import PreparedBatch, prepare_batch
 
 QUEUE_DEPTH = 3
+# When a batch's attempts go to a SQLite store as `StagedRows`: "auto" when the writer is behind (a batch sent
+# before still waits for it), "always" or "never". Staging moves the rows' binding from the writer to the
+# parsing process; "auto" lets the slower of the two shed work, so both cores stay busy.
+STAGING = "auto"
 PARENT_CHECK_S = 0.5
 _PR_SET_PDEATHSIG = 1
 
@@ -144,15 +149,19 @@ class _Collected:
         """The lists a line goes into (attempts, events, line numbers, bytes), for the parsing loop to hold."""
         return self.attempts, self.events, self.numbers, self.raws
 
-    def batch(self) -> Batch:
-        """The message for what was read."""
+    def batch(self, stage: bool) -> Batch:
+        """The message for what was read; with `stage`, its attempts as `StagedRows`."""
         origins = PackedOrigins(self.source, self.numbers, self.raws)
         prepared = prepare_batch(self.attempts, self.events, origins.may_hold_nul())  # type: ignore[arg-type]
         size = len(origins.raw) + sum(len(r.raw) for r in self.rejects)
         lines = len(self.attempts) + len(self.rejects)
         # With no line met twice the prepared attempts are these, in order (a NUL replaced at most, which
-        # leaves the natural key alone): one list pickles once.
-        attempts = prepared.attempts if len(prepared.attempts) == len(self.attempts) else self.attempts
+        # leaves the natural key alone): they travel once.
+        unique = len(prepared.attempts) == len(self.attempts)
+        staged = StagedRows.build(prepared.attempts) if stage else None
+        if staged is not None:
+            prepared.attempts = staged  # type: ignore[assignment]  # plain tuples, as above
+        attempts = prepared.attempts if unique else self.attempts
         return Batch(prepared, attempts, origins, self.rejects, lines, size)
 
 
@@ -162,10 +171,23 @@ def _plain(a: Any) -> tuple[Any, ...]:
     return (a[0], a[1], a[2], a[3], a[4], a[5]._value_, a[6], a[7], a[8], a[9]._value_, a[10], a[11], a[12])
 
 
+def _writer_behind(out: Any) -> bool:
+    """True when a batch sent before is still waiting in `out` for the writer."""
+    try:
+        return bool(out.qsize() > 0)
+    except NotImplementedError:  # macOS has no sem_getvalue
+        return not out.empty()
+
+
 def _parse_sources(
-    paths: Sequence[str], fmt: str, batch_size: int, out: Any, parent: int, max_line_bytes: int
+    paths: Sequence[str], fmt: str, batch_size: int, out: Any, parent: int, max_line_bytes: int, staging: str
 ) -> None:
-    """The parsing process: sends `Opened`, `Batch` and `Failed` messages, and finally `Done` or `Crashed`."""
+    """The parsing process: sends `Opened`, `Batch` and `Failed` messages, and finally `Done` or `Crashed`.
+    `staging` says when a batch's attempts travel as `StagedRows` (see `STAGING`)."""
+
+    def stage() -> bool:
+        return staging == "always" or (staging == "auto" and _writer_behind(out))
+
     _end_with_parent(parent)
     gc.disable()  # forked from a paused parent; see `collector_paused`
 
@@ -197,12 +219,12 @@ def _parse_sources(
                 numbers.append(record.number)
                 raws.append(record.raw)
                 if len(attempts) >= batch_size:
-                    send(collected.batch())
+                    send(collected.batch(stage()))
                     collected = _Collected(reading.name)
                     attempts, events, numbers, raws = collected.lists()
                     young_collected()
             if attempts or collected.rejects:
-                send(collected.batch())
+                send(collected.batch(stage()))
             if reading.failure is not None:
                 send(Failed(reading.failure))
         send(Done())
@@ -223,7 +245,15 @@ def ingest_in_parallel(
     channel = context.Queue(maxsize=QUEUE_DEPTH)
     parser = context.Process(
         target=_parse_sources,
-        args=(list(paths), fmt, ingestor.batch_size, channel, os.getpid(), max_line_bytes),
+        args=(
+            list(paths),
+            fmt,
+            ingestor.batch_size,
+            channel,
+            os.getpid(),
+            max_line_bytes,
+            STAGING if ingestor.store.dialect.name == "sqlite" else "never",
+        ),
         name="hookconsole-ingest-parser",
         daemon=True,
     )

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from console.domain.latency import FLOOR_MS, MAX_BUCKET, RATIO
+from console.store.staged import STAGE_SCHEMA, StagedRows
 
 # Any fixed number: every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so
 # derived state (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order.
@@ -48,9 +49,19 @@ class Dialect:
         wrapping and parameter copies cost a quarter of the insert's time here)."""
         if not rows:
             return
-        marks = ", ".join(self.placeholder for _ in columns)
         driver = conn.connection.driver_connection
         assert driver is not None
+        if isinstance(
+            rows, StagedRows
+        ):  # copied from their image by SQLite itself (see console.store.staged)
+            sql = rows.insert_sql(table, columns)
+            try:
+                driver.deserialize(rows.image, name=STAGE_SCHEMA)
+                driver.execute(sql)
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+            return
+        marks = ", ".join(self.placeholder for _ in columns)
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
         try:
             driver.executemany(sql, rows)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from console.domain.latency import bucket_of
 from console.domain.urls import mask_url
 from console.store.dialect import Dialect, dialect_for
+from console.store.staged import STAGE_SCHEMA
 
 DEFAULT_DB_FILE = "hookconsole.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -104,6 +105,9 @@ def _sqlite_engine(url: str, read_only: bool = False) -> Engine:
         if not read_only:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute(
+                f"ATTACH ':memory:' AS {STAGE_SCHEMA}"
+            )  # bulk ingest's rows (console.store.staged)
         cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.execute("PRAGMA cache_size = -32768")
         cursor.close()

@@ -22,6 +22,7 @@ from console.domain.records import AttemptRecord, EventRecord
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.rollup import RollupAccumulator
+from console.store.staged import StagedRows
 
 # Column order of AttemptRecord and EventRecord.
 ATTEMPT_COLUMNS = (
@@ -100,7 +101,7 @@ class PreparedBatch:
     `prepare_batch` is pure, so bulk ingest runs it in a parsing process while the main process writes.
     """
 
-    attempts: list[AttemptRecord]
+    attempts: Sequence[AttemptRecord]  # a list, or (bulk ingest into SQLite) StagedRows
     events: dict[str, EventRecord]
     duplicates: int
     rollups: RollupAccumulator
@@ -315,10 +316,9 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
 
     # Attempts: refuse those whose event is unknown or of another type; skip those stored already. The
     # common case is checked once per event: every attempt's event is stored with the attempt's type.
-    candidates: list[AttemptRecord] = []
-    if named is not None and all(types.get(e) == t for e, t in named.items()):
-        candidates = batch.attempts
-    else:
+    candidates: Sequence[AttemptRecord] = batch.attempts
+    if named is None or any(types.get(e) != t for e, t in named.items()):
+        candidates = []
         for record in batch.attempts:
             stored_type = types.get(record[0])
             if stored_type == record[1]:
@@ -489,8 +489,8 @@ def _update_deliveries(
         if preexisting_events:  # their deliveries may be stored: merged below
             multi = set(skip)
             added = []
-            for i, r in enumerate(batch.attempts):
-                if r[0] in preexisting_events and i not in multi:
+            for i, r in _attempts_of(batch.attempts, preexisting_events):
+                if i not in multi:
                     rows[(r[0], r[2])] = single_row(r)
                     added.append(i)
             skip = sorted([*skip, *added])
@@ -530,6 +530,13 @@ def _update_deliveries(
             [(*state, pair[0], pair[1]) for pair, state in merged.items()],
         )
     return newly_delivered
+
+
+def _attempts_of(attempts: Sequence[Any], event_ids: set[str]) -> list[tuple[int, Any]]:
+    """(position, attempt) of the attempts of `event_ids`; staged attempts are not all decoded for it."""
+    if isinstance(attempts, StagedRows):
+        return attempts.where_first_in(event_ids)
+    return [(i, r) for i, r in enumerate(attempts) if r[0] in event_ids]
 
 
 def _register_endpoints(conn: Connection, dialect: Dialect, endpoint_ids: frozenset[str]) -> None:
