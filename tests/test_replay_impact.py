@@ -17,6 +17,7 @@ from console.domain.replay import ItemState, ReplaySelection
 from console.domain.times import parse_rfc3339_ms
 from console.endpoints import load_endpoints
 from console.ingest.service import ingest_sources
+from console.replay.impact_view import drain_time
 from console.replay.service import ReplayService
 from console.store import Store, open_store
 from tests.helpers import log_line, replay_cli, run, write_jsonl
@@ -334,3 +335,10 @@ def test_event_ids_with_quotes_and_non_ascii_come_back_exactly(store: Store, tmp
     assert {i.event_id: i.superseded_by for i in plan.items} == {odd: newer, "evt_alone": None}
     nothing = plan_for(store, config, pairs=(("evt_alone", "ep_std"),))
     assert nothing.impact is not None and nothing.impact.superseded == 0 and nothing.impact.deliveries == 1
+
+
+def test_drain_time_reads_as_an_estimate_and_never_as_about_under_a_second() -> None:
+    assert drain_time(None) == "unknown"
+    assert drain_time(0.2) == "<1s"
+    assert drain_time(40) == "~40s"
+    assert drain_time(3 * 3600 + 1800) == "~3h 30m"

@@ -10,8 +10,12 @@ from console.domain.times import format_ms
 
 
 def drain_time(seconds: float | None) -> str:
-    """How long a drain takes (`40s`, `12m`, `3h 30m`); `unknown` when there is nothing to go by."""
-    return "unknown" if seconds is None else fmt.duration(seconds * 1000)
+    """About how long a drain takes (`~40s`, `~12m`, `~3h 30m`, or `<1s`); `unknown` when there is nothing to
+    go by."""
+    if seconds is None:
+        return "unknown"
+    text = fmt.duration(seconds * 1000)
+    return text if text.startswith("<") else f"~{text}"
 
 
 def amounts_text(impact: ReplayImpact) -> str:
@@ -38,7 +42,7 @@ def drain_text(drain: DrainEstimate | None) -> str:
     basis.append(
         f"latency {fmt.latency(drain.latency_ms)}" if drain.latency_ms is not None else "no recent latency"
     )
-    return f"~{drain_time(drain.seconds)} ({', '.join(basis)})"
+    return f"{drain_time(drain.seconds)} ({', '.join(basis)})"
 
 
 def impact_lines(plan: ReplayPlan) -> list[str]:

@@ -491,7 +491,11 @@ async def test_replay_window_previews_impact_and_toggles_superseded(
         assert isinstance(replay, ReplayScreen) and replay.plan is not None and replay.plan.impact is not None
         text = str(replay.query_one("#replay-plan", Static).render())
         impact = replay.plan.impact
-        assert f"Impact: {impact.users:,} users, {impact.rewards:,} rewards" in text and "drain ~" in text
+        assert (
+            f"Impact: {impact.users:,} users, {impact.rewards:,} rewards" in text
+            and "drain " in text
+            and "~<" not in text
+        )
         assert impact.superseded > 0 and f"Superseded: {impact.superseded:,} (s leaves them out)" in text
         before = replay.plan.skipped
         await pilot.press("s")
@@ -527,3 +531,37 @@ async def test_the_explorer_search_box_takes_a_payload_filter(
         await settle(pilot)
         assert screen.filter.where == 'currency = "EUR" and amount >= 1000'  # the bad text changed nothing
         assert any("search:" in n.message and "position" in n.message for n in app._notifications)
+
+
+async def test_a_column_narrows_again_when_its_long_cells_are_gone(
+    make_console: Callable[..., HookConsoleApp], tmp_path: Path
+) -> None:
+    db = tmp_path / "widths.db"
+    start = now_ms() - 600_000
+    lines = [
+        log_line(
+            f"evt_e{i}",
+            "ep_err",
+            attempted_at=format_ms(start + i),
+            status_code=None,
+            error="connection refused",
+        )
+        for i in range(3)
+    ] + [
+        log_line(f"evt_c{i}", "ep_code", attempted_at=format_ms(start + i), status_code=503) for i in range(3)
+    ]
+    write_jsonl(tmp_path / "widths.jsonl", lines)
+    ingest_into(db, tmp_path / "widths.jsonl")
+    app = make_console(db=db, clock=now_ms)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.show_deliveries()
+        await settle(pilot)
+        explorer = app.screen
+        assert isinstance(explorer, DeliveriesScreen) and explorer.total == 6
+        table = explorer.query_one("#deliveries", DataTable)
+        assert table.columns["last"].content_width == len("connection refused")
+        app.show_deliveries(endpoint_id="ep_code")
+        await settle(pilot)
+        assert explorer.total == 3
+        assert table.columns["last"].content_width == len("last")

@@ -369,7 +369,7 @@ def impact_summary(plan: ReplayPlan) -> str:
     span = f"{stamp(impact.oldest_ms)} to {stamp(impact.newest_ms)}"
     line = (
         f"Impact: {fmt.count(impact.users)} users, {fmt.count(impact.rewards)} rewards; {plain(amounts_text(impact))}; "
-        f"events {span} UTC; drain ~{drain}.\n"
+        f"events {span} UTC; drain {drain}.\n"
     )
     if not impact.superseded:
         return line + "Superseded: none.\n"
