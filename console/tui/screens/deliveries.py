@@ -272,8 +272,8 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
             self.rows = wanted
             return
         table.clear()
-        for column in table.columns.values():  # widths follow the new rows: a long error gone, its width goes
-            column.content_width = column.label.cell_len
+        for shown in table.columns.values():  # widths follow the new rows: a long error gone, its width goes
+            shown.content_width = shown.label.cell_len
         self.rows = wanted
         for key, row in wanted.items():
             table.add_row(*self._cells(row), key=key)
