@@ -2,7 +2,8 @@
 sums, delivery states) while this process writes them, so parsing and SQLite's inserts use both cores.
 
 The parser sends each batch through a bounded queue (memory stays bounded) and ends when this process dies,
-whatever it is doing at the time (see `_end_with_parent`). Results and rejects are the same as the one-process path.
+whatever it is doing at the time (see `_end_with_parent`). While the writer is behind, the parser also stages
+a batch's attempts for a SQLite store (see `STAGING`). Results and rejects are the same as the one-process path.
 """
 
 from __future__ import annotations

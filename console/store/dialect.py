@@ -51,9 +51,8 @@ class Dialect:
             return
         driver = conn.connection.driver_connection
         assert driver is not None
-        if isinstance(
-            rows, StagedRows
-        ):  # copied from their image by SQLite itself (see console.store.staged)
+        if isinstance(rows, StagedRows):
+            # copied from their image by SQLite itself (see console.store.staged)
             sql = rows.insert_sql(table, columns)
             try:
                 driver.deserialize(rows.image, name=STAGE_SCHEMA)

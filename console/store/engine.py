@@ -105,9 +105,8 @@ def _sqlite_engine(url: str, read_only: bool = False) -> Engine:
         if not read_only:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute(
-                f"ATTACH ':memory:' AS {STAGE_SCHEMA}"
-            )  # bulk ingest's rows (console.store.staged)
+            # where bulk ingest's staged rows are loaded (console.store.staged)
+            cursor.execute(f"ATTACH ':memory:' AS {STAGE_SCHEMA}")
         cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.execute("PRAGMA cache_size = -32768")
         cursor.close()

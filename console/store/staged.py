@@ -1,10 +1,11 @@
 """Rows carried as the image of an in-memory SQLite database, for bulk ingest into a SQLite store.
 
-The parsing process of a bulk ingest builds each batch's attempt rows into a one-table in-memory database and
-sends its image (one bytes object). The writer loads the image into a schema every SQLite store connection
+The parsing process of a bulk ingest may build a batch's attempt rows into a one-table in-memory database and
+send its image (one bytes object). The writer loads the image into a schema every SQLite store connection
 attaches for it (`STAGE_SCHEMA`) and inserts the rows with one `INSERT … SELECT`, in SQLite's own code. A
-list of tuples costs the writer unpickling every value and binding it again, which was most of its time per
-attempt; the writer is the slower of the two processes, so this is where ingest's time goes.
+list of tuples costs the writer unpickling every value and binding it again, most of its time per attempt;
+staged, that binding is done by the parsing process instead, which does it while the writer is behind
+(console.ingest.parallel), so the two processes share the work.
 
 The staging table's columns have no declared type, so every value keeps the type it was given, and the store's
 columns convert them exactly as they would the same values bound one by one.
