@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import time
 from pathlib import Path
@@ -58,12 +59,15 @@ async def measure(db: Path) -> tuple[float, ...]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args(argv)
     dbs = history_stores()
     results: dict[int, list[tuple[float, ...]]] = {7: [], 35: []}
-    for _ in range(args.repeat):
-        for days, db in dbs.items():
+    for db in dbs.values():  # warm up once (imports, page cache), untimed
+        asyncio.run(measure(db))
+    for rep in range(args.repeat):  # interleaved, in alternating order: neither store always runs second
+        for days, db in sorted(dbs.items(), reverse=rep % 2 == 1):
+            gc.collect()  # the garbage of the runs before is not collected during this one's timing
             results[days].append(asyncio.run(measure(db)))
     median = {d: [statistics.median(r[i] for r in results[d]) for i in range(5)] for d in dbs}
     report(
