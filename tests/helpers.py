@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import orjson
 from click.testing import CliRunner, Result
 
 from console.cli import cli
+from console.sandbox.sample import generate
 from console.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,3 +158,26 @@ def stored_attempts(db: Path) -> int:
         return table_count(probe, "delivery_attempt")
     finally:
         probe.close()
+
+
+SCRAMBLED_END = 1_793_491_200_000  # 2026-11-01T00:00:00Z
+
+
+def scrambled_log(tmp_path: Path, seed: int, end_ms: int = SCRAMBLED_END) -> Path:
+    """A generated log in random order with some lines twice (so most batches fall back from the bulk insert):
+    each event's payload line still comes first among its lines, so every line is accepted or counted a
+    duplicate."""
+    sample = generate(tmp_path / "sample", events=300, days=1, seed=seed, end_ms=end_ms).path
+    lines = sample.read_bytes().splitlines()
+    rng = random.Random(seed)
+    lines += rng.sample(lines, len(lines) // 10)
+    rng.shuffle(lines)
+    slots: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        slots.setdefault(orjson.loads(line)["event_id"], []).append(i)
+    for positions in slots.values():
+        first = next(i for i in positions if b'"payload"' in lines[i])
+        lines[positions[0]], lines[first] = lines[first], lines[positions[0]]
+    out = tmp_path / "scrambled.jsonl"
+    out.write_bytes(b"\n".join(lines) + b"\n")
+    return out

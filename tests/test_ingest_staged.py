@@ -19,7 +19,8 @@ from console.sandbox.sample import generate
 from console.store import dialect, open_store
 from console.store.recount import stored_state, verify_derived_state
 from console.store.staged import StagedRows
-from tests.test_writer_rows import END, _scrambled_log
+from tests.helpers import SCRAMBLED_END as END
+from tests.helpers import scrambled_log
 
 ROWS = [
     ("evt_1", "reward.redeemed", "ep_a", 1, 1_792_886_404_390, "success", 200, 31.4, None, "scheduled"),
@@ -96,7 +97,7 @@ def test_staged_and_plain_batches_give_the_same_exact_store(
 ) -> None:
     monkeypatch.delenv("HOOKCONSOLE_INGEST_PROCESSES", raising=False)
     monkeypatch.setattr(service, "PARALLEL_MIN_BYTES", 0)
-    log = _scrambled_log(tmp_path, seed=batch_size)
+    log = scrambled_log(tmp_path, seed=batch_size)
     tail = _hostile_tail(log)
     with log.open("ab") as out:
         out.write(b"\n".join(tail) + b"\n")

@@ -3,11 +3,9 @@ attempts just inserted, the others are folded here; both ways must leave the sam
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from console.domain.times import parse_rfc3339_ms
@@ -15,27 +13,9 @@ from console.ingest.service import ingest_sources
 from console.sandbox.sample import generate
 from console.store import Store, open_store, writer
 from console.store.recount import stored_state, verify_derived_state
+from tests.helpers import scrambled_log
 
 END = parse_rfc3339_ms("2026-11-01T00:00:00Z")
-
-
-def _scrambled_log(tmp_path: Path, seed: int) -> Path:
-    """A generated log in random order with some lines twice (so most batches fall back from the bulk insert): each event's payload line still comes first
-    among its lines, so every line is accepted or counted a duplicate."""
-    sample = generate(tmp_path / "sample", events=300, days=1, seed=seed, end_ms=END).path
-    lines = sample.read_bytes().splitlines()
-    rng = random.Random(seed)
-    lines += rng.sample(lines, len(lines) // 10)
-    rng.shuffle(lines)
-    slots: dict[str, list[int]] = {}
-    for i, line in enumerate(lines):
-        slots.setdefault(orjson.loads(line)["event_id"], []).append(i)
-    for positions in slots.values():
-        first = next(i for i in positions if b'"payload"' in lines[i])
-        lines[positions[0]], lines[first] = lines[first], lines[positions[0]]
-    out = tmp_path / "scrambled.jsonl"
-    out.write_bytes(b"\n".join(lines) + b"\n")
-    return out
 
 
 def _ingest(url: str, log: Path, batch_size: int) -> tuple[Any, dict[str, Any]]:
@@ -52,7 +32,7 @@ def _ingest(url: str, log: Path, batch_size: int) -> tuple[Any, dict[str, Any]]:
 def test_copied_and_folded_rows_give_the_same_exact_store(
     store: Store, tmp_path: Path, batch_size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    log = _scrambled_log(tmp_path, seed=batch_size)
+    log = scrambled_log(tmp_path, seed=batch_size)
     url = str(store.engine.url.render_as_string(hide_password=False))
     copied, copied_state = _ingest(url, log, batch_size)
     assert copied.rejected == 0 and copied.duplicates > 0
