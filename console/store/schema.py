@@ -6,17 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import SQLModel
 
-from console.store import (
-    alerts,  # noqa: F401  (alert state and outbox tables)
-    cursors,  # noqa: F401  (source cursors)
-    replay_targets,  # noqa: F401  (attempts of replays sent to another target)
-    tables,  # noqa: F401  (registers the tables on SQLModel.metadata)
-)
 from console.store.engine import (
     Store,
     StoreError,
@@ -37,10 +30,25 @@ ADDED_COLUMNS = {
 }
 
 
+def _metadata() -> MetaData:
+    """Every table of the store. The table classes are imported here, when a store is created or upgraded,
+    not by every command: building them (SQLModel, pydantic) is a third of a reading command's start-up."""
+    from sqlmodel import SQLModel
+
+    from console.store import (
+        alerts,  # noqa: F401  (alert state and outbox tables)
+        cursors,  # noqa: F401  (source cursors)
+        replay_targets,  # noqa: F401  (attempts of replays sent to another target)
+        tables,  # noqa: F401  (registers the tables on SQLModel.metadata)
+    )
+
+    return SQLModel.metadata
+
+
 def _create_missing_tables(conn: Connection) -> None:
     """Version 2 adds tables (source cursors, alert state, notification outbox, replay target attempts) and
     a few nullable columns (who replayed, why, to which target): create what is missing."""
-    SQLModel.metadata.create_all(conn)
+    _metadata().create_all(conn)
     _add_missing_columns(conn)
 
 
@@ -137,7 +145,7 @@ def ensure_schema(store: Store) -> None:
     with store.write() as conn:
         version = _version(store, conn)  # another process may have created or upgraded it meanwhile
         if version is None:
-            SQLModel.metadata.create_all(conn)
+            _metadata().create_all(conn)
             _set_version(conn, store.dialect.placeholder, SCHEMA_VERSION, insert=True)
             return
         while version < SCHEMA_VERSION:
