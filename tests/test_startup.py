@@ -40,10 +40,7 @@ def test_light_commands_import_no_pandas_or_plotly(tmp_path: Path, command: list
         f"result = CliRunner().invoke(cli, ['--db', r'{tmp_path}/s.db', *{command!r}])\n"
         "assert result.exit_code == 0, result.output"
     )
-    imported = set(_imported_after(code))
-    assert not {"pandas", "plotly", "textual"} & imported
-    if command[0] == "stats":  # the table classes are built only to create or upgrade a store
-        assert not {"sqlmodel", "pydantic"} & imported
+    assert not {"pandas", "plotly", "textual"} & set(_imported_after(code))
 
 
 def test_every_listed_command_loads() -> None:
@@ -52,3 +49,18 @@ def test_every_listed_command_loads() -> None:
     for name in COMMANDS:
         command = cli.get_command(None, name)  # type: ignore[arg-type]
         assert command is not None and command.name == name
+
+
+@pytest.mark.parametrize(
+    "command", [["stats", "--since", "24h", "--json"], ["report", "--since", "24h", "--out", "{tmp}/r.html"]]
+)
+def test_reading_commands_never_build_the_table_classes(tmp_path: Path, command: list[str]) -> None:
+    """SQLModel and pydantic build the table classes, needed only to create or upgrade a store."""
+    open_store(f"sqlite:///{tmp_path}/s.db").close()
+    args = [a.format(tmp=tmp_path) for a in command]
+    code = (
+        "from click.testing import CliRunner\nfrom console.cli import cli\n"
+        f"result = CliRunner().invoke(cli, ['--db', r'{tmp_path}/s.db', *{args!r}])\n"
+        "assert result.exit_code == 0, result.output"
+    )
+    assert not {"sqlmodel", "pydantic"} & set(_imported_after(code))
