@@ -18,7 +18,7 @@ from console.ingest.ingestor import Reject, RejectSink
 from console.sandbox.sample import generate
 from console.store import dialect, open_store
 from console.store.recount import stored_state, verify_derived_state
-from console.store.staged import StagedRows
+from console.store.staged import StagedRows, where_first_in
 from tests.helpers import SCRAMBLED_END as END
 from tests.helpers import scrambled_log
 
@@ -38,8 +38,9 @@ def test_staged_rows_give_back_every_value_with_its_type() -> None:
     for got, given in zip(again, ROWS, strict=True):
         assert [type(v) for v in got] == [type(v) for v in given]
     assert math.copysign(1, again[2][7]) == -1  # -0.0 stays negative zero
-    assert again.where_first_in({"evt_1"}) == [(0, ROWS[0]), (3, ROWS[3])]
-    assert again.where_first_in({"nope"}) == []
+    for rows in (again, pickle.loads(pickle.dumps(staged)), ROWS):  # decoded, searched in its image, plain
+        assert where_first_in(rows, {"evt_1"}) == [(0, ROWS[0]), (3, ROWS[3])]
+        assert where_first_in(rows, {"nope"}) == []
 
 
 @pytest.mark.parametrize("bad", [("a\ud800b", 1), ("a", 2**64)], ids=["lone-surrogate", "int-beyond-64-bits"])

@@ -253,7 +253,7 @@ def ingest_in_parallel(
             channel,
             os.getpid(),
             max_line_bytes,
-            STAGING if ingestor.store.dialect.name == "sqlite" else "never",
+            STAGING if ingestor.store.dialect.takes_staged_rows else "never",
         ),
         name="hookconsole-ingest-parser",
         daemon=True,

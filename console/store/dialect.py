@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from console.domain.latency import FLOOR_MS, MAX_BUCKET, RATIO
-from console.store.staged import STAGE_SCHEMA, StagedRows
+from console.store.staged import CAN_STAGE, STAGE_SCHEMA, StagedRows
 
 # Any fixed number: every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so
 # derived state (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order.
@@ -29,6 +29,7 @@ class Dialect:
     name = "sqlite"
     placeholder = "?"
     max_params = 30_000
+    takes_staged_rows = CAN_STAGE  # bulk_insert copies `StagedRows` from their image
 
     def begin_write(self, conn: Connection) -> None:
         """Start a write transaction that excludes every other writer until commit."""
@@ -105,6 +106,7 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     placeholder = "%s"
     max_params = 30_000
+    takes_staged_rows = False  # COPY takes the rows as they are
 
     def begin_write(self, conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")

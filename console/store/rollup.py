@@ -80,6 +80,7 @@ class RollupAccumulator:
         slots = _OUTCOME_SLOT
         per_minute = MS_PER_MINUTE
         deliveries = 1 if as_deliveries else 0
+        deliveries_slot, delivered_slot = _DELIVERIES, _DELIVERED
         successes = 0
         buckets = _LATENCY_BUCKETS
         if len(buckets) > _LATENCY_BUCKETS_MAX:
@@ -90,17 +91,17 @@ class RollupAccumulator:
             key = (minute, r[2], r[1], r[9])
             row = minutes.get(key)
             if row is None:
-                row = minutes[key] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, {}]
+                row = minutes[key] = _empty_row()
             slot = slots[r[5]]
             row[0] += 1
             row[slot] += 1
-            row[7] += deliveries  # deliveries
+            row[deliveries_slot] += deliveries
             first = r[3] == 1
             if first:
                 row[5] += 1  # first attempts
             if slot == 1:
                 successes += 1
-                row[8] += deliveries  # delivered
+                row[delivered_slot] += deliveries
                 if first:
                     row[6] += 1  # first successes
             else:

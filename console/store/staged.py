@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from typing import Any, overload
+from typing import Any, TypeVar, cast, overload
 
 STAGE_SCHEMA = "hc_stage"
 STAGE_TABLE = "staged_rows"
@@ -31,7 +31,7 @@ class StagedRows(Sequence[tuple[Any, ...]]):
         self.image = image
         self.size = size
         self.width = width
-        self._rows: list[tuple[Any, ...]] | None = None
+        self.decoded: list[tuple[Any, ...]] | None = None  # the rows, once decoded
 
     @classmethod
     def build(cls, rows: Sequence[tuple[Any, ...]]) -> StagedRows | None:
@@ -59,23 +59,11 @@ class StagedRows(Sequence[tuple[Any, ...]]):
             f"SELECT {staged} FROM {STAGE_SCHEMA}.{STAGE_TABLE} ORDER BY rowid"
         )
 
-    def where_first_in(self, values: set[Any]) -> list[tuple[int, tuple[Any, ...]]]:
-        """(position, row) of each row whose first field is one of `values`, without decoding the others."""
-        if self._rows is not None:
-            return [(i, r) for i, r in enumerate(self._rows) if r[0] in values]
-        with _opened(self.image) as db:
-            db.execute("CREATE TEMP TABLE wanted (value PRIMARY KEY)")
-            db.executemany("INSERT INTO wanted VALUES (?)", [(v,) for v in values])
-            found = db.execute(
-                f"SELECT rowid - 1, * FROM {STAGE_TABLE} WHERE c0 IN (SELECT value FROM wanted) ORDER BY rowid"
-            )
-            return [(row[0], row[1:]) for row in found]
-
     def rows(self) -> list[tuple[Any, ...]]:
-        if self._rows is None:
+        if self.decoded is None:
             with _opened(self.image) as db:
-                self._rows = db.execute(f"SELECT * FROM {STAGE_TABLE} ORDER BY rowid").fetchall()
-        return self._rows
+                self.decoded = db.execute(f"SELECT * FROM {STAGE_TABLE} ORDER BY rowid").fetchall()
+        return self.decoded
 
     def __len__(self) -> int:
         return self.size
@@ -102,3 +90,20 @@ def _opened(image: bytes) -> Iterator[sqlite3.Connection]:
     with closing(sqlite3.connect(":memory:")) as db:
         db.deserialize(image)
         yield db
+
+
+Row = TypeVar("Row", bound=tuple[Any, ...])
+
+
+def where_first_in(rows: Sequence[Row], values: set[Any]) -> list[tuple[int, Row]]:
+    """(position, row) of each row whose first field is one of `values`; staged rows not yet decoded are
+    searched in their image, without decoding the others."""
+    if not isinstance(rows, StagedRows) or rows.decoded is not None:
+        return [(i, r) for i, r in enumerate(rows) if r[0] in values]
+    with _opened(rows.image) as db:
+        db.execute("CREATE TEMP TABLE wanted (value PRIMARY KEY)")
+        db.executemany("INSERT INTO wanted VALUES (?)", [(v,) for v in values])
+        found = db.execute(
+            f"SELECT rowid - 1, * FROM {STAGE_TABLE} WHERE c0 IN (SELECT value FROM wanted) ORDER BY rowid"
+        )
+        return [(row[0], cast(Row, row[1:])) for row in found]

@@ -22,7 +22,7 @@ from console.domain.records import AttemptRecord, EventRecord
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.rollup import RollupAccumulator
-from console.store.staged import StagedRows
+from console.store.staged import where_first_in
 
 # Column order of AttemptRecord and EventRecord.
 ATTEMPT_COLUMNS = (
@@ -489,7 +489,7 @@ def _update_deliveries(
         if preexisting_events:  # their deliveries may be stored: merged below
             multi = set(skip)
             added = []
-            for i, r in _attempts_of(batch.attempts, preexisting_events):
+            for i, r in where_first_in(batch.attempts, preexisting_events):
                 if i not in multi:
                     rows[(r[0], r[2])] = single_row(r)
                     added.append(i)
@@ -530,13 +530,6 @@ def _update_deliveries(
             [(*state, pair[0], pair[1]) for pair, state in merged.items()],
         )
     return newly_delivered
-
-
-def _attempts_of(attempts: Sequence[Any], event_ids: set[str]) -> list[tuple[int, Any]]:
-    """(position, attempt) of the attempts of `event_ids`; staged attempts are not all decoded for it."""
-    if isinstance(attempts, StagedRows):
-        return attempts.where_first_in(event_ids)
-    return [(i, r) for i, r in enumerate(attempts) if r[0] in event_ids]
 
 
 def _register_endpoints(conn: Connection, dialect: Dialect, endpoint_ids: frozenset[str]) -> None:
