@@ -19,7 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import HOME_GROWN_MAPPING, run
 from tests.source_tables import dispatcher_schema, source_url
-from tests.test_source_svix import FAIL, SUCCESS, SvixTables
+from tests.svix_server import FAIL, SUCCESS, SvixTables
+from tests.test_source_svix import APPS
 from tests.test_watch_live import QUIET_S, watching
 from tests.watch_support import alerts_toml, append, free_port, receiving, traffic, wait_for
 
@@ -46,7 +47,7 @@ def _insert(tables: SvixTables, endpoint: str, count: int, status: int, code: in
         at = datetime.now(UTC) - timedelta(seconds=5)
         msg_id = tables.message("app_shop", at, b'{"ok": true}', legacy=False)
         response = "ok" if status == SUCCESS else "Service Unavailable"
-        tables.attempt(msg_id, endpoint, at, status, code, response, 120, 1)
+        tables.attempt(msg_id, endpoint, at, code, response, 120, 0, status=status)
 
 
 def _lags(port: int) -> dict[str, float]:
@@ -80,7 +81,7 @@ def test_watch_follows_a_svix_database_fires_resolves_and_stops(tmp_path: Path) 
     db = str(tmp_path / "store.db")
     port = free_port()
     with dispatcher_schema("wsvix") as (conn, schema), receiving() as receiver:
-        tables = SvixTables(conn)
+        tables = SvixTables(conn, APPS)
         _attempts(tables, "ep_crm", 6, SUCCESS, 200)  # already there when watch starts
         url = _with_password(source_url("svix", schema))
         (tmp_path / "alerts.toml").write_text(alerts_toml(receiver.url))
@@ -132,7 +133,7 @@ def test_a_failing_database_source_is_logged_retried_and_never_stops_the_rules(t
             assert "(retrying)" in failures[0] and failures[0].count("\n") == 1
             lag = _db_lag(port)
             assert lag >= 1.5, lag  # no poll has succeeded since watch started
-            tables = SvixTables(conn)  # the database comes up
+            tables = SvixTables(conn, APPS)  # the database comes up
             _attempts(tables, "ep_pay", 3, SUCCESS, 200)
             assert wait_for(lambda: "reading again" in process.stderr, timeout=40), process.stderr
             assert wait_for(lambda: _db_lag(port) < 5)

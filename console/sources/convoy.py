@@ -1,11 +1,17 @@
-"""A self-hosted Convoy server's PostgreSQL tables (schema `convoy`), read-only.
+"""A self-hosted Convoy server's PostgreSQL tables (schema `convoy`), read-only (checked against Convoy
+v26.7.3; docs/sources.md).
 
-Mapping (docs/sources.md): event_id = the event's id, endpoint_id = the attempt's `endpoint_id`,
-attempted_at = `created_at`, status_code from `http_status` (Go's status text, "503 Service Unavailable";
-NULL or empty when no response came, `error` then holds the transport error), latency = `responded_at -
-requested_at`, attempt numbers = the order of attempts by (`created_at`, `id`) among the attempts of the same
-event at the same endpoint, payload = the compact JSON of the event body (what Convoy sends and signs).
-Soft-deleted rows (`deleted_at`) are passed over. Convoy's attempts are written once, when they end.
+What Convoy writes: one `delivery_attempts` row per HTTP attempt, inserted once after the response (or the
+transport error), `created_at` from `now()`, `http_status` Go's status line ("503 Service Unavailable") or
+NULL, `error` Go's error text (`Post "https://…": context deadline exceeded`) or NULL, `status` true only
+for a 2xx read in full (a 2xx with `status = false` failed: Convoy retries it).
+
+Mapping: event_id = the event's id, endpoint_id = the attempt's `endpoint_id`, attempted_at = `created_at`,
+latency = `responded_at - requested_at`, attempt numbers = the order of attempts by (`created_at`, `id`)
+among the attempts of the same event at the same endpoint, payload = the compact JSON of the event body
+(what Convoy sends and signs). Soft-deleted rows (`deleted_at`) are passed over. Every join carries the
+project id, and the attempts a time lower bound, so a partitioned install (tables partitioned by project and
+day) opens only the partitions it needs.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from typing import Any
 from console.domain.outcomes import Trigger
 from console.ingest.lines import LineError
 from console.ingest.sources import SourceError
-from console.sources.database import check_tables
+from console.sources.database import check_tables, epoch_ms
 from console.sources.dispatcher import FINAL, SKIP, Converted, Dispatcher, ImportedEndpoint
-from console.sources.records import build_attempt, build_event, go_compact
+from console.sources.records import build_attempt, build_event, failed_despite, go_compact
+from console.sources.tenants import resolve_scope
 
-SHAPE = "a Convoy server database (schema convoy: events, event_deliveries, delivery_attempts, endpoints; Convoy 24.x)"
-_MS = "floor(extract(epoch FROM {}) * 1000)::bigint"
+SHAPE = "a Convoy server database (schema convoy: events, event_deliveries, delivery_attempts, endpoints; Convoy 24.x-26.x)"
+_CROCKFORD = {c: i for i, c in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")}
 
 
 def status_code_of(text: str | None) -> int | None:
@@ -34,19 +41,31 @@ def status_code_of(text: str | None) -> int | None:
     return int(head)
 
 
+def ulid_ms(text: str | None) -> int | None:
+    """The time (epoch ms) a ULID was made, from its first 10 characters; None when `text` is no ULID."""
+    if text is None or len(text) != 26:
+        return None
+    value = 0
+    for char in text[:10].upper():
+        digit = _CROCKFORD.get(char)
+        if digit is None:
+            return None
+        value = value * 32 + digit
+    return value
+
+
 class ConvoySource(Dispatcher):
     kind = "convoy"
     attempts_table = "delivery_attempts"
-    scope_column = "a.project_id"
+    default_late_ms = 10_000  # rows are inserted after the response, `created_at` from now(): little skew
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.endpoint_columns: set[str] = set()
+        self.tables: dict[str, set[str]] = {}
 
     def prepare(self, conn: Any) -> None:
-        columns = check_tables(
-            conn, self.url, ("events", "event_deliveries", "delivery_attempts", "endpoints"), SHAPE
-        )
+        columns = check_tables(conn, self.url, ("events", "event_deliveries", "delivery_attempts"), SHAPE)
         needed = {
             "delivery_attempts": {
                 "id",
@@ -54,14 +73,15 @@ class ConvoySource(Dispatcher):
                 "endpoint_id",
                 "http_status",
                 "error",
+                "status",
                 "created_at",
                 "requested_at",
                 "responded_at",
                 "deleted_at",
                 "project_id",
             },
-            "event_deliveries": {"id", "event_id", "deleted_at"},
-            "events": {"id", "event_type", "data", "raw", "created_at", "deleted_at"},
+            "event_deliveries": {"id", "event_id", "project_id", "deleted_at"},
+            "events": {"id", "event_type", "data", "raw", "created_at", "deleted_at", "project_id"},
         }
         for table, wanted in needed.items():
             missing = wanted - columns[table]
@@ -69,26 +89,54 @@ class ConvoySource(Dispatcher):
                 raise SourceError(
                     f"{self.url.display}: table {self.url.schema}.{table} lacks column(s) {', '.join(sorted(missing))}; expected {SHAPE}"
                 )
-        self.endpoint_columns = columns["endpoints"]
+        self.tables = columns
+        self.endpoint_columns = columns.get("endpoints", set())
         self.select = (
-            f"SELECT a.id, {_MS.format('a.created_at')}, d.event_id, a.endpoint_id, a.http_status, a.error, "
-            "extract(epoch FROM (a.responded_at - a.requested_at)) * 1000, a.response_data, e.event_type, "
-            "(a.deleted_at IS NOT NULL OR d.deleted_at IS NOT NULL OR e.deleted_at IS NOT NULL) "
+            f"SELECT a.id, {epoch_ms('a.created_at')}, d.event_id, a.endpoint_id, a.http_status, a.error, "
+            "CASE WHEN a.responded_at IS NOT NULL AND a.requested_at IS NOT NULL THEN "
+            "greatest(0, extract(epoch FROM (a.responded_at - a.requested_at)) * 1000)::float8 END, a.response_data, "
+            "e.event_type, (a.deleted_at IS NOT NULL OR d.deleted_at IS NOT NULL OR e.deleted_at IS NOT NULL), "
+            "a.status, d.id IS NOT NULL AND e.id IS NOT NULL, a.project_id "
             f"FROM {self.table('delivery_attempts')} a "
-            f"JOIN {self.table('event_deliveries')} d ON d.id = a.event_delivery_id "
-            f"JOIN {self.table('events')} e ON e.id = d.event_id"
+            f"LEFT JOIN {self.table('event_deliveries')} d ON d.id = a.event_delivery_id AND d.project_id = a.project_id "
+            f"LEFT JOIN {self.table('events')} e ON e.id = d.event_id AND e.project_id = d.project_id"
         )
-        project = self.url.options.get("project")
-        if project is not None:
-            found = [project]
-            if "projects" in columns:
-                rows = conn.execute(
-                    f"SELECT id FROM {self.table('projects')} WHERE id = %s OR name = %s", (project, project)
-                ).fetchall()
-                if not rows:
-                    raise SourceError(f"{self.url.display}: no Convoy project with id or name {project!r}")
-                found = [r[0] for r in rows]
-            self.scope_ids = found
+        if self.url.options.get("project") is not None or self.url.options.get("org") is not None:
+            if "projects" not in columns:
+                raise SourceError(
+                    f"{self.url.display}: table {self.url.schema}.projects not found; project= and org= need it"
+                )
+            live = "deleted_at IS NULL" if "deleted_at" in columns["projects"] else "true"
+            orgs = (
+                f"SELECT id FROM {self.table('organisations')} WHERE (id = %s OR name = %s) AND deleted_at IS NULL"
+                if "organisations" in columns
+                else None
+            )
+            self.scope_column = "a.project_id"
+            self.scope_ids = resolve_scope(
+                conn,
+                self.url,
+                kind="Convoy project",
+                table=self.table("projects"),
+                name_column="name",
+                org_column="organisation_id",
+                wanted=self.url.options.get("project"),
+                org=self.url.options.get("org"),
+                live=live,
+                org_names=orgs,
+            )
+
+    def time_of(self, row_id: str | None) -> int | None:
+        return ulid_ms(row_id)
+
+    def scope_where(self) -> list[tuple[str, Any]]:
+        """One project as an equality, which PostgreSQL carries through the joins' `project_id = project_id`
+        to every joined table, so each one's partitions are pruned when planning."""
+        if self.scope_ids is None:
+            return []
+        if len(self.scope_ids) == 1:
+            return [("a.project_id = %s", self.scope_ids[0])]
+        return [("a.project_id = ANY(%s)", self.scope_ids)]
 
     def row_state(self, row: tuple[Any, ...]) -> int:
         return SKIP if row[9] else FINAL
@@ -96,72 +144,104 @@ class ConvoySource(Dispatcher):
     def convert(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> Converted:
         out = Converted()
         numbers = self._numbers(conn, rows)
-        for (
-            row_id,
-            created,
-            event_id,
-            endpoint_id,
-            http_status,
-            error,
-            latency,
-            response,
-            event_type,
-            _,
-        ) in rows:
+        created_of: dict[str, int] = {}
+        for index, row in enumerate(rows):
+            (row_id, created, event_id, endpoint_id, http_status, error, latency, response, event_type) = row[
+                :9
+            ]
+            succeeded, found = row[10], row[11]
             try:
+                if not found:
+                    raise LineError("event_delivery_id", "its event delivery or event is not in the tables")
+                if created is None:
+                    raise LineError("created_at", "missing or outside 1970-2100")
                 try:
                     code = status_code_of(http_status)
                 except ValueError:
                     raise LineError(
                         "status_code", f"http_status {http_status!r} is not an HTTP status"
                     ) from None
+                error_text = (error or None) if code is None else None
+                if succeeded is False:
+                    code, error_text = failed_despite(code, error or None)
                 body = bytes(response).decode(errors="replace") if response else None
                 out.attempts.append(
                     build_attempt(
                         event_id,
                         event_type,
                         endpoint_id,
-                        numbers.get(row_id, 0),
+                        numbers.get(index, 0),
                         created,
                         code,
-                        None if latency is None else float(latency),
-                        (error or None) if code is None else None,
+                        latency,
+                        error_text,
                         Trigger.SCHEDULED,
                         body,
                     )
                 )
+                created_of.setdefault(event_id, created)
             except LineError as exc:
                 out.rejects.append((row_id, str(exc)))
-        self._events(conn, {r[2] for r in rows}, out)
+        self._events(conn, created_of, out)
         return out
 
-    def _numbers(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
-        """Each attempt's rank by (created_at, id) among the attempts of its event at its endpoint, deleted
-        ones included, so numbers never shift when a row is soft-deleted later."""
+    def _numbers(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> dict[int, int]:
+        """Each row's rank by (created_at, id) among the attempts of its event at its endpoint, deleted ones
+        included (numbers never shift when a row is soft-deleted later), keyed by the row's index in `rows`:
+        two rows sharing an id (possible in a partitioned table) keep a number each."""
+        wanted = [(r[0], r[1]) for r in rows if r[11] and r[1] is not None]
+        if not wanted:
+            return {}
+        projects = sorted({r[12] for r in rows})
         query = (
-            "SELECT id, rn FROM ("
-            " SELECT a.id, row_number() OVER (PARTITION BY d.event_id, a.endpoint_id ORDER BY a.created_at, a.id) AS rn"
-            f" FROM {self.table('delivery_attempts')} a JOIN {self.table('event_deliveries')} d ON d.id = a.event_delivery_id"
-            " WHERE d.event_id = ANY(%s)"
-            ") r WHERE id = ANY(%s)"
+            "SELECT a.id, " + epoch_ms("a.created_at") + ", row_number() OVER ("
+            "PARTITION BY d.event_id, a.endpoint_id ORDER BY a.created_at, a.id, a.ctid) AS rn"
+            f" FROM {self.table('delivery_attempts')} a JOIN {self.table('event_deliveries')} d"
+            " ON d.id = a.event_delivery_id AND d.project_id = a.project_id"
+            " WHERE d.event_id = ANY(%s) AND a.project_id = ANY(%s) AND d.project_id = ANY(%s)"
         )
-        found = conn.execute(query, (sorted({r[2] for r in rows}), [r[0] for r in rows])).fetchall()
-        return dict(found)
+        ranks: dict[tuple[str, int], list[int]] = {}
+        for attempt_id, created, rank in conn.execute(
+            query, (sorted({r[2] for r in rows if r[11]}), projects, projects)
+        ).fetchall():
+            ranks.setdefault((attempt_id, created), []).append(rank)
+        numbers: dict[int, int] = {}
+        for index, row in enumerate(rows):
+            found = ranks.get((row[0], row[1]))
+            if found:
+                numbers[index] = found.pop(0)
+        return numbers
 
-    def _events(self, conn: Any, event_ids: set[str], out: Converted) -> None:
-        wanted = self.unoffered(event_ids)
+    def _events(self, conn: Any, created_of: dict[str, int], out: Converted) -> None:
+        wanted = self.unoffered(set(created_of))
         if not wanted:
             return
         rows = conn.execute(
-            f"SELECT id, event_type, {_MS.format('created_at')}, data, raw FROM {self.table('events')} WHERE id = ANY(%s)",
+            f"SELECT id, event_type, {epoch_ms('created_at')}, data, raw FROM {self.table('events')} WHERE id = ANY(%s)",
             (wanted,),
         ).fetchall()
+        paths = self.url.field_paths
         for event_id, event_type, created, data, raw in rows:
             body = bytes(data) if data is not None else (raw or "").encode()
-            out.events.append(build_event(event_id, event_type, created, go_compact(body)))
+            try:
+                out.events.append(
+                    build_event(
+                        event_id,
+                        event_type,
+                        created if created is not None else created_of[event_id],
+                        go_compact(body),
+                        paths,
+                    )
+                )
+            except LineError:
+                self.pending_offers.discard(event_id)
 
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
         cols = self.endpoint_columns
+        if not cols:
+            raise SourceError(
+                f"{self.url.display}: table {self.url.schema}.endpoints not found; expected {SHAPE}"
+            )
         where, params = ["true"], []
         if "deleted_at" in cols:
             where.append("deleted_at IS NULL")
@@ -175,7 +255,7 @@ class ConvoySource(Dispatcher):
             if "secrets" in cols
             else "1"
         )
-        disabled = "status = 'inactive'" if "status" in cols else "false"
+        disabled = "status IN ('inactive', 'paused')" if "status" in cols else "false"
         rows = conn.execute(
             f"SELECT id, {url}, {name}, {secrets}, {disabled} FROM {self.table('endpoints')} "
             f"WHERE {' AND '.join(where)} ORDER BY id",

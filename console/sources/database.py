@@ -93,3 +93,12 @@ def db_now_ms(conn: Any) -> int:
     return int(
         conn.execute("SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint").fetchone()[0]
     )
+
+
+def epoch_ms(column: str) -> str:
+    """SQL for a timestamptz column in epoch milliseconds; NULL when it is NULL or outside 1970-2100 (what the
+    log format accepts), so a hostile date is rejected by the row's checks instead of failing the query."""
+    return (
+        f"CASE WHEN {column} >= '1970-01-01T00:00:00Z' AND {column} < '2100-01-01T00:00:00Z' "
+        f"THEN floor(extract(epoch FROM {column}) * 1000)::bigint END"
+    )

@@ -15,6 +15,8 @@ from console.sources.url import SourceURL
 FINAL, OPEN, SKIP = 0, 1, 2
 # Events offered to the store in this process; forgotten past this many (offering one again is harmless).
 OFFERED_LIMIT = 500_000
+# How far a row's `created_at` may lie before the time its id tells (clocks of the writer and the database).
+ID_CLOCK_MARGIN_MS = 600_000
 
 
 @dataclass
@@ -44,13 +46,22 @@ class Dispatcher(ABC):
 
     kind = ""
     attempts_table = ""
-    scope_column = ""  # the attempts' column `app=` / `project=` selects on (in `select`)
+    default_late_ms = 10_000  # how long after its start time an attempt row may still commit
 
     def __init__(self, url: SourceURL) -> None:
         self.url = url
         self.offered: set[str] = set()
+        self.pending_offers: set[str] = set()  # offered in the write under way; kept once it commits
         self.select = ""  # `SELECT ... FROM attempts a JOIN ...`, set by `prepare`
-        self.scope_ids: list[str] | None = None  # the applications or projects to read; None: all
+        self.scope_column = ""  # the column (in `select`) that `app=` / `project=` / `org=` selects on
+        self.scope_ids: list[str] | None = None  # the tenants to read; None: all
+
+    @property
+    def late_ms(self) -> int:
+        """The read window: rows younger than this (by the dispatcher's clock) may still be joined by rows
+        with lower ids, so the cursor does not move past them (`window=` on the URL)."""
+        window = self.url.window_ms
+        return self.default_late_ms if window is None else window
 
     def table(self, name: str) -> str:
         return f'"{self.url.schema}".{name}'
@@ -62,20 +73,35 @@ class Dispatcher(ABC):
     def new_rows(
         self, conn: Any, after: str | None, since_ms: int | None, batch: int
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """Attempt rows with id > `after` (or created since `since_ms`), in id order, in batches."""
+        """Attempt rows with id > `after` (or created since `since_ms`), in id order, in batches. When the id
+        tells its time, the rows' `created_at` is bounded below too (a partitioned table then opens only the
+        partitions from there on)."""
         where: list[str] = ["true"]
         params: list[Any] = []
         if after is not None:
             where.append("a.id > %s")
             params.append(after)
+            made = self.time_of(after)
+            if made is not None and since_ms is None:
+                since_ms = made - self.late_ms - ID_CLOCK_MARGIN_MS
         if since_ms is not None:
             where.append("a.created_at >= to_timestamp(%s / 1000.0)")
             params.append(since_ms)
-        if self.scope_ids is not None:
-            where.append(f"{self.scope_column} = ANY(%s)")
-            params.append(self.scope_ids)
+        for clause, value in self.scope_where():
+            where.append(clause)
+            params.append(value)
         query = f"{self.select} WHERE {' AND '.join(where)} ORDER BY a.id"
         yield from server_cursor(conn, f"hookconsole_{self.kind}", query, params, batch)
+
+    def scope_where(self) -> list[tuple[str, Any]]:
+        """The conditions (SQL, parameter) that keep a read to the URL's tenants."""
+        if self.scope_ids is None:
+            return []
+        return [(f"{self.scope_column} = ANY(%s)", self.scope_ids)]
+
+    def time_of(self, row_id: str | None) -> int | None:
+        """When an attempt id was made (epoch ms), where the dispatcher's ids tell it."""
+        return None
 
     def rows_by_id(self, conn: Any, ids: Sequence[str]) -> list[tuple[Any, ...]]:
         """The current state of the given attempt rows (those that still exist)."""
@@ -97,12 +123,19 @@ class Dispatcher(ABC):
         """The dispatcher's endpoints, for `endpoints import`."""
 
     def unoffered(self, event_ids: set[str]) -> list[str]:
-        """The event ids not offered to the store yet by this process, now counted as offered."""
+        """The event ids not offered to the store yet by this process; they count as offered once the write
+        that carries them commits (`committed`), so a failed write offers them again."""
         fresh = sorted(event_ids - self.offered)
-        if len(self.offered) + len(fresh) > OFFERED_LIMIT:
-            self.offered.clear()
-        self.offered.update(fresh)
+        self.pending_offers.update(fresh)
         return fresh
+
+    def committed(self, stored: bool) -> None:
+        """The write of the last converted batch committed (`stored`) or failed."""
+        if stored:
+            if len(self.offered) + len(self.pending_offers) > OFFERED_LIMIT:
+                self.offered.clear()
+            self.offered.update(self.pending_offers)
+        self.pending_offers.clear()
 
 
 def server_cursor(

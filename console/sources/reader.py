@@ -2,8 +2,9 @@
 
 The cursor (kept in the store, written in the same transaction as the attempts it covers):
 - `after`: every attempt row with an id up to this one has been dealt with;
-- `beyond`: ids above `after` already dealt with. Ids are only nearly in commit order (a row can commit a
-  moment after a row with a higher id), so `after` moves only over rows older than `SETTLE_MS` by the
+- `beyond`: ids above `after` already dealt with. Ids are only nearly in commit order: Svix stamps a row
+  with its request's start and commits it when the request ends (a timeout: 30 s later), so `after` moves
+  only over rows older than the dispatcher's read window (`Dispatcher.late_ms`, `window=` on the URL) by the
   dispatcher's clock; newer rows are stored at once and listed here so the next read skips them;
 - `open`: ids of attempts still pending or sending. They are read again on every pass and stored when they
   have ended (Svix updates such rows in place).
@@ -24,7 +25,9 @@ from console.sources.url import SourceURL
 from console.store import Store
 from console.store.cursors import load_cursor, save_cursor, write_with_cursor
 
-SETTLE_MS = 10_000
+FUTURE_MS = (
+    3_600_000  # a row dated further ahead of the dispatcher's clock is rejected (it would hold the cursor)
+)
 
 
 class RowReject(Reject):
@@ -96,7 +99,9 @@ class SourceReader:
         after: str | None = saved.get("after")
         open_ids: set[str] = set(saved.get("open", ()))
         beyond: set[str] = set(saved.get("beyond", ()))
-        settle_before = db_now_ms(conn) - SETTLE_MS
+        now = db_now_ms(conn)
+        settle_before = now - self.dispatcher.late_ms
+        too_new = now + FUTURE_MS
 
         def state() -> dict[str, Any]:
             return {
@@ -133,18 +138,25 @@ class SourceReader:
             conn, None if since_ms is not None else after, since_ms, self.batch_size
         ):
             final = []
+            future: list[tuple[str, str]] = []
             for row in rows:
-                row_id = row[0]
+                row_id, created = row[0], row[1]
                 known = row_id in beyond or row_id in open_ids
                 if not known:
-                    kind = self.dispatcher.row_state(row)
-                    if kind == OPEN:
-                        open_ids.add(row_id)
-                    elif kind == FINAL:
-                        final.append(row)
+                    if created is not None and created > too_new:
+                        future.append((row_id, "created_at: more than 1 h ahead of the dispatcher's clock"))
+                        created = None  # settled: it must not hold the cursor
+                    else:
+                        kind = self.dispatcher.row_state(row)
+                        if kind == OPEN:
+                            open_ids.add(row_id)
+                        elif kind == FINAL:
+                            final.append(row)
                 if after is not None and row_id <= after:
                     continue  # re-read for --since: the cursor is past it already
-                if settled and row[1] < settle_before:
+                if created is not None and created > too_new:
+                    created = None
+                if settled and (created is None or created < settle_before):
                     after = row_id
                     beyond.discard(row_id)
                 else:
@@ -152,7 +164,7 @@ class SourceReader:
                     if row_id not in open_ids:
                         beyond.add(row_id)
             beyond = {b for b in beyond if after is None or b > after}
-            self._store(conn, final, state())
+            self._store(conn, final, state(), future)
             unsaved = False
             if progress is not None:
                 progress(self.summary)
@@ -161,21 +173,38 @@ class SourceReader:
         if unsaved:
             save_cursor(self.store, self.url.key, state())
 
-    def _store(self, conn: Any, rows: Sequence[tuple[Any, ...]], state: dict[str, Any]) -> None:
+    def _store(
+        self,
+        conn: Any,
+        rows: Sequence[tuple[Any, ...]],
+        state: dict[str, Any],
+        rejected: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Write the records of final `rows` and the cursor `state` in one transaction; `rejected` rows (id,
+        reason) are counted and reported once that transaction commits."""
         converted = self.dispatcher.convert(conn, rows) if rows else None
         if converted is None:
             save_cursor(self.store, self.url.key, state)
+            self._rejected(len(rejected), rejected)
             return
+        try:
+            result = write_with_cursor(self.store, self.url.key, state, converted.attempts, converted.events)
+        except BaseException:
+            self.dispatcher.committed(False)
+            raise
+        self.dispatcher.committed(True)
         summary = self.summary
-        summary.lines += len(rows)
-        for row_id, reason in converted.rejects:
-            self._reject(row_id, reason)
-        result = write_with_cursor(self.store, self.url.key, state, converted.attempts, converted.events)
+        self._rejected(len(rows) + len(rejected), [*rejected, *converted.rejects])
         summary.accepted += result.inserted
         summary.duplicates += result.duplicates
         for key, reason in result.rejected.items():
             self._reject(f"of {key[0]} at {key[1]}", reason)
         self.rejects.flush()
+
+    def _rejected(self, lines: int, rejects: Sequence[tuple[str, str]]) -> None:
+        self.summary.lines += lines
+        for row_id, reason in rejects:
+            self._reject(row_id, reason)
 
     def _reject(self, row_id: str, reason: str) -> None:
         self.summary.rejected += 1

@@ -4,23 +4,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
 import orjson
 
 from console.domain.outcomes import Trigger, classify_outcome
+from console.domain.payload_fields import DEFAULT_PATHS, FieldPaths, read_fields
 from console.domain.records import AttemptRecord, EventRecord
+from console.domain.times import parse_rfc3339_ms
 from console.ingest.lines import (
     MAX_ATTEMPT,
     MAX_ID_LENGTH,
     MAX_LATENCY_MS,
     RESPONSE_EXCERPT_BYTES,
     LineError,
-    text_or_none,
 )
 
 NO_RESPONSE = "no response"
+FAILED_DESPITE = "recorded as failed by the dispatcher after HTTP"
 
 
 def _text(name: str, value: object) -> str:
@@ -88,25 +91,43 @@ def build_attempt(
     )
 
 
-def build_event(event_id: str, event_type: str, occurred_at_ms: int, payload: bytes) -> EventRecord:
-    """The event of a dispatcher message: its payload bytes as sent, and the reward fields when present."""
-    fields: dict[str, object] = {}
+def failed_despite(status_code: int | None, error: str | None) -> tuple[int | None, str | None]:
+    """An attempt the dispatcher recorded as failed although its status is 2xx (Convoy: the response body
+    could not be read; it retries): stored without a status, the status kept in the error text, so it never
+    counts as delivered."""
+    if status_code is None or not 200 <= status_code < 300:
+        return status_code, error
+    return None, f"{FAILED_DESPITE} {status_code}" + (f": {error}" if error else "")
+
+
+def build_event(
+    event_id: str,
+    event_type: str,
+    occurred_at_ms: int,
+    payload: bytes,
+    paths: FieldPaths = DEFAULT_PATHS,
+) -> EventRecord:
+    """The event of a dispatcher message: its payload bytes as sent, and the business fields found through
+    `paths` (the payload's own time, when found, is the event's time). LineError names a bad id or type."""
+    _text("event_id", event_id)
+    _text("event_type", event_type)
     try:
         decoded = orjson.loads(payload) if payload else None
     except orjson.JSONDecodeError:
         decoded = None
-    if isinstance(decoded, dict):
-        fields = decoded
-    amount = fields.get("amount")
+    found = read_fields(decoded, paths)
+    if found.time is not None:
+        with contextlib.suppress(ValueError):
+            occurred_at_ms = parse_rfc3339_ms(found.time)
     return EventRecord(
         event_id,
         event_type,
         occurred_at_ms,
         payload,
-        text_or_none(fields.get("user_id")),
-        text_or_none(fields.get("reward_id")),
-        str(amount) if isinstance(amount, int | float | str) and not isinstance(amount, bool) else None,
-        text_or_none(fields.get("currency")),
+        found.user_id,
+        found.reward_id,
+        found.amount,
+        found.currency,
     )
 
 

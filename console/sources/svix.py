@@ -1,11 +1,17 @@
-"""A self-hosted Svix server's PostgreSQL tables, read-only.
+"""A self-hosted Svix server's PostgreSQL tables, read-only (checked against svix-server 1.100.0; docs/sources.md).
 
-Mapping (docs/sources.md): event_id = the message id (`msg_…`, Svix's `webhook-id`), endpoint_id = `endp_id`,
-attempted_at = `created_at`, status_code = `response_status_code` (0: no response, `response` is the error),
-latency = `response_duration_ms`, trigger from `trigger_type`, attempt numbers from `attempt_number` (rows
-from before that column, and manual attempts, are numbered by their order, see `_numbers`), payload bytes
-from `messagecontent.payload`, else the compact JSON of `message.payload`. Only ended attempts (Success,
-Fail) are stored; Pending and Sending ones are come back for (see `reader`).
+What Svix writes: one `messageattempt` row per HTTP attempt, inserted once when the request has ended, its id
+(a KSUID, `atmpt_…`) and `created_at` taken when it started, so a timed-out attempt commits up to the worker's
+request timeout (30 s) after rows with later ids: the reader's window (`late_ms`) covers that. `status` is 0
+(Success) or 2 (Fail); `attempt_number` counts from 0 (the first scheduled attempt), -1 on manual attempts
+and on rows from servers older than 1.77; `response_duration_ms` is 0 on rows from servers older than 1.64.1
+(`ended_at - created_at` is used then); `response_status_code` 0 means no response came (`response` is the
+error text).
+
+Mapping: event_id = the message id (`msg_…`, Svix's `webhook-id`), endpoint_id = `endp_id`, attempted_at =
+`created_at`, attempt = `attempt_number` + 1 for scheduled rows (see `_numbers` for the others), payload bytes
+from `messagecontent.payload`, else the compact JSON of `message.payload`, business fields through the URL's
+field paths.
 """
 
 from __future__ import annotations
@@ -13,41 +19,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from console.domain.outcomes import Trigger
 from console.ingest.lines import LineError
 from console.ingest.sources import SourceError
-from console.sources.database import check_tables
+from console.sources.database import check_tables, epoch_ms
 from console.sources.dispatcher import (
     FINAL,
     OPEN,
-    SKIP,
     Converted,
     Dispatcher,
     ImportedEndpoint,
 )
-from console.sources.records import build_attempt, build_event
+from console.sources.records import build_attempt, build_event, failed_despite, go_compact
+from console.sources.tenants import resolve_scope
 
 SUCCESS, PENDING, FAIL, SENDING = 0, 1, 2, 3
 SCHEDULED, MANUAL = 0, 1
 SHAPE = "a Svix server database (tables message, messageattempt, endpoint, application; Svix 1.x)"
-_MS = "floor(extract(epoch FROM {}) * 1000)::bigint"
+# The worker's request timeout (30 s) plus a margin: how long after its start an attempt row may commit.
+DEFAULT_LATE_MS = 45_000
 
 
 class SvixSource(Dispatcher):
     kind = "svix"
     attempts_table = "messageattempt"
-    scope_column = "m.app_id"
+    default_late_ms = DEFAULT_LATE_MS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.has_content = True
+        self.number_column = "a.attempt_number"
 
     def prepare(self, conn: Any) -> None:
-        columns = check_tables(
-            conn, self.url, ("message", "messageattempt", "endpoint", "application"), SHAPE
-        )
+        columns = check_tables(conn, self.url, ("message", "messageattempt", "application"), SHAPE)
         attempt_columns = columns["messageattempt"]
         missing = {
             "id",
@@ -64,50 +68,76 @@ class SvixSource(Dispatcher):
                 f"{self.url.display}: table {self.url.schema}.messageattempt lacks column(s) {', '.join(sorted(missing))}; expected {SHAPE}"
             )
         self.has_content = "messagecontent" in columns
-        duration = "a.response_duration_ms" if "response_duration_ms" in attempt_columns else "NULL::bigint"
-        number = "a.attempt_number" if "attempt_number" in attempt_columns else "(-1)::smallint"
-        self.number_column = "attempt_number" if "attempt_number" in attempt_columns else "(-1)"
+        self.endpoint_table = "endpoint" in columns
+        ended = "a.ended_at" if "ended_at" in attempt_columns else "NULL::timestamptz"
+        measured = f"CASE WHEN {ended} IS NOT NULL THEN greatest(0, extract(epoch FROM ({ended} - a.created_at)) * 1000)::float8 END"
+        if "response_duration_ms" in attempt_columns:
+            # 0 on rows from before the column (its DEFAULT): the row's own start and end then
+            duration = f"CASE WHEN a.response_duration_ms > 0 THEN a.response_duration_ms::float8 ELSE {measured} END"
+        else:
+            duration = measured
+        self.number_column = "a.attempt_number" if "attempt_number" in attempt_columns else "(-1)::smallint"
         self.select = (
-            f"SELECT a.id, {_MS.format('a.created_at')}, a.msg_id, a.endp_id, a.status, a.response_status_code, "
-            f"a.response, a.trigger_type, {duration}, {number}, m.event_type "
-            f"FROM {self.table('messageattempt')} a JOIN {self.table('message')} m ON m.id = a.msg_id"
+            f"SELECT a.id, {epoch_ms('a.created_at')}, a.msg_id, a.endp_id, a.status, a.response_status_code, "
+            f"a.response, a.trigger_type, {duration}, {self.number_column}, m.event_type, m.id IS NOT NULL "
+            f"FROM {self.table('messageattempt')} a LEFT JOIN {self.table('message')} m ON m.id = a.msg_id"
         )
-        app = self.url.options.get("app")
-        if app is not None:
-            found = conn.execute(
-                f"SELECT id FROM {self.table('application')} WHERE id = %s OR uid = %s", (app, app)
-            ).fetchall()
-            if not found:
-                raise SourceError(f"{self.url.display}: no Svix application with id or uid {app!r}")
-            self.scope_ids = [r[0] for r in found]
+        scope = resolve_scope(
+            conn,
+            self.url,
+            kind="Svix application",
+            name_label="uid",
+            table=self.table("application"),
+            name_column="uid",
+            org_column="org_id",
+            wanted=self.url.options.get("app"),
+            org=self.url.options.get("org"),
+            live="NOT deleted" if "deleted" in columns["application"] else "true",
+        )
+        if scope is not None:
+            self.scope_column, self.scope_ids = "m.app_id", scope
 
     def row_state(self, row: tuple[Any, ...]) -> int:
-        status = row[4]
-        if status in (SUCCESS, FAIL):
-            return FINAL
-        return OPEN if status in (PENDING, SENDING) else SKIP
+        # Svix writes only ended attempts (0, 2); a row still Pending or Sending (servers before 1.x did) is
+        # read again later. Anything else is final: `convert` rejects it with its reason.
+        return OPEN if row[4] in (PENDING, SENDING) else FINAL
 
     def convert(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> Converted:
         out = Converted()
-        numbers = self._numbers(conn, [r for r in rows if r[7] != SCHEDULED or r[9] is None or r[9] < 1])
+        numbers = self._numbers(conn, [r for r in rows if r[7] != SCHEDULED or r[9] is None or r[9] < 0])
+        created_of: dict[str, int] = {}
         for (
             row_id,
             created,
             msg_id,
             endp_id,
-            _status,
+            status,
             code,
             response,
             trigger,
             duration,
             number,
             event_type,
+            message_found,
         ) in rows:
-            if trigger == SCHEDULED and number is not None and number >= 1:
-                attempt = number
-            else:
-                attempt = numbers.get(row_id, 0)
             try:
+                if not message_found:
+                    raise LineError("msg_id", f"message {msg_id!r} not found in {self.url.schema}.message")
+                if status not in (SUCCESS, FAIL):
+                    raise LineError("status", f"{status!r} is not a Svix attempt status (0 Success, 2 Fail)")
+                if created is None:
+                    raise LineError("created_at", "missing or outside 1970-2100")
+                if trigger not in (SCHEDULED, MANUAL):
+                    raise LineError("trigger_type", f"{trigger!r} is not 0 (scheduled) or 1 (manual)")
+                if trigger == SCHEDULED and number is not None and number >= 0:
+                    attempt = number + 1
+                else:
+                    attempt = numbers.get(row_id, 0)
+                if code is None:
+                    raise LineError("response_status_code", "missing")
+                code, error = (code or None), (response if not code else None)
+                if status == FAIL:
+                    code, error = failed_despite(code, error)
                 out.attempts.append(
                     build_attempt(
                         msg_id,
@@ -115,29 +145,33 @@ class SvixSource(Dispatcher):
                         endp_id,
                         attempt,
                         created,
-                        code or None,
+                        code,
                         duration,
-                        response if not code else None,
+                        error,
                         Trigger.MANUAL if trigger == MANUAL else Trigger.SCHEDULED,
                         response,
                     )
                 )
+                created_of.setdefault(msg_id, created)
             except LineError as exc:
                 out.rejects.append((row_id, str(exc)))
-        self._events(conn, {r[2] for r in rows}, out)
+        self._events(conn, created_of, out)
         return out
 
     def _numbers(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
-        """Numbers for manual attempts (after the scheduled attempts made before them, then in order, as
-        hookconsole numbers its replays) and for scheduled rows without a number (their order)."""
+        """Numbers of the rows Svix did not number: a scheduled row from before `attempt_number` is its rank
+        (by id) among the message's scheduled rows at the endpoint; a manual row comes after the scheduled
+        attempts made before it (the highest number + 1, or their count), then in order, as hookconsole
+        numbers its own replays (a message tried twice, then resent by hand, gets manual attempt 3)."""
         if not rows:
             return {}
         table = self.table("messageattempt")
+        number = self.number_column.replace("a.", "")
         query = (
             "SELECT id, trigger_type, rn, sched FROM ("
             " SELECT id, trigger_type,"
             "  row_number() OVER (PARTITION BY msg_id, endp_id, trigger_type ORDER BY id) AS rn,"
-            f"  greatest(coalesce(max(CASE WHEN trigger_type = 0 THEN {self.number_column} END) OVER w, 0),"
+            f"  greatest(coalesce(max(CASE WHEN trigger_type = 0 THEN {number} + 1 END) OVER w, 0),"
             "   count(*) FILTER (WHERE trigger_type = 0) OVER w) AS sched"
             f" FROM {table} WHERE msg_id = ANY(%s)"
             " WINDOW w AS (PARTITION BY msg_id, endp_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
@@ -146,31 +180,51 @@ class SvixSource(Dispatcher):
         result = conn.execute(query, (sorted({r[2] for r in rows}), [r[0] for r in rows])).fetchall()
         return {row_id: (sched + rn if trigger == MANUAL else rn) for row_id, trigger, rn, sched in result}
 
-    def _events(self, conn: Any, msg_ids: set[str], out: Converted) -> None:
-        wanted = self.unoffered(msg_ids)
+    def _events(self, conn: Any, created_of: dict[str, int], out: Converted) -> None:
+        wanted = self.unoffered(set(created_of))
         if not wanted:
             return
         content = "c.payload" if self.has_content else "NULL::bytea"
         join = f" LEFT JOIN {self.table('messagecontent')} c ON c.id = m.id" if self.has_content else ""
         rows = conn.execute(
-            f"SELECT m.id, m.event_type, {_MS.format('m.created_at')}, {content}, m.payload::text "
+            f"SELECT m.id, m.event_type, {epoch_ms('m.created_at')}, {content}, m.payload::text "
             f"FROM {self.table('message')} m{join} WHERE m.id = ANY(%s)",
             (wanted,),
         ).fetchall()
+        paths = self.url.field_paths
         for msg_id, event_type, created, body, legacy in rows:
             if body is not None:
                 payload = bytes(body)
             elif legacy is not None:
-                payload = orjson.dumps(orjson.loads(legacy))
+                payload = go_compact(legacy.encode())  # jsonb's text, whitespace removed: what Svix sends
             else:
                 payload = b""  # expired or expunged: the attempts are still counted
-            out.events.append(build_event(msg_id, event_type, created, payload))
+            try:
+                out.events.append(
+                    build_event(
+                        msg_id,
+                        event_type,
+                        created if created is not None else created_of[msg_id],
+                        payload,
+                        paths,
+                    )
+                )
+            except LineError:
+                self.pending_offers.discard(msg_id)  # its attempts were rejected for the same reason
 
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
+        if not self.endpoint_table:
+            raise SourceError(
+                f"{self.url.display}: table {self.url.schema}.endpoint not found; expected {SHAPE}"
+            )
         where = "WHERE NOT e.deleted"
         params: list[Any] = []
         if self.scope_ids is not None:
-            where += " AND e.app_id = ANY(%s)"
+            where += (
+                " AND e.app_id = ANY(%s)"
+                if self.scope_column == "m.app_id"
+                else (f" AND e.app_id IN (SELECT id FROM {self.table('application')} WHERE org_id = ANY(%s))")
+            )
             params.append(self.scope_ids)
         rows = conn.execute(
             f"SELECT e.id, e.url, e.uid, e.disabled FROM {self.table('endpoint')} e {where} ORDER BY e.id",

@@ -10,11 +10,14 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from console.domain.payload_fields import FIELD_KEYS, FieldPaths
+from console.domain.times import parse_duration_ms
 from console.ingest.sources import SourceError
 
 KINDS = ("svix", "convoy")
 # Options of ours; any other query parameter (sslmode, connect_timeout, ...) goes to libpq as it is.
-OPTIONS = {"svix": ("app", "schema"), "convoy": ("project", "schema")}
+_COMMON = ("org", "schema", "window", *(f"payload.{name}" for name in FIELD_KEYS))
+OPTIONS = {"svix": ("app", *_COMMON), "convoy": ("project", *_COMMON)}
 DEFAULT_SCHEMA = {"svix": "public", "convoy": "convoy"}
 _SCHEMES = tuple(f"{kind}+{db}://" for kind in KINDS for db in ("postgresql", "postgres"))
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
@@ -34,15 +37,33 @@ class SourceURL:
     display: str
     options: dict[str, str]
     password: str | None = field(default=None, repr=False)
+    cursor_key: str = ""
 
     @property
     def schema(self) -> str:
         return self.options.get("schema") or DEFAULT_SCHEMA[self.kind]
 
     @property
+    def window_ms(self) -> int | None:
+        """`window=`: how long after its start an attempt row may still commit (None: the dispatcher's default)."""
+        text = self.options.get("window")
+        return None if text is None else parse_duration_ms(text)
+
+    @property
+    def field_paths(self) -> FieldPaths:
+        """Where the payload keeps the business fields (`payload.reward=data.reward.id`, ...)."""
+        paths = FieldPaths()
+        for name in FIELD_KEYS:
+            path = self.options.get(f"payload.{name}")
+            if path is not None:
+                paths = paths.with_path(name, path)
+        return paths
+
+    @property
     def key(self) -> str:
-        """What the cursor is kept under: the URL without password, options sorted."""
-        return self.display
+        """What the cursor is kept under: the URL without password, options sorted, less the options that do
+        not change which rows are read (`window=`, `payload.*=`)."""
+        return self.cursor_key or self.display
 
     def mask(self, text: str) -> str:
         """`text` with the password (if any) blanked out, for error messages."""
@@ -75,7 +96,7 @@ def parse_source_url(text: str) -> SourceURL:
             if not value:
                 raise SourceError(f"{kind} source URL: option {name}= is empty")
             ours[name] = value
-        elif name in ("app", "project", "schema"):
+        elif name in ("app", "project") or name in _COMMON or name.startswith("payload."):
             raise SourceError(
                 f"{kind} source URL: unknown option {name}= (a {kind} source takes {', '.join(OPTIONS[kind])})"
             )
@@ -85,6 +106,7 @@ def parse_source_url(text: str) -> SourceURL:
             )
         else:
             passthrough.append((name, value))
+    _check_options(kind, ours)
     schema = ours.get("schema")
     if schema is not None and not _IDENTIFIER.match(schema):
         raise SourceError(f"{kind} source URL: schema={schema!r} is not a plain identifier")
@@ -100,9 +122,34 @@ def parse_source_url(text: str) -> SourceURL:
     display = urlunsplit(
         (f"{kind}+postgresql", netloc, path, urlencode(sorted(ours.items()) + sorted(passthrough)), "")
     )
+    scoping = sorted((k, v) for k, v in ours.items() if k in ("app", "project", "org", "schema"))
+    cursor_key = urlunsplit(
+        (f"{kind}+postgresql", netloc, path, urlencode(scoping + sorted(passthrough)), "")
+    )
     secret_netloc = netloc
     if password is not None:
         head = quote(user or "", safe="") + ":" + quote(password, safe="") + "@"
         secret_netloc = head + netloc.split("@", 1)[-1]
     conninfo = urlunsplit(("postgresql", secret_netloc, path, urlencode(passthrough), ""))
-    return SourceURL(kind, conninfo, display, ours, password)
+    return SourceURL(kind, conninfo, display, ours, password, cursor_key)
+
+
+MAX_WINDOW_MS = 3_600_000
+
+
+def _check_options(kind: str, options: dict[str, str]) -> None:
+    """SourceError for an option whose value cannot be used (named with the option)."""
+    if "window" in options:
+        try:
+            window = parse_duration_ms(options["window"])
+        except ValueError as exc:
+            raise SourceError(f"{kind} source URL: window={options['window']!r}: {exc}") from None
+        if not 0 <= window <= MAX_WINDOW_MS:
+            raise SourceError(f"{kind} source URL: window= must be between 0s and 1h")
+    for name in FIELD_KEYS:
+        path = options.get(f"payload.{name}")
+        if path is not None:
+            try:
+                FieldPaths().with_path(name, path)
+            except ValueError as exc:
+                raise SourceError(f"{kind} source URL: {exc}") from None

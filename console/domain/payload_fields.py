@@ -1,0 +1,115 @@
+"""Business fields of a payload (user, reward, amount, currency, event time), read through field paths.
+
+Senders put them where they like: at the top level (`reward_id`), or inside an envelope (`data.reward_id`,
+`payload.reward_id`, as Svix and Convoy users often do). Each field has a list of candidate paths, tried in
+order; the first that holds a usable value wins. The defaults try the top level, then `data.`, then
+`payload.`; a source URL (`payload.reward=data.reward.id`) or a mapping file (`[payload] reward = ...`) sets
+one path instead. A field no path finds is left empty (None), never zero: docs/payload-fields.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# field name -> the payload key it is read from by default
+FIELD_KEYS: dict[str, str] = {
+    "user": "user_id",
+    "reward": "reward_id",
+    "amount": "amount",
+    "currency": "currency",
+    "time": "timestamp",
+}
+ENVELOPES = ("", "data.", "payload.")
+MAX_TEXT = 200
+_PATH = re.compile(r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+){0,7}$")
+
+
+def default_paths(name: str) -> tuple[str, ...]:
+    return tuple(f"{envelope}{FIELD_KEYS[name]}" for envelope in ENVELOPES)
+
+
+@dataclass(frozen=True)
+class FieldPaths:
+    """The candidate paths of each business field."""
+
+    paths: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {name: default_paths(name) for name in FIELD_KEYS}
+    )
+
+    def with_path(self, name: str, path: str) -> FieldPaths:
+        """These paths with `name` read from `path` alone (ValueError naming what is wrong)."""
+        if name not in FIELD_KEYS:
+            raise ValueError(f"unknown payload field {name!r} (known: {', '.join(FIELD_KEYS)})")
+        if not _PATH.match(path):
+            raise ValueError(
+                f"payload.{name}={path!r} is not a dotted field path such as data.{FIELD_KEYS[name]}"
+            )
+        return FieldPaths({**self.paths, name: (path,)})
+
+    def hint(self, name: str) -> str:
+        """How to point a field elsewhere, for messages: `payload.reward = ...`."""
+        return f"payload.{name} = <path, e.g. data.{FIELD_KEYS[name]}>"
+
+    @property
+    def is_default(self) -> bool:
+        return self == DEFAULT_PATHS
+
+
+def _at(document: dict[str, Any], path: str) -> Any:
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+        if value is None:
+            return None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value[:MAX_TEXT] if value else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _amount(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | str):
+        return str(value)[:MAX_TEXT] if value != "" else None
+    return None
+
+
+_READERS = {"user": _text, "reward": _text, "amount": _amount, "currency": _text, "time": _text}
+
+
+@dataclass(frozen=True)
+class BusinessFields:
+    user_id: str | None = None
+    reward_id: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+    time: str | None = None  # as written; the caller parses it (RFC 3339)
+
+
+def read_fields(document: object, paths: FieldPaths) -> BusinessFields:
+    """The business fields of a decoded payload (all None when it is not a JSON object)."""
+    if not isinstance(document, dict):
+        return BusinessFields()
+    found: dict[str, str | None] = {}
+    for name, candidates in paths.paths.items():
+        reader = _READERS[name]
+        value = None
+        for path in candidates:
+            value = reader(_at(document, path))
+            if value is not None:
+                break
+        found[name] = value
+    return BusinessFields(found["user"], found["reward"], found["amount"], found["currency"], found["time"])
+
+
+DEFAULT_PATHS = FieldPaths()
