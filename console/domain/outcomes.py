@@ -66,7 +66,16 @@ _KIND_WORDS: tuple[tuple[ErrorKind, tuple[str, ...]], ...] = (
     (ErrorKind.CONNECTION_REFUSED, ("refused", "client error (connect)", "connect error")),
     (
         ErrorKind.CONNECTION_RESET,
-        ("reset", "broken pipe", "remote end closed", "disconnected", "eof", "connection closed"),
+        (
+            "reset",
+            "broken pipe",
+            "remote end closed",
+            "disconnected",
+            "eof",
+            "connection closed",
+            "client error (sendrequest)",
+            "client error (canceled)",
+        ),
     ),
 )
 

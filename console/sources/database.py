@@ -102,3 +102,12 @@ def epoch_ms(column: str) -> str:
         f"CASE WHEN {column} >= '1970-01-01T00:00:00Z' AND {column} < '2100-01-01T00:00:00Z' "
         f"THEN floor(extract(epoch FROM {column}) * 1000)::bigint END"
     )
+
+
+def can_read(conn: Any, url: SourceURL, table: str) -> bool:
+    """True when the role may SELECT from the (existing) table."""
+    return bool(
+        conn.execute(
+            "SELECT has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'SELECT')", (url.schema, table)
+        ).fetchone()[0]
+    )

@@ -39,6 +39,21 @@ class RowReject(Reject):
 
 
 OPEN_CHUNK = 1000
+RETRY_CAP_S = 30.0  # the longest wait between tries of a failing source
+
+
+def describe(url: SourceURL, exc: BaseException, retry_in_s: float) -> str:
+    """One line for a failed read: the source's own errors as they are, the store's with their kind (its
+    first line only: a driver's later lines repeat the statement); never the source's password."""
+    from console.ingest.sources import SourceError
+
+    lines = str(exc).strip().splitlines() or [""]
+    text = (
+        lines[0]
+        if isinstance(exc, SourceError)
+        else f"{url.display}: store: {type(exc).__name__}: {lines[0]}"
+    )
+    return url.mask(text)[:500] + f" (retrying in {retry_in_s:g}s)"
 
 
 class SourceReader:
@@ -221,25 +236,34 @@ def follow_sources(
     on_pass: Callable[[str, IngestSummary], None] | None = None,
     on_error: Callable[[str], None] | None = None,
 ) -> None:
-    """A read pass of every source every `every_s` seconds until `stop` is set. A failed pass is reported
-    through `on_error` and tried again at the next tick (the cursor makes the retry exact)."""
-    from console.ingest.sources import SourceError
-
+    """A read pass of every source every `every_s` seconds until `stop` is set. A failed pass (the source or
+    the store) is reported through `on_error` and tried again after a wait doubling up to `RETRY_CAP_S`; the
+    cursor, written with the rows it covers, makes the retry exact. Without `on_error` a failure ends it."""
     first = {id(r) for r in readers}
+    failing: dict[int, float] = {}  # reader -> when it may be tried again
+    waits: dict[int, float] = {}
     for reader in readers:
         reader.stop = stop
     while not stop.is_set():
         for reader in readers:
             if stop.is_set():
                 break
+            key = id(reader)
+            if failing.get(key, 0.0) > time.monotonic():
+                continue
             before = (reader.summary.lines, reader.summary.rejected)
             try:
-                reader.read(since_ms if id(reader) in first else None)
-                first.discard(id(reader))
-            except SourceError as exc:
+                reader.read(since_ms if key in first else None)
+                first.discard(key)
+                failing.pop(key, None)
+                waits.pop(key, None)
+            except Exception as exc:
                 if on_error is None:
                     raise
-                on_error(str(exc))
+                wait = min(RETRY_CAP_S, max(every_s, waits.get(key, every_s / 2) * 2))
+                waits[key] = wait
+                failing[key] = time.monotonic() + wait
+                on_error(describe(reader.url, exc, wait))
                 continue
             if on_pass is not None and (reader.summary.lines, reader.summary.rejected) != before:
                 on_pass(reader.url.display, reader.summary)

@@ -22,7 +22,7 @@ from typing import Any
 from console.domain.outcomes import Trigger
 from console.ingest.lines import LineError
 from console.ingest.sources import SourceError
-from console.sources.database import check_tables, epoch_ms
+from console.sources.database import can_read, check_tables, epoch_ms
 from console.sources.dispatcher import (
     FINAL,
     OPEN,
@@ -51,7 +51,9 @@ class SvixSource(Dispatcher):
         self.number_column = "a.attempt_number"
 
     def prepare(self, conn: Any) -> None:
-        columns = check_tables(conn, self.url, ("message", "messageattempt", "application"), SHAPE)
+        scoped = self.url.options.get("app") is not None or self.url.options.get("org") is not None
+        required = ("message", "messageattempt", "application") if scoped else ("message", "messageattempt")
+        columns = check_tables(conn, self.url, required, SHAPE)
         attempt_columns = columns["messageattempt"]
         missing = {
             "id",
@@ -67,7 +69,7 @@ class SvixSource(Dispatcher):
             raise SourceError(
                 f"{self.url.display}: table {self.url.schema}.messageattempt lacks column(s) {', '.join(sorted(missing))}; expected {SHAPE}"
             )
-        self.has_content = "messagecontent" in columns
+        self.has_content = "messagecontent" in columns and can_read(conn, self.url, "messagecontent")
         self.endpoint_table = "endpoint" in columns
         ended = "a.ended_at" if "ended_at" in attempt_columns else "NULL::timestamptz"
         measured = f"CASE WHEN {ended} IS NOT NULL THEN greatest(0, extract(epoch FROM ({ended} - a.created_at)) * 1000)::float8 END"
@@ -82,6 +84,8 @@ class SvixSource(Dispatcher):
             f"a.response, a.trigger_type, {duration}, {self.number_column}, m.event_type, m.id IS NOT NULL "
             f"FROM {self.table('messageattempt')} a LEFT JOIN {self.table('message')} m ON m.id = a.msg_id"
         )
+        if not scoped:
+            return
         scope = resolve_scope(
             conn,
             self.url,
