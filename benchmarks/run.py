@@ -16,6 +16,8 @@ DEFAULT = [
     "benchmarks.watch",
     "benchmarks.whatif",
     "benchmarks.impact",
+    "benchmarks.sources:--small",  # ~200k Svix rows: read rate against 30k/s
+    "benchmarks.convoy_source",  # ~200k Convoy rows: read rate against 30k/s
 ]
 SLOW: list[str] = ["benchmarks.sources"]  # builds ~1M Svix rows on the test PostgreSQL
 

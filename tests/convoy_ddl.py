@@ -202,6 +202,9 @@ CREATE TABLE event_deliveries (
     event_bytes      BIGINT,
     CONSTRAINT event_deliveries_pkey PRIMARY KEY (id)
 );
+-- two of the indexes sql/1677770163.sql and later migrations create (CONCURRENTLY there)
+CREATE INDEX idx_event_deliveries_event_id_key ON event_deliveries (event_id);
+CREATE INDEX idx_event_deliveries_project_id_event_id ON event_deliveries (project_id, event_id);
 COMMENT ON COLUMN event_deliveries.delivery_mode IS
     'Cached delivery mode from subscription at creation time. Can be either at_least_once or at_most_once';
 """
