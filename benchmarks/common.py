@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from console.domain.times import parse_rfc3339_ms
@@ -84,3 +85,35 @@ def report(name: str, **figures: object) -> None:
     """Print one benchmark's figures on one line."""
     parts = ", ".join(f"{k}={v}" for k, v in figures.items())
     print(f"{name}: {parts}", flush=True)
+
+
+def fill_tables(
+    label: str,
+    count_table: str,
+    expected: int,
+    ddl: str,
+    columns: dict[str, str],
+    rows: Callable[[str], Iterable[tuple[object, ...]]],
+    after: Sequence[str] = (),
+    pg: str = "postgresql://postgres@127.0.0.1:5432/test",
+) -> None:
+    """Write a dispatcher's tables on the test PostgreSQL with COPY (kept while `count_table` holds
+    `expected` rows): `ddl` first, then each table's `rows(table)`, then the `after` statements."""
+    import psycopg
+
+    with psycopg.connect(pg, autocommit=True) as conn:
+        try:
+            count = conn.execute(f"SELECT count(*) FROM {count_table}").fetchone()
+        except psycopg.errors.UndefinedTable:
+            count = None
+        if count is not None and count[0] == expected:
+            return
+        started = time.perf_counter()
+        conn.execute(ddl)
+        for table, names in columns.items():
+            with conn.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows(table):
+                    copy.write_row(row)
+        for statement in after:
+            conn.execute(statement)
+        print(f"  (wrote {expected:,} {label} attempts in {time.perf_counter() - started:.1f} s)", flush=True)

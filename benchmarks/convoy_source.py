@@ -16,10 +16,9 @@ from pathlib import Path
 
 import orjson
 
-from benchmarks.common import hookconsole, report, run_child, sample_log
+from benchmarks.common import fill_tables, hookconsole, report, run_child, sample_log
 from console.domain.times import parse_rfc3339_ms
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 SCHEMA = "hc_bench_convoy"
 DDL = f"""
 DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;
@@ -96,26 +95,15 @@ COLUMNS = {
 
 
 def convoy_tables(log: Path, attempts_expected: int) -> None:
-    import psycopg
-
-    with psycopg.connect(PG, autocommit=True) as conn:
-        try:
-            count = conn.execute(f"SELECT count(*) FROM {SCHEMA}.delivery_attempts").fetchone()
-        except psycopg.errors.UndefinedTable:
-            count = None
-        if count is not None and count[0] == attempts_expected:
-            return
-        started = time.perf_counter()
-        conn.execute(DDL)
-        for table, columns in COLUMNS.items():
-            with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in _rows(log, table):
-                    copy.write_row(row)
-        conn.execute(INDEXES)
-        print(
-            f"  (wrote {attempts_expected:,} Convoy attempts in {time.perf_counter() - started:.1f} s)",
-            flush=True,
-        )
+    fill_tables(
+        "Convoy",
+        f"{SCHEMA}.delivery_attempts",
+        attempts_expected,
+        DDL,
+        COLUMNS,
+        lambda table: _rows(log, table),
+        (INDEXES,),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

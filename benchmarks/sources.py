@@ -16,10 +16,9 @@ from pathlib import Path
 
 import orjson
 
-from benchmarks.common import hookconsole, report, run_child, sample_log
+from benchmarks.common import fill_tables, hookconsole, report, run_child, sample_log
 from console.domain.times import parse_rfc3339_ms
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 SCHEMA = "hc_bench_svix"
 DDL = f"""
 DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;
@@ -86,31 +85,20 @@ COLUMNS = {
 
 def svix_tables(log: Path, attempts_expected: int) -> None:
     """Write the log's attempts into Svix tables (skipped when they hold that many attempts already)."""
-    import psycopg
-
-    with psycopg.connect(PG, autocommit=True) as conn:
-        try:
-            count = conn.execute(f"SELECT count(*) FROM {SCHEMA}.messageattempt").fetchone()
-        except psycopg.errors.UndefinedTable:
-            count = None
-        if count is not None and count[0] == attempts_expected:
-            return
-        started = time.perf_counter()
-        conn.execute(DDL)
-        conn.execute("INSERT INTO application VALUES ('app_1', 'org_1', 'rewards', 'rewards')")
-        for table, columns in COLUMNS.items():
-            with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in _rows(log, table):
-                    copy.write_row(row)
-        conn.execute(
-            "INSERT INTO endpoint (id, app_id, url) SELECT DISTINCT endp_id, 'app_1', 'https://example.com' FROM messageattempt"
-        )
-        conn.execute("CREATE INDEX ix_messageattempt_per_msg_no_status ON messageattempt (msg_id, id DESC)")
-        conn.execute("ANALYZE")
-        print(
-            f"  (wrote {attempts_expected:,} Svix attempts in {time.perf_counter() - started:.1f} s)",
-            flush=True,
-        )
+    fill_tables(
+        "Svix",
+        f"{SCHEMA}.messageattempt",
+        attempts_expected,
+        DDL + "INSERT INTO application VALUES ('app_1', 'org_1', 'rewards', 'rewards');",
+        COLUMNS,
+        lambda table: _rows(log, table),
+        (
+            "INSERT INTO endpoint (id, app_id, url) SELECT DISTINCT endp_id, 'app_1', 'https://example.com' "
+            "FROM messageattempt",
+            "CREATE INDEX ix_messageattempt_per_msg_no_status ON messageattempt (msg_id, id DESC)",
+            "ANALYZE",
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
