@@ -42,7 +42,7 @@ def classify_outcome(status_code: int | None, error: str | None) -> Outcome:
     return Outcome.NETWORK_ERROR
 
 
-# Tried in order; the words are those of the error texts the senders really write (tests/test_error_kinds.py):
+# Tried in order; the words are those of the error texts the senders really write (tests/test_source_truth.py):
 # Go's net/http as Convoy stores it (`Post "https://x": context deadline exceeded`, `dial tcp 1.2.3.4:443:
 # connect: connection refused`, `dial tcp: lookup x on 10.0.0.2:53: no such host`), Svix's reqwest/hyper
 # texts (`error resolving name: ...`, `error making request: client error (Connect)`), and httpx's.

@@ -3,8 +3,7 @@
 Senders put them where they like: at the top level (`reward_id`), or inside an envelope (`data.reward_id`,
 `payload.reward_id`, as Svix and Convoy users often do). Each field has a list of candidate paths, tried in
 order; the first that holds a usable value wins. The defaults try the top level, then `data.`, then
-`payload.`; a source URL (`payload.reward=data.reward.id`) or a mapping file (`[payload] reward = ...`) sets
-one path instead. A field no path finds is left empty (None), never zero: docs/payload-fields.md.
+`payload.`; a source URL (`payload.reward=data.reward.id`) sets one path instead. A field no path finds is left empty (None), never zero: docs/payload-fields.md.
 """
 
 from __future__ import annotations
@@ -47,14 +46,6 @@ class FieldPaths:
                 f"payload.{name}={path!r} is not a dotted field path such as data.{FIELD_KEYS[name]}"
             )
         return FieldPaths({**self.paths, name: (path,)})
-
-    def hint(self, name: str) -> str:
-        """How to point a field elsewhere, for messages: `payload.reward = ...`."""
-        return f"payload.{name} = <path, e.g. data.{FIELD_KEYS[name]}>"
-
-    @property
-    def is_default(self) -> bool:
-        return self == DEFAULT_PATHS
 
 
 def _at(document: dict[str, Any], path: str) -> Any:

@@ -62,7 +62,6 @@ class ConvoySource(Dispatcher):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.endpoint_columns: set[str] = set()
-        self.tables: dict[str, set[str]] = {}
 
     def prepare(self, conn: Any) -> None:
         columns = check_tables(conn, self.url, ("events", "event_deliveries", "delivery_attempts"), SHAPE)
@@ -89,7 +88,6 @@ class ConvoySource(Dispatcher):
                 raise SourceError(
                     f"{self.url.display}: table {self.url.schema}.{table} lacks column(s) {', '.join(sorted(missing))}; expected {SHAPE}"
                 )
-        self.tables = columns
         self.endpoint_columns = columns.get("endpoints", set())
         self.select = (
             f"SELECT a.id, {epoch_ms('a.created_at')}, d.event_id, a.endpoint_id, a.http_status, a.error, "
@@ -189,8 +187,7 @@ class ConvoySource(Dispatcher):
         """Each row's rank by (created_at, id) among the attempts of its event at its endpoint, deleted ones
         included (numbers never shift when a row is soft-deleted later), keyed by the row's index in `rows`:
         two rows sharing an id (possible in a partitioned table) keep a number each."""
-        wanted = [(r[0], r[1]) for r in rows if r[11] and r[1] is not None]
-        if not wanted:
+        if not any(r[11] and r[1] is not None for r in rows):
             return {}
         projects = sorted({r[12] for r in rows})
         query = (

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from console.domain.backoff import retry_waits
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink
 from console.sources.database import connect, db_now_ms, read_transaction
 from console.sources.dispatcher import FINAL, OPEN, Dispatcher
@@ -25,9 +26,8 @@ from console.sources.url import SourceURL
 from console.store import Store
 from console.store.cursors import load_cursor, save_cursor, write_with_cursor
 
-FUTURE_MS = (
-    3_600_000  # a row dated further ahead of the dispatcher's clock is rejected (it would hold the cursor)
-)
+# A row dated further ahead of the dispatcher's clock is rejected (it would hold the cursor).
+FUTURE_MS = 3_600_000
 
 
 class RowReject(Reject):
@@ -39,7 +39,6 @@ class RowReject(Reject):
 
 
 OPEN_CHUNK = 1000
-RETRY_CAP_S = 30.0  # the longest wait between tries of a failing source
 
 
 def describe(url: SourceURL, exc: BaseException, retry_in_s: float) -> str:
@@ -157,20 +156,18 @@ class SourceReader:
             for row in rows:
                 row_id, created = row[0], row[1]
                 known = row_id in beyond or row_id in open_ids
-                if not known:
-                    if created is not None and created > too_new:
+                if created is not None and created > too_new:
+                    created = None  # settled: it must not hold the cursor
+                    if not known:
                         future.append((row_id, "created_at: more than 1 h ahead of the dispatcher's clock"))
-                        created = None  # settled: it must not hold the cursor
-                    else:
-                        kind = self.dispatcher.row_state(row)
-                        if kind == OPEN:
-                            open_ids.add(row_id)
-                        elif kind == FINAL:
-                            final.append(row)
+                elif not known:
+                    kind = self.dispatcher.row_state(row)
+                    if kind == OPEN:
+                        open_ids.add(row_id)
+                    elif kind == FINAL:
+                        final.append(row)
                 if after is not None and row_id <= after:
                     continue  # re-read for --since: the cursor is past it already
-                if created is not None and created > too_new:
-                    created = None
                 if settled and (created is None or created < settle_before):
                     after = row_id
                     beyond.discard(row_id)
@@ -240,8 +237,8 @@ def follow_sources(
     the store) is reported through `on_error` and tried again after a wait doubling up to `RETRY_CAP_S`; the
     cursor, written with the rows it covers, makes the retry exact. Without `on_error` a failure ends it."""
     first = {id(r) for r in readers}
-    failing: dict[int, float] = {}  # reader -> when it may be tried again
-    waits: dict[int, float] = {}
+    retry_at: dict[int, float] = {}  # a failing reader -> when it may be tried again
+    waits: dict[int, Iterator[float]] = {}
     for reader in readers:
         reader.stop = stop
     while not stop.is_set():
@@ -249,20 +246,19 @@ def follow_sources(
             if stop.is_set():
                 break
             key = id(reader)
-            if failing.get(key, 0.0) > time.monotonic():
+            if retry_at.get(key, 0.0) > time.monotonic():
                 continue
             before = (reader.summary.lines, reader.summary.rejected)
             try:
                 reader.read(since_ms if key in first else None)
                 first.discard(key)
-                failing.pop(key, None)
+                retry_at.pop(key, None)
                 waits.pop(key, None)
             except Exception as exc:
                 if on_error is None:
                     raise
-                wait = min(RETRY_CAP_S, max(every_s, waits.get(key, every_s / 2) * 2))
-                waits[key] = wait
-                failing[key] = time.monotonic() + wait
+                wait = next(waits.setdefault(key, retry_waits(every_s)))
+                retry_at[key] = time.monotonic() + wait
                 on_error(describe(reader.url, exc, wait))
                 continue
             if on_pass is not None and (reader.summary.lines, reader.summary.rejected) != before:

@@ -48,7 +48,7 @@ class SvixSource(Dispatcher):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.has_content = True
-        self.number_column = "a.attempt_number"
+        self.number_column = "a.attempt_number"  # or a constant -1 on tables from before the column
 
     def prepare(self, conn: Any) -> None:
         scoped = self.url.options.get("app") is not None or self.url.options.get("org") is not None
@@ -170,14 +170,13 @@ class SvixSource(Dispatcher):
         if not rows:
             return {}
         table = self.table("messageattempt")
-        number = self.number_column.replace("a.", "")
         query = (
             "SELECT id, trigger_type, rn, sched FROM ("
             " SELECT id, trigger_type,"
             "  row_number() OVER (PARTITION BY msg_id, endp_id, trigger_type ORDER BY id) AS rn,"
-            f"  greatest(coalesce(max(CASE WHEN trigger_type = 0 THEN {number} + 1 END) OVER w, 0),"
+            f"  greatest(coalesce(max(CASE WHEN trigger_type = 0 THEN {self.number_column} + 1 END) OVER w, 0),"
             "   count(*) FILTER (WHERE trigger_type = 0) OVER w) AS sched"
-            f" FROM {table} WHERE msg_id = ANY(%s)"
+            f" FROM {table} a WHERE msg_id = ANY(%s)"
             " WINDOW w AS (PARTITION BY msg_id, endp_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
             ") r WHERE id = ANY(%s)"
         )
@@ -224,11 +223,7 @@ class SvixSource(Dispatcher):
         where = "WHERE NOT e.deleted"
         params: list[Any] = []
         if self.scope_ids is not None:
-            where += (
-                " AND e.app_id = ANY(%s)"
-                if self.scope_column == "m.app_id"
-                else (f" AND e.app_id IN (SELECT id FROM {self.table('application')} WHERE org_id = ANY(%s))")
-            )
+            where += " AND e.app_id = ANY(%s)"
             params.append(self.scope_ids)
         rows = conn.execute(
             f"SELECT e.id, e.url, e.uid, e.disabled FROM {self.table('endpoint')} e {where} ORDER BY e.id",

@@ -38,26 +38,12 @@ class SourceURL:
     options: dict[str, str]
     password: str | None = field(default=None, repr=False)
     cursor_key: str = ""
+    window_ms: int | None = None  # `window=`: how long after its start a row may commit (None: the default)
+    field_paths: FieldPaths = field(default_factory=FieldPaths)  # `payload.reward=data.reward.id`, ...
 
     @property
     def schema(self) -> str:
         return self.options.get("schema") or DEFAULT_SCHEMA[self.kind]
-
-    @property
-    def window_ms(self) -> int | None:
-        """`window=`: how long after its start an attempt row may still commit (None: the dispatcher's default)."""
-        text = self.options.get("window")
-        return None if text is None else parse_duration_ms(text)
-
-    @property
-    def field_paths(self) -> FieldPaths:
-        """Where the payload keeps the business fields (`payload.reward=data.reward.id`, ...)."""
-        paths = FieldPaths()
-        for name in FIELD_KEYS:
-            path = self.options.get(f"payload.{name}")
-            if path is not None:
-                paths = paths.with_path(name, path)
-        return paths
 
     @property
     def key(self) -> str:
@@ -106,7 +92,7 @@ def parse_source_url(text: str) -> SourceURL:
             )
         else:
             passthrough.append((name, value))
-    _check_options(kind, ours)
+    window_ms, paths = _read_options(kind, ours)
     schema = ours.get("schema")
     if schema is not None and not _IDENTIFIER.match(schema):
         raise SourceError(f"{kind} source URL: schema={schema!r} is not a plain identifier")
@@ -131,14 +117,15 @@ def parse_source_url(text: str) -> SourceURL:
         head = quote(user or "", safe="") + ":" + quote(password, safe="") + "@"
         secret_netloc = head + netloc.split("@", 1)[-1]
     conninfo = urlunsplit(("postgresql", secret_netloc, path, urlencode(passthrough), ""))
-    return SourceURL(kind, conninfo, display, ours, password, cursor_key)
+    return SourceURL(kind, conninfo, display, ours, password, cursor_key, window_ms, paths)
 
 
 MAX_WINDOW_MS = 3_600_000
 
 
-def _check_options(kind: str, options: dict[str, str]) -> None:
-    """SourceError for an option whose value cannot be used (named with the option)."""
+def _read_options(kind: str, options: dict[str, str]) -> tuple[int | None, FieldPaths]:
+    """`window=` in ms and the payload field paths; SourceError names an option whose value cannot be used."""
+    window: int | None = None
     if "window" in options:
         try:
             window = parse_duration_ms(options["window"])
@@ -146,10 +133,12 @@ def _check_options(kind: str, options: dict[str, str]) -> None:
             raise SourceError(f"{kind} source URL: window={options['window']!r}: {exc}") from None
         if not 0 <= window <= MAX_WINDOW_MS:
             raise SourceError(f"{kind} source URL: window= must be between 0s and 1h")
+    paths = FieldPaths()
     for name in FIELD_KEYS:
         path = options.get(f"payload.{name}")
         if path is not None:
             try:
-                FieldPaths().with_path(name, path)
+                paths = paths.with_path(name, path)
             except ValueError as exc:
                 raise SourceError(f"{kind} source URL: {exc}") from None
+    return window, paths

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from console.domain.backoff import retry_waits
 from console.domain.urls import mask_url
 from console.ingest.follow import follow
 from console.ingest.service import IngestSummary, Reject, RejectSink
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 SHOWN_REJECTS = 20  # rejected lines logged per source; the rest are counted, not logged
 ERROR_REPEAT_S = 60.0  # a source failing the same way is logged again at most this often
-RETRY_CAP_S = 30.0  # the longest wait between tries of a failing source
 
 
 def logged_rejects(log: Log, label: str, mask: Callable[[str], str] = str) -> RejectSink:
@@ -68,14 +68,6 @@ class _Failures:
         if self.failing is not None:
             log.info("source_recovered", f"{self.label}: reading again", source=self.label)
             self.failing = None
-
-
-def _retry_waits(first_s: float) -> Iterator[float]:
-    """Waits before each retry of a failing source: doubling from `first_s`, capped at `RETRY_CAP_S`."""
-    wait_s, cap_s = first_s, max(RETRY_CAP_S, first_s)
-    while True:
-        yield wait_s
-        wait_s = min(wait_s * 2, cap_s)
 
 
 class FileFollower:
@@ -118,7 +110,7 @@ class FileFollower:
             self.failures.working(log)
 
         rejects = logged_rejects(log, self.label)
-        waits = _retry_waits(max(poll_s, 1.0))
+        waits = retry_waits(max(poll_s, 1.0))
         while not stop.is_set():
             try:
                 follow(
@@ -186,11 +178,11 @@ class DatabaseFollower:
         return " ".join(message.splitlines())
 
     def _run(self, stop: threading.Event, log: Log) -> None:
-        waits = _retry_waits(self.every_s)
+        waits = retry_waits(self.every_s)
         try:
             while not stop.is_set():
                 if self.poll(log):
-                    waits = _retry_waits(self.every_s)
+                    waits = retry_waits(self.every_s)
                     stop.wait(self.every_s)
                 else:
                     stop.wait(next(waits))
