@@ -28,13 +28,15 @@ REFUSED = "hookconsole: read-only mode (--read-only or HOOKCONSOLE_READ_ONLY): {
         (["tui", "--follow", "svix+postgresql://u@127.0.0.1:1/x?app=a"], "--follow (ingest)"),
         (["watch", "LOG", "--once"], "watch SOURCE (ingest)"),
         (["watch", "svix+postgresql://u@127.0.0.1:1/x?app=a", "--once"], "watch SOURCE (ingest)"),
+        (["simulate", "--duration", "2s", "--rate", "50"], "simulate (sending)"),
+        (["demo", "--folder", "DEMO"], "demo (sending sandbox traffic)"),
     ],
 )
 def test_read_only_refuses(store: Store, tmp_path: Path, how: str, args: list[str], action: str) -> None:
     seed_store(store, tmp_path, events=2)
     config = write_endpoints(tmp_path, 9, SPECS)
     log = write_jsonl(tmp_path / "new.jsonl", [log_line("evt_new", "ep_std", 1)])
-    args = [str(log) if a == "LOG" else a for a in args]
+    args = [{"LOG": str(log), "DEMO": str(tmp_path / "demo")}.get(a, a) for a in args]
     before = {t: table_count(store, t) for t in ("delivery_attempt", "delivery", "event", "replay_job")}
     common = ["--db", store.url, "--endpoints", str(config)]
     if how == "option":

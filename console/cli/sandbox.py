@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from console import aio
-from console.cli.context import app_context, fail, store_options
+from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.demo import PARENT_ENV
 from console.domain import formatting as fmt
 from console.domain.times import parse_duration_ms
@@ -121,6 +121,7 @@ def receiver_command(
 @click.option("--seed", type=int, help="Random seed.")
 def simulate_command(rate: float, duration: str | None, only: tuple[str, ...], seed: int | None) -> None:
     """Generate reward events and deliver them to the (loopback) endpoints, storing every attempt as it happens."""
+    refuse_if_read_only("simulate (sending)")
     try:
         duration_s = parse_duration_ms(duration) / 1000 if duration else None
     except ValueError as exc:

@@ -75,6 +75,8 @@ def demo_command(folder: Path, refresh: str) -> None:
     """Sample data, sandbox receivers (healthy, flaky, down for 3 minutes) and live traffic, in the console."""
     from console.demo import run_demo
 
+    refuse_if_read_only("demo (sending sandbox traffic)")
+
     try:
         run_demo(folder, parse_duration_ms(refresh) / 1000)
     except RuntimeError as exc:
