@@ -80,3 +80,26 @@ def test_make_clean_removes_the_import_linter_cache(tmp_path: Path) -> None:
     done = subprocess.run([make, "-n", "clean"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert ".import_linter_cache" in done.stdout.split()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "--slo", "nan"],
+        ["export", "--slo", "NaN"],
+        ["report", "--slo", "-inf"],
+        ["sample", "--days", "nan"],
+        ["simulate", "--rate", "nan"],
+        ["receiver", "--port", "0", "--fail-rate", "nan"],
+        ["receiver", "--port", "0", "--latency-ms", "inf"],
+    ],
+)
+def test_a_number_option_refuses_what_is_not_finite(tmp_path: Path, args: list[str]) -> None:
+    """`--slo nan` once gave a report of 0 incidents: every comparison with nan is false, so no range caught it."""
+    option = args[-2]
+    out = ["--out", str(tmp_path / "x")] if args[0] in ("report", "export", "sample") else []
+    result = run("--db", str(tmp_path / "none.db"), *args, *out)
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}'" in result.stderr
+    assert "finite" in result.stderr or "range" in result.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "none.db").exists()

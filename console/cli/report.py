@@ -9,6 +9,7 @@ import click
 
 from console.cli.context import app_context, fail, store_options
 from console.cli.filters import build_filter, filter_options
+from console.cli.numbers import FiniteRange
 from console.cli.paths import refuse_overwrite
 from console.cli.stats import warn_unknown_endpoints
 from console.cli.whatif import schedules_option
@@ -21,7 +22,7 @@ from console.report.service import FORMATS, ReportOptions, export, export_files,
 def _report_options(func: Any) -> Any:
     func = click.option(
         "--slo",
-        type=click.FloatRange(0.0, 1.0),
+        type=FiniteRange(0.0, 1.0),
         default=0.99,
         show_default=True,
         help="Success-rate objective; stretches below it are incidents.",

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from console.cli.context import fail
+from console.cli.numbers import FiniteRange
 from console.domain import formatting as fmt
 from console.domain.times import now_ms, parse_rfc3339_ms
 from console.sandbox.sample import DEFAULT_END, generate
@@ -16,9 +17,7 @@ from console.sandbox.sample import DEFAULT_END, generate
 @click.option(
     "--events", type=click.IntRange(1, 10_000_000), default=8000, show_default=True, help="Number of events."
 )
-@click.option(
-    "--days", type=click.FloatRange(0.01, 3650), default=7.0, show_default=True, help="Days of history."
-)
+@click.option("--days", type=FiniteRange(0.01, 3650), default=7.0, show_default=True, help="Days of history.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed: same seed, same log.")
 @click.option(
     "--end", "end", default=DEFAULT_END, show_default=True, help="End of the log: RFC 3339 or 'now'."

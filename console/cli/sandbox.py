@@ -13,6 +13,7 @@ import click
 
 from console import aio
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
+from console.cli.numbers import FiniteRange
 from console.demo import PARENT_ENV
 from console.domain import formatting as fmt
 from console.domain.times import parse_duration_ms
@@ -47,7 +48,7 @@ def exit_with_parent() -> None:
     "--endpoint", "only", multiple=True, metavar="ID", help="Serve only this endpoint (repeatable)."
 )
 @click.option(
-    "--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered with --status."
+    "--fail-rate", type=FiniteRange(0, 1), default=0.0, help="Share of requests answered with --status."
 )
 @click.option(
     "--status",
@@ -57,10 +58,8 @@ def exit_with_parent() -> None:
     show_default=True,
     help="Status of injected failures.",
 )
-@click.option(
-    "--timeout-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of requests never answered."
-)
-@click.option("--latency-ms", type=click.FloatRange(0), default=0.0, help="Delay before answering.")
+@click.option("--timeout-rate", type=FiniteRange(0, 1), default=0.0, help="Share of requests never answered.")
+@click.option("--latency-ms", type=FiniteRange(0), default=0.0, help="Delay before answering.")
 @click.option("--retry-after", type=click.IntRange(0), help="Retry-After seconds on injected 429/503.")
 @click.option(
     "--down-for", "down_for", help="Answer everything with --status for this long after start (e.g. 2m)."
@@ -114,7 +113,7 @@ def receiver_command(
 @click.command("simulate")
 @store_options
 @click.option(
-    "--rate", type=click.FloatRange(0.01, 10_000), default=5.0, show_default=True, help="Events per second."
+    "--rate", type=FiniteRange(0.01, 10_000), default=5.0, show_default=True, help="Events per second."
 )
 @click.option("--duration", help="How long to run (e.g. 30s, 10m) [default: until interrupted].")
 @click.option("--endpoint", "only", multiple=True, metavar="ID", help="Only these endpoints (repeatable).")
