@@ -242,3 +242,47 @@ def test_hostile_payloads_do_not_break_the_query(store: Store, tmp_path: Path) -
     assert matching(store, 'currency = "EUR" and amount >= 2') == ["evt_h1", "evt_h2"]
     assert matching(store, "meta.x = 1 or deep.n.n.v = 1") == []
     assert matching(store, 'note = "a b"') == []
+
+
+def test_a_payload_that_is_not_json_is_skipped_and_counted(content_store: Store, tmp_path: Path) -> None:
+    """A dispatcher may send any bytes: one payload that is not JSON (nor UTF-8) once failed every `--where` on
+    the store ("malformed JSON"). It matches no expression, `not` included, and the commands count it."""
+    before = {w: matching(content_store, w) for w in ("amount >= 1000", "not amount >= 1000")}
+    victim = before["amount >= 1000"][0]
+    with content_store.write() as conn:
+        p = content_store.dialect.placeholder
+        conn.exec_driver_sql(
+            f"UPDATE event SET payload = {p} WHERE event_id = {p}", (b"not json \xff{", victim)
+        )
+    assert matching(content_store, "amount >= 1000") == [e for e in before["amount >= 1000"] if e != victim]
+    assert matching(content_store, "not amount >= 1000") == before["not amount >= 1000"]
+    assert count_deliveries(content_store, DeliveryFilter(where="not amount >= 1000")) == 2 * len(
+        before["not amount >= 1000"]
+    )
+    common = ["--db", content_store.url]
+    stats = run(*common, "stats", "--since", "3000d", "--where", "not amount >= 1000")
+    assert stats.exit_code == 0, stats.stderr
+    note = "hookconsole: note: --where skipped 2 deliveries whose payload is not JSON"
+    assert note in stats.stderr.splitlines()
+    config = write_endpoints(tmp_path, 9, [EndpointSpec("ep_a"), EndpointSpec("ep_b")])
+    dry = run(
+        *common,
+        "--endpoints",
+        str(config),
+        "replay",
+        "--dry-run",
+        "--since",
+        "3000d",
+        "--status",
+        "any",
+        "--where",
+        "amount > 0",
+    )
+    assert dry.exit_code == 0, dry.stderr + dry.stdout
+    assert note in dry.stderr.splitlines()
+    report = run(
+        *common, "report", "--since", "3000d", "--where", "amount > 0", "--out", str(tmp_path / "r.html")
+    )
+    assert report.exit_code == 0 and note in report.stderr.splitlines()
+    plain = run(*common, "stats", "--since", "3000d")
+    assert "note" not in plain.stderr

@@ -16,6 +16,7 @@ from console import aio
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.cli.filters import build_filter, filter_options
 from console.cli.output import table
+from console.cli.stats import warn_about_filter
 from console.domain import formatting as fmt
 from console.domain.filters import DeliveryState
 from console.domain.replay import FailureReason, ItemState, JobView, ReplayPlan, ReplaySelection
@@ -132,6 +133,7 @@ def replay_group(
                 ordered=ordered,
             )
         )
+        warn_about_filter(app_context().store(), flt)
         if to_url and plan.items and not as_json:
             click.echo(
                 f"target: {mask_url(to_url)} instead of the endpoints' URLs (their records stay unchanged)"

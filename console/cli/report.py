@@ -11,7 +11,7 @@ from console.cli.context import app_context, fail, store_options
 from console.cli.filters import build_filter, filter_options
 from console.cli.numbers import FiniteRange
 from console.cli.paths import refuse_overwrite
-from console.cli.stats import warn_unknown_endpoints
+from console.cli.stats import warn_about_filter
 from console.cli.whatif import schedules_option
 from console.domain import formatting as fmt
 from console.domain.times import now_ms
@@ -79,7 +79,7 @@ def report_command(
         )
     except OSError as exc:
         fail(f"cannot write the report: {exc}")
-    warn_unknown_endpoints(app.store(), data.filter)
+    warn_about_filter(app.store(), data.filter)
     note = (
         "empty window"
         if data.empty
@@ -125,10 +125,11 @@ def export_command(
     """Write the report and the filtered attempts, deliveries and incidents (CSV, JSON) for cron and CI."""
     app = app_context()
     refuse_overwrite("--out", [out, *export_files(out, formats)], db=app.db_url)
+    flt = build_filter(**filters)
     try:
         result = export(
             app.store(),
-            build_filter(**filters),
+            flt,
             out,
             formats,
             now_ms(),
@@ -136,6 +137,7 @@ def export_command(
         )
     except OSError as exc:
         fail(f"export to {out} failed (no partial file was left): {exc}")
+    warn_about_filter(app.store(), flt)
     if not quiet:
         for path, rows in result.files:
             click.echo(f"wrote {path}" + (f" ({fmt.count(rows)} rows)" if path.suffix != ".html" else ""))

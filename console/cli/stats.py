@@ -18,6 +18,7 @@ from console.domain.kpis import Kpis, StatsSnapshot, snapshot_dict
 from console.domain.times import format_ms, now_ms
 from console.store import Store
 from console.store.gaps import find_gaps
+from console.store.deliveries import skipped_by_where
 from console.store.live import known_endpoints
 from console.store.stats import read_stats
 
@@ -32,7 +33,7 @@ def stats_command(as_json: bool, gaps: bool, stuck_after: int, max_tries: int, *
     flt = build_filter(**options)
     app = app_context()
     snapshot = read_stats(app.store(), flt)
-    warn_unknown_endpoints(app.store(), flt)
+    warn_about_filter(app.store(), flt)
     now = now_ms()
     if as_json:
         data = snapshot_dict(snapshot, now)
@@ -44,8 +45,15 @@ def stats_command(as_json: bool, gaps: bool, stuck_after: int, max_tries: int, *
     click.echo(render_stats(snapshot, now, app.store().display_url))
 
 
-def warn_unknown_endpoints(store: Store, flt: DeliveryFilter) -> None:
-    """A warning on stderr for each --endpoint the store has never seen (a typo shows as an empty window)."""
+def warn_about_filter(store: Store, flt: DeliveryFilter) -> None:
+    """Warnings on stderr: each --endpoint the store has never seen (a typo shows as an empty window), and the
+    deliveries `--where` skipped because their payload is not JSON."""
+    skipped = skipped_by_where(store, flt)
+    if skipped:
+        click.echo(
+            f"hookconsole: note: --where skipped {fmt.count(skipped)} deliveries whose payload is not JSON",
+            err=True,
+        )
     if not flt.endpoint_ids:
         return
     known = known_endpoints(store)

@@ -19,7 +19,7 @@ from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.store.dialect import Dialect
 from console.store.engine import Store
-from console.store.where_sql import where_clause
+from console.store.where_sql import payload_not_json, where_clause
 from console.store.windows import matching, sql_table
 
 D = sql_table(
@@ -167,6 +167,17 @@ def all_deliveries(
         last = chunk[-1]
         after = PageCursor(last.first_attempt_at_ms, last.event_id, last.endpoint_id)
     return rows
+
+
+def skipped_by_where(store: Store, flt: DeliveryFilter) -> int:
+    """How many deliveries the filter would hold but for `--where`, whose payload is not JSON (so no
+    expression reads it): the count behind the commands' note."""
+    if not flt.where:
+        return 0
+    conditions = [*filter_conditions(store.dialect, flt.with_(where=None)), payload_not_json(store.dialect)]
+    query = select(func.count()).select_from(with_event()).where(*conditions)
+    with store.read() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def count_deliveries(store: Store, flt: DeliveryFilter) -> int:

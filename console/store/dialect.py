@@ -30,6 +30,7 @@ class Dialect:
     placeholder = "?"
     max_params = 30_000
     takes_staged_rows = CAN_STAGE  # bulk_insert copies `StagedRows` from their image
+    payload_reader = True  # PostgreSQL: whether the store has its payload function (see store/where_sql.py)
 
     def begin_write(self, conn: Connection) -> None:
         """Start a write transaction that excludes every other writer until commit."""
@@ -107,6 +108,7 @@ class PostgresDialect(Dialect):
     placeholder = "%s"
     max_params = 30_000
     takes_staged_rows = False  # COPY takes the rows as they are
+    payload_reader = False  # set when the store is opened
 
     def begin_write(self, conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")

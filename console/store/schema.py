@@ -20,6 +20,7 @@ from console.store.engine import (
 )
 from console.store.failures import reason
 from console.store.impact import ensure_ordering_indexes
+from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
 SCHEMA_VERSION = 2
 
@@ -128,9 +129,29 @@ def check_readable(store: Store, file: Path | None = None) -> None:
     An older store is read as it is: every upgrade so far only adds tables that reading commands do not use."""
     with store.read() as conn:
         version = _version(store, conn)
+        if version is not None:
+            store.dialect.payload_reader = _has_payload_reader(store, conn)
     if version is None:
         raise StoreError(f"no store at {file or store.display_url}; ingest first or pass --db")
     _refuse_newer(store, version)
+
+
+def _has_payload_reader(store: Store, conn: Connection) -> bool:
+    if store.dialect.name != "postgresql":
+        return True
+    found = conn.exec_driver_sql(f"SELECT to_regprocedure('{PG_DOC_FUNCTION}(bytea)')").scalar()
+    return found is not None
+
+
+def ensure_payload_reader(store: Store) -> None:
+    """PostgreSQL: the function `--where` reads payloads through (stores of any version get it)."""
+    with store.read() as conn:
+        if _has_payload_reader(store, conn):
+            store.dialect.payload_reader = True
+            return
+    with store.write() as conn:
+        conn.exec_driver_sql(PG_DOC_DDL)
+    store.dialect.payload_reader = True
 
 
 def ensure_schema(store: Store) -> None:
@@ -139,9 +160,15 @@ def ensure_schema(store: Store) -> None:
         version = _version(store, conn)
     if version == SCHEMA_VERSION:
         ensure_ordering_indexes(store)
+        ensure_payload_reader(store)
         return
     if version is not None:
         _refuse_newer(store, version)
+    _upgrade(store)
+    ensure_payload_reader(store)
+
+
+def _upgrade(store: Store) -> None:
     with store.write() as conn:
         version = _version(store, conn)  # another process may have created or upgraded it meanwhile
         if version is None:

@@ -1,8 +1,13 @@
 """Compile a parsed `--where` expression to SQL over the event payload, every value a bound parameter.
 
-SQLite reads the payload BLOB with json_type/json_extract; PostgreSQL casts it to jsonb and reads it with `#>` /
-`#>>`. A comparison holds only when the field has the literal's JSON kind (string or number), and is never NULL,
-so `not` is its exact complement on both stores.
+SQLite reads the payload BLOB with json_type/json_extract; PostgreSQL reads it as jsonb with `#>` / `#>>`. A
+comparison holds only when the field has the literal's JSON kind (string or number), and is never NULL, so `not`
+is its exact complement on both stores.
+
+A payload that is not JSON (a dispatcher may send any bytes) matches no expression, `not` included: it is
+skipped, and `skipped_payloads` counts it for the commands' note. On PostgreSQL the cast goes through
+`hookconsole_payload_doc`, a function created with the store that answers NULL where the cast would fail (a
+store opened read-only that predates it is read with the plain cast, as before).
 """
 
 from __future__ import annotations
@@ -17,9 +22,34 @@ from console.domain.where import And, Comparison, Expr, InList, Literal, Not, Or
 from console.store.dialect import Dialect
 
 _SQLITE_DOC = "CAST(e.payload AS TEXT)"
+_SQLITE_VALID = f"json_valid({_SQLITE_DOC})"
 # PostgreSQL's JSON types refuse a \u0000 escape anywhere in a document (even off the path read), so it is
 # read as U+FFFD; SQLite reads a string holding one only up to it.
-_PG_DOC = "replace(convert_from(e.payload, 'UTF8'), '\\u0000', '\\uFFFD')::jsonb"
+_PG_CAST = "replace(convert_from({}, 'UTF8'), '\\u0000', '\\uFFFD')::jsonb"
+PG_DOC_FUNCTION = "hookconsole_payload_doc"
+PG_DOC_DDL = f"""
+CREATE OR REPLACE FUNCTION {PG_DOC_FUNCTION}(payload bytea) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL RESTRICTED AS $$
+BEGIN
+    RETURN {_PG_CAST.format("payload")};
+EXCEPTION WHEN data_exception THEN
+    RETURN NULL;  -- not UTF-8, or not JSON
+END $$"""
+
+
+def _pg_doc(dialect: Dialect) -> str:
+    return f"{PG_DOC_FUNCTION}(e.payload)" if dialect.payload_reader else _PG_CAST.format("e.payload")
+
+
+def _is_json(dialect: Dialect) -> str:
+    if dialect.name == "postgresql":
+        return f"({_pg_doc(dialect)} IS NOT NULL)" if dialect.payload_reader else "TRUE"
+    return f"({_SQLITE_VALID} = 1)"
+
+
+def payload_not_json(dialect: Dialect) -> ColumnElement[bool]:
+    """Events (`e`) whose payload is not JSON: the ones every `--where` skips."""
+    return and_(sa_text(f"(NOT {_is_json(dialect)})"))
 
 
 def where_clause(dialect: Dialect, text: str) -> ColumnElement[bool]:
@@ -27,7 +57,7 @@ def where_clause(dialect: Dialect, text: str) -> ColumnElement[bool]:
     WhereError if bad)."""
     params: dict[str, Any] = {}
     sql = _compile(dialect, parse_where(text), params)
-    return and_(sa_text(f"({sql})").bindparams(**params))
+    return and_(sa_text(f"({_is_json(dialect)} AND {sql})").bindparams(**params))
 
 
 def _bind(params: dict[str, Any], value: Any) -> str:
@@ -61,8 +91,9 @@ def _comparison(
         # The path is a text[] parameter; the cast to numeric runs only on JSON numbers (CASE keeps the order).
         kind = "number" if is_number else "string"
         cast = "::numeric" if is_number else ' COLLATE "C"'
-        typed = f"jsonb_typeof({_PG_DOC} #> {_bind(params, list(path))}) = {_bind(params, kind)}"
-        picked = f"(CASE WHEN {typed} THEN ({_PG_DOC} #>> {_bind(params, list(path))}){cast} END)"
+        doc = _pg_doc(dialect)
+        typed = f"jsonb_typeof({doc} #> {_bind(params, list(path))}) = {_bind(params, kind)}"
+        picked = f"(CASE WHEN {typed} THEN ({doc} #>> {_bind(params, list(path))}){cast} END)"
         return f"COALESCE({picked} {op} {_bind(params, value)}, FALSE)"
     json_path = "$." + ".".join(path)  # names are letters, digits and _ only (the tokenizer's rule)
     kinds = "('integer', 'real')" if is_number else "('text')"
