@@ -17,8 +17,8 @@ from console.domain.gaps import GapRules, gaps_dict
 from console.domain.kpis import Kpis, StatsSnapshot, snapshot_dict
 from console.domain.times import format_ms, now_ms
 from console.store import Store
-from console.store.gaps import find_gaps
 from console.store.deliveries import skipped_by_where
+from console.store.gaps import find_gaps
 from console.store.live import known_endpoints
 from console.store.stats import read_stats
 

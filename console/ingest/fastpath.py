@@ -54,8 +54,6 @@ class _Line(msgspec.Struct, gc=False):
 
 
 class _Payload(msgspec.Struct):
-    event_id: object = None
-    event: object = None
     timestamp: object = None
     user_id: object = None
     reward_id: object = None
@@ -218,12 +216,6 @@ def _event(event_id: str, event_type: str, attempted_at: int, payload: bytes) ->
     try:
         fields = _decode_payload(payload)
     except (*_DecodeError, RecursionError):
-        return None
-    inner_id = fields.event_id
-    if inner_id is not None and inner_id != event_id:
-        return None
-    inner_type = fields.event
-    if type(inner_type) is str and inner_type != event_type:
         return None
     amount, user_id, reward_id, currency = fields.amount, fields.user_id, fields.reward_id, fields.currency
     if (type(amount) is int and not _JSON_INT_MIN <= amount <= _JSON_INT_MAX) or (

@@ -218,16 +218,6 @@ def _event(
         raw = payload_bytes or b""
     if not isinstance(payload, dict):
         raise LineError("payload", f"must be a JSON object, got {_kind(payload)}")
-    inner_id = payload.get("event_id")
-    if inner_id is not None and inner_id != event_id:
-        raise LineError(
-            "payload", f"event_id {_show(inner_id)} does not match the line's event_id {event_id!r}"
-        )
-    inner_type = payload.get("event")
-    if isinstance(inner_type, str) and inner_type != event_type:
-        raise LineError(
-            "payload", f"event {inner_type!r} does not match the line's event_type {event_type!r}"
-        )
     occurred_at = attempted_at
     stamp = payload.get("timestamp")
     if isinstance(stamp, str):
