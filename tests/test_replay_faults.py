@@ -264,3 +264,34 @@ def test_ctrl_c_stops_the_command_within_a_second_and_leaves_the_job_resumable(
     assert took < 1.5, took
     [job] = orjson.loads(run("--db", store.url, "replay", "list", "--json").stdout)
     assert job["state"] == "interrupted" and job["counts"]["pending"] == 3
+
+
+def test_results_stored_by_a_commit_the_client_never_heard_of_are_not_stored_twice(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection cut as COMMIT goes out: the server stored the group, the client saw an error and wrote each
+    item again (3,010 successful attempts for 3,000 sends). The cut cannot be timed on demand, so the first
+    group's commit is followed by the error such a cut raises."""
+    from sqlalchemy.exc import OperationalError
+
+    events = [f"evt_{i}" for i in range(8)]
+    seed(store, tmp_path, events)
+    real = journal.record_results
+    cut: list[int] = []
+
+    def commit_then_cut(s: Store, job_id: str, results: Any, now: int, target_url: str | None = None) -> None:
+        real(s, job_id, results, now, target_url)
+        if not cut and len(results) > 1:
+            cut.append(len(results))
+            raise OperationalError("COMMIT", None, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(journal, "record_results", commit_then_cut)
+    with sandbox(tmp_path, Faults()) as (receiver, config):
+        first = replay_cli(store, config, "--yes", "--json", "--concurrency", "8")
+        acks = receiver.stats()["endpoints"]["ep_std"]["acks"]
+    assert first.exit_code == 0, first.stderr + first.stdout
+    assert cut, "no group of results was written at once"
+    assert acks == {e: 1 for e in events}
+    assert sorted(r[0] for r in manual_attempts(store)) == events
+    assert set(item_states(store).values()) == {"delivered"}
+    assert verify_derived_state(store) == []

@@ -19,6 +19,7 @@ from sqlalchemy import inspect
 
 from console.domain.records import AttemptRecord
 from console.domain.replay import (
+    FINAL_ITEM_STATES,
     EndpointProgress,
     FailureReason,
     ItemState,
@@ -276,11 +277,18 @@ def record_results(
 
     Attempts are numbered here, after each delivery's highest attempt as stored now (inside the writers' lock),
     so attempts of two jobs at one delivery never share a number. A job sent to another target (`target_url`)
-    stores its attempts apart (console.store.replay_targets): the deliveries are left as they were."""
+    stores its attempts apart (console.store.replay_targets): the deliveries are left as they were.
+
+    An item already in a final state is left alone: when a connection is cut as the COMMIT goes out, the
+    results may be stored though the caller saw an error, and writing them again would add their attempts
+    twice."""
     if not results:
         return
     p = store.dialect.placeholder
     with store.write() as conn:
+        results = _unrecorded(conn, store.dialect, job_id, results)
+        if not results:
+            return
         if target_url is not None:
             # imported here: its table class (SQLModel) is a tenth of a reading command's start-up
             from console.store.replay_targets import write_target_attempts
@@ -312,6 +320,21 @@ def record_results(
             f"WHERE event_id = {p} AND endpoint_id = {p} AND claim_job = {p}",
             [(r.event_id, r.endpoint_id, job_id) for r in results],
         )
+
+
+def _unrecorded(conn: Any, dialect: Dialect, job_id: str, results: Sequence[ItemResult]) -> list[ItemResult]:
+    """The results whose item is not final yet (not recorded by an earlier try)."""
+    among, ids = dialect.in_list("event_id", sorted({r.event_id for r in results}))
+    final = tuple(s.value for s in FINAL_ITEM_STATES)
+    done = {
+        (e, ep)
+        for e, ep, state in conn.exec_driver_sql(
+            f"SELECT event_id, endpoint_id, state FROM replay_item WHERE job_id = {dialect.placeholder} AND {among}",
+            (job_id, *ids),
+        )
+        if state in final
+    }
+    return [r for r in results if (r.event_id, r.endpoint_id) not in done]
 
 
 def _numbered(conn: Any, dialect: Dialect, results: Sequence[ItemResult]) -> list[AttemptRecord]:
