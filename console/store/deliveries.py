@@ -73,7 +73,9 @@ def filter_conditions(dialect: Dialect, flt: DeliveryFilter) -> list[ColumnEleme
         conditions.append(D.c.attempts > D.c.successes)
     if flt.search:
         term = flt.search.strip()
-        conditions.append(or_(D.c.event_id == term, E.c.user_id == term, E.c.reward_id == term))
+        conditions.append(
+            or_(D.c.event_id == term, D.c.endpoint_id == term, E.c.user_id == term, E.c.reward_id == term)
+        )
     if flt.where:
         conditions.append(where_clause(dialect, flt.where))
     return conditions

@@ -89,6 +89,7 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
                 yield Sparkline([], id="spark-success")
                 yield ChartAxis(id="axis-success")
         yield EndpointsTable(id="endpoints")
+        yield Line("", id="endpoints-more")
         yield AlertsLine(id="alerts-line")
         yield Static("recent failures", classes="section-label", markup=False)
         yield SettledTable(id="failures", cursor_type="row")
@@ -102,8 +103,14 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         self.timer = self.set_interval(self.console.refresh_s, self.tick)
 
     def tick(self) -> None:
-        if not self.paused:
+        if not self.paused and not self.load_running:
             self.load()
+
+    @property
+    def load_running(self) -> bool:
+        """A load still running: a tick does not start another (on a big store a load outlasts the refresh
+        interval, and loads started every tick would share the CPU until none finished)."""
+        return any(w.node is self and w.group == "dashboard" and not w.is_finished for w in self.workers)
 
     @work(thread=True, exclusive=True, group="dashboard", exit_on_error=False)
     def load(self, force: bool = False) -> None:
@@ -168,8 +175,20 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
             )
             self._show_charts(snap)
             self.query_one(EndpointsTable).show(snap.stats.endpoints, snap.now_ms, message.undelivered_now)
+            self._show_hidden()
             self._show_failures(snap)
             self._status(snap.now_ms)
+
+    def _show_hidden(self) -> None:
+        """Below the endpoint table, when it shows only the first MAX_ROWS: how many more, and how to find one."""
+        table = self.query_one(EndpointsTable)
+        more = self.query_one("#endpoints-more", Line)
+        more.display = bool(table.hidden)
+        if table.hidden:
+            more.show(
+                f" first {fmt.count(table.row_count)} of {fmt.count(table.row_count + table.hidden)} endpoints "
+                f"by {table.sort_by} · any other: e, then / and its id"
+            )
 
     def _show_charts(self, snap: DashboardSnapshot) -> None:
         """Failures, not volume: a quiet endpoint's outage would vanish under a busy one's traffic. Each chart
@@ -244,6 +263,7 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         table = self.query_one(EndpointsTable)
         table.sort_by = SORTS[(SORTS.index(table.sort_by) + 1) % len(SORTS)]
         table.reorder()
+        self._show_hidden()
         self.notify(f"endpoints sorted by {table.sort_by}", timeout=2)
 
     def action_reload(self) -> None:

@@ -33,6 +33,7 @@ STATES = [
     ("ever failed", "failed"),
     ("delivered", "delivered"),
 ]
+MAX_CHOICES = 1000  # endpoints offered in the filter's list
 COLUMNS = ("sel", "first attempt", "event", "endpoint", "type", "user", "tries", "last", "state")
 # The columns that fit, by the least screen width they need (nothing hidden off to the right, nothing cut).
 COLUMN_SETS = [
@@ -114,7 +115,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
             yield Select([], prompt="event type", id="f-type")
             yield Select(RANGES, value=0, allow_blank=False, id="f-range")
             yield Input(placeholder="status", id="f-status", type="integer", max_length=3)
-            yield Input(placeholder="event, user or reward id", id="f-search")
+            yield Input(placeholder="event, endpoint, user or reward id", id="f-search")
         yield Line("", id="selection-line")
         yield SettledTable(id="deliveries", cursor_type="row")
         yield Static("", id="empty-note")
@@ -195,9 +196,13 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         with self.prevent(Select.Changed):
             current = endpoint.value
             current_kind = kind.value
-            # Stored ids are shown as literal text: an id like `ep_[/]` is not markup.
-            endpoint.set_options([(literal(e), e) for e in message.endpoints])
-            if isinstance(current, str) and current in message.endpoints:
+            # Stored ids are shown as literal text: an id like `ep_[/]` is not markup. The list holds the first
+            # MAX_CHOICES by name (a longer one takes Textual seconds to build); search finds any endpoint by id.
+            shown = message.endpoints[:MAX_CHOICES]
+            if isinstance(current, str) and current in message.endpoints and current not in shown:
+                shown.append(current)
+            endpoint.set_options([(literal(e), e) for e in shown])
+            if isinstance(current, str) and current in shown:
                 endpoint.value = current
             kind.set_options([(literal(t), t) for t in message.event_types])
             if isinstance(current_kind, str) and current_kind in message.event_types:

@@ -83,7 +83,7 @@ NOTES = (
     "Read-only mode (hookconsole --read-only tui, or HOOKCONSOLE_READ_ONLY=1) shows a badge and hides replay, "
     "resume and cancel (and force). Jobs record who started them (this user@host) and, when forced, the reason "
     "typed in the replay window, required then; the job list shows who and why. "
-    'The explorer\'s search (/) also takes a payload filter, as --where does: amount >= 1000 and currency = "EUR".'
+    'The explorer\'s search (/) finds an event, endpoint, user or reward by its id, and also takes a payload filter, as --where does: amount >= 1000 and currency = "EUR".'
 )
 
 

@@ -1,7 +1,12 @@
-"""The dashboard's endpoint table: rows keyed by endpoint id, only changed cells updated on a refresh."""
+"""The dashboard's endpoint table: rows keyed by endpoint id, only changed cells updated on a refresh.
+
+At most MAX_ROWS endpoints are drawn, the first in the chosen order (worst first by default): a table of a
+hundred thousand rows takes Textual minutes to build, during which the console cannot even be quit. The
+dashboard says how many are left out; the explorer finds any endpoint by its id."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 
 from rich.text import Text
@@ -18,6 +23,7 @@ COLUMNS = ("●", "endpoint", "attempts", "1st-try", "final", "p95", "failed", "
 # `undeliv` counts what is undelivered now, whenever first tried (as the "undelivered now" tile and what enter
 # opens); the other figures follow the window.
 SORTS = ("health", "name", "attempts")  # the dashboard's `s` key goes round these
+MAX_ROWS = 500
 
 
 def health_rank(
@@ -48,6 +54,7 @@ class EndpointsTable(SettledTable):
         self._kpis: dict[str, EndpointKpis] = {}
         self._undelivered: dict[str, int] = {}
         self._marks: dict[str, EndpointMark] = {}  # alerts firing, recoveries: the mark column shows them
+        self._now = 0
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -77,58 +84,60 @@ class EndpointsTable(SettledTable):
 
     def show(self, endpoints: tuple[EndpointKpis, ...], now_ms: int, undelivered_now: dict[str, int]) -> int:
         """Bring the rows up to date; returns how many cells changed."""
-        changed = 0
-        wanted = {e.endpoint_id for e in endpoints}
-        for key in [k for k in self.rows if k.value not in wanted]:
-            self.remove_row(key)
-        shown = {k.value for k in self.rows}
-        for e in endpoints:
-            cells = self.cells(e, now_ms, undelivered_now.get(e.endpoint_id, e.kpis.undelivered))
-            if e.endpoint_id not in shown:
-                self.add_row(*(cells[c] for c in COLUMNS), key=e.endpoint_id)
-                changed += len(COLUMNS)
-                continue
-            for column, value in cells.items():
-                if not same_text(self.get_cell(e.endpoint_id, column), value):
-                    self.update_cell(e.endpoint_id, column, value, update_width=True)
-                    changed += 1
         self._kpis = {e.endpoint_id: e for e in endpoints}
         self._undelivered = dict(undelivered_now)
-        self.reorder()
-        return changed
+        self._now = now_ms
+        return self.reorder()
 
     def mark(self, marks: dict[str, EndpointMark]) -> None:
         """Show alerts firing and recoveries in the mark column (firing endpoints sort first)."""
         self._marks = dict(marks)
-        rows = {k.value for k in self.rows}
-        for endpoint_id, e in self._kpis.items():
-            if endpoint_id not in rows:
-                continue
-            undelivered = self._undelivered.get(endpoint_id, e.kpis.undelivered)
-            wanted = self.mark_cell(e, undelivered)
-            if not same_text(self.get_cell(endpoint_id, "●"), wanted):
-                self.update_cell(endpoint_id, "●", wanted)
         self.reorder()
 
-    def reorder(self) -> None:
-        """Sort the rows by `sort_by` when the order changed; the cursor stays on the same endpoint."""
+    @property
+    def hidden(self) -> int:
+        """Endpoints beyond the MAX_ROWS shown."""
+        return max(0, len(self._kpis) - MAX_ROWS)
+
+    def _ranked(self) -> list[str]:
+        """The endpoints to show, in `sort_by` order: the first MAX_ROWS of them."""
         rank = SORT_KEYS[self.sort_by]
         firing = {e for e, m in self._marks.items() if m.firing}
-        order = sorted(
-            self._kpis, key=lambda e: rank(self._kpis[e], self._undelivered.get(e, 0), e in firing)
-        )
-        if order == self._order:
-            return
-        current = (
-            self.current_endpoint() if self._order else None
-        )  # the first time, the worst gets the cursor
-        by_label = {plain(endpoint_id): index for index, endpoint_id in enumerate(order)}
-        self.sort("endpoint", key=lambda cell: by_label.get(str(cell), len(order)))
-        self._order = order
-        if current is not None and current in self._kpis:
-            self.move_cursor(row=order.index(current), animate=False)
-        else:
-            self.move_cursor(row=0, animate=False)
+
+        def key(endpoint_id: str) -> tuple[object, ...]:
+            return rank(self._kpis[endpoint_id], self._undelivered.get(endpoint_id, 0), endpoint_id in firing)
+
+        if len(self._kpis) > MAX_ROWS:
+            return heapq.nsmallest(MAX_ROWS, self._kpis, key=key)
+        return sorted(self._kpis, key=key)
+
+    def reorder(self) -> int:
+        """Rows for the endpoints ranked first (changed cells only), in `sort_by` order; the cursor stays on the
+        same endpoint. Returns how many cells changed."""
+        order = self._ranked()
+        wanted = set(order)
+        for key in [k for k in self.rows if k.value not in wanted]:
+            self.remove_row(key)
+        shown = {k.value for k in self.rows}
+        changed = 0
+        for endpoint_id in order:
+            e = self._kpis[endpoint_id]
+            cells = self.cells(e, self._now, self._undelivered.get(endpoint_id, e.kpis.undelivered))
+            if endpoint_id not in shown:
+                self.add_row(*(cells[c] for c in COLUMNS), key=endpoint_id)
+                changed += len(COLUMNS)
+                continue
+            for column, value in cells.items():
+                if not same_text(self.get_cell(endpoint_id, column), value):
+                    self.update_cell(endpoint_id, column, value, update_width=True)
+                    changed += 1
+        if order != self._order:
+            current = self.current_endpoint() if self._order else None  # the first time, the worst gets it
+            by_label = {plain(endpoint_id): index for index, endpoint_id in enumerate(order)}
+            self.sort("endpoint", key=lambda cell: by_label.get(str(cell), len(order)))
+            self._order = order
+            self.move_cursor(row=order.index(current) if current in wanted else 0, animate=False)
+        return changed
 
     def current_endpoint(self) -> str | None:
         if not self.row_count:
