@@ -33,6 +33,21 @@ def superseded_text(impact: ReplayImpact, skipping: bool) -> str:
     return f"superseded: {fmt.count(impact.superseded)} ({action}), e.g. {sample}"
 
 
+FIELD_NAMES = {"user": "user id", "reward": "reward id", "amount": "amount"}
+
+
+def missing_text(impact: ReplayImpact) -> str | None:
+    """The business fields no payload path found, e.g. "reward id: not found in 702 of 702 events": the users,
+    rewards, amounts and superseded check count only the events that have them."""
+    if not impact.missing:
+        return None
+    found = [
+        f"{FIELD_NAMES[name]}: not found in {fmt.count(n)} of {fmt.count(impact.events)} events"
+        for name, n in impact.missing.items()
+    ]
+    return "; ".join(found) + " (their paths: docs/payload-fields.md)"
+
+
 def drain_text(drain: DrainEstimate | None) -> str:
     if drain is None:
         return "unknown"
@@ -55,6 +70,9 @@ def impact_lines(plan: ReplayPlan) -> list[str]:
         f"events from {format_ms(impact.oldest_ms) or '-'} to {format_ms(impact.newest_ms) or '-'}",
         superseded_text(impact, plan.selection.skip_superseded),
     ]
+    missing = missing_text(impact)
+    if missing:
+        lines.insert(1, missing)
     lines += [f"drain {e.endpoint_id}: {drain_text(e.drain)}" for e in plan.endpoints if e.to_send]
     lines.append(f"Retry-After: {impact.retry_after}")
     if plan.selection.ordered:
@@ -74,6 +92,8 @@ def impact_json(impact: ReplayImpact | None) -> dict[str, Any] | None:
         "newest_event": format_ms(impact.newest_ms) or None,
         "superseded": impact.superseded,
         "superseded_sample": [{"event_id": e, "newer_event_id": n} for e, n in impact.superseded_sample],
+        "events": impact.events,
+        "fields_not_found": impact.missing,
         "retry_after": impact.retry_after,
     }
 

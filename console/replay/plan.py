@@ -108,6 +108,8 @@ def _impact(figures: ImpactFigures) -> ReplayImpact:
         newest_ms=figures.newest_ms,
         superseded=len(figures.superseded),
         superseded_sample=tuple((event, newer) for (event, _), newer in sample),
+        events=figures.events,
+        missing=figures.missing,
     )
 
 

@@ -36,6 +36,8 @@ class ImpactFigures:
     newest_ms: int | None = None
     superseded: dict[tuple[str, str], str] = field(default_factory=dict)  # (event, endpoint) -> newer event
     latency_ms: dict[str, float] = field(default_factory=dict)  # endpoint -> recent mean latency
+    events: int = 0  # distinct events of the selection
+    missing: dict[str, int] = field(default_factory=dict)  # user/reward/amount -> events without it
 
 
 def _selection_cte(
@@ -141,6 +143,11 @@ def replay_impact(
         f"MIN(occurred_at), MAX(occurred_at), {num}, {dbl} FROM sel "
         f"UNION ALL SELECT 'amount', COALESCE(currency, ''), {t}, {t}, {n}, {n}, {n}, {n}, {n}, SUM(amount_n), {dbl} "
         "FROM sel WHERE amount_n IS NOT NULL GROUP BY COALESCE(currency, '') "
+        # the events no field path gave a user, a reward or an amount: the preview says so rather than "0 users"
+        f"UNION ALL SELECT 'missing', {t}, {t}, {t}, COUNT(*), "
+        "SUM(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN reward_id IS NULL THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN amount_n IS NULL THEN 1 ELSE 0 END), {n}, {num}, {dbl} "
+        "FROM (SELECT DISTINCT event_id, user_id, reward_id, amount_n FROM sel) ev "
         f"UNION ALL {_superseded_rows(store, n, num, dbl)} "
         f"UNION ALL SELECT 'latency', r.endpoint_id, {t}, {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
         # the upper bound always holds: it tells PostgreSQL's planner this is a narrow range (an index scan)
@@ -158,6 +165,9 @@ def replay_impact(
             figures = replace(
                 figures, deliveries=int(n1), users=int(n2), rewards=int(n3), oldest_ms=n4, newest_ms=n5
             )
+        elif kind == "missing":
+            missing = {"user": n2, "reward": n3, "amount": n4}
+            figures = replace(figures, events=int(n1), missing={k: int(v) for k, v in missing.items() if v})
         elif kind == "amount" and amount is not None:
             figures.amounts[t1] = _decimal(amount)
         elif kind == "superseded" and t1 is not None:  # PostgreSQL's json_agg of no rows is NULL

@@ -20,7 +20,7 @@ from console.domain import formatting as fmt
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
 from console.operations import ActionRefused
 from console.replay.handle import JobHandle
-from console.replay.impact_view import amounts_text, drain_time
+from console.replay.impact_view import amounts_text, drain_time, missing_text
 from console.replay.runner import EndpointCounts, RunProgress
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp
@@ -371,6 +371,9 @@ def impact_summary(plan: ReplayPlan) -> str:
         f"Impact: {fmt.count(impact.users)} users, {fmt.count(impact.rewards)} rewards; {plain(amounts_text(impact))}; "
         f"events {span} UTC; drain {drain}.\n"
     )
+    missing = missing_text(impact)
+    if missing:
+        line += f"Payloads: {plain(missing)}.\n"
     if not impact.superseded:
         return line + "Superseded: none.\n"
     sample = ", ".join(f"{plain(e)} (newer {plain(n)})" for e, n in impact.superseded_sample[:2])
