@@ -248,3 +248,43 @@ def test_the_payloads_own_ids_are_its_business(tmp_path: Path, sqlite_store: Sto
         row = conn.exec_driver_sql("SELECT event_id, event_type, user_id, payload FROM event").one()
     assert (row[0], row[1], row[2]) == ("evt_1", "reward.redeemed", "u1")
     assert orjson.loads(row[3]) == body
+
+
+@pytest.mark.parametrize("as_string", [False, True], ids=["fast path", "slow path"])
+def test_business_fields_are_read_from_envelopes(
+    tmp_path: Path, sqlite_store: Store, as_string: bool
+) -> None:
+    """A delivery log's payload read like a dispatcher's: the top level first, then `data.`, then `payload.`
+    (docs/payload-fields.md); a field no path holds stays empty, never zero or ""."""
+    bodies = {
+        "evt_top": {"user_id": "u_top", "data": {"user_id": "u_no", "reward_id": "r_data"}},
+        "evt_data": {
+            "type": "reward.redeemed",
+            "data": {
+                "user_id": 7,
+                "reward_id": "r1",
+                "amount": 12.5,
+                "currency": "EUR",
+                "timestamp": "2026-05-05T09:00:00Z",
+            },
+        },
+        "evt_payload": {"user_id": "", "data": None, "payload": {"user_id": "u_p", "amount": "5"}},
+        "evt_none": {"body": {"user_id": "u_x"}, "amount": True},
+    }
+    lines = [log_line(e, payload=orjson.dumps(b).decode() if as_string else b) for e, b in bodies.items()]
+    result = run("--db", sqlite_store.url, "ingest", str(write_jsonl(tmp_path / "a.jsonl", lines)))
+    assert result.exit_code == 0, result.stderr
+    with sqlite_store.read() as conn:
+        rows = {
+            r[0]: tuple(r[1:])
+            for r in conn.exec_driver_sql(
+                "SELECT event_id, user_id, reward_id, amount, currency, occurred_at FROM event"
+            )
+        }
+    attempted = rows["evt_top"][4]
+    assert rows == {
+        "evt_top": ("u_top", "r_data", None, None, attempted),
+        "evt_data": ("7", "r1", "12.5", "EUR", attempted - 3_600_000),
+        "evt_payload": ("u_p", None, "5", None, attempted),
+        "evt_none": (None, None, None, None, attempted),
+    }

@@ -59,7 +59,8 @@ def _at(document: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _text(value: Any) -> str | None:
+def text_value(value: Any) -> str | None:
+    """An id or a currency: a non-empty string (cut at MAX_TEXT) or an integer; anything else is not one."""
     if isinstance(value, str):
         return value[:MAX_TEXT] if value else None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -67,7 +68,8 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def _amount(value: Any) -> str | None:
+def amount_value(value: Any) -> str | None:
+    """An amount as written: a number or a non-empty string (cut at MAX_TEXT)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float | str):
@@ -75,7 +77,13 @@ def _amount(value: Any) -> str | None:
     return None
 
 
-_READERS = {"user": _text, "reward": _text, "amount": _amount, "currency": _text, "time": _text}
+_READERS = {
+    "user": text_value,
+    "reward": text_value,
+    "amount": amount_value,
+    "currency": text_value,
+    "time": text_value,
+}
 
 
 @dataclass(frozen=True)

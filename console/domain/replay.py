@@ -100,7 +100,9 @@ class ReplayImpact:
     superseded: int = 0
     superseded_sample: tuple[tuple[str, str], ...] = ()  # (event id, newer event id)
     events: int = 0  # distinct events of the deliveries to send
-    missing: dict[str, int] = field(default_factory=dict)  # user/reward/amount -> events none of whose paths held it
+    missing: dict[str, int] = field(
+        default_factory=dict
+    )  # user/reward/amount -> events none of whose paths held it
     retry_after: str = "not stored (the log keeps no response headers)"
 
 

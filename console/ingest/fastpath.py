@@ -8,12 +8,14 @@ re-serialise the object it decoded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
 import orjson
 
 from console.domain.outcomes import Outcome, Trigger, classify_outcome
+from console.domain.payload_fields import amount_value, text_value
 from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import parse_rfc3339_ms
 from console.ingest.lines import (
@@ -22,7 +24,6 @@ from console.ingest.lines import (
     MAX_LATENCY_MS,
     RESPONSE_EXCERPT_BYTES,
     SENSITIVE_HEADERS,
-    text_or_none,
 )
 
 # The default of the `Raw` fields: msgspec leaves this very object when one is absent.
@@ -53,12 +54,22 @@ class _Line(msgspec.Struct, gc=False):
     response_body: str | None = None
 
 
-class _Payload(msgspec.Struct):
+class _Fields(msgspec.Struct):
+    """The business fields of a payload or of one of its envelopes (docs/payload-fields.md)."""
+
     timestamp: object = None
     user_id: object = None
     reward_id: object = None
     amount: object = None
     currency: object = None
+
+
+class _Payload(_Fields):
+    """A payload: its fields at the top level, then in `data`, then in `payload` (an envelope that is not an
+    object fails the decode: the slow path decides)."""
+
+    data: _Fields | None = None
+    payload: _Fields | None = None
 
 
 _decode_line = msgspec.json.Decoder(_Line).decode
@@ -67,7 +78,6 @@ _decode_headers = msgspec.json.Decoder(dict[str, str] | None).decode
 _DecodeError = (msgspec.ValidationError, msgspec.DecodeError)
 _new = tuple.__new__
 _SUCCESS, _HTTP_ERROR = Outcome.SUCCESS, Outcome.HTTP_ERROR
-_AMOUNT_TYPES = (int, float, str)
 
 
 def _good_id(value: str) -> bool:
@@ -217,14 +227,16 @@ def _event(event_id: str, event_type: str, attempted_at: int, payload: bytes) ->
         fields = _decode_payload(payload)
     except (*_DecodeError, RecursionError):
         return None
-    amount, user_id, reward_id, currency = fields.amount, fields.user_id, fields.reward_id, fields.currency
-    if (type(amount) is int and not _JSON_INT_MIN <= amount <= _JSON_INT_MAX) or (
-        int in (type(user_id), type(reward_id), type(currency)) and _wide_int(user_id, reward_id, currency)
-    ):
+    envelopes = [f for f in (fields.data, fields.payload) if f is not None]
+    if _wide_int(fields) or (envelopes and any(_wide_int(f) for f in envelopes)):
         return None
+    user_id = _first(fields, envelopes, "user_id", text_value)
+    reward_id = _first(fields, envelopes, "reward_id", text_value)
+    amount = _first(fields, envelopes, "amount", amount_value)
+    currency = _first(fields, envelopes, "currency", text_value)
+    stamp = _first(fields, envelopes, "timestamp", text_value)
     occurred_at = attempted_at
-    stamp = fields.timestamp
-    if type(stamp) is str:
+    if stamp is not None:
         try:
             occurred_at = parse_rfc3339_ms(stamp)
         except ValueError:
@@ -237,15 +249,31 @@ def _event(event_id: str, event_type: str, attempted_at: int, payload: bytes) ->
             event_type,
             occurred_at,
             payload,
-            text_or_none(user_id),
-            text_or_none(reward_id),
-            str(amount) if type(amount) in _AMOUNT_TYPES else None,
-            text_or_none(currency),
+            user_id,
+            reward_id,
+            amount,
+            currency,
         ),
     )
     return event
 
 
-def _wide_int(*values: object) -> bool:
+def _first(
+    fields: _Fields, envelopes: list[_Fields], name: str, reader: Callable[[object], str | None]
+) -> str | None:
+    """The field `name` as `read_fields` finds it with the default paths: the top level, then each envelope."""
+    value = reader(getattr(fields, name))
+    if value is None:
+        for envelope in envelopes:
+            value = reader(getattr(envelope, name))
+            if value is not None:
+                break
+    return value
+
+
+def _wide_int(fields: _Fields) -> bool:
     """An integer past 64 bits, which the slow path's decoder (orjson) reads as a float: it decides."""
-    return any(type(v) is int and not _JSON_INT_MIN <= v <= _JSON_INT_MAX for v in values)
+    return any(
+        type(v) is int and not _JSON_INT_MIN <= v <= _JSON_INT_MAX
+        for v in (fields.user_id, fields.reward_id, fields.amount, fields.currency, fields.timestamp)
+    )

@@ -15,6 +15,7 @@ import msgspec
 import orjson
 
 from console.domain.outcomes import Outcome, Trigger, classify_outcome
+from console.domain.payload_fields import DEFAULT_PATHS, read_fields
 from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import parse_rfc3339_ms
 
@@ -218,32 +219,21 @@ def _event(
         raw = payload_bytes or b""
     if not isinstance(payload, dict):
         raise LineError("payload", f"must be a JSON object, got {_kind(payload)}")
+    found = read_fields(payload, DEFAULT_PATHS)  # top level, then data., then payload.
     occurred_at = attempted_at
-    stamp = payload.get("timestamp")
-    if isinstance(stamp, str):
+    if found.time is not None:
         with contextlib.suppress(ValueError):
-            occurred_at = parse_rfc3339_ms(stamp)
-    amount = payload.get("amount")
+            occurred_at = parse_rfc3339_ms(found.time)
     return EventRecord(
         event_id=event_id,
         event_type=event_type,
         occurred_at_ms=occurred_at,
         payload=raw or orjson.dumps(payload),
-        user_id=text_or_none(payload.get("user_id")),
-        reward_id=text_or_none(payload.get("reward_id")),
-        amount=str(amount)
-        if isinstance(amount, int | float | str) and not isinstance(amount, bool)
-        else None,
-        currency=text_or_none(payload.get("currency")),
+        user_id=found.user_id,
+        reward_id=found.reward_id,
+        amount=found.amount,
+        currency=found.currency,
     )
-
-
-def text_or_none(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value[:MAX_ID_LENGTH]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
 
 
 def _headers(value: Any) -> str | None:
