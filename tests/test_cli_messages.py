@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from console.demo import again_command
+from console.replay.plan import read_event_ids
 from console.store import Store
 from tests.helpers import ROOT, log_line, run, write_jsonl
 
@@ -80,3 +81,17 @@ def test_make_clean_removes_the_import_linter_cache(tmp_path: Path) -> None:
     done = subprocess.run([make, "-n", "clean"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert ".import_linter_cache" in done.stdout.split()
+
+
+def test_replay_names_the_line_of_an_event_ids_file_that_is_not_utf8(store: Store, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"\xef\xbb\xbfevt_1\n# from the export\nevt_\xff2\n")
+    result = run("--db", store.url, "replay", "--dry-run", "--event-ids-from", str(ids))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"hookconsole: --event-ids-from {ids}:3: not valid UTF-8 (byte 0xff at offset 31)\n"
+    )
+    ids.write_bytes(
+        b"\xef\xbb\xbfevt_1\n# from the export\nevt_2\n"
+    )  # the byte-order mark is no part of an id
+    assert read_event_ids(ids) == ("evt_1", "evt_2")
