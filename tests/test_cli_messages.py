@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from console.demo import again_command
+from console.replay.plan import read_event_ids
 from console.store import Store
 from tests.helpers import ROOT, log_line, run, write_jsonl
 
@@ -103,3 +104,17 @@ def test_a_number_option_refuses_what_is_not_finite(tmp_path: Path, args: list[s
     assert f"Invalid value for '{option}'" in result.stderr
     assert "finite" in result.stderr or "range" in result.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "none.db").exists()
+
+
+def test_replay_names_the_line_of_an_event_ids_file_that_is_not_utf8(store: Store, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"\xef\xbb\xbfevt_1\n# from the export\nevt_\xff2\n")
+    result = run("--db", store.url, "replay", "--dry-run", "--event-ids-from", str(ids))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"hookconsole: --event-ids-from {ids}:3: not valid UTF-8 (byte 0xff at offset 31)\n"
+    )
+    ids.write_bytes(
+        b"\xef\xbb\xbfevt_1\n# from the export\nevt_2\n"
+    )  # the byte-order mark is no part of an id
+    assert read_event_ids(ids) == ("evt_1", "evt_2")

@@ -245,11 +245,11 @@ def test_follow_rejects_a_growing_line_past_the_limit_in_bounded_memory(tmp_path
             for _ in range(40):  # 2.6 MB without a newline, written piece by piece
                 out.write(b"y" * 65_536)
                 out.flush()
-                while tail.file.tell() < log.stat().st_size:
+                while tail.offset < log.stat().st_size:
                     records += tail.read_lines()
                 assert tail.partial_size <= 100_000
             out.write(b"\n" + orjson.dumps(log_line("evt_2")) + b"\n")
-        while tail.file.tell() < log.stat().st_size:
+        while tail.offset < log.stat().st_size:
             records += tail.read_lines()
     finally:
         tail.close()

@@ -15,11 +15,12 @@ from console.cli.context import app_context, fail, refuse_if_read_only, store_op
 from console.cli.filters import _time as parse_since
 from console.cli.paths import refuse_overwrite
 from console.domain import formatting as fmt
+from console.domain.safetext import one_line
 from console.domain.times import parse_duration_ms
 from console.ingest.follow import follow
 from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
-from console.ingest.sources import FORMATS, MAX_LINE_BYTES, SourceError
+from console.ingest.sources import FORMATS, MAX_LINE_BYTES, SourceError, display_name
 from console.sources import is_source_url
 from console.store import Store
 
@@ -37,7 +38,7 @@ class _RejectPrinter:
         if self.quiet:
             return
         if self.shown < SHOWN_REJECTS:
-            click.echo(f"rejected {reject.message}", err=True)
+            click.echo(one_line(f"rejected {reject.message}"), err=True)
         self.shown += 1
 
 
@@ -87,7 +88,7 @@ def summary_line(summary: IngestSummary) -> str:
 @click.option(
     "--follow",
     is_flag=True,
-    help="Keep reading the (single) file as it grows, or poll the dispatcher database(s), until interrupted.",
+    help="Keep reading the (single) file or named pipe as it grows, or poll the dispatcher database(s), until interrupted.",
 )
 @click.option(
     "--every",
@@ -215,7 +216,7 @@ def _follow(
 
     def report(summary: IngestSummary) -> None:
         if not as_json:
-            click.echo(f"following {paths[0]}: {summary_line(summary)}", err=True)
+            click.echo(f"following {display_name(paths[0])}: {summary_line(summary)}", err=True)
 
     try:
         return follow(

@@ -15,7 +15,7 @@ from console.cli.context import app_context, fail, refuse_if_read_only, store_op
 from console.demo import PARENT_ENV
 from console.domain.times import parse_duration_ms
 from console.ingest.mapping import LogMapping, MappingError, load_mapping
-from console.ingest.sources import SourceError
+from console.ingest.sources import SourceError, display_name
 from console.sources import is_source_url, parse_source_url
 from console.watch.daemon import EXIT_ERROR, Watcher, WatchError, WatchOptions
 from console.watch.logs import Log
@@ -84,7 +84,7 @@ def watch_command(
 ) -> None:
     """Follow SOURCEs into the store, evaluate alert rules, send notifications and serve metrics.
 
-    A SOURCE is a JSON Lines file (tailed; --map for your own log shape) or a dispatcher database,
+    A SOURCE is a JSON Lines file or named pipe (tailed; --map for your own log shape) or a dispatcher database,
     svix+postgresql://USER@HOST:PORT/DB or convoy+postgresql://... (polled every --every-source; docs/sources.md).
     Runs until SIGTERM or Ctrl-C; what was read and the alert state are in the store when it stops.
     In read-only mode SOURCEs are refused (following one ingests); rules and metrics alone still run.
@@ -153,9 +153,9 @@ def _check_sources(sources: Sequence[str]) -> None:
                 parse_source_url(source)
             except SourceError as exc:
                 fail(str(exc))
-        elif source == "-" or not Path(source).is_file():
+        elif source == "-" or not (Path(source).is_file() or Path(source).is_fifo()):
             fail(
-                f"{source}: no such file (watch follows JSON Lines files and "
+                f"{display_name(source)}: no such file (watch follows JSON Lines files, named pipes and "
                 "svix+postgresql://... or convoy+postgresql://... databases)"
             )
 

@@ -1,14 +1,20 @@
-"""`ingest --follow`: tail a growing JSON Lines file into the store until stopped.
+"""`ingest --follow`: tail a growing JSON Lines file (or a named pipe) into the store until stopped.
 
 Only complete lines are ingested (a line still being written waits for its newline; one that grows past the
 maximum line length is rejected at once and the rest of it dropped, so memory stays bounded). A rotated file (a new
-inode at the path) is read to its end and then the new file from its start; a truncated file is read again
-from its start (noticed by its size shrinking or its first bytes changing). Pending lines are written at least every `flush_s` seconds.
+inode at the path) is read to its end and then the new file from its start. A file truncated or written over in
+place is read again from its start: noticed when its first bytes, or the bytes just before the offset reached, are
+no longer what was read there (lines read twice are stored once). Pending lines are written at least every
+`flush_s` seconds.
+
+A named pipe (FIFO) is read as a stream: opened without waiting for a writer, read as writers come and go, its
+lines counted as they arrive; it has no offset to go back to, so what was read from it is never read again.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -16,59 +22,88 @@ from collections.abc import Callable
 from console.ingest.ingestor import Ingestor, IngestSummary, RejectSink
 from console.ingest.mapping import LogMapping
 from console.ingest.sources import (
+    GZIP_MAGIC,
     MAX_LINE_BYTES,
     REJECT_HEAD_BYTES,
     RawLine,
     SourceError,
+    display_name,
     first_line,
     too_long,
 )
 from console.store import Store
 
 READ_CHUNK = 1 << 16
-HEAD_BYTES = 256  # what is compared to notice a file rewritten in place
+HEAD_BYTES = 256  # the file's first bytes as read: compared to notice it rewritten in place
+LAST_BYTES = 256  # the bytes read just before the offset: compared likewise
 
 
 class _Tail:
-    """One open file being followed, with the partial last line and the line count so far."""
+    """One open file (or pipe) being followed: the offset reached, the partial last line, the line count, and
+    what was read at the start and just before the offset (to notice the file written over)."""
 
     def __init__(self, path: str, max_line_bytes: int = MAX_LINE_BYTES) -> None:
-        try:
-            self.file = open(path, "rb")  # noqa: SIM115
+        self.name = display_name(path)
+        try:  # never blocks, even on a pipe no writer has opened yet
+            self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
-            raise SourceError(f"{path}: no such file") from None
+            raise SourceError(f"{self.name}: no such file") from None
         except OSError as exc:
-            raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
-        if self.file.read(2) == b"\x1f\x8b":
-            self.file.close()
-            raise SourceError(f"{path}: --follow cannot tail a gzip file")
-        self.file.seek(0)
-        self.inode = os.fstat(self.file.fileno()).st_ino
+            raise SourceError(f"{self.name}: cannot be read ({exc.strerror})") from None
+        mode = os.fstat(self.fd)
+        if stat.S_ISDIR(mode.st_mode):
+            os.close(self.fd)
+            raise SourceError(f"{self.name}: is a directory, not a log file")
+        self.inode = mode.st_ino
+        self.stream = not stat.S_ISREG(
+            mode.st_mode
+        )  # a pipe (or device): read as it comes, no offset to seek
         self.max_line_bytes = max_line_bytes
+        self.offset = 0
+        self.head = b""
+        self.last = b""
         self.partial: list[bytes] = []  # the start of a line whose newline has not come yet
         self.partial_size = 0
         self.skipping = False  # inside a line over the limit, already rejected: dropped up to its newline
         self.line_number = 0
-        self.head = b""
 
     def rewritten(self) -> bool:
-        """True when the file no longer starts with what was read: truncated and written again."""
-        if not self.head:
+        """True when what was read no longer sits where it was: the file truncated or written over."""
+        if self.stream or not self.offset:
             return False
-        return os.pread(self.file.fileno(), len(self.head), 0) != self.head
+        if os.pread(self.fd, len(self.head), 0) != self.head:
+            return True
+        return os.pread(self.fd, len(self.last), self.offset - len(self.last)) != self.last
 
     def restart(self) -> None:
-        self.file.seek(0)
+        self.offset = 0
+        self.head = self.last = b""
         self.partial, self.partial_size, self.skipping = [], 0, False
         self.line_number = 0
-        self.head = b""
+
+    def _read(self) -> bytes:
+        if not self.stream:
+            return os.pread(self.fd, READ_CHUNK, self.offset)
+        try:
+            return os.read(self.fd, READ_CHUNK)
+        except BlockingIOError:  # a writer is connected, nothing written yet
+            return b""
 
     def read_lines(self) -> list[RawLine]:
-        data = self.file.read(READ_CHUNK)
+        data = self._read()
         if not data:
             return []
+        if self.rewritten():  # checked after the read: what was read may already be the new content
+            self.restart()
+            data = self._read()
+            if not data:
+                return []
+        if self.offset == 0 and data[:2] == GZIP_MAGIC:
+            raise SourceError(f"{self.name}: --follow cannot tail a gzip file")
         if len(self.head) < HEAD_BYTES:
             self.head = (self.head + data)[:HEAD_BYTES]
+        self.last = data[-LAST_BYTES:] if len(data) >= LAST_BYTES else (self.last + data)[-LAST_BYTES:]
+        self.offset += len(data)
         records: list[RawLine] = []
         end = data.find(b"\n")
         if end < 0:
@@ -113,7 +148,7 @@ class _Tail:
             self.partial, self.partial_size, self.skipping = [], 0, True
 
     def close(self) -> None:
-        self.file.close()
+        os.close(self.fd)
 
 
 def follow(
@@ -131,13 +166,13 @@ def follow(
     """Tail `path` into the store until `stop` is set; returns the totals. `mapping`: read a mapped log."""
     ingestor = Ingestor(store, rejects or RejectSink(), mapping=mapping)
     tail = _Tail(path, max_line_bytes)
-    ingestor.summary.sources.append(path)
+    ingestor.summary.sources.append(tail.name)
     started = last_flush = time.monotonic()
     try:
         while True:
             records = tail.read_lines()
             for record in records:
-                ingestor.add(path, record)
+                ingestor.add(tail.name, record)
             if not records:
                 tail = _reopen_if_moved(tail, path, max_line_bytes)
             now = time.monotonic()
@@ -171,6 +206,6 @@ def _reopen_if_moved(tail: _Tail, path: str, max_line_bytes: int) -> _Tail:
             return tail
         tail.close()
         return fresh
-    if current.st_size < tail.file.tell() or tail.rewritten():
+    if tail.rewritten():  # truncated, or written over
         tail.restart()
     return tail

@@ -12,6 +12,8 @@ from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
+from console.domain.safetext import one_line
+
 GZIP_MAGIC = b"\x1f\x8b"
 FORMATS = ("auto", "jsonl", "csv")
 # The fields every record must have (docs/log-format.md).
@@ -44,7 +46,8 @@ class RawLine(NamedTuple):
 
 
 def display_name(path: str) -> str:
-    return "<stdin>" if path == "-" else path
+    """A source as messages, rejects and summaries name it: on one line, valid UTF-8 (bad bytes as \\xNN)."""
+    return "<stdin>" if path == "-" else one_line(path)
 
 
 def open_binary(path: str) -> IO[bytes]:
@@ -55,11 +58,11 @@ def open_binary(path: str) -> IO[bytes]:
         try:
             stream = open(path, "rb")  # noqa: SIM115  (closed by the caller)
         except FileNotFoundError:
-            raise SourceError(f"{path}: no such file") from None
+            raise SourceError(f"{display_name(path)}: no such file") from None
         except IsADirectoryError:
-            raise SourceError(f"{path}: is a directory, not a log file") from None
+            raise SourceError(f"{display_name(path)}: is a directory, not a log file") from None
         except OSError as exc:
-            raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
+            raise SourceError(f"{display_name(path)}: cannot be read ({exc.strerror})") from None
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(cast(Any, stream))
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         import gzip

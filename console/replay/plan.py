@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,7 @@ from console.domain.replay import (
     ReplayPlan,
     ReplaySelection,
 )
+from console.domain.safetext import one_line
 from console.domain.urls import mask_url
 from console.endpoints import EndpointsFile, resolve_secrets, url_problem
 from console.store import Store
@@ -34,11 +36,22 @@ class ReplayError(Exception):
 
 
 def read_event_ids(path: Path) -> tuple[str, ...]:
-    """Event ids from a file: one per line; blank lines and # comments ignored."""
+    """Event ids from a UTF-8 file (a leading byte-order mark dropped): one per line; blank lines and # comments
+    ignored. A byte that is not UTF-8 is refused with its line and offset."""
+    shown = f"--event-ids-from {one_line(str(path))}"
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
-        raise ReplayError(f"--event-ids-from {path}: cannot be read ({exc.strerror or exc})") from None
+        raise ReplayError(f"{shown}: cannot be read ({exc.strerror or exc})") from None
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = bom + exc.start
+        line = data.count(b"\n", 0, offset) + 1
+        raise ReplayError(
+            f"{shown}:{line}: not valid UTF-8 (byte 0x{data[offset]:02x} at offset {offset})"
+        ) from None
     ids = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     return tuple(dict.fromkeys(i for i in ids if i))
 

@@ -100,7 +100,7 @@ class Watcher:
         failed = False
         if self.files:
             paths = [f.path for f in self.files]
-            rejects = logged_rejects(self.log, ", ".join(paths))
+            rejects = logged_rejects(self.log, ", ".join(f.label for f in self.files))
             summary = ingest_sources(self.store, paths, rejects=rejects, mapping=self.options.mapping)
             for failure in summary.failed_sources:
                 self.log.error("source_error", failure)

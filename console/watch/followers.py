@@ -20,7 +20,7 @@ from console.domain.backoff import retry_waits
 from console.domain.urls import mask_url
 from console.ingest.follow import follow
 from console.ingest.service import IngestSummary, Reject, RejectSink
-from console.ingest.sources import SourceError
+from console.ingest.sources import SourceError, display_name
 from console.store import Store
 from console.watch.logs import Log
 
@@ -77,12 +77,12 @@ class FileFollower:
 
     def __init__(self, path: str, mapping: LogMapping | None = None) -> None:
         self.path = path
-        self.label = path
+        self.label = display_name(path)  # in logs and metric labels: one line, valid UTF-8
         self.mapping = mapping
         self.thread: threading.Thread | None = None
         self.flushed_at = time.time()
         self.summary: IngestSummary | None = None
-        self.failures = _Failures(path)
+        self.failures = _Failures(self.label)
 
     def lag_s(self) -> float:
         """Seconds since the last write of what the file held then: 0 when nothing newer sits in the file."""
@@ -98,7 +98,7 @@ class FileFollower:
         self.thread = threading.Thread(
             target=self._run,
             args=(store, stop, log, poll_s, flush_s),
-            name=f"follow {self.path}",
+            name=f"follow {self.label}",
             daemon=True,
         )
         self.thread.start()
@@ -127,7 +127,7 @@ class FileFollower:
             except SourceError as exc:
                 self.failures.failed(log, str(exc))
             except Exception as exc:
-                self.failures.failed(log, f"{self.path}: {type(exc).__name__}: {exc}")
+                self.failures.failed(log, f"{self.label}: {type(exc).__name__}: {exc}")
             stop.wait(next(waits))
 
 
