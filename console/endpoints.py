@@ -20,12 +20,17 @@ from console.domain.urls import mask_url
 from console.tomlconfig import (
     NOT_A_REF,
     ConfigError,
+    NotRegularFile,
     Problems,
+    TooLarge,
     is_secret_ref,
     parse_tables,
+    read_capped,
     read_toml,
     unknown_sections,
 )
+
+MAX_SECRET_BYTES = 64 * 1024  # a secret file holds one secret (a key, a token): a line of text
 
 
 def url_problem(url: object) -> str | None:
@@ -179,7 +184,8 @@ def _parse_endpoint(table: Mapping[str, Any], index: int, found: Problems) -> En
 
 
 def resolve_secret(ref: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Secret:
-    """Resolve `env:NAME` or `file:PATH` (relative to the endpoints file). Errors name the reference only."""
+    """Resolve `env:NAME` or `file:PATH` (relative to the endpoints file). Errors name the reference only.
+    A secret file must be a regular file of at most MAX_SECRET_BYTES."""
     env = os.environ if env is None else env
     kind, _, target = ref.partition(":")
     if kind == "env":
@@ -196,7 +202,11 @@ def resolve_secret(ref: str, base_dir: Path, env: Mapping[str, str] | None = Non
         if not file.is_absolute():
             file = base_dir / file
         try:
-            value = file.read_text(encoding="utf-8").strip()
+            value = read_capped(file, MAX_SECRET_BYTES, regular_only=True).decode("utf-8").strip()
+        except TooLarge as exc:
+            raise LookupError(f"secret file {file} {exc} (a secret file holds one secret)") from None
+        except NotRegularFile as exc:
+            raise LookupError(f"secret file {file} {exc}") from None
         except OSError as exc:
             raise LookupError(f"secret file {file} cannot be read ({exc.strerror or exc})") from None
         except UnicodeDecodeError:  # its message quotes a byte of the secret: never show it

@@ -1,10 +1,14 @@
 """What endpoints.toml and alerts.toml share: reading the file, arrays of named tables, and problem lines.
 
 A configuration file reports every problem at once, one line each, naming the file, the table and the key.
+Configuration and secret files are read with a size limit (`read_capped`): a path that names a device or an
+endless stream by mistake fails at once instead of filling the memory.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,14 +36,67 @@ class Problems:
         self.lines.append(f"{self.where}: {key}: {reason}")
 
 
+MAX_CONFIG_BYTES = 8 * 1024 * 1024  # endpoints.toml, alerts.toml, a mapping file: tens of thousands of tables
+
+
+class TooLarge(Exception):
+    """A file is larger than its limit (the message says the limit)."""
+
+
+class NotRegularFile(Exception):
+    """A directory, device, FIFO or socket where a regular file is required (the message says which)."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def _size_text(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit // 1024} KiB"
+
+
+def read_capped(path: Path, limit: int, *, regular_only: bool = False) -> bytes:
+    """The file's bytes: at most `limit` + 1 are read, and more than `limit` raises TooLarge. With
+    `regular_only`, a directory, device, FIFO or socket is refused (NotRegularFile) before it is opened and
+    again once open. OSError when the file cannot be opened or read."""
+    if regular_only and not stat.S_ISREG(mode := os.stat(path).st_mode):
+        raise NotRegularFile(f"is {_kind(mode)}, not a regular file")
+    fd = os.open(path, os.O_RDONLY | (os.O_NONBLOCK if regular_only else 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if regular_only and not stat.S_ISREG(mode):
+            raise NotRegularFile(f"is {_kind(mode)}, not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise TooLarge(f"is larger than {_size_text(limit)}")
+    return b"".join(chunks)
+
+
 def read_toml(path: Path, error: type[ConfigError], missing: str) -> dict[str, Any]:
     """The file's TOML document; `error` lists why it cannot be read (`missing` says what the file is)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise error([f"{path}: {missing}"]) from None
     except UnicodeDecodeError as exc:
         raise error([f"{path}: not valid TOML: {exc}"]) from None
+    except TooLarge as exc:
+        raise error([f"{path}: {exc} (a configuration file is at most that)"]) from None
     except OSError as exc:
         raise error([f"{path}: cannot be read ({exc.strerror})"]) from None
     return parse_toml(text, str(path), error)

@@ -30,13 +30,15 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         ),
         (
             "https://u:p%40ss@h.example/hook?token=t&x=1&api_key=k&sig=s&client_secret=c",
-            "https://u:***@h.example/hook?token=***&x=1&api_key=***&sig=***&client_secret=***",
+            "https://***@h.example/hook?token=***&x=1&api_key=***&sig=***&client_secret=***",
         ),
         (
             "https://h.example/hook?X-Api-Key=k;Signature=s#access_token=t&state=ok",
             "https://h.example/hook?X-Api-Key=***;Signature=***#access_token=***&state=ok",
         ),
-        ("https://user@h.example/p?id=7", "https://user@h.example/p?id=7"),
+        ("https://TOKEN@h.example/p?id=7", "https://***@h.example/p?id=7"),  # sent as Basic auth
+        ("HTTP://ghp_x:x-oauth-basic@h.example/", "HTTP://***@h.example/"),
+        ("postgresql://reader@db/x?sslpassword=s", "postgresql://reader@db/x?sslpassword=***"),
         ("sqlite:///tmp/store.db", "sqlite:///tmp/store.db"),
         ("store.db", "store.db"),
         ("", ""),
@@ -56,7 +58,7 @@ def test_redact_removes_raw_and_decoded_credentials() -> None:
 def test_endpoint_url_problems_mask_credentials() -> None:
     problem = url_problem(f"http://user:{URL_PASSWORD}@hooks.example.com/in?token={URL_TOKEN}")
     assert problem is not None and "plain http" in problem
-    assert URL_PASSWORD not in problem and URL_TOKEN not in problem and "user:***@" in problem
+    assert URL_PASSWORD not in problem and URL_TOKEN not in problem and "http://***@hooks" in problem
     bad_port = url_problem(f"https://user:{URL_PASSWORD}@hooks.example.com:eighty/in")
     assert bad_port is not None and "not a valid URL" in bad_port and URL_PASSWORD not in bad_port
 
@@ -79,7 +81,7 @@ def _assert_clean(text: str) -> None:
 def test_endpoints_check_masks_url_credentials(tmp_path: Path) -> None:
     result = run("endpoints", "check", "--endpoints", str(_config(tmp_path)), env={"EP_SECRET": SECRET})
     assert result.exit_code == 0, result.stderr
-    assert "https://user:***@hooks.example.com/in?token=***&sig=***" in result.output
+    assert "https://***@hooks.example.com/in?token=***&sig=***" in result.output
     _assert_clean(result.output + result.stderr)
 
 
@@ -91,10 +93,10 @@ def test_replay_plan_masks_endpoint_url_credentials(store: Store, tmp_path: Path
     text = run("--db", store.url, "--endpoints", config, "replay", "--dry-run", env=env)
     data = run("--db", store.url, "--endpoints", config, "replay", "--dry-run", "--json", env=env)
     assert text.exit_code == 0 and data.exit_code == 0, text.stderr + data.stderr
-    assert "https://user:***@hooks.example.com/in?token=***&sig=***" in text.output
+    assert "https://***@hooks.example.com/in?token=***&sig=***" in text.output
     assert (
         orjson.loads(data.output)["endpoints"][0]["url"]
-        == "https://user:***@hooks.example.com/in?token=***&sig=***"
+        == "https://***@hooks.example.com/in?token=***&sig=***"
     )
     _assert_clean(text.output + text.stderr + data.output + data.stderr)
 

@@ -10,8 +10,9 @@ import orjson
 import pytest
 
 from console.domain.filters import DeliveryFilter
-from console.domain.replay import ReplaySelection
+from console.domain.replay import JobOrigin, ReplaySelection
 from console.endpoints import load_endpoints
+from console.replay.plan import ReplayError
 from console.replay.service import ReplayService
 from console.replay.targets import default_operator, job_origin
 from console.store import Store
@@ -153,21 +154,56 @@ def test_replay_to_another_target_leaves_the_real_endpoint_unchanged(store: Stor
     assert f"target: {url} instead of the endpoints' URLs" in dry.stdout
 
 
+TOKEN = "tok3n-5ecret"
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
         ("http://staging.example.com/hooks", "plain http is only allowed to loopback addresses"),
         ("ftp://127.0.0.1/x", "must be an http(s) URL"),
-        ("https://user:pw@staging.example.com/hooks", "carries credentials"),
+        (
+            "https://user:pw@staging.example.com/hooks",
+            "'https://***@staging.example.com/hooks' carries credentials",
+        ),
+        (f"http://{TOKEN}@127.0.0.1:9/hooks", "'http://***@127.0.0.1:9/hooks' carries credentials"),
+        (f"https://staging.example.com/hooks?access_token={TOKEN}", "?access_token=***' carries credentials"),
+        (f"https://staging.example.com/hooks?a=1&signature={TOKEN}", "&signature=***' carries credentials"),
+        (f"https://staging.example.com/hooks?Auth={TOKEN}", "?Auth=***' carries credentials"),
     ],
 )
 def test_to_refuses_urls_replays_may_not_go_to(store: Store, tmp_path: Path, url: str, message: str) -> None:
     seed_store(store, tmp_path, events=2)
     config = write_endpoints(tmp_path, 9, SPECS)
     result = run(*_base(store, config), "--endpoint", "ep_std", "--to", url, "--yes")
-    assert result.exit_code == 1 and message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "pw" not in result.stderr
+    assert result.exit_code == 2 and "Invalid value for '--to'" in result.stderr and message in result.stderr
+    assert "pw" not in result.stderr and TOKEN not in result.stderr
     assert table_count(store, "replay_job") == 0
+    with pytest.raises(ReplayError, match=r"^--to: "):  # the service refuses it too
+        job_origin("bob", None, False, url)
+
+
+def test_a_stored_target_with_a_token_is_shown_masked_and_never_sent(store: Store, tmp_path: Path) -> None:
+    seed_store(store, tmp_path, events=2)
+    staging = IndependentReceiver({"ep_std": ("standard", STANDARD)})
+    with serve_app(staging) as staging_port:
+        config = write_endpoints(tmp_path, 9, SPECS)
+        clean = f"http://127.0.0.1:{staging_port}/hooks/ep_std"
+        service = ReplayService(store, load_endpoints(config))
+        plan = service.plan(ReplaySelection(DeliveryFilter(endpoint_ids=("ep_std",))))
+        job_id = service.create_job(plan, JobOrigin("bob", "old job", clean))
+        with store.write() as conn:  # as an older version stored it
+            conn.exec_driver_sql(f"UPDATE replay_job SET target_url = '{clean.replace('//', f'//{TOKEN}@')}'")
+        shown = [
+            run("--db", store.url, "replay", *args)
+            for args in (("list",), ("list", "--json"), ("show", job_id), ("show", job_id, "--json"))
+        ]
+        resumed = replay_cli(store, config, "resume", job_id, "--yes")
+    for result in shown:
+        assert result.exit_code == 0, result.stderr
+        assert TOKEN not in result.output and f"***@127.0.0.1:{staging_port}" in result.output
+    assert resumed.exit_code == 1 and "carries credentials" in resumed.stderr
+    assert TOKEN not in resumed.stderr and staging.requests == []
 
 
 def test_to_secret_signs_with_another_secret(store: Store, tmp_path: Path) -> None:

@@ -97,11 +97,13 @@ def main() -> None:
 
 
 def _without_credentials(text: str) -> str:
-    """`text` without the credentials of any store URL given on the command line or in HOOKCONSOLE_DB."""
+    """`text` without the credentials of any URL given on the command line (a store, a source, `--to`) or in
+    HOOKCONSOLE_DB."""
     args = sys.argv[1:]
     urls = [os.environ.get("HOOKCONSOLE_DB", "")]
     urls += [value for option, value in pairwise(args) if option == "--db"]
-    urls += [arg.split("=", 1)[1] for arg in args if arg.startswith("--db=")]
+    urls += [arg.split("=", 1)[1] for arg in args if arg.startswith(("--db=", "--to="))]
+    urls += [arg for arg in args if "://" in arg]
     for url in urls:
         text = redact(text, url)
     return text

@@ -27,7 +27,7 @@ from console.replay.handle import JobHandle
 from console.replay.plan import ReplayError, describe_selection, read_event_ids
 from console.replay.runner import RunProgress
 from console.replay.service import ReplayService
-from console.replay.targets import job_origin
+from console.replay.targets import job_origin, target_problem
 
 SHOWN_ITEMS = 10
 SHOWN_REASONS = 5
@@ -38,6 +38,14 @@ def _service(*, sending: bool = True) -> ReplayService:
     """The replay service; endpoints.toml is read only by the commands that send (list and show only read)."""
     app = app_context()
     return ReplayService(app.store(), app.endpoints() if sending else None)
+
+
+def _check_target(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--to URL`: an http(s) URL replays may go to, without credentials (a usage error otherwise)."""
+    problem = target_problem(value) if value is not None else None
+    if problem:
+        raise click.BadParameter(problem, ctx=ctx, param=param)
+    return value
 
 
 @click.group("replay", invoke_without_command=True)
@@ -80,6 +88,7 @@ def _service(*, sending: bool = True) -> ReplayService:
     "--to",
     "to_url",
     metavar="URL",
+    callback=_check_target,
     help="Send to this URL instead (staging, a local receiver); the endpoints' records are not changed.",
 )
 @click.option(

@@ -1,13 +1,16 @@
-"""URLs as they may be shown: every credential masked (store URLs and endpoint URLs alike).
+"""URLs as they may be shown: every credential masked (store, source, endpoint and target URLs alike).
 
 A URL can carry a secret in its userinfo (`user:PASSWORD@host`) and in query or fragment parameters
-(`?password=…`, `?token=…`, `#access_token=…`). `mask_url` replaces each such value with `***` and leaves the
-rest of the text exactly as it was; it never raises, whatever the input.
+(`?password=…`, `?token=…`, `#access_token=…`). In an http(s) URL the whole userinfo is a credential: a client
+sends it as Basic auth, and `https://TOKEN@host` puts a token where the user name goes. A database URL's user
+name is a role name and stays visible. `mask_url` replaces each credential with `***` and leaves the rest of
+the text exactly as it was; it never raises, whatever the input.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import unquote
 
 MASK = "***"
@@ -33,11 +36,24 @@ def _split(url: str) -> tuple[str, str, str, str, str, str, str]:
     return scheme + sep, authority, slash + path, question, query, hash_sign, fragment
 
 
+def _is_web(head: str) -> bool:
+    """True for `http://` and `https://` (and their WebSocket twins): every part of their userinfo is secret."""
+    return head.lower() in ("http://", "https://", "ws://", "wss://")
+
+
 def _password(authority: str) -> str:
     """The password in `user:password@host`; empty when there is none."""
     userinfo, at, _ = authority.rpartition("@")
     _, colon, password = userinfo.partition(":")
     return password if at and colon else ""
+
+
+def _userinfo_secrets(head: str, authority: str) -> list[str]:
+    """What the userinfo holds that must not be shown: all of it in a web URL, else the password."""
+    userinfo, at, _ = authority.rpartition("@")
+    if at and _is_web(head):
+        return [part for part in (userinfo, *userinfo.split(":", 1)) if part]
+    return [_password(authority)] if _password(authority) else []
 
 
 def _sensitive_values(params: str) -> list[tuple[int, str, str]]:
@@ -57,17 +73,19 @@ def _mask_params(text: str) -> str:
     return "".join(pieces)
 
 
-def _mask_userinfo(authority: str) -> str:
+def _mask_userinfo(head: str, authority: str) -> str:
+    userinfo, at, host = authority.rpartition("@")
+    if at and userinfo and _is_web(head):
+        return f"{MASK}@{host}"
     if not _password(authority):
         return authority
-    userinfo, _, host = authority.rpartition("@")
     return f"{userinfo.partition(':')[0]}:{MASK}@{host}"
 
 
 def mask_url(url: str) -> str:
-    """The URL with the password in its userinfo and every credential-like parameter value replaced by ***."""
+    """The URL with the credentials in its userinfo and every credential-like parameter value replaced by ***."""
     head, authority, path, question, query, hash_sign, fragment = _split(url)
-    masked = f"{head}{_mask_userinfo(authority)}{path}"
+    masked = f"{head}{_mask_userinfo(head, authority)}{path}"
     if question:
         masked += "?" + _mask_params(query)
     if hash_sign:
@@ -77,16 +95,25 @@ def mask_url(url: str) -> str:
 
 def url_secrets(url: str) -> list[str]:
     """The credential values a URL holds (raw and percent-decoded), longest first: what must never be shown."""
-    _, authority, _, _, query, _, fragment = _split(url)
+    head, authority, _, _, query, _, fragment = _split(url)
     found = {value for params in (query, fragment) for _, _, value in _sensitive_values(params)}
-    if _password(authority):
-        found.add(_password(authority))
+    found.update(_userinfo_secrets(head, authority))
     found |= {unquote(v) for v in found}
     return sorted((v for v in found if v), key=len, reverse=True)
 
 
-def redact(text: str, url: str) -> str:
-    """`text` (an error message, say) with every credential of `url` replaced by ***."""
-    for secret in url_secrets(url):
+def has_credentials(url: str) -> bool:
+    """True when the URL carries a credential that `mask_url` would hide (a request to it would send it)."""
+    return bool(url_secrets(url))
+
+
+def redact_values(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each of `secrets` (longest first, so a secret inside another goes too) replaced by ***."""
+    for secret in sorted((s for s in set(secrets) if s), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def redact(text: str, url: str) -> str:
+    """`text` (an error message, say) with every credential of `url` replaced by ***."""
+    return redact_values(text, url_secrets(url))

@@ -21,7 +21,7 @@ from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import format_ms
 from console.ingest.lines import LineError, _kind, parse_line
 from console.ingest.sources import REQUIRED_FIELDS, UNDECODED, RawLine, json_error
-from console.tomlconfig import ConfigError, Problems
+from console.tomlconfig import MAX_CONFIG_BYTES, ConfigError, Problems, TooLarge, read_capped
 
 # Every field of the log format (docs/log-format.md), in its order.
 FIELDS = (
@@ -139,7 +139,9 @@ def load_mapping(path: str | Path) -> LogMapping:
     """Read and check a mapping file; MappingError lists every problem, one line each naming the file and key."""
     name = str(path)
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        text = read_capped(Path(path), MAX_CONFIG_BYTES).decode("utf-8")
+    except TooLarge as exc:
+        raise MappingError([f"{name}: {exc} (a mapping file is at most that)"]) from None
     except FileNotFoundError:
         raise MappingError([f"{name}: no such file"]) from None
     except IsADirectoryError:

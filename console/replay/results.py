@@ -14,6 +14,7 @@ from console.domain.replay import ItemState
 from console.domain.times import now_ms
 from console.store import Store
 from console.store import replay_jobs as journal
+from console.store.failures import one_line
 from console.store.replay_jobs import ClaimedItem, ItemResult
 
 
@@ -80,7 +81,7 @@ def record_resiliently(
             journal.record_results(store, job_id, [result], now_ms(), target_url)
             continue
         except Exception as exc:
-            problem = type(exc).__name__
+            problem = one_line(exc, store.url)
         plain = tuple(
             a._replace(response_excerpt=None, request_headers=None, error=_ascii(a.error))
             for a in result.attempts

@@ -37,6 +37,7 @@ from console.domain.times import now_ms
 from console.replay.results import item_result, record_resiliently
 from console.store import Store
 from console.store import replay_jobs as journal
+from console.store.failures import one_line
 from console.store.replay_jobs import ClaimedItem, ItemResult
 
 
@@ -183,7 +184,7 @@ class JobRunner:
             await asyncio.gather(*workers)
             self._stopped_early = self.stop.is_set()
         except BaseException as exc:
-            self._failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self._failure = one_line(exc, self.store.url)  # the job's note: no SQL, parameters or traceback
             raise
         finally:
             self.stop.set()  # if anything above failed, workers still running must not send more
@@ -275,7 +276,7 @@ class JobRunner:
             try:
                 result = await self._process(item, sender, slots, bucket, lane)
             except Exception as exc:  # a bug or an unforeseen failure ends this item, never the worker
-                reason = f"unexpected error: {type(exc).__name__}: {exc}"
+                reason = f"unexpected error: {one_line(exc, self.store.url)}"
                 result = ItemResult(item.event_id, item.endpoint_id, ItemState.FAILED, last_error=reason)
             if result is not None:
                 await self._results.put(result)

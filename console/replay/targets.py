@@ -12,7 +12,7 @@ from pathlib import Path
 
 from console.delivery import Target
 from console.domain.replay import JobOrigin
-from console.domain.urls import mask_url
+from console.domain.urls import has_credentials, mask_url
 from console.endpoints import resolve_secret, url_problem
 from console.replay.plan import ReplayError
 
@@ -43,14 +43,9 @@ def job_origin(
     if to_secret is not None and to_url is None:
         raise ReplayError("--to-secret goes with --to URL")
     if to_url is not None:
-        problem = url_problem(to_url)
+        problem = target_problem(to_url)
         if problem:
-            raise ReplayError(f"--to: url: {problem}")
-        if mask_url(to_url) != to_url:
-            raise ReplayError(
-                f"--to: {mask_url(to_url)!r} carries credentials, which the job would store; "
-                "pass a URL without them (the request is signed with the secret)"
-            )
+            raise ReplayError(f"--to: {problem}")
     if to_secret is not None:
         kind, _, rest = to_secret.partition(":")
         if kind not in ("env", "file") or not rest:
@@ -62,13 +57,29 @@ def job_origin(
     return JobOrigin((operator or "").strip() or default_operator(), reason, to_url, to_secret)
 
 
+def target_problem(url: str) -> str | None:
+    """Why replays may not go to `url` (shown with its credentials masked), or None when they may.
+
+    A URL with a user name, a password or a credential-like parameter (`token=`, `key=`, `sig=`, ...) is
+    refused: the job would store it and every request would send it (userinfo as Basic auth)."""
+    problem = url_problem(url)
+    if problem:
+        return problem
+    if has_credentials(url):
+        return (
+            f"{mask_url(url)!r} carries credentials (a user name, password or token parameter), which the job "
+            "would store and send; pass a URL without them (the request is signed with the secret)"
+        )
+    return None
+
+
 def redirect(
     targets: dict[str, Target], url: str, secret_ref: str | None, env: Mapping[str, str] | None = None
 ) -> dict[str, Target]:
     """The targets sent to `url` instead, signed with the secret `secret_ref` names (or each endpoint's own)."""
-    problem = url_problem(url)
+    problem = target_problem(url)
     if problem:
-        raise ReplayError(f"--to: url: {problem}")
+        raise ReplayError(f"--to: {problem}")
     secrets = None
     if secret_ref is not None:
         try:

@@ -24,7 +24,7 @@ from console.sources.database import connect, db_now_ms, read_transaction
 from console.sources.dispatcher import FINAL, OPEN, Dispatcher
 from console.sources.url import SourceURL
 from console.store import Store
-from console.store.cursors import load_cursor, save_cursor, write_with_cursor
+from console.store.cursors import load_cursor, rename_cursor, save_cursor, write_with_cursor
 
 # A row dated further ahead of the dispatcher's clock is rejected (it would hold the cursor).
 FUTURE_MS = 3_600_000
@@ -43,7 +43,7 @@ OPEN_CHUNK = 1000
 
 def describe(url: SourceURL, exc: BaseException, retry_in_s: float) -> str:
     """One line for a failed read: the source's own errors as they are, the store's with their kind (its
-    first line only: a driver's later lines repeat the statement); never the source's password."""
+    first line only: a driver's later lines repeat the statement); never the source's credentials."""
     from console.ingest.sources import SourceError
 
     lines = str(exc).strip().splitlines() or [""]
@@ -74,6 +74,7 @@ class SourceReader:
         self.summary = IngestSummary(sources=[url.display])
         self._conn: Any = None
         self._prepared = False
+        self._rekeyed = False
         self.stop: threading.Event | None = None  # when set, a pass ends after its current batch
 
     def close(self) -> None:
@@ -109,6 +110,9 @@ class SourceReader:
     def _pass(
         self, conn: Any, since_ms: int | None, progress: Callable[[IngestSummary], None] | None
     ) -> None:
+        if self.url.legacy_key and not self._rekeyed:  # older versions kept credentials in the key
+            rename_cursor(self.store, self.url.legacy_key, self.url.key)
+            self._rekeyed = True
         saved = load_cursor(self.store, self.url.key) or {}
         after: str | None = saved.get("after")
         open_ids: set[str] = set(saved.get("open", ()))

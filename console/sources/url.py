@@ -1,17 +1,20 @@
 """Source URLs: `svix+postgresql://USER@HOST:PORT/DB?app=...&schema=...` and `convoy+postgresql://...?project=...`.
 
-The password never leaves this module except inside the libpq connection string; what is printed and what
-keys the cursor is the URL without it.
+Credentials (the password, and query parameters whose names say they hold one: `sslpassword`, `passfile`,
+`sslkey`, anything with `pass`, `token`, `secret`, `key`, ...) never leave this module except inside the libpq
+connection string: what is printed shows them as `***`, and what keys the cursor is the URL without them (so a
+changed password does not start a source over).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 from console.domain.payload_fields import FIELD_KEYS, FieldPaths
 from console.domain.times import parse_duration_ms
+from console.domain.urls import is_sensitive_name, mask_url, redact_values, url_secrets
 from console.ingest.sources import SourceError
 
 KINDS = ("svix", "convoy")
@@ -30,14 +33,15 @@ def is_source_url(text: str) -> bool:
 
 @dataclass(frozen=True)
 class SourceURL:
-    """A parsed source URL. `conninfo` holds the password (for connecting only); `display` never does."""
+    """A parsed source URL. `conninfo` holds the credentials (for connecting only); `display` never does."""
 
     kind: str
     conninfo: str = field(repr=False)
     display: str
     options: dict[str, str]
-    password: str | None = field(default=None, repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # what `mask` blanks out, as given and encoded
     cursor_key: str = ""
+    legacy_key: str = field(default="", repr=False)  # the key older versions kept it under, when it differs
     window_ms: int | None = None  # `window=`: how long after its start a row may commit (None: the default)
     field_paths: FieldPaths = field(default_factory=FieldPaths)  # `payload.reward=data.reward.id`, ...
 
@@ -47,19 +51,17 @@ class SourceURL:
 
     @property
     def key(self) -> str:
-        """What the cursor is kept under: the URL without password, options sorted, less the options that do
-        not change which rows are read (`window=`, `payload.*=`)."""
+        """What the cursor is kept under: the URL without credentials, options sorted, less the options that
+        do not change which rows are read (`window=`, `payload.*=`)."""
         return self.cursor_key or self.display
 
     def mask(self, text: str) -> str:
-        """`text` with the password (if any) blanked out, for error messages."""
-        if self.password:
-            text = text.replace(self.password, "****")
-        return text
+        """`text` with every credential of the URL (password, `sslpassword=`, ...) shown as ***."""
+        return redact_values(text, self.secrets)
 
 
 def parse_source_url(text: str) -> SourceURL:
-    """Parse a source URL; SourceError names what is wrong (never the password)."""
+    """Parse a source URL; SourceError names what is wrong (never a credential)."""
     if not is_source_url(text):
         raise SourceError(
             "not a source URL: expected svix+postgresql://USER@HOST:PORT/DB or convoy+postgresql://USER@HOST:PORT/DB"
@@ -105,11 +107,15 @@ def parse_source_url(text: str) -> SourceURL:
     if port is not None:
         netloc += f":{port}"
     path = "/" + quote(database, safe="")
-    display = urlunsplit(
-        (f"{kind}+postgresql", netloc, path, urlencode(sorted(ours.items()) + sorted(passthrough)), "")
+    display = mask_url(
+        urlunsplit(
+            (f"{kind}+postgresql", netloc, path, urlencode(sorted(ours.items()) + sorted(passthrough)), "")
+        )
     )
     scoping = sorted((k, v) for k, v in ours.items() if k in ("app", "project", "org", "schema"))
-    cursor_key = urlunsplit(
+    plain = [(k, v) for k, v in sorted(passthrough) if not is_sensitive_name(k)]
+    cursor_key = urlunsplit((f"{kind}+postgresql", netloc, path, urlencode(scoping + plain), ""))
+    legacy_key = urlunsplit(
         (f"{kind}+postgresql", netloc, path, urlencode(scoping + sorted(passthrough)), "")
     )
     secret_netloc = netloc
@@ -117,7 +123,20 @@ def parse_source_url(text: str) -> SourceURL:
         head = quote(user or "", safe="") + ":" + quote(password, safe="") + "@"
         secret_netloc = head + netloc.split("@", 1)[-1]
     conninfo = urlunsplit(("postgresql", secret_netloc, path, urlencode(passthrough), ""))
-    return SourceURL(kind, conninfo, display, ours, password, cursor_key, window_ms, paths)
+    secrets = [password or ""] + [v for k, v in passthrough if is_sensitive_name(k)]
+    spelled = {form for s in secrets if s for form in (s, quote(s, safe=""), quote_plus(s, safe=""))}
+    spelled.update(url_secrets(text))  # as typed
+    return SourceURL(
+        kind,
+        conninfo,
+        display,
+        ours,
+        tuple(spelled),
+        cursor_key,
+        legacy_key if legacy_key != cursor_key else "",
+        window_ms,
+        paths,
+    )
 
 
 MAX_WINDOW_MS = 3_600_000

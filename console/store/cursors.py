@@ -17,7 +17,7 @@ from console.store.writer import WriteResult, prepare_batch, write_prepared
 
 
 class SourceCursor(SQLModel, table=True):
-    """The read position of one source (its URL without password, plus options) as a JSON object."""
+    """The read position of one source (its URL without credentials, plus options) as a JSON object."""
 
     __tablename__ = "source_cursor"
     source: str = Field(primary_key=True)
@@ -44,6 +44,17 @@ def load_cursor(store: Store, source: str) -> dict[str, Any] | None:
     with store.read() as conn:
         row = conn.exec_driver_sql(f"SELECT state FROM source_cursor WHERE source = {p}", (source,)).first()
     return orjson.loads(row[0]) if row else None
+
+
+def rename_cursor(store: Store, old: str, new: str) -> None:
+    """Keep the cursor saved under `old` under `new` instead (when `new` has none yet); no row keeps `old`."""
+    _ensure_table(store)
+    p = store.dialect.placeholder
+    with store.write() as conn:
+        if conn.exec_driver_sql(f"SELECT 1 FROM source_cursor WHERE source = {p}", (new,)).first():
+            conn.exec_driver_sql(f"DELETE FROM source_cursor WHERE source = {p}", (old,))
+        else:
+            conn.exec_driver_sql(f"UPDATE source_cursor SET source = {p} WHERE source = {p}", (new, old))
 
 
 def _save(conn: Any, p: str, source: str, state: dict[str, Any]) -> None:

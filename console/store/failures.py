@@ -50,6 +50,18 @@ def reason(exc: BaseException, url: str) -> str:
     return redact(f"{hint} ({text})" if hint else text, url)
 
 
+def one_line(exc: BaseException, url: str) -> str:
+    """What failed, in one line for a job note or an item's error: a database failure as `store write failed:
+    <reason>` (never its SQL, its parameters, which can hold payloads, or a traceback), anything else as
+    `Type: first line`."""
+    if isinstance(exc, SQLAlchemyError):
+        verb = (getattr(exc, "statement", None) or "").lstrip().partition(" ")[0].upper()
+        action = "read " if verb in ("SELECT", "WITH") else "write " if verb else ""
+        return f"store {action}failed: {reason(exc, url)}"
+    text = _first_line(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def describe_failure(exc: BaseException, url: str) -> str | None:
     """'store URL: <reason>' for a database failure, or None when `exc` is not one."""
     if not isinstance(exc, SQLAlchemyError):
