@@ -56,7 +56,11 @@ def test_a_channel_down_then_up_loses_nothing_and_keeps_order(sqlite_store: Stor
 
 
 def _fire_and_resolve(
-    store: Store, tmp_path: Path, config: AlertsConfig, env: dict[str, str] | None = None
+    store: Store,
+    tmp_path: Path,
+    config: AlertsConfig,
+    env: dict[str, str] | None = None,
+    endpoint_id: str = "ep_down",
 ) -> None:
     """Fire then resolve one alert, delivering the outbox after each step."""
     sender = ChannelSender(config, env)
@@ -69,8 +73,8 @@ def _fire_and_resolve(
             await sender.aclose()
 
     for name, lines in (
-        ("down.jsonl", traffic("ep_down", 6, 503)),
-        ("back.jsonl", traffic("ep_down", 20, 200)),
+        ("down.jsonl", traffic(endpoint_id, 6, 503)),
+        ("back.jsonl", traffic(endpoint_id, 20, 200)),
     ):
         path = tmp_path / name
         path.write_bytes(b"".join(lines))

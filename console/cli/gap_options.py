@@ -7,20 +7,10 @@ from typing import Any, TypeVar
 
 import click
 
+from console.cli.durations import SPAN_MAX_MS, Duration
 from console.domain.gaps import DEFAULT_MAX_TRIES, DEFAULT_STUCK_AFTER_MS
-from console.domain.times import parse_duration_ms
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    try:
-        ms = parse_duration_ms(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-    if ms <= 0:
-        raise click.BadParameter("must be longer than 0", ctx=ctx, param=param)
-    return ms
 
 
 def gap_options(func: F) -> F:
@@ -36,8 +26,7 @@ def gap_options(func: F) -> F:
         "--stuck-after",
         default=f"{DEFAULT_STUCK_AFTER_MS // 3_600_000}h",
         show_default=True,
-        callback=_duration,
-        metavar="DURATION",
+        type=Duration(SPAN_MAX_MS, minimum_ms=1),
         help="Gaps: an undelivered delivery with no attempt for this long is stuck.",
     )(func)
     return click.option(

@@ -12,11 +12,11 @@ import click
 import orjson
 
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
+from console.cli.durations import interval
 from console.cli.filters import _time as parse_since
 from console.cli.paths import refuse_overwrite
 from console.domain import formatting as fmt
 from console.domain.safetext import one_line
-from console.domain.times import parse_duration_ms
 from console.ingest.follow import follow
 from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
@@ -94,7 +94,7 @@ def summary_line(summary: IngestSummary) -> str:
     "--every",
     default="2s",
     show_default=True,
-    metavar="DURATION",
+    type=interval(100),
     help="With --follow on a database source: how often it is polled.",
 )
 @click.option(
@@ -124,7 +124,7 @@ def ingest_command(
     rejects_path: Path | None,
     map_path: Path | None,
     follow: bool,
-    every: str,
+    every: float,
     since: int | None,
     as_json: bool,
     batch_size: int,
@@ -238,20 +238,14 @@ def read_database_sources(
     sink: RejectSink,
     as_json: bool,
     follow: bool,
-    every: str,
+    every_s: float,
     since: int | None,
     batch_size: int,
 ) -> IngestSummary:
-    """Read each dispatcher database once, or poll them all every `every` until SIGINT/SIGTERM."""
+    """Read each dispatcher database once, or poll them all every `every_s` until SIGINT/SIGTERM."""
     from console.sources.reader import follow_sources
     from console.sources.service import open_reader
 
-    try:
-        every_s = parse_duration_ms(every) / 1000
-    except ValueError as exc:
-        fail(f"--every: {exc}")
-    if every_s < 0.1:
-        fail("--every: at least 100ms")
     readers = [open_reader(store, url, sink, batch_size) for url in urls]
     total = IngestSummary()
     try:

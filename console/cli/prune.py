@@ -7,18 +7,10 @@ import sys
 import click
 
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
+from console.cli.durations import AGE_MAX_MS, Duration
 from console.domain import formatting as fmt
-from console.domain.times import format_ms, now_ms, parse_duration_ms
+from console.domain.times import format_ms, now_ms
 from console.store.prune import count_prunable, prune
-
-
-def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration_ms(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 def _targets(count: int) -> str:
@@ -32,13 +24,13 @@ def _targets(count: int) -> str:
     "--older-than",
     "older_than",
     required=True,
-    callback=_age,
+    type=Duration(AGE_MAX_MS),
     help="Remove deliveries whose last attempt is older than this (e.g. 90d).",
 )
 @click.option(
     "--rollups-older-than",
     "rollups_older_than",
-    callback=_age,
+    type=Duration(AGE_MAX_MS),
     help="Also remove rollups older than this [default: keep them].",
 )
 @click.option("--include-undelivered", is_flag=True, help="Remove old undelivered deliveries too.")

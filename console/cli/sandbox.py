@@ -13,10 +13,10 @@ import click
 
 from console import aio
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
+from console.cli.durations import SPAN_MAX_MS, Duration
 from console.cli.numbers import FiniteRange
 from console.demo import PARENT_ENV
 from console.domain import formatting as fmt
-from console.domain.times import parse_duration_ms
 from console.endpoints import is_loopback
 from console.replay.plan import ReplayError, resolve_targets
 from console.sandbox.receiver import Faults, Receiver, open_log, serve
@@ -62,7 +62,10 @@ def exit_with_parent() -> None:
 @click.option("--latency-ms", type=FiniteRange(0), default=0.0, help="Delay before answering.")
 @click.option("--retry-after", type=click.IntRange(0), help="Retry-After seconds on injected 429/503.")
 @click.option(
-    "--down-for", "down_for", help="Answer everything with --status for this long after start (e.g. 2m)."
+    "--down-for",
+    "down_for",
+    type=Duration(SPAN_MAX_MS, seconds=True),
+    help="Answer everything with --status for this long after start (e.g. 2m).",
 )
 @click.option("--seed", type=int, help="Seed for the injected faults.")
 @click.option(
@@ -80,17 +83,14 @@ def receiver_command(
     timeout_rate: float,
     latency_ms: float,
     retry_after: int | None,
-    down_for: str | None,
+    down_for: float | None,
     seed: int | None,
     log_path: Path | None,
 ) -> None:
     """A receiver that verifies signatures (401 when they fail), dedupes by event id and injects faults."""
     if not is_loopback(host):
         fail(f"--host {host}: the sandbox receiver listens on loopback addresses only")
-    try:
-        down_s = parse_duration_ms(down_for) / 1000 if down_for else 0.0
-    except ValueError as exc:
-        fail(f"--down-for: {exc}")
+    down_s = down_for or 0.0
     app = app_context()
     config = app.endpoints()
     unknown = [e for e in only if config.get(e) is None]
@@ -115,16 +115,17 @@ def receiver_command(
 @click.option(
     "--rate", type=FiniteRange(0.01, 10_000), default=5.0, show_default=True, help="Events per second."
 )
-@click.option("--duration", help="How long to run (e.g. 30s, 10m) [default: until interrupted].")
+@click.option(
+    "--duration",
+    type=Duration(SPAN_MAX_MS, seconds=True),
+    help="How long to run (e.g. 30s, 10m) [default: until interrupted].",
+)
 @click.option("--endpoint", "only", multiple=True, metavar="ID", help="Only these endpoints (repeatable).")
 @click.option("--seed", type=int, help="Random seed.")
-def simulate_command(rate: float, duration: str | None, only: tuple[str, ...], seed: int | None) -> None:
+def simulate_command(rate: float, duration: float | None, only: tuple[str, ...], seed: int | None) -> None:
     """Generate reward events and deliver them to the (loopback) endpoints, storing every attempt as it happens."""
     refuse_if_read_only("simulate (sending)")
-    try:
-        duration_s = parse_duration_ms(duration) / 1000 if duration else None
-    except ValueError as exc:
-        fail(f"--duration: {exc}")
+    duration_s = duration
     app = app_context()
     config = app.endpoints()
     ids = list(only) or [e.id for e in config.endpoints if e.enabled]

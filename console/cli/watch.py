@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
+from console.cli.durations import interval
 from console.demo import PARENT_ENV
-from console.domain.times import parse_duration_ms
 from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.sources import SourceError, display_name
 from console.sources import is_source_url, parse_source_url
@@ -22,16 +22,6 @@ from console.watch.logs import Log
 from console.watch.rules import AlertsConfig, AlertsError, check_alerts, load_alerts
 
 DEFAULT_ALERTS = "alerts.toml"
-
-
-def _every(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
-    try:
-        ms = parse_duration_ms(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if ms < 100:
-        raise click.BadParameter("must be at least 100ms")
-    return ms / 1000
 
 
 @click.command("watch")
@@ -45,15 +35,14 @@ def _every(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
     help=f"Alert rules and channels [env HOOKCONSOLE_ALERTS; default ./{DEFAULT_ALERTS} when it exists].",
 )
 @click.option(
-    "--every", default="10s", show_default=True, callback=_every, help="How often the rules are evaluated."
+    "--every", default="10s", show_default=True, type=interval(100), help="How often the rules are evaluated."
 )
 @click.option(
     "--every-source",
     "every_source",
     default="2s",
     show_default=True,
-    metavar="DURATION",
-    callback=_every,
+    type=interval(100),
     help="How often each database source is polled (ingest --follow's --every).",
 )
 @click.option(

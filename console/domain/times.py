@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 MS_PER_MINUTE = 60_000
 MS_PER_HOUR = 3_600_000
@@ -104,11 +105,11 @@ def format_ms(ms: int | None) -> str:
 
 
 def parse_duration_ms(text: str) -> int:
-    """Parse `90d`, `24h`, `5m`, `30s`, `250ms` or `2w` to milliseconds."""
+    """Parse `90d`, `24h`, `5m`, `30s`, `250ms` or `2w` to milliseconds (exactly, however long: callers bound it)."""
     match = _DURATION.match(text.strip())
     if not match:
         raise ValueError(f"{text!r} is not a duration like 30s, 5m, 24h or 7d")
-    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+    return int(Decimal(match.group(1)) * _UNIT_MS[match.group(2)])
 
 
 def parse_time_spec(text: str, now: int) -> int:

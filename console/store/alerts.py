@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Column, Index, desc, false, func, select
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
 from console.domain.alerts import AlertState, AlertStateRow, Backlog, FiringAlert, OutboxItem, ResolvedAlert
@@ -98,9 +99,7 @@ def save_transitions(
         (s.rule, s.endpoint_id, s.state.value, s.since_ms, s.changed_ms, s.notified_ms, s.value)
         for s in states
     ]
-    outbox_rows = [
-        (channel, nid, body.decode(), now_ms, now_ms, False) for channel, nid, body in notifications
-    ]
+    outbox_rows = list(notifications)
     if not state_rows and not outbox_rows:
         return
     marks = ", ".join(p for _ in range(7))
@@ -109,15 +108,23 @@ def save_transitions(
         "state = excluded.state, since_ms = excluded.since_ms, changed_ms = excluded.changed_ms, "
         "notified_ms = excluded.notified_ms, value = excluded.value"
     )
-    insert = (
-        "INSERT INTO alert_outbox (channel, notification_id, body, created_ms, next_try_ms, tries, dead) "
-        f"VALUES ({p}, {p}, {p}, {p}, {p}, 0, {p})"
-    )
     with store.write() as conn:
         if state_rows:
             conn.exec_driver_sql(upsert, state_rows)
-        if outbox_rows:
-            conn.exec_driver_sql(insert, outbox_rows)
+        queue_notifications(conn, p, outbox_rows, now_ms)
+
+
+def queue_notifications(
+    conn: Connection, p: str, notifications: Iterable[tuple[str, str, bytes]], now_ms: int
+) -> None:
+    """Queue (channel, notification id, body) rows in the caller's transaction: one executemany."""
+    rows = [(channel, nid, body.decode(), now_ms, now_ms, False) for channel, nid, body in notifications]
+    if rows:
+        conn.exec_driver_sql(
+            "INSERT INTO alert_outbox (channel, notification_id, body, created_ms, next_try_ms, tries, dead) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, 0, {p})",
+            rows,
+        )
 
 
 def firing_alerts(store: Store) -> list[FiringAlert]:
@@ -151,8 +158,9 @@ def resolved_alerts(store: Store, since_ms: int) -> list[ResolvedAlert]:
     return [ResolvedAlert(r.rule, r.endpoint_id, r.since_ms, int(r.changed_ms)) for r in rows]
 
 
-def pending_outbox(store: Store, limit: int = 1000) -> list[OutboxItem]:
-    """Notifications not yet taken by their channel nor given up on, in queue order."""
+def pending_outbox(store: Store, limit: int = 1000, channel: str | None = None) -> list[OutboxItem]:
+    """Notifications not yet taken by their channel nor given up on, in queue order: the first `limit` of
+    `channel`'s queue (or of every channel's)."""
     o = OUTBOX.c
     query = (
         select(
@@ -162,6 +170,8 @@ def pending_outbox(store: Store, limit: int = 1000) -> list[OutboxItem]:
         .order_by(o.seq)
         .limit(limit)
     )
+    if channel is not None:
+        query = query.where(o.channel == channel)
     with store.read() as conn:
         rows = conn.execute(query).all()
     return [

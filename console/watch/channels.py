@@ -2,18 +2,26 @@
 
 HTTP goes through the sender's pieces (console.delivery: its client pool, outcome classification, Retry-After
 parsing and transport error descriptions); retrying with backoff is the outbox's job, so a channel that is down
-never holds up the rules. Secrets are resolved at send time and never printed.
+never holds up the rules. Secrets are resolved at send time and never printed. One try never lasts longer than
+the channel's `timeout_s` in all (connecting, sending, the answer however slowly it comes, a command's run), and
+at most `ANSWER_LIMIT_BYTES` of an answer are read (a longer one is cut, its connection closed, and said so; the
+try still counts by its status).
 
 - webhook: the notification JSON, signed with Standard Webhooks when `secret` is set (`webhook-id` is the
   notification id, so a receiver can drop a repeat).
-- slack: Slack's incoming-webhook JSON, `{"text": ...}`.
+- slack: Slack's incoming-webhook JSON, `{"text": ...}`; what comes from the log or the rules is escaped
+  (`&`, `<`, `>`), so an endpoint id cannot mention `@channel` or make a link.
 - pagerduty: Events API v2, trigger on firing and resolve on resolved, dedup key `hookconsole/<rule>/<endpoint>`.
-- command: the program gets the notification JSON on stdin; exit status 0 means delivered.
+- command: the program gets the notification JSON on stdin; exit status 0 means delivered. Only the program
+  is waited for: a child it leaves running (holding its output) does not hold the try.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,13 +30,21 @@ from typing import Any
 import httpx
 import orjson
 
-from console.delivery import RETRYABLE_STATUS, ClientPool, describe_transport_error, parse_retry_after
+from console.delivery import (
+    RETRYABLE_STATUS,
+    SHARD_CONNECTIONS,
+    ClientPool,
+    describe_transport_error,
+    parse_retry_after,
+)
 from console.domain.endpoint import Scheme, Secret
 from console.endpoints import resolve_secret, secret_format_problem
 from console.signing import sign
 from console.watch.rules import AlertsConfig, Channel, ChannelKind
 
 CONNECT_TIMEOUT_S = 5.0
+ANSWER_LIMIT_BYTES = 64 * 1024  # of a channel's answer, read at most
+STDERR_TAIL_BYTES = 4096  # of a failed command's output, read for its last line
 EMOJI = {"firing": ":red_circle:", "resolved": ":large_green_circle:"}
 
 
@@ -42,13 +58,21 @@ class TryResult:
     error: str | None = None
 
 
+def slack_escape(text: object) -> str:
+    """Text as Slack shows it literally: `&`, `<` and `>` as entities (no mention, no link, no command)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_body(note: Mapping[str, Any]) -> bytes:
     """Slack incoming-webhook JSON: a readable line plus what broke, since when, how many undelivered."""
     state = str(note["state"])
-    head = f"{EMOJI.get(state, '')} *{note['rule']}* {state.upper()} on `{note['endpoint']}`".strip()
-    lines = [head, str(note["summary"])]
+    rule, endpoint = slack_escape(note["rule"]), slack_escape(note["endpoint"])
+    head = f"{EMOJI.get(state, '')} *{rule}* {slack_escape(state.upper())} on `{endpoint}`".strip()
+    lines = [head, slack_escape(note["summary"])]
     if note.get("since"):
-        lines.append(f"since {note['since']} · {note['undelivered']} undelivered · at {note['at']}")
+        lines.append(
+            slack_escape(f"since {note['since']} · {note['undelivered']} undelivered · at {note['at']}")
+        )
     return orjson.dumps({"text": "\n".join(lines)})
 
 
@@ -81,11 +105,13 @@ class ChannelSender:
         self.config = config
         self.env = env
         self.pool: ClientPool | None = None
+        # each channel its own client (connections), so a channel holding its connections holds no other
+        self.lanes = {channel.name: lane for lane, channel in enumerate(config.channels)}
 
-    def _pool(self) -> ClientPool:
+    def _client(self, channel: Channel) -> httpx.AsyncClient:
         if self.pool is None:
-            self.pool = ClientPool(4)
-        return self.pool
+            self.pool = ClientPool(max(1, len(self.lanes)) * SHARD_CONNECTIONS)
+        return self.pool.client(self.lanes.get(channel.name, 0))
 
     async def aclose(self) -> None:
         if self.pool is not None:
@@ -126,44 +152,82 @@ class ChannelSender:
         assert channel.url is not None
         timeout = httpx.Timeout(channel.timeout_s, connect=min(CONNECT_TIMEOUT_S, channel.timeout_s))
         try:
-            response = (
-                await self._pool()
-                .client(0)
-                .post(channel.url, content=payload, headers=headers, timeout=timeout)
-            )
-        except httpx.TimeoutException:
-            return TryResult(False, True, error=f"timeout after {channel.timeout_s:g}s")
+            async with asyncio.timeout(channel.timeout_s):
+                status, retry_value, cut = await self._exchange(channel, payload, headers, timeout)
+        except (TimeoutError, httpx.TimeoutException):
+            return TryResult(False, True, error=f"timeout: no complete answer within {channel.timeout_s:g}s")
         except httpx.TransportError as exc:
             return TryResult(False, True, error=describe_transport_error(exc))
-        status = response.status_code
+        note = f"answer longer than {ANSWER_LIMIT_BYTES // 1024} KiB; not read past that" if cut else None
         if 200 <= status < 300:
-            return TryResult(True)
+            return TryResult(True, error=note)
         retry_after = None
         if status in (429, 503):
-            retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
-        return TryResult(False, status in RETRYABLE_STATUS, retry_after, f"HTTP {status}")
+            retry_after = parse_retry_after(retry_value, time.time())
+        error = f"HTTP {status}" + (f" ({note})" if note else "")
+        return TryResult(False, status in RETRYABLE_STATUS, retry_after, error)
+
+    async def _exchange(
+        self, channel: Channel, payload: bytes, headers: dict[str, str], timeout: httpx.Timeout
+    ) -> tuple[int, str | None, bool]:
+        """POST and read at most `ANSWER_LIMIT_BYTES` of the answer; (status, Retry-After, whether it was cut).
+        A longer answer is left unread: leaving the stream closes its connection rather than draining it."""
+        assert channel.url is not None
+        client = self._client(channel)
+        async with client.stream(
+            "POST", channel.url, content=payload, headers=headers, timeout=timeout
+        ) as response:
+            size = 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > ANSWER_LIMIT_BYTES:
+                    break
+            return response.status_code, response.headers.get("retry-after"), size > ANSWER_LIMIT_BYTES
 
     async def _run(self, channel: Channel, body: bytes) -> TryResult:
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *channel.command,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as exc:
-            return TryResult(False, True, error=f"cannot run {channel.command[0]}: {exc.strerror or exc}")
-        try:
-            _, stderr = await asyncio.wait_for(process.communicate(body), channel.timeout_s)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            return TryResult(
-                False, True, error=f"{channel.command[0]} did not finish within {channel.timeout_s:g}s"
-            )
-        if process.returncode == 0:
-            return TryResult(True)
-        last = (stderr or b"").decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        return TryResult(
-            False, True, error=f"{channel.command[0]} exited {process.returncode}: {last[0][:200]}"
-        )
+        """Run the command with the notification on stdin; its stderr goes to a file, so only the program
+        itself is waited for (a child it leaves behind may keep the file open as long as it likes)."""
+        with tempfile.TemporaryFile() as output:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *channel.command,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=output,
+                )
+            except OSError as exc:
+                return TryResult(False, True, error=f"cannot run {channel.command[0]}: {exc.strerror or exc}")
+            try:
+                async with asyncio.timeout(channel.timeout_s):
+                    await _feed(process, body)
+                    await process.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+                return TryResult(
+                    False, True, error=f"{channel.command[0]} did not finish within {channel.timeout_s:g}s"
+                )
+            if process.returncode == 0:
+                return TryResult(True)
+            last = _last_line(output)
+            return TryResult(False, True, error=f"{channel.command[0]} exited {process.returncode}: {last}")
+
+
+async def _feed(process: asyncio.subprocess.Process, body: bytes) -> None:
+    """Write the notification to the program's stdin and close it; a program that does not read it is fine."""
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        process.stdin.write(body)
+        await process.stdin.drain()
+    process.stdin.close()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        await process.stdin.wait_closed()
+
+
+def _last_line(output: Any) -> str:
+    """The last line of a command's stderr (only its tail is read), at most 200 characters."""
+    size = output.seek(0, os.SEEK_END)
+    output.seek(max(0, size - STDERR_TAIL_BYTES))
+    lines = output.read().decode("utf-8", "replace").strip().splitlines()
+    return lines[-1][:200] if lines else ""

@@ -1,9 +1,10 @@
 """`hookconsole watch`: follow sources into the store, evaluate the rules every `every_s`, deliver the outbox and
 serve metrics, until `stop` is set.
 
-Threads: one follower per file (console/ingest/follow.py) and one poller per dispatcher database
-(console/sources, see followers.py), one for the outbox (an asyncio loop), the metrics HTTP server's, and the
-caller's thread evaluating. On stop the followers write what they read (a database poll ends after its current
+At start-up the states of rules and the notifications of channels the alerts file no longer names are dealt
+with (retire.py). Threads: one follower per file (console/ingest/follow.py) and one poller per dispatcher
+database (console/sources, see followers.py), one for the outbox (an asyncio loop, a task per channel), the
+metrics HTTP server's, and the caller's thread evaluating. On stop the followers write what they read (a database poll ends after its current
 batch, whose cursor is written with it), the state is already in the store (every evaluation commits its
 transitions), and a notification in flight stays queued.
 """
@@ -34,6 +35,7 @@ from console.watch.followers import DatabaseFollower, FileFollower, logged_rejec
 from console.watch.logs import Log
 from console.watch.metrics import make_registry
 from console.watch.outbox import OUTBOX_POLICY, OutboxDelivery
+from console.watch.retire import drop_removed_channels, retire_removed_rules
 from console.watch.rules import AlertsConfig
 from console.watch.state import EvaluationResult, run_evaluation
 
@@ -60,6 +62,11 @@ class WatchOptions:
     source_every_s: float = 2.0  # how often each database source is polled
     mapping: LogMapping | None = None  # file sources are mapped logs (ingest --map)
     retry_cap_s: float = OUTBOX_POLICY.cap_s  # the longest wait between tries of a failing channel
+
+
+def _rules_text(names: list[str]) -> str:
+    shown = ", ".join(names[:10]) + (f" (+{len(names) - 10} more)" if len(names) > 10 else "")
+    return f"rule{'s' if len(names) > 1 else ''} {shown}"
 
 
 def _log_evaluation(log: Log, result: EvaluationResult) -> None:
@@ -89,11 +96,36 @@ class Watcher:
         except SourceError as exc:
             raise WatchError(str(exc)) from None
         ensure_alert_tables(store)
+        self.failing_rules: dict[str, str] = {}
 
     def evaluate(self) -> EvaluationResult:
         result = run_evaluation(self.store, self.config.rules, self.config.channels, now_ms())
         _log_evaluation(self.log, result)
+        self._log_failed_rules(result.failed)
         return result
+
+    def _log_failed_rules(self, failed: dict[str, str]) -> None:
+        """A rule that cannot be judged is logged when it starts failing and when it is judged again."""
+        started: dict[str, list[str]] = {}
+        for name, why in failed.items():
+            if name not in self.failing_rules:
+                started.setdefault(why, []).append(name)
+        for why, names in started.items():
+            self.log.error(
+                "rule_failed",
+                f"{_rules_text(names)} not evaluated: {why}; the other rules go on",
+                rules=names,
+            )
+        back = sorted(set(self.failing_rules) - set(failed))
+        if back:
+            self.log.info("rule_recovered", f"{_rules_text(back)} evaluated again", rules=back)
+        self.failing_rules = dict(failed)
+
+    def tidy(self) -> None:
+        """At start-up: resolve and forget the alerts of rules no longer configured, drop the notifications of
+        channels no longer configured (console/watch/retire.py)."""
+        retire_removed_rules(self.store, self.config, self.log, now_ms())
+        drop_removed_channels(self.store, self.config, self.log)
 
     def once(self) -> int:
         """Ingest the sources once, evaluate, try what is due in the outbox; exit 3 when a rule fires."""
@@ -112,6 +144,7 @@ class Watcher:
                 database.reader.close()
         if failed:
             return EXIT_ERROR
+        self.tidy()
         result = self.evaluate()
         asyncio.run(self._deliver_once())
         for rule, endpoint_id in result.firing:
@@ -150,6 +183,7 @@ class Watcher:
 
     def run(self, stop: threading.Event, on_ready: Callable[[int | None], None] | None = None) -> int:
         """Run until `stop` is set; returns the exit code."""
+        self.tidy()
         server = None
         port = None
         if self.options.metrics_port is not None:
@@ -208,22 +242,15 @@ class Watcher:
         asyncio.run(self._outbox(stop))
 
     async def _outbox(self, stop: threading.Event) -> None:
+        """Every channel's queue in a task of its own until `stop`; a try in flight is abandoned (it stays
+        queued)."""
         sender = ChannelSender(self.config)
-        delivery = self._delivery(sender)
+        task = asyncio.ensure_future(self._delivery(sender).run(OUTBOX_POLL_S))
         try:
-            while not stop.is_set():
-                task = asyncio.ensure_future(delivery.deliver_due())
-                while not task.done():
-                    await asyncio.wait({task}, timeout=OUTBOX_POLL_S)
-                    if stop.is_set() and not task.done():
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
-                        return
-                try:
-                    task.result()
-                except Exception as exc:
-                    self.log.error("outbox_failed", f"outbox delivery failed: {type(exc).__name__}: {exc}")
-                await asyncio.sleep(OUTBOX_POLL_S)
+            while not stop.is_set() and not task.done():
+                await asyncio.wait({task}, timeout=OUTBOX_POLL_S)
         finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
             await sender.aclose()

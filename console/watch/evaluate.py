@@ -13,6 +13,7 @@ rate) in the window; backlog metrics are always judged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from console.domain.alerts import Backlog
@@ -76,40 +77,78 @@ def _value(
     return k.latency.p95  # LATENCY_P95_MS; None when no attempt had a latency
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """Every (rule, endpoint) judged, and the rules that could not be judged this time (name: why)."""
+
+    observations: list[Observation]
+    failed: dict[str, str]
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def evaluate(
-    store: Store, rules: tuple[Rule, ...], now_ms: int, known: set[tuple[str, str]] | None = None
-) -> list[Observation]:
-    """Every (rule, endpoint) the rules cover, judged at `now_ms`; `known` (rule, endpoint) pairs, such as those
-    with a stored state, are judged too even without figures (a backlog that drained is judged 0)."""
+    store: Store, rules: tuple[Rule, ...], now_ms: int, known: Mapping[str, Iterable[str]] | None = None
+) -> Evaluation:
+    """Every (rule, endpoint) the rules cover, judged at `now_ms`; `known` endpoints per rule name, such as those
+    with a stored state, are judged too even without figures (a backlog that drained is judged 0).
+
+    A rule that cannot be judged (its window's figures cannot be read, its value cannot be computed) is in
+    `failed`; the other rules are judged all the same. Linear in rules x endpoints."""
     windows = {r.window_ms for r in rules if r.metric not in BACKLOG_METRICS}
     windows |= {r.short_ms for r in rules if r.short_ms is not None}
     by_window: dict[int, dict[str, Kpis]] = {}
+    unreadable: dict[int, str] = {}
     for window in sorted(windows):
-        snapshot = read_stats(store, DeliveryFilter(since_ms=now_ms - window))
+        try:
+            snapshot = read_stats(store, DeliveryFilter(since_ms=now_ms - window))
+        except Exception as exc:  # this window's rules fail; the others go on
+            unreadable[window] = _error(exc)
+            continue
         by_window[window] = {e.endpoint_id: e.kpis for e in snapshot.endpoints}
     backlog = backlog_by_endpoint(store) if rules else {}
     observations: list[Observation] = []
+    failed: dict[str, str] = {}
     for rule in rules:
-        figures = by_window.get(rule.window_ms, {})
-        short = by_window.get(rule.short_ms, {}) if rule.short_ms is not None else {}
-        if rule.endpoint != "*":
-            endpoints = [rule.endpoint]
-        else:
-            seen = set(backlog) if rule.metric in BACKLOG_METRICS else set(figures)
-            seen |= {endpoint for name, endpoint in known or () if name == rule.name}
-            endpoints = sorted(seen)
-        for endpoint_id in endpoints:
-            b = backlog.get(endpoint_id)
-            k = figures.get(endpoint_id)
-            value = _value(rule, k, short.get(endpoint_id), b, now_ms)
-            observations.append(
-                Observation(
-                    rule=rule,
-                    endpoint_id=endpoint_id,
-                    value=value,
-                    attempts=k.attempts if k else 0,
-                    undelivered=b.undelivered if b else 0,
-                    oldest_undelivered_ms=b.oldest_ms if b else None,
-                )
+        needed = [w for w in (rule.window_ms, rule.short_ms) if w is not None and w in unreadable]
+        if needed and rule.metric not in BACKLOG_METRICS:
+            failed[rule.name] = unreadable[needed[0]]
+            continue
+        try:
+            observations.extend(_judge(rule, by_window, backlog, (known or {}).get(rule.name, ()), now_ms))
+        except Exception as exc:
+            failed[rule.name] = _error(exc)
+    return Evaluation(observations, failed)
+
+
+def _judge(
+    rule: Rule,
+    by_window: dict[int, dict[str, Kpis]],
+    backlog: dict[str, Backlog],
+    known: Iterable[str],
+    now_ms: int,
+) -> list[Observation]:
+    figures = by_window.get(rule.window_ms, {})
+    short = by_window.get(rule.short_ms, {}) if rule.short_ms is not None else {}
+    if rule.endpoint != "*":
+        endpoints = [rule.endpoint]
+    else:
+        seen = set(backlog) if rule.metric in BACKLOG_METRICS else set(figures)
+        endpoints = sorted(seen.union(known))
+    observations = []
+    for endpoint_id in endpoints:
+        b = backlog.get(endpoint_id)
+        k = figures.get(endpoint_id)
+        observations.append(
+            Observation(
+                rule=rule,
+                endpoint_id=endpoint_id,
+                value=_value(rule, k, short.get(endpoint_id), b, now_ms),
+                attempts=k.attempts if k else 0,
+                undelivered=b.undelivered if b else 0,
+                oldest_undelivered_ms=b.oldest_ms if b else None,
             )
+        )
     return observations

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from console.domain.endpoint import Scheme
-from console.domain.times import parse_duration_ms
+from console.domain.times import MS_PER_DAY, parse_duration_ms
 from console.endpoints import resolve_secret, secret_format_problem, url_problem
 from console.tomlconfig import (
     NOT_A_REF,
@@ -42,6 +42,8 @@ class Metric(StrEnum):
 
 
 BACKLOG_METRICS = frozenset({Metric.UNDELIVERED, Metric.OLDEST_UNDELIVERED_AGE_S})
+# The longest window, `for`, `repeat`, `long` or `short` a rule may give: a year's figures, leap day included.
+MAX_DURATION_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -151,10 +153,14 @@ def _duration(table: dict[str, Any], key: str, found: Problems, default: int | N
     try:
         if not isinstance(value, str):
             raise ValueError
-        return parse_duration_ms(value)
+        ms = parse_duration_ms(value)
     except ValueError:
         found.add(key, f'must be a duration like "30s", "5m" or "1h", got {value!r}')
         return None
+    if ms > MAX_DURATION_DAYS * MS_PER_DAY:
+        found.add(key, f"must be at most {MAX_DURATION_DAYS}d, got {value!r}")
+        return None
+    return ms
 
 
 def _number(table: dict[str, Any], key: str, found: Problems, low: float, high: float) -> float | None:

@@ -10,7 +10,7 @@ A (rule, endpoint) that is not judged (too few attempts) keeps its state.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -74,13 +74,19 @@ def summary_text(rule: Rule, obs: Observation, state: AlertState, since_ms: int 
     return f"{obs.endpoint_id}: {rule.name} resolved{lasted}: {current}; {backlog}"
 
 
+def notification_id(rule: str, endpoint_id: str, state: AlertState, at_ms: int) -> str:
+    """The id of the notification of `rule` on `endpoint_id` going to `state` at `at_ms` (a firing one's is
+    therefore known from its stored state: it fired at the state's `changed_ms`)."""
+    digest = hashlib.sha256(f"{rule}\0{endpoint_id}\0{state.value}\0{at_ms}".encode()).hexdigest()
+    return f"alert_{digest[:24]}"
+
+
 def _notification(
     rule: Rule, obs: Observation, state: AlertState, since_ms: int | None, now_ms: int, reminder: bool
 ) -> Notification:
-    digest = hashlib.sha256(f"{rule.name}\0{obs.endpoint_id}\0{state.value}\0{now_ms}".encode()).hexdigest()
-    notification_id = f"alert_{digest[:24]}"
+    nid = notification_id(rule.name, obs.endpoint_id, state, now_ms)
     body: dict[str, Any] = {
-        "id": notification_id,
+        "id": nid,
         "rule": rule.name,
         "endpoint": obs.endpoint_id,
         "state": state.value,
@@ -94,7 +100,7 @@ def _notification(
         "reminder": reminder,
         "summary": summary_text(rule, obs, state, since_ms, now_ms),
     }
-    return Notification(notification_id, rule.name, obs.endpoint_id, state, body, reminder)
+    return Notification(nid, rule.name, obs.endpoint_id, state, body, reminder)
 
 
 def step(
@@ -139,11 +145,13 @@ def step(
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """What one evaluation found: every observation, the notifications it queued, and what is firing now."""
+    """What one evaluation found: every observation, the notifications it queued, what is firing now, and the
+    rules that could not be judged this time (name: why; their states are kept as they were)."""
 
     observations: tuple[Observation, ...]
     notifications: tuple[Notification, ...]
     firing: tuple[tuple[str, str], ...]
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def run_evaluation(
@@ -152,7 +160,11 @@ def run_evaluation(
     """Evaluate every rule, advance the state machines and queue notifications for every channel, atomically."""
     names = {r.name for r in rules}
     stored = {key: row for key, row in load_states(store).items() if key[0] in names}
-    observations = evaluate(store, rules, now_ms, set(stored))
+    known: dict[str, list[str]] = {}
+    for rule_name, endpoint_id in stored:
+        known.setdefault(rule_name, []).append(endpoint_id)
+    evaluation = evaluate(store, rules, now_ms, known)
+    observations = evaluation.observations
     changed: list[AlertStateRow] = []
     notifications: list[Notification] = []
     states = dict(stored)
@@ -167,4 +179,4 @@ def run_evaluation(
     queued = [(channel.name, n.id, orjson.dumps(n.body)) for n in notifications for channel in channels]
     save_transitions(store, changed, queued, now_ms)
     firing = tuple(sorted(key for key, row in states.items() if row.state is AlertState.FIRING))
-    return EvaluationResult(tuple(observations), tuple(notifications), firing)
+    return EvaluationResult(tuple(observations), tuple(notifications), firing, evaluation.failed)

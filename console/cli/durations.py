@@ -1,0 +1,52 @@
+"""The duration option type every command shares: `250ms`, `30s`, `5m`, `2h`, `7d`, `2w`, within bounds.
+
+A value out of bounds (or not a duration) is click's usage error naming the option, before the command runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from console.domain.times import MS_PER_DAY, parse_duration_ms
+
+INTERVAL_MAX_MS = MS_PER_DAY  # how often something runs: --every, --refresh
+SPAN_MAX_MS = 366 * MS_PER_DAY  # how long something lasts or counts: --duration, --down-for, --stuck-after
+AGE_MAX_MS = 36_500 * MS_PER_DAY  # how far back: prune's --older-than (the store holds 1970 to 2100)
+
+
+def duration_text(ms: int) -> str:
+    """`1d`, `366d`, `100ms`: a bound as a user would write it."""
+    for unit, size in (("d", MS_PER_DAY), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+class Duration(click.ParamType):
+    """A duration between `minimum_ms` and `maximum_ms`, in milliseconds (or seconds with `seconds=True`)."""
+
+    name = "duration"
+
+    def __init__(self, maximum_ms: int, minimum_ms: int = 0, *, seconds: bool = False) -> None:
+        self.maximum_ms = maximum_ms
+        self.minimum_ms = minimum_ms
+        self.seconds = seconds
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            ms = parse_duration_ms(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if ms > self.maximum_ms:
+            self.fail(f"must be at most {duration_text(self.maximum_ms)}, got {value!r}", param, ctx)
+        if ms < self.minimum_ms:
+            least = "longer than 0" if self.minimum_ms == 1 else f"at least {duration_text(self.minimum_ms)}"
+            self.fail(f"must be {least}, got {value!r}", param, ctx)
+        return ms / 1000 if self.seconds else ms
+
+
+def interval(minimum_ms: int) -> Duration:
+    """How often something runs, in seconds: at least `minimum_ms`, at most a day."""
+    return Duration(INTERVAL_MAX_MS, minimum_ms, seconds=True)
