@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Connection
 
 from console.store import SCHEMA_VERSION, SchemaVersionError, StoreError, open_store, schema
-from tests.helpers import run
+from tests.helpers import log_line, run
 
 
 def _version(url: str) -> int:
@@ -101,7 +101,7 @@ def test_version_1_store_gains_the_new_tables(store_url: str) -> None:
     assert [(j["id"], j["operator"], j["reason"]) for j in orjson.loads(listed.stdout)] == [
         ("rj_old", None, None)
     ]
-    assert _version(store_url) == SCHEMA_VERSION == 2
+    assert _version(store_url) == SCHEMA_VERSION == 3
     upgraded = open_store(store_url)
     try:
         with upgraded.read() as conn:
@@ -111,5 +111,32 @@ def test_version_1_store_gains_the_new_tables(store_url: str) -> None:
                 "SELECT id, operator, reason, target_url, target_secret FROM replay_job"
             ).one()
             assert tuple(row) == ("rj_old", None, None, None, None)
+    finally:
+        upgraded.close()
+
+
+def test_version_2_store_is_read_as_it_is_and_gains_the_endpoint_source(
+    store_url: str, tmp_path: Path
+) -> None:
+    store = open_store(store_url)
+    with store.write() as conn:  # as version 2 made it: endpoints without their source
+        conn.exec_driver_sql("DROP TABLE endpoint")
+        conn.exec_driver_sql(
+            "CREATE TABLE endpoint (id VARCHAR PRIMARY KEY, name VARCHAR, url VARCHAR, scheme VARCHAR, "
+            "enabled BOOLEAN NOT NULL)"
+        )
+        conn.exec_driver_sql("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    store.close()
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(orjson.dumps(log_line("evt_1", "ep_a")) + b"\n")
+    # A reading command reads it as it is (gap checks included), before any upgrade.
+    stats = run("--db", store_url, "stats", "--since", "3000d", "--json")
+    assert stats.exit_code == 0, stats.stderr
+    assert _version(store_url) == SCHEMA_VERSION == 3
+    assert run("--db", store_url, "ingest", str(log)).exit_code == 0
+    upgraded = open_store(store_url)
+    try:
+        with upgraded.read() as conn:
+            assert conn.exec_driver_sql("SELECT id, source FROM endpoint").all() == [("ep_a", None)]
     finally:
         upgraded.close()

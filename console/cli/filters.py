@@ -78,6 +78,13 @@ def filter_options(*, status: bool = True, status_default: str = "any") -> Calla
                 metavar="N",
                 help="Only deliveries whose last status code is N (repeatable).",
             ),
+            click.option(
+                "--source",
+                "sources",
+                multiple=True,
+                metavar="LABEL",
+                help="Only the endpoints of this dispatcher tenant, e.g. svix:app_... (repeatable; stats --json lists them).",
+            ),
             click.option("--where", callback=_where, metavar="EXPR", help=WHERE_HELP),
         ]
         if status:
@@ -105,17 +112,46 @@ def build_filter(
     event_types: tuple[str, ...] = (),
     status_codes: tuple[int, ...] = (),
     state: str = "any",
+    sources: tuple[str, ...] = (),
     **extra: Any,
 ) -> DeliveryFilter:
-    """A DeliveryFilter from the parsed options."""
+    """A DeliveryFilter from the parsed options (`--source` read into the endpoints it names)."""
     if since is not None and until is not None and until <= since:
         raise click.BadParameter("--until must be later than --since", param_hint="--until")
+    endpoint_ids = tuple(dict.fromkeys(endpoint_ids))
+    sources = tuple(dict.fromkeys(sources))
+    if sources:
+        endpoint_ids = _source_endpoints(sources, endpoint_ids)
     return DeliveryFilter(
         since_ms=since,
         until_ms=until,
-        endpoint_ids=tuple(dict.fromkeys(endpoint_ids)),
+        endpoint_ids=endpoint_ids,
+        sources=sources,
         event_types=tuple(dict.fromkeys(event_types)),
         status_codes=tuple(dict.fromkeys(status_codes)),
         state=DeliveryState(state),
         **extra,
     )
+
+
+def _source_endpoints(sources: tuple[str, ...], endpoint_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The endpoints of `sources` (and of `--endpoint`, when given too); a usage error when none is left."""
+    from console.cli.context import app_context
+    from console.store.live import endpoint_sources
+
+    stored = endpoint_sources(app_context().store())
+    unknown = [s for s in sources if s not in stored]
+    if unknown:
+        listed = ", ".join(list(stored)[:10]) + (", ..." if len(stored) > 10 else "")
+        raise click.BadParameter(
+            f"{unknown[0]!r}: no stored endpoint belongs to it (stored sources: {listed or 'none'})",
+            param_hint="--source",
+        )
+    chosen = tuple(e for s in sources for e in stored[s])
+    if endpoint_ids:
+        chosen = tuple(e for e in endpoint_ids if e in set(chosen))
+        if not chosen:
+            raise click.BadParameter(
+                "no --endpoint given belongs to the --source given", param_hint="--source"
+            )
+    return chosen

@@ -19,7 +19,7 @@ from console.domain.times import format_ms, now_ms
 from console.store import Store
 from console.store.deliveries import skipped_by_where
 from console.store.gaps import find_gaps
-from console.store.live import known_endpoints
+from console.store.live import endpoint_sources, known_endpoints
 from console.store.stats import read_stats
 
 
@@ -37,6 +37,9 @@ def stats_command(as_json: bool, gaps: bool, stuck_after: int, max_tries: int, *
     now = now_ms()
     if as_json:
         data = snapshot_dict(snapshot, now)
+        # the dispatcher tenants whose endpoints the store holds: what --source takes
+        stored = endpoint_sources(app.store())
+        data["sources"] = [{"source": label, "endpoints": len(ids)} for label, ids in stored.items()]
         if gaps:
             rules = GapRules(stuck_after_ms=stuck_after, max_tries=max_tries)
             data["gaps"] = gaps_dict(find_gaps(app.store(), flt, rules, now))

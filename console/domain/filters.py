@@ -39,6 +39,7 @@ class DeliveryFilter:
     event_ids: tuple[str, ...] = ()
     search: str | None = None
     where: str | None = None  # a `--where` expression on payload fields (console.domain.where)
+    sources: tuple[str, ...] = ()  # dispatcher tenants, as the CLI resolved them into `endpoint_ids`
 
     def with_(self, **changes: object) -> DeliveryFilter:
         """A copy with some fields changed."""
@@ -53,7 +54,9 @@ class DeliveryFilter:
             parts.append(f"since {format_ms(self.since_ms)}")
         if self.until_ms is not None:
             parts.append(f"until {format_ms(self.until_ms)}")
-        if self.endpoint_ids:
+        if self.sources:
+            parts.append("source " + ", ".join(self.sources))
+        elif self.endpoint_ids:
             parts.append("endpoint " + ", ".join(self.endpoint_ids))
         if self.event_types:
             parts.append("type " + ", ".join(self.event_types))

@@ -22,7 +22,7 @@ from typing import Any
 from console.domain.outcomes import Trigger
 from console.ingest.lines import LineError
 from console.ingest.sources import SourceError
-from console.sources.database import check_tables, epoch_ms
+from console.sources.database import can_read, check_tables, epoch_ms
 from console.sources.dispatcher import FINAL, SKIP, Converted, Dispatcher, ImportedEndpoint
 from console.sources.records import build_attempt, build_event, failed_despite, go_compact
 from console.sources.tenants import resolve_scope
@@ -261,3 +261,13 @@ class ConvoySource(Dispatcher):
         return [
             ImportedEndpoint(r[0], r[1], "convoy", r[2], max(1, int(r[3] or 1)), bool(r[4])) for r in rows
         ]
+
+    def sources_of(self, conn: Any, endpoint_ids: Sequence[str]) -> dict[str, str]:
+        if self.can_label is None:  # SELECT on endpoints is optional (docs/sources.md)
+            self.can_label = "project_id" in self.endpoint_columns and can_read(conn, self.url, "endpoints")
+        if not self.can_label or not endpoint_ids:
+            return {}
+        rows = conn.execute(
+            f"SELECT id, project_id FROM {self.table('endpoints')} WHERE id = ANY(%s)", [list(endpoint_ids)]
+        ).fetchall()
+        return {r[0]: f"convoy:{r[1]}" for r in rows if r[1]}

@@ -118,6 +118,14 @@ class Dispatcher(ABC):
     def convert(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> Converted:
         """The records of final rows (and the events they need that were not offered yet)."""
 
+    can_label: bool | None = None  # whether sources_of can read the endpoints' tenants (asked once)
+
+    def sources_of(self, conn: Any, endpoint_ids: Sequence[str]) -> dict[str, str]:
+        """Each endpoint's tenant at the dispatcher, as a label (`svix:app_…`, `convoy:<project id>`): the
+        store keeps it as endpoint.source, so gap checks compare an event only with its own tenant's
+        endpoints and filters can pick one tenant."""
+        return {}
+
     @abstractmethod
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
         """The dispatcher's endpoints, for `endpoints import`."""

@@ -75,6 +75,7 @@ class SourceReader:
         self._conn: Any = None
         self._prepared = False
         self._rekeyed = False
+        self._labelled: set[str] = set()  # endpoints whose source (tenant) this reader has stored
         self.stop: threading.Event | None = None  # when set, a pass ends after its current batch
 
     def close(self) -> None:
@@ -203,12 +204,17 @@ class SourceReader:
             save_cursor(self.store, self.url.key, state)
             self._rejected(len(rejected), rejected)
             return
+        unlabelled = {a.endpoint_id for a in converted.attempts} - self._labelled
+        labels = self.dispatcher.sources_of(conn, sorted(unlabelled)) if unlabelled else {}
         try:
-            result = write_with_cursor(self.store, self.url.key, state, converted.attempts, converted.events)
+            result = write_with_cursor(
+                self.store, self.url.key, state, converted.attempts, converted.events, labels
+            )
         except BaseException:
             self.dispatcher.committed(False)
             raise
         self.dispatcher.committed(True)
+        self._labelled |= unlabelled
         summary = self.summary
         self._rejected(len(rows) + len(rejected), [*rejected, *converted.rejects])
         summary.accepted += result.inserted

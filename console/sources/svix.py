@@ -230,3 +230,13 @@ class SvixSource(Dispatcher):
             params,
         ).fetchall()
         return [ImportedEndpoint(r[0], r[1], "standard", r[2], 1, bool(r[3])) for r in rows]
+
+    def sources_of(self, conn: Any, endpoint_ids: Sequence[str]) -> dict[str, str]:
+        if self.can_label is None:  # SELECT on endpoint is optional (docs/sources.md)
+            self.can_label = self.endpoint_table and can_read(conn, self.url, "endpoint")
+        if not self.can_label or not endpoint_ids:
+            return {}
+        rows = conn.execute(
+            f"SELECT id, app_id FROM {self.table('endpoint')} WHERE id = ANY(%s)", [list(endpoint_ids)]
+        ).fetchall()
+        return {r[0]: f"svix:{r[1]}" for r in rows if r[1]}

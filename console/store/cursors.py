@@ -78,10 +78,18 @@ def write_with_cursor(
     state: dict[str, Any],
     attempts: list[AttemptRecord],
     events: Iterable[EventRecord] = (),
+    endpoint_sources: dict[str, str] | None = None,
 ) -> WriteResult:
-    """Store a batch through the one write path and move the source's cursor, in one transaction."""
+    """Store a batch through the one write path and move the source's cursor, in one transaction;
+    `endpoint_sources` labels endpoints with the dispatcher tenant they belong to (endpoint.source)."""
     batch = prepare_batch(attempts, events)
     with store.write() as conn:
         result = write_prepared(conn, store.dialect, batch)
+        if endpoint_sources:
+            p = store.dialect.placeholder
+            conn.exec_driver_sql(
+                f"UPDATE endpoint SET source = {p} WHERE id = {p} AND (source IS NULL OR source <> {p})",
+                [(label, endpoint_id, label) for endpoint_id, label in endpoint_sources.items()],
+            )
         _save(conn, store.dialect.placeholder, source, state)
     return result

@@ -42,6 +42,8 @@ E = sql_table(
     "event", "event_id", "user_id", "reward_id", "amount", "currency", "occurred_at", "payload"
 ).alias("e")  # `e`: what a `--where` expression reads
 
+EP = sql_table("endpoint", "id", "source")
+
 _ROW = (
     *(D.c[name] for name in D.c.keys()[:12]),  # DeliveryRow's order
     E.c.user_id,
@@ -73,9 +75,10 @@ def filter_conditions(dialect: Dialect, flt: DeliveryFilter) -> list[ColumnEleme
         conditions.append(D.c.attempts > D.c.successes)
     if flt.search:
         term = flt.search.strip()
-        conditions.append(
-            or_(D.c.event_id == term, D.c.endpoint_id == term, E.c.user_id == term, E.c.reward_id == term)
-        )
+        found = [D.c.event_id == term, D.c.endpoint_id == term, E.c.user_id == term, E.c.reward_id == term]
+        if dialect.endpoint_source:  # a dispatcher tenant (svix:app_…): its endpoints' deliveries
+            found.append(D.c.endpoint_id.in_(select(EP.c.id).where(EP.c.source == term)))
+        conditions.append(or_(*found))
     if flt.where:
         conditions.append(where_clause(dialect, flt.where))
     return conditions

@@ -31,6 +31,9 @@ class Dialect:
     max_params = 30_000
     takes_staged_rows = CAN_STAGE  # bulk_insert copies `StagedRows` from their image
     payload_reader = True  # PostgreSQL: whether the store has its payload function (see store/where_sql.py)
+    endpoint_source = (
+        True  # whether the store has endpoint.source (a store before version 3 opened read-only)
+    )
 
     def begin_write(self, conn: Connection) -> None:
         """Start a write transaction that excludes every other writer until commit."""

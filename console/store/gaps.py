@@ -83,22 +83,27 @@ def _missing(
     if flt.endpoint_ids:
         clause, expected_params = store.dialect.in_list("got.endpoint_id", flt.endpoint_ids)
         expected_where = f" AND {clause}"
+    # Each event is compared with the endpoints of its own source (the dispatcher tenant its endpoints belong
+    # to: docs/sources.md), so apps or projects sharing a store never expect each other's events.
+    source = "COALESCE(en.source, '')" if store.dialect.endpoint_source else "''"
     inner = (
         # MATERIALIZED keeps the window's index in charge on SQLite (else it walks the whole delivery table to
         # group by event id); both stores take the hint (SQLite 3.35+, PostgreSQL 12+).
         "WITH w AS MATERIALIZED ("
-        "  SELECT d.event_id, d.event_type, d.first_attempt_at FROM delivery d"
+        f"  SELECT d.event_id, d.event_type, d.first_attempt_at, {source} AS src FROM delivery d"
+        "  JOIN endpoint en ON en.id = d.endpoint_id"
         f"  JOIN event e ON e.event_id = d.event_id WHERE {where} AND e.payload IS NOT NULL),"
-        f" ev AS (SELECT event_id, MIN(event_type) AS event_type, MIN(first_attempt_at) / {MS_PER_HOUR} AS hour"
-        "   FROM w GROUP BY event_id),"
-        " totals AS (SELECT hour, event_type, COUNT(*) AS n FROM ev GROUP BY hour, event_type),"
-        " got AS (SELECT ev.hour, ev.event_type, d.endpoint_id, COUNT(*) AS k FROM ev"
-        "   JOIN delivery d ON d.event_id = ev.event_id GROUP BY ev.hour, ev.event_type, d.endpoint_id),"
-        " expected AS (SELECT got.hour, got.event_type, got.endpoint_id, got.k, t.n FROM got"
-        "   JOIN totals t ON t.hour = got.hour AND t.event_type = got.event_type"
+        " ev AS (SELECT event_id, MIN(event_type) AS event_type, MIN(src) AS src,"
+        f"   MIN(first_attempt_at) / {MS_PER_HOUR} AS hour FROM w GROUP BY event_id),"
+        " totals AS (SELECT hour, event_type, src, COUNT(*) AS n FROM ev GROUP BY hour, event_type, src),"
+        " got AS (SELECT ev.hour, ev.event_type, ev.src, d.endpoint_id, COUNT(*) AS k FROM ev"
+        "   JOIN delivery d ON d.event_id = ev.event_id JOIN endpoint en ON en.id = d.endpoint_id"
+        f"   WHERE {source} = ev.src GROUP BY ev.hour, ev.event_type, ev.src, d.endpoint_id),"
+        " expected AS (SELECT got.hour, got.event_type, got.src, got.endpoint_id, got.k, t.n FROM got"
+        "   JOIN totals t ON t.hour = got.hour AND t.event_type = got.event_type AND t.src = got.src"
         f"   WHERE got.k < t.n AND 2 * got.k > t.n - 1 AND got.k >= {p}{expected_where})"
         " SELECT ev.event_id, ev.event_type, x.endpoint_id, ev.hour, x.k, x.n FROM ev"
-        " JOIN expected x ON x.hour = ev.hour AND x.event_type = ev.event_type"
+        " JOIN expected x ON x.hour = ev.hour AND x.event_type = ev.event_type AND x.src = ev.src"
         " WHERE NOT EXISTS (SELECT 1 FROM delivery d2 WHERE d2.event_id = ev.event_id"
         "   AND d2.endpoint_id = x.endpoint_id)"
     )

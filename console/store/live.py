@@ -173,6 +173,20 @@ def known_endpoints(store: Store) -> list[str]:
         return list(conn.execute(select(endpoint.c.id).order_by(endpoint.c.id)).scalars())
 
 
+def endpoint_sources(store: Store) -> dict[str, list[str]]:
+    """The stored endpoints of each dispatcher tenant (endpoint.source, docs/sources.md); log files' are not
+    listed. Empty on a store from before version 3 opened read-only."""
+    if not store.dialect.endpoint_source:
+        return {}
+    endpoint = sql_table("endpoint", "id", "source")
+    found: dict[str, list[str]] = {}
+    query = select(endpoint.c.source, endpoint.c.id).where(endpoint.c.source.is_not(None))
+    with store.read() as conn:
+        for source, endpoint_id in conn.execute(query.order_by(endpoint.c.source, endpoint.c.id)):
+            found.setdefault(source, []).append(endpoint_id)
+    return found
+
+
 def known_event_types(store: Store) -> list[str]:
     event_type = sql_table("rollup_hour", "event_type").c.event_type
     with store.read() as conn:

@@ -22,7 +22,7 @@ from console.store.failures import reason
 from console.store.impact import ensure_ordering_indexes
 from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 # Columns version 2 added to existing tables (created with the table in a new store).
@@ -61,8 +61,14 @@ def _add_missing_columns(conn: Connection) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR")
 
 
+def _add_endpoint_source(conn: Connection) -> None:
+    """Version 3: the tenant an endpoint belongs to at its dispatcher (`endpoint.source`, docs/sources.md)."""
+    if "source" not in {c["name"] for c in inspect(conn).get_columns("endpoint")}:
+        conn.exec_driver_sql("ALTER TABLE endpoint ADD COLUMN source VARCHAR")
+
+
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_missing_tables}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_missing_tables, 2: _add_endpoint_source}
 
 
 class SchemaVersionError(StoreError):
@@ -126,11 +132,13 @@ def _refuse_newer(store: Store, version: int) -> None:
 def check_readable(store: Store, file: Path | None = None) -> None:
     """What a reading command needs: a store with tables, at a version this hookconsole understands.
 
-    An older store is read as it is: every upgrade so far only adds tables that reading commands do not use."""
+    An older store is read as it is: upgrades add tables reading commands do not use, and the endpoint's
+    source (version 3), which they read as unknown when it is absent."""
     with store.read() as conn:
         version = _version(store, conn)
         if version is not None:
             store.dialect.payload_reader = _has_payload_reader(store, conn)
+            store.dialect.endpoint_source = version >= 3
     if version is None:
         raise StoreError(f"no store at {file or store.display_url}; ingest first or pass --db")
     _refuse_newer(store, version)

@@ -33,6 +33,7 @@ class Endpoint(SQLModel, table=True):
     url: str | None = None
     scheme: str | None = None
     enabled: bool = True
+    source: str | None = None  # its dispatcher tenant, e.g. svix:app_… (docs/sources.md); None for log files
 
 
 class Event(SQLModel, table=True):
