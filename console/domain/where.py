@@ -25,7 +25,6 @@ from decimal import Decimal, InvalidOperation
 MAX_LENGTH = 2000  # characters in one expression
 MAX_DEPTH = 32  # nesting of parentheses and `not`
 MAX_IN_VALUES = 500
-OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
 KEYWORDS = ("and", "or", "not", "in")
 
 
