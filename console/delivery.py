@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
-from console.domain.endpoint import EndpointConfig, Secret
+from console.domain.endpoint import ConvoySigning, EndpointConfig, Secret
 from console.domain.outcomes import Outcome, classify_outcome
 from console.signing import sign
 
@@ -65,12 +65,20 @@ class Target:
     scheme: str
     secrets: tuple[Secret, ...]
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    convoy: ConvoySigning = field(default_factory=ConvoySigning)  # how the convoy scheme signs
 
     @classmethod
     def for_endpoint(cls, endpoint: EndpointConfig, secrets: Sequence[Secret], **policy: Any) -> Target:
         """A target with the endpoint's timeout and tries; `policy` overrides other RetryPolicy fields."""
         base = RetryPolicy(read_timeout_s=endpoint.timeout_s, max_tries=endpoint.max_tries)
-        return cls(endpoint.id, endpoint.url, endpoint.scheme.value, tuple(secrets), replace(base, **policy))
+        return cls(
+            endpoint.id,
+            endpoint.url,
+            endpoint.scheme.value,
+            tuple(secrets),
+            replace(base, **policy),
+            endpoint.convoy,
+        )
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,7 @@ class Sender:
             header_id(message.event_id),
             int(started),
             message.payload,
+            target.convoy,
         )
         headers["content-type"] = "application/json"
         policy = target.policy

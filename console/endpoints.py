@@ -9,13 +9,21 @@ import base64
 import binascii
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from console.domain.endpoint import EndpointConfig, Scheme, Secret
+from console.domain.endpoint import (
+    CONVOY_ENCODINGS,
+    CONVOY_HASHES,
+    ConvoySigning,
+    EndpointConfig,
+    Scheme,
+    Secret,
+)
 from console.domain.urls import mask_url
 from console.tomlconfig import (
     NOT_A_REF,
@@ -120,6 +128,41 @@ def _of_type(kind: type, reason: str) -> Callable[[Any], str | None]:
     return lambda value: None if isinstance(value, kind) else reason
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")  # an HTTP header name (RFC 9110 token)
+_OWN_HEADERS = ("content-type", "content-length", "host", "x-convoy-idempotency-key")  # set by the sender
+
+
+def header_problem(value: Any) -> str | None:
+    """Why a value cannot be the name of Convoy's signature header, or None when it can."""
+    if not isinstance(value, str) or not _TOKEN.match(value):
+        return f"must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~), got {value!r}"
+    if value.lower() in _OWN_HEADERS:
+        return f"{value!r} is a header the sender sets itself; name the signature header"
+    return None
+
+
+def convoy_versions_problem(value: Any) -> str | None:
+    """Why a value cannot be `convoy_versions` (Convoy's signature versions, in order), or None when it can."""
+    shape = 'must be a non-empty list of { hash = "SHA256" or "SHA512", encoding = "hex" or "base64" }'
+    if not isinstance(value, list) or not value:
+        return shape
+    for number, version in enumerate(value, start=1):
+        if not isinstance(version, dict):
+            return f"{shape}; version {number} is not a table"
+        unknown = sorted(set(version) - {"hash", "encoding"})
+        if unknown:
+            return f"version {number}: unknown key {unknown[0]!r} (known: hash, encoding)"
+        if version.get("hash") not in CONVOY_HASHES:
+            return f"version {number}: hash must be SHA256 or SHA512 (Convoy signs with no other), got {version.get('hash')!r}"
+        if version.get("encoding") not in CONVOY_ENCODINGS:
+            return f"version {number}: encoding must be hex or base64, got {version.get('encoding')!r}"
+    return None
+
+
+def _versions(value: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((v["hash"], v["encoding"]) for v in value)
+
+
 # The keys of an `[[endpoint]]` table, in the order their problems are reported.
 KEYS = (
     Key("id", _non_empty_string, required=True),
@@ -132,8 +175,17 @@ KEYS = (
     Key("rate_per_s", _between(float, 0.001, 1_000_000.0), convert=float),
     Key("max_tries", _between(int, 1, 100)),
     Key("enabled", _of_type(bool, "must be true or false")),
+    # How Convoy signs (scheme = "convoy" only): its project's header and versions, the endpoint's form.
+    Key("convoy_header", header_problem, field="header"),
+    Key(
+        "convoy_advanced",
+        _of_type(bool, "must be true (t=...,v1=...) or false (Convoy's simple form)"),
+        field="advanced",
+    ),
+    Key("convoy_versions", convoy_versions_problem, convert=_versions, field="versions"),
 )
 KEY_NAMES = tuple(k.name for k in KEYS)
+CONVOY_KEYS = ("convoy_header", "convoy_advanced", "convoy_versions")
 
 
 @dataclass(frozen=True)
@@ -178,9 +230,14 @@ def _parse_endpoint(table: Mapping[str, Any], index: int, found: Problems) -> En
             found.add(spec.name, reason)
         else:
             values[spec.field or spec.name] = spec.convert(table[spec.name])
+    scheme = table.get("scheme")
+    for key in CONVOY_KEYS:
+        if key in table and scheme != Scheme.CONVOY.value and not _scheme(scheme):
+            found.add(key, f'only for scheme = "convoy" (this endpoint\'s scheme is {scheme!r})')
     if found.lines:
         return None
-    return EndpointConfig(**values)
+    convoy = {name: values.pop(name) for name in ("header", "advanced", "versions") if name in values}
+    return EndpointConfig(**values, convoy=ConvoySigning(**convoy))
 
 
 def resolve_secret(ref: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Secret:

@@ -206,10 +206,20 @@ class Operations:
         except LookupError as exc:
             return f"cannot check: {exc}"
         stamp = (
-            headers.get("webhook-timestamp") or _stripe_stamp(headers) or str(attempt.attempted_at_ms // 1000)
+            headers.get("webhook-timestamp")
+            or _stamp_in(headers, "Stripe-Signature")
+            or _stamp_in(headers, endpoint.convoy.header)
+            or str(attempt.attempted_at_ms // 1000)
         )
         try:
-            verify(endpoint.scheme.value, secrets, headers, payload, now=int(stamp) if stamp.isdigit() else 0)
+            verify(
+                endpoint.scheme.value,
+                secrets,
+                headers,
+                payload,
+                now=int(stamp) if stamp.isdigit() else 0,
+                convoy=endpoint.convoy,
+            )
         except SignatureError as exc:
             return f"signature does NOT verify ({endpoint.scheme.value}): {exc}"
         return (
@@ -228,7 +238,14 @@ class Operations:
         if len(detail.payload) > CURL_INLINE_BYTES or not _is_text(detail.payload):
             body_file = str(self.save_payload(detail.event_id, detail.payload))
         try:
-            return curl_for(endpoint.scheme.value, endpoint.url, detail.event_id, detail.payload, body_file)
+            return curl_for(
+                endpoint.scheme.value,
+                endpoint.url,
+                detail.event_id,
+                detail.payload,
+                body_file,
+                convoy=endpoint.convoy,
+            )
         except ValueError as exc:
             raise ActionRefused(f"{endpoint_id}: {exc}") from None
 
@@ -326,8 +343,11 @@ def _is_text(payload: bytes) -> bool:
     return b"\x00" not in payload
 
 
-def _stripe_stamp(headers: dict[str, Any]) -> str | None:
-    for part in str(headers.get("Stripe-Signature") or headers.get("stripe-signature") or "").split(","):
-        if part.startswith("t="):
-            return part[2:]
+def _stamp_in(headers: dict[str, Any], name: str) -> str | None:
+    """The `t=` of a `t=<ts>,v1=...` signature header (Stripe's, Convoy's advanced form), any case of its name."""
+    lowered = name.lower()
+    value = next((v for k, v in headers.items() if str(k).lower() == lowered), None)
+    for part in str(value or "").split(","):
+        if part.strip().startswith("t="):
+            return part.strip()[2:]
     return None

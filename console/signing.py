@@ -5,9 +5,11 @@
 - stripe: `Stripe-Signature: t=<ts>,v1=<hex>` over `{t}.{body}` keyed by the secret's UTF-8 bytes.
 - github: `X-Hub-Signature-256: sha256=<hex>` over the body; GitHub sends one signature, so only the
   first secret signs while every secret verifies.
-- convoy: `X-Convoy-Signature: t=<ts>,v1=<hex>[,v1=<hex>...]` over `{t},{body}` keyed by the secret's UTF-8
-  bytes, one v1 per secret (Convoy's "advanced" signature); verifying also accepts its "simple" form, the bare
-  hex HMAC of the body. The event id goes in `X-Convoy-Idempotency-Key`.
+- convoy: as Convoy's pkg/signature does it, with the project's header (`X-Convoy-Signature` by default) and
+  signature versions (each a hash, SHA256 or SHA512, and an encoding, hex or base64), keyed by the secret's
+  UTF-8 bytes. Advanced form: `t=<ts>` then, for each version k (from 1), one `vk=<signature>` per secret over
+  `{t},{body}`; simple form: the last version's signature of the body alone, with the last secret (Convoy's
+  newest). Verifying accepts either form. The event id goes in `X-Convoy-Idempotency-Key`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,37 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 DEFAULT_TOLERANCE_S = 300
+_CONVOY_HASHES = {"SHA256": "sha256", "SHA512": "sha512"}  # Convoy's names -> hashlib's (and openssl's)
+_CONVOY_PAIR = re.compile(r"\s*(t|v[0-9]+)=")
+
+
+class ConvoyOptions(Protocol):
+    """How a Convoy project signs (the endpoint's `convoy_*` settings)."""
+
+    @property
+    def header(self) -> str: ...
+    @property
+    def advanced(self) -> bool: ...
+    @property
+    def versions(self) -> Sequence[tuple[str, str]]: ...
+
+
+@dataclass(frozen=True)
+class ConvoyDefaults:
+    """Convoy's defaults: X-Convoy-Signature, one version (SHA256, hex), the advanced form."""
+
+    header: str = "X-Convoy-Signature"
+    advanced: bool = True
+    versions: tuple[tuple[str, str], ...] = (("SHA256", "hex"),)
+
+
+CONVOY_DEFAULTS = ConvoyDefaults()
 
 
 class SignatureError(Exception):
@@ -31,8 +61,16 @@ def id_header(scheme: str) -> str:
     return "X-GitHub-Delivery" if scheme == "github" else "webhook-id"
 
 
-def sign(scheme: str, secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The headers that sign `body` for `scheme` at `timestamp` (seconds), with every given secret."""
+def sign(
+    scheme: str,
+    secrets: Sequence[str],
+    msg_id: str,
+    timestamp: int,
+    body: bytes,
+    convoy: ConvoyOptions = CONVOY_DEFAULTS,
+) -> dict[str, str]:
+    """The headers that sign `body` for `scheme` at `timestamp` (seconds), with every given secret (`convoy`:
+    how, for the convoy scheme)."""
     if not secrets:
         raise ValueError("at least one secret is needed to sign")
     if scheme == "standard":
@@ -49,10 +87,37 @@ def sign(scheme: str, secrets: Sequence[str], msg_id: str, timestamp: int, body:
             "X-Hub-Signature-256": "sha256=" + _hex_hmac(secrets[0].encode(), body),
         }
     if scheme == "convoy":
-        signed = f"{timestamp},".encode() + body
-        parts = [f"t={timestamp}"] + [f"v1={_hex_hmac(s.encode(), signed)}" for s in secrets]
-        return {"X-Convoy-Idempotency-Key": msg_id, "X-Convoy-Signature": ",".join(parts)}
+        return {
+            "X-Convoy-Idempotency-Key": msg_id,
+            convoy.header: convoy_signature(convoy, secrets, timestamp, body),
+        }
     raise ValueError(f"unknown signature scheme {scheme!r}")
+
+
+def convoy_signature(convoy: ConvoyOptions, secrets: Sequence[str], timestamp: int, body: bytes) -> str:
+    """The value of Convoy's signature header (ComputeHeaderValue in Convoy's pkg/signature)."""
+    if not convoy.versions:
+        raise ValueError("a Convoy signature needs at least one version (hash and encoding)")
+    if not convoy.advanced:
+        hash_name, encoding = convoy.versions[-1]
+        return _convoy_digest(hash_name, encoding, secrets[-1], body)
+    signed = f"{timestamp},".encode() + body
+    parts = [f"t={timestamp}"]
+    for number, (hash_name, encoding) in enumerate(convoy.versions, start=1):
+        parts += [f"v{number}={_convoy_digest(hash_name, encoding, s, signed)}" for s in secrets]
+    return ",".join(parts)
+
+
+def _convoy_digest(hash_name: str, encoding: str, secret: str, message: bytes) -> str:
+    digest = _CONVOY_HASHES.get(hash_name)
+    if digest is None:
+        raise ValueError(f"Convoy hash {hash_name!r} is not SHA256 or SHA512")
+    mac = hmac.new(secret.encode(), message, digest).digest()
+    if encoding == "hex":
+        return mac.hex()
+    if encoding == "base64":
+        return base64.b64encode(mac).decode()
+    raise ValueError(f"Convoy encoding {encoding!r} is not hex or base64")
 
 
 def verify(
@@ -62,8 +127,10 @@ def verify(
     body: bytes,
     now: int,
     tolerance_s: int = DEFAULT_TOLERANCE_S,
+    convoy: ConvoyOptions = CONVOY_DEFAULTS,
 ) -> None:
-    """Raise SignatureError unless one of `secrets` signed `body` in `headers` within the tolerance."""
+    """Raise SignatureError unless one of `secrets` signed `body` in `headers` within the tolerance (`convoy`:
+    how the convoy scheme signs)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     if scheme == "standard":
         _verify_standard(secrets, lowered, body, now, tolerance_s)
@@ -72,7 +139,7 @@ def verify(
     elif scheme == "github":
         _verify_github(secrets, lowered, body)
     elif scheme == "convoy":
-        _verify_convoy(secrets, lowered, body, now, tolerance_s)
+        _verify_convoy(secrets, lowered, body, now, tolerance_s, convoy)
     else:
         raise SignatureError(f"unknown signature scheme {scheme!r}")
 
@@ -118,16 +185,38 @@ def _verify_github(secrets: Sequence[str], headers: Mapping[str, str], body: byt
 
 
 def _verify_convoy(
-    secrets: Sequence[str], headers: Mapping[str, str], body: bytes, now: int, tol: int
+    secrets: Sequence[str], headers: Mapping[str, str], body: bytes, now: int, tol: int, convoy: ConvoyOptions
 ) -> None:
-    header = headers.get("x-convoy-signature", "").strip()
+    name = convoy.header
+    header = headers.get(name.lower(), "").strip()
     if not header:
-        raise SignatureError("missing X-Convoy-Signature header")
-    if "=" not in header:  # the simple form: hex HMAC of the body
-        _match_hex(secrets, body, [header])
-        return
-    timestamp, offered = _stamped_signatures(header, "X-Convoy-Signature", now, tol)
-    _match_hex(secrets, f"{timestamp},".encode() + body, [value.strip() for value in offered])
+        raise SignatureError(f"missing {name} header")
+    if not _CONVOY_PAIR.match(header):  # the simple form: one signature of the body, no pairs
+        candidates = [(v, body, [header]) for v in reversed(convoy.versions)]
+    else:
+        pairs = [item.split("=", 1) for item in header.split(",") if "=" in item]
+        stamps = [value for key, value in pairs if key.strip() == "t"]
+        offered: dict[int, list[str]] = {}
+        for key, value in pairs:
+            key = key.strip()
+            if key[:1] == "v" and key[1:].isdigit():
+                offered.setdefault(int(key[1:]), []).append(value.strip())
+        if len(stamps) != 1 or not offered:
+            raise SignatureError(f"{name} needs one t= and at least one v1=")
+        signed = f"{_check_timestamp(stamps[0], now, tol)},".encode() + body
+        candidates = [
+            (version, signed, offered.get(number, []))
+            for number, version in enumerate(convoy.versions, start=1)
+        ]
+    for (hash_name, encoding), message, values in candidates:
+        for secret in secrets if values else ():
+            try:
+                expected = _convoy_digest(hash_name, encoding, secret, message).encode()
+            except ValueError as exc:
+                raise SignatureError(str(exc)) from None
+            if any(hmac.compare_digest(expected, value.encode()) for value in values):
+                return
+    raise SignatureError("no matching signature")
 
 
 def _stamped_signatures(header: str, name: str, now: int, tol: int) -> tuple[int, list[str]]:
@@ -189,6 +278,7 @@ def curl_for(
     msg_id: str,
     body: bytes | None,
     body_file: str | None = None,
+    convoy: ConvoyOptions = CONVOY_DEFAULTS,
 ) -> str:
     """A bash snippet that sends `body` to `url` signed for `scheme` with the secret in `$WEBHOOK_SECRET`,
     computing the signature with openssl at run time (the secret never appears in it). The body is inlined
@@ -231,10 +321,13 @@ def curl_for(
         )
         headers = ['"webhook-id: $id"', '"Stripe-Signature: t=$t,v1=$sig"']
     elif scheme == "convoy":
-        lines.append(
-            f'sig=$({{ printf \'%s\' "$t,"; {emit}; }} | openssl dgst -sha256 -hmac "{env}" -binary | {_HEX})'
+        lines += _convoy_lines(convoy, emit, env)
+        value = (
+            '"$sig"'
+            if not convoy.advanced
+            else '"t=$t' + "".join(f",v{n}=$sig{n}" for n in range(1, len(convoy.versions) + 1)) + '"'
         )
-        headers = ['"X-Convoy-Idempotency-Key: $id"', '"X-Convoy-Signature: t=$t,v1=$sig"']
+        headers = ['"X-Convoy-Idempotency-Key: $id"', shlex.quote(f"{convoy.header}: ") + value]
     else:
         lines.append(f'sig=$({emit} | openssl dgst -sha256 -hmac "{env}" -binary | {_HEX})')
         headers = ['"X-GitHub-Delivery: $id"', '"X-Hub-Signature-256: sha256=$sig"']
@@ -242,3 +335,23 @@ def curl_for(
     command += [f"-H {h}" for h in headers] + ["--data-binary @-"]
     lines.append(" \\\n  ".join(command))
     return "\n".join(lines) + "\n"
+
+
+def _convoy_lines(convoy: ConvoyOptions, emit: str, env: str) -> list[str]:
+    """Shell lines that set $sig (simple form) or $sig1, $sig2, ... (advanced, one per version)."""
+
+    def digest(hash_name: str, encoding: str) -> str:
+        openssl = _CONVOY_HASHES.get(hash_name)
+        if openssl is None or encoding not in ("hex", "base64"):
+            raise ValueError(f"Convoy version {hash_name}/{encoding} is not SHA256 or SHA512, hex or base64")
+        encode = _HEX if encoding == "hex" else "openssl base64 -A"
+        return f'openssl dgst -{openssl} -hmac "{env}" -binary | {encode}'
+
+    if not convoy.versions:
+        raise ValueError("a Convoy signature needs at least one version (hash and encoding)")
+    if not convoy.advanced:
+        return [f"sig=$({emit} | {digest(*convoy.versions[-1])})"]
+    return [
+        f"sig{n}=$({{ printf '%s' \"$t,\"; {emit}; }} | {digest(*version)})"
+        for n, version in enumerate(convoy.versions, start=1)
+    ]

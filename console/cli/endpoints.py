@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from console.cli.context import app_context, fail, store_options
+from console.domain.endpoint import Scheme
 from console.domain.urls import mask_url
 from console.endpoints import check_endpoints_file
 
@@ -28,8 +29,13 @@ def check_command() -> None:
         fail(f"{app.endpoints_path}: {len(problems)} problem(s)")
     assert config is not None
     for endpoint in config.endpoints:
+        signing = ""
+        if endpoint.scheme is Scheme.CONVOY:
+            convoy = endpoint.convoy
+            versions = ", ".join(f"v{n} {h}/{e}" for n, (h, e) in enumerate(convoy.versions, start=1))
+            signing = f"  [{convoy.header}: {'advanced' if convoy.advanced else 'simple'}, {versions}]"
         click.echo(
-            f"ok  {endpoint.id:<16} {endpoint.scheme.value:<9} {mask_url(endpoint.url)}  ({len(endpoint.secret_refs)} secret(s) resolve)"
+            f"ok  {endpoint.id:<16} {endpoint.scheme.value:<9} {mask_url(endpoint.url)}  ({len(endpoint.secret_refs)} secret(s) resolve){signing}"
         )
 
 
@@ -44,8 +50,8 @@ def check_command() -> None:
 def import_command(source: str, out: Path | None, force: bool) -> None:
     """Write an endpoints.toml skeleton from a dispatcher's endpoints (svix+postgresql://..., convoy+postgresql://...).
 
-    Ids, URLs and the scheme come from the dispatcher; each secret is an env:NAME placeholder: secrets are
-    never read, copied or printed.
+    Ids, URLs and the scheme come from the dispatcher (for Convoy also its signature header, hash, encoding and
+    form); each secret is an env:NAME placeholder: secrets are never read, copied or printed.
     """
     from console.sources.endpoints_file import render_endpoints
     from console.sources.service import list_endpoints

@@ -15,6 +15,21 @@ class Scheme(StrEnum):
     CONVOY = "convoy"
 
 
+CONVOY_HEADER = "X-Convoy-Signature"
+CONVOY_HASHES = ("SHA256", "SHA512")  # what Convoy's signer supports (pkg/signature)
+CONVOY_ENCODINGS = ("hex", "base64")
+
+
+@dataclass(frozen=True)
+class ConvoySigning:
+    """How Convoy signs for one endpoint: its project's signature header and versions, each a (hash, encoding)
+    in the project's order (v1, v2, ...), and the endpoint's form: advanced (`t=<ts>,v1=...`) or simple."""
+
+    header: str = CONVOY_HEADER
+    advanced: bool = True
+    versions: tuple[tuple[str, str], ...] = (("SHA256", "hex"),)
+
+
 @dataclass(frozen=True)
 class EndpointConfig:
     """One `[[endpoint]]` of endpoints.toml. `secret_refs` are references (`env:NAME`, `file:PATH`), never values."""
@@ -29,6 +44,7 @@ class EndpointConfig:
     rate_per_s: float | None = None
     max_tries: int = 5
     enabled: bool = True
+    convoy: ConvoySigning = ConvoySigning()  # the convoy scheme only
 
     @property
     def label(self) -> str:

@@ -3,12 +3,14 @@
 Senders put them where they like: at the top level (`reward_id`), or inside an envelope (`data.reward_id`,
 `payload.reward_id`, as Svix and Convoy users often do). Each field has a list of candidate paths, tried in
 order; the first that holds a usable value wins. The defaults try the top level, then `data.`, then
-`payload.`; a source URL (`payload.reward=data.reward.id`) sets one path instead. A field no path finds is left empty (None), never zero: docs/payload-fields.md.
+`payload.`; a source URL (`payload.reward=data.reward.id`) or a mapping file's `[payload]` table sets its
+own instead. A field no path finds is left empty (None), never zero: docs/payload-fields.md.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,15 +39,28 @@ class FieldPaths:
         default_factory=lambda: {name: default_paths(name) for name in FIELD_KEYS}
     )
 
-    def with_path(self, name: str, path: str) -> FieldPaths:
-        """These paths with `name` read from `path` alone (ValueError naming what is wrong)."""
+    def with_path(self, name: str, path: str | Sequence[str]) -> FieldPaths:
+        """These paths with `name` read from `path` alone, or from each of a list of paths in order
+        (ValueError naming the field and what is wrong)."""
         if name not in FIELD_KEYS:
             raise ValueError(f"unknown payload field {name!r} (known: {', '.join(FIELD_KEYS)})")
-        if not _PATH.match(path):
-            raise ValueError(
-                f"payload.{name}={path!r} is not a dotted field path such as data.{FIELD_KEYS[name]}"
-            )
-        return FieldPaths({**self.paths, name: (path,)})
+        candidates = (path,) if isinstance(path, str) else tuple(path)
+        if not candidates:
+            raise ValueError(f"payload.{name}: needs at least one path, such as data.{FIELD_KEYS[name]}")
+        for candidate in candidates:
+            problem = path_problem(name, candidate)
+            if problem:
+                raise ValueError(f"payload.{name}: {problem}")
+        return FieldPaths({**self.paths, name: candidates})
+
+
+def path_problem(name: str, path: object) -> str | None:
+    """Why `path` cannot be a path of the business field `name`, or None when it can."""
+    if not isinstance(path, str):
+        return f"a path must be a string, got {type(path).__name__}"
+    if not _PATH.match(path):
+        return f"{path!r} is not a dotted field path such as data.{FIELD_KEYS[name]} (at most 8 names of letters, digits, _, $ or -)"
+    return None
 
 
 def _at(document: dict[str, Any], path: str) -> Any:

@@ -15,7 +15,7 @@ import msgspec
 import orjson
 
 from console.domain.outcomes import Outcome, Trigger, classify_outcome
-from console.domain.payload_fields import DEFAULT_PATHS, read_fields
+from console.domain.payload_fields import DEFAULT_PATHS, FieldPaths, read_fields
 from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import parse_rfc3339_ms
 
@@ -87,11 +87,14 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def parse_line(line: Any, payload_bytes: bytes | None = None) -> tuple[AttemptRecord, EventRecord | None]:
+def parse_line(
+    line: Any, payload_bytes: bytes | None = None, paths: FieldPaths = DEFAULT_PATHS
+) -> tuple[AttemptRecord, EventRecord | None]:
     """Validate one decoded log line; raises LineError naming the field at fault.
 
     `payload_bytes` are the exact bytes of the line's payload when it is an object (see `object_payload`):
     they are what is stored, as the fast path stores them; without them the object is serialised compactly.
+    The payload's business fields are read through `paths` (a mapping file's `[payload]`, else the defaults).
     """
     if not isinstance(line, dict):
         raise LineError(None, f"must be a JSON object, got {_kind(line)}")
@@ -178,7 +181,7 @@ def parse_line(line: Any, payload_bytes: bytes | None = None) -> tuple[AttemptRe
     payload = line.get("payload")
     if payload is None:
         return record, None
-    return record, _event(event_id, event_type, attempted_at, payload, payload_bytes)
+    return record, _event(event_id, event_type, attempted_at, payload, payload_bytes, paths)
 
 
 class _PayloadOnly(msgspec.Struct):
@@ -207,7 +210,12 @@ def object_payload(raw: bytes) -> bytes | None:
 
 
 def _event(
-    event_id: str, event_type: str, attempted_at: int, payload: Any, payload_bytes: bytes | None
+    event_id: str,
+    event_type: str,
+    attempted_at: int,
+    payload: Any,
+    payload_bytes: bytes | None,
+    paths: FieldPaths,
 ) -> EventRecord:
     if isinstance(payload, str):
         raw = payload.encode()
@@ -219,7 +227,7 @@ def _event(
         raw = payload_bytes or b""
     if not isinstance(payload, dict):
         raise LineError("payload", f"must be a JSON object, got {_kind(payload)}")
-    found = read_fields(payload, DEFAULT_PATHS)  # top level, then data., then payload.
+    found = read_fields(payload, paths)  # by default: the top level, then data., then payload.
     occurred_at = attempted_at
     if found.time is not None:
         with contextlib.suppress(ValueError):

@@ -1,7 +1,8 @@
 """Mapped logs: a TOML mapping file says where each delivery-log field is in an operator's own JSON lines (or
-CSV columns). `load_mapping` reads and checks the file; `apply` turns one decoded line into a line of the
-log format (or SKIP when `[match]` says it is not a delivery attempt), so every later rule (`parse_line`,
-the one writer, rollups) is the same as for native logs. The format is described in docs/mapped-logs.md.
+CSV columns), and where the payload keeps its business fields (`[payload]`). `load_mapping` reads and checks
+the file; `apply` turns one decoded line into a line of the log format (or SKIP when `[match]` says it is not
+a delivery attempt), so every later rule (`parse_line`, the one writer, rollups) is the same as for native
+logs. The format is described in docs/mapped-logs.md.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
+from console.domain.payload_fields import DEFAULT_PATHS, FIELD_KEYS, FieldPaths, path_problem
 from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import format_ms
 from console.ingest.lines import LineError, _kind, parse_line
@@ -43,7 +45,7 @@ FIELDS = (
 )
 # Milliseconds per unit of each `attempted_at` format; rfc3339 takes strings and has no unit.
 TIME_FORMATS = {"rfc3339": 0, "epoch_s": 1000, "epoch_ms": 1, "epoch_us": 0.001, "epoch_ns": 0.000001}
-SECTIONS = ("match", "fields", "defaults")
+SECTIONS = ("match", "fields", "defaults", "payload")
 MAX_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z, where RFC 3339 ends
 
 
@@ -98,12 +100,14 @@ class MatchRule:
 
 @dataclass(frozen=True)
 class LogMapping:
-    """A checked mapping file: where each field is, constants for fields the log lacks, and the match rule."""
+    """A checked mapping file: where each field is, constants for fields the log lacks, the match rule, and
+    where payloads keep their business fields."""
 
     source: str
     fields: tuple[FieldSpec, ...]
     defaults: Mapping[str, Any]
     match: MatchRule | None = None
+    payload_paths: FieldPaths = DEFAULT_PATHS
     plan: tuple[tuple[FieldSpec, Converter | None], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -181,10 +185,38 @@ def parse_mapping(text: str, source: str = "<mapping>") -> LogMapping:
             + ", ".join(missing),
         )
     match = _match_rule(tables["match"], problems) if "match" in tables else None
+    payload_paths = _payload_paths(tables.get("payload", {}), problems)
     if problems.lines:
         raise MappingError(problems.lines)
     fields = tuple(spec for spec in specs if spec is not None)
-    return LogMapping(source, fields, defaults, match)
+    return LogMapping(source, fields, defaults, match, payload_paths)
+
+
+def _payload_paths(table: dict[str, Any], problems: Problems) -> FieldPaths:
+    """The business-field paths of `[payload]`: each key a field, its value a path or a list of paths tried
+    in order (inside the payload); the defaults for the fields it does not name."""
+    paths = DEFAULT_PATHS
+    for name, value in table.items():
+        key = f"payload.{name}"
+        if name not in FIELD_KEYS:
+            close = difflib.get_close_matches(name, FIELD_KEYS, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(FIELD_KEYS)}"
+            problems.add(key, f"unknown business field ({hint})")
+            continue
+        candidates = value if isinstance(value, list) else [value]
+        if not candidates or not all(isinstance(c, str) for c in candidates):
+            problems.add(
+                key,
+                f'must be a dotted path inside the payload ("data.{FIELD_KEYS[name]}") or a non-empty list of '
+                f"them, got {_toml_show(value) if isinstance(value, list) else _toml_kind(value)}",
+            )
+            continue
+        problem = next(filter(None, (path_problem(name, c) for c in candidates)), None)
+        if problem:
+            problems.add(key, problem)
+            continue
+        paths = paths.with_path(name, candidates)
+    return paths
 
 
 def _field_spec(name: str, value: Any, problems: Problems) -> FieldSpec | None:
@@ -370,7 +402,7 @@ def parse_mapped(
         line = apply(mapping, value)
         if line is SKIP:
             return SKIP
-        return parse_line(line)
+        return parse_line(line, paths=mapping.payload_paths)
     except LineError as exc:
         return mapping.relabel(str(exc))
 

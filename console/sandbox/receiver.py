@@ -146,7 +146,14 @@ class Receiver:
             "event_id": event_id,
         }
         try:
-            verify(route.endpoint.scheme.value, route.secrets, headers, body, int(time.time()))
+            verify(
+                route.endpoint.scheme.value,
+                route.secrets,
+                headers,
+                body,
+                int(time.time()),
+                convoy=route.endpoint.convoy,
+            )
         except SignatureError as exc:
             route.rejected += 1
             self._log({**entry, "status": 401, "verified": False, "reason": str(exc)})

@@ -24,6 +24,7 @@ from console.ingest.lines import LineError
 from console.ingest.sources import SourceError
 from console.sources.database import can_read, check_tables, epoch_ms
 from console.sources.dispatcher import FINAL, SKIP, Converted, Dispatcher, ImportedEndpoint
+from console.sources.imported_endpoints import convoy_endpoints
 from console.sources.records import build_attempt, build_event, failed_despite, go_compact
 from console.sources.tenants import resolve_scope
 
@@ -59,10 +60,6 @@ class ConvoySource(Dispatcher):
     attempts_table = "delivery_attempts"
     default_late_ms = 10_000  # rows are inserted after the response, `created_at` from now(): little skew
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.endpoint_columns: set[str] = set()
-
     def prepare(self, conn: Any) -> None:
         columns = check_tables(conn, self.url, ("events", "event_deliveries", "delivery_attempts"), SHAPE)
         needed = {
@@ -88,7 +85,6 @@ class ConvoySource(Dispatcher):
                 raise SourceError(
                     f"{self.url.display}: table {self.url.schema}.{table} lacks column(s) {', '.join(sorted(missing))}; expected {SHAPE}"
                 )
-        self.endpoint_columns = columns.get("endpoints", set())
         self.select = (
             f"SELECT a.id, {epoch_ms('a.created_at')}, d.event_id, a.endpoint_id, a.http_status, a.error, "
             "CASE WHEN a.responded_at IS NOT NULL AND a.requested_at IS NOT NULL THEN "
@@ -234,37 +230,12 @@ class ConvoySource(Dispatcher):
                 self.pending_offers.discard(event_id)
 
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
-        cols = self.endpoint_columns
-        if not cols:
-            raise SourceError(
-                f"{self.url.display}: table {self.url.schema}.endpoints not found; expected {SHAPE}"
-            )
-        where, params = ["true"], []
-        if "deleted_at" in cols:
-            where.append("deleted_at IS NULL")
-        if self.scope_ids is not None:
-            where.append("project_id = ANY(%s)")
-            params.append(self.scope_ids)
-        url = "url" if "url" in cols else "target_url"
-        name = "name" if "name" in cols else "NULL"
-        secrets = (
-            "CASE WHEN jsonb_typeof(secrets) = 'array' THEN jsonb_array_length(secrets) ELSE 1 END"
-            if "secrets" in cols
-            else "1"
-        )
-        disabled = "status IN ('inactive', 'paused')" if "status" in cols else "false"
-        rows = conn.execute(
-            f"SELECT id, {url}, {name}, {secrets}, {disabled} FROM {self.table('endpoints')} "
-            f"WHERE {' AND '.join(where)} ORDER BY id",
-            params,
-        ).fetchall()
-        return [
-            ImportedEndpoint(r[0], r[1], "convoy", r[2], max(1, int(r[3] or 1)), bool(r[4])) for r in rows
-        ]
+        return convoy_endpoints(conn, self.url, self.scope_ids, SHAPE)
 
     def sources_of(self, conn: Any, endpoint_ids: Sequence[str]) -> dict[str, str]:
         if self.can_label is None:  # SELECT on endpoints is optional (docs/sources.md)
-            self.can_label = "project_id" in self.endpoint_columns and can_read(conn, self.url, "endpoints")
+            endpoint_columns = check_tables(conn, self.url, (), SHAPE).get("endpoints", set())
+            self.can_label = "project_id" in endpoint_columns and can_read(conn, self.url, "endpoints")
         if not self.can_label or not endpoint_ids:
             return {}
         rows = conn.execute(

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.domain.endpoint import ConvoySigning
 from console.domain.records import AttemptRecord, EventRecord
 from console.sources.url import SourceURL
 
@@ -38,6 +39,8 @@ class ImportedEndpoint:
     name: str | None = None
     secrets: int = 1
     disabled: bool = False
+    convoy: ConvoySigning | None = None  # how Convoy signs for it, as its tables say (unchecked)
+    notes: tuple[str, ...] = ()  # for the skeleton's comments: what the operator should know (never a secret)
 
 
 class Dispatcher(ABC):

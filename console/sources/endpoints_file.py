@@ -1,5 +1,6 @@
-"""An endpoints.toml skeleton from a dispatcher's endpoints: ids, URLs and the scheme its dispatcher signs
-with; each secret is an `env:NAME` placeholder (secrets are never read, copied or printed)."""
+"""An endpoints.toml skeleton from a dispatcher's endpoints: ids, URLs, the scheme its dispatcher signs with
+(for Convoy, its header, versions and form), notes on secrets; each secret is an `env:NAME` placeholder
+(secrets are never read, copied or printed)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 import re
 from collections.abc import Sequence
 
-from console.endpoints import url_problem
+from console.domain.endpoint import ConvoySigning
+from console.endpoints import convoy_versions_problem, header_problem, url_problem
 from console.sources.dispatcher import ImportedEndpoint
 
 
@@ -28,8 +30,13 @@ def render_endpoints(endpoints: Sequence[ImportedEndpoint], source: str) -> str:
     lines = [
         f"# Imported from {source} by `hookconsole endpoints import`.",
         "# Set each env: variable to the endpoint's signing secret before replaying (never put it here).",
-        "",
     ]
+    if any(e.convoy is not None for e in endpoints):
+        lines.append(
+            "# convoy_*: how Convoy signs for each endpoint (its project's signature header and versions, the"
+            " endpoint's advanced_signatures)."
+        )
+    lines.append("")
     for endpoint in endpoints:
         lines.append("[[endpoint]]")
         lines.append(f"id = {_quoted(endpoint.id)}")
@@ -40,6 +47,9 @@ def render_endpoints(endpoints: Sequence[ImportedEndpoint], source: str) -> str:
             lines.append(f"# url {problem}: replays will refuse it until it is changed")
         lines.append(f"url = {_quoted(endpoint.url)}")
         lines.append(f"scheme = {_quoted(endpoint.scheme)}")
+        if endpoint.convoy is not None:
+            lines += _convoy_lines(endpoint.convoy)
+        lines += [f"# {note}" for note in endpoint.notes]
         refs = [f"env:{secret_variable(endpoint.id, n)}" for n in range(max(1, endpoint.secrets))]
         if len(refs) == 1:
             lines.append(f"secret = {_quoted(refs[0])}")
@@ -49,3 +59,25 @@ def render_endpoints(endpoints: Sequence[ImportedEndpoint], source: str) -> str:
             lines.append("enabled = false")
         lines.append("")
     return "\n".join(lines)
+
+
+def _convoy_lines(convoy: ConvoySigning) -> list[str]:
+    """How Convoy signs for the endpoint, with a comment on what `endpoints check` will refuse (Convoy cannot
+    sign that way either)."""
+    versions = [{"hash": h, "encoding": e} for h, e in convoy.versions]
+    lines = []
+    problem = header_problem(convoy.header)
+    if problem:
+        lines.append(
+            f"# convoy_header: {problem}: set the header Convoy sends (endpoints check refuses this)"
+        )
+    lines.append(f"convoy_header = {_quoted(convoy.header)}")
+    lines.append(f"convoy_advanced = {'true' if convoy.advanced else 'false'}")
+    problem = convoy_versions_problem(versions)
+    if problem:
+        lines.append(
+            f"# convoy_versions: {problem}: Convoy cannot sign with them either (endpoints check refuses this)"
+        )
+    tables = ", ".join(f"{{ hash = {_quoted(h)}, encoding = {_quoted(e)} }}" for h, e in convoy.versions)
+    lines.append(f"convoy_versions = [{tables}]")
+    return lines

@@ -30,6 +30,7 @@ from console.sources.dispatcher import (
     Dispatcher,
     ImportedEndpoint,
 )
+from console.sources.imported_endpoints import svix_endpoints
 from console.sources.records import build_attempt, build_event, failed_despite, go_compact
 from console.sources.tenants import resolve_scope
 
@@ -220,16 +221,7 @@ class SvixSource(Dispatcher):
             raise SourceError(
                 f"{self.url.display}: table {self.url.schema}.endpoint not found; expected {SHAPE}"
             )
-        where = "WHERE NOT e.deleted"
-        params: list[Any] = []
-        if self.scope_ids is not None:
-            where += " AND e.app_id = ANY(%s)"
-            params.append(self.scope_ids)
-        rows = conn.execute(
-            f"SELECT e.id, e.url, e.uid, e.disabled FROM {self.table('endpoint')} e {where} ORDER BY e.id",
-            params,
-        ).fetchall()
-        return [ImportedEndpoint(r[0], r[1], "standard", r[2], 1, bool(r[3])) for r in rows]
+        return svix_endpoints(conn, self.url, self.scope_ids)
 
     def sources_of(self, conn: Any, endpoint_ids: Sequence[str]) -> dict[str, str]:
         if self.can_label is None:  # SELECT on endpoint is optional (docs/sources.md)
