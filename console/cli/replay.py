@@ -258,7 +258,8 @@ def _run(
     show = sys.stderr.isatty() and not as_json
     if not as_json:
         click.echo(
-            f"replay job {job_id}: sending (Ctrl-C stops; `hookconsole replay resume {job_id}` carries on)",
+            f"replay job {job_id}: sending (Ctrl-C stops after the requests in flight, twice at once; "
+            f"`hookconsole replay resume {job_id}` carries on)",
             err=True,
         )
     policy: dict[str, Any] = {"max_tries": max_tries} if max_tries else {}
@@ -271,10 +272,22 @@ def _run(
 
 
 async def _stopped_by_signals(job: JobHandle) -> JobView:
-    """Run the job; Ctrl-C (SIGINT) or SIGTERM stops it."""
+    """Run the job; Ctrl-C (SIGINT) or SIGTERM stops it once the requests in flight have ended (and records
+    them), a second abandons them."""
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        job.stop()
+        if job.abandoning:
+            click.echo("\nabandoning the requests in flight", err=True)
+        else:
+            click.echo(
+                f"\nstopping: waiting for {job.in_flight} request(s) in flight (Ctrl-C again abandons them)",
+                err=True,
+            )
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, job.stop)
+        loop.add_signal_handler(signum, stop)
     return await job.run()
 
 

@@ -11,8 +11,10 @@ order (the plan's order), so one key's events are sent one at a time, in order, 
 
 Claims: the heartbeat renews the leases of the items this runner holds before they run out, and every try
 first checks the item's claim is still this job's (a lease that ran out, say while the loop was stalled, may
-have been taken by another job: the item then goes back to pending and is not sent again from here). A stop
-(Ctrl-C, `x`, a cancel elsewhere) abandons the requests in flight at once; their items go back to pending.
+have been taken by another job: the item then goes back to pending and is not sent again from here). A drain
+(a first Ctrl-C or `x`) claims and sends nothing more and tries nothing again, but lets the requests in flight
+end and records them (an answered request is never sent again by `resume`); a stop (a second Ctrl-C or `x`, a
+cancel elsewhere) abandons the requests in flight at once; their items go back to pending.
 
 Store calls run on the event loop's own thread: they take a few milliseconds per group, while handing them to
 a thread made each one wait on the GIL behind the HTTP work (about 30 ms a transaction, a fifth of the
@@ -131,6 +133,7 @@ class JobRunner:
         self.progress = RunProgress(job_id)
         self.pool = pool
         self.stop = asyncio.Event()
+        self.drain = asyncio.Event()  # no new claims, sends or tries; the requests in flight end as they will
         self.target_url: str | None = None  # `--to`: attempts are stored apart (console.store.replay_targets)
         self.cancelled = False
         self._stopped_early = False
@@ -182,7 +185,7 @@ class JobRunner:
                 for lane_queue in self._lanes.get(endpoint_id, []):
                     lane_queue.put_nowait(_DONE)
             await asyncio.gather(*workers)
-            self._stopped_early = self.stop.is_set()
+            self._stopped_early = self.stop.is_set() or self.drain.is_set()
         except BaseException as exc:
             self._failure = one_line(exc, self.store.url)  # the job's note: no SQL, parameters or traceback
             raise
@@ -219,7 +222,7 @@ class JobRunner:
         """Claim items while there is room in the queues; stop when nothing is left or on stop."""
         # Claimed items are marked `sending`; keeping the backlog near the concurrency keeps that mark honest.
         backlog = min(self.options.claim_batch, 2 * self.options.concurrency)
-        while not self.stop.is_set():
+        while not self.stop.is_set() and not self.drain.is_set():
             queued = sum(q.qsize() for q in self._queues.values()) + sum(
                 q.qsize() for lanes in self._lanes.values() for q in lanes
             )
@@ -292,7 +295,7 @@ class JobRunner:
         """Send one item (unless stopped or paused); its result, or None when it was given back unsent."""
         endpoint_id = item.endpoint_id
         counts = self.progress.of(endpoint_id)
-        if self.stop.is_set() or counts.breaker is not None:
+        if self._ending() or counts.breaker is not None:
             return self._unsent(item, counts.breaker)
         if bucket is not None:
             await bucket.wait()
@@ -316,7 +319,7 @@ class JobRunner:
             return self._may_try((item.event_id, endpoint_id), counts)
 
         def should_stop() -> bool:
-            return self.stop.is_set() or counts.breaker is not None
+            return self._ending() or counts.breaker is not None
 
         counts.in_flight += 1
         try:
@@ -343,7 +346,7 @@ class JobRunner:
 
     def _may_try(self, key: tuple[str, str], counts: EndpointCounts) -> str | None:
         """Before each try: None to go on, or why this item must not be sent now."""
-        if self.stop.is_set():
+        if self._ending():
             return STOPPED
         if counts.breaker is not None:
             return counts.breaker
@@ -359,6 +362,10 @@ class JobRunner:
         except Exception as exc:  # no claim we can vouch for: do not send
             return f"claim could not be renewed ({type(exc).__name__})"
         return None if renewed else CLAIM_LOST
+
+    def _ending(self) -> bool:
+        """Stopped or draining: nothing new goes out."""
+        return self.stop.is_set() or self.drain.is_set()
 
     def _renew(self, keys: list[tuple[str, str]]) -> bool:
         """Renew these claims; True when every one is still this job's."""

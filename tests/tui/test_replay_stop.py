@@ -1,5 +1,6 @@
-"""`x` in the replay window stops a job whose receiver never answers: the send in flight ends within a second,
-the job ends interrupted with every item pending, and a resume delivers each event once."""
+"""`x` in the replay window stops a job whose receiver never answers: the first `x` waits for the request in
+flight (and says a second abandons it), the second ends it within a second, the job ends interrupted with every
+item pending, and a resume delivers each event once."""
 
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ async def test_x_stops_a_hanging_replay_within_a_second_and_the_job_resumes(
                 await pilot.pause(0.02)
             await pilot.pause(0.2)
             assert replay.running and replay.finished is None and replay.job is not None
+            await pilot.press("x")
+            await pilot.pause(0.3)
+            outcome = str(replay.query_one("#replay-outcome").render())
+            assert "stopping after the requests in flight... (x again abandons them)" in outcome
+            assert replay.running and replay.finished is None  # the hanging request is waited for
             stopped_at = time.monotonic()
             await pilot.press("x")
             while replay.finished is None:

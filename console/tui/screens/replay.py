@@ -78,7 +78,7 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.resume_job = resume_job
         self.plan: ReplayPlan | None = None
         self.job: JobHandle | None = None  # the run, once the worker has started it
-        self.stop_asked = False  # `x` pressed: a run not started yet stops as soon as it starts
+        self.stops = 0  # `x` presses: a run not started yet stops as soon as it starts (two: abandons)
         self.running = False
         self.confirm_when_planned = False  # `y` pressed before the plan arrived
         self.finished: JobView | None = None
@@ -299,7 +299,7 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
     @on(JobStarted)
     def job_started(self, message: JobStarted) -> None:
         self.job = message.job
-        if self.stop_asked:
+        for _ in range(min(self.stops, 2)):
             self.job.stop()  # a stop before the run began still ends it: nothing is sent
 
     @on(JobFinished)
@@ -332,10 +332,15 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
 
     def action_stop(self) -> None:
         if self.running:
-            self.stop_asked = True
+            self.stops += 1
+            abandon = self.stops > 1
             if self.job is not None:
                 self.job.stop()
-            self.query_one("#replay-outcome", Static).update("stopping after the requests in flight...")
+            self.query_one("#replay-outcome", Static).update(
+                "abandoning the requests in flight..."
+                if abandon
+                else "stopping after the requests in flight... (x again abandons them)"
+            )
 
     def action_close(self) -> None:
         if self.running:
