@@ -118,3 +118,29 @@ def test_replay_names_the_line_of_an_event_ids_file_that_is_not_utf8(store: Stor
         b"\xef\xbb\xbfevt_1\n# from the export\nevt_2\n"
     )  # the byte-order mark is no part of an id
     assert read_event_ids(ids) == ("evt_1", "evt_2")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["stat"], "hookconsole: no such command 'stat' (did you mean 'stats'?) (see 'hookconsole --help')"),
+        (
+            ["stats", "--sinc", "1d"],
+            "hookconsole: No such option '--sinc'. (Did you mean one of: '--json', '--since'?) "
+            "(see 'hookconsole stats --help')",
+        ),
+        (
+            ["--dbx", "x", "stats"],
+            "hookconsole: No such option '--dbx'. Did you mean '--db'? (see 'hookconsole --help')",
+        ),
+        (
+            ["replay", "list", "--bogus"],
+            "hookconsole: No such option '--bogus'. (see 'hookconsole replay list --help')",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_with_a_suggestion(args: list[str], line: str) -> None:
+    """Click printed usage errors on four lines, where every other error is one (the README's promise)."""
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr == line + "\n" and result.stdout == ""

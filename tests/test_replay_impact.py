@@ -191,11 +191,12 @@ def test_superseded_and_impact_figures_by_hand(store: Store, tmp_path: Path) -> 
     assert impact.amounts == {"EUR": "107", "INR": "753.5"}
     assert impact.oldest_ms == _ms("09:00:00") and impact.newest_ms == _ms("10:20:00")
     assert impact.superseded == 3
-    assert dict(impact.superseded_sample) == {
-        "evt_red": "evt_rev",
-        "evt_late": "evt_early",
-        "evt_u1": "evt_u2",
+    assert {(e, n) for e, _, n in impact.superseded_sample} == {
+        ("evt_red", "evt_rev"),
+        ("evt_late", "evt_early"),
+        ("evt_u1", "evt_u2"),
     }
+    assert {ep for _, ep, _ in impact.superseded_sample} == {"ep_std"}
     by_event = {i.event_id: i for i in plan.items}
     assert by_event["evt_red"].superseded_by == "evt_rev" and by_event["evt_b"].superseded_by is None
     assert by_event["evt_o"].superseded_by is None  # the newer r5 event went to ep_gh only
@@ -221,7 +222,13 @@ def test_dry_run_shows_the_preview_as_text_and_json(store: Store, tmp_path: Path
     assert "Retry-After: not stored" in text.stdout
     data = orjson.loads(run(*base, "--json", "--skip-superseded").stdout)
     assert data["impact"]["superseded"] == 3 and data["to_send"] == 2 and data["skipped"] == 3
-    assert {"event_id": "evt_red", "newer_event_id": "evt_rev"} in data["impact"]["superseded_sample"]
+    assert {"event_id": "evt_red", "endpoint_id": "ep_std", "newer_event_id": "evt_rev"} in data["impact"][
+        "superseded_sample"
+    ]
+    assert (
+        "superseded: 3 (sent anyway; --skip-superseded leaves them out), e.g. evt_late at ep_std (newer "
+        in (text.stdout)
+    )
     assert data["endpoints"][0]["drain"]["seconds"] == 1.0  # the 2 left to send, at 2/s
 
 
@@ -331,7 +338,7 @@ def test_event_ids_with_quotes_and_non_ascii_come_back_exactly(store: Store, tmp
     config = write_endpoints(tmp_path, 9, [SPEC])
     plan = plan_for(store, config)
     assert plan.impact is not None and plan.impact.superseded == 1
-    assert plan.impact.superseded_sample == ((odd, newer),)
+    assert plan.impact.superseded_sample == ((odd, "ep_std", newer),)
     assert {i.event_id: i.superseded_by for i in plan.items} == {odd: newer, "evt_alone": None}
     nothing = plan_for(store, config, pairs=(("evt_alone", "ep_std"),))
     assert nothing.impact is not None and nothing.impact.superseded == 0 and nothing.impact.deliveries == 1
@@ -382,3 +389,15 @@ def test_the_preview_says_which_business_fields_no_payload_holds(store: Store, t
         ).stdout
     )["impact"]
     assert complete["fields_not_found"] == {"reward": 1, "amount": 1}
+
+
+def test_one_of_a_kind_reads_in_the_singular(store: Store, tmp_path: Path) -> None:
+    """ "impact: 1 users, 1 rewards" and "Send 1 deliveries to 1 endpoint(s)?" read as a person would write them."""
+    seed(
+        store,
+        tmp_path,
+        [event("evt_1", "reward.redeemed", "10:00:00", "10:00:00", 503, user="u1", reward="r1")],
+    )
+    config = write_endpoints(tmp_path, 9, [SPEC])
+    text = run("--db", store.url, "--endpoints", str(config), "replay", "--dry-run")
+    assert "impact: 1 user, 1 reward; amounts: -" in text.stdout.splitlines()

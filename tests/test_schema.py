@@ -140,3 +140,12 @@ def test_version_2_store_is_read_as_it_is_and_gains_the_endpoint_source(
             assert conn.exec_driver_sql("SELECT id, source FROM endpoint").all() == [("ep_a", None)]
     finally:
         upgraded.close()
+
+
+def test_a_folder_given_as_the_store_is_named(tmp_path: Path) -> None:
+    for command in (["stats"], ["ingest", str(tmp_path / "none.jsonl")]):
+        result = run("--db", str(tmp_path), *command)
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"hookconsole: {tmp_path} is a folder, not a store file (give a file, e.g. {tmp_path}/hookconsole.db)\n"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -35,8 +36,37 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class _UsageError(click.UsageError):
+    """A usage error shown as one line, as every other error is: what is wrong, and where help is."""
+
+    def show(self, file: Any = None) -> None:
+        where = self.ctx.command_path if self.ctx is not None else "hookconsole"
+        click.echo(f"hookconsole: {self.format_message()} (see '{where} --help')", err=True)
+
+
+def _one_line(exc: click.UsageError) -> _UsageError:
+    one = _UsageError(" ".join(exc.format_message().split()), exc.ctx)
+    return one
+
+
 class _Group(click.Group):
     """Loads commands on demand and turns the errors an operator can act on into one line on stderr."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, COMMANDS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise _UsageError(f"no such command {name!r}{hint}", ctx)
+        return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -62,6 +92,10 @@ class _Group(click.Group):
 
         try:
             return super().invoke(ctx)
+        except _UsageError:
+            raise
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
         except (StoreError, EndpointsError, SourceError) as exc:
             raise CommandError(str(exc)) from None
         except Exception as exc:
@@ -72,7 +106,11 @@ class _Group(click.Group):
             raise CommandError(message) from None
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    "hookconsole",
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+)
 @store_options
 @read_only_option
 @click.version_option(__version__, prog_name="hookconsole")

@@ -155,7 +155,7 @@ def replay_group(
         where = f" (to {mask_url(to_url)} instead)" if to_url else ""
         if plan.to_send and not _confirmed(
             yes,
-            f"Send {fmt.count(plan.to_send)} deliveries to {len([e for e in plan.endpoints if e.to_send])} endpoint(s){where}?",
+            f"Send {fmt.counted(plan.to_send, 'delivery')} to {fmt.counted(len([e for e in plan.endpoints if e.to_send]), 'endpoint')}{where}?",
         ):
             return
         job_id = service.create_job(plan, origin)
@@ -493,7 +493,7 @@ def resume_command(
             f"job {job_id}: {fmt.count(pending)} pending ({returned} were in flight when it stopped)",
             err=True,
         )
-        if not _confirmed(yes, f"Send {fmt.count(pending)} deliveries?"):
+        if not _confirmed(yes, f"Send {fmt.counted(pending, 'delivery')}?"):
             return
         view = _run(service, job_id, concurrency, as_json, max_tries)
     except ReplayError as exc:

@@ -89,6 +89,13 @@ def count(n: float | None) -> str:
     return MISSING if value is None else f"{round(value):,}"
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 user`, `2 users`, `1 delivery`, `3 deliveries` (the count as `count` writes it)."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{count(n)} {plural or (noun[:-1] + 'ies' if noun.endswith('y') else noun + 's')}"
+
+
 def rate(per_second: float | None) -> str:
     """Something per second, to three figures or whole: `0.25`, `12.3`, `1,234`. The caller names the unit."""
     value = _number(per_second)

@@ -98,7 +98,7 @@ class ReplayImpact:
     oldest_ms: int | None = None
     newest_ms: int | None = None
     superseded: int = 0
-    superseded_sample: tuple[tuple[str, str], ...] = ()  # (event id, newer event id)
+    superseded_sample: tuple[tuple[str, str, str], ...] = ()  # (event id, endpoint id, newer event id)
     events: int = 0  # distinct events of the deliveries to send
     missing: dict[str, int] = field(
         default_factory=dict

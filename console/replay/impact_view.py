@@ -28,7 +28,9 @@ def amounts_text(impact: ReplayImpact) -> str:
 def superseded_text(impact: ReplayImpact, skipping: bool) -> str:
     if not impact.superseded:
         return "superseded: none"
-    sample = ", ".join(f"{event} (newer {newer})" for event, newer in impact.superseded_sample[:3])
+    sample = ", ".join(
+        f"{event} at {endpoint} (newer {newer})" for event, endpoint, newer in impact.superseded_sample[:3]
+    )
     action = "left out" if skipping else "sent anyway; --skip-superseded leaves them out"
     return f"superseded: {fmt.count(impact.superseded)} ({action}), e.g. {sample}"
 
@@ -66,7 +68,7 @@ def impact_lines(plan: ReplayPlan) -> list[str]:
     if impact is None:
         return []
     lines = [
-        f"impact: {fmt.count(impact.users)} users, {fmt.count(impact.rewards)} rewards; amounts: {amounts_text(impact)}",
+        f"impact: {fmt.counted(impact.users, 'user')}, {fmt.counted(impact.rewards, 'reward')}; amounts: {amounts_text(impact)}",
         f"events from {format_ms(impact.oldest_ms) or '-'} to {format_ms(impact.newest_ms) or '-'}",
         superseded_text(impact, plan.selection.skip_superseded),
     ]
@@ -91,7 +93,9 @@ def impact_json(impact: ReplayImpact | None) -> dict[str, Any] | None:
         "oldest_event": format_ms(impact.oldest_ms) or None,
         "newest_event": format_ms(impact.newest_ms) or None,
         "superseded": impact.superseded,
-        "superseded_sample": [{"event_id": e, "newer_event_id": n} for e, n in impact.superseded_sample],
+        "superseded_sample": [
+            {"event_id": e, "endpoint_id": ep, "newer_event_id": n} for e, ep, n in impact.superseded_sample
+        ],
         "events": impact.events,
         "fields_not_found": impact.missing,
         "retry_after": impact.retry_after,

@@ -120,7 +120,7 @@ def _impact(figures: ImpactFigures) -> ReplayImpact:
         oldest_ms=figures.oldest_ms,
         newest_ms=figures.newest_ms,
         superseded=len(figures.superseded),
-        superseded_sample=tuple((event, newer) for (event, _), newer in sample),
+        superseded_sample=tuple((event, endpoint, newer) for (event, endpoint), newer in sample),
         events=figures.events,
         missing=figures.missing,
     )

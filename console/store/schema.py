@@ -82,6 +82,10 @@ def open_store(url: str | None = None, read_only: bool = False) -> Store:
     a SQLite file is opened read-only (so a store on read-only media can be read)."""
     normalised = normalise_url(url)
     file = sqlite_file(normalised)
+    if file is not None and file.is_dir():
+        raise StoreError(
+            f"{file} is a folder, not a store file (give a file, e.g. {file / 'hookconsole.db'})"
+        )
     if read_only and file is not None and not file.exists():
         raise StoreError(f"no store at {file}; ingest first or pass --db")
     store = Store(create_store_engine(normalised, read_only=read_only), normalised)

@@ -163,7 +163,7 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             f" and {fmt.count(len(sending) - 2)} more" if len(sending) > 2 else ""
         )
         text = (
-            f"{fmt.count(plan.to_send)} deliveries to send, {fmt.count(plan.skipped)} skipped, "
+            f"{fmt.counted(plan.to_send, 'delivery')} to send, {fmt.count(plan.skipped)} skipped, "
             f"{len(plan.endpoints)} endpoint(s). First: {plain(first) or 'none'}.\n"
             + impact_summary(plan)
             + _prompt(plan)
@@ -373,7 +373,7 @@ def impact_summary(plan: ReplayPlan) -> str:
     drain = drain_time(max(known) if known and len(known) == len(drains) else None)
     span = f"{stamp(impact.oldest_ms)} to {stamp(impact.newest_ms)}"
     line = (
-        f"Impact: {fmt.count(impact.users)} users, {fmt.count(impact.rewards)} rewards; {plain(amounts_text(impact))}; "
+        f"Impact: {fmt.counted(impact.users, 'user')}, {fmt.counted(impact.rewards, 'reward')}; {plain(amounts_text(impact))}; "
         f"events {span} UTC; drain {drain}.\n"
     )
     missing = missing_text(impact)
@@ -381,6 +381,8 @@ def impact_summary(plan: ReplayPlan) -> str:
         line += f"Payloads: {plain(missing)}.\n"
     if not impact.superseded:
         return line + "Superseded: none.\n"
-    sample = ", ".join(f"{plain(e)} (newer {plain(n)})" for e, n in impact.superseded_sample[:2])
+    sample = ", ".join(
+        f"{plain(e)} at {plain(ep)} (newer {plain(n)})" for e, ep, n in impact.superseded_sample[:2]
+    )
     action = "left out; s sends them" if plan.selection.skip_superseded else "s leaves them out"
     return line + f"Superseded: {fmt.count(impact.superseded)} ({action}), e.g. {sample}.\n"
