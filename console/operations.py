@@ -20,6 +20,7 @@ from console.analytics.build import ReportData, build_report_data
 from console.domain.alert_marks import EndpointMark
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter
+from console.domain.follow import FollowStatus
 from console.domain.live import AttemptView, DashboardSnapshot, EventDetail
 from console.domain.replay import JobView, ReplayPlan, ReplaySelection
 from console.domain.times import now_ms
@@ -91,10 +92,18 @@ def _refused(*errors: type[Exception]) -> Callable[[Callable[P, T]], Callable[P,
 
 
 class Operations:
-    def __init__(self, db_url: str | None, endpoints_path: Path, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        db_url: str | None,
+        endpoints_path: Path,
+        clock: Callable[[], int] = now_ms,
+        followed: Callable[[], list[FollowStatus]] | None = None,
+    ) -> None:
         self.db_url = normalise_url(db_url)
         self.endpoints_path = endpoints_path
         self.clock = clock
+        # The sources `tui --follow` keeps flowing into the store, and what each is doing (None: not following).
+        self.followed = followed
         self._store: Store | None = None
         self._alert_tables_in: Store | None = None  # the store in which the alert tables are known to exist
         self._opened_once = False

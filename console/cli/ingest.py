@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import IO
 
@@ -14,13 +12,13 @@ import orjson
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.cli.durations import interval
 from console.cli.filters import _time as parse_since
+from console.cli.following import FollowOptions, follow_all, summary_line, total_of
+from console.cli.mapping_option import load_map_option
 from console.cli.paths import refuse_overwrite
 from console.domain import formatting as fmt
 from console.domain.safetext import one_line
-from console.ingest.follow import follow
-from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
-from console.ingest.sources import FORMATS, MAX_LINE_BYTES, SourceError, display_name
+from console.ingest.sources import FORMATS, MAX_LINE_BYTES
 from console.sources import is_source_url
 from console.store import Store
 
@@ -49,15 +47,6 @@ def _progress(summary: IngestSummary, total: int | None) -> None:
         f"rejected {fmt.count(summary.rejected)}   ",
         err=True,
         nl=False,
-    )
-
-
-def summary_line(summary: IngestSummary) -> str:
-    skipped = f", skipped {fmt.count(summary.skipped)}" if summary.skipped else ""
-    return (
-        f"accepted {fmt.count(summary.accepted)}, rejected {fmt.count(summary.rejected)}, "
-        f"duplicates {fmt.count(summary.duplicates)}{skipped} in {fmt.latency(summary.seconds * 1000)} "
-        f"({fmt.rate(summary.rate_per_s)} lines/s)"
     )
 
 
@@ -145,7 +134,7 @@ def ingest_command(
         fail("--since applies to database sources (svix+postgresql://..., convoy+postgresql://...)")
     app = app_context()
     refuse_overwrite("--rejects", [rejects_path] if rejects_path else [], inputs=paths, db=app.db_url)
-    mapping = _load_mapping(map_path) if map_path is not None else None
+    mapping = load_map_option(map_path)
     store = app.store()
     rejects_file: IO[bytes] | None = None
     if rejects_path is not None:
@@ -156,10 +145,13 @@ def ingest_command(
     printer = _RejectPrinter(quiet=as_json and rejects_file is not None)
     sink = RejectSink(rejects_file, printer)
     try:
-        if any(is_url):
-            summary = read_database_sources(store, paths, sink, as_json, follow, every, since, batch_size)
-        elif follow:
-            summary = _follow(store, paths, fmt_name, sink, as_json, max_line_bytes, mapping)
+        if follow:
+            if not any(is_url):
+                _check_followed_file(paths, fmt_name)
+            options = FollowOptions(every, since, batch_size, max_line_bytes, mapping)
+            summary = follow_all(store, paths, sink, as_json, options)
+        elif any(is_url):
+            summary = read_database_sources(store, paths, sink, as_json, since, batch_size)
         else:
             show_progress = sys.stderr.isatty() and not as_json
             summary = ingest_sources(
@@ -190,46 +182,11 @@ def ingest_command(
         fail("; ".join(summary.failed_sources))
 
 
-def _load_mapping(path: Path) -> LogMapping:
-    try:
-        return load_mapping(path)
-    except MappingError as exc:
-        fail("\n".join(f"--map {problem}" for problem in exc.problems))
-
-
-def _follow(
-    store: object,
-    paths: tuple[str, ...],
-    fmt_name: str,
-    sink: RejectSink,
-    as_json: bool,
-    max_line_bytes: int,
-    mapping: LogMapping | None = None,
-) -> IngestSummary:
+def _check_followed_file(paths: tuple[str, ...], fmt_name: str) -> None:
     if len(paths) != 1 or paths[0] == "-":
         fail("--follow takes exactly one file path")
     if fmt_name == "csv":
         fail("--follow reads JSON Lines only")
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-
-    def report(summary: IngestSummary) -> None:
-        if not as_json:
-            click.echo(f"following {display_name(paths[0])}: {summary_line(summary)}", err=True)
-
-    try:
-        return follow(
-            store,  # type: ignore[arg-type]
-            paths[0],
-            stop,
-            rejects=sink,
-            on_flush=report,
-            max_line_bytes=max_line_bytes,
-            mapping=mapping,
-        )
-    except SourceError as exc:
-        fail(str(exc))
 
 
 def read_database_sources(
@@ -237,46 +194,20 @@ def read_database_sources(
     urls: tuple[str, ...],
     sink: RejectSink,
     as_json: bool,
-    follow: bool,
-    every_s: float,
     since: int | None,
     batch_size: int,
 ) -> IngestSummary:
-    """Read each dispatcher database once, or poll them all every `every_s` until SIGINT/SIGTERM."""
-    from console.sources.reader import follow_sources
+    """Read each dispatcher database once."""
     from console.sources.service import open_reader
 
     readers = [open_reader(store, url, sink, batch_size) for url in urls]
-    total = IngestSummary()
     try:
-        if follow:
-            stop = threading.Event()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: stop.set())
-
-            def report(name: str, summary: IngestSummary) -> None:
-                if not as_json:
-                    click.echo(f"following {name}: {summary_line(summary)}", err=True)
-
-            def warn(message: str) -> None:
-                click.echo(f"hookconsole: {message} (retrying)", err=True)
-
-            follow_sources(readers, stop, every_s=every_s, since_ms=since, on_pass=report, on_error=warn)
-        else:
-            show_progress = sys.stderr.isatty() and not as_json
-            for reader in readers:
-                reader.read(since, progress=(lambda s: _progress(s, None)) if show_progress else None)
-            if show_progress:
-                click.echo("", err=True)
+        show_progress = sys.stderr.isatty() and not as_json
+        for reader in readers:
+            reader.read(since, progress=(lambda s: _progress(s, None)) if show_progress else None)
+        if show_progress:
+            click.echo("", err=True)
     finally:
         for reader in readers:
             reader.close()
-    for reader in readers:
-        part = reader.summary
-        total.accepted += part.accepted
-        total.rejected += part.rejected
-        total.duplicates += part.duplicates
-        total.lines += part.lines
-        total.seconds += part.seconds
-        total.sources.extend(part.sources)
-    return total
+    return total_of([r.summary for r in readers])

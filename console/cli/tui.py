@@ -8,6 +8,7 @@ import click
 
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.cli.durations import interval
+from console.cli.mapping_option import load_map_option
 from console.store.engine import check_url
 
 
@@ -25,17 +26,25 @@ from console.store.engine import check_url
     "sources",
     multiple=True,
     metavar="SOURCE",
-    help="Keep a dispatcher database (svix+postgresql://..., convoy+postgresql://...) flowing into the store "
-    "while the console is open; repeat for several.",
+    help="Keep a source flowing into the store while the console is open: a JSON Lines file or named pipe, or "
+    "a dispatcher database (svix+postgresql://..., convoy+postgresql://...); repeat for several. The header "
+    "shows each one's state.",
 )
 @click.option(
     "--every",
     default="2s",
     show_default=True,
     type=interval(0),
-    help="With --follow: how often each source is polled.",
+    help="With --follow: how often each database source is polled.",
 )
-def tui_command(refresh: float, sources: tuple[str, ...], every: float) -> None:
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="With --follow: the file sources are your own JSON lines, mapped by this file (docs/mapped-logs.md).",
+)
+def tui_command(refresh: float, sources: tuple[str, ...], every: float, map_path: Path | None) -> None:
     """Open the live console: dashboard, deliveries, event detail, replay and reports."""
     app = app_context()
     if sources:
@@ -45,10 +54,20 @@ def tui_command(refresh: float, sources: tuple[str, ...], every: float) -> None:
     if sources:
         from console.sources.service import BackgroundFollow
 
-        follower = BackgroundFollow(app.db_url, sources, max(every, 0.1))  # a bad URL fails here
+        mapping = load_map_option(map_path)
+        # a bad URL or a missing file fails here
+        follower = BackgroundFollow(app.db_url, sources, max(every, 0.1), mapping)
+    elif map_path is not None:
+        fail("--map applies to --follow file sources")
     from console.tui.app import make_app
 
-    console_app = make_app(app.db_url, str(app.endpoints_path), refresh, read_only=app.settings.read_only)
+    console_app = make_app(
+        app.db_url,
+        str(app.endpoints_path),
+        refresh,
+        read_only=app.settings.read_only,
+        followed=follower.statuses if follower is not None else None,
+    )
     if follower is None:
         console_app.run()
         return

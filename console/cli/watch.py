@@ -13,8 +13,8 @@ import click
 
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.cli.durations import interval
+from console.cli.mapping_option import load_map_option
 from console.demo import PARENT_ENV
-from console.ingest.mapping import LogMapping, MappingError, load_mapping
 from console.ingest.sources import SourceError, display_name
 from console.sources import is_source_url, parse_source_url
 from console.watch.daemon import EXIT_ERROR, Watcher, WatchError, WatchOptions
@@ -93,7 +93,7 @@ def watch_command(
             metrics_host=metrics_host,
             metrics_port=metrics_port,
             source_every_s=every_source,
-            mapping=_load_mapping(map_path) if map_path is not None else None,
+            mapping=load_map_option(map_path),
         )
         _watch(stop, options, alerts_path, once, json_logs)
     finally:
@@ -147,13 +147,6 @@ def _check_sources(sources: Sequence[str]) -> None:
                 f"{display_name(source)}: no such file (watch follows JSON Lines files, named pipes and "
                 "svix+postgresql://... or convoy+postgresql://... databases)"
             )
-
-
-def _load_mapping(path: Path) -> LogMapping:
-    try:
-        return load_mapping(path)
-    except MappingError as exc:
-        fail("\n".join(f"--map {problem}" for problem in exc.problems))
 
 
 def _load(alerts_path: str | None) -> AlertsConfig:

@@ -1,4 +1,5 @@
-"""`ingest --follow`: tail a growing JSON Lines file (or a named pipe) into the store until stopped.
+"""Following a growing JSON Lines file (or a named pipe) into the store: `FileFeed`, driven by the one
+follower (console/ingest/follower.py), and `follow`, which runs it until stopped.
 
 Only complete lines are ingested (a line still being written waits for its newline; one that grows past the
 maximum line length is rejected at once and the rest of it dropped, so memory stays bounded). A rotated file (a new
@@ -6,6 +7,11 @@ inode at the path) is read to its end and then the new file from its start. A fi
 place is read again from its start: noticed when its first bytes, or the bytes just before the offset reached, are
 no longer what was read there (lines read twice are stored once). Pending lines are written at least every
 `flush_s` seconds.
+
+Where reading has got to lives in memory only: each run reads the file from its start (lines already stored
+count as duplicates). Lines read are handed over only when the transaction that stores them commits: a batch
+the store refuses (locked, gone) is kept and written again before anything more is read, so nothing read is
+lost while the process lives. A file that cannot be read is opened again from its start on the next try.
 
 A named pipe (FIFO) is read as a stream: opened without waiting for a writer, read as writers come and go, its
 lines counted as they arrive; it has no offset to go back to, so what was read from it is never read again.
@@ -15,11 +21,12 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import threading
 import time
-from collections.abc import Callable
 
-from console.ingest.ingestor import Ingestor, IngestSummary, RejectSink
+from console.ingest.follower import Follower, FollowReport, store_failure
+from console.ingest.ingestor import DEFAULT_BATCH, Ingestor, IngestSummary, Pending, RejectSink
 from console.ingest.mapping import LogMapping
 from console.ingest.sources import (
     GZIP_MAGIC,
@@ -58,6 +65,9 @@ class _Tail:
         self.stream = not stat.S_ISREG(
             mode.st_mode
         )  # a pipe (or device): read as it comes, no offset to seek
+        if not self.stream and os.pread(self.fd, 2, 0) == GZIP_MAGIC:
+            os.close(self.fd)
+            raise SourceError(f"{self.name}: --follow cannot tail a gzip file")
         self.max_line_bytes = max_line_bytes
         self.offset = 0
         self.head = b""
@@ -151,6 +161,108 @@ class _Tail:
         os.close(self.fd)
 
 
+class FileFeed:
+    """A JSON Lines file or named pipe as the follower's feed (mapped through `mapping` if given)."""
+
+    def __init__(
+        self,
+        store: Store,
+        path: str,
+        *,
+        rejects: RejectSink | None = None,
+        flush_s: float = 1.0,
+        batch_size: int = DEFAULT_BATCH,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        mapping: LogMapping | None = None,
+    ) -> None:
+        self.path = path
+        self.label = display_name(path)
+        self.name = display_name(os.path.basename(path.rstrip("/")) or path)
+        # The feed writes its batches itself (when due, and again after a failure): the ingestor never does.
+        self.ingestor = Ingestor(store, rejects or RejectSink(), batch_size=sys.maxsize, mapping=mapping)
+        self.summary = self.ingestor.summary
+        self.summary.sources.append(self.label)
+        self.flush_s = flush_s
+        self.batch_size = batch_size
+        self.max_line_bytes = max_line_bytes
+        self.tail: _Tail | None = None
+        self.unwritten: Pending | None = None  # a batch the store refused: written again before reading on
+        self.started = self.last_write = time.monotonic()
+        self.written_at = time.time()
+
+    def open(self) -> None:
+        """Open the file now if it is not open (SourceError says why it cannot be followed)."""
+        if self.tail is None:
+            self.tail = _Tail(self.path, self.max_line_bytes)
+
+    def step(self, stop: threading.Event) -> bool:
+        if self.unwritten is not None:
+            self._write()
+        try:
+            self.open()
+            assert self.tail is not None
+            records = self.tail.read_lines()
+            if not records:
+                self.tail = _reopen_if_moved(self.tail, self.path, self.max_line_bytes)
+        except OSError as exc:
+            self._drop_tail()  # opened again from its start on the next try: stored lines count as duplicates
+            raise SourceError(f"{self.label}: cannot be read ({exc.strerror or exc})") from None
+        except SourceError:
+            self._drop_tail()
+            raise
+        except Exception as exc:
+            self._drop_tail()
+            raise SourceError(f"{self.label}: {type(exc).__name__}: {exc}") from None
+        name = self.tail.name
+        for record in records:
+            self.ingestor.add(name, record)
+        pending = self.ingestor.pending
+        if len(pending) and (
+            len(pending) >= self.batch_size
+            or time.monotonic() - self.last_write >= self.flush_s
+            or stop.is_set()
+        ):
+            self.unwritten, self.ingestor.pending = pending, Pending()
+            self._write()
+        return bool(records)
+
+    def _write(self) -> None:
+        batch = self.unwritten
+        assert batch is not None
+        self.ingestor.store_prepared(batch.prepare(), batch.attempts, batch.origins)
+        self.unwritten = None
+        self.last_write = time.monotonic()
+        self.written_at = time.time()
+        self.summary.seconds = self.last_write - self.started
+
+    def finish(self) -> None:
+        done = threading.Event()
+        done.set()
+        self.step(done)
+        self.summary.seconds = time.monotonic() - self.started
+
+    def lag_s(self) -> float:
+        """Seconds since the last write of what the file held then: 0 when nothing newer sits in it."""
+        try:
+            modified = os.stat(self.path).st_mtime
+        except OSError:
+            return 0.0
+        if modified <= self.written_at and self.unwritten is None:
+            return 0.0
+        return max(0.0, time.time() - self.written_at)
+
+    def reason(self, exc: BaseException) -> str:
+        return str(exc) if isinstance(exc, SourceError) else f"{self.label}: {store_failure(exc)}"
+
+    def _drop_tail(self) -> None:
+        if self.tail is not None:
+            self.tail.close()
+            self.tail = None
+
+    def close(self) -> None:
+        self._drop_tail()
+
+
 def follow(
     store: Store,
     path: str,
@@ -159,38 +271,18 @@ def follow(
     rejects: RejectSink | None = None,
     poll_s: float = 0.2,
     flush_s: float = 1.0,
-    on_flush: Callable[[IngestSummary], None] | None = None,
+    report: FollowReport | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
     mapping: LogMapping | None = None,
 ) -> IngestSummary:
-    """Tail `path` into the store until `stop` is set; returns the totals. `mapping`: read a mapped log."""
-    ingestor = Ingestor(store, rejects or RejectSink(), mapping=mapping)
-    tail = _Tail(path, max_line_bytes)
-    ingestor.summary.sources.append(tail.name)
-    started = last_flush = time.monotonic()
-    try:
-        while True:
-            records = tail.read_lines()
-            for record in records:
-                ingestor.add(tail.name, record)
-            if not records:
-                tail = _reopen_if_moved(tail, path, max_line_bytes)
-            now = time.monotonic()
-            if len(ingestor.pending) and (now - last_flush >= flush_s or stop.is_set()):
-                ingestor.flush()
-                last_flush = now
-                if on_flush is not None:
-                    ingestor.summary.seconds = now - started
-                    on_flush(ingestor.summary)
-            if stop.is_set():
-                break
-            if not records:
-                stop.wait(poll_s)
-    finally:
-        ingestor.flush()
-        tail.close()
-    ingestor.summary.seconds = time.monotonic() - started
-    return ingestor.summary
+    """Tail `path` into the store until `stop` is set (SourceError at once when it cannot be opened); returns
+    the totals. `mapping`: read a mapped log."""
+    feed = FileFeed(
+        store, path, rejects=rejects, flush_s=flush_s, max_line_bytes=max_line_bytes, mapping=mapping
+    )
+    feed.open()
+    Follower(feed, poll_s, retry_s=max(poll_s, 1.0), report=report).run(stop)
+    return feed.summary
 
 
 def _reopen_if_moved(tail: _Tail, path: str, max_line_bytes: int) -> _Tail:

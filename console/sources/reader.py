@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from console.domain.backoff import retry_waits
+from console.domain.safetext import one_line
+from console.domain.urls import mask_url
+from console.ingest.follower import store_failure
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink
 from console.sources.database import connect, db_now_ms, read_transaction
 from console.sources.dispatcher import FINAL, OPEN, Dispatcher
@@ -41,18 +44,16 @@ class RowReject(Reject):
 OPEN_CHUNK = 1000
 
 
-def describe(url: SourceURL, exc: BaseException, retry_in_s: float) -> str:
-    """One line for a failed read: the source's own errors as they are, the store's with their kind (its
-    first line only: a driver's later lines repeat the statement); never the source's credentials."""
+def describe(url: SourceURL, exc: BaseException) -> str:
+    """One line for a failed read: the source's own errors as they are, the store's as the driver says them
+    (its first line only: later lines repeat the statement); never the source's credentials."""
     from console.ingest.sources import SourceError
 
-    lines = str(exc).strip().splitlines() or [""]
-    text = (
-        lines[0]
-        if isinstance(exc, SourceError)
-        else f"{url.display}: store: {type(exc).__name__}: {lines[0]}"
-    )
-    return url.mask(text)[:500] + f" (retrying in {retry_in_s:g}s)"
+    if isinstance(exc, SourceError):
+        text = (str(exc).strip().splitlines() or [""])[0]
+    else:
+        text = f"{url.display}: {store_failure(exc)}"
+    return url.mask(text)[:500]
 
 
 class SourceReader:
@@ -234,45 +235,55 @@ class SourceReader:
         self.rejects(RowReject(where, 0, reason, row_id.encode()))
 
 
-def follow_sources(
-    readers: Sequence[SourceReader],
-    stop: threading.Event,
-    *,
-    every_s: float = 2.0,
-    since_ms: int | None = None,
-    on_pass: Callable[[str, IngestSummary], None] | None = None,
-    on_error: Callable[[str], None] | None = None,
-) -> None:
-    """A read pass of every source every `every_s` seconds until `stop` is set. A failed pass (the source or
-    the store) is reported through `on_error` and tried again after a wait doubling up to `RETRY_CAP_S`; the
-    cursor, written with the rows it covers, makes the retry exact. Without `on_error` a failure ends it."""
-    first = {id(r) for r in readers}
-    retry_at: dict[int, float] = {}  # a failing reader -> when it may be tried again
-    waits: dict[int, Iterator[float]] = {}
-    for reader in readers:
-        reader.stop = stop
-    while not stop.is_set():
-        for reader in readers:
-            if stop.is_set():
-                break
-            key = id(reader)
-            if retry_at.get(key, 0.0) > time.monotonic():
-                continue
-            before = (reader.summary.lines, reader.summary.rejected)
-            try:
-                reader.read(since_ms if key in first else None)
-                first.discard(key)
-                retry_at.pop(key, None)
-                waits.pop(key, None)
-            except Exception as exc:
-                if on_error is None:
-                    raise
-                wait = next(waits.setdefault(key, retry_waits(every_s)))
-                retry_at[key] = time.monotonic() + wait
-                on_error(describe(reader.url, exc, wait))
-                continue
-            if on_pass is not None and (reader.summary.lines, reader.summary.rejected) != before:
-                on_pass(reader.url.display, reader.summary)
-        stop.wait(every_s)
-    for reader in readers:
-        reader.close()
+class DatabaseFeed:
+    """A dispatcher database as the follower's feed: a step is one read pass (`SourceReader.read`), whose
+    cursor moves in the transaction of each batch it stores. `since_ms` applies to the first pass that
+    succeeds. Lag: seconds since the start of the last pass that succeeded (its snapshot), counted from when
+    the feed was made before the first one."""
+
+    def __init__(self, reader: SourceReader, since_ms: int | None = None) -> None:
+        self.reader = reader
+        self.label = mask_url(reader.url.display)
+        self.name = one_line(short_name(reader.url))
+        self.summary = reader.summary
+        self.since_ms = since_ms
+        self.polled_at = time.time()
+
+    def open(self) -> None:
+        """The URL was checked when the reader was made; the database is reached (and retried) by `step`."""
+
+    def step(self, stop: threading.Event) -> bool:
+        self.reader.stop = stop  # a pass ends after its current batch once stop is set
+        started = time.time()
+        self.reader.read(self.since_ms)
+        self.since_ms = None
+        self.polled_at = started
+        return False
+
+    def finish(self) -> None:
+        """Every batch read was stored with its cursor: nothing is left to write."""
+
+    def lag_s(self) -> float:
+        return max(0.0, time.time() - self.polled_at)
+
+    def reason(self, exc: BaseException) -> str:
+        return self.mask(describe(self.reader.url, exc))
+
+    def mask(self, text: str) -> str:
+        """One line, the credentials blanked and the URL shown as its label."""
+        url = self.reader.url
+        return " ".join(url.mask(text).replace(url.display, self.label).splitlines())
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def short_name(url: SourceURL) -> str:
+    """A source's brief name for the console's header: `svix shop`, `convoy proj_1`, `svix hooks/public`."""
+    options = url.options
+    scope = options.get("app") or options.get("project") or options.get("org")
+    if scope is None:
+        scope = unquote(urlsplit(url.display).path.lstrip("/"))
+        if "schema" in options:
+            scope += f"/{options['schema']}"
+    return f"{url.kind} {scope}"

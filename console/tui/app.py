@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from console.domain.filters import DeliveryFilter, DeliveryState
+from console.domain.follow import FollowStatus
 from console.domain.replay import JobView, ReplaySelection
 from console.operations import ActionRefused, Operations, StoreUnavailable
 from console.tui.screens.base import ConsoleAccess
@@ -190,8 +191,13 @@ def make_app(
     refresh_s: float = 2.0,
     ops: Operations | None = None,
     read_only: bool = False,
+    followed: Callable[[], list[FollowStatus]] | None = None,
 ) -> HookConsoleApp:
-    """The console app, as the CLI and the tests build it (`read_only`: hide and refuse what sends or changes)."""
+    """The console app, as the CLI and the tests build it (`read_only`: hide and refuse what sends or changes;
+    `followed`: the states of the sources `tui --follow` keeps flowing in, for the dashboard's header)."""
     from pathlib import Path
 
-    return HookConsoleApp(ops or Operations(db_url, Path(endpoints_path)), refresh_s, read_only)
+    ops = ops or Operations(db_url, Path(endpoints_path))
+    if followed is not None:
+        ops.followed = followed
+    return HookConsoleApp(ops, refresh_s, read_only)

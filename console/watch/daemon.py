@@ -2,9 +2,9 @@
 serve metrics, until `stop` is set.
 
 At start-up the states of rules and the notifications of channels the alerts file no longer names are dealt
-with (retire.py). Threads: one follower per file (console/ingest/follow.py) and one poller per dispatcher
-database (console/sources, see followers.py), one for the outbox (an asyncio loop, a task per channel), the
-metrics HTTP server's, and the caller's thread evaluating. On stop the followers write what they read (a database poll ends after its current
+with (retire.py). Threads: one follower per source, file or dispatcher database (console/ingest/follower.py,
+see followers.py), one for the outbox (an asyncio loop, a task per channel), the metrics HTTP server's, and the
+caller's thread evaluating. On stop the followers write what they read (a database poll ends after its current
 batch, whose cursor is written with it), the state is already in the store (every evaluation commits its
 transitions), and a notification in flight stays queued.
 """
@@ -23,15 +23,15 @@ from prometheus_client.exposition import start_http_server
 
 from console.domain.alerts import AlertState
 from console.domain.times import now_ms
+from console.ingest.follower import Follower
 from console.ingest.mapping import LogMapping
 from console.ingest.service import ingest_sources
-from console.ingest.sources import SourceError
+from console.ingest.sources import SourceError, display_name
 from console.sources import is_source_url
-from console.sources.service import open_reader
 from console.store import Store
 from console.store.alerts import ensure_alert_tables
 from console.watch.channels import ChannelSender
-from console.watch.followers import DatabaseFollower, FileFollower, logged_rejects
+from console.watch.followers import logged_rejects, watch_follower
 from console.watch.logs import Log
 from console.watch.metrics import make_registry
 from console.watch.outbox import OUTBOX_POLICY, OutboxDelivery
@@ -84,17 +84,23 @@ class Watcher:
         self.config = config
         self.options = options
         self.log = log
-        self.files = [
-            FileFollower(str(Path(p)), options.mapping) for p in options.sources if not is_source_url(p)
-        ]
+        self.files = [str(Path(p)) for p in options.sources if not is_source_url(p)]
         try:
-            self.databases = [
-                DatabaseFollower(open_reader(store, p), options.source_every_s, log)
-                for p in options.sources
-                if is_source_url(p)
+            self.sources: list[Follower] = [
+                watch_follower(
+                    store,
+                    source if is_source_url(source) else str(Path(source)),
+                    log,
+                    mapping=options.mapping,
+                    every_s=options.source_every_s,
+                    poll_s=options.follow_poll_s,
+                    flush_s=options.follow_flush_s,
+                )
+                for source in options.sources
             ]
         except SourceError as exc:
             raise WatchError(str(exc)) from None
+        self.databases = [f for f, s in zip(self.sources, options.sources, strict=True) if is_source_url(s)]
         ensure_alert_tables(store)
         self.failing_rules: dict[str, str] = {}
 
@@ -131,17 +137,13 @@ class Watcher:
         """Ingest the sources once, evaluate, try what is due in the outbox; exit 3 when a rule fires."""
         failed = False
         if self.files:
-            paths = [f.path for f in self.files]
-            rejects = logged_rejects(self.log, ", ".join(f.label for f in self.files))
-            summary = ingest_sources(self.store, paths, rejects=rejects, mapping=self.options.mapping)
+            rejects = logged_rejects(self.log, ", ".join(display_name(p) for p in self.files))
+            summary = ingest_sources(self.store, self.files, rejects=rejects, mapping=self.options.mapping)
             for failure in summary.failed_sources:
                 self.log.error("source_error", failure)
             failed = bool(summary.failed_sources)
         for database in self.databases:
-            try:
-                failed = not database.poll(self.log) or failed
-            finally:
-                database.reader.close()
+            failed = not database.once() or failed
         if failed:
             return EXIT_ERROR
         self.tidy()
@@ -175,11 +177,8 @@ class Watcher:
     def _rule_names(self) -> set[str]:
         return {r.name for r in self.config.rules}
 
-    def followers(self) -> list[FileFollower | DatabaseFollower]:
-        return [*self.files, *self.databases]
-
     def _lags(self) -> dict[str, float]:
-        return {f.label: f.lag_s() for f in self.followers()}
+        return {f.label: f.feed.lag_s() for f in self.sources}
 
     def run(self, stop: threading.Event, on_ready: Callable[[int | None], None] | None = None) -> int:
         """Run until `stop` is set; returns the exit code."""
@@ -199,15 +198,13 @@ class Watcher:
             host = self.options.metrics_host
             shown = f"[{host}]" if ":" in host else host
             self.log.info("metrics_serving", f"serving metrics on http://{shown}:{port}/metrics", port=port)
-        for file in self.files:
-            file.start(self.store, stop, self.log, self.options.follow_poll_s, self.options.follow_flush_s)
-        for database in self.databases:
-            database.start(stop, self.log)
+        for follower in self.sources:
+            follower.start(stop)
         outbox_thread = threading.Thread(target=self._outbox_loop, args=(stop,), name="outbox", daemon=True)
         outbox_thread.start()
         self.log.info(
             "watch_started",
-            f"watching {len(self.files) + len(self.databases)} source(s), {len(self.config.rules)} rule(s), "
+            f"watching {len(self.sources)} source(s), {len(self.config.rules)} rule(s), "
             f"{len(self.config.channels)} channel(s), every {self.options.every_s:g}s",
         )
         if on_ready is not None:
@@ -222,7 +219,7 @@ class Watcher:
         finally:
             stop.set()
             deadline = time.monotonic() + STOP_JOIN_S
-            for follower in self.followers():
+            for follower in self.sources:
                 if follower.thread is not None:
                     follower.thread.join(timeout=max(0.1, deadline - time.monotonic()))
                     if follower.thread.is_alive():

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Sparkline, Static
 
 from console.domain import formatting as fmt
 from console.domain.alert_marks import EndpointMark
+from console.domain.follow import FollowState
 from console.domain.live import DashboardSnapshot
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 from console.tui.screens.base import ConsoleAccess
@@ -24,6 +25,7 @@ from console.tui.text import clock, literal, status
 from console.tui.widgets.alert_marks import AlertsLine, header_count
 from console.tui.widgets.chart_axis import ChartAxis
 from console.tui.widgets.endpoints_table import SORTS, EndpointsTable
+from console.tui.widgets.follow_line import FollowLine
 from console.tui.widgets.kpi import KpiTile
 from console.tui.widgets.line import Line
 from console.tui.widgets.settled_table import SettledTable
@@ -70,9 +72,12 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         self.last_minute = -1
         self.snapshot: DashboardSnapshot | None = None
         self.marks: dict[str, EndpointMark] = {}
+        self.follow_states: dict[str, FollowState] = {}
 
     def compose(self) -> ComposeResult:
         yield Line("", id="status-line")
+        if self.console.ops.followed is not None:
+            yield FollowLine(id="follow-line")
         with Horizontal(id="tiles"):
             yield KpiTile("1st-try success", id="tile-first")
             yield KpiTile("final success", id="tile-final")
@@ -101,10 +106,34 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
             failures.add_column(column, key=column)
         self.load()
         self.timer = self.set_interval(self.console.refresh_s, self.tick)
+        self.show_followed()
 
     def tick(self) -> None:
+        self.show_followed()  # paused or not: a source in trouble is news
         if not self.paused and not self.load_running:
             self.load()
+
+    def on_resize(self) -> None:
+        self.show_followed()
+
+    def show_followed(self) -> None:
+        """The followed sources' states in the header; a source that starts failing, stops, or follows again
+        after failing is also said in a notification (with its full name and reason)."""
+        followed = self.console.ops.followed
+        if followed is None:
+            return
+        statuses = followed()
+        self.set_class(True, "-following")
+        self.query_one(FollowLine).show_states(statuses)
+        for source in statuses:
+            before = self.follow_states.get(source.source, FollowState.FOLLOWING)
+            self.follow_states[source.source] = source.state
+            if source.state is before:
+                continue
+            if source.state in (FollowState.RETRYING, FollowState.STOPPED):
+                self.notify(f"{source.source}: {source.text()}", severity="error", timeout=10, markup=False)
+            elif before in (FollowState.RETRYING, FollowState.STOPPED):
+                self.notify(f"{source.source}: reading again ({source.text()})", timeout=5, markup=False)
 
     @property
     def load_running(self) -> bool:
