@@ -34,7 +34,7 @@ from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
 from console.signing import SignatureError, curl_for, verify
 from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
-from console.store.alerts import backlog_by_endpoint, ensure_alert_tables
+from console.store.alerts import backlog_by_endpoint, ensure_alert_tables, has_alert_tables
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
 from console.watch.marks import endpoint_marks
@@ -98,8 +98,10 @@ class Operations:
         endpoints_path: Path,
         clock: Callable[[], int] = now_ms,
         followed: Callable[[], list[FollowStatus]] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.db_url = normalise_url(db_url)
+        self.read_only = read_only  # the store is opened read-only: nothing is created, upgraded or written
         self.endpoints_path = endpoints_path
         self.clock = clock
         # The sources `tui --follow` keeps flowing into the store, and what each is doing (None: not following).
@@ -129,7 +131,7 @@ class Operations:
             if self._store is None:
                 if self._sqlite_file is not None and not self._sqlite_file.exists() and self._opened_once:
                     raise StoreUnavailable(f"the store file {self._sqlite_file} is gone")
-                self._store = open_store(self.db_url)
+                self._store = open_store(self.db_url, read_only=self.read_only)
                 self._opened_once = True
             return self._store
 
@@ -173,6 +175,8 @@ class Operations:
         """Now, and per endpoint: alerts firing (kept by `hookconsole watch`) or a recent recovery."""
         store = self.store()
         if self._alert_tables_in is not store:
+            if self.read_only and not has_alert_tables(store):
+                return self.clock(), {}  # a store made before alerts existed, opened read-only: none
             ensure_alert_tables(store)  # a store made before alerts existed: empty tables, not an error
             self._alert_tables_in = store
         now = self.clock()

@@ -144,3 +144,13 @@ def test_a_usage_error_is_one_line_with_a_suggestion(args: list[str], line: str)
     result = run(*args)
     assert result.exit_code == 2
     assert result.stderr == line + "\n" and result.stdout == ""
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_the_console_opens_only_a_store_that_exists(tmp_path: Path, read_only: bool) -> None:
+    """A mistyped --db once made an empty store and an all-quiet dashboard; now the console says what stats says."""
+    missing = tmp_path / "typo.db"
+    result = run(*(["--read-only"] if read_only else []), "--db", str(missing), "tui")
+    assert result.exit_code == 1
+    assert result.stderr == f"hookconsole: no store at {missing}; ingest first or pass --db\n"
+    assert not missing.exists()

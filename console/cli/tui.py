@@ -9,6 +9,7 @@ import click
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
 from console.cli.durations import interval
 from console.cli.mapping_option import load_map_option
+from console.store import open_store
 from console.store.engine import check_url
 
 
@@ -50,6 +51,8 @@ def tui_command(refresh: float, sources: tuple[str, ...], every: float, map_path
     if sources:
         refuse_if_read_only("--follow (ingest)")
     check_url(app.db_url)  # a bad URL is one line here, not a traceback from inside the console
+    if not sources:  # only a follower creates a store: the console opens one that exists, as `stats` does
+        open_store(app.db_url, read_only=True).close()
     follower = None
     if sources:
         from console.sources.service import BackgroundFollow

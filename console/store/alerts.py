@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, Index, desc, false, func, select
+from sqlalchemy import Column, Index, desc, false, func, inspect, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
@@ -60,8 +60,15 @@ FAILURE_MINUTE = sql_table("failure_minute", "bucket", "endpoint_id", "count", "
 ROLLUP_MINUTE = sql_table("rollup_minute", "bucket", "endpoint_id", "successes")
 
 
+def has_alert_tables(store: Store) -> bool:
+    with store.read() as conn:
+        return all(inspect(conn).has_table(t.name) for t in _TABLES)
+
+
 def ensure_alert_tables(store: Store) -> None:
     """Create the alert tables in a store made before they existed (a no-op when they are there)."""
+    if has_alert_tables(store):
+        return
     with store.write() as conn:
         SQLModel.metadata.create_all(conn, tables=_TABLES)
 

@@ -197,7 +197,7 @@ def make_app(
     `followed`: the states of the sources `tui --follow` keeps flowing in, for the dashboard's header)."""
     from pathlib import Path
 
-    ops = ops or Operations(db_url, Path(endpoints_path))
+    ops = ops or Operations(db_url, Path(endpoints_path), read_only=read_only)
     if followed is not None:
         ops.followed = followed
     return HookConsoleApp(ops, refresh_s, read_only)

@@ -88,3 +88,22 @@ async def test_console_shows_replay_when_not_read_only(console_db: Path, sample_
         await pilot.press("j")
         await settle(pilot)
         assert {"Resume", "Cancel"} <= _footer_keys(app)
+
+
+async def test_a_read_only_console_writes_nothing_to_the_store(console_db: Path, sample_folder: Path) -> None:
+    """`--read-only` opens the store read-only: not a byte of it changes, even on a store that predates the
+    alert tables (which a writing console adds)."""
+    store = open_store(str(console_db))
+    with store.write() as conn:
+        conn.exec_driver_sql("DROP TABLE alert_outbox")
+    store.close()
+    before = console_db.read_bytes()
+    ops = Operations(str(console_db), sample_folder / "endpoints.toml", clock=lambda: END, read_only=True)
+    app = make_app(None, "", 3600.0, ops=ops, read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#endpoints", DataTable).row_count > 0
+        await pilot.press("e")
+        await settle(pilot)
+    ops.reset()
+    assert console_db.read_bytes() == before
