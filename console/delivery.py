@@ -33,7 +33,7 @@ from console.signing import sign
 RESPONSE_EXCERPT_BYTES = 512
 # A response body announced at most this long is read whole, so its connection goes back to the pool.
 SMALL_BODY_BYTES = 64 * 1024
-USER_AGENT = "hookconsole/0.1 (+replay)"
+USER_AGENT = "hookconsole/0.1 (+replay)"  # replays; alert notifications say "(+alerts)"
 # Status codes worth trying again; other 4xx mean the request itself is refused and will be refused again.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 SHARD_CONNECTIONS = 4
@@ -120,12 +120,14 @@ class ClientPool:
     """httpx clients sharded a few connections each: one httpcore pool slows down as it grows (and collapses
     past some thirty concurrent connections), while several small pools keep their speed."""
 
-    def __init__(self, connections: int, shard_connections: int = SHARD_CONNECTIONS) -> None:
+    def __init__(
+        self, connections: int, shard_connections: int = SHARD_CONNECTIONS, user_agent: str = USER_AGENT
+    ) -> None:
         shards = max(1, -(-connections // shard_connections))
         limits = httpx.Limits(max_connections=shard_connections, max_keepalive_connections=shard_connections)
         self.clients = [
             httpx.AsyncClient(
-                limits=limits, follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT}
+                limits=limits, follow_redirects=False, trust_env=False, headers={"user-agent": user_agent}
             )
             for _ in range(shards)
         ]

@@ -92,6 +92,8 @@ def test_slack_gets_a_readable_text(store: Store, tmp_path: Path) -> None:
     assert "*endpoint-down* FIRING on `ep_down`" in texts[0]
     assert "6 undelivered" in texts[0] and "since 20" in texts[0]
     assert "RESOLVED on `ep_down`" in texts[1]
+    agents = {headers.get("User-Agent") or headers.get("user-agent") for _, headers, _ in slack.received}
+    assert agents == {"hookconsole/0.1 (+alerts)"}  # not the replay sender's "(+replay)"
 
 
 def test_pagerduty_triggers_and_resolves_with_one_dedup_key(store: Store, tmp_path: Path) -> None:

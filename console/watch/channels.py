@@ -98,6 +98,9 @@ def pagerduty_body(note: Mapping[str, Any], routing_key: str, severity: str) -> 
     return orjson.dumps(event)
 
 
+ALERTS_USER_AGENT = "hookconsole/0.1 (+alerts)"
+
+
 class ChannelSender:
     """Tries one notification on one channel; one per process (it owns the HTTP clients)."""
 
@@ -110,7 +113,7 @@ class ChannelSender:
 
     def _client(self, channel: Channel) -> httpx.AsyncClient:
         if self.pool is None:
-            self.pool = ClientPool(max(1, len(self.lanes)) * SHARD_CONNECTIONS)
+            self.pool = ClientPool(max(1, len(self.lanes)) * SHARD_CONNECTIONS, user_agent=ALERTS_USER_AGENT)
         return self.pool.client(self.lanes.get(channel.name, 0))
 
     async def aclose(self) -> None:
