@@ -327,9 +327,11 @@ class Operations:
         """Write an event's whole payload, byte for byte, to the reports folder."""
         return _save(f"payload-{_file_part(event_id)}.json", payload, "the payload")
 
-    def save_curl(self, event_id: str, snippet: str) -> Path:
-        """Write a curl snippet to the reports folder, for terminals that refuse the clipboard."""
-        return _save(f"curl-{_file_part(event_id)}.sh", snippet.encode(), "the curl snippet")
+    def save_curl(self, event_id: str, endpoint_id: str, snippet: str) -> Path:
+        """Write a curl snippet to the reports folder, for terminals that refuse the clipboard (one file per
+        event and endpoint: the snippets differ in URL and signature)."""
+        name = f"curl-{_file_part(event_id)}-{_file_part(endpoint_id)}.sh"
+        return _save(name, snippet.encode(), "the curl snippet")
 
 
 def _file_part(event_id: str) -> str:

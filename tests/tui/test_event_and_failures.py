@@ -78,6 +78,14 @@ async def test_curl_goes_to_a_file_when_the_terminal_refuses_the_clipboard(
         shown = str(screen.query_one("#check-result", Static).render())
         assert "refuses the clipboard" in shown and str(written) in shown
         assert app.clipboard == ""
+        first = written.read_text()
+        # the same event for another endpoint: a file of its own (it once overwrote the first)
+        other = next(e for e in ("ep_crm", "ep_payments", "ep_fraud") if e not in written.name)
+        screen.make_curl(screen.detail, other)
+        await settle(pilot)
+        files = sorted((tmp_path / "reports").glob("curl-*.sh"))
+        assert len(files) == 2 and written.read_text() == first
+        assert any(f.name.endswith(f"-{other}.sh") for f in files)
 
 
 async def test_a_store_error_during_a_replay_is_shown_and_the_window_can_close(

@@ -211,7 +211,9 @@ class EventScreen(ConsoleAccess, Screen[None]):
         try:
             snippet = self.console.ops.curl(detail, endpoint_id)
             refused = clipboard_refused()
-            saved = str(self.console.ops.save_curl(detail.event_id, snippet)) if refused else None
+            saved = (
+                str(self.console.ops.save_curl(detail.event_id, endpoint_id, snippet)) if refused else None
+            )
         except ActionRefused as exc:
             self.post_message(CheckDone(str(exc)))
             return

@@ -79,7 +79,7 @@ NOTES = (
     "Figures say what they count: attempts are HTTP requests; deliveries are events at endpoints. "
     "Stored text is shown literally. The mouse works everywhere. Copy as curl uses the terminal's clipboard "
     "(OSC 52); inside tmux without `set-clipboard on`, or with HOOKCONSOLE_NO_CLIPBOARD set, it writes "
-    "reports/curl-EVENT.sh instead and says so. "
+    "reports/curl-EVENT-ENDPOINT.sh instead and says so. "
     "Read-only mode (hookconsole --read-only tui, or HOOKCONSOLE_READ_ONLY=1) shows a badge and hides replay, "
     "resume and cancel (and force). Jobs record who started them (this user@host) and, when forced, the reason "
     "typed in the replay window, required then; the job list shows who and why. "
