@@ -47,6 +47,17 @@ def test_ingest_of_a_missing_file_prints_only_the_error(store: Store, tmp_path: 
     assert str(missing) in both.stderr
 
 
+def test_ingest_of_only_missing_files_creates_no_store(tmp_path: Path) -> None:
+    """It once left an empty store file behind, which every later command then took for a real one."""
+    store_file = tmp_path / "new.db"
+    result = run("--db", str(store_file), "ingest", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"))
+    assert result.exit_code == 1
+    assert (
+        result.stderr == f"hookconsole: {tmp_path}/a.jsonl: no such file; {tmp_path}/b.jsonl: no such file\n"
+    )
+    assert not store_file.exists()
+
+
 def _run_shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     path = os.pathsep.join(
         p for p in os.environ.get("PATH", "").split(os.pathsep) if not Path(p, "hookconsole").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import IO
@@ -18,7 +19,7 @@ from console.cli.paths import refuse_overwrite
 from console.domain import formatting as fmt
 from console.domain.safetext import one_line
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
-from console.ingest.sources import FORMATS, MAX_LINE_BYTES
+from console.ingest.sources import FORMATS, MAX_LINE_BYTES, display_name
 from console.sources import is_source_url
 from console.store import Store
 
@@ -135,6 +136,10 @@ def ingest_command(
     app = app_context()
     refuse_overwrite("--rejects", [rejects_path] if rejects_path else [], inputs=paths, db=app.db_url)
     mapping = load_map_option(map_path)
+    if not follow and not any(is_url):
+        missing = [p for p in paths if p != "-" and not os.path.lexists(p)]
+        if len(missing) == len(paths):  # nothing to read: the store is not even opened (nor created)
+            fail("; ".join(f"{display_name(p)}: no such file" for p in missing))
     store = app.store()
     rejects_file: IO[bytes] | None = None
     if rejects_path is not None:
