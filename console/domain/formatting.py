@@ -89,6 +89,16 @@ def count(n: float | None) -> str:
     return MISSING if value is None else f"{round(value):,}"
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun, singular for one: `1 delivery`, `2 deliveries`, `1,234 events` (`plural` when the
+    noun's is irregular)."""
+    if n == 1:
+        return f"1 {noun}"
+    if plural is None:
+        plural = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    return f"{count(n)} {plural}"
+
+
 def rate(per_second: float | None) -> str:
     """Something per second, to three figures or whole: `0.25`, `12.3`, `1,234`. The caller names the unit."""
     value = _number(per_second)
