@@ -17,9 +17,8 @@ from console.domain.times import MS_PER_HOUR, format_ms
 DEFAULT_STUCK_AFTER_MS = (
     12 * MS_PER_HOUR
 )  # Svix's and Convoy's longest default interval is 10 h; 2 h of slack
-# An event first tried within this long before now (or before the newest stored attempt, when the log stopped
-# earlier) may still be on its way to its other endpoints: a dispatcher fans an event out within seconds, or
-# minutes when its queue is backed up.
+# An event first tried within this long before now may still be on its way to its other endpoints: a dispatcher
+# fans an event out within seconds, or minutes when its queue is backed up.
 DEFAULT_IN_FLIGHT_MS = MS_PER_HOUR
 DEFAULT_MAX_TRIES = 8  # Svix's default: the first attempt and 7 retries
 MIN_RECEIVED = 3  # an endpoint must have received at least this many other events of the type in the hour

@@ -19,9 +19,7 @@ def find_gaps(store: Store, flt: DeliveryFilter, rules: GapRules, now_ms: int) -
     flt = flt.with_(state=DeliveryState.ANY)
     with store.read() as conn:
         skipped_count, skipped = _skipped(store, conn, flt, rules.limit)
-        newest = conn.exec_driver_sql("SELECT MAX(attempted_at) FROM delivery_attempt").scalar()
-        settled_before = min(now_ms, int(newest) if newest is not None else now_ms) - rules.in_flight_ms
-        missing_count, missing = _missing(store, conn, flt, rules, settled_before)
+        missing_count, missing = _missing(store, conn, flt, rules, now_ms - rules.in_flight_ms)
         stuck_count, stuck = _stuck(store, conn, flt, rules, now_ms)
     return GapReport(rules, now_ms, skipped_count, skipped, missing_count, missing, stuck_count, stuck)
 
