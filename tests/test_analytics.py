@@ -90,10 +90,10 @@ def test_incidents_merge_runs_rank_worst_first_and_ignore_noise() -> None:
         seen.append((endpoint, start, end))
         return (7, 2) if endpoint == "a" else (400, 30)
 
-    incidents = find_incidents(series, 5, 0.99, reach)
+    incidents = find_incidents(series, 5, 0.99, reach, now_ms=1000)
     assert len(incidents) == 2 and sorted(seen) == [("a", 5, 25), ("b", 5, 15)]
-    # b: two adjacent bad buckets (989/1000, then a total outage) are one incident, and the worst: 400 events
-    # over 10 ms outrank 7 events over 20 ms.
+    # b: two adjacent bad buckets (989/1000, then a total outage) are one incident, and the most harmful: 30
+    # events still undelivered outrank 2.
     worst, second = incidents.iloc[0], incidents.iloc[1]
     assert (worst["endpoint_id"], worst["start_ms"], worst["end_ms"], worst["failed_attempts"]) == (
         "b",
@@ -102,7 +102,7 @@ def test_incidents_merge_runs_rank_worst_first_and_ignore_noise() -> None:
         1011,
     )
     assert (worst["events_affected"], worst["still_undelivered"]) == (400, 30)
-    assert worst["impact"] > second["impact"] > 0
+    assert not worst["ongoing"] and not second["ongoing"]  # each was followed by a healthy bucket
     assert (second["endpoint_id"], second["start_ms"], second["end_ms"], second["attempts"]) == (
         "a",
         5,
@@ -110,7 +110,7 @@ def test_incidents_merge_runs_rank_worst_first_and_ignore_noise() -> None:
         31,
     )
     assert second["failed_attempts"] == 18  # the quiet bucket at 15 stays inside; 995/1000 is within the SLO
-    assert find_incidents(series.assign(successes=series["attempts"]), 5, 0.99, reach).empty
+    assert find_incidents(series.assign(successes=series["attempts"]), 5, 0.99, reach, now_ms=1000).empty
 
 
 T0 = parse_rfc3339_ms("2026-05-05T10:00:00Z")
@@ -231,7 +231,10 @@ def test_sample_outage_is_found(store: Store, tmp_path: Path) -> None:
     assert abs(outage["end_ms"] - (end - 15 * MS_PER_HOUR)) <= 10 * M
     assert outage["success_rate"] < 0.1 and outage["events_affected"] > 10 and outage["still_undelivered"] > 0
     assert data.incidents.iloc[0]["endpoint_id"] == "ep_giftcards"  # the worst incident comes first
-    assert list(data.incidents["impact"]) == sorted(data.incidents["impact"], reverse=True)
+    harm = [(-r.still_undelivered, r.success_rate, -r.events_affected) for r in data.incidents.itertuples()]
+    assert harm == sorted(
+        harm
+    )  # most still undelivered first, then the lowest success, then the widest reach
     assert data.stats.overall.undelivered > 0 and not data.top_failing.empty
     assert (
         data.top_failing.iloc[0]["endpoint_id"] == "ep_giftcards"

@@ -134,6 +134,13 @@ def test_count(n: float | None, shown: str) -> None:
     assert fmt.count(n) == shown
 
 
+def test_counted_says_one_thing_in_the_singular() -> None:
+    assert fmt.counted(1, "delivery") == "1 delivery" and fmt.counted(2, "delivery") == "2 deliveries"
+    assert fmt.counted(0, "event") == "0 events" and fmt.counted(1234, "user") == "1,234 users"
+    assert fmt.counted(1, "day") == "1 day" and fmt.counted(3, "day") == "3 days"  # a vowel before the y
+    assert fmt.counted(2, "stuck delivery", "stuck deliveries") == "2 stuck deliveries"
+
+
 @pytest.mark.parametrize(
     "per_second, shown",
     [

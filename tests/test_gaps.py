@@ -126,7 +126,13 @@ def test_stats_json_has_the_gaps_object(gap_store: Store, store_url: str) -> Non
     assert gaps["missing_deliveries"]["deliveries"][0]["event_id"] == "evt_r5"
     # The command's clock is the real one, months after the log: both never-retried failures are stuck.
     assert sorted(d["event_id"] for d in gaps["stuck"]["deliveries"]) == ["evt_recent", "evt_stuck"]
-    assert gaps["rules"] == {"stuck_after_s": 30 * 86400, "max_tries": 8, "min_received": 3, "list_limit": 20}
+    assert gaps["rules"] == {
+        "stuck_after_s": 30 * 86400,
+        "max_tries": 8,
+        "min_received": 3,
+        "list_limit": 20,
+        "in_flight_s": 3600,
+    }
     plain = run("--db", store_url, "stats", "--json", "--no-gaps")
     assert "gaps" not in orjson.loads(plain.stdout)
     bad = run("--db", store_url, "stats", "--json", "--stuck-after", "soon")

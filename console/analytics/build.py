@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -39,7 +39,7 @@ DEFAULT_SLO = 0.99
 class ReportData:
     """The figures of one report. Frames named for attempts count HTTP attempts; the others count deliveries."""
 
-    filter: DeliveryFilter
+    filter: DeliveryFilter  # what the figures apply: the window, endpoints, event types and payload filter
     window: ReportWindow
     slo: float
     stats: StatsSnapshot
@@ -56,12 +56,49 @@ class ReportData:
     duplicates_count: int
     duplicates: pd.DataFrame  # the deliveries acknowledged most often (more than once)
     replays: pd.DataFrame  # replay jobs created in the window
+    now_ms: int = 0  # when the figures were read: ages and "undelivered now" are as of this moment
+    # per endpoint: deliveries undelivered now whenever first tried, and the oldest one's first attempt
+    undelivered_now: dict[str, tuple[int, int]] = field(default_factory=dict)
+    ignored: DeliveryFilter | None = None  # the filters asked for that a report does not apply
+    newest_attempt_ms: int | None = None  # the log's newest attempt: a stopped dispatcher shows as an old one
+    live: bool = True  # the window reaches now (no --until, or one not in the past)
     gaps: GapReport | None = None  # gaps in the attempt log (deliveries first tried in the window)
     whatif: WhatIfResult | None = None  # candidate retry schedules against the window's failures, when asked
 
     @property
     def empty(self) -> bool:
         return self.stats.overall.attempts == 0 and self.stats.overall.deliveries == 0
+
+    @property
+    def undelivered(self) -> int:
+        """Deliveries undelivered now, whenever first tried (the console's and `stats`' backlog)."""
+        return sum(n for n, _oldest in self.undelivered_now.values())
+
+    @property
+    def oldest_undelivered_ms(self) -> int | None:
+        return min((oldest for _n, oldest in self.undelivered_now.values()), default=None)
+
+
+def report_scope(flt: DeliveryFilter) -> tuple[DeliveryFilter, DeliveryFilter | None]:
+    """The part of a filter a report applies (window, endpoints, event types, payload) and the part it ignores
+    (state, last outcome, status code, event ids, search: the rollups behind its figures keep none of them), or
+    None when nothing is ignored."""
+    applied = DeliveryFilter(
+        since_ms=flt.since_ms,
+        until_ms=flt.until_ms,
+        endpoint_ids=flt.endpoint_ids,
+        event_types=flt.event_types,
+        where=flt.where,
+        sources=flt.sources,
+    )
+    ignored = DeliveryFilter(
+        state=flt.state,
+        last_outcomes=flt.last_outcomes,
+        status_codes=flt.status_codes,
+        event_ids=flt.event_ids,
+        search=flt.search,
+    )
+    return applied, (None if ignored == DeliveryFilter() else ignored)
 
 
 def build_report_data(
@@ -74,9 +111,11 @@ def build_report_data(
     """Compute every figure of the report from the window's rollups (with a payload filter: the matching attempts,
     grouped the same way by the database) and SQL aggregates over its deliveries; no query returns the window's
     deliveries or attempts row by row."""
+    flt, ignored = report_scope(flt)
     data_start, data_end = frames.data_bounds(store)
     window = resolve_window(flt, now_ms, data_start, data_end)
     scoped = flt.with_(since_ms=window.since_ms, until_ms=window.until_ms)
+    live = flt.until_ms is None or flt.until_ms >= now_ms
     stats = read_stats(store, scoped)
     rows, failures = _attempt_sums(store, flt, window)
     sums = RollupSums(window.bucket_ms, window.incident_bucket_ms).add_all(rows)
@@ -91,7 +130,7 @@ def build_report_data(
     duplicates_count, duplicates = duplicate_deliveries(store, scoped)
 
     def reach(endpoint: str, start: int, end: int) -> tuple[int, int]:
-        found = aggregates.incident_reach(store, endpoint, start, end, flt.where)
+        found = aggregates.incident_reach(store, endpoint, start, end, flt.where, flt.event_types)
         return found.events_affected, found.still_undelivered
 
     return ReportData(
@@ -105,13 +144,25 @@ def build_report_data(
         retries=retries_until_success(store, scoped),
         time_to_delivery=time_to_delivery(store, scoped),
         backlog=backlog,
-        incidents=find_incidents(sums.incident_series(), window.incident_bucket_ms, slo, reach),
+        incidents=find_incidents(
+            sums.incident_series(),
+            window.incident_bucket_ms,
+            slo,
+            reach,
+            now_ms,
+            live=live,
+        ),
         top_failing=with_payload_excerpts(top, frames.payloads(store, list(top["event_id"]))),
         ordering_count=ordering_count,
         ordering=ordering,
         duplicates_count=duplicates_count,
         duplicates=duplicates,
         replays=_replays(store, window),
+        now_ms=now_ms,
+        undelivered_now=aggregates.undelivered_now(store, scoped),
+        ignored=ignored,
+        newest_attempt_ms=aggregates.newest_attempt(store),
+        live=live,
         gaps=find_gaps(store, scoped, GapRules(), now_ms),
         whatif=(
             run_whatif(store, whatif_schedules, window.since_ms, window.until_ms, flt.endpoint_ids)

@@ -8,7 +8,6 @@ from typing import Any
 import pandas as pd
 
 from console.analytics.rows import tuples
-from console.domain.times import MS_PER_HOUR
 
 MIN_ATTEMPTS = 3  # a bucket with fewer attempts says too little
 MIN_FAILED = 5  # a stretch with fewer failed attempts is noise under a tight SLO, not an incident
@@ -23,29 +22,42 @@ COLUMNS = [
     "success_rate",
     "events_affected",
     "still_undelivered",
-    "impact",
+    "ongoing",
 ]
 
 # (endpoint, start ms, end ms) -> (events with a failed attempt in it, of those still undelivered now)
 Reach = Callable[[str, int, int], tuple[int, int]]
+Run = list[tuple[int, int, int]]  # (bucket start ms, attempts, successes) of each bucket in a run
 
 
-def find_incidents(series: pd.DataFrame, bucket_ms: int, slo: float, reach: Reach) -> pd.DataFrame:
+def find_incidents(
+    series: pd.DataFrame, bucket_ms: int, slo: float, reach: Reach, now_ms: int, live: bool = True
+) -> pd.DataFrame:
     """From a per-endpoint time series (bucket_ms, endpoint_id, attempts, successes): every run of adjacent
     buckets below the SLO holding at least MIN_FAILED failed attempts, as one incident. Up to QUIET_GAP buckets
     with too little traffic to judge (missing buckets included) do not end a run: an outage that sends few
     retries is still one outage.
 
-    Ranked worst first by impact: events affected (events with a failed attempt in the incident, i.e. left
-    undelivered for a while) x duration in hours; then by failed attempts, start and endpoint."""
+    An incident ends at its last bucket's end, or at `now_ms` when that is earlier. It is *ongoing* when the
+    window reaches now (`live`), no bucket judged the endpoint healthy after it, and its last bad bucket is
+    within QUIET_GAP buckets of the newest bucket of the series: the log's newest data still shows it failing.
+
+    Ranked by harm: events still undelivered, then the share of attempts that failed, then events affected;
+    then start and endpoint."""
     rows: list[tuple[Any, ...]] = []
+    newest = int(series["bucket_ms"].max()) if not series.empty else 0
+
+    def close(endpoint: str, run: Run, healthy_after: bool) -> None:
+        ongoing = live and not healthy_after and bool(run) and run[-1][0] >= newest - QUIET_GAP * bucket_ms
+        rows.extend(_incident(endpoint, run, bucket_ms, reach, now_ms, ongoing))
+
     for endpoint, group in series.groupby("endpoint_id", sort=True):
-        run: list[tuple[int, int, int]] = []
-        quiet: list[tuple[int, int, int]] = []
+        run: Run = []
+        quiet: Run = []
         for record in tuples(group.sort_values("bucket_ms")):
             bucket, attempts, successes = int(record.bucket_ms), int(record.attempts), int(record.successes)
             if run and bucket - run[-1][0] > (QUIET_GAP + 1) * bucket_ms:
-                rows.extend(_incident(str(endpoint), run, bucket_ms, reach))  # too long without traffic
+                close(str(endpoint), run, True)  # too long without traffic
                 run, quiet = [], []
             if attempts >= MIN_ATTEMPTS and successes / attempts < slo:
                 run.extend(quiet)
@@ -54,15 +66,15 @@ def find_incidents(series: pd.DataFrame, bucket_ms: int, slo: float, reach: Reac
             elif attempts < MIN_ATTEMPTS and run:
                 quiet.append((bucket, attempts, successes))
             else:
-                rows.extend(_incident(str(endpoint), run, bucket_ms, reach))
+                close(str(endpoint), run, True)
                 run, quiet = [], []
-        rows.extend(_incident(str(endpoint), run, bucket_ms, reach))
-    rows.sort(key=lambda r: (-float(r[9]), -int(r[5]), int(r[1]), str(r[0])))
-    return pd.DataFrame.from_records(rows, columns=COLUMNS)
+        close(str(endpoint), run, False)
+    rows.sort(key=lambda r: (-int(r[8]), float(r[6]), -int(r[7]), int(r[1]), str(r[0])))
+    return pd.DataFrame.from_records(rows, columns=COLUMNS).astype({"ongoing": bool})
 
 
 def _incident(
-    endpoint: str, run: list[tuple[int, int, int]], bucket_ms: int, reach: Reach
+    endpoint: str, run: Run, bucket_ms: int, reach: Reach, now_ms: int, ongoing: bool
 ) -> list[tuple[object, ...]]:
     """The incident a run of bad buckets makes, if it holds enough failures to be one."""
     if not run:
@@ -71,9 +83,9 @@ def _incident(
     successes = sum(r[2] for r in run)
     if attempts - successes < MIN_FAILED:
         return []
-    start, end = run[0][0], run[-1][0] + bucket_ms
-    affected, undelivered = reach(endpoint, start, end)
-    impact = affected * (end - start) / MS_PER_HOUR
+    start, last_end = run[0][0], run[-1][0] + bucket_ms
+    end = max(start, min(last_end, now_ms))  # never in the future
+    affected, undelivered = reach(endpoint, start, last_end)
     return [
         (
             endpoint,
@@ -85,6 +97,6 @@ def _incident(
             successes / attempts,
             affected,
             undelivered,
-            impact,
+            ongoing,
         )
     ]

@@ -28,7 +28,9 @@ from console.store.stats import read_stats
 @filter_options(status=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (stable keys).")
 @gap_options
-def stats_command(as_json: bool, gaps: bool, stuck_after: int, max_tries: int, **options: Any) -> None:
+def stats_command(
+    as_json: bool, gaps: bool, stuck_after: int, max_tries: int, in_flight: int, **options: Any
+) -> None:
     """Attempts, deliveries, success rates and latency, overall and per endpoint."""
     flt = build_filter(**options)
     app = app_context()
@@ -41,7 +43,7 @@ def stats_command(as_json: bool, gaps: bool, stuck_after: int, max_tries: int, *
         stored = endpoint_sources(app.store())
         data["sources"] = [{"source": label, "endpoints": len(ids)} for label, ids in stored.items()]
         if gaps:
-            rules = GapRules(stuck_after_ms=stuck_after, max_tries=max_tries)
+            rules = GapRules(stuck_after_ms=stuck_after, max_tries=max_tries, in_flight_ms=in_flight)
             data["gaps"] = gaps_dict(find_gaps(app.store(), flt, rules, now))
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return

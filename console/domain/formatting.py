@@ -90,10 +90,13 @@ def count(n: float | None) -> str:
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """`1 user`, `2 users`, `1 delivery`, `3 deliveries` (the count as `count` writes it)."""
+    """A count and its noun, singular for one: `1 delivery`, `2 deliveries`, `1,234 events` (`plural` when the
+    noun's is irregular)."""
     if n == 1:
         return f"1 {noun}"
-    return f"{count(n)} {plural or (noun[:-1] + 'ies' if noun.endswith('y') else noun + 's')}"
+    if plural is None:
+        plural = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    return f"{count(n)} {plural}"
 
 
 def rate(per_second: float | None) -> str:

@@ -2,7 +2,8 @@
 
 - skipped attempt numbers: a delivery's scheduled attempts jump (attempt 3 stored, 2 missing);
 - missing deliveries: an event with a payload has no attempt at an endpoint that received most of the other
-  events of its type first tried in the same hour;
+  events of its type first tried in the same hour (events still in flight, first tried within the in-flight
+  horizon, are left out);
 - stuck deliveries: undelivered, fewer attempts than the dispatcher's maximum, and the last one older than the
   horizon by which the dispatcher's next retry would have come.
 """
@@ -16,6 +17,9 @@ from console.domain.times import MS_PER_HOUR, format_ms
 DEFAULT_STUCK_AFTER_MS = (
     12 * MS_PER_HOUR
 )  # Svix's and Convoy's longest default interval is 10 h; 2 h of slack
+# An event first tried within this long before now may still be on its way to its other endpoints: a dispatcher
+# fans an event out within seconds, or minutes when its queue is backed up.
+DEFAULT_IN_FLIGHT_MS = MS_PER_HOUR
 DEFAULT_MAX_TRIES = 8  # Svix's default: the first attempt and 7 retries
 MIN_RECEIVED = 3  # an endpoint must have received at least this many other events of the type in the hour
 DEFAULT_LIST_LIMIT = 20
@@ -29,6 +33,7 @@ class GapRules:
     max_tries: int = DEFAULT_MAX_TRIES
     min_received: int = MIN_RECEIVED
     limit: int = DEFAULT_LIST_LIMIT
+    in_flight_ms: int = DEFAULT_IN_FLIGHT_MS  # events younger than this are never called missing
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ def gaps_dict(report: GapReport) -> dict[str, object]:
             "max_tries": rules.max_tries,
             "min_received": rules.min_received,
             "list_limit": rules.limit,
+            "in_flight_s": rules.in_flight_ms // 1000,
         },
         "skipped_attempts": {
             "count": report.skipped_count,

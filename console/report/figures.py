@@ -15,12 +15,14 @@ from typing import Any
 
 from console.analytics.build import ReportData
 from console.analytics.incidents import MIN_ATTEMPTS
+from console.analytics.rows import tuples
 from console.analytics.series import ALL
 from console.domain import formatting as fmt
 from console.report.text import share
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569"]
 HEIGHT = 360
+INCIDENT_SHADES = ["#f59e0b", "#8b5cf6", "#0891b2", "#db2777", "#65a30d", "#475569"]  # one per endpoint
 # ColorBrewer's Reds, from near white: plotly.js's own "Reds" starts at grey, which reads as data.
 _REDS = ["#fff5f0", "#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#ef3b2c", "#cb181d", "#a50f15", "#67000d"]
 REDS = [[i / 8, c] for i, c in enumerate(_REDS)]
@@ -332,26 +334,30 @@ def backlog_chart(data: ReportData) -> Chart:
         }
     ]
     incidents = data.incidents.sort_values(["start_ms", "endpoint_id"])
-    starts, ends = _times(incidents["start_ms"]), _times(incidents["end_ms"])
-    shapes = [
-        {
-            "type": "rect",
-            "xref": "x",
-            "yref": "paper",
-            "x0": start,
-            "x1": end,
-            "y0": 0,
-            "y1": 1,
-            "fillcolor": "#f59e0b",
-            "opacity": 0.18,
-            "line": {"width": 0},
-            "layer": "below",
-            "name": "incident",
-            "legendgroup": "incidents",
-            "showlegend": n == 0,
-        }
-        for n, (start, end) in enumerate(zip(starts, ends, strict=True))
-    ]
+    shades: dict[str, str] = {}
+    shapes, named = [], set()
+    for r in tuples(incidents):
+        shade = shades.setdefault(r.endpoint_id, INCIDENT_SHADES[len(shades) % len(INCIDENT_SHADES)])
+        name = f"incident at {text(r.endpoint_id)}" + (" (ongoing)" if r.ongoing else "")
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": _times([r.start_ms])[0],
+                "x1": _times([r.end_ms])[0],
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": shade,
+                "opacity": 0.2,
+                "line": {"width": 0},
+                "layer": "below",
+                "name": name,
+                "legendgroup": name,
+                "showlegend": name not in named,
+            }
+        )
+        named.add(name)
     figure = _figure(
         "Undelivered backlog, with incidents",
         traces,
@@ -363,7 +369,8 @@ def backlog_chart(data: ReportData) -> Chart:
     return Chart(
         "chart-backlog",
         "Backlog over time",
-        "Deliveries not yet delivered at each moment; shaded: incidents (deliveries).",
+        "Deliveries not yet delivered at each moment; shaded: incidents, one colour per endpoint, named in the "
+        "legend (deliveries).",
         figure,
     )
 

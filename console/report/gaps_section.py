@@ -32,13 +32,14 @@ def gaps_section(gaps: GapReport, section: Callable[[str, str, str], str], table
         for s in gaps.stuck
     ]
     body = (
-        f"<p>{fmt.count(gaps.skipped_count)} deliveries with skipped attempt numbers</p>"
+        f"<p>{fmt.counted(gaps.skipped_count, 'delivery')} with skipped attempt numbers</p>"
         + table(["event", "endpoint", "stored", "highest", "missing numbers"], skipped, [2, 3])
-        + f"<p>{fmt.count(gaps.missing_count)} events with no attempt at an endpoint that received most other events of "
-        "their type that hour</p>"
+        + f"<p>{fmt.counted(gaps.missing_count, 'event')} with no attempt at an endpoint that received most other "
+        f"events of their type that hour (events first tried in the last {fmt.duration(rules.in_flight_ms)} "
+        "may still be on their way: not counted)</p>"
         + table(["event", "type", "endpoint", "hour", "endpoint received"], missing)
-        + f"<p>{fmt.count(gaps.stuck_count)} stuck deliveries (undelivered, fewer than {rules.max_tries} attempts, none for "
-        f"{fmt.duration(rules.stuck_after_ms)})</p>"
+        + f"<p>{fmt.counted(gaps.stuck_count, 'stuck delivery', 'stuck deliveries')} (undelivered, fewer than "
+        f"{rules.max_tries} attempts, none for {fmt.duration(rules.stuck_after_ms)})</p>"
         + table(["event", "endpoint", "attempts", "last attempt", "outcome", "idle"], stuck, [2])
     )
     caption = (

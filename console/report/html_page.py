@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Sequence
 
 import orjson
@@ -12,12 +11,15 @@ from console import __version__
 from console.analytics.build import ReportData
 from console.analytics.rows import tuples
 from console.domain import formatting as fmt
-from console.domain.kpis import Kpis
+from console.domain.kpis import EndpointKpis, Kpis
 from console.domain.times import format_ms
+from console.domain.whatif import WhatIfResult
 from console.report.figures import Chart, all_charts
 from console.report.gaps_section import gaps_section
+from console.report.header import filter_notes
 from console.report.plotlyjs import plotly_js, plotly_js_version
-from console.report.text import amount_text, printable, share
+from console.report.summary import summary_sentences
+from console.report.text import amount_text, esc, share
 from console.report.whatif_section import whatif_section
 
 CHART_CONFIG = {"responsive": True, "displaylogo": False}
@@ -45,15 +47,9 @@ section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 
 section h2{font-size:16px;margin:0 0 2px}.caption{color:#6b7280;margin:0 0 6px;font-size:12px}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:12.5px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #f1f5f9;vertical-align:top}th{background:#f8fafc;white-space:nowrap}
-td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:11.5px;word-break:break-all;white-space:pre-wrap}
+th.n{text-align:right}td.n{text-align:right;font-variant-numeric:tabular-nums}.summary p{margin:4px 0;font-size:15px}code{font-size:11.5px;word-break:break-all;white-space:pre-wrap}
 .empty{padding:24px;text-align:center;color:#6b7280;font-size:16px}footer{color:#6b7280;font-size:12px}
 """
-
-
-def esc(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    return html.escape(printable(str(value)), quote=True)
 
 
 def _text(value: object) -> str:
@@ -67,14 +63,21 @@ def when(ms: int | None) -> str:
     return text.replace(".000Z", "Z")
 
 
-def _cards(k: Kpis, now_ms: int) -> str:
-    oldest = fmt.age(k.oldest_undelivered_ms, now_ms)
+def _cards(data: ReportData) -> str:
+    """The KPI cards. Undelivered is what is undelivered now, whenever first tried (as `stats` and the console
+    count it), with its age from now and how many of them were first tried in the window."""
+    k = data.stats.overall
+    oldest = fmt.age(data.oldest_undelivered_ms, data.now_ms)
     cards = [
         ("Attempts", fmt.count(k.attempts), f"{fmt.count(k.failures)} failed (attempts)"),
         ("Deliveries", fmt.count(k.deliveries), "events x endpoints first tried here"),
         ("First-attempt success", share(k.first_attempt_success_rate), "of attempts numbered 1"),
         ("Final success", share(k.final_success_rate), "of deliveries, delivered by now"),
-        ("Undelivered", fmt.count(k.undelivered), f"oldest {oldest} (deliveries)"),
+        (
+            "Undelivered now",
+            fmt.count(data.undelivered),
+            f"oldest {oldest}; {fmt.count(k.undelivered)} first tried in the window (deliveries)",
+        ),
         (
             "Latency p50 / p95 / p99",
             fmt.latency(k.latency.p50),
@@ -101,7 +104,10 @@ def table(
     code: Iterable[int] = (),
 ) -> str:
     numbers, codes = set(numeric), set(code)
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    head = "".join(
+        f'<th class="n">{esc(h)}</th>' if i in numbers and i not in codes else f"<th>{esc(h)}</th>"
+        for i, h in enumerate(headers)
+    )
     body = "".join(
         "<tr>" + "".join(_cell(c, i in numbers, i in codes) for i, c in enumerate(row)) + "</tr>"
         for row in rows
@@ -160,7 +166,7 @@ ENDPOINT_HEADERS = (
     "attempts",
     "1st-try",
     "final",
-    "undelivered",
+    "undelivered now",
     "p50",
     "p95",
     "p99",
@@ -176,7 +182,6 @@ INCIDENT_HEADERS = (
     "success",
     "affected",
     "still undelivered",
-    "impact",
 )
 FAILING_HEADERS = (
     "event",
@@ -202,34 +207,40 @@ ORDERING_HEADERS = (
 )
 
 
-def _tables(data: ReportData, now_ms: int) -> list[str]:
+def _endpoint_rows(data: ReportData) -> list[EndpointKpis]:
+    """The window's endpoints, and those with deliveries undelivered now but no attempt in the window."""
+    listed = {e.endpoint_id for e in data.stats.endpoints}
+    idle = [EndpointKpis(e, Kpis()) for e in sorted(data.undelivered_now) if e not in listed]
+    return sorted([*data.stats.endpoints, *idle], key=lambda e: e.endpoint_id)
+
+
+def _tables(data: ReportData) -> list[str]:
     endpoints = [
         (
             e.endpoint_id,
             fmt.count(e.kpis.attempts),
             share(e.kpis.first_attempt_success_rate),
             share(e.kpis.final_success_rate),
-            fmt.count(e.kpis.undelivered),
+            fmt.count(data.undelivered_now.get(e.endpoint_id, (0, 0))[0]),
             fmt.latency(e.kpis.latency.p50),
             fmt.latency(e.kpis.latency.p95),
             fmt.latency(e.kpis.latency.p99),
             ", ".join(f"{c.label} x{fmt.count(c.count)}" for c in (*e.top_status_codes, *e.top_errors))
             or "-",
         )
-        for e in data.stats.endpoints
+        for e in _endpoint_rows(data)
     ]
     incidents = [
         (
             n,
             r.endpoint_id,
             when(r.start_ms),
-            when(r.end_ms),
-            fmt.duration(r.duration_s * 1000),
+            "ongoing" if r.ongoing else when(r.end_ms),
+            fmt.duration(r.duration_s * 1000) + (" so far" if r.ongoing else ""),
             fmt.count(r.failed_attempts),
             share(r.success_rate),
             fmt.count(r.events_affected),
             fmt.count(r.still_undelivered),
-            f"{r.impact:,.1f}",
         )
         for n, r in enumerate(tuples(data.incidents.head(INCIDENT_ROWS)), start=1)
     ]
@@ -299,30 +310,22 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
     return [
         _section(
             "Endpoints",
-            "Attempts and latency count attempts; final success and undelivered count deliveries.",
+            "Attempts and latency count attempts in the window; final success counts the deliveries first tried in "
+            "it; undelivered now counts deliveries not delivered yet, whenever first tried.",
             table(ENDPOINT_HEADERS, endpoints, [1, 2, 3, 4, 5, 6, 7]),
         ),
         _section(
             "Incidents",
-            f"Stretches where an endpoint's attempt success rate stayed below the SLO ({share(data.slo)}), worst "
-            "first. Affected: events with a failed attempt in it; still undelivered: of those, not delivered by now; "
-            f"impact: affected x hours.{shown}",
-            table(INCIDENT_HEADERS, incidents, [0, 5, 6, 7, 8, 9]),
+            f"Stretches where an endpoint's attempt success rate stayed below the SLO ({share(data.slo)}), most "
+            "harmful first: most still undelivered, then the lowest success, then the most affected. Affected: "
+            "events with a failed attempt in it; still undelivered: of those, not delivered by now; ongoing: still "
+            f"below the SLO in the newest data, its duration counted to then.{shown}",
+            table(INCIDENT_HEADERS, incidents, [0, 5, 6, 7, 8]),
         ),
         _section(
             "Top failing events",
             "Deliveries with the most failed attempts, undelivered first (deliveries).",
             failing_html,
-        ),
-        _section(
-            "Ordering anomalies",
-            f"{fmt.count(data.ordering_count)} deliveries reached their endpoint before an earlier event of the same user (first 50).",
-            table(ORDERING_HEADERS, ordering),
-        ),
-        _section(
-            "Duplicate deliveries",
-            f"{fmt.count(data.duplicates_count)} deliveries acknowledged more than once (most acknowledged 50).",
-            table(["event", "endpoint", "type", "acknowledgements", "user"], duplicates, [3]),
         ),
         _section(
             "Replay jobs",
@@ -341,22 +344,51 @@ def _tables(data: ReportData, now_ms: int) -> list[str]:
             table(["status", "attempts"], statuses, [1])
             + table(["transport error", "attempts"], errors, [1]),
         ),
+        *([_whatif(data, data.whatif)] if data.whatif is not None else []),
+        _section(
+            "Ordering anomalies",
+            f"{fmt.counted(data.ordering_count, 'delivery')} reached their endpoint before an earlier event of the "
+            f"same user{_listed(data.ordering_count, len(data.ordering), 'first')}.",
+            table(ORDERING_HEADERS, ordering),
+        ),
+        _section(
+            "Duplicate deliveries", _duplicates_caption(data), table(DUPLICATE_HEADERS, duplicates, [3])
+        ),
         *([gaps_section(data.gaps, _section, table)] if data.gaps is not None else []),
-        *([whatif_section(data.whatif, _section, table, when)] if data.whatif is not None else []),
     ]
 
 
-def _filter_note(where: str | None) -> str:
-    """With a payload filter, the header says which and what the figures then count."""
-    if not where:
-        return ""
-    note = (
-        "only events whose payload matches count. The cards and the endpoint table count the matching "
-        "deliveries first tried in the window and all their attempts; the charts, incidents and failures count "
-        "the matching attempts made in the window (both read from the attempts, not the rollups). Replay jobs "
-        "are listed whatever they sent."
+DUPLICATE_HEADERS = ("event", "endpoint", "type", "acknowledgements", "user")
+
+
+def _listed(count: int, shown: int, which: str) -> str:
+    """ " (the first 50 listed)" when a list holds fewer rows than it counts."""
+    return f" (the {which} {fmt.count(shown)} listed)" if shown < count else ""
+
+
+def _duplicates_caption(data: ReportData) -> str:
+    count = data.duplicates_count
+    if not count:
+        return "No delivery was acknowledged more than once."
+    most = int(data.duplicates["successes"].max())
+    return (
+        f"{fmt.counted(count, 'delivery')} acknowledged more than once, at most {fmt.counted(most, 'time')}"
+        f"{_listed(count, len(data.duplicates), 'most acknowledged')}."
     )
-    return f'<div class="meta filter"><b>Payload filter: {esc(where)}</b> · {esc(note)}</div>'
+
+
+def _whatif(data: ReportData, result: WhatIfResult) -> str:
+    """The what-if section, saying which of the report's filters it does not apply."""
+    flt = data.filter
+    unapplied = [f"event type ({', '.join(flt.event_types)})"] if flt.event_types else []
+    if flt.where:
+        unapplied.append(f"payload filter (where {flt.where})")
+    return whatif_section(result, _section, table, when, tuple(unapplied))
+
+
+def _summary(data: ReportData) -> str:
+    body = "".join(f"<p>{esc(s)}</p>" for s in summary_sentences(data))
+    return f'<section class="summary"><h2>Summary</h2>{body}</section>'
 
 
 def render_report(
@@ -379,18 +411,19 @@ def render_report(
         f"<title>{esc(title)}</title><style>{STYLE}</style>{script}</head><body>",
         f'<header><h1>{esc(title)}</h1><div class="meta">{esc(window)} · {esc(scope)} · '
         f"SLO {share(data.slo)} · charts in {esc(fmt.duration(data.window.bucket_ms))} buckets</div>"
-        + _filter_note(data.filter.where)
+        + filter_notes(data)
         + "</header><main>",
+        _summary(data),
     ]
     if data.empty:
         parts.append(
             '<div class="empty">No attempts and no deliveries in this window: nothing to report.</div>'
         )
     else:
-        parts.append(_cards(data.stats.overall, data.window.until_ms))
+        parts.append(_cards(data))
         charts = all_charts(data)
         parts.append('<div class="charts">' + "".join(_chart(c) for c in charts) + "</div>")
-        parts.extend(_tables(data, data.window.until_ms))
+        parts.extend(_tables(data))
         parts.append(_draw_script(charts))
     parts.append(
         f"<footer>Generated {esc(when(generated_at_ms))} by hookconsole {esc(__version__)} from {esc(store_name)}. "

@@ -116,10 +116,17 @@ def _write_json(out: IO[bytes], objects: Iterable[dict[str, Any]]) -> int:
     return count
 
 
+_LATENCY = ATTEMPT_EXPORT_COLUMNS.index("latency_ms")
+
+
 def _attempt_rows(store: Store, flt: DeliveryFilter) -> Iterable[tuple[Any, ...]]:
     for page in iter_attempts(store, flt):
         for row in page:
-            yield (*row[:5], format_ms(row[5]), *row[6:-1], row[-1])
+            latency = row[_LATENCY]
+            latency = (
+                round(latency, 3) if isinstance(latency, float) else latency
+            )  # 92.9, not 92.89999999999999
+            yield (*row[:5], format_ms(row[5]), *row[6:_LATENCY], latency, *row[_LATENCY + 1 : -1], row[-1])
 
 
 def _attempt_objects(store: Store, flt: DeliveryFilter) -> Iterable[dict[str, Any]]:
@@ -176,8 +183,11 @@ def export(
     data = build_report_data(store, flt, now_ms, options.slo, options.whatif_schedules)
     if "html" in formats:
         result.files.append((write_page(data, folder / "report.html", options, now_ms, store.display_url), 0))
-    scoped = data.filter
+    # The listed attempts and deliveries apply every filter asked for (a status code too), in the report's window.
+    scoped = flt.with_(since_ms=data.window.since_ms, until_ms=data.window.until_ms)
     incident_records = _frame_records(data.incidents, ["start_ms", "end_ms"])
+    for record in incident_records:
+        record["success_rate"] = round(record["success_rate"], 6)
     replay_records = _frame_records(data.replays, ["created_at"])
     tables: list[tuple[str, Sequence[str], Any, Any]] = [
         (

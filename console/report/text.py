@@ -7,6 +7,7 @@ stay: they are layout, and every format here quotes them.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from typing import Any
@@ -28,6 +29,13 @@ def printable(text: str) -> str:
     if text.isascii() and text.isprintable():  # the common case, checked in C: nothing to replace
         return text
     return _UNSAFE.sub(_picture, text)
+
+
+def esc(value: object) -> str:
+    """A value as HTML text, escaped and made printable; "" for None or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(printable(str(value)), quote=True)
 
 
 def printable_value(value: Any) -> Any:

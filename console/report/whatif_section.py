@@ -49,8 +49,10 @@ def whatif_section(
     section: Callable[[str, str, str], str],
     table: Callable[..., str],
     when: Callable[[int | None], str],
+    unapplied: tuple[str, ...] = (),
 ) -> str:
-    """HTML for the comparison; `section`, `table` and `when` (a moment as text) are the page's own."""
+    """HTML for the comparison; `section`, `table` and `when` (a moment as text) are the page's own; `unapplied`
+    names the report's filters the comparison leaves out ("payload filter (where ...)")."""
     rows = [whatif_row(p.label, f) for p in result.policies for f in p.endpoints]
     rows += [whatif_row(p.label, p.total) for p in result.policies]
     end = when(result.history_end_ms) if result.history_end_ms is not None else "-"
@@ -62,6 +64,12 @@ def whatif_section(
         f"Retry-After is not stored, so not modelled; retries after the recorded history ({end}) are pending. "
         "The model and its limits: docs/whatif.md; the same figures: hookconsole whatif --json."
     )
+    if unapplied:
+        verb = "is" if len(unapplied) == 1 else "are"
+        caption += (
+            f" The report's {' and '.join(unapplied)} {verb} not applied here: these figures count every event "
+            "type and payload."
+        )
     return section(
         "What-if retry schedules", caption, table(WHATIF_HEADERS, rows, numeric=[2, 3, 4, 5, 6, 7, 8, 9, 10])
     )

@@ -141,6 +141,29 @@ def delivery_times(store: Store, flt: DeliveryFilter) -> list[DeliveryTimes]:
     ]
 
 
+def newest_attempt(store: Store) -> int | None:
+    """The time of the newest stored attempt (attempt-time index), or None for an empty store."""
+    with store.read() as conn:
+        newest = conn.execute(select(func.max(ATTEMPT.c.attempted_at))).scalar()
+    return None if newest is None else int(newest)
+
+
+def undelivered_now(store: Store, flt: DeliveryFilter) -> dict[str, tuple[int, int]]:
+    """Per endpoint, the deliveries undelivered now whenever first tried (the filter's window is left out) and the
+    oldest one's first attempt: what `stats` without a window and the console's backlog count. One GROUP BY on the
+    undelivered index."""
+    anytime = flt.with_(since_ms=None, until_ms=None)
+    query = (
+        matching_deliveries(
+            store.dialect, anytime, D.c.endpoint_id, func.count(), func.min(D.c.first_attempt_at)
+        )
+        .where(D.c.delivered_at.is_(None))
+        .group_by(D.c.endpoint_id)
+    )
+    with store.read() as conn:
+        return {str(e): (int(n), int(oldest)) for e, n, oldest in conn.execute(query)}
+
+
 @dataclass(frozen=True)
 class BacklogCounts:
     """What the backlog over a window's buckets is made of (deliveries): open at the window's start, and per
@@ -367,10 +390,16 @@ class IncidentReach:
 
 
 def incident_reach(
-    store: Store, endpoint_id: str, start_ms: int, end_ms: int, where: str | None = None
+    store: Store,
+    endpoint_id: str,
+    start_ms: int,
+    end_ms: int,
+    where: str | None = None,
+    event_types: Sequence[str] = (),
 ) -> IncidentReach:
     """Distinct events with a failed attempt at an endpoint in [start, end) (attempt-time index), and how many of
-    their deliveries there are undelivered now; only events whose payload matches `where` when given."""
+    their deliveries there are undelivered now; only events whose payload matches `where` and of `event_types`
+    when given."""
     a = ATTEMPT
     failed = select(a.c.event_id).where(
         a.c.attempted_at >= start_ms,
@@ -379,7 +408,8 @@ def incident_reach(
         a.c.outcome != "success",
     )
     undelivered = func.coalesce(func.sum(case((D.c.delivered_at.is_(None), 1), else_=0)), 0)
-    query = matching_deliveries(store.dialect, DeliveryFilter(where=where), func.count(), undelivered).where(
+    scope = DeliveryFilter(where=where, event_types=tuple(event_types))
+    query = matching_deliveries(store.dialect, scope, func.count(), undelivered).where(
         D.c.endpoint_id == endpoint_id, D.c.event_id.in_(failed)
     )
     with store.read() as conn:

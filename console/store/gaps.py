@@ -19,7 +19,7 @@ def find_gaps(store: Store, flt: DeliveryFilter, rules: GapRules, now_ms: int) -
     flt = flt.with_(state=DeliveryState.ANY)
     with store.read() as conn:
         skipped_count, skipped = _skipped(store, conn, flt, rules.limit)
-        missing_count, missing = _missing(store, conn, flt, rules)
+        missing_count, missing = _missing(store, conn, flt, rules, now_ms - rules.in_flight_ms)
         stuck_count, stuck = _stuck(store, conn, flt, rules, now_ms)
     return GapReport(rules, now_ms, skipped_count, skipped, missing_count, missing, stuck_count, stuck)
 
@@ -70,10 +70,11 @@ def _skipped(
 
 
 def _missing(
-    store: Store, conn: Connection, flt: DeliveryFilter, rules: GapRules
+    store: Store, conn: Connection, flt: DeliveryFilter, rules: GapRules, settled_before: int
 ) -> tuple[int, tuple[MissingDelivery, ...]]:
     """Events with a payload and no delivery at an endpoint that has most of the other events of their type
-    first tried in the same hour (and at least `rules.min_received` of them)."""
+    first tried in the same hour (and at least `rules.min_received` of them). Only events first tried before
+    `settled_before` count, as candidates and as the others: younger ones may still be on their way."""
     p = store.dialect.placeholder
     # Events are placed by their first attempt anywhere; every endpoint counts as a candidate, then the
     # filter's endpoints narrow the ones reported.
@@ -94,7 +95,8 @@ def _missing(
         "  JOIN endpoint en ON en.id = d.endpoint_id"
         f"  JOIN event e ON e.event_id = d.event_id WHERE {where} AND e.payload IS NOT NULL),"
         " ev AS (SELECT event_id, MIN(event_type) AS event_type, MIN(src) AS src,"
-        f"   MIN(first_attempt_at) / {MS_PER_HOUR} AS hour FROM w GROUP BY event_id),"
+        f"   MIN(first_attempt_at) / {MS_PER_HOUR} AS hour FROM w GROUP BY event_id"
+        f"   HAVING MIN(first_attempt_at) < {p}),"
         " totals AS (SELECT hour, event_type, src, COUNT(*) AS n FROM ev GROUP BY hour, event_type, src),"
         " got AS (SELECT ev.hour, ev.event_type, ev.src, d.endpoint_id, COUNT(*) AS k FROM ev"
         "   JOIN delivery d ON d.event_id = ev.event_id JOIN endpoint en ON en.id = d.endpoint_id"
@@ -107,7 +109,7 @@ def _missing(
         " WHERE NOT EXISTS (SELECT 1 FROM delivery d2 WHERE d2.event_id = ev.event_id"
         "   AND d2.endpoint_id = x.endpoint_id)"
     )
-    all_params = [*params, rules.min_received, *expected_params]
+    all_params = [*params, settled_before, rules.min_received, *expected_params]
     count, rows = _counted(conn, inner, all_params, "hour, event_id, endpoint_id", rules.limit)
     return count, tuple(
         MissingDelivery(r[0], r[1], r[2], int(r[3]) * MS_PER_HOUR, int(r[4]), int(r[5])) for r in rows
