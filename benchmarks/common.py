@@ -117,3 +117,54 @@ def fill_tables(
         for statement in after:
             conn.execute(statement)
         print(f"  (wrote {expected:,} {label} attempts in {time.perf_counter() - started:.1f} s)", flush=True)
+
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_copy(db: Path, schema: str, tables: Sequence[str], batch: int = 10_000) -> str:
+    """A URL to a schema of the test PostgreSQL holding `tables` copied from the SQLite store `db` (kept while
+    the SQLite store is unchanged), vacuumed and analysed as autovacuum would leave a settled store."""
+    import sqlite3
+
+    import psycopg
+
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    source_id = f"{db.stat().st_size}:{db.stat().st_mtime_ns}"
+    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        done = (
+            conn.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'meta'",
+                (schema,),
+            ).fetchone()
+            and conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'bench_source'").fetchone()
+        )
+        if done and done[0] == source_id:
+            return url
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    open_store(url).close()
+    started = time.perf_counter()
+    source = sqlite3.connect(db)
+    with psycopg.connect(PG_URL.replace("+psycopg", ""), options=f"-csearch_path={schema}") as target:
+        for table in tables:
+            cursor = source.execute(f"SELECT * FROM {table}")
+            columns = ", ".join(c[0] for c in cursor.description)
+            with target.cursor() as out, out.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                while rows := cursor.fetchmany(batch):
+                    for row in rows:
+                        copy.write_row(row)
+        target.execute("INSERT INTO meta (key, value) VALUES ('bench_source', %s)", (source_id,))
+        target.commit()
+        target.autocommit = True
+        for table in tables:
+            target.execute(f"VACUUM ANALYZE {table}")
+    source.close()
+    print(f"  (copied {db.name} into PostgreSQL schema {schema} in {time.perf_counter() - started:.0f} s)")
+    return url
+
+
+def history_postgres() -> str:
+    """A URL to the 35-day store's tables that whatif and replay read, copied into PostgreSQL (cached)."""
+    tables = ("endpoint", "event", "delivery", "delivery_attempt", "rollup_minute")
+    return postgres_copy(history_stores()[35], "hc_bench_history", tables)

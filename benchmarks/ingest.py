@@ -45,7 +45,7 @@ def _bare_sqlite(path: Path) -> sqlite3.Connection:
     for pragma in (
         "journal_mode = WAL",
         "synchronous = NORMAL",
-        "temp_store = MEMORY",
+        "temp_store = FILE",
         "cache_size = -32768",
     ):
         target.execute(f"PRAGMA {pragma}")

@@ -16,10 +16,16 @@ DEFAULT = [
     "benchmarks.watch",
     "benchmarks.whatif",
     "benchmarks.impact",
+    "benchmarks.replay_plan",  # dry-run memory, 50k against 740k deliveries
+    "benchmarks.sqlite_memory",  # stats --json memory, 7 against 35 days
     "benchmarks.sources:--small",  # ~200k Svix rows: read rate against 30k/s
     "benchmarks.convoy_source",  # ~200k Convoy rows: read rate against 30k/s
 ]
-SLOW: list[str] = ["benchmarks.sources"]  # builds ~1M Svix rows on the test PostgreSQL
+SLOW: list[str] = [
+    "benchmarks.sources",  # builds ~1M Svix rows on the test PostgreSQL
+    "benchmarks.replay_plan:--large",  # dry run of ~3M deliveries (builds a 3M-attempt store once)
+    "benchmarks.sqlite_memory:--large",  # the same store's 35 days in stats --json
+]
 
 
 def main() -> None:

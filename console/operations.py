@@ -268,7 +268,8 @@ class Operations:
     @_store_call
     @_refused(ReplayError)
     def plan_replay(self, selection: ReplaySelection) -> ReplayPlan:
-        return self._replays().plan(selection)
+        """The dry run, naming the first deliveries to send even when they come after the plan's first items."""
+        return self._replays().plan(selection, first_to_send=True)
 
     @_store_call
     @_refused(ReplayError)

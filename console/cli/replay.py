@@ -159,7 +159,7 @@ def replay_group(
         ):
             return
         job_id = service.create_job(plan, origin)
-        view = _run(service, job_id, concurrency, as_json, max_tries)
+        view = _run(service, job_id, concurrency, as_json, max_tries, planned=plan.total)
     except ReplayError as exc:
         fail(str(exc))
     _finish(service, view, as_json)
@@ -230,8 +230,8 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
         click.echo(
             f"  {item.event_id}  {item.endpoint_id}  {item.event_type}  {format_ms(item.first_attempt_at_ms)}  {status}"
         )
-    if len(plan.items) > SHOWN_ITEMS:
-        click.echo(f"  ... and {fmt.count(len(plan.items) - SHOWN_ITEMS)} more")
+    if plan.total > SHOWN_ITEMS:
+        click.echo(f"  ... and {fmt.count(plan.total - SHOWN_ITEMS)} more")
     if dry_run:
         click.echo("dry run: nothing was written or sent")
 
@@ -252,10 +252,21 @@ def _progress_line(progress: RunProgress, total: int) -> None:
 
 
 def _run(
-    service: ReplayService, job_id: str, concurrency: int | None, as_json: bool, max_tries: int | None = None
+    service: ReplayService,
+    job_id: str,
+    concurrency: int | None,
+    as_json: bool,
+    max_tries: int | None = None,
+    planned: int | None = None,
 ) -> JobView:
     total = service.job(job_id).total
     show = sys.stderr.isatty() and not as_json
+    if planned is not None and total != planned:  # deliveries arrived or were delivered since the plan
+        click.echo(
+            f"note: the selection changed since it was planned: the job has {fmt.count(total)} deliveries "
+            f"(the plan had {fmt.count(planned)})",
+            err=True,
+        )
     if not as_json:
         click.echo(
             f"replay job {job_id}: sending (Ctrl-C stops after the requests in flight, twice at once; "

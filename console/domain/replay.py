@@ -108,12 +108,21 @@ class ReplayImpact:
 
 @dataclass(frozen=True)
 class ReplayPlan:
-    """The dry run: which items, per endpoint, before anything is written or sent."""
+    """The dry run: how many items, per endpoint, before anything is written or sent, and the first items (all of
+    them in a small plan): what is shown, never the whole selection."""
 
     selection: ReplaySelection
-    items: tuple[PlannedItem, ...]
+    items: tuple[PlannedItem, ...]  # the first items in plan order
     endpoints: tuple[EndpointPlan, ...]
     impact: ReplayImpact | None = None
+    first_to_send: tuple[
+        PlannedItem, ...
+    ] = ()  # the first items not skipped, in plan order (see plan_replay)
+
+    @property
+    def total(self) -> int:
+        """Every item of the plan, skipped ones included."""
+        return self.to_send + self.skipped
 
     @property
     def to_send(self) -> int:

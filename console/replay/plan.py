@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,14 @@ from console.domain.safetext import one_line
 from console.domain.urls import mask_url
 from console.endpoints import EndpointsFile, resolve_secrets, url_problem
 from console.store import Store
-from console.store.deliveries import all_deliveries
-from console.store.impact import ImpactFigures, occurred_at, replay_impact
+from console.store.impact import ImpactFigures, replay_impact
+from console.store.replay_plan import SelectedItem, endpoint_counts, first_items, selection_filter
 
 ALREADY_DELIVERED = "already delivered (--force sends it again)"
 SUPERSEDED = "superseded by {newer}, a newer event already delivered to this endpoint"
-SAMPLE = 5
+SAMPLE = 5  # superseded events named in the preview
+HELD = 100  # the first items a plan holds, to show (`replay --dry-run --json` lists them)
+SHOWN_SENDING = 10  # the first items to send a plan holds (the console names the first ones)
 ORDERED = "ordered"  # in the job's selection text: a resume keeps the order
 
 
@@ -56,50 +58,58 @@ def read_event_ids(path: Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in ids if i))
 
 
-def plan_replay(store: Store, endpoints: EndpointsFile, selection: ReplaySelection) -> ReplayPlan:
-    """The deliveries a selection matches, oldest first, checked against endpoints.toml."""
-    flt = selection.filter
-    if selection.pairs is not None:
-        flt = flt.with_(event_ids=tuple(sorted({event for event, _ in selection.pairs})))
-    rows = all_deliveries(store, flt, limit=selection.limit)
-    if selection.pairs is not None:
-        wanted = set(selection.pairs)
-        rows = [r for r in rows if r.key in wanted]
-    check_endpoints(endpoints, {r.endpoint_id for r in rows})
-    figures = replay_impact(store, flt, pairs=selection.pairs, limit=selection.limit, force=selection.force)
-    items = [
-        PlannedItem(
-            event_id=r.event_id,
-            endpoint_id=r.endpoint_id,
-            event_type=r.event_type,
-            first_attempt_at_ms=r.first_attempt_at_ms,
-            last_status_code=r.last_status_code,
-            delivered=r.delivered,
-            skip_reason=_skip_reason(r.delivered, figures.superseded.get(r.key), selection),
-            order_key=f"reward:{r.reward_id}"
-            if r.reward_id
-            else (f"user:{r.user_id}" if r.user_id else None),
-            superseded_by=figures.superseded.get(r.key),
-        )
-        for r in rows
-    ]
-    if selection.ordered:  # one key's events in the order they occurred; claims follow the plan's order
-        when = occurred_at(store, sorted({i.event_id for i in items}))
-        items.sort(key=lambda i: (when.get(i.event_id, 0), i.first_attempt_at_ms, i.event_id, i.endpoint_id))
-    sending = Counter(i.endpoint_id for i in items if i.skip_reason is None)
-    skipping = Counter(i.endpoint_id for i in items if i.skip_reason is not None)
-    latency = figures.latency_ms
-    plans = tuple(
-        EndpointPlan(
-            endpoint_id,
-            _url(endpoints, endpoint_id),
-            sending[endpoint_id],
-            skipping[endpoint_id],
-            _drain(endpoints, endpoint_id, sending[endpoint_id], latency.get(endpoint_id), selection),
-        )
-        for endpoint_id in sorted(set(sending) | set(skipping))
+def plan_replay(
+    store: Store, endpoints: EndpointsFile, selection: ReplaySelection, *, first_to_send: bool = False
+) -> ReplayPlan:
+    """The deliveries a selection matches, checked against endpoints.toml: counted per endpoint and previewed
+    in SQL, the first HELD of them (oldest first, or as `--ordered` sends them) held to show, and the first
+    SHOWN_SENDING to send among them (`first_to_send`: looked for past them when they hold fewer; a search that
+    can read much of the selection when nearly all of it is skipped)."""
+    counts = endpoint_counts(store, selection)
+    check_endpoints(endpoints, counts)
+    figures = replay_impact(
+        store,
+        selection_filter(selection),
+        pairs=selection.pairs,
+        limit=selection.limit,
+        force=selection.force,
+        sample=SAMPLE,
     )
-    return ReplayPlan(selection, tuple(items), plans, _impact(figures))
+    items = tuple(_planned(r, selection) for r in first_items(store, selection, HELD))
+    sending = tuple(i for i in items if i.skip_reason is None)[:SHOWN_SENDING]
+    latency = figures.latency_ms
+    plans = []
+    for endpoint_id, (total, delivered) in sorted(counts.items()):
+        skipped = (0 if selection.force else delivered) + (
+            figures.superseded.get(endpoint_id, 0) if selection.skip_superseded else 0
+        )
+        to_send = total - skipped
+        drain = _drain(endpoints, endpoint_id, to_send, latency.get(endpoint_id), selection)
+        plans.append(EndpointPlan(endpoint_id, _url(endpoints, endpoint_id), to_send, skipped, drain))
+    plan = ReplayPlan(selection, items, tuple(plans), _impact(figures), sending)
+    beyond = len(sending) < min(
+        SHOWN_SENDING, plan.to_send
+    )  # the first ones to send come after the items held
+    if first_to_send and beyond:
+        found = first_items(store, selection, SHOWN_SENDING, to_send_only=True)
+        plan = replace(plan, first_to_send=tuple(_planned(r, selection) for r in found))
+    return plan
+
+
+def _planned(row: SelectedItem, selection: ReplaySelection) -> PlannedItem:
+    return PlannedItem(
+        event_id=row.event_id,
+        endpoint_id=row.endpoint_id,
+        event_type=row.event_type,
+        first_attempt_at_ms=row.first_attempt_at_ms,
+        last_status_code=row.last_status_code,
+        delivered=row.delivered,
+        skip_reason=_skip_reason(row.delivered, row.superseded_by, selection),
+        order_key=f"reward:{row.reward_id}"
+        if row.reward_id
+        else (f"user:{row.user_id}" if row.user_id else None),
+        superseded_by=row.superseded_by,
+    )
 
 
 def _skip_reason(delivered: bool, newer: str | None, selection: ReplaySelection) -> str | None:
@@ -110,8 +120,14 @@ def _skip_reason(delivered: bool, newer: str | None, selection: ReplaySelection)
     return None
 
 
+def skip_reasons() -> tuple[str, str, str]:
+    """The reasons a job records for skipped items: already delivered, and the text around the newer event's
+    id for a superseded one."""
+    before, after = SUPERSEDED.split("{newer}")
+    return ALREADY_DELIVERED, before, after
+
+
 def _impact(figures: ImpactFigures) -> ReplayImpact:
-    sample = sorted(figures.superseded.items())[:SAMPLE]
     return ReplayImpact(
         deliveries=figures.deliveries,
         users=figures.users,
@@ -119,8 +135,8 @@ def _impact(figures: ImpactFigures) -> ReplayImpact:
         amounts=figures.amounts,
         oldest_ms=figures.oldest_ms,
         newest_ms=figures.newest_ms,
-        superseded=len(figures.superseded),
-        superseded_sample=tuple((event, endpoint, newer) for (event, endpoint), newer in sample),
+        superseded=sum(figures.superseded.values()),
+        superseded_sample=figures.superseded_sample,
         events=figures.events,
         missing=figures.missing,
     )

@@ -25,7 +25,14 @@ from console.domain.replay import (
 from console.domain.times import now_ms
 from console.endpoints import EndpointsFile
 from console.replay.handle import JobHandle
-from console.replay.plan import ORDERED, ReplayError, describe_selection, plan_replay, resolve_targets
+from console.replay.plan import (
+    ORDERED,
+    ReplayError,
+    describe_selection,
+    plan_replay,
+    resolve_targets,
+    skip_reasons,
+)
 from console.replay.runner import JobRunner, ProgressHook, RunOptions
 from console.replay.targets import default_operator, redirect
 from console.store import Store
@@ -51,12 +58,15 @@ class ReplayService:
             raise ReplayError("sending needs endpoints.toml (--endpoints FILE or HOOKCONSOLE_ENDPOINTS)")
         return self.endpoints
 
-    def plan(self, selection: ReplaySelection) -> ReplayPlan:
-        """The dry run: nothing is written."""
-        return plan_replay(self.store, self._config(), selection)
+    def plan(self, selection: ReplaySelection, *, first_to_send: bool = False) -> ReplayPlan:
+        """The dry run: nothing is written. `first_to_send`: look for the first items to send past the plan's
+        first items when these hold too few (see `plan_replay`)."""
+        return plan_replay(self.store, self._config(), selection, first_to_send=first_to_send)
 
     def create_job(self, plan: ReplayPlan, origin: JobOrigin | None = None) -> str:
-        """Persist the plan as a job, after checking every endpoint's secrets (and `--to`'s) resolve.
+        """Persist the plan as a job, after checking every endpoint's secrets (and `--to`'s) resolve. The job's items
+        are its selection's as they are now, inserted by the store (a delivery delivered since the plan may be
+        left out, one that failed since may be added).
         `origin`: who, why, and another target (default: the OS user, no reason, the endpoints' own URLs)."""
         if origin is None:
             origin = JobOrigin(default_operator())
@@ -66,13 +76,12 @@ class ReplayService:
         if origin.target_url is not None:
             redirect(targets, origin.target_url, origin.target_secret, self.env)
         job_id = new_job_id()
-        journal.create_job(
+        journal.create_planned_job(
             self.store,
             job_id,
             describe_selection(plan.selection),
-            plan.selection.force,
-            plan.selection.concurrency,
-            plan.items,
+            plan.selection,
+            skip_reasons(),
             now_ms(),
             origin,
         )

@@ -107,7 +107,7 @@ def _sqlite_engine(url: str, read_only: bool = False) -> Engine:
             cursor.execute("PRAGMA synchronous = NORMAL")
             # where bulk ingest's staged rows are loaded (console.store.staged)
             cursor.execute(f"ATTACH ':memory:' AS {STAGE_SCHEMA}")
-        cursor.execute("PRAGMA temp_store = MEMORY")
+        cursor.execute("PRAGMA temp_store = FILE")
         cursor.execute("PRAGMA cache_size = -32768")
         cursor.close()
         # `report --where` groups attempts by latency bucket in SQL (Dialect.latency_bucket).

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import inspect
 
 from console.domain.filters import DeliveryFilter
@@ -34,10 +33,18 @@ class ImpactFigures:
     amounts: dict[str, str] = field(default_factory=dict)  # currency ('' when none) -> total amount
     oldest_ms: int | None = None
     newest_ms: int | None = None
-    superseded: dict[tuple[str, str], str] = field(default_factory=dict)  # (event, endpoint) -> newer event
+    superseded: dict[str, int] = field(default_factory=dict)  # endpoint -> superseded deliveries to send
+    superseded_sample: tuple[tuple[str, str, str], ...] = ()  # the first (event, endpoint, newer event)
     latency_ms: dict[str, float] = field(default_factory=dict)  # endpoint -> recent mean latency
     events: int = 0  # distinct events of the selection
     missing: dict[str, int] = field(default_factory=dict)  # user/reward/amount -> events without it
+
+
+def pairs_clause(store: Store, pairs: Sequence[tuple[str, str]]) -> tuple[str, list[Any]]:
+    """The condition that keeps the deliveries `d` of these (event id, endpoint id) pairs, with its parameters."""
+    return store.dialect.in_list(
+        "(d.event_id || '|' || d.endpoint_id)", [f"{e}|{ep}" for e, ep in pairs] or [""]
+    )
 
 
 def _selection_cte(
@@ -46,9 +53,7 @@ def _selection_cte(
     """`sel` (materialised once): the deliveries of the selection to send, each with its amount as a number."""
     where, params = filter_clause(store.dialect, flt)
     if pairs is not None:
-        clause, pair_params = store.dialect.in_list(
-            "(d.event_id || '|' || d.endpoint_id)", [f"{e}|{ep}" for e, ep in pairs] or [""]
-        )
+        clause, pair_params = pairs_clause(store, pairs)
         where += f" AND {clause}"
         params += pair_params
     columns = (
@@ -89,8 +94,9 @@ def _newest(kind: str, column: str, same: str, keyed: str) -> str:
     )
 
 
-# `newest`: each pair's newer event with its time, looked up by id (a hash join would read every event)
-_SUPERSEDING = (
+# `newest`: each pair's newer event with its time, looked up by id (a hash join would read every event); `sel` the
+# deliveries to send
+SUPERSEDING = (
     "latest AS MATERIALIZED ("
     + _newest("r", "reward_id", "", "reward_id IS NOT NULL")
     + " UNION ALL "
@@ -100,13 +106,11 @@ _SUPERSEDING = (
 )
 
 
-def _superseded_rows(store: Store, n: str, num: str, dbl: str) -> str:
-    """Per kind of key, one row: the superseded events, their endpoints and the newer events as three JSON arrays
-    in step (100k rows would cost more to fetch than to find; grouping them would cost a sort)."""
-    agg = "json_agg({})::text" if store.dialect.name == "postgresql" else "json_group_array({})"
-    arrays = ", ".join(agg.format(c) for c in ("s.event_id", "s.endpoint_id", "w.newer"))
-    return " UNION ALL ".join(
-        f"SELECT 'superseded', {arrays}, {n}, {n}, {n}, {n}, {n}, {num}, {dbl} "
+# `superseded`: the deliveries of `sel` a newer event supersedes, with that event
+_SUPERSEDED = (
+    "superseded AS MATERIALIZED ("
+    + " UNION ALL ".join(
+        "SELECT s.event_id, s.endpoint_id, w.newer "
         # CROSS JOIN: SQLite reads sel first (keyed filters it) and looks up `newest`, never indexing sel
         f"FROM sel s CROSS JOIN newest w WHERE {keyed} AND w.kind = '{kind}' AND w.key_id = s.{column} "
         "AND w.endpoint_id = s.endpoint_id AND w.newer_at > s.occurred_at"
@@ -114,6 +118,20 @@ def _superseded_rows(store: Store, n: str, num: str, dbl: str) -> str:
             ("r", "reward_id", "s.reward_id IS NOT NULL"),
             ("u", "user_id", "s.reward_id IS NULL"),
         )
+    )
+    + ") "
+)
+
+
+def _superseded_rows(store: Store, n: str, num: str, dbl: str, sample: int) -> str:
+    """How many superseded deliveries each endpoint has, and the first `sample` of them by (event id, endpoint
+    id) as Python orders strings (codepoint by codepoint) with their newer events: never the whole list."""
+    binary = ' COLLATE "C"' if store.dialect.name == "postgresql" else ""
+    return (
+        f"SELECT 'superseded', endpoint_id, {_NULLS}, {_NULLS}, COUNT(*), {n}, {n}, {n}, {n}, {num}, {dbl} "
+        f"FROM superseded GROUP BY endpoint_id UNION ALL SELECT 'sample', event_id, endpoint_id, newer, {n}, {n}, "
+        f"{n}, {n}, {n}, {num}, {dbl} FROM (SELECT event_id, endpoint_id, newer FROM superseded ORDER BY "
+        f"event_id{binary}, endpoint_id{binary} LIMIT {int(sample)}) shown"
     )
 
 
@@ -127,6 +145,7 @@ def replay_impact(
     pairs: Sequence[tuple[str, str]] | None = None,
     limit: int | None = None,
     force: bool = False,
+    sample: int = 5,
 ) -> ImpactFigures:
     """The impact figures of a replay selection (see the module docstring), in one statement: the selection is
     read once, then summed, grouped by currency, checked for superseded events, and matched with latencies."""
@@ -134,7 +153,7 @@ def replay_impact(
     p = store.dialect.placeholder
     t, n, num, dbl = _NULLS, "CAST(NULL AS BIGINT)", "CAST(NULL AS NUMERIC)", "CAST(NULL AS DOUBLE PRECISION)"
     sql = (
-        f"{cte}{_SUPERSEDING}"
+        f"{cte}{SUPERSEDING}, {_SUPERSEDED}"
         # users: DISTINCT in a subquery, which PostgreSQL hashes (COUNT(DISTINCT) sorts); rewards: `latest`'s
         # reward keys, a few thousand pairs to count rather than the whole selection
         f"SELECT 'summary', {t}, {t}, {t}, COUNT(*), "
@@ -148,7 +167,7 @@ def replay_impact(
         "SUM(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN reward_id IS NULL THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN amount_n IS NULL THEN 1 ELSE 0 END), {n}, {num}, {dbl} "
         "FROM (SELECT DISTINCT event_id, user_id, reward_id, amount_n FROM sel) ev "
-        f"UNION ALL {_superseded_rows(store, n, num, dbl)} "
+        f"UNION ALL {_superseded_rows(store, n, num, dbl, sample)} "
         f"UNION ALL SELECT 'latency', r.endpoint_id, {t}, {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
         # the upper bound always holds: it tells PostgreSQL's planner this is a narrow range (an index scan)
         "SUM(r.latency_sum) FROM rollup_minute r WHERE r.bucket > (SELECT MAX(bucket) FROM rollup_minute) - "
@@ -156,6 +175,7 @@ def replay_impact(
         "AND r.endpoint_id IN (SELECT DISTINCT endpoint_id FROM sel) GROUP BY r.endpoint_id"
     )
     figures = ImpactFigures()
+    samples: list[tuple[str, str, str]] = []
     with store.read() as conn:
         if store.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL jit = off")  # compiling this statement costs more than it saves
@@ -170,31 +190,19 @@ def replay_impact(
             figures = replace(figures, events=int(n1), missing={k: int(v) for k, v in missing.items() if v})
         elif kind == "amount" and amount is not None:
             figures.amounts[t1] = _decimal(amount)
-        elif kind == "superseded" and t1 is not None:  # PostgreSQL's json_agg of no rows is NULL
-            events, endpoints, newer = (orjson.loads(a) for a in (t1, t2, t3))
-            figures.superseded.update(zip(zip(events, endpoints, strict=True), newer, strict=True))
+        elif kind == "superseded":
+            figures.superseded[t1] = int(n1)
+        elif kind == "sample":
+            samples.append((t1, t2, t3))
         elif kind == "latency" and n1:
             figures.latency_ms[t1] = float(latency_sum) / int(n1)
-    return figures
+    return replace(figures, superseded_sample=tuple(sorted(samples)))
 
 
 def _decimal(value: Any) -> str:
     number = Decimal(str(value)) if not isinstance(value, Decimal) else value
     text = format(number.quantize(Decimal("0.000001")).normalize(), "f")
     return text
-
-
-def occurred_at(store: Store, event_ids: Sequence[str]) -> dict[str, int]:
-    """When each event occurred (epoch ms): the original order `--ordered` sends one key's events in."""
-    if not event_ids:
-        return {}
-    clause, params = store.dialect.in_list("event_id", list(event_ids))
-    with store.read() as conn:
-        return dict(
-            conn.exec_driver_sql(
-                f"SELECT event_id, occurred_at FROM event WHERE {clause}", tuple(params)
-            ).fetchall()
-        )
 
 
 _INDEXES = {

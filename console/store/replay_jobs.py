@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
 
 from console.domain.records import AttemptRecord
 from console.domain.replay import (
@@ -28,9 +29,11 @@ from console.domain.replay import (
     JobState,
     JobView,
     PlannedItem,
+    ReplaySelection,
 )
 from console.store.dialect import Dialect
 from console.store.engine import Store
+from console.store.replay_plan import insert_items
 from console.store.writer import write_in_transaction
 
 
@@ -66,6 +69,38 @@ class ItemResult:
     last_error: str | None = None
 
 
+def _insert_job(
+    conn: Connection,
+    store: Store,
+    job_id: str,
+    selection: str,
+    force: bool,
+    concurrency: int,
+    total: int,
+    now_ms: int,
+    origin: JobOrigin | None,
+) -> None:
+    p = store.dialect.placeholder
+    o = origin or JobOrigin()
+    conn.exec_driver_sql(
+        "INSERT INTO replay_job (id, created_at, state, selection, force, concurrency, total, operator, reason, "
+        f"target_url, target_secret) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
+        (
+            job_id,
+            now_ms,
+            JobState.PLANNED.value,
+            selection,
+            force,
+            concurrency,
+            total,
+            o.operator,
+            o.reason,
+            o.target_url,
+            o.target_secret,
+        ),
+    )
+
+
 def create_job(
     store: Store,
     job_id: str,
@@ -76,27 +111,9 @@ def create_job(
     now_ms: int,
     origin: JobOrigin | None = None,
 ) -> None:
-    """Persist a planned job: items to send are pending, the others skipped with their reason."""
-    p = store.dialect.placeholder
-    o = origin or JobOrigin()
+    """Persist a job of these items: those to send are pending, the others skipped with their reason."""
     with store.write() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO replay_job (id, created_at, state, selection, force, concurrency, total, operator, reason, "
-            f"target_url, target_secret) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
-            (
-                job_id,
-                now_ms,
-                JobState.PLANNED.value,
-                selection,
-                force,
-                concurrency,
-                len(items),
-                o.operator,
-                o.reason,
-                o.target_url,
-                o.target_secret,
-            ),
-        )
+        _insert_job(conn, store, job_id, selection, force, concurrency, len(items), now_ms, origin)
         rows = [
             (
                 job_id,
@@ -125,6 +142,25 @@ def create_job(
             ),
             rows,
         )
+
+
+def create_planned_job(
+    store: Store,
+    job_id: str,
+    described: str,
+    selection: ReplaySelection,
+    reasons: tuple[str, str, str],
+    now_ms: int,
+    origin: JobOrigin | None = None,
+) -> int:
+    """Persist a job of every item its selection holds now, inserted in SQL in plan order (the client never
+    holds them; see console.store.replay_plan); returns how many items it has."""
+    p = store.dialect.placeholder
+    with store.write() as conn:
+        _insert_job(conn, store, job_id, described, selection.force, selection.concurrency, 0, now_ms, origin)
+        total = insert_items(conn, store, job_id, selection, reasons, now_ms)
+        conn.exec_driver_sql(f"UPDATE replay_job SET total = {p} WHERE id = {p}", (total, job_id))
+    return total
 
 
 def set_job_state(

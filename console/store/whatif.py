@@ -45,32 +45,58 @@ def history_end_ms(store: Store) -> int | None:
     return None if last is None else (int(last) + 1) * MS_PER_MINUTE
 
 
+def _first_tried(
+    store: Store,
+    until_ms: int,
+    endpoint_ids: Sequence[str],
+    start_ms: int,
+    after: tuple[int, str, str] | None,
+) -> tuple[str, list[Any]]:
+    """`FROM delivery d WHERE ...`: the deliveries first tried (scheduled) in [start, until) after `after`."""
+    p = store.dialect.placeholder
+    endpoints, endpoint_params = _endpoints(store, endpoint_ids, "d.endpoint_id")
+    keyset, keyset_params = "", list[Any]()
+    if after is not None:
+        keyset = (
+            f" AND (d.first_attempt_at > {p} OR (d.first_attempt_at = {p} AND (d.event_id > {p} OR "
+            f"(d.event_id = {p} AND d.endpoint_id > {p}))))"
+        )
+        keyset_params = [after[0], after[0], after[1], after[1], after[2]]
+    where = (
+        f"FROM delivery d WHERE d.first_attempt_at >= {p} AND d.first_attempt_at < {p} "
+        f"AND d.first_trigger = 'scheduled'{endpoints}{keyset}"
+    )
+    return where, [start_ms, until_ms, *endpoint_params, *keyset_params]
+
+
 def first_tried_pages(
     store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str], page: int = 20_000
 ) -> Iterator[list[tuple[str, int, bool, int | None]]]:
     """(endpoint_id, first_attempt_at, first attempt succeeded, delivered_at) of the deliveries whose first
-    attempt was a scheduled one in [since, until), oldest first, `page` at a time."""
-    p = store.dialect.placeholder
-    endpoints, endpoint_params = _endpoints(store, endpoint_ids, "d.endpoint_id")
-    base = (
-        f"d.first_attempt_at >= {p} AND d.first_attempt_at < {p} AND d.first_trigger = 'scheduled'{endpoints}"
-    )
-    params = [since_ms, until_ms, *endpoint_params]
+    attempt was a scheduled one in [since, until), oldest first, `page` at a time.
+
+    Keyset pages whose both ends bound the index range on `first_attempt_at`: a page starts at the last time
+    seen and ends at the time of its own last delivery (found first, by walking the index in time order), so
+    it reads its own rows and the ties at its ends, whatever the planner's sort strategy: the window is read
+    once, not once per page."""
     after: tuple[int, str, str] | None = None
+    start = since_ms
+    columns = "d.endpoint_id, d.first_attempt_at, d.first_outcome, d.delivered_at, d.event_id"
+    order = "ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id"
     while True:
-        keyset, keyset_params = "", list[Any]()
-        if after is not None:
-            keyset = (
-                f" AND (d.first_attempt_at > {p} OR (d.first_attempt_at = {p} AND (d.event_id > {p} OR "
-                f"(d.event_id = {p} AND d.endpoint_id > {p}))))"
-            )
-            keyset_params = [after[0], after[0], after[1], after[1], after[2]]
-        sql = (
-            "SELECT d.endpoint_id, d.first_attempt_at, d.first_outcome, d.delivered_at, d.event_id FROM delivery d "
-            f"WHERE {base}{keyset} ORDER BY d.first_attempt_at, d.event_id, d.endpoint_id LIMIT {int(page)}"
-        )
+        where, params = _first_tried(store, until_ms, endpoint_ids, start, after)
         with store.read() as conn:
-            rows = list(conn.exec_driver_sql(sql, (*params, *keyset_params)).fetchall())
+            end = conn.exec_driver_sql(
+                f"SELECT d.first_attempt_at {where} ORDER BY d.first_attempt_at LIMIT 1 OFFSET {int(page) - 1}",
+                tuple(params),
+            ).scalar()
+            # the page ends at its last delivery's time (ties included), or at the window's end
+            where, params = _first_tried(
+                store, until_ms if end is None else int(end) + 1, endpoint_ids, start, after
+            )
+            rows = conn.exec_driver_sql(
+                f"SELECT {columns} {where} {order} LIMIT {int(page)}", tuple(params)
+            ).fetchall()
         if not rows:
             return
         yield [(r[0], int(r[1]), r[2] == "success", None if r[3] is None else int(r[3])) for r in rows]
@@ -78,6 +104,7 @@ def first_tried_pages(
             return
         last = rows[-1]
         after = (int(last[1]), last[4], last[0])
+        start = after[0]
 
 
 def observed_peaks(store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str]) -> dict[str, int]:

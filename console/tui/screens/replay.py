@@ -158,9 +158,9 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
                 Text("-"),
                 key=e.endpoint_id,
             )
-        sending = [i for i in plan.items if i.skip_reason is None]
-        first = ", ".join(f"{i.event_id} at {i.endpoint_id}" for i in sending[:2]) + (
-            f" and {fmt.count(len(sending) - 2)} more" if len(sending) > 2 else ""
+        sending = plan.first_to_send[:2]
+        first = ", ".join(f"{i.event_id} at {i.endpoint_id}" for i in sending) + (
+            f" and {fmt.count(plan.to_send - len(sending))} more" if plan.to_send > len(sending) else ""
         )
         text = (
             f"{fmt.counted(plan.to_send, 'delivery')} to send, {fmt.count(plan.skipped)} skipped, "
