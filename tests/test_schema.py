@@ -143,7 +143,9 @@ def test_version_2_store_is_read_as_it_is_and_gains_the_endpoint_source(
 
 
 def test_a_folder_given_as_the_store_is_named(tmp_path: Path) -> None:
-    for command in (["stats"], ["ingest", str(tmp_path / "none.jsonl")]):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(orjson.dumps(log_line("evt_1")) + b"\n")
+    for command in (["stats"], ["ingest", str(log)]):
         result = run("--db", str(tmp_path), *command)
         assert result.exit_code == 1
         assert result.stderr == (

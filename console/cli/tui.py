@@ -51,8 +51,6 @@ def tui_command(refresh: float, sources: tuple[str, ...], every: float, map_path
     if sources:
         refuse_if_read_only("--follow (ingest)")
     check_url(app.db_url)  # a bad URL is one line here, not a traceback from inside the console
-    if not sources:  # only a follower creates a store: the console opens one that exists, as `stats` does
-        open_store(app.db_url, read_only=True).close()
     follower = None
     if sources:
         from console.sources.service import BackgroundFollow
@@ -62,6 +60,8 @@ def tui_command(refresh: float, sources: tuple[str, ...], every: float, map_path
         follower = BackgroundFollow(app.db_url, sources, max(every, 0.1), mapping)
     elif map_path is not None:
         fail("--map applies to --follow file sources")
+    else:  # only a follower creates a store: the console opens one that exists, as `stats` does
+        open_store(app.db_url, read_only=True).close()
     from console.tui.app import make_app
 
     console_app = make_app(
