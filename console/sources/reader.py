@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from console.domain.backoff import retry_waits
+from console.ingest.ingestor import collector_paused, young_collected
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink
 from console.sources.database import connect, db_now_ms, read_transaction
 from console.sources.dispatcher import FINAL, OPEN, Dispatcher
@@ -91,11 +92,12 @@ class SourceReader:
     def read(
         self, since_ms: int | None = None, progress: Callable[[IngestSummary], None] | None = None
     ) -> IngestSummary:
-        """Store what is new since the cursor (and what ended since); returns the running totals."""
+        """Store what is new since the cursor (and what ended since); returns the running totals. Python's
+        cycle collector is paused meanwhile, as for a file ingest (`collector_paused`)."""
         started = time.perf_counter()
         conn = self._connection()
         try:
-            with read_transaction(self.url, conn):
+            with collector_paused(), read_transaction(self.url, conn):
                 if not self._prepared:
                     self.dispatcher.prepare(conn)
                     self._prepared = True
@@ -216,6 +218,7 @@ class SourceReader:
         for key, reason in result.rejected.items():
             self._reject(f"of {key[0]} at {key[1]}", reason)
         self.rejects.flush()
+        young_collected()
 
     def _rejected(self, lines: int, rejects: Sequence[tuple[str, str]]) -> None:
         self.summary.lines += lines
