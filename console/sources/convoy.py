@@ -233,7 +233,7 @@ class ConvoySource(Dispatcher):
         return numbers
 
     def _events(self, conn: Any, created_of: dict[str, int], out: Converted) -> None:
-        wanted = self.unoffered(set(created_of))
+        wanted = self.unoffered(set(created_of), out)
         if not wanted:
             return
         rows = conn.execute(
@@ -254,7 +254,7 @@ class ConvoySource(Dispatcher):
                     )
                 )
             except LineError:
-                self.pending_offers.discard(event_id)
+                self.withdraw(event_id, out)
 
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
         cols = self.endpoint_columns

@@ -24,8 +24,10 @@ from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectS
 from console.sources.database import connect, db_now_ms, read_transaction
 from console.sources.dispatcher import FINAL, OPEN, Dispatcher
 from console.sources.url import SourceURL
+from console.sources.writes import OrderedWrites
 from console.store import Store
 from console.store.cursors import load_cursor, rename_cursor, save_cursor, write_with_cursor
+from console.store.writer import WriteResult
 
 # A row dated further ahead of the dispatcher's clock is rejected (it would hold the cursor).
 FUTURE_MS = 3_600_000
@@ -132,93 +134,109 @@ class SourceReader:
 
         # Each stored batch writes the cursor in its own transaction (`_store`); a save at the end is needed only
         # when the state changed after the last stored batch (open rows deleted meanwhile), or on a first
-        # read that stored nothing (so the source is known).
+        # read that stored nothing (so the source is known). The writes go on while the next batch is read.
         unsaved = not saved
-        listed = sorted(open_ids)
-        for start in range(0, len(listed), OPEN_CHUNK):
-            chunk = listed[start : start + OPEN_CHUNK]
-            rows = self.dispatcher.rows_by_id(conn, chunk)
-            found = {row[0] for row in rows}
-            ended = []
-            for row in rows:
-                kind = self.dispatcher.row_state(row)
-                if kind != OPEN:
-                    open_ids.discard(row[0])
-                    if kind == FINAL:
-                        ended.append(row)
-            open_ids.difference_update(set(chunk) - found)  # deleted meanwhile
-            if ended:
-                self._store(conn, ended, state())
-                unsaved = False
-            elif len(found) < len(chunk):
-                unsaved = True
-
-        settled = True
-        for rows in self.dispatcher.new_rows(
-            conn, None if since_ms is not None else after, since_ms, self.batch_size
-        ):
-            final = []
-            future: list[tuple[str, str]] = []
-            for row in rows:
-                row_id, created = row[0], row[1]
-                known = row_id in beyond or row_id in open_ids
-                if created is not None and created > too_new:
-                    created = None  # settled: it must not hold the cursor
-                    if not known:
-                        future.append((row_id, "created_at: more than 1 h ahead of the dispatcher's clock"))
-                elif not known:
+        writes = OrderedWrites()
+        try:
+            listed = sorted(open_ids)
+            for start in range(0, len(listed), OPEN_CHUNK):
+                chunk = listed[start : start + OPEN_CHUNK]
+                rows = self.dispatcher.rows_by_id(conn, chunk)
+                found = {row[0] for row in rows}
+                ended = []
+                for row in rows:
                     kind = self.dispatcher.row_state(row)
-                    if kind == OPEN:
-                        open_ids.add(row_id)
-                    elif kind == FINAL:
-                        final.append(row)
-                if after is not None and row_id <= after:
-                    continue  # re-read for --since: the cursor is past it already
-                if settled and (created is None or created < settle_before):
-                    after = row_id
-                    beyond.discard(row_id)
-                else:
-                    settled = False
-                    if row_id not in open_ids:
-                        beyond.add(row_id)
-            beyond = {b for b in beyond if after is None or b > after}
-            self._store(conn, final, state(), future)
-            unsaved = False
-            if progress is not None:
-                progress(self.summary)
-            if self.stop is not None and self.stop.is_set():
-                break  # the cursor already covers every batch written
+                    if kind != OPEN:
+                        open_ids.discard(row[0])
+                        if kind == FINAL:
+                            ended.append(row)
+                open_ids.difference_update(set(chunk) - found)  # deleted meanwhile
+                if ended:
+                    self._store(conn, writes, ended, state())
+                    unsaved = False
+                elif len(found) < len(chunk):
+                    unsaved = True
+
+            settled = True
+            for rows in self.dispatcher.new_rows(
+                conn, None if since_ms is not None else after, since_ms, self.batch_size
+            ):
+                final = []
+                future: list[tuple[str, str]] = []
+                for row in rows:
+                    row_id, created = row[0], row[1]
+                    known = row_id in beyond or row_id in open_ids
+                    if created is not None and created > too_new:
+                        created = None  # settled: it must not hold the cursor
+                        if not known:
+                            future.append(
+                                (row_id, "created_at: more than 1 h ahead of the dispatcher's clock")
+                            )
+                    elif not known:
+                        kind = self.dispatcher.row_state(row)
+                        if kind == OPEN:
+                            open_ids.add(row_id)
+                        elif kind == FINAL:
+                            final.append(row)
+                    if after is not None and row_id <= after:
+                        continue  # re-read for --since: the cursor is past it already
+                    if settled and (created is None or created < settle_before):
+                        after = row_id
+                        beyond.discard(row_id)
+                    else:
+                        settled = False
+                        if row_id not in open_ids:
+                            beyond.add(row_id)
+                beyond = {b for b in beyond if after is None or b > after}
+                self._store(conn, writes, final, state(), future)
+                unsaved = False
+                if progress is not None:
+                    progress(self.summary)
+                if self.stop is not None and self.stop.is_set():
+                    break  # the cursor covers every batch written (the last one is being written)
+            writes.drain(failing=False)
+        except BaseException:
+            writes.drain(failing=True)
+            raise
+        finally:
+            self.dispatcher.abandoned()
+        if progress is not None:
+            progress(self.summary)
         if unsaved:
             save_cursor(self.store, self.url.key, state())
 
     def _store(
         self,
         conn: Any,
+        writes: OrderedWrites,
         rows: Sequence[tuple[Any, ...]],
         state: dict[str, Any],
         rejected: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Write the records of final `rows` and the cursor `state` in one transaction; `rejected` rows (id,
-        reason) are counted and reported once that transaction commits."""
+        """Hand `writes` the records of final `rows` and the cursor `state`, to write in one transaction;
+        `rejected` rows (id, reason) are counted and reported once that transaction commits."""
         converted = self.dispatcher.convert(conn, rows) if rows else None
+        store, key = self.store, self.url.key
         if converted is None:
-            save_cursor(self.store, self.url.key, state)
-            self._rejected(len(rejected), rejected)
+            writes.submit(
+                lambda: save_cursor(store, key, state), lambda _: self._rejected(len(rejected), rejected)
+            )
             return
-        try:
-            result = write_with_cursor(self.store, self.url.key, state, converted.attempts, converted.events)
-        except BaseException:
-            self.dispatcher.committed(False)
-            raise
-        self.dispatcher.committed(True)
-        summary = self.summary
-        self._rejected(len(rows) + len(rejected), [*rejected, *converted.rejects])
-        summary.accepted += result.inserted
-        summary.duplicates += result.duplicates
-        for key, reason in result.rejected.items():
-            self._reject(f"of {key[0]} at {key[1]}", reason)
-        self.rejects.flush()
-        young_collected()
+
+        def stored(result: WriteResult) -> None:
+            self.dispatcher.committed(converted)
+            summary = self.summary
+            self._rejected(len(rows) + len(rejected), [*rejected, *converted.rejects])
+            summary.accepted += result.inserted
+            summary.duplicates += result.duplicates
+            for natural, reason in result.rejected.items():
+                self._reject(f"of {natural[0]} at {natural[1]}", reason)
+            self.rejects.flush()
+            young_collected()
+
+        writes.submit(
+            lambda: write_with_cursor(store, key, state, converted.attempts, converted.events), stored
+        )
 
     def _rejected(self, lines: int, rejects: Sequence[tuple[str, str]]) -> None:
         self.summary.lines += lines
