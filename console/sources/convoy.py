@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from console.domain.outcomes import Trigger
-from console.ingest.lines import LineError
+from console.ingest.lines import RESPONSE_EXCERPT_BYTES, LineError
 from console.ingest.sources import SourceError
 from console.sources.database import check_tables, epoch_ms
 from console.sources.dispatcher import FINAL, SKIP, Converted, Dispatcher, ImportedEndpoint
@@ -28,6 +28,9 @@ from console.sources.records import build_attempt, build_event, failed_despite, 
 from console.sources.tenants import resolve_scope
 
 SHAPE = "a Convoy server database (schema convoy: events, event_deliveries, delivery_attempts, endpoints; Convoy 24.x-26.x)"
+# How much of a response body is read: the bytes its stored excerpt can hold, and 3 more, so the excerpt is the
+# one the whole body gives (a character or invalid sequence cut at the end lies past the excerpt's end).
+EXCERPT_READ = RESPONSE_EXCERPT_BYTES + 3
 _CROCKFORD = {c: i for i, c in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")}
 
 
@@ -105,7 +108,8 @@ class ConvoySource(Dispatcher):
         self.select = (
             f"SELECT a.id, {epoch_ms('a.created_at')}, d.event_id, a.endpoint_id, a.http_status, a.error, "
             "CASE WHEN a.responded_at IS NOT NULL AND a.requested_at IS NOT NULL THEN "
-            "greatest(0, extract(epoch FROM (a.responded_at - a.requested_at)) * 1000)::float8 END, a.response_data, "
+            "greatest(0, extract(epoch FROM (a.responded_at - a.requested_at)) * 1000)::float8 END, "
+            f"substring(a.response_data FROM 1 FOR {EXCERPT_READ}), "
             "e.event_type, (a.deleted_at IS NOT NULL OR d.deleted_at IS NOT NULL OR e.deleted_at IS NOT NULL), "
             "a.status, d.id IS NOT NULL AND e.id IS NOT NULL, a.project_id "
             f"FROM {self.table('delivery_attempts')} a "
