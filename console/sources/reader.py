@@ -9,6 +9,7 @@ The cursor (kept in the store, written in the same transaction as the attempts i
 - `open`: ids of attempts still pending or sending. They are read again on every pass and stored when they
   have ended (Svix updates such rows in place).
 Nothing is counted twice either way: the natural key `(event_id, endpoint_id, attempt, trigger)` holds.
+Each batch is written (with its cursor) while the next one is read (`console.sources.writes`).
 """
 
 from __future__ import annotations
