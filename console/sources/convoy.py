@@ -241,7 +241,8 @@ class ConvoySource(Dispatcher):
         if not wanted:
             return
         rows = conn.execute(
-            f"SELECT id, event_type, {epoch_ms('created_at')}, data, raw FROM {self.table('events')} WHERE id = ANY(%s)",
+            f"SELECT id, event_type, {epoch_ms('created_at')}, data, CASE WHEN data IS NULL THEN raw END "
+            f"FROM {self.table('events')} WHERE id = ANY(%s)",
             (wanted,),
         ).fetchall()
         paths = self.url.field_paths
