@@ -8,10 +8,18 @@ from typing import Any
 import pytest
 
 from console.ingest.lines import RESPONSE_EXCERPT_BYTES
-from tests.source_tables import ingest_json, source_url
-from tests.test_source_convoy import T0, convoy  # noqa: F401  (the fixture)
+from tests.convoy_server import ConvoyTables
+from tests.source_tables import dispatcher_schema, ingest_json, source_url
+from tests.test_source_convoy import PROJECTS, T0
 
 pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def convoy() -> Any:
+    with dispatcher_schema("convoy") as (conn, schema):
+        yield ConvoyTables(conn, PROJECTS), schema
+
 
 N = RESPONSE_EXCERPT_BYTES
 BODIES = [
@@ -24,7 +32,7 @@ BODIES = [
 
 def test_long_response_bodies_keep_the_excerpt_of_the_whole_body(
     sqlite_store: Any,
-    convoy: Any,  # noqa: F811
+    convoy: Any,
 ) -> None:
     tables, schema = convoy
     event_id = tables.event("proj_shop", T0, b'{"n":1}')

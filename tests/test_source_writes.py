@@ -12,17 +12,24 @@ import pytest
 
 from console.sources.service import open_reader
 from console.store import open_store
-from tests.helpers import table_count
-from tests.source_tables import assert_stats_match, source_url
-from tests.test_source_convoy import convoy, finals, populate  # noqa: F401  (the fixture)
+from tests.convoy_server import ConvoyTables
+from tests.helpers import table_count, wait_until
+from tests.source_tables import assert_stats_match, dispatcher_schema, source_url
+from tests.test_source_convoy import PROJECTS, finals, populate
 
 pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def convoy() -> Any:
+    with dispatcher_schema("convoy") as (conn, schema):
+        yield ConvoyTables(conn, PROJECTS), schema
 
 
 def test_a_write_failing_mid_pass_loses_nothing(
     tmp_path: Path,
     convoy: Any,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import console.store.engine
 
@@ -41,6 +48,7 @@ def test_a_write_failing_mid_pass_loses_nothing(
         nonlocal batches
         batches += 1
         if batches == 1:
+            wait_until(lambda: table_count(store, "delivery_attempt") > 0)
             locker.execute("BEGIN EXCLUSIVE")
 
     try:
