@@ -17,7 +17,7 @@ DEFAULT = [
     "benchmarks.whatif",
     "benchmarks.impact",
     "benchmarks.sources:--small",  # ~200k Svix rows: read rate against 30k/s
-    "benchmarks.convoy_source",  # ~200k Convoy rows: read rate against 30k/s
+    "benchmarks.convoy_source",  # ~200k Convoy rows: read rate against 30k/s and the JSON Lines ingest
 ]
 SLOW: list[str] = ["benchmarks.sources"]  # builds ~1M Svix rows on the test PostgreSQL
 
