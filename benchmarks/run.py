@@ -19,7 +19,7 @@ DEFAULT = [
     "benchmarks.replay_plan",  # dry-run memory, 50k against 740k deliveries
     "benchmarks.sqlite_memory",  # stats --json memory, 7 against 35 days
     "benchmarks.sources:--small",  # ~200k Svix rows: read rate against 30k/s
-    "benchmarks.convoy_source",  # ~200k Convoy rows: read rate against 30k/s
+    "benchmarks.convoy_source",  # ~200k Convoy rows: read rate against 30k/s and the JSON Lines ingest
 ]
 SLOW: list[str] = [
     "benchmarks.sources",  # builds ~1M Svix rows on the test PostgreSQL

@@ -402,6 +402,7 @@ def test_reads_run_in_read_only_transactions_with_a_timeout(svix: Any) -> None:
         with pytest.raises(SourceError, match="read-only transaction"), read_transaction(url, conn):
             assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "on"
             assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
+            assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == "0"
             conn.execute(f"CREATE TABLE {schema}.written (x int)")
     finally:
         conn.close()

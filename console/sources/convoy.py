@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from console.domain.outcomes import Trigger
-from console.ingest.lines import LineError
+from console.ingest.lines import RESPONSE_EXCERPT_BYTES, LineError
 from console.ingest.sources import SourceError
 from console.sources.database import can_read, check_tables, epoch_ms
 from console.sources.dispatcher import FINAL, SKIP, Converted, Dispatcher, ImportedEndpoint
@@ -29,17 +29,33 @@ from console.sources.records import build_attempt, build_event, failed_despite, 
 from console.sources.tenants import resolve_scope
 
 SHAPE = "a Convoy server database (schema convoy: events, event_deliveries, delivery_attempts, endpoints; Convoy 24.x-26.x)"
+# How much of a response body is read: the bytes its stored excerpt can hold, and 3 more, so the excerpt is the
+# one the whole body gives (a character or invalid sequence cut at the end lies past the excerpt's end).
+EXCERPT_READ = RESPONSE_EXCERPT_BYTES + 3
 _CROCKFORD = {c: i for i, c in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")}
+
+
+# Status lines seen (`503 Service Unavailable` -> 503): a server writes a few dozen of them, over and over.
+_STATUS_CODES: dict[str, int] = {}
+_STATUS_CODES_MAX = 1_000
 
 
 def status_code_of(text: str | None) -> int | None:
     """`503 Service Unavailable` -> 503; None when no response came. ValueError for anything else."""
-    if text is None or not text.strip():
+    if text is None:
+        return None
+    code = _STATUS_CODES.get(text)
+    if code is not None:
+        return code
+    if not text.strip():
         return None
     head = text.strip().split(None, 1)[0]
     if not head.isdigit():
         raise ValueError(text)
-    return int(head)
+    if len(_STATUS_CODES) >= _STATUS_CODES_MAX:
+        _STATUS_CODES.clear()
+    code = _STATUS_CODES[text] = int(head)
+    return code
 
 
 def ulid_ms(text: str | None) -> int | None:
@@ -88,7 +104,8 @@ class ConvoySource(Dispatcher):
         self.select = (
             f"SELECT a.id, {epoch_ms('a.created_at')}, d.event_id, a.endpoint_id, a.http_status, a.error, "
             "CASE WHEN a.responded_at IS NOT NULL AND a.requested_at IS NOT NULL THEN "
-            "greatest(0, extract(epoch FROM (a.responded_at - a.requested_at)) * 1000)::float8 END, a.response_data, "
+            "greatest(0, extract(epoch FROM (a.responded_at - a.requested_at)) * 1000)::float8 END, "
+            f"substring(a.response_data FROM 1 FOR {EXCERPT_READ}), "
             "e.event_type, (a.deleted_at IS NOT NULL OR d.deleted_at IS NOT NULL OR e.deleted_at IS NOT NULL), "
             "a.status, d.id IS NOT NULL AND e.id IS NOT NULL, a.project_id "
             f"FROM {self.table('delivery_attempts')} a "
@@ -137,8 +154,9 @@ class ConvoySource(Dispatcher):
 
     def convert(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> Converted:
         out = Converted()
-        numbers = self._numbers(conn, rows)
+        later = self._numbers(conn, rows)
         created_of: dict[str, int] = {}
+        attempts, rejects, scheduled = out.attempts, out.rejects, Trigger.SCHEDULED
         for index, row in enumerate(rows):
             (row_id, created, event_id, endpoint_id, http_status, error, latency, response, event_type) = row[
                 :9
@@ -158,40 +176,45 @@ class ConvoySource(Dispatcher):
                 error_text = (error or None) if code is None else None
                 if succeeded is False:
                     code, error_text = failed_despite(code, error or None)
-                body = bytes(response).decode(errors="replace") if response else None
-                out.attempts.append(
+                attempts.append(
                     build_attempt(
                         event_id,
                         event_type,
                         endpoint_id,
-                        numbers.get(index, 0),
+                        later.get(index, 1),
                         created,
                         code,
                         latency,
                         error_text,
-                        Trigger.SCHEDULED,
-                        body,
+                        scheduled,
+                        bytes(response).decode(errors="replace") if response else None,
                     )
                 )
-                created_of.setdefault(event_id, created)
+                if event_id not in created_of:
+                    created_of[event_id] = created
             except LineError as exc:
-                out.rejects.append((row_id, str(exc)))
+                rejects.append((row_id, str(exc)))
         self._events(conn, created_of, out)
         return out
 
     def _numbers(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> dict[int, int]:
-        """Each row's rank by (created_at, id) among the attempts of its event at its endpoint, deleted ones
-        included (numbers never shift when a row is soft-deleted later), keyed by the row's index in `rows`:
-        two rows sharing an id (possible in a partitioned table) keep a number each."""
+        """The numbers of the rows that are not the first attempt of their event at their endpoint, keyed by
+        the row's index in `rows` (a row left out is number 1): each one's rank by (created_at, id) among
+        those attempts, deleted ones included (numbers never shift when a row is soft-deleted later). Only
+        ranks above 1 come back, since most attempts are first ones; two rows sharing an id (possible in a
+        partitioned table) keep a number each."""
         if not any(r[11] and r[1] is not None for r in rows):
             return {}
         projects = sorted({r[12] for r in rows})
         query = (
-            "SELECT a.id, " + epoch_ms("a.created_at") + ", row_number() OVER ("
+            "SELECT id, created, rn FROM (SELECT a.id, "
+            + epoch_ms("a.created_at")
+            + " AS created, row_number() OVER ("
             "PARTITION BY d.event_id, a.endpoint_id ORDER BY a.created_at, a.id, a.ctid) AS rn"
             f" FROM {self.table('delivery_attempts')} a JOIN {self.table('event_deliveries')} d"
             " ON d.id = a.event_delivery_id AND d.project_id = a.project_id"
             " WHERE d.event_id = ANY(%s) AND a.project_id = ANY(%s) AND d.project_id = ANY(%s)"
+            ") ranked WHERE rn > 1"
         )
         ranks: dict[tuple[str, int], list[int]] = {}
         for attempt_id, created, rank in conn.execute(
@@ -199,18 +222,23 @@ class ConvoySource(Dispatcher):
         ).fetchall():
             ranks.setdefault((attempt_id, created), []).append(rank)
         numbers: dict[int, int] = {}
+        if not ranks:
+            return numbers
+        ids = {key[0] for key in ranks}
         for index, row in enumerate(rows):
-            found = ranks.get((row[0], row[1]))
-            if found:
-                numbers[index] = found.pop(0)
+            if row[0] in ids:
+                found = ranks.get((row[0], row[1]))
+                if found:
+                    numbers[index] = found.pop(0)
         return numbers
 
     def _events(self, conn: Any, created_of: dict[str, int], out: Converted) -> None:
-        wanted = self.unoffered(set(created_of))
+        wanted = self.unoffered(set(created_of), out)
         if not wanted:
             return
         rows = conn.execute(
-            f"SELECT id, event_type, {epoch_ms('created_at')}, data, raw FROM {self.table('events')} WHERE id = ANY(%s)",
+            f"SELECT id, event_type, {epoch_ms('created_at')}, data, CASE WHEN data IS NULL THEN raw END "
+            f"FROM {self.table('events')} WHERE id = ANY(%s)",
             (wanted,),
         ).fetchall()
         paths = self.url.field_paths
@@ -227,7 +255,7 @@ class ConvoySource(Dispatcher):
                     )
                 )
             except LineError:
-                self.pending_offers.discard(event_id)
+                self.withdraw(event_id, out)
 
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
         return convoy_endpoints(conn, self.url, self.scope_ids, SHAPE)

@@ -41,12 +41,15 @@ def first_line(url: SourceURL, exc: BaseException) -> str:
 
 @contextmanager
 def read_transaction(url: SourceURL, conn: Any) -> Iterator[Any]:
-    """One read-only snapshot with a statement timeout; driver errors become SourceError."""
+    """One read-only snapshot with a statement timeout and no parallel workers (a reader in the background
+    keeps to one process of the dispatcher's server; its per-batch queries are small); driver errors become
+    SourceError."""
     import psycopg
 
     try:
         with conn.transaction():
             conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             yield conn
     except psycopg.errors.InsufficientPrivilege as exc:
         raise SourceError(

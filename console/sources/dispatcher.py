@@ -27,6 +27,7 @@ class Converted:
     attempts: list[AttemptRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)
+    offered: set[str] = field(default_factory=set)  # the events this batch offers the store (`unoffered`)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Dispatcher(ABC):
     def __init__(self, url: SourceURL) -> None:
         self.url = url
         self.offered: set[str] = set()
-        self.pending_offers: set[str] = set()  # offered in the write under way; kept once it commits
+        self.pending_offers: set[str] = set()  # offered by writes under way; kept once each commits
         self.select = ""  # `SELECT ... FROM attempts a JOIN ...`, set by `prepare`
         self.scope_column = ""  # the column (in `select`) that `app=` / `project=` / `org=` selects on
         self.scope_ids: list[str] | None = None  # the tenants to read; None: all
@@ -133,19 +134,30 @@ class Dispatcher(ABC):
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
         """The dispatcher's endpoints, for `endpoints import`."""
 
-    def unoffered(self, event_ids: set[str]) -> list[str]:
-        """The event ids not offered to the store yet by this process; they count as offered once the write
-        that carries them commits (`committed`), so a failed write offers them again."""
-        fresh = sorted(event_ids - self.offered)
+    def unoffered(self, event_ids: set[str], out: Converted) -> list[str]:
+        """The event ids neither offered to the store by this process nor by a write under way, which `out`
+        (a batch's records) then offers; they count as offered once the write carrying them commits
+        (`committed`), so a failed write offers them again."""
+        fresh = sorted(event_ids - self.offered - self.pending_offers)
         self.pending_offers.update(fresh)
+        out.offered.update(fresh)
         return fresh
 
-    def committed(self, stored: bool) -> None:
-        """The write of the last converted batch committed (`stored`) or failed."""
-        if stored:
-            if len(self.offered) + len(self.pending_offers) > OFFERED_LIMIT:
-                self.offered.clear()
-            self.offered.update(self.pending_offers)
+    def withdraw(self, event_id: str, out: Converted) -> None:
+        """`out` does not offer this event after all (it cannot be stored: its attempts are rejected too)."""
+        self.pending_offers.discard(event_id)
+        out.offered.discard(event_id)
+
+    def committed(self, out: Converted) -> None:
+        """The write of the batch `out` committed: the events it offered count as offered."""
+        if len(self.offered) + len(out.offered) > OFFERED_LIMIT:
+            self.offered.clear()
+        self.offered.update(out.offered)
+        self.pending_offers.difference_update(out.offered)
+
+    def abandoned(self) -> None:
+        """No write is under way any more (a pass ended, or failed with one of its writes): the events offered
+        by writes that did not commit are offered again."""
         self.pending_offers.clear()
 
 

@@ -9,6 +9,7 @@ The cursor (kept in the store, written in the same transaction as the attempts i
 - `open`: ids of attempts still pending or sending. They are read again on every pass and stored when they
   have ended (Svix updates such rows in place).
 Nothing is counted twice either way: the natural key `(event_id, endpoint_id, attempt, trigger)` holds.
+Each batch is written (with its cursor) while the next one is read (`console.sources.writes`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from urllib.parse import unquote, urlsplit
 from console.domain.safetext import one_line
 from console.domain.urls import mask_url
 from console.ingest.follower import store_failure
+from console.ingest.ingestor import collector_paused, young_collected
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink
 from console.sources.database import connect, db_now_ms, read_transaction
 from console.sources.dispatcher import FINAL, OPEN, Dispatcher
 from console.sources.url import SourceURL
+from console.sources.writes import OrderedWrites
 from console.store import Store
 from console.store.cursors import load_cursor, rename_cursor, save_cursor, write_with_cursor
+from console.store.writer import WriteResult
 
 # A row dated further ahead of the dispatcher's clock is rejected (it would hold the cursor).
 FUTURE_MS = 3_600_000
@@ -93,11 +97,12 @@ class SourceReader:
     def read(
         self, since_ms: int | None = None, progress: Callable[[IngestSummary], None] | None = None
     ) -> IngestSummary:
-        """Store what is new since the cursor (and what ended since); returns the running totals."""
+        """Store what is new since the cursor (and what ended since); returns the running totals. Python's
+        cycle collector is paused meanwhile, as for a file ingest (`collector_paused`)."""
         started = time.perf_counter()
         conn = self._connection()
         try:
-            with read_transaction(self.url, conn):
+            with collector_paused(), read_transaction(self.url, conn):
                 if not self._prepared:
                     self.dispatcher.prepare(conn)
                     self._prepared = True
@@ -132,97 +137,112 @@ class SourceReader:
 
         # Each stored batch writes the cursor in its own transaction (`_store`); a save at the end is needed only
         # when the state changed after the last stored batch (open rows deleted meanwhile), or on a first
-        # read that stored nothing (so the source is known).
+        # read that stored nothing (so the source is known). The writes go on while the next batch is read.
         unsaved = not saved
-        listed = sorted(open_ids)
-        for start in range(0, len(listed), OPEN_CHUNK):
-            chunk = listed[start : start + OPEN_CHUNK]
-            rows = self.dispatcher.rows_by_id(conn, chunk)
-            found = {row[0] for row in rows}
-            ended = []
-            for row in rows:
-                kind = self.dispatcher.row_state(row)
-                if kind != OPEN:
-                    open_ids.discard(row[0])
-                    if kind == FINAL:
-                        ended.append(row)
-            open_ids.difference_update(set(chunk) - found)  # deleted meanwhile
-            if ended:
-                self._store(conn, ended, state())
-                unsaved = False
-            elif len(found) < len(chunk):
-                unsaved = True
-
-        settled = True
-        for rows in self.dispatcher.new_rows(
-            conn, None if since_ms is not None else after, since_ms, self.batch_size
-        ):
-            final = []
-            future: list[tuple[str, str]] = []
-            for row in rows:
-                row_id, created = row[0], row[1]
-                known = row_id in beyond or row_id in open_ids
-                if created is not None and created > too_new:
-                    created = None  # settled: it must not hold the cursor
-                    if not known:
-                        future.append((row_id, "created_at: more than 1 h ahead of the dispatcher's clock"))
-                elif not known:
+        writes = OrderedWrites()
+        try:
+            listed = sorted(open_ids)
+            for start in range(0, len(listed), OPEN_CHUNK):
+                chunk = listed[start : start + OPEN_CHUNK]
+                rows = self.dispatcher.rows_by_id(conn, chunk)
+                found = {row[0] for row in rows}
+                ended = []
+                for row in rows:
                     kind = self.dispatcher.row_state(row)
-                    if kind == OPEN:
-                        open_ids.add(row_id)
-                    elif kind == FINAL:
-                        final.append(row)
-                if after is not None and row_id <= after:
-                    continue  # re-read for --since: the cursor is past it already
-                if settled and (created is None or created < settle_before):
-                    after = row_id
-                    beyond.discard(row_id)
-                else:
-                    settled = False
-                    if row_id not in open_ids:
-                        beyond.add(row_id)
-            beyond = {b for b in beyond if after is None or b > after}
-            self._store(conn, final, state(), future)
-            unsaved = False
-            if progress is not None:
-                progress(self.summary)
-            if self.stop is not None and self.stop.is_set():
-                break  # the cursor already covers every batch written
+                    if kind != OPEN:
+                        open_ids.discard(row[0])
+                        if kind == FINAL:
+                            ended.append(row)
+                open_ids.difference_update(set(chunk) - found)  # deleted meanwhile
+                if ended:
+                    self._store(conn, writes, ended, state())
+                    unsaved = False
+                elif len(found) < len(chunk):
+                    unsaved = True
+
+            settled = True
+            for rows in self.dispatcher.new_rows(
+                conn, None if since_ms is not None else after, since_ms, self.batch_size
+            ):
+                final = []
+                future: list[tuple[str, str]] = []
+                for row in rows:
+                    row_id, created = row[0], row[1]
+                    known = row_id in beyond or row_id in open_ids
+                    if created is not None and created > too_new:
+                        created = None  # settled: it must not hold the cursor
+                        if not known:
+                            future.append(
+                                (row_id, "created_at: more than 1 h ahead of the dispatcher's clock")
+                            )
+                    elif not known:
+                        kind = self.dispatcher.row_state(row)
+                        if kind == OPEN:
+                            open_ids.add(row_id)
+                        elif kind == FINAL:
+                            final.append(row)
+                    if after is not None and row_id <= after:
+                        continue  # re-read for --since: the cursor is past it already
+                    if settled and (created is None or created < settle_before):
+                        after = row_id
+                        beyond.discard(row_id)
+                    else:
+                        settled = False
+                        if row_id not in open_ids:
+                            beyond.add(row_id)
+                beyond = {b for b in beyond if after is None or b > after}
+                self._store(conn, writes, final, state(), future)
+                unsaved = False
+                if progress is not None:
+                    progress(self.summary)
+                if self.stop is not None and self.stop.is_set():
+                    break  # the cursor covers every batch written (the last one is being written)
+            writes.drain(failing=False)
+        except BaseException:
+            writes.drain(failing=True)
+            raise
+        finally:
+            self.dispatcher.abandoned()
+        if progress is not None:
+            progress(self.summary)
         if unsaved:
             save_cursor(self.store, self.url.key, state())
 
     def _store(
         self,
         conn: Any,
+        writes: OrderedWrites,
         rows: Sequence[tuple[Any, ...]],
         state: dict[str, Any],
         rejected: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Write the records of final `rows` and the cursor `state` in one transaction; `rejected` rows (id,
-        reason) are counted and reported once that transaction commits."""
+        """Hand `writes` the records of final `rows` and the cursor `state`, to write in one transaction;
+        `rejected` rows (id, reason) are counted and reported once that transaction commits."""
         converted = self.dispatcher.convert(conn, rows) if rows else None
+        store, key = self.store, self.url.key
         if converted is None:
-            save_cursor(self.store, self.url.key, state)
-            self._rejected(len(rejected), rejected)
+            writes.submit(
+                lambda: save_cursor(store, key, state), lambda _: self._rejected(len(rejected), rejected)
+            )
             return
         unlabelled = {a.endpoint_id for a in converted.attempts} - self._labelled
         labels = self.dispatcher.sources_of(conn, sorted(unlabelled)) if unlabelled else {}
-        try:
-            result = write_with_cursor(
-                self.store, self.url.key, state, converted.attempts, converted.events, labels
-            )
-        except BaseException:
-            self.dispatcher.committed(False)
-            raise
-        self.dispatcher.committed(True)
-        self._labelled |= unlabelled
-        summary = self.summary
-        self._rejected(len(rows) + len(rejected), [*rejected, *converted.rejects])
-        summary.accepted += result.inserted
-        summary.duplicates += result.duplicates
-        for key, reason in result.rejected.items():
-            self._reject(f"of {key[0]} at {key[1]}", reason)
-        self.rejects.flush()
+
+        def stored(result: WriteResult) -> None:
+            self.dispatcher.committed(converted)
+            self._labelled |= unlabelled
+            summary = self.summary
+            self._rejected(len(rows) + len(rejected), [*rejected, *converted.rejects])
+            summary.accepted += result.inserted
+            summary.duplicates += result.duplicates
+            for natural, reason in result.rejected.items():
+                self._reject(f"of {natural[0]} at {natural[1]}", reason)
+            self.rejects.flush()
+            young_collected()
+
+        writes.submit(
+            lambda: write_with_cursor(store, key, state, converted.attempts, converted.events, labels), stored
+        )
 
     def _rejected(self, lines: int, rejects: Sequence[tuple[str, str]]) -> None:
         self.summary.lines += lines

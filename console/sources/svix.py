@@ -185,7 +185,7 @@ class SvixSource(Dispatcher):
         return {row_id: (sched + rn if trigger == MANUAL else rn) for row_id, trigger, rn, sched in result}
 
     def _events(self, conn: Any, created_of: dict[str, int], out: Converted) -> None:
-        wanted = self.unoffered(set(created_of))
+        wanted = self.unoffered(set(created_of), out)
         if not wanted:
             return
         content = "c.payload" if self.has_content else "NULL::bytea"
@@ -214,7 +214,7 @@ class SvixSource(Dispatcher):
                     )
                 )
             except LineError:
-                self.pending_offers.discard(msg_id)  # its attempts were rejected for the same reason
+                self.withdraw(msg_id, out)  # its attempts were rejected for the same reason
 
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
         if not self.endpoint_table:
