@@ -392,7 +392,7 @@ def test_the_preview_says_which_business_fields_no_payload_holds(store: Store, t
 
 
 def test_one_of_a_kind_reads_in_the_singular(store: Store, tmp_path: Path) -> None:
-    """ "impact: 1 users, 1 rewards" and "Send 1 deliveries to 1 endpoint(s)?" read as a person would write them."""
+    """ "impact: 1 users, 1 rewards" and "1 endpoint(s)" read as a person would write them."""
     seed(
         store,
         tmp_path,
@@ -401,3 +401,4 @@ def test_one_of_a_kind_reads_in_the_singular(store: Store, tmp_path: Path) -> No
     config = write_endpoints(tmp_path, 9, [SPEC])
     text = run("--db", store.url, "--endpoints", str(config), "replay", "--dry-run")
     assert "impact: 1 user, 1 reward; amounts: -" in text.stdout.splitlines()
+    assert text.stdout.startswith("replay plan: 1 to send, 0 skipped, 1 endpoint\n")

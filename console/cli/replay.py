@@ -213,7 +213,7 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
         click.echo(f"nothing matches the selection ({plan.selection.filter.describe()}); nothing to replay")
         return
     click.echo(
-        f"replay plan: {fmt.count(plan.to_send)} to send, {fmt.count(plan.skipped)} skipped, {len(plan.endpoints)} endpoint(s)"
+        f"replay plan: {fmt.count(plan.to_send)} to send, {fmt.count(plan.skipped)} skipped, {fmt.counted(len(plan.endpoints), 'endpoint')}"
     )
     click.echo(f"selection: {selection}")
     if widened:

@@ -164,7 +164,7 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         )
         text = (
             f"{fmt.counted(plan.to_send, 'delivery')} to send, {fmt.count(plan.skipped)} skipped, "
-            f"{len(plan.endpoints)} endpoint(s). First: {plain(first) or 'none'}.\n"
+            f"{fmt.counted(len(plan.endpoints), 'endpoint')}. First: {plain(first) or 'none'}.\n"
             + impact_summary(plan)
             + _prompt(plan)
         )
