@@ -24,7 +24,7 @@ def duration_text(ms: int) -> str:
     return f"{ms}ms"
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg]  # (generic in the stubs only)
     """A duration between `minimum_ms` and `maximum_ms`, in milliseconds (or seconds with `seconds=True`)."""
 
     name = "duration"

@@ -99,6 +99,7 @@ def _check_target(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.pass_context
 def replay_group(
     ctx: click.Context,
+    /,
     event_ids: tuple[str, ...],
     event_ids_from: Path | None,
     limit: int | None,

@@ -290,7 +290,8 @@ def ingest_in_parallel(
 def _receive(channel: Any, parser: Any) -> Message:
     while True:
         try:
-            return channel.get(timeout=1.0)
+            message: Message = channel.get(timeout=1.0)
+            return message
         except queue.Empty:
             if not parser.is_alive():
                 raise RuntimeError(f"the ingest parsing process died (exit code {parser.exitcode})") from None

@@ -35,7 +35,8 @@ ROLLUP_STREAM_COLUMNS = (
 
 def _bucket(time: Any, since_ms: int, bucket_ms: int) -> ColumnElement[Any]:
     """The window's bucket index of a time column: `(time - since) / bucket`, integer division on both stores."""
-    return (time - int(since_ms)).self_group().op("/")(int(bucket_ms)).label("b")
+    bucket: ColumnElement[Any] = (time - int(since_ms)).self_group().op("/")(int(bucket_ms)).label("b")
+    return bucket
 
 
 # GROUP BY the label: the expression written again would bind its numbers a second time (PostgreSQL then

@@ -106,7 +106,7 @@ def matching_deliveries(
 # the same conditions, compiled once per call with the store's placeholders.
 _COMPILERS = {
     "sqlite": sqlite.dialect(paramstyle="qmark"),
-    "postgresql": postgresql.psycopg.dialect(paramstyle="format"),
+    "postgresql": postgresql.psycopg.dialect(paramstyle="format"),  # type: ignore[no-untyped-call]
 }
 
 

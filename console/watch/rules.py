@@ -270,7 +270,7 @@ def _ref(table: dict[str, Any], key: str, found: Problems) -> str | None:
     if not is_secret_ref(value):
         found.add(key, NOT_A_REF)
         return None
-    return value
+    return str(value)
 
 
 def _parse_channel(table: dict[str, Any], index: int, found: Problems) -> Channel | None:

@@ -24,7 +24,8 @@ class ConsoleAccess:
 
     @property
     def console(self) -> HookConsoleApp:
-        return self.app  # type: ignore[attr-defined]
+        app: HookConsoleApp = self.app  # type: ignore[attr-defined]
+        return app
 
     def _on_mount(self, event: Mount) -> None:  # Textual calls this beside each screen's own on_mount
         if self.console.read_only:
@@ -34,7 +35,8 @@ class ConsoleAccess:
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.WRITE_ACTIONS and self.console.read_only:
             return False  # hidden from the footer and refused
-        return super().check_action(action, parameters)  # type: ignore[misc]
+        allowed: bool | None = super().check_action(action, parameters)  # type: ignore[misc]
+        return allowed
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Worker messages do not bubble: hand every one to the app, which handles failures in one place."""

@@ -5,6 +5,7 @@ and the scroll position where those rows still exist."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import events, on, work
@@ -261,7 +262,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
             self.cursor = PageCursor(last.first_attempt_at_ms, last.event_id, last.endpoint_id)
         self._selection_line()
 
-    def _replace_rows(self, table: DataTable, rows: list[DeliveryRow]) -> None:
+    def _replace_rows(self, table: DataTable[Any], rows: list[DeliveryRow]) -> None:
         """A first page or a refresh. When the same rows come back, only changed cells are redrawn; otherwise
         the table is refilled, and the highlighted row and scroll position are put back where they still exist."""
         wanted = {self._key(r): r for r in rows}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import events, on, work
@@ -162,7 +163,7 @@ class JobsScreen(ConsoleAccess, Screen[None]):
         if current is not None and current.id == message.job_id:
             self.query_one("#jobs-why", Static).update(plain(message.text))
 
-    def _fill(self, table: DataTable) -> None:
+    def _fill(self, table: DataTable[Any]) -> None:
         table.clear()
         for j in self.jobs.values():
             created = stamp(j.created_at_ms)

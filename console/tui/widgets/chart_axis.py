@@ -16,7 +16,10 @@ class ChartAxis(Static):
     def show(self, start_ms: int, end_ms: int) -> None:
         """Times as HH:MM (UTC); a window longer than a day shows dates (MM-DD HH:MM). Redrawn only when a
         label changed (one row high: no layout)."""
-        label = (lambda ms: stamp(ms)[5:16]) if end_ms - start_ms > 86_400_000 else (lambda ms: clock(ms)[:5])
+
+        def label(ms: int) -> str:
+            return stamp(ms)[5:16] if end_ms - start_ms > 86_400_000 else clock(ms)[:5]
+
         labels = (label(start_ms), label((start_ms + end_ms) // 2), f"{label(end_ms)} UTC")
         if labels == self._labels:
             return
