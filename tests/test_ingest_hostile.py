@@ -21,8 +21,8 @@ import pytest
 
 from console.ingest import ingestor, service
 from console.ingest.follow import _Tail, follow
+from console.ingest.log_files import RawLine, iter_jsonl, open_binary
 from console.ingest.service import RejectSink
-from console.ingest.sources import RawLine, iter_jsonl, open_binary
 from console.store import Store
 from console.store.recount import verify_derived_state
 from tests.helpers import ROOT, log_line, run, table_count, write_jsonl

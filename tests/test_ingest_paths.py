@@ -13,8 +13,8 @@ from console.domain.times import parse_rfc3339_ms
 from console.ingest import service
 from console.ingest.fastpath import fast_parse
 from console.ingest.lines import LineError, parse_line
+from console.ingest.log_files import RawLine
 from console.ingest.service import RejectSink, ingest_sources, parse_record, slow_parse
-from console.ingest.sources import RawLine
 from console.sandbox.sample import generate
 from console.store import open_store
 from console.store.recount import stored_state, verify_derived_state

@@ -392,7 +392,7 @@ def test_tui_follow_keeps_the_source_flowing_while_the_console_runs(
 def test_reads_run_in_read_only_transactions_with_a_timeout(svix: Any) -> None:
     import psycopg
 
-    from console.ingest.sources import SourceError
+    from console.ingest.log_files import SourceError
     from console.sources.database import connect, read_transaction
 
     _tables, schema = svix

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from console.domain.outcomes import ErrorKind, error_kind_of
-from console.ingest.sources import SourceError
+from console.ingest.log_files import SourceError
 from console.sources.service import open_reader
 from console.sources.url import parse_source_url
 from console.store.cursors import load_cursor

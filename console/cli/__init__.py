@@ -86,7 +86,7 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from console.endpoints import EndpointsError
-        from console.ingest.sources import SourceError
+        from console.ingest.log_files import SourceError
         from console.store import StoreError, normalise_url
         from console.store.failures import describe_failure
 

@@ -14,9 +14,9 @@ from console.domain import formatting as fmt
 from console.domain.follow import FollowStatus
 from console.domain.times import format_ms
 from console.ingest.follower import STOPPED_BY_REQUEST, Following, FollowReport
+from console.ingest.log_files import SourceError
 from console.ingest.mapping import LogMapping
 from console.ingest.service import IngestSummary, Reject, RejectSink
-from console.ingest.sources import SourceError
 from console.store import Store
 
 

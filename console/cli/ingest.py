@@ -18,8 +18,8 @@ from console.cli.mapping_option import load_map_option
 from console.cli.paths import refuse_overwrite
 from console.domain import formatting as fmt
 from console.domain.safetext import one_line
+from console.ingest.log_files import FORMATS, MAX_LINE_BYTES, display_name
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink, ingest_sources
-from console.ingest.sources import FORMATS, MAX_LINE_BYTES, display_name
 from console.sources import is_source_url
 from console.store import Store
 

@@ -15,7 +15,7 @@ from console.cli.context import app_context, fail, refuse_if_read_only, store_op
 from console.cli.durations import interval
 from console.cli.mapping_option import load_map_option
 from console.demo import PARENT_ENV
-from console.ingest.sources import SourceError, display_name
+from console.ingest.log_files import SourceError, display_name
 from console.sources import is_source_url, parse_source_url
 from console.watch.daemon import EXIT_ERROR, Watcher, WatchError, WatchOptions
 from console.watch.logs import Log

@@ -27,8 +27,7 @@ import time
 
 from console.ingest.follower import Follower, FollowReport, store_failure
 from console.ingest.ingestor import DEFAULT_BATCH, Ingestor, IngestSummary, Pending, RejectSink
-from console.ingest.mapping import LogMapping
-from console.ingest.sources import (
+from console.ingest.log_files import (
     GZIP_MAGIC,
     MAX_LINE_BYTES,
     REJECT_HEAD_BYTES,
@@ -38,6 +37,7 @@ from console.ingest.sources import (
     first_line,
     too_long,
 )
+from console.ingest.mapping import LogMapping
 from console.store import Store
 
 READ_CHUNK = 1 << 16

@@ -15,8 +15,7 @@ import orjson
 from console.domain.records import AttemptRecord, EventRecord
 from console.ingest.fastpath import fast_parse
 from console.ingest.lines import LineError, object_payload, parse_line
-from console.ingest.mapping import SKIP, LogMapping, parse_mapped
-from console.ingest.sources import (
+from console.ingest.log_files import (
     MAX_LINE_BYTES,
     UNDECODED,
     RawLine,
@@ -25,6 +24,7 @@ from console.ingest.sources import (
     json_error,
     read_source,
 )
+from console.ingest.mapping import SKIP, LogMapping, parse_mapped
 from console.store import Store
 from console.store.writer import PreparedBatch, prepare_batch, write_prepared_batch
 

@@ -22,7 +22,7 @@ from console.domain.payload_fields import DEFAULT_PATHS, FIELD_KEYS, FieldPaths,
 from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import format_ms
 from console.ingest.lines import LineError, _kind, parse_line
-from console.ingest.sources import REQUIRED_FIELDS, UNDECODED, RawLine, json_error
+from console.ingest.log_files import REQUIRED_FIELDS, UNDECODED, RawLine, json_error
 from console.tomlconfig import MAX_CONFIG_BYTES, ConfigError, Problems, TooLarge, read_capped
 
 # Every field of the log format (docs/log-format.md), in its order.

@@ -31,7 +31,7 @@ from console.ingest.ingestor import (
     read_sources,
     young_collected,
 )
-from console.ingest.sources import MAX_LINE_BYTES
+from console.ingest.log_files import MAX_LINE_BYTES
 from console.store.staged import StagedRows
 from console.store.writer import PreparedBatch, prepare_batch
 

@@ -18,9 +18,9 @@ from console.ingest.ingestor import (
     read_sources,
     slow_parse,
 )
+from console.ingest.log_files import MAX_LINE_BYTES, source_size
 from console.ingest.mapping import LogMapping
 from console.ingest.parallel import ingest_in_parallel
-from console.ingest.sources import MAX_LINE_BYTES, source_size
 from console.store import Store
 
 __all__ = [

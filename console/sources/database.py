@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from console.ingest.sources import SourceError
+from console.ingest.log_files import SourceError
 from console.sources.url import SourceURL
 
 CONNECT_TIMEOUT_S = 10

@@ -51,7 +51,7 @@ OPEN_CHUNK = 1000
 def describe(url: SourceURL, exc: BaseException) -> str:
     """One line for a failed read: the source's own errors as they are, the store's as the driver says them
     (its first line only: later lines repeat the statement); never the source's credentials."""
-    from console.ingest.sources import SourceError
+    from console.ingest.log_files import SourceError
 
     if isinstance(exc, SourceError):
         text = (str(exc).strip().splitlines() or [""])[0]

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from console.domain.follow import FollowStatus
 from console.ingest.follow import FileFeed
 from console.ingest.follower import Feed, Follower, Following, FollowReport
+from console.ingest.log_files import MAX_LINE_BYTES, SourceError, display_name
 from console.ingest.mapping import LogMapping
 from console.ingest.service import DEFAULT_BATCH, RejectSink
-from console.ingest.sources import MAX_LINE_BYTES, SourceError, display_name
 from console.sources import dispatcher_for, is_source_url, parse_source_url
 from console.sources.database import connect, read_transaction
 from console.sources.dispatcher import ImportedEndpoint

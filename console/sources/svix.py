@@ -21,7 +21,7 @@ from typing import Any
 
 from console.domain.outcomes import Trigger
 from console.ingest.lines import LineError
-from console.ingest.sources import SourceError
+from console.ingest.log_files import SourceError
 from console.sources.database import can_read, check_tables, epoch_ms
 from console.sources.dispatcher import (
     FINAL,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.ingest.sources import SourceError
+from console.ingest.log_files import SourceError
 from console.sources.url import SourceURL
 
 MAX_LISTED = 5

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsp
 from console.domain.payload_fields import FIELD_KEYS, FieldPaths
 from console.domain.times import parse_duration_ms
 from console.domain.urls import is_sensitive_name, mask_url, redact_values, url_secrets
-from console.ingest.sources import SourceError
+from console.ingest.log_files import SourceError
 
 KINDS = ("svix", "convoy")
 # Options of ours; any other query parameter (sslmode, connect_timeout, ...) goes to libpq as it is.

@@ -24,9 +24,9 @@ from prometheus_client.exposition import start_http_server
 from console.domain.alerts import AlertState
 from console.domain.times import now_ms
 from console.ingest.follower import Follower
+from console.ingest.log_files import SourceError, display_name
 from console.ingest.mapping import LogMapping
 from console.ingest.service import ingest_sources
-from console.ingest.sources import SourceError, display_name
 from console.sources import is_source_url
 from console.store import Store
 from console.store.alerts import ensure_alert_tables
