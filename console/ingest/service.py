@@ -22,6 +22,7 @@ from console.ingest.log_files import MAX_LINE_BYTES, source_size
 from console.ingest.mapping import LogMapping
 from console.ingest.parallel import ingest_in_parallel
 from console.store import Store
+from console.store.upkeep import analyze_if_grown, known_attempts
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -52,10 +53,14 @@ def ingest_sources(
 
     Large files are parsed in a second process while this one writes (see `parallel`); a mapped log
     (`mapping`, see `mapping`) is read in this process. A line longer than `max_line_bytes` is rejected and
-    skipped without being held in memory.
+    skipped without being held in memory. An ingest that grows the store by more than a tenth refreshes the
+    planner's statistics (`upkeep`).
     """
+    known = known_attempts(store)
     with collector_paused():
-        return _ingest(store, paths, fmt, rejects, progress, batch_size, max_line_bytes, mapping)
+        summary = _ingest(store, paths, fmt, rejects, progress, batch_size, max_line_bytes, mapping)
+    analyze_if_grown(store, known, summary.accepted)
+    return summary
 
 
 def _ingest(

@@ -103,6 +103,9 @@ def _sqlite_engine(url: str, read_only: bool = False) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if not read_only:
+            # Before anything else writes the file: a new store is created giving pages back on prune
+            # (console.store.upkeep); on an existing store this takes effect only at a full VACUUM.
+            cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             # where bulk ingest's staged rows are loaded (console.store.staged)

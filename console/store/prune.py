@@ -4,6 +4,7 @@ so no lock is held for long. Rollups keep the history unless given a horizon of 
 A delivery is pruned whole, when its last attempt is older than the cutoff; undelivered ones are kept unless
 asked for, so nothing still to be replayed disappears. Attempts a replay sent to another target (`--to`, kept in
 `replay_target_attempt`) go by their own time: those older than the cutoff, unless their job may still run.
+Afterwards the space is given back (`upkeep.give_space_back`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from console.domain.replay import JobState
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store.engine import Store
+from console.store.upkeep import PRUNED_TABLES, ROLLUP_TABLES, give_space_back
 from console.store.windows import sql_table
 
 BATCH = 2000
@@ -85,8 +87,10 @@ def prune(
     include_undelivered: bool = False,
     rollups_cutoff_ms: int | None = None,
     batch: int = BATCH,
+    full_vacuum: bool = False,
 ) -> PruneResult:
-    """Remove prunable deliveries batch by batch (one short transaction each), then old rollups if asked."""
+    """Remove prunable deliveries batch by batch (one short transaction each), then old rollups if asked,
+    then give the space back (a full VACUUM with `full_vacuum`, even when nothing was removed)."""
     result = PruneResult()
     p = store.dialect.placeholder
     d = DELIVERY
@@ -121,6 +125,10 @@ def prune(
     result.target_attempts = _prune_target_attempts(store, cutoff_ms, batch)
     if rollups_cutoff_ms is not None:
         result.rollup_rows = _prune_rollups(store, rollups_cutoff_ms)
+    removed = result.deliveries + result.target_attempts + result.rollup_rows
+    if removed or full_vacuum:
+        tables = PRUNED_TABLES + (ROLLUP_TABLES if rollups_cutoff_ms is not None else ())
+        give_space_back(store, tables, full=full_vacuum)
     return result
 
 
