@@ -199,7 +199,7 @@ def run_demo(folder: Path, refresh_s: float = 2.0) -> None:
             make_app(str(setup.db), str(setup.endpoints), refresh_s).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(f"demo stopped; its store stays in {setup.db} ({again_command(setup.db)})")
+    print(f"demo stopped; its store stays in {setup.db} ({again_command(setup.db, setup.endpoints)})")
 
 
 def own_command(argv0: str | None = None) -> str:
@@ -217,6 +217,7 @@ def own_command(argv0: str | None = None) -> str:
     return shlex.quote(shown)
 
 
-def again_command(db: Path, argv0: str | None = None) -> str:
-    """The command that opens the demo's store in the console again."""
-    return f"{own_command(argv0)} --db {shlex.quote(str(db))} tui"
+def again_command(db: Path, endpoints: Path, argv0: str | None = None) -> str:
+    """The command that opens the demo's store in the console again, with its endpoints (so a replay from
+    it finds their URLs and secrets)."""
+    return f"{own_command(argv0)} --db {shlex.quote(str(db))} --endpoints {shlex.quote(str(endpoints))} tui"

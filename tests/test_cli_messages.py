@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from console.demo import again_command
+from console.demo import again_command, prepare
 from console.replay.plan import read_event_ids
 from console.store import Store
 from tests.helpers import ROOT, log_line, run, write_jsonl
@@ -67,23 +67,27 @@ def _run_shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_suggests_a_command_that_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = tmp_path / ".demo" / "demo.db"
-    db.parent.mkdir()
-    assert run("--db", str(db), "ingest", str(write_jsonl(tmp_path / "l.jsonl", [log_line()]))).exit_code == 0
+    setup = prepare(tmp_path / ".demo", events=60, days=1)  # a demo folder: store, endpoints, secrets
     script = tmp_path / ".venv" / "bin" / "hookconsole"  # what `make demo` runs: not on PATH
     script.parent.mkdir(parents=True)
     script.write_text(f'#!/bin/sh\nexec {sys.executable} -m console "$@"\n')
     script.chmod(0o755)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    relative = again_command(Path(".demo/demo.db"), argv0=str(script))
-    assert relative == ".venv/bin/hookconsole --db .demo/demo.db tui"
-    module = again_command(Path(".demo/demo.db"), argv0=str(ROOT / "console" / "__main__.py"))
-    assert module == f"{sys.executable} -m console --db .demo/demo.db tui"
+    db, endpoints = Path(".demo/demo.db"), Path(".demo/endpoints.toml")
+    assert (setup.db, setup.endpoints) == (tmp_path / db, tmp_path / endpoints)
+    relative = again_command(db, endpoints, argv0=str(script))
+    assert relative == ".venv/bin/hookconsole --db .demo/demo.db --endpoints .demo/endpoints.toml tui"
+    module = again_command(db, endpoints, argv0=str(ROOT / "console" / "__main__.py"))
+    assert module == f"{sys.executable} -m console --db .demo/demo.db --endpoints .demo/endpoints.toml tui"
     for command in (relative, module):
         done = _run_shell(command.removesuffix(" tui") + " stats --since 3000d", tmp_path)
         assert done.returncode == 0, (command, done.stderr)
         assert "attempts" in done.stdout
+        # what the console's replay needs: the endpoints' URLs and secrets, found from this folder
+        done = _run_shell(command.removesuffix(" tui") + " replay --dry-run --since 3000d", tmp_path)
+        assert done.returncode == 0, (command, done.stderr)
+        assert "dry run: nothing was written or sent" in done.stdout
 
 
 def test_make_clean_removes_the_import_linter_cache(tmp_path: Path) -> None:

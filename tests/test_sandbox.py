@@ -11,18 +11,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
+import pytest
 
+from console.domain.outcomes import Outcome
+from console.domain.records import AttemptRecord, EventRecord
 from console.endpoints import load_endpoints
+from console.ingest.service import ingest_sources
 from console.replay.plan import resolve_targets
 from console.sandbox.receiver import Faults, Receiver
-from console.sandbox.simulator import SimulationOptions, Simulator
+from console.sandbox.simulator import SimulationError, SimulationOptions, Simulator
 from console.signing import sign
 from console.store import Store
 from console.store.recount import verify_derived_state
-from tests.helpers import table_count
+from tests.helpers import log_line, table_count, write_jsonl
 from tests.sandbox import EndpointSpec, serve_app, write_endpoints
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -140,3 +145,57 @@ def test_simulator_fills_the_store_live(store: Store, tmp_path: Path) -> None:
     stats = receiver.stats()
     assert stats["faulted"] > 0 and stats["rejected"] == 0
     assert verify_derived_state(store) == []
+
+
+def _simulator(store: Store, tmp_path: Path, **options: Any) -> Simulator:
+    config = load_endpoints(write_endpoints(tmp_path, 9, SPECS))  # nothing is sent: loopback, any port
+    targets = resolve_targets(config, ["ep_a", "ep_b"])
+    return Simulator(store, list(targets.values()), SimulationOptions(**options))
+
+
+def _attempt(event: EventRecord, number: int, at_ms: int) -> AttemptRecord:
+    outcome = Outcome.SUCCESS if number > 1 else Outcome.HTTP_ERROR
+    return AttemptRecord(
+        event.event_id, event.event_type, "ep_a", number, at_ms, outcome, 200 if number > 1 else 500
+    )
+
+
+def test_simulator_flushes_commit_in_order(store: Store, tmp_path: Path) -> None:
+    """A flush that starts while a larger one is still being written waits for it: the retry it holds never
+    reaches the store before its event."""
+    simulator = _simulator(store, tmp_path, seed=1)
+    now = 1_780_000_000_000
+    events = [simulator._make_event(n)[0] for n in range(20_000)]  # a long first flush
+    first = [_attempt(e, 1, now) for e in events]
+
+    async def two_flushes() -> None:
+        simulator._events, simulator._attempts = list(events), list(first)
+        running = asyncio.create_task(simulator._flush())
+        await asyncio.sleep(0)  # the first flush is under way, in its thread
+        simulator._attempts = [_attempt(events[0], 2, now + 1000)]  # a retry made meanwhile
+        await asyncio.wait_for(asyncio.gather(running, simulator._flush()), 60)
+
+    asyncio.run(two_flushes())
+    assert table_count(store, "delivery_attempt") == len(events) + 1
+    assert verify_derived_state(store) == []
+
+
+def test_simulator_stops_on_an_attempt_the_store_rejects(store: Store, tmp_path: Path) -> None:
+    simulator = _simulator(store, tmp_path, rate_per_s=50, duration_s=5, seed=3)
+    taken = simulator._make_event(0)[0]  # the id its first event will have, stored before with another type
+    ingest_sources(
+        store,
+        [
+            str(
+                write_jsonl(
+                    tmp_path / "taken.jsonl", [log_line(taken.event_id, "ep_a", event_type="x.other")]
+                )
+            )
+        ],
+    )
+    receiver = Receiver(load_endpoints(write_endpoints(tmp_path, 1, SPECS)), Faults(seed=4))
+    with serve_app(receiver) as port:
+        config = load_endpoints(write_endpoints(tmp_path, port, SPECS))
+        simulator.targets = list(resolve_targets(config, ["ep_a", "ep_b"]).values())
+        with pytest.raises(SimulationError, match=f"rejected .*{taken.event_id}"):
+            asyncio.run(asyncio.wait_for(simulator.run(), 30))

@@ -143,7 +143,10 @@ def simulate_command(rate: float, duration: float | None, only: tuple[str, ...],
 
     exit_with_parent()
     click.echo(f"simulating {rate:g} events/s to {', '.join(targets)} (Ctrl-C stops)", err=True)
-    aio.run(main())
+    try:
+        aio.run(main())
+    except SimulationError as exc:
+        fail(str(exc))
     s = simulator.summary
     click.echo(
         f"events {fmt.count(s.events)}, attempts {fmt.count(s.attempts)}, delivered {fmt.count(s.delivered)}, failed {fmt.count(s.failed)}"

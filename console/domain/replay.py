@@ -45,6 +45,31 @@ class ReplaySelection:
 
 
 @dataclass(frozen=True)
+class JobOptions:
+    """A job's options as data, stored with it (a resume reads these, never the selection's text)."""
+
+    ordered: bool = False
+    skip_superseded: bool = False
+    force: bool = False
+    concurrency: int = 10
+    limit: int | None = None
+    where: str | None = None  # the `--where` expression, as given
+    to: str | None = None  # `--to`: the URL sent to instead of the endpoints' own
+
+    @classmethod
+    def of(cls, selection: ReplaySelection, to: str | None = None) -> JobOptions:
+        return cls(
+            ordered=selection.ordered,
+            skip_superseded=selection.skip_superseded,
+            force=selection.force,
+            concurrency=selection.concurrency,
+            limit=selection.limit,
+            where=selection.filter.where,
+            to=to,
+        )
+
+
+@dataclass(frozen=True)
 class JobOrigin:
     """Who started a job and why, and the target it goes to when not the endpoints' own (`--to`)."""
 
@@ -163,6 +188,7 @@ class JobView:
     reason: str | None = None
     target_url: str | None = None  # sent to this URL (`--to`) instead of the endpoints' own
     target_secret: str | None = None  # the secret reference used with target_url (None: the endpoint's)
+    options: JobOptions | None = None  # None: a job stored before options were (its selection text tells)
 
     def count(self, state: ItemState) -> int:
         return self.counts.get(state.value, 0)

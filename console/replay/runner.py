@@ -68,7 +68,8 @@ class EndpointCounts:
 
 @dataclass
 class RunProgress:
-    """Live counts of this run, per endpoint (what a progress bar or the console shows)."""
+    """Live counts of the job, per endpoint (what a progress bar or the console shows): its items ended before
+    this run started, plus this run's."""
 
     job_id: str
     endpoints: dict[str, EndpointCounts] = field(default_factory=dict)
@@ -152,6 +153,7 @@ class JobRunner:
     async def run(self) -> JobView:
         now = now_ms()
         journal.set_job_state(self.store, self.job_id, JobState.RUNNING, now, runner=runner_name())
+        self._count_what_is_done()
         own_pool = self.pool is None
         pool = self.pool or ClientPool(self.options.concurrency)
         sender = Sender(pool)
@@ -206,6 +208,17 @@ class JobRunner:
                 if self._failure is not None:
                     self._give_up()
         return self._finish()
+
+    def _count_what_is_done(self) -> None:
+        """Start each endpoint's counts from the job's stored items: those skipped when the job was made
+        (delivered since its plan), and what an earlier run delivered or failed, so the per-endpoint figures
+        add up to the job's."""
+        view = journal.job_view(self.store, self.job_id)
+        for endpoint in view.endpoints if view is not None else ():
+            counts = self.progress.of(endpoint.endpoint_id)
+            counts.delivered = endpoint.count(ItemState.DELIVERED)
+            counts.failed = endpoint.count(ItemState.FAILED)
+            counts.skipped = endpoint.count(ItemState.SKIPPED)
 
     def _give_up(self) -> None:
         """The run broke off: leave the job resumable, saying why."""

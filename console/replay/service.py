@@ -41,6 +41,14 @@ from console.store import replay_jobs as journal
 STALE_RUNNER_MS = 15_000  # a runner silent this long is taken for dead
 
 
+def ordered(view: JobView) -> bool:
+    """Whether a job sends in order: its stored options say; a job stored before them (an older store) is
+    taken as its selection's text says, as it was then."""
+    if view.options is not None:
+        return view.options.ordered
+    return ORDERED in view.selection.split("; ")
+
+
 def new_job_id() -> str:
     return f"rj_{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
 
@@ -132,7 +140,7 @@ class ReplayService:
             rate_limits={e: c.rate_per_s for e, c in configured.items() if c and c.rate_per_s},
             max_in_flight={e: c.max_in_flight for e, c in configured.items() if c and c.max_in_flight},
             on_progress=on_progress,
-            ordered=ORDERED in view.selection.split("; "),
+            ordered=ordered(view),
         )
         runner.target_url = view.target_url
         return JobHandle(runner)

@@ -71,6 +71,8 @@ class Simulator:
         self.stop = asyncio.Event()
         self._attempts: list[AttemptRecord] = []
         self._events: list[EventRecord] = []
+        self._writing = asyncio.Lock()  # one flush at a time: an attempt never commits before its event
+        self._closing = asyncio.Event()  # the flush loop ends after the flush it is in
         self._run_tag = f"{int(time.time()):x}"
         known = {p.id: p.event_types for p in PROFILES}
         self._subscriptions = {t.endpoint_id: known.get(t.endpoint_id, EVENT_TYPES) for t in self.targets}
@@ -84,6 +86,7 @@ class Simulator:
         sender = Sender(pool, rng=self.rng)
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         flusher = asyncio.create_task(self._flush_loop())
+        flusher.add_done_callback(lambda _: self.stop.set())  # a failed flush ends the simulation
         tasks: set[asyncio.Task[None]] = set()
         started = time.monotonic()
         try:
@@ -111,8 +114,11 @@ class Simulator:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            flusher.cancel()
-            await pool.aclose()
+            self._closing.set()
+            try:
+                await flusher  # lets the flush it is in commit (re-raises a store's rejection)
+            finally:
+                await pool.aclose()
             await self._flush()
         return self.summary
 
@@ -175,16 +181,32 @@ class Simulator:
             counts[1] += 1
 
     async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.flush_s)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), timeout=self.options.flush_s)
             await self._flush()
 
     async def _flush(self) -> None:
-        """Write the attempts made so far, with the events they introduce (an event waits for its first attempt)."""
-        attempts, self._attempts = self._attempts, []
-        if not attempts:
-            return
-        attempted = {a.event_id for a in attempts}
-        ready = [e for e in self._events if e.event_id in attempted]
-        self._events = [e for e in self._events if e.event_id not in attempted]
-        await asyncio.to_thread(write_batch, self.store, attempts, ready)
+        """Write the attempts made so far, with the events they introduce (an event waits for its first attempt).
+
+        Flushes run one after another, each committed before the next starts (a retry's attempt never reaches
+        the store before its event); an attempt the store rejects stops the simulation with the reason."""
+        async with self._writing:
+            attempts, self._attempts = self._attempts, []
+            if not attempts:
+                return
+            attempted = {a.event_id for a in attempts}
+            ready = [e for e in self._events if e.event_id in attempted]
+            self._events = [e for e in self._events if e.event_id not in attempted]
+            write = asyncio.ensure_future(asyncio.to_thread(write_batch, self.store, attempts, ready))
+            try:
+                result = await asyncio.shield(write)
+            except asyncio.CancelledError:
+                await write  # the thread writes on: the next flush starts once it has committed
+                raise
+        if result.rejected:
+            (event_id, endpoint_id, attempt, _), why = next(iter(result.rejected.items()))
+            raise SimulationError(
+                f"the store rejected {len(result.rejected)} attempt(s), e.g. {event_id} at {endpoint_id} "
+                f"attempt {attempt}: {why}"
+            )

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import orjson
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
@@ -25,6 +26,7 @@ from console.domain.replay import (
     FailureReason,
     ItemState,
     JobItem,
+    JobOptions,
     JobOrigin,
     JobState,
     JobView,
@@ -79,12 +81,13 @@ def _insert_job(
     total: int,
     now_ms: int,
     origin: JobOrigin | None,
+    options: JobOptions | None = None,
 ) -> None:
     p = store.dialect.placeholder
     o = origin or JobOrigin()
     conn.exec_driver_sql(
         "INSERT INTO replay_job (id, created_at, state, selection, force, concurrency, total, operator, reason, "
-        f"target_url, target_secret) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
+        f"target_url, target_secret, options) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
         (
             job_id,
             now_ms,
@@ -97,8 +100,25 @@ def _insert_job(
             o.reason,
             o.target_url,
             o.target_secret,
+            _options_json(options),
         ),
     )
+
+
+def _options_json(options: JobOptions | None) -> str | None:
+    return orjson.dumps(asdict(options)).decode() if options is not None else None
+
+
+def _options(text: str | None) -> JobOptions | None:
+    """The stored options; None for a job stored before them (or options this version cannot read)."""
+    if not text:
+        return None
+    try:
+        data = orjson.loads(text)
+        known = {f.name for f in fields(JobOptions)}
+        return JobOptions(**{k: v for k, v in data.items() if k in known})
+    except (orjson.JSONDecodeError, TypeError, AttributeError):
+        return None
 
 
 def create_job(
@@ -157,7 +177,10 @@ def create_planned_job(
     holds them; see console.store.replay_plan); returns how many items it has."""
     p = store.dialect.placeholder
     with store.write() as conn:
-        _insert_job(conn, store, job_id, described, selection.force, selection.concurrency, 0, now_ms, origin)
+        options = JobOptions.of(selection, origin.target_url if origin else None)
+        _insert_job(
+            conn, store, job_id, described, selection.force, selection.concurrency, 0, now_ms, origin, options
+        )
         total = insert_items(conn, store, job_id, selection, reasons, now_ms)
         conn.exec_driver_sql(f"UPDATE replay_job SET total = {p} WHERE id = {p}", (total, job_id))
     return total
@@ -454,11 +477,12 @@ def cancel_job(store: Store, job_id: str, now_ms: int) -> int:
 
 
 _JOB_COLUMNS = "id, state, created_at, selection, force, concurrency, total, started_at, finished_at, note, heartbeat_at, runner"
-_ORIGIN_COLUMNS = ("operator", "reason", "target_url", "target_secret")
+_ORIGIN_COLUMNS = ("operator", "reason", "target_url", "target_secret", "options")
 
 
 def _job_columns(conn: Any) -> str:
-    """The columns a job is read with; a version-1 store read as it is (not upgraded) lacks the origin ones."""
+    """The columns a job is read with; an older store read as it is (not upgraded) lacks the origin ones
+    (before version 2) or the options (before version 4)."""
     present = {c["name"] for c in inspect(conn).get_columns("replay_job")}
     return ", ".join([_JOB_COLUMNS, *(c if c in present else f"NULL AS {c}" for c in _ORIGIN_COLUMNS)])
 
@@ -568,4 +592,5 @@ def _view(row: Sequence[Any], counts: Sequence[Sequence[Any]]) -> JobView:
         reason=row[13],
         target_url=row[14],
         target_secret=row[15],
+        options=_options(row[16]),
     )

@@ -22,7 +22,7 @@ from console.store.failures import reason
 from console.store.impact import ensure_ordering_indexes
 from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 # Columns version 2 added to existing tables (created with the table in a new store).
@@ -67,8 +67,18 @@ def _add_endpoint_source(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE endpoint ADD COLUMN source VARCHAR")
 
 
+def _add_job_options(conn: Connection) -> None:
+    """Version 4: a replay job's options as JSON (`replay_job.options`: ordered, skip-superseded, where, to...)."""
+    if "options" not in {c["name"] for c in inspect(conn).get_columns("replay_job")}:
+        conn.exec_driver_sql("ALTER TABLE replay_job ADD COLUMN options VARCHAR")
+
+
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_missing_tables, 2: _add_endpoint_source}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_missing_tables,
+    2: _add_endpoint_source,
+    3: _add_job_options,
+}
 
 
 class SchemaVersionError(StoreError):
@@ -137,7 +147,8 @@ def check_readable(store: Store, file: Path | None = None) -> None:
     """What a reading command needs: a store with tables, at a version this hookconsole understands.
 
     An older store is read as it is: upgrades add tables reading commands do not use, and the endpoint's
-    source (version 3), which they read as unknown when it is absent."""
+    source (version 3), which they read as unknown when it is absent, and a job's options (version 4), read as
+    those of a job stored before them."""
     with store.read() as conn:
         version = _version(store, conn)
         if version is not None:

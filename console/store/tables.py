@@ -176,6 +176,7 @@ class ReplayJob(SQLModel, table=True):
     reason: str | None = None  # why (--reason; required with --force)
     target_url: str | None = None  # --to: the job sent to this URL instead of the endpoints' own
     target_secret: str | None = None  # --to-secret: a reference (env:NAME, file:PATH), never the secret
+    options: str | None = None  # the job's options as JSON (console.domain.replay.JobOptions); None before v4
 
 
 class ReplayItem(SQLModel, table=True):
