@@ -95,8 +95,9 @@ class HookConsoleApp(App[None]):
                 DeliveryFilter(endpoint_ids=(endpoint_id,) if endpoint_id else (), state=DeliveryState(state))
             )
 
-    def show_event(self, event_id: str) -> None:
-        self.push_screen(EventScreen(event_id))
+    def show_event(self, event_id: str, endpoint_id: str | None = None) -> None:
+        """The event's screen, its cursor on `endpoint_id`'s newest attempt (the delivery it was opened from)."""
+        self.push_screen(EventScreen(event_id, endpoint_id))
 
     def refused_read_only(self, action: str) -> bool:
         """True (and says so) when the console is read-only."""

@@ -419,7 +419,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
     def action_open_event(self) -> None:
         row = self._current()
         if row is not None:
-            self.console.show_event(row.event_id)
+            self.console.show_event(row.event_id, row.endpoint_id)
 
     @on(DataTable.RowSelected)
     def row_selected(self) -> None:
