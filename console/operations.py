@@ -166,9 +166,12 @@ class Operations:
 
     @_store_call
     def undelivered_by_endpoint(self, endpoint_ids: list[str]) -> dict[str, int]:
-        """Undelivered deliveries now (whenever first tried) per endpoint: the dashboard ranks endpoints by it."""
+        """Undelivered deliveries now (whenever first tried) per endpoint: the dashboard ranks endpoints by it.
+        Every endpoint with a backlog is in it, also one not in `endpoint_ids` (no traffic in the window)."""
         backlog = backlog_by_endpoint(self.store())  # one GROUP BY on the undelivered index
-        return {e: backlog[e].undelivered if e in backlog else 0 for e in endpoint_ids}
+        found = {e: backlog[e].undelivered if e in backlog else 0 for e in endpoint_ids}
+        found.update({e: b.undelivered for e, b in backlog.items() if b.undelivered})
+        return found
 
     @_store_call
     def endpoint_marks(self) -> tuple[int, dict[str, EndpointMark]]:

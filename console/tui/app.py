@@ -57,8 +57,10 @@ class HookConsoleApp(App[None]):
             gc.freeze()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        # Textual's own "Keys" (its key panel) would sit beside our "Help": keep one.
-        yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
+        # Textual's own "Keys" (its key panel) and "Theme" (every theme) would sit beside our "Help" and
+        # "Toggle light/dark": keep one of each.
+        yield from (c for c in super().get_system_commands(screen) if c.title not in ("Keys", "Theme"))
+        yield from screen_commands(screen)
         yield SystemCommand("Dashboard", "Live figures for the window", lambda: self.switch_mode("dashboard"))
         yield SystemCommand(
             "Deliveries", "Explore, filter and select deliveries", lambda: self.switch_mode("deliveries")
@@ -93,8 +95,9 @@ class HookConsoleApp(App[None]):
                 DeliveryFilter(endpoint_ids=(endpoint_id,) if endpoint_id else (), state=DeliveryState(state))
             )
 
-    def show_event(self, event_id: str) -> None:
-        self.push_screen(EventScreen(event_id))
+    def show_event(self, event_id: str, endpoint_id: str | None = None) -> None:
+        """The event's screen, its cursor on `endpoint_id`'s newest attempt (the delivery it was opened from)."""
+        self.push_screen(EventScreen(event_id, endpoint_id))
 
     def refused_read_only(self, action: str) -> bool:
         """True (and says so) when the console is read-only."""
@@ -183,6 +186,26 @@ class HookConsoleApp(App[None]):
             self.store_problem = None
             self.sub_title = ""
             self.notify("the store answers again", timeout=4)
+
+
+def screen_commands(screen: Screen[object]) -> Iterable[SystemCommand]:
+    """Every action of the screen in front (its own keys, those it hides from the footer too), as commands:
+    the palette finds "verify" on the event screen and "pause" on the dashboard. Actions the screen has off
+    (read-only, the other of pause/resume) are left out, as they are from its footer."""
+    seen: set[str] = set()
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        if active.node is not screen or not active.enabled or not binding.description:
+            continue
+        if binding.action in seen:
+            continue
+        seen.add(binding.action)
+        keys = screen.app.get_key_display(binding)
+        yield SystemCommand(
+            binding.description,
+            f"{binding.tooltip or binding.description} (key {keys or key})",
+            lambda action=binding.action: screen.run_action(action),
+        )
 
 
 def make_app(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from console.domain.times import format_ms
+from console.domain.times import MS_PER_DAY, format_ms
 
 # C0, DEL and C1 controls, and the invisible characters that reorder or break a line (bidi embeddings,
 # overrides and isolates, marks, line/paragraph separators, zero-width joiners): shown as escapes.
@@ -40,6 +40,13 @@ def clock(ms_value: int) -> str:
     return format_ms(ms_value)[11:19]
 
 
+def clock_or_date(ms_value: int, now_ms: int) -> str:
+    """HH:MM:SS (UTC) for a time today, MM-DD HH:MM:SS for an older one (a 7-day list spans days)."""
+    if ms_value // MS_PER_DAY == now_ms // MS_PER_DAY:
+        return clock(ms_value)
+    return format_ms(ms_value)[5:19].replace("T", " ")
+
+
 def stamp(ms_value: int | None) -> str:
     """YYYY-MM-DD HH:MM:SS (UTC)."""
     return "-" if ms_value is None else format_ms(ms_value)[:19].replace("T", " ")
@@ -61,8 +68,8 @@ def cut(text: str, width: int) -> str:
 
 def health(first: float | None, final: float | None, undelivered: int) -> Text:
     """A mark for an endpoint: green when healthy, yellow when retries carry it, red when deliveries fail."""
-    if first is None and final is None:
-        return Text("○", style="dim")
+    if first is None and final is None:  # nothing tried in the window: red when its backlog is older
+        return Text("●", style="bold red") if undelivered else Text("○", style="dim")
     if undelivered and (final or 0) < 0.99:
         return Text("●", style="bold red")
     if (first or 0) < 0.97 or (final or 0) < 0.999:

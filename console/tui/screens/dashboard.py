@@ -21,7 +21,7 @@ from console.domain.follow import FollowState
 from console.domain.live import DashboardSnapshot
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 from console.tui.screens.base import ConsoleAccess
-from console.tui.text import clock, literal, status
+from console.tui.text import clock, clock_or_date, literal, status
 from console.tui.widgets.alert_marks import AlertsLine, header_count
 from console.tui.widgets.chart_axis import ChartAxis
 from console.tui.widgets.endpoints_table import SORTS, EndpointsTable
@@ -79,11 +79,11 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         if self.console.ops.followed is not None:
             yield FollowLine(id="follow-line")
         with Horizontal(id="tiles"):
-            yield KpiTile("1st-try success", id="tile-first")
+            yield KpiTile("1st-try success", short="1st-try", id="tile-first")
             yield KpiTile("final success", id="tile-final")
             yield KpiTile("attempts/s", id="tile-rate")
             yield KpiTile("latency p50", id="tile-latency")
-            yield KpiTile("undelivered now", id="tile-backlog")
+            yield KpiTile("undelivered now", short="undelivered", id="tile-backlog")
         with Horizontal(id="charts"):
             with Vertical():
                 yield Line("failed attempts", id="label-failed", classes="chart-label")
@@ -190,16 +190,15 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
             self.query_one("#tile-rate", KpiTile).show(
                 fmt.rate(k.attempts / (snap.window_ms / 1000)), f"{fmt.count(k.attempts)} in {self.window}"
             )
-            p95, oldest = (
+            p95, p99, oldest = (
                 f"p95 {fmt.latency(k.latency.p95)}",
+                f"p99 {fmt.latency(k.latency.p99)}",
                 fmt.age(snap.oldest_undelivered_ms, snap.now_ms),
             )
-            self.query_one("#tile-latency", KpiTile).show(
-                fmt.latency(k.latency.p50), (f"{p95} p99 {fmt.latency(k.latency.p99)}", p95)
-            )
+            self.query_one("#tile-latency", KpiTile).show(fmt.latency(k.latency.p50), (f"{p95} {p99}", p99))
             self.query_one("#tile-backlog", KpiTile).show(
                 fmt.count(snap.backlog),
-                (f"all time, oldest {oldest}", f"oldest {oldest}"),
+                (f"all time, oldest {oldest}", f"oldest {oldest}", f"oldest {oldest.replace(' ', '')}"),
                 "red" if snap.backlog else "",
             )
             self._show_charts(snap)
@@ -246,7 +245,7 @@ class DashboardScreen(ConsoleAccess, Screen[None]):
         cut = 20 if self.size.width < 110 else 48  # a long error ends in "…"; the event screen shows it whole
         for f in snap.failures:
             table.add_row(
-                Text(clock(f.attempted_at_ms)),
+                Text(clock_or_date(f.attempted_at_ms, snap.now_ms)),
                 literal(f.endpoint_id),
                 literal(f.event_id),
                 Text(str(f.attempt)),

@@ -41,8 +41,11 @@ COLUMN_SETS = [
     (150, COLUMNS),
     (118, ("sel", "first attempt", "event", "endpoint", "type", "tries", "last", "state")),
     (96, ("sel", "first attempt", "event", "endpoint", "tries", "last", "state")),
-    (0, ("sel", "event", "endpoint", "last", "state")),
+    (0, ("sel", "first attempt", "event", "endpoint", "last", "state")),  # shorter times, errors and labels
 ]
+NARROW = 96  # below: "MM-DD HH:MM" times, errors cut at NARROW_ERROR, short column labels
+NARROW_ERROR = 10
+NARROW_LABELS = {"sel": "✓", "first attempt": "first"}
 
 
 @dataclass
@@ -105,6 +108,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         self.seen_seq: int | None = None
         self.shown_columns: tuple[str, ...] = ()
         self.wide = True  # full timestamps and error texts (from 150 columns)
+        self.narrow = False  # times to the minute, short errors and states (below NARROW columns)
         self._keep: tuple[str | None, float, float] | None = (
             None  # cursor row key and scroll, across a reload
         )
@@ -142,8 +146,9 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         self.shown_columns, self.wide = wanted, width >= COLUMN_SETS[0][0]
         table = self.query_one("#deliveries", DataTable)
         table.clear(columns=True)
+        self.narrow = width < NARROW
         for column in wanted:
-            table.add_column(column, key=column)
+            table.add_column(NARROW_LABELS.get(column, column) if self.narrow else column, key=column)
         for key, row in self.rows.items():
             table.add_row(*self._cells(row), key=key)
         if self.sort_column in wanted:
@@ -293,17 +298,23 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
 
     def _cells(self, row: DeliveryRow) -> list[Text]:
         selected = self.all_matching or row.key in self.selected
-        state = Text("delivered", style="green") if row.delivered else Text("undelivered", style="bold red")
+        if self.narrow:
+            state = Text("ok", style="green") if row.delivered else Text("undeliv", style="bold red")
+        else:
+            state = (
+                Text("delivered", style="green") if row.delivered else Text("undelivered", style="bold red")
+            )
         first = stamp(row.first_attempt_at_ms)
+        error_width = None if self.wide else NARROW_ERROR if self.narrow else 20
         cells = {
             "sel": _selection_mark(selected),
-            "first attempt": Text(first if self.wide else first[5:]),
+            "first attempt": Text(first if self.wide else first[5:16] if self.narrow else first[5:]),
             "event": literal(row.event_id),
             "endpoint": literal(row.endpoint_id),
             "type": literal(row.event_type),
             "user": literal(row.user_id),
             "tries": Text(str(row.attempts)),
-            "last": status(row.last_status_code, row.last_outcome, row.last_error, None if self.wide else 20),
+            "last": status(row.last_status_code, row.last_outcome, row.last_error, error_width),
             "state": state,
         }
         return [cells[column] for column in self.shown_columns]
@@ -409,7 +420,7 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
     def action_open_event(self) -> None:
         row = self._current()
         if row is not None:
-            self.console.show_event(row.event_id)
+            self.console.show_event(row.event_id, row.endpoint_id)
 
     @on(DataTable.RowSelected)
     def row_selected(self) -> None:

@@ -1,5 +1,6 @@
 """One event: its payload as highlighted JSON (a big one: its first part, and a key to save it whole), its
-fields, and every attempt at every endpoint."""
+fields, and every attempt at every endpoint, grouped by endpoint (the one it was opened from first). The
+attempts' table has the focus: the arrows choose the attempt that `v` and `c` act on."""
 
 from __future__ import annotations
 
@@ -88,11 +89,19 @@ class EventScreen(ConsoleAccess, Screen[None]):
         Binding("c", "curl", "curl"),
         Binding("s", "save_payload", "Save"),
         Binding("r", "replay", "Replay"),
+        # One of the two at a time (check_action): the footer says where tab goes.
+        Binding("tab", "focus_payload", "Payload"),
+        Binding("tab", "focus_attempts", "Attempts"),
     ]
 
-    def __init__(self, event_id: str) -> None:
+    AUTO_FOCUS = "#attempts"  # the arrows move between attempts (tab: to the payload, to scroll it)
+
+    def __init__(self, event_id: str, endpoint_id: str | None = None) -> None:
         super().__init__()
         self.event_id = event_id
+        self.endpoint_id = (
+            endpoint_id  # the delivery it was opened from: its attempts first, its newest chosen
+        )
         self.detail: EventDetail | None = None
         self.shown_columns: tuple[str, ...] = ()
         self.wide = True
@@ -154,10 +163,20 @@ class EventScreen(ConsoleAccess, Screen[None]):
         self.query_one("#payload", Static).update(payload_view(detail.payload))
         self._show_attempts()
 
+    def _grouped(self) -> list[AttemptView]:
+        """The attempts by endpoint (the one opened from first), each endpoint's in the order they were made."""
+        attempts = self.detail.attempts if self.detail else ()
+        return sorted(
+            attempts,
+            key=lambda a: (a.endpoint_id != self.endpoint_id, a.endpoint_id, a.attempted_at_ms, a.seq),
+        )
+
     def _show_attempts(self) -> None:
         table = self.query_one("#attempts", DataTable)
+        chosen = self._attempt()
         table.clear()
-        for a in self.detail.attempts if self.detail else ():
+        attempts = self._grouped()
+        for a in attempts:
             at = stamp(a.attempted_at_ms)
             cells = {
                 "time": Text(at if self.wide else at[5:]),
@@ -169,6 +188,11 @@ class EventScreen(ConsoleAccess, Screen[None]):
                 "job": literal(a.replay_job_id),
             }
             table.add_row(*(cells[c] for c in self.shown_columns), key=str(a.seq))
+        if chosen is None:  # first shown: the newest attempt at the endpoint opened from
+            chosen = next((a for a in reversed(attempts) if a.endpoint_id == self.endpoint_id), None)
+        keys = [a.seq for a in attempts]
+        if chosen is not None and chosen.seq in keys:  # a reload (a replay added attempts) keeps the choice
+            table.move_cursor(row=keys.index(chosen.seq), animate=False)
 
     def _attempt(self) -> AttemptView | None:
         table = self.query_one("#attempts", DataTable)
@@ -176,6 +200,23 @@ class EventScreen(ConsoleAccess, Screen[None]):
             return None
         key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
         return next((a for a in self.detail.attempts if str(a.seq) == key.value), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        on_attempts = self.focused is None or self.focused.id == "attempts"
+        if action == "focus_payload":
+            return on_attempts
+        if action == "focus_attempts":
+            return not on_attempts
+        return super().check_action(action, parameters)
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def action_focus_payload(self) -> None:
+        self.query_one("#payload-pane").focus()
+
+    def action_focus_attempts(self) -> None:
+        self.query_one("#attempts").focus()
 
     def action_verify(self) -> None:
         attempt = self._attempt()

@@ -53,8 +53,10 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "event",
         [
-            ("v", "check the attempt's signature"),
-            ("c", "copy as curl (signed by openssl)"),
+            ("↑ ↓", "choose an attempt (grouped by endpoint)"),
+            ("tab", "to the payload and back (arrows scroll it)"),
+            ("v", "check the chosen attempt's signature"),
+            ("c", "copy the chosen attempt as curl (openssl)"),
             ("s", "save the whole payload (reports/)"),
             ("r", "replay this event"),
             ("escape", "back"),

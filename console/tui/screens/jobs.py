@@ -38,7 +38,12 @@ COLUMN_SETS = [
     (110, COLUMNS),
     (0, ("job", "state", "delivered", "failed", "pending", "selection")),
 ]
-SELECTION_ROOM = [(150, 111 + 16 + 22 + 4), (110, 103), (0, 74)]
+SELECTION_ROOM = [(150, 111 + 16 + 22 + 4), (110, 103), (0, 63)]
+NARROW_LABELS = {
+    "delivered": "ok",
+    "failed": "fail",
+    "pending": "left",
+}  # below 110 columns: room for the selection
 WHO_WIDTH = {"operator": 16, "reason": 22}
 
 
@@ -108,7 +113,8 @@ class JobsScreen(ConsoleAccess, Screen[None]):
         table = self.query_one("#jobs", DataTable)
         table.clear(columns=True)
         for column in wanted:
-            table.add_column(column, key=column)
+            label = column if width >= COLUMN_SETS[1][0] else NARROW_LABELS.get(column, column)
+            table.add_column(label, key=column)
         self._fill(table)
 
     def on_screen_resume(self) -> None:
@@ -151,7 +157,7 @@ class JobsScreen(ConsoleAccess, Screen[None]):
 
     @work(thread=True, exclusive=True, group="jobs-why", exit_on_error=False)
     def explain(self, job: JobView) -> None:
-        parts = [f"{job.id}: by {job.operator or '-'}", f"why: {_why(job)}"]
+        parts = [f"{job.id}: by {job.operator or '-'}", f"why: {_why(job)}", f"selection: {job.selection}"]
         if job.count(ItemState.FAILED):
             reasons = self.console.ops.failure_reasons(job.id)
             parts.append("failed: " + "; ".join(f"{reason} ({fmt.count(n)})" for reason, n in reasons))

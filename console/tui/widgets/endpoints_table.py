@@ -13,7 +13,7 @@ from rich.text import Text
 
 from console.domain import formatting as fmt
 from console.domain.alert_marks import EndpointMark
-from console.domain.kpis import EndpointKpis
+from console.domain.kpis import EndpointKpis, Kpis
 from console.tui.text import health, literal, plain
 from console.tui.widgets.alert_marks import row_mark
 from console.tui.widgets.line import same_text
@@ -21,7 +21,7 @@ from console.tui.widgets.settled_table import SettledTable
 
 COLUMNS = ("●", "endpoint", "attempts", "1st-try", "final", "p95", "failed", "undeliv", "last fail")
 # `undeliv` counts what is undelivered now, whenever first tried (as the "undelivered now" tile and what enter
-# opens); the other figures follow the window.
+# opens); the other figures follow the window. An endpoint with a backlog has a row whatever the window.
 SORTS = ("health", "name", "attempts")  # the dashboard's `s` key goes round these
 MAX_ROWS = 500
 
@@ -85,6 +85,9 @@ class EndpointsTable(SettledTable):
     def show(self, endpoints: tuple[EndpointKpis, ...], now_ms: int, undelivered_now: dict[str, int]) -> int:
         """Bring the rows up to date; returns how many cells changed."""
         self._kpis = {e.endpoint_id: e for e in endpoints}
+        for endpoint_id, undelivered in undelivered_now.items():
+            if undelivered and endpoint_id not in self._kpis:  # a backlog older than the window: still a row
+                self._kpis[endpoint_id] = EndpointKpis(endpoint_id, Kpis())
         self._undelivered = dict(undelivered_now)
         self._now = now_ms
         return self.reorder()

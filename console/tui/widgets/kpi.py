@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from console.tui.widgets.line import Line
 
@@ -23,14 +22,15 @@ class KpiTile(Vertical):
     KpiTile .note { color: $text-muted; }
     """
 
-    def __init__(self, label: str, *, id: str) -> None:  # noqa: A002  (Textual names it id)
+    def __init__(self, label: str, *, short: str = "", id: str) -> None:  # noqa: A002  (Textual names it id)
         super().__init__(id=id)
         self.label = label
+        self.short = short or label  # shown when the label does not fit on one line (80 columns)
         self.notes: tuple[str, ...] = ("",)
         self._style = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(self.label, classes="label", markup=False)  # may wrap below 110 columns: height auto
+        yield Line(self.label, classes="label")  # one line: a wrapped label would push the note out
         yield Line("-", classes="value")
         yield Line("", classes="note")
 
@@ -50,5 +50,6 @@ class KpiTile(Vertical):
 
     def _show_note(self) -> None:
         width = self.content_size.width
+        self.query_one(".label", Line).show(self.label if len(self.label) <= width else self.short)
         fitting = [n for n in self.notes if len(n) <= width]
         self.query_one(".note", Line).show(fitting[0] if fitting else self.notes[-1])
