@@ -240,6 +240,10 @@ async def test_replay_flow_against_a_real_receiver(
             ]
             expected = replay.plan.to_send
             assert expected == int(before)
+            table = replay.query_one("#replay-endpoints", DataTable)
+            for planned in replay.plan.endpoints:  # the job's per-endpoint counts, as the plan had them
+                assert str(table.get_cell(planned.endpoint_id, "skipped")) == f"{planned.skipped:,}"
+                assert str(table.get_cell(planned.endpoint_id, "delivered")) == f"{planned.to_send:,}"
             outcome = str(replay.query_one("#replay-plan", Static).render())
             assert f"{expected:,} delivered, 0 failed" in outcome and "done" in outcome
             assert "Press y" not in outcome

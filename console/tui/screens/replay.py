@@ -290,6 +290,8 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
                     Text(fmt.count(failed), style="red" if failed else ""),
                     update_width=True,
                 )
+                # the job's own count: the plan's, plus any another console delivered meanwhile
+                table.update_cell(endpoint, "skipped", fmt.count(counts.skipped), update_width=True)
             if breaker:
                 notes.append(f"{endpoint}: {breaker}")
         self.query_one("#replay-progress", ProgressBar).update(progress=done)
