@@ -356,7 +356,7 @@ def test_the_console_follower_retries_a_failing_store_and_says_so(
             wait_until(lambda: len(follower.errors) > 0, timeout=30.0)
             locker.rollback()
             locker.close()
-            store = open_store(store_url)
+            store = open_store(store_url, read_only=True)  # a reader: no write lock to contend for
             try:
                 wait_until(lambda: table_count(store, "delivery_attempt") == len(finals(conn)), timeout=30.0)
             finally:

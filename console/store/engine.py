@@ -104,8 +104,10 @@ def _sqlite_engine(url: str, read_only: bool = False) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if not read_only:
             # Before anything else writes the file: a new store is created giving pages back on prune
-            # (console.store.upkeep); on an existing store this takes effect only at a full VACUUM.
-            cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            # (console.store.upkeep). Only on an empty file: on a store in use the pragma waits for the write
+            # lock (and would take effect only at a full VACUUM anyway).
+            if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+                cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             # where bulk ingest's staged rows are loaded (console.store.staged)
