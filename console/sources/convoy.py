@@ -22,7 +22,7 @@ from typing import Any
 from console.domain.outcomes import Trigger
 from console.ingest.lines import RESPONSE_EXCERPT_BYTES, LineError
 from console.ingest.log_files import SourceError
-from console.sources.database import can_read, check_tables, epoch_ms
+from console.sources.database import check_tables, epoch_ms
 from console.sources.dispatcher import FINAL, SKIP, Converted, Dispatcher, ImportedEndpoint
 from console.sources.imported_endpoints import convoy_endpoints
 from console.sources.records import build_attempt, build_event, failed_despite, go_compact
@@ -73,6 +73,7 @@ def ulid_ms(text: str | None) -> int | None:
 
 class ConvoySource(Dispatcher):
     kind = "convoy"
+    tenant_of_endpoint = ("endpoints", "project_id")
     attempts_table = "delivery_attempts"
     default_late_ms = 10_000  # rows are inserted after the response, `created_at` from now(): little skew
 
@@ -259,14 +260,3 @@ class ConvoySource(Dispatcher):
 
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:
         return convoy_endpoints(conn, self.url, self.scope_ids, SHAPE)
-
-    def sources_of(self, conn: Any, endpoint_ids: Sequence[str]) -> dict[str, str]:
-        if self.can_label is None:  # SELECT on endpoints is optional (docs/sources.md)
-            endpoint_columns = check_tables(conn, self.url, (), SHAPE).get("endpoints", set())
-            self.can_label = "project_id" in endpoint_columns and can_read(conn, self.url, "endpoints")
-        if not self.can_label or not endpoint_ids:
-            return {}
-        rows = conn.execute(
-            f"SELECT id, project_id FROM {self.table('endpoints')} WHERE id = ANY(%s)", [list(endpoint_ids)]
-        ).fetchall()
-        return {r[0]: f"convoy:{r[1]}" for r in rows if r[1]}

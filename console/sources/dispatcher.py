@@ -10,6 +10,7 @@ from typing import Any
 
 from console.domain.endpoint import ConvoySigning
 from console.domain.records import AttemptRecord, EventRecord
+from console.sources.database import can_read, check_tables
 from console.sources.url import SourceURL
 
 # What the reader does with a row: store it, come back for it later, or pass over it.
@@ -122,13 +123,25 @@ class Dispatcher(ABC):
     def convert(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> Converted:
         """The records of final rows (and the events they need that were not offered yet)."""
 
+    # Where an endpoint's tenant is kept at the dispatcher: (endpoint table, tenant column).
+    tenant_of_endpoint: tuple[str, str] = ("", "")
     can_label: bool | None = None  # whether sources_of can read the endpoints' tenants (asked once)
 
     def sources_of(self, conn: Any, endpoint_ids: Sequence[str]) -> dict[str, str]:
         """Each endpoint's tenant at the dispatcher, as a label (`svix:app_…`, `convoy:<project id>`): the
         store keeps it as endpoint.source, so gap checks compare an event only with its own tenant's
-        endpoints and filters can pick one tenant."""
-        return {}
+        endpoints and filters can pick one tenant. SELECT on the endpoint table is optional
+        (docs/sources.md): without it, endpoints get no label."""
+        table, column = self.tenant_of_endpoint
+        if self.can_label is None:
+            columns = check_tables(conn, self.url, (), "").get(table, set())
+            self.can_label = column in columns and can_read(conn, self.url, table)
+        if not self.can_label or not endpoint_ids:
+            return {}
+        rows = conn.execute(
+            f"SELECT id, {column} FROM {self.table(table)} WHERE id = ANY(%s)", [list(endpoint_ids)]
+        ).fetchall()
+        return {r[0]: f"{self.url.kind}:{r[1]}" for r in rows if r[1]}
 
     @abstractmethod
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:

@@ -43,6 +43,7 @@ DEFAULT_LATE_MS = 45_000
 
 class SvixSource(Dispatcher):
     kind = "svix"
+    tenant_of_endpoint = ("endpoint", "app_id")
     attempts_table = "messageattempt"
     default_late_ms = DEFAULT_LATE_MS
 
@@ -222,13 +223,3 @@ class SvixSource(Dispatcher):
                 f"{self.url.display}: table {self.url.schema}.endpoint not found; expected {SHAPE}"
             )
         return svix_endpoints(conn, self.url, self.scope_ids)
-
-    def sources_of(self, conn: Any, endpoint_ids: Sequence[str]) -> dict[str, str]:
-        if self.can_label is None:  # SELECT on endpoint is optional (docs/sources.md)
-            self.can_label = self.endpoint_table and can_read(conn, self.url, "endpoint")
-        if not self.can_label or not endpoint_ids:
-            return {}
-        rows = conn.execute(
-            f"SELECT id, app_id FROM {self.table('endpoint')} WHERE id = ANY(%s)", [list(endpoint_ids)]
-        ).fetchall()
-        return {r[0]: f"svix:{r[1]}" for r in rows if r[1]}
