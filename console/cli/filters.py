@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import now_ms, parse_time_spec
 from console.domain.where import WhereError, parse_where
+
+if TYPE_CHECKING:
+    from console.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -155,3 +158,28 @@ def _source_endpoints(sources: tuple[str, ...], endpoint_ids: tuple[str, ...]) -
                 "no --endpoint given belongs to the --source given", param_hint="--source"
             )
     return chosen
+
+
+def warn_about_filter(store: Store, flt: DeliveryFilter) -> None:
+    """Warnings on stderr: each --endpoint the store has never seen (a typo shows as an empty window), and the
+    deliveries `--where` skipped because their payload is not JSON."""
+    from console.domain import formatting as fmt
+    from console.store.deliveries import skipped_by_where
+    from console.store.live import known_endpoints
+
+    skipped = skipped_by_where(store, flt)
+    if skipped:
+        click.echo(
+            f"hookconsole: note: --where skipped {fmt.count(skipped)} deliveries whose payload is not JSON",
+            err=True,
+        )
+    if not flt.endpoint_ids:
+        return
+    known = known_endpoints(store)
+    for endpoint_id in flt.endpoint_ids:
+        if endpoint_id not in known:
+            listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+            click.echo(
+                f"hookconsole: warning: --endpoint {endpoint_id!r}: no such endpoint is stored (stored: {listed or 'none'})",
+                err=True,
+            )

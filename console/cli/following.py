@@ -54,7 +54,7 @@ class _Printed(FollowReport):
     def on_recovered(self, status: FollowStatus, failed_since_ms: int, tries: int) -> None:
         since = format_ms(failed_since_ms)[11:19]
         click.echo(
-            f"hookconsole: {status.source}: following again ({tries} failed {'try' if tries == 1 else 'tries'} "
+            f"hookconsole: {status.source}: following again ({fmt.counted(tries, 'failed try', 'failed tries')} "
             f"since {since} UTC)",
             err=True,
         )

@@ -14,9 +14,8 @@ from click.core import ParameterSource
 
 from console import aio
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
-from console.cli.filters import build_filter, filter_options
+from console.cli.filters import build_filter, filter_options, warn_about_filter
 from console.cli.output import table
-from console.cli.stats import warn_about_filter
 from console.domain import formatting as fmt
 from console.domain.filters import DeliveryState
 from console.domain.replay import FailureReason, ItemState, JobView, ReplayPlan, ReplaySelection

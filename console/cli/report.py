@@ -8,10 +8,9 @@ from typing import Any
 import click
 
 from console.cli.context import app_context, fail, store_options
-from console.cli.filters import build_filter, filter_options
+from console.cli.filters import build_filter, filter_options, warn_about_filter
 from console.cli.numbers import FiniteRange
 from console.cli.paths import refuse_overwrite
-from console.cli.stats import warn_about_filter
 from console.cli.whatif import schedules_option
 from console.domain import formatting as fmt
 from console.domain.times import now_ms

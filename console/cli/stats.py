@@ -8,18 +8,15 @@ import click
 import orjson
 
 from console.cli.context import app_context, store_options
-from console.cli.filters import build_filter, filter_options
+from console.cli.filters import build_filter, filter_options, warn_about_filter
 from console.cli.gap_options import gap_options
 from console.cli.output import table
 from console.domain import formatting as fmt
-from console.domain.filters import DeliveryFilter
 from console.domain.gaps import GapRules, gaps_dict
 from console.domain.kpis import Kpis, StatsSnapshot, snapshot_dict
 from console.domain.times import format_ms, now_ms
-from console.store import Store
-from console.store.deliveries import skipped_by_where
 from console.store.gaps import find_gaps
-from console.store.live import endpoint_sources, known_endpoints
+from console.store.live import endpoint_sources
 from console.store.stats import read_stats
 
 
@@ -48,27 +45,6 @@ def stats_command(
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(render_stats(snapshot, now, app.store().display_url))
-
-
-def warn_about_filter(store: Store, flt: DeliveryFilter) -> None:
-    """Warnings on stderr: each --endpoint the store has never seen (a typo shows as an empty window), and the
-    deliveries `--where` skipped because their payload is not JSON."""
-    skipped = skipped_by_where(store, flt)
-    if skipped:
-        click.echo(
-            f"hookconsole: note: --where skipped {fmt.count(skipped)} deliveries whose payload is not JSON",
-            err=True,
-        )
-    if not flt.endpoint_ids:
-        return
-    known = known_endpoints(store)
-    for endpoint_id in flt.endpoint_ids:
-        if endpoint_id not in known:
-            listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
-            click.echo(
-                f"hookconsole: warning: --endpoint {endpoint_id!r}: no such endpoint is stored (stored: {listed or 'none'})",
-                err=True,
-            )
 
 
 def _summary_lines(k: Kpis, now: int) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from console.domain import formatting as fmt
 from console.domain.follow import FollowStatus
 from console.domain.times import format_ms
 from console.ingest.follow import FileFeed
@@ -57,7 +58,7 @@ class LoggedReport(FollowReport):
         since = format_ms(failed_since_ms)
         self.log.info(
             "source_recovered",
-            f"{status.source}: reading again (failing since {since}, {tries} {'try' if tries == 1 else 'tries'})",
+            f"{status.source}: reading again (failing since {since}, {fmt.counted(tries, 'try', 'tries')})",
             source=status.source,
         )
 
