@@ -152,7 +152,8 @@ def _source_endpoints(sources: tuple[str, ...], endpoint_ids: tuple[str, ...]) -
         )
     chosen = tuple(e for s in sources for e in stored[s])
     if endpoint_ids:
-        chosen = tuple(e for e in endpoint_ids if e in set(chosen))
+        of_sources = set(chosen)
+        chosen = tuple(e for e in endpoint_ids if e in of_sources)
         if not chosen:
             raise click.BadParameter(
                 "no --endpoint given belongs to the --source given", param_hint="--source"

@@ -168,6 +168,8 @@ def _has_payload_reader(store: Store, conn: Connection) -> bool:
 
 def ensure_payload_reader(store: Store) -> None:
     """PostgreSQL: the function `--where` reads payloads through (stores of any version get it)."""
+    if store.dialect.name != "postgresql":
+        return
     with store.read() as conn:
         if _has_payload_reader(store, conn):
             store.dialect.payload_reader = True
