@@ -142,3 +142,33 @@ def test_a_job_inserted_in_sql_holds_the_items_the_plan_lists(
     assert service.job(from_sql).total == plan.total
     unforced = service.plan(replace(selection, force=False, skip_superseded=False))
     assert unforced.skipped == sum(1 for i in unforced.items if i.skip_reason)
+
+
+def test_a_job_takes_no_live_traffic_newer_than_its_plan(store: Store, tmp_path: Path) -> None:
+    """ "Select all" then `y`: a job once took the deliveries that failed between the plan and the confirmation
+    too (the console showed 2 to send and sent 4); now only those first tried by the plan's newest."""
+    lines = [
+        log_line(f"evt_{i}", "ep_std", 1, attempted_at=f"2026-05-05T10:0{i}:00Z", status_code=503)
+        for i in range(2)
+    ]
+    ingest_sources(store, [str(write_jsonl(tmp_path / "a.jsonl", lines))])
+    service = ReplayService(store, load_endpoints(write_endpoints(tmp_path, 9, [SPEC])))
+    plan = service.plan(ReplaySelection(DeliveryFilter(state=DeliveryState.UNDELIVERED)))
+    assert plan.to_send == 2
+    later = [
+        log_line(f"evt_late_{i}", "ep_std", 1, attempted_at=f"2026-05-05T11:0{i}:00Z", status_code=503)
+        for i in range(2)
+    ]
+    ingest_sources(store, [str(write_jsonl(tmp_path / "b.jsonl", later))])
+    job = service.job(service.create_job(plan))
+    assert job.total == 2
+    assert sorted(journal_items(store, job.id)) == ["evt_0", "evt_1"]
+
+
+def journal_items(store: Store, job_id: str) -> list[str]:
+    with store.read() as conn:
+        p = store.dialect.placeholder
+        return [
+            r[0]
+            for r in conn.exec_driver_sql(f"SELECT event_id FROM replay_item WHERE job_id = {p}", (job_id,))
+        ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from console.domain.filters import DeliveryFilter
@@ -143,6 +143,19 @@ class ReplayPlan:
     first_to_send: tuple[
         PlannedItem, ...
     ] = ()  # the first items not skipped, in plan order (see plan_replay)
+    # the newest first attempt among the plan's deliveries: a job made from the plan takes none tried later
+    # (live traffic that fails after the operator looked at the plan is not sent unseen)
+    newest_first_attempt_ms: int | None = None
+
+    @property
+    def job_selection(self) -> ReplaySelection:
+        """The selection a job made from this plan inserts: the plan's, bounded to what it had seen."""
+        if self.newest_first_attempt_ms is None or self.selection.pairs is not None:
+            return self.selection
+        flt = self.selection.filter
+        bound = self.newest_first_attempt_ms + 1
+        until = bound if flt.until_ms is None else min(flt.until_ms, bound)
+        return replace(self.selection, filter=flt.with_(until_ms=until))
 
     @property
     def total(self) -> int:

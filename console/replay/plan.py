@@ -79,14 +79,15 @@ def plan_replay(
     sending = tuple(i for i in items if i.skip_reason is None)[:SHOWN_SENDING]
     latency = figures.latency_ms
     plans = []
-    for endpoint_id, (total, delivered) in sorted(counts.items()):
+    for endpoint_id, (total, delivered, _) in sorted(counts.items()):
         skipped = (0 if selection.force else delivered) + (
             figures.superseded.get(endpoint_id, 0) if selection.skip_superseded else 0
         )
         to_send = total - skipped
         drain = _drain(endpoints, endpoint_id, to_send, latency.get(endpoint_id), selection)
         plans.append(EndpointPlan(endpoint_id, _url(endpoints, endpoint_id), to_send, skipped, drain))
-    plan = ReplayPlan(selection, items, tuple(plans), _impact(figures), sending)
+    newest = max((n for _, _, n in counts.values()), default=None)
+    plan = ReplayPlan(selection, items, tuple(plans), _impact(figures), sending, newest)
     beyond = len(sending) < min(
         SHOWN_SENDING, plan.to_send
     )  # the first ones to send come after the items held

@@ -73,8 +73,8 @@ class ReplayService:
 
     def create_job(self, plan: ReplayPlan, origin: JobOrigin | None = None) -> str:
         """Persist the plan as a job, after checking every endpoint's secrets (and `--to`'s) resolve. The job's items
-        are its selection's as they are now, inserted by the store (a delivery delivered since the plan may be
-        left out, one that failed since may be added).
+        are its selection's as they are now, inserted by the store, among the deliveries first tried by the
+        plan's newest (one delivered since the plan is left out; traffic newer than the plan is not added).
         `origin`: who, why, and another target (default: the OS user, no reason, the endpoints' own URLs)."""
         if origin is None:
             origin = JobOrigin(default_operator())
@@ -88,7 +88,7 @@ class ReplayService:
             self.store,
             job_id,
             describe_selection(plan.selection),
-            plan.selection,
+            plan.job_selection,
             skip_reasons(),
             now_ms(),
             origin,

@@ -85,15 +85,18 @@ def _to_send(selection: ReplaySelection, alias: str = "i") -> str:
     return "1 = 1" if selection.force else f"{alias}.delivered_at IS NULL"
 
 
-def endpoint_counts(store: Store, selection: ReplaySelection) -> dict[str, tuple[int, int]]:
-    """Per endpoint of the selection: (its items, those already delivered)."""
+def endpoint_counts(store: Store, selection: ReplaySelection) -> dict[str, tuple[int, int, int]]:
+    """Per endpoint of the selection: (its items, those already delivered, the newest first attempt)."""
     items, params = _items(store, selection)
     sql = (
-        "SELECT i.endpoint_id, COUNT(*), SUM(CASE WHEN i.delivered_at IS NOT NULL THEN 1 ELSE 0 END) "
-        f"FROM {items} GROUP BY i.endpoint_id"
+        "SELECT i.endpoint_id, COUNT(*), SUM(CASE WHEN i.delivered_at IS NOT NULL THEN 1 ELSE 0 END), "
+        f"MAX(i.first_attempt_at) FROM {items} GROUP BY i.endpoint_id"
     )
     with store.read() as conn:
-        return {e: (int(n), int(done or 0)) for e, n, done in conn.exec_driver_sql(sql, tuple(params))}
+        return {
+            e: (int(n), int(done or 0), int(newest))
+            for e, n, done, newest in conn.exec_driver_sql(sql, tuple(params))
+        }
 
 
 def _newer(alias: str, *, newest: bool) -> str:
