@@ -67,11 +67,13 @@ class StoreCollector(Collector):
         clock: Callable[[], int] = now_ms,
         source_lags: Callable[[], dict[str, float]] | None = None,
         rule_names: Callable[[], set[str]] | None = None,
+        active: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.source_lags = source_lags
         self.rule_names = rule_names
+        self.active = active
         self.totals = TotalsCache()
 
     def collect(self) -> Iterator[Metric]:
@@ -150,6 +152,13 @@ class StoreCollector(Collector):
         for source, seconds in sorted((self.source_lags() if self.source_lags else {}).items()):
             lag.add_metric([source], seconds)
         yield lag
+
+        if self.active is not None:
+            yield GaugeMetricFamily(
+                "hookconsole_watch_active",
+                "1 while this watch holds the store's lease (follows, evaluates, notifies), 0 on a standby.",
+                value=1 if self.active() else 0,
+            )
 
 
 def make_registry(store: Store, **options: Any) -> tuple[CollectorRegistry, StoreCollector]:
