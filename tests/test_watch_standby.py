@@ -8,11 +8,13 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from console.store import open_store
 from console.store.lease import StoreLease
@@ -63,8 +65,14 @@ class WatchProcess:
         """When a line holding `text` arrived (None if none did)."""
         return next((at for at, line in self.lines if text in line), None)
 
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+
+    def lag_series(self) -> int:
+        return sum(line.startswith("hookconsole_source_lag_seconds{") for line in self.metrics().splitlines())
+
     def active_gauge(self) -> float:
-        body = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        body = self.metrics()
         lines = [line for line in body.splitlines() if line.startswith("hookconsole_watch_active ")]
         assert len(lines) == 1, body
         return float(lines[0].split()[1])
@@ -98,6 +106,30 @@ def test_lease_is_exclusive_and_dies_with_its_holder(store_url: str) -> None:
         store.close()
 
 
+@pytest.mark.postgres
+def test_postgres_leases_are_per_schema(pg_schema_url: str) -> None:
+    """Two stores in one PostgreSQL database (schemas of their own) each have a lease of their own."""
+    import psycopg
+
+    other = f"hc_test_{uuid.uuid4().hex[:12]}"
+    base = pg_schema_url.split("?", 1)[0]
+    libpq = base.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {other}")
+    stores = [open_store(pg_schema_url), open_store(f"{base}?options=-csearch_path%3D{other}")]
+    leases = [StoreLease(s) for s in stores]
+    try:
+        assert leases[0].try_acquire() and leases[1].try_acquire()
+        assert not StoreLease(stores[1]).try_acquire()
+    finally:
+        for lease in leases:
+            lease.release()
+        for store in stores:
+            store.close()
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {other} CASCADE")
+
+
 def test_standby_takes_over_after_sigkill_and_sends_the_resolve_once(store_url: str, tmp_path: Path) -> None:
     log = tmp_path / "live.jsonl"
     log.write_bytes(b"".join(traffic("ep_down", 8, 500)))
@@ -109,6 +141,7 @@ def test_standby_takes_over_after_sigkill_and_sends_the_resolve_once(store_url: 
         assert wait_for(lambda: second.said(STANDBY) is not None, timeout=60), second.stderr
         assert first.said("active: holds the lease") is not None, first.stderr
         assert (first.active_gauge(), second.active_gauge()) == (1.0, 0.0)
+        assert (first.lag_series(), second.lag_series()) == (1, 0)  # a standby follows nothing
 
         # the outage fires; the active one sends it and marks it sent in the store (then logs "sent")
         assert wait_for(lambda: first.said("sent alert_") is not None, timeout=30), first.stderr
@@ -126,7 +159,7 @@ def test_standby_takes_over_after_sigkill_and_sends_the_resolve_once(store_url: 
         assert took_over is not None
         takeover_s = took_over - killed
         assert takeover_s <= 2 * EVERY_S, f"took over after {takeover_s:.2f}s"
-        assert second.active_gauge() == 1.0
+        assert second.active_gauge() == 1.0 and second.lag_series() == 1
         assert wait_for(lambda: len(receiver.bodies()) >= 2, timeout=30), second.stderr
         time.sleep(EVERY_S * 2)  # nothing more arrives
         bodies = receiver.bodies()

@@ -226,7 +226,11 @@ class Watcher:
         if self.options.metrics_port is None:
             return None, None
         registry, _ = make_registry(
-            self.store, source_lags=self._lags, rule_names=self._rule_names, active=lambda: lease.active
+            self.store,
+            # a standby follows nothing: no lag to report (its followers' clocks would only grow)
+            source_lags=lambda: self._lags() if lease.active else {},
+            rule_names=self._rule_names,
+            active=lambda: lease.active,
         )
         try:
             server, _thread = start_http_server(
