@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -123,7 +124,7 @@ def _watch(
     app = app_context()
     _check_sources(options.sources)
     try:
-        watcher = Watcher(app.store(), config, options, log)
+        watcher = Watcher(app.store(), config, replace(options, db_url=app.db_url), log)
         if once:
             sys.exit(watcher.once())
         sys.exit(watcher.run(stop))
