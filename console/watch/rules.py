@@ -300,7 +300,10 @@ def _number(table: dict[str, Any], key: str, found: Problems, low: float, high: 
 
 def _unknown(table: dict[str, Any], known: set[str], found: Problems) -> None:
     for key in sorted(set(table) - known):
-        found.add(key, f"unknown key (known: {', '.join(sorted(known))})")
+        if key == "default_channels":  # TOML puts a key written after a table into that table
+            found.add(key, "a top-level key: write it before the first [[rule]], [[channel]] or [[route]]")
+        else:
+            found.add(key, f"unknown key (known: {', '.join(sorted(known))})")
 
 
 def _parse_rule(table: dict[str, Any], index: int, found: Problems) -> Rule | None:
