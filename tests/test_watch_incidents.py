@@ -187,3 +187,23 @@ def test_the_format_checks_catch_what_the_receivers_refuse() -> None:
     card = {"type": "AdaptiveCard", "version": "2.0", "body": [{"type": "Marquee"}]}
     attachment = {"contentType": "application/json", "content": card}
     assert len(teams_problems({"type": "message", "attachments": [attachment]})) == 3
+
+
+def test_watch_once_names_its_store_in_the_replay_line_and_checks_routes(tmp_path: Path) -> None:
+    log = tmp_path / "down.jsonl"
+    log.write_bytes(b"".join(traffic("ep_down", 6, 503)))
+    db = tmp_path / "store.db"
+    with receiving() as receiver:
+        alerts = tmp_path / "alerts.toml"
+        alerts.write_text(
+            '[[rule]]\nname = "endpoint-down"\nmetric = "success_rate"\nbelow = 0.5\nmin_attempts = 5\n\n'
+            f'[[channel]]\nname = "hook"\nkind = "webhook"\nurl = "{receiver.url}"\n\n'
+            '[[route]]\nendpoint = "ep_*"\nchannels = ["hook"]\n'
+        )
+        checked = run("alerts", "check", str(alerts))
+        assert checked.exit_code == 0 and "1 rule(s), 1 channel(s), 1 route(s), ok" in checked.stdout
+        result = run("--db", f"sqlite:///{db}", "watch", str(log), "--alerts", str(alerts), "--once")
+        assert result.exit_code == 3, result.stderr
+        (firing,) = receiver.bodies()
+    words = shlex.split(firing["details"]["replay"])
+    assert words[:3] == ["hookconsole", "--db", f"sqlite:///{db}"], "watch was given a store of its own"

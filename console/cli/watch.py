@@ -176,4 +176,5 @@ def alerts_check(path: str) -> None:
             click.echo(problem, err=True)
         fail(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
     assert config is not None
-    click.echo(f"{path}: {len(config.rules)} rule(s), {len(config.channels)} channel(s), ok")
+    routes = f", {len(config.routes)} route(s)" if config.routes else ""
+    click.echo(f"{path}: {len(config.rules)} rule(s), {len(config.channels)} channel(s){routes}, ok")
