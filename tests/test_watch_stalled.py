@@ -16,6 +16,11 @@ from console.watch.daemon import Watcher, WatchOptions
 from console.watch.logs import Log
 from console.watch.rules import AlertsError, Rule, parse_alerts
 from console.watch.stalled import judge_silence
+from tests.source_tables import dispatcher_schema, source_url
+from tests.svix_server import SUCCESS, SvixTables
+from tests.test_source_svix import APPS
+from tests.test_watch_live import watching
+from tests.test_watch_sources import PASSWORD, _attempts, _with_password
 from tests.watch_support import append, receiving, traffic, wait_for
 
 STALLED = '[[rule]]\nname = "source-stalled"\nkind = "source_stalled"\nfactor = 3\nmin_gap = "2s"\nwindow = "1m"\n\n'
@@ -100,3 +105,28 @@ def test_a_followed_file_that_stops_fires_and_resolves_when_written_again(
             stop.set()
             thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+@pytest.mark.postgres
+def test_a_svix_database_that_stops_being_written_fires_under_its_masked_name(tmp_path: Path) -> None:
+    rule = STALLED.replace('window = "1m"\n', 'window = "1m"\nsource = "svix+postgresql://*"\n')
+    with dispatcher_schema("wstall") as (conn, schema), receiving() as receiver:
+        tables = SvixTables(conn, APPS)
+        url = _with_password(source_url("svix", schema))
+        (tmp_path / "alerts.toml").write_text(
+            rule + f'[[channel]]\nkind = "webhook"\nurl = "{receiver.url}"\n'
+        )
+        with watching(tmp_path, str(tmp_path / "store.db"), url, "--every-source", "100ms") as process:
+            for _ in range(12):  # the dispatcher writes a message every 0.25 s for 3 s
+                _attempts(tables, "ep_pay", 1, SUCCESS, 200)
+                time.sleep(0.25)
+            assert receiver.bodies() == [], process.stderr
+            assert wait_for(lambda: len(receiver.bodies()) == 1, timeout=15), process.stderr
+            firing = receiver.bodies()[0]
+            assert firing["state"] == "firing" and firing["source"].startswith("svix+postgresql://")
+            assert f"schema={schema}" in firing["source"] and PASSWORD not in str(firing)
+            _attempts(tables, "ep_pay", 1, SUCCESS, 200)
+            assert wait_for(lambda: len(receiver.bodies()) == 2, timeout=15), process.stderr
+            assert receiver.bodies()[1]["state"] == "resolved"
+            stderr = process.stop()
+    assert PASSWORD not in stderr
