@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -123,7 +124,7 @@ def _watch(
     app = app_context()
     _check_sources(options.sources)
     try:
-        watcher = Watcher(app.store(), config, options, log)
+        watcher = Watcher(app.store(), config, replace(options, db_url=app.db_url), log)
         if once:
             sys.exit(watcher.once())
         sys.exit(watcher.run(stop))
@@ -175,4 +176,5 @@ def alerts_check(path: str) -> None:
             click.echo(problem, err=True)
         fail(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
     assert config is not None
-    click.echo(f"{path}: {len(config.rules)} rule(s), {len(config.channels)} channel(s), ok")
+    routes = f", {len(config.routes)} route(s)" if config.routes else ""
+    click.echo(f"{path}: {len(config.rules)} rule(s), {len(config.channels)} channel(s){routes}, ok")

@@ -41,6 +41,7 @@ from console.watch.metrics import make_registry
 from console.watch.outbox import OUTBOX_POLICY, OutboxDelivery
 from console.watch.retire import drop_removed_channels, retire_removed_rules
 from console.watch.rules import AlertsConfig
+from console.watch.stalled import SourceActivity
 from console.watch.state import EvaluationResult, run_evaluation
 
 EXIT_OK, EXIT_ERROR, EXIT_FIRING = 0, 1, 3
@@ -66,6 +67,7 @@ class WatchOptions:
     source_every_s: float = 2.0  # how often each database source is polled
     mapping: LogMapping | None = None  # file sources are mapped logs (ingest --map)
     retry_cap_s: float = OUTBOX_POLICY.cap_s  # the longest wait between tries of a failing channel
+    db_url: str | None = None  # the store's URL, for the replay line of a notification (credentials masked)
 
 
 def _rules_text(names: list[str]) -> str:
@@ -89,6 +91,7 @@ class Watcher:
         self.options = options
         self.log = log
         self.files = [str(Path(p)) for p in options.sources if not is_source_url(p)]
+        self.activity: dict[str, SourceActivity] = {}
         try:
             self.sources: list[Follower] = [
                 watch_follower(
@@ -99,6 +102,7 @@ class Watcher:
                     every_s=options.source_every_s,
                     poll_s=options.follow_poll_s,
                     flush_s=options.follow_flush_s,
+                    activity=self.activity,
                 )
                 for source in options.sources
             ]
@@ -109,7 +113,15 @@ class Watcher:
         self.failing_rules: dict[str, str] = {}
 
     def evaluate(self) -> EvaluationResult:
-        result = run_evaluation(self.store, self.config.rules, self.config.channels, now_ms())
+        result = run_evaluation(
+            self.store,
+            self.config.rules,
+            self.config.channels,
+            now_ms(),
+            route=self.config.channels_for,
+            sources=self.activity,
+            db_url=self.options.db_url,
+        )
         _log_evaluation(self.log, result)
         self._log_failed_rules(result.failed)
         return result
