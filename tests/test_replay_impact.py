@@ -294,8 +294,9 @@ def test_chosen_pairs_get_the_preview_of_exactly_those(store: Store, tmp_path: P
     plan = service.plan(
         ReplaySelection(DeliveryFilter(state=DeliveryState.ANY), pairs=pairs, skip_superseded=True)
     )
-    assert plan.impact is not None and plan.impact.deliveries == 3 and plan.impact.superseded == 1
-    assert plan.impact.amounts == {"INR": "750.5"}  # evt_u3 has no amount
+    # evt_red is superseded and skipped: the figures cover the two sent (evt_u3 has no amount)
+    assert plan.impact is not None and plan.impact.deliveries == 2 and plan.impact.superseded == 1
+    assert plan.impact.amounts == {"INR": "250.5"} and plan.impact.users == 2
     assert [i.event_id for i in plan.items if i.skip_reason] == ["evt_red"]
 
 

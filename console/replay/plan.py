@@ -73,6 +73,7 @@ def plan_replay(
         pairs=selection.pairs,
         limit=selection.limit,
         force=selection.force,
+        skip_superseded=selection.skip_superseded,
         sample=SAMPLE,
     )
     items = tuple(_planned(r, selection) for r in first_items(store, selection, HELD))
