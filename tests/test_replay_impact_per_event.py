@@ -23,6 +23,12 @@ def _plan(store: Store, folder: Path, skip: bool = False) -> ReplayPlan:
     plan = service.plan(
         ReplaySelection(DeliveryFilter(state=DeliveryState.UNDELIVERED), skip_superseded=skip)
     )
+    return plan
+
+
+def _impact(plan: ReplayPlan) -> ReplayImpact:
+    assert plan.impact is not None
+    return plan.impact
 
 
 def test_one_redemption_to_six_endpoints_is_500_inr_not_3000(store: Store, tmp_path: Path) -> None:
