@@ -173,6 +173,10 @@ def _confirmed(yes: bool, question: str) -> bool:
     return click.confirm(question, default=False, err=True)
 
 
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
 def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = False) -> None:
     selection = describe_selection(plan.selection)
     if as_json:
@@ -194,6 +198,7 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
                 for e in plan.endpoints
             ],
             "impact": impact_view.impact_json(plan.impact),
+            "drain_seconds": _rounded(impact_view.plan_drain_seconds(plan)),
             "items": [
                 {
                     "event_id": i.event_id,

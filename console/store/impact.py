@@ -1,5 +1,5 @@
 """What a replay selection means for the business, in SQL: users, rewards, amounts, time span, superseded events,
-and each endpoint's recent latency (for the expected time to drain).
+and each endpoint's latency when it answers (for the expected time to drain).
 
 The selection is the replay's own (a filter, optional chosen pairs, a limit, oldest first); the figures cover the
 deliveries that would be sent (not the ones already delivered, unless forced; not the superseded ones when they
@@ -24,6 +24,7 @@ from console.store.deliveries import filter_clause
 from console.store.engine import Store
 
 RECENT_MINUTES = 60  # recent latency: the store's last hour of traffic (an endpoint silent then has none)
+HEALTHY_HOURS = 7 * 24  # else its latency in the hours it mostly answered 2xx, over the store's last week
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class ImpactFigures:
     newest_ms: int | None = None
     superseded: dict[str, int] = field(default_factory=dict)  # endpoint -> superseded deliveries to send
     superseded_sample: tuple[tuple[str, str, str], ...] = ()  # the first (event, endpoint, newer event)
-    latency_ms: dict[str, float] = field(default_factory=dict)  # endpoint -> recent mean latency
+    latency_ms: dict[str, float] = field(default_factory=dict)  # endpoint -> mean latency when it answers
     events: int = 0  # distinct events of the selection
     missing: dict[str, int] = field(default_factory=dict)  # user/reward/amount -> events without it
 
@@ -139,6 +140,28 @@ def _superseded_rows(store: Store, n: str, num: str, dbl: str, sample: int) -> s
 _NULLS = "CAST(NULL AS TEXT)"
 
 
+def _latency_rows(store: Store, sending: str, t: str, n: str, num: str) -> str:
+    """Each endpoint's latency when it answers: its recent rows that mostly succeeded ('ok'), else its mostly
+    successful hours of the last week ('hour'), else every recent row ('any'). An outage's fast failures (a 503
+    in 1 ms) would otherwise promise a drain far faster than the recovered endpoint gives."""
+    p = store.dialect.placeholder
+    parts = []
+    for kind, table, span, healthy in (
+        ("ok", "rollup_minute", p, True),
+        ("hour", "rollup_hour", str(HEALTHY_HOURS), True),
+        ("any", "rollup_minute", p, False),
+    ):
+        condition = " AND 2 * r.successes >= r.attempts" if healthy else ""
+        parts.append(
+            f"SELECT 'latency', r.endpoint_id, '{kind}', {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
+            # the upper bound always holds: it tells PostgreSQL's planner this is a narrow range (an index scan)
+            f"SUM(r.latency_sum) FROM {table} r WHERE r.bucket > (SELECT MAX(bucket) FROM {table}) - {span} "
+            f"AND r.bucket <= (SELECT MAX(bucket) FROM {table}) AND r.endpoint_id IN (SELECT DISTINCT "
+            f"endpoint_id FROM {sending}){condition} GROUP BY r.endpoint_id"
+        )
+    return " UNION ALL ".join(parts)
+
+
 def replay_impact(
     store: Store,
     flt: DeliveryFilter,
@@ -154,7 +177,6 @@ def replay_impact(
     endpoints is 500 INR), grouped by currency, and matched with latencies. `skip_superseded`: the figures cover
     what is sent without the superseded deliveries (still counted apart, per endpoint)."""
     cte, params = _selection_cte(store, flt, pairs, limit, force)
-    p = store.dialect.placeholder
     t, n, num, dbl = _NULLS, "CAST(NULL AS BIGINT)", "CAST(NULL AS NUMERIC)", "CAST(NULL AS DOUBLE PRECISION)"
     sending = "sel"
     if skip_superseded:
@@ -181,18 +203,15 @@ def replay_impact(
         "SUM(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN reward_id IS NULL THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN amount_n IS NULL THEN 1 ELSE 0 END), {n}, {num}, {dbl} FROM ev "
         f"UNION ALL {_superseded_rows(store, n, num, dbl, sample)} "
-        f"UNION ALL SELECT 'latency', r.endpoint_id, {t}, {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
-        # the upper bound always holds: it tells PostgreSQL's planner this is a narrow range (an index scan)
-        "SUM(r.latency_sum) FROM rollup_minute r WHERE r.bucket > (SELECT MAX(bucket) FROM rollup_minute) - "
-        f"{p} AND r.bucket <= (SELECT MAX(bucket) FROM rollup_minute) "
-        f"AND r.endpoint_id IN (SELECT DISTINCT endpoint_id FROM {sending}) GROUP BY r.endpoint_id"
+        f"UNION ALL {_latency_rows(store, sending, t, n, num)}"
     )
     figures = ImpactFigures()
     samples: list[tuple[str, str, str]] = []
+    latencies: dict[str, dict[str, float]] = {}
     with store.read() as conn:
         if store.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL jit = off")  # compiling this statement costs more than it saves
-        rows = conn.exec_driver_sql(sql, (*params, RECENT_MINUTES)).fetchall()
+        rows = conn.exec_driver_sql(sql, (*params, RECENT_MINUTES, RECENT_MINUTES)).fetchall()
     for kind, t1, t2, t3, n1, n2, n3, n4, n5, amount, latency_sum in rows:
         if kind == "summary":
             figures = replace(
@@ -208,8 +227,11 @@ def replay_impact(
         elif kind == "sample":
             samples.append((t1, t2, t3))
         elif kind == "latency" and n1:
-            figures.latency_ms[t1] = float(latency_sum) / int(n1)
-    return replace(figures, superseded_sample=tuple(sorted(samples)))
+            latencies.setdefault(t1, {})[t2] = float(latency_sum) / int(n1)
+    for endpoint_id, by_kind in latencies.items():
+        figures.latency_ms[endpoint_id] = next(by_kind[k] for k in ("ok", "hour", "any") if k in by_kind)
+    amounts = dict(sorted(figures.amounts.items()))  # by currency: the same text on every store
+    return replace(figures, amounts=amounts, superseded_sample=tuple(sorted(samples)))
 
 
 def _decimal(value: Any) -> str:

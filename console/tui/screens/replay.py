@@ -20,7 +20,7 @@ from console.domain import formatting as fmt
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
 from console.operations import ActionRefused
 from console.replay.handle import JobHandle
-from console.replay.impact_view import amounts_text, drain_time, missing_text
+from console.replay.impact_view import amounts_text, drain_time, missing_text, plan_drain_seconds
 from console.replay.runner import EndpointCounts, RunProgress
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp
@@ -370,9 +370,7 @@ def impact_summary(plan: ReplayPlan) -> str:
     impact = plan.impact
     if impact is None or not impact.deliveries:
         return ""
-    drains = [e.drain.seconds if e.drain else None for e in plan.endpoints if e.to_send]
-    known = [d for d in drains if d is not None]
-    drain = drain_time(max(known) if known and len(known) == len(drains) else None)
+    drain = drain_time(plan_drain_seconds(plan))
     span = f"{stamp(impact.oldest_ms)} to {stamp(impact.newest_ms)}"
     line = (
         f"Impact: {fmt.counted(impact.users, 'user')}, {fmt.counted(impact.rewards, 'reward')}; {plain(amounts_text(impact))}; "
