@@ -314,6 +314,9 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             f"{fmt.count(view.count(ItemState.DELIVERED))} delivered, {fmt.count(failed)} failed, "
             f"{fmt.count(view.count(ItemState.SKIPPED))} skipped."
         )
+        changed = since_the_plan(self.plan, view)
+        if changed:
+            text += f"\n{changed}"
         if message.reasons:
             text += (
                 "\nMost common reasons: "
@@ -349,6 +352,23 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             self.notify("a replay is running: x stops it first", severity="warning")
             return
         self.dismiss(None)
+
+
+def since_the_plan(plan: ReplayPlan | None, view: JobView) -> str | None:
+    """Why the job sent fewer than its plan said: deliveries delivered meanwhile (the job leaves them out or
+    skips them), as the CLI's "selection changed" note says."""
+    if plan is None:
+        return None
+    would_send = view.total - view.count(ItemState.SKIPPED)
+    gone = plan.to_send - would_send
+    if gone > 0:
+        return (
+            f"{fmt.count(gone)} of the {fmt.count(plan.to_send)} planned were delivered since the plan "
+            "(by the dispatcher or another replay): not sent again."
+        )
+    if gone < 0:
+        return f"The selection changed since the plan: {fmt.count(-gone)} more to send than planned."
+    return None
 
 
 def _prompt(plan: ReplayPlan) -> str:
