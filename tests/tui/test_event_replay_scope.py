@@ -1,5 +1,5 @@
 """Replay scope from the event screen (Pilot): `r` plans the event for the endpoint of the chosen attempt only,
-`R` for every endpoint it went to; the footer shows both and the arrows, help says what each does."""
+`R` for every endpoint it went to; the footer shows `r`, the arrows and tab; help and the palette list `R`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Static
 from textual.widgets._footer import FooterKey
 
 from console.domain.filters import DeliveryFilter, DeliveryState
-from console.tui.app import HookConsoleApp
+from console.tui.app import HookConsoleApp, screen_commands
 from console.tui.screens.event import EventScreen
 from console.tui.screens.replay import ReplayScreen
 from tests.tui.conftest import settle
@@ -45,7 +45,9 @@ async def test_r_replays_to_the_chosen_attempts_endpoint_and_R_to_all(
         screen = app.screen
         assert isinstance(screen, EventScreen)
         footer = {(k.key_display, k.description) for k in screen.query(FooterKey)}
-        assert {("r", "Replay here"), ("R", "Replay all"), ("↑↓", "Attempt")} <= footer
+        assert {("r", "Replay"), ("↑↓", "Pick"), ("tab", "Payload")} <= footer  # R: in help and ctrl+p
+        titles = {c.title for c in screen_commands(screen)}
+        assert {"Replay", "Replay to every endpoint", "Save"} <= titles
         assert await _planned(pilot, app, "r") == ((row.event_id, row.endpoint_id),)
         attempts = screen.query_one("#attempts", DataTable)
         shown = screen._grouped()

@@ -86,7 +86,7 @@ ATTEMPT_COLUMN_SETS = [
 class AttemptsTable(SettledTable):
     """The attempts: the footer says the arrows choose one (while the table has the focus)."""
 
-    BINDINGS = [Binding("up", "cursor_up", "Attempt", key_display="↑↓")]
+    BINDINGS = [Binding("up", "cursor_up", "Pick", key_display="↑↓", tooltip="Choose an attempt")]
 
 
 class EventScreen(ConsoleAccess, Screen[None]):
@@ -95,9 +95,10 @@ class EventScreen(ConsoleAccess, Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("v", "verify", "Verify"),
         Binding("c", "curl", "curl"),
-        Binding("s", "save_payload", "Save"),
-        Binding("r", "replay", "Replay here"),
-        Binding("R", "replay_all", "Replay all"),
+        # the footer at 80 columns holds the arrows only without Save and R (help and ctrl+p list them)
+        Binding("s", "save_payload", "Save", show=False),
+        Binding("r", "replay", "Replay"),  # to the chosen attempt's endpoint
+        Binding("R", "replay_all", "Replay to every endpoint", show=False),
         # One of the two at a time (check_action): the footer says where tab goes.
         Binding("tab", "focus_payload", "Payload"),
         Binding("tab", "focus_attempts", "Attempts"),
