@@ -11,7 +11,6 @@ from typing import Any
 
 from console.delivery import Target
 from console.domain.replay import (
-    DrainEstimate,
     EndpointPlan,
     PlannedItem,
     ReplayImpact,
@@ -21,6 +20,7 @@ from console.domain.replay import (
 from console.domain.safetext import one_line
 from console.domain.urls import mask_url
 from console.endpoints import EndpointsFile, resolve_secrets, url_problem
+from console.replay.drain import endpoint_drain
 from console.store import Store
 from console.store.impact import ImpactFigures, replay_impact
 from console.store.replay_plan import SelectedItem, endpoint_counts, first_items, selection_filter
@@ -73,6 +73,7 @@ def plan_replay(
         pairs=selection.pairs,
         limit=selection.limit,
         force=selection.force,
+        skip_superseded=selection.skip_superseded,
         sample=SAMPLE,
     )
     items = tuple(_planned(r, selection) for r in first_items(store, selection, HELD))
@@ -84,7 +85,9 @@ def plan_replay(
             figures.superseded.get(endpoint_id, 0) if selection.skip_superseded else 0
         )
         to_send = total - skipped
-        drain = _drain(endpoints, endpoint_id, to_send, latency.get(endpoint_id), selection)
+        drain = endpoint_drain(
+            endpoints.get(endpoint_id), to_send, latency.get(endpoint_id), selection.concurrency
+        )
         plans.append(EndpointPlan(endpoint_id, _url(endpoints, endpoint_id), to_send, skipped, drain))
     newest = max((n for _, _, n in counts.values()), default=None)
     plan = ReplayPlan(selection, items, tuple(plans), _impact(figures), sending, newest)
@@ -141,21 +144,6 @@ def _impact(figures: ImpactFigures) -> ReplayImpact:
         events=figures.events,
         missing=figures.missing,
     )
-
-
-def _drain(
-    endpoints: EndpointsFile, endpoint_id: str, n: int, latency_ms: float | None, selection: ReplaySelection
-) -> DrainEstimate:
-    """Throughput is the lower of the rate limit and in-flight / latency; `--ordered` does not change it much
-    while keys are many (one key's events go one at a time)."""
-    endpoint = endpoints.get(endpoint_id)
-    rate = endpoint.rate_per_s if endpoint else None
-    in_flight = min(
-        selection.concurrency, (endpoint.max_in_flight if endpoint else None) or selection.concurrency
-    )
-    limits = [r for r in (rate, in_flight * 1000.0 / latency_ms if latency_ms else None) if r]
-    seconds = n / min(limits) if limits else None
-    return DrainEstimate(in_flight, rate, latency_ms, 0.0 if n == 0 else seconds)
 
 
 def _url(endpoints: EndpointsFile, endpoint_id: str) -> str:
