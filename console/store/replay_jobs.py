@@ -36,6 +36,7 @@ from console.domain.replay import (
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.replay_plan import insert_items
+from console.store.replay_targets import write_target_attempts
 from console.store.writer import write_in_transaction
 
 
@@ -349,9 +350,6 @@ def record_results(
         if not results:
             return
         if target_url is not None:
-            # imported here: its table class (SQLModel) is a tenth of a reading command's start-up
-            from console.store.replay_targets import write_target_attempts
-
             write_target_attempts(conn, p, job_id, target_url, [a for r in results for a in r.attempts])
         else:
             attempts = _numbered(conn, store.dialect, results)
