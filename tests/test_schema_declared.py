@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from console.store import SCHEMA_VERSION, open_store
+from console.store import SCHEMA_VERSION, open_store, tables
 from console.store.tables import METADATA
 
 GOLDEN = Path(__file__).parent / "golden" / "schema.sql"
@@ -126,6 +126,23 @@ def test_the_declaration_changes_only_with_a_schema_version() -> None:
     """A change to tables.py reaches stores in use only through a step in schema.MIGRATIONS: add it, raise
     SCHEMA_VERSION, then `python -m tests.test_schema_declared > tests/golden/schema.sql`."""
     assert declared_ddl() == GOLDEN.read_text()
+
+
+def test_the_write_paths_column_lists_are_the_declared_columns() -> None:
+    """The writer's and the rollups' driver SQL (kept as text for speed) names the declared columns."""
+    from console.store import rollup, writer
+
+    def names(table: Any, *leave_out: str) -> tuple[str, ...]:
+        return tuple(c.name for c in table.c if c.name not in leave_out)
+
+    assert sorted(writer.ATTEMPT_COLUMNS) == sorted(names(tables.delivery_attempt, "seq"))
+    assert names(tables.event) == writer.EVENT_COLUMNS
+    keys = tuple(c.name for c in tables.delivery.primary_key.columns)
+    claim = ("claim_job", "claim_until")
+    assert names(tables.delivery, *keys, "event_type", *claim) == writer.DELIVERY_STATE_COLUMNS
+    for table in (tables.rollup_minute, tables.rollup_hour):
+        assert tuple(c.name for c in table.primary_key.columns) == rollup.KEY_COLUMNS
+        assert names(table, *rollup.KEY_COLUMNS, "latency_hist") == rollup.COUNTER_COLUMNS
 
 
 if __name__ == "__main__":
