@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from console.store import SCHEMA_VERSION, open_store, tables
@@ -119,7 +119,8 @@ def test_a_version_1_store_upgraded_has_the_declared_schema(store_url: str) -> N
 def declared_ddl() -> str:
     """The DDL tables.py declares, on SQLite then PostgreSQL, headed by the schema version."""
     lines = [f"-- schema version {SCHEMA_VERSION}"]
-    for dialect in (sqlite.dialect(), postgresql.dialect()):
+    dialects: tuple[Dialect, ...] = (sqlite.dialect(), postgresql.dialect())  # type: ignore[no-untyped-call]
+    for dialect in dialects:
         lines.append(f"-- {dialect.name}")
         for table in sorted(METADATA.tables.values(), key=lambda t: t.name):
             lines.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";")
