@@ -22,7 +22,6 @@ from prometheus_client.exposition import generate_latest
 
 from benchmarks.common import END_MS, history_stores, report, sample_log, sqlite_store_from
 from console.store import open_store
-from console.store.alerts import ensure_alert_tables
 from console.watch.evaluate import evaluate
 from console.watch.metrics import make_registry
 from console.watch.rules import parse_alerts
@@ -64,7 +63,6 @@ def _many_rules(db: Path) -> None:
             shutil.copyfile(db, copy)
             store = open_store(str(copy))
             try:
-                ensure_alert_tables(store)
                 rules = parse_alerts(
                     "".join(
                         f'[[rule]]\nname = "r{i}"\nmetric = "success_rate"\nbelow = 1.01\n\n'
@@ -98,7 +96,6 @@ def main(argv: list[str] | None = None) -> None:
     registries = {}
     cold: dict[int, float] = {}
     for days, store in stores.items():
-        ensure_alert_tables(store)
         registry, _ = make_registry(store, clock=lambda: END_MS)
         started = time.perf_counter()
         text = generate_latest(registry)

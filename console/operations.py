@@ -34,7 +34,7 @@ from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
 from console.signing import SignatureError, curl_for, verify
 from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
-from console.store.alerts import backlog_by_endpoint, ensure_alert_tables, has_alert_tables
+from console.store.alerts import backlog_by_endpoint, has_alert_tables
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
 from console.watch.marks import endpoint_marks
@@ -180,7 +180,6 @@ class Operations:
         if self._alert_tables_in is not store:
             if self.read_only and not has_alert_tables(store):
                 return self.clock(), {}  # a store made before alerts existed, opened read-only: none
-            ensure_alert_tables(store)  # a store made before alerts existed: empty tables, not an error
             self._alert_tables_in = store
         now = self.clock()
         return now, endpoint_marks(store, now)

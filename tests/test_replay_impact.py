@@ -308,6 +308,7 @@ def test_an_older_store_gets_the_ordering_indexes_when_opened(store_url: str) ->
         for name in ("ix_event_reward_time", "ix_event_user_time"):
             conn.exec_driver_sql(f"DROP INDEX {name}")
         conn.exec_driver_sql("CREATE INDEX ix_event_reward ON event (reward_id)")
+        conn.exec_driver_sql("UPDATE meta SET value = '4' WHERE key = 'schema_version'")  # before version 5
     first.close()
     again = open_store(store_url)
     try:

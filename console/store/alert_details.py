@@ -13,12 +13,12 @@ from sqlalchemy import desc, func, select
 from console.domain.alerts import FailureCount
 from console.domain.outcomes import Outcome
 from console.domain.times import MS_PER_MINUTE
+from console.store import tables
 from console.store.engine import Store
-from console.store.windows import sql_table
 
-FAILURE_MINUTE = sql_table("failure_minute", "bucket", "endpoint_id", "status_code", "error_kind", "count")
-ATTEMPT = sql_table("delivery_attempt", "event_id", "endpoint_id", "attempted_at", "outcome")
-DELIVERY = sql_table("delivery", "event_id", "endpoint_id", "first_attempt_at", "delivered_at")
+FAILURE_MINUTE = tables.failure_minute
+ATTEMPT = tables.delivery_attempt
+DELIVERY = tables.delivery
 # The latest attempts of the window read to find distinct failed events (the scan's bound, whatever the traffic).
 SAMPLE_SCAN = 500
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import inspect
-
 from console.domain.filters import DeliveryFilter
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
@@ -238,21 +236,3 @@ def _decimal(value: Any) -> str:
     number = Decimal(str(value)) if not isinstance(value, Decimal) else value
     text = format(number.quantize(Decimal("0.000001")).normalize(), "f")
     return text
-
-
-_INDEXES = {
-    "ix_event_reward_time": ("ix_event_reward", "event (reward_id, occurred_at, event_id)"),
-    "ix_event_user_time": ("ix_event_user", "event (user_id, occurred_at, event_id)"),
-}
-
-
-def ensure_ordering_indexes(store: Store) -> None:
-    """Stores created before the superseded check get its indexes (replacing the one-column ones they extend)."""
-    with store.read() as conn:
-        have = {i["name"] for i in inspect(conn).get_indexes("event")}
-    if set(_INDEXES) <= have:
-        return
-    with store.write() as conn:
-        for name, (old, columns) in _INDEXES.items():
-            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {old}")

@@ -17,12 +17,13 @@ from sqlalchemy import func, select
 
 from console.domain.alerts import EndpointTotals
 from console.domain.times import MS_PER_HOUR
+from console.store import tables
 from console.store.engine import Store
 from console.store.live import LAST_SEQ
-from console.store.windows import RollupRow, rollup_rows, sql_table
+from console.store.windows import RollupRow, rollup_rows
 
-ATTEMPT = sql_table("delivery_attempt", "seq", "attempted_at")
-FIRST_HOUR = select(func.min(sql_table("rollup_hour", "bucket").c.bucket))
+ATTEMPT = tables.delivery_attempt
+FIRST_HOUR = select(func.min(tables.rollup_hour.c.bucket))
 
 
 def _sum_rows(rows: Iterable[RollupRow]) -> dict[str, EndpointTotals]:

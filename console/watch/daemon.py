@@ -32,7 +32,6 @@ from console.ingest.mapping import LogMapping
 from console.ingest.service import ingest_sources
 from console.sources import is_source_url
 from console.store import Store, StoreError
-from console.store.alerts import ensure_alert_tables
 from console.watch.channels import ChannelSender
 from console.watch.followers import logged_rejects, watch_follower
 from console.watch.lease import WatchLease
@@ -109,7 +108,6 @@ class Watcher:
         except SourceError as exc:
             raise WatchError(str(exc)) from None
         self.databases = [f for f, s in zip(self.sources, options.sources, strict=True) if is_source_url(s)]
-        ensure_alert_tables(store)
         self.failing_rules: dict[str, str] = {}
 
     def evaluate(self) -> EvaluationResult:

@@ -141,6 +141,7 @@ async def test_a_store_made_before_alerts_existed_shows_no_error(
 ) -> None:
     with sqlite3.connect(console_db) as conn:  # as a store made at schema version 2 before the alert tables
         conn.execute("DROP TABLE alert_state")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")  # version 5 adds them
     app = make_console()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
