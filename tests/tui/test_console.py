@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Static
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ReplaySelection
 from console.domain.times import format_ms, now_ms
+from console.domain.where import Where
 from console.store import open_store
 from console.store.stats import read_stats
 from console.tui.app import HookConsoleApp
@@ -30,6 +31,8 @@ from console.tui.widgets.kpi import KpiTile
 from tests.helpers import log_line, write_jsonl
 from tests.sandbox import IndependentReceiver, serve_app
 from tests.tui.conftest import END, ingest_into, settle
+
+EUR_OVER_1000 = 'currency = "EUR" and amount >= 1000'
 
 
 def _cell_text(table: DataTable, row: str, column: str) -> str:  # type: ignore[type-arg]
@@ -523,17 +526,17 @@ async def test_the_explorer_search_box_takes_a_payload_filter(
         everything = screen.total
         assert everything is not None and everything > 0
         search = screen.query_one("#f-search", Input)
-        search.value = 'currency = "EUR" and amount >= 1000'
+        search.value = EUR_OVER_1000
         await search.action_submit()
         await settle(pilot)
-        assert screen.filter.where == 'currency = "EUR" and amount >= 1000' and screen.filter.search is None
+        assert screen.filter.where == Where.parse(EUR_OVER_1000) and screen.filter.search is None
         assert screen.total is not None and 0 < screen.total < everything
         shown = list(screen.rows.values())
         assert shown and all(r.currency == "EUR" and float(r.amount or 0) >= 1000 for r in shown)
         search.value = "amount >="
         await search.action_submit()
         await settle(pilot)
-        assert screen.filter.where == 'currency = "EUR" and amount >= 1000'  # the bad text changed nothing
+        assert screen.filter.where == Where.parse(EUR_OVER_1000)  # the bad text changed nothing
         assert any("search:" in n.message and "position" in n.message for n in app._notifications)
 
 
