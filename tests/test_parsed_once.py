@@ -4,6 +4,7 @@ hands its secrets to the run)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,9 @@ import pytest
 import console.endpoints
 from console.domain import where
 from console.domain.endpoint import Secret
+from console.domain.filters import DeliveryFilter, DeliveryState
+from console.domain.replay import ReplaySelection
+from console.operations import Operations
 from console.store import Store
 from tests.helpers import replay_cli, run
 from tests.sandbox import IndependentReceiver, serve_app, write_endpoints
@@ -99,4 +103,22 @@ def test_a_replay_reads_each_secret_once_per_run(
         again = replay_cli(store, config, "--force", "--reason", "twice", "--yes", "--json")
     assert again.exit_code == 0, again.stderr
     assert orjson.loads(again.stdout)["id"] != job_id
+    assert len(resolved) == len(SPECS) and set(resolved.values()) == {1}, resolved
+
+
+def test_the_console_reads_each_secret_once_per_run(
+    store: Store, tmp_path: Path, resolved: Counter[str]
+) -> None:
+    """The console makes a replay service per call: the secrets checked when the job is made still go to its run."""
+    seed_store(store, tmp_path, events=3)
+    receiver = IndependentReceiver({s.id: (s.scheme, s.secrets[0]) for s in SPECS})
+    with serve_app(receiver) as port:
+        ops = Operations(store.url, write_endpoints(tmp_path, port, SPECS))
+        try:
+            plan = ops.plan_replay(ReplaySelection(DeliveryFilter(state=DeliveryState.UNDELIVERED)))
+            job_id = ops.create_job(plan)
+            view = asyncio.run(asyncio.wait_for(ops.start_job(job_id, lambda _progress: None).run(), 30))
+        finally:
+            ops.reset()
+    assert view.counts == {"delivered": 9}
     assert len(resolved) == len(SPECS) and set(resolved.values()) == {1}, resolved

@@ -71,7 +71,8 @@ class ReplayService:
     endpoints: EndpointsFile | None = None
     env: Mapping[str, str] | None = None
     # The secrets a job created here was checked with, taken (once) by its start; a resume reads them anew.
-    _secrets: dict[str, JobSecrets] = field(default_factory=dict, repr=False)
+    # A caller making a service per call (the console) passes one dict to all of them.
+    kept_secrets: dict[str, JobSecrets] = field(default_factory=dict, repr=False)
 
     def _config(self) -> EndpointsFile:
         if self.endpoints is None:
@@ -108,7 +109,7 @@ class ReplayService:
             now_ms(),
             origin,
         )
-        self._secrets[job_id] = secrets
+        self.kept_secrets[job_id] = secrets
         return job_id
 
     def job(self, job_id: str) -> JobView:
@@ -164,7 +165,7 @@ class ReplayService:
 
     def _job_secrets(self, view: JobView, pending_endpoints: list[str]) -> JobSecrets:
         """The secrets the job was created with in this service, else (a resume, another process) read now."""
-        kept = self._secrets.pop(view.id, None)
+        kept = self.kept_secrets.pop(view.id, None)
         if kept is not None and set(pending_endpoints) <= set(kept.endpoints):
             return kept
         to = resolve_to_secret(view.target_secret, self.env) if view.target_url is not None else None
