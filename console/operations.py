@@ -28,7 +28,7 @@ from console.endpoints import EndpointsError, EndpointsFile, load_endpoints, res
 from console.replay.handle import JobHandle
 from console.replay.plan import ReplayError
 from console.replay.runner import RunProgress
-from console.replay.service import ReplayService
+from console.replay.service import JobSecrets, ReplayService
 from console.replay.targets import default_operator, job_origin
 from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
@@ -110,6 +110,7 @@ class Operations:
         self._alert_tables_in: Store | None = None  # the store in which the alert tables are known to exist
         self._opened_once = False
         self._lock = threading.Lock()
+        self._job_secrets: dict[str, JobSecrets] = {}  # from a job's creation to its start: read once
         url = make_url(self.db_url)
         self._sqlite_file = (
             Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
@@ -265,7 +266,7 @@ class Operations:
             raise ActionRefused(f"{endpoint_id}: {exc}") from None
 
     def _replays(self) -> ReplayService:
-        return ReplayService(self.store(), self.endpoints())
+        return ReplayService(self.store(), self.endpoints(), kept_secrets=self._job_secrets)
 
     @_store_call
     @_refused(ReplayError)

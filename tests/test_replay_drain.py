@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -21,10 +22,11 @@ LATENCY_MS = 120
 CONCURRENCY = "6"
 
 
-def _dry_run(store: Store, config: Path) -> dict[str, object]:
+def _dry_run(store: Store, config: Path) -> dict[str, Any]:
     result = replay_cli(store, config, "--dry-run", "--json", "--concurrency", CONCURRENCY)
     assert result.exit_code == 0, result.stderr
-    return orjson.loads(result.stdout)  # type: ignore[no-any-return]
+    plan: dict[str, Any] = orjson.loads(result.stdout)
+    return plan
 
 
 def test_the_estimate_is_within_a_factor_of_two_of_the_real_job(store: Store, tmp_path: Path) -> None:
@@ -49,7 +51,7 @@ def test_the_estimate_is_within_a_factor_of_two_of_the_real_job(store: Store, tm
         assert first.exit_code == 0, first.stderr
         plan = _dry_run(store, config)
         assert plan["to_send"] == 148
-        latencies = [e["drain"]["recent_latency_ms"] for e in plan["endpoints"]]  # type: ignore[index]
+        latencies = [e["drain"]["recent_latency_ms"] for e in plan["endpoints"]]
         assert all(LATENCY_MS <= ms < 3 * LATENCY_MS for ms in latencies), latencies
         estimate = plan["drain_seconds"]
         assert isinstance(estimate, float)

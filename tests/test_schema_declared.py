@@ -119,7 +119,7 @@ def test_a_version_1_store_upgraded_has_the_declared_schema(store_url: str) -> N
 def declared_ddl() -> str:
     """The DDL tables.py declares, on SQLite then PostgreSQL, headed by the schema version."""
     lines = [f"-- schema version {SCHEMA_VERSION}"]
-    dialects: tuple[Dialect, ...] = (sqlite.dialect(), postgresql.dialect())  # type: ignore[no-untyped-call]
+    dialects: tuple[Dialect, ...] = (sqlite.dialect(), postgresql.dialect())
     for dialect in dialects:
         lines.append(f"-- {dialect.name}")
         for table in sorted(METADATA.tables.values(), key=lambda t: t.name):

@@ -33,7 +33,8 @@ DEFAULT_ALERTS = "alerts.toml"
     "alerts_path",
     metavar="FILE",
     envvar="HOOKCONSOLE_ALERTS",
-    help=f"Alert rules and channels [env HOOKCONSOLE_ALERTS; default ./{DEFAULT_ALERTS} when it exists].",
+    show_envvar=True,
+    help=f"Alert rules and channels [default: ./{DEFAULT_ALERTS} when it exists].",
 )
 @click.option(
     "--every", default="10s", show_default=True, type=interval(100), help="How often the rules are evaluated."

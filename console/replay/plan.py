@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from console.delivery import Target
+from console.domain.endpoint import Secret
 from console.domain.replay import (
     EndpointPlan,
     PlannedItem,
@@ -170,13 +171,14 @@ def check_endpoints(endpoints: EndpointsFile, endpoint_ids: Iterable[str]) -> No
             raise ReplayError(f"endpoint {endpoint_id!r}: url: {problem}")
 
 
-def resolve_targets(
-    endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: Mapping[str, str] | None = None, **policy: Any
-) -> dict[str, Target]:
-    """The send targets with their secrets; a secret that does not resolve stops everything, naming the endpoint."""
+def resolve_endpoint_secrets(
+    endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: Mapping[str, str] | None = None
+) -> dict[str, tuple[Secret, ...]]:
+    """Each endpoint's secrets, read once (env: or file:); one that does not resolve stops everything, naming the
+    endpoint."""
     ids = sorted(set(endpoint_ids))
     check_endpoints(endpoints, ids)
-    targets: dict[str, Target] = {}
+    resolved: dict[str, tuple[Secret, ...]] = {}
     for endpoint_id in ids:
         endpoint = endpoints.get(endpoint_id)
         assert endpoint is not None
@@ -184,8 +186,27 @@ def resolve_targets(
             secrets = resolve_secrets(endpoint, endpoints.path.parent, env if env is not None else os.environ)
         except LookupError as exc:
             raise ReplayError(f"{exc}; nothing was sent") from None
-        targets[endpoint_id] = Target.for_endpoint(endpoint, secrets, **policy)
+        resolved[endpoint_id] = tuple(secrets)
+    return resolved
+
+
+def targets_for(
+    endpoints: EndpointsFile, secrets: Mapping[str, Sequence[Secret]], **policy: Any
+) -> dict[str, Target]:
+    """The send targets of endpoints whose secrets are resolved already."""
+    targets: dict[str, Target] = {}
+    for endpoint_id, resolved in secrets.items():
+        endpoint = endpoints.get(endpoint_id)
+        assert endpoint is not None, endpoint_id
+        targets[endpoint_id] = Target.for_endpoint(endpoint, resolved, **policy)
     return targets
+
+
+def resolve_targets(
+    endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: Mapping[str, str] | None = None, **policy: Any
+) -> dict[str, Target]:
+    """The send targets with their secrets; a secret that does not resolve stops everything, naming the endpoint."""
+    return targets_for(endpoints, resolve_endpoint_secrets(endpoints, endpoint_ids, env), **policy)
 
 
 def describe_selection(selection: ReplaySelection) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, func
 
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.domain.where import Where
 from console.store import tables
 from console.store.deliveries import D, E, filter_conditions, matching_deliveries, needs_event
 from console.store.engine import Store
@@ -393,7 +394,7 @@ def incident_reach(
     endpoint_id: str,
     start_ms: int,
     end_ms: int,
-    where: str | None = None,
+    where: Where | None = None,
     event_types: Sequence[str] = (),
 ) -> IncidentReach:
     """Distinct events with a failed attempt at an endpoint in [start, end) (attempt-time index), and how many of

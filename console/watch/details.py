@@ -11,7 +11,7 @@ from typing import Any
 
 from console.domain.alerts import Backlog
 from console.domain.urls import mask_url
-from console.settings import Settings
+from console.settings import DEFAULT_DB
 from console.store import Store
 from console.store.alert_details import failure_breakdown, sample_events
 from console.watch.rules import BACKLOG_METRICS, Rule
@@ -25,7 +25,7 @@ def replay_line(endpoint_id: str, db_url: str | None) -> str:
     """`hookconsole [--db URL] replay --endpoint ID --dry-run`, quoted for a POSIX shell; `--db` only when it is
     not the default store, its credentials shown as `***` (never a password in a notification)."""
     words = ["hookconsole"]
-    if db_url and db_url != Settings().db:
+    if db_url and db_url != DEFAULT_DB:
         words += ["--db", mask_url(db_url)]
     words += ["replay", "--endpoint", endpoint_id, "--dry-run"]
     return " ".join(shlex.quote(w) for w in words)

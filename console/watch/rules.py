@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console.domain.endpoint import Scheme
-from console.domain.times import MS_PER_DAY, parse_duration_ms
+from console.domain.times import MS_PER_DAY, bounded_duration_ms
 from console.endpoints import resolve_secret, secret_format_problem, url_problem
 from console.tomlconfig import (
     NOT_A_REF,
@@ -276,18 +276,11 @@ def _parse_route(table: dict[str, Any], index: int, found: Problems) -> Route | 
 def _duration(table: dict[str, Any], key: str, found: Problems, default: int | None) -> int | None:
     if key not in table:
         return default
-    value = table[key]
     try:
-        if not isinstance(value, str):
-            raise ValueError
-        ms = parse_duration_ms(value)
-    except ValueError:
-        found.add(key, f'must be a duration like "30s", "5m" or "1h", got {value!r}')
+        return bounded_duration_ms(table[key], MAX_DURATION_DAYS * MS_PER_DAY)
+    except ValueError as exc:  # the options' wording: `must be ..., got '5x'`
+        found.add(key, str(exc))
         return None
-    if ms > MAX_DURATION_DAYS * MS_PER_DAY:
-        found.add(key, f"must be at most {MAX_DURATION_DAYS}d, got {value!r}")
-        return None
-    return ms
 
 
 def _number(table: dict[str, Any], key: str, found: Problems, low: float, high: float) -> float | None:

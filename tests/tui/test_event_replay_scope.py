@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from textual.widgets._footer import FooterKey
 
@@ -15,7 +17,7 @@ from console.tui.screens.replay import ReplayScreen
 from tests.tui.conftest import settle
 
 
-async def _planned(pilot, app: HookConsoleApp, key: str) -> tuple[tuple[str, str], ...]:  # type: ignore[no-untyped-def]
+async def _planned(pilot: Pilot[Any], app: HookConsoleApp, key: str) -> tuple[tuple[str, str], ...]:
     await pilot.press(key)
     await settle(pilot)
     replay = app.screen
