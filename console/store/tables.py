@@ -193,3 +193,13 @@ class ReplayItem(SQLModel, table=True):
     last_status_code: int | None = None
     last_error: str | None = None
     updated_at: int = _ms()  # type: ignore[assignment]
+
+
+class MetricTotal(SQLModel, table=True):
+    """A running total behind /metrics (console/store/totals.py): one row per endpoint and series, plus the
+    bookkeeping rows of endpoint '' (the last attempt `seq` counted, the newest attempt time counted)."""
+
+    __tablename__ = "metric_total"
+    endpoint_id: str = Field(primary_key=True)
+    series: str = Field(primary_key=True)
+    value: float = 0.0

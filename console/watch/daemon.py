@@ -19,8 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from prometheus_client.exposition import start_http_server
-
 from console.domain.alerts import AlertState
 from console.domain.times import now_ms
 from console.ingest.follower import Follower
@@ -33,7 +31,7 @@ from console.store.alerts import ensure_alert_tables
 from console.watch.channels import ChannelSender
 from console.watch.followers import logged_rejects, watch_follower
 from console.watch.logs import Log
-from console.watch.metrics import make_registry
+from console.watch.metrics import ServiceMetrics, make_registry, serve_metrics
 from console.watch.outbox import OUTBOX_POLICY, OutboxDelivery
 from console.watch.retire import drop_removed_channels, retire_removed_rules
 from console.watch.rules import AlertsConfig
@@ -103,6 +101,7 @@ class Watcher:
         self.databases = [f for f, s in zip(self.sources, options.sources, strict=True) if is_source_url(s)]
         ensure_alert_tables(store)
         self.failing_rules: dict[str, str] = {}
+        self.service = ServiceMetrics(c.name for c in config.channels)
 
     def evaluate(self) -> EvaluationResult:
         result = run_evaluation(self.store, self.config.rules, self.config.channels, now_ms())
@@ -172,10 +171,9 @@ class Watcher:
             cap_s=self.options.retry_cap_s,
             base_s=min(OUTBOX_POLICY.base_s, self.options.retry_cap_s),
         )
-        return OutboxDelivery(self.store, self.config, sender, self.log, policy=policy)
-
-    def _rule_names(self) -> set[str]:
-        return {r.name for r in self.config.rules}
+        delivery = OutboxDelivery(self.store, self.config, sender, self.log, policy=policy)
+        delivery.on_result = self.service.notification
+        return delivery
 
     def _lags(self) -> dict[str, float]:
         return {f.label: f.feed.lag_s() for f in self.sources}
@@ -186,10 +184,12 @@ class Watcher:
         server = None
         port = None
         if self.options.metrics_port is not None:
-            registry, _ = make_registry(self.store, source_lags=self._lags, rule_names=self._rule_names)
+            registry, _ = make_registry(
+                self.store, self.service, source_lags=self._lags, rules=lambda: self.config.rules
+            )
             try:
-                server, _thread = start_http_server(
-                    self.options.metrics_port, self.options.metrics_host, registry
+                server = serve_metrics(
+                    registry, self.options.metrics_host, self.options.metrics_port, self.log
                 )
             except OSError as exc:
                 where = f"{self.options.metrics_host}:{self.options.metrics_port}"
@@ -213,7 +213,9 @@ class Watcher:
             while not stop.is_set():
                 try:
                     self.evaluate()
+                    self.service.evaluated(ok=True)
                 except Exception as exc:  # a bad moment (store busy, gone) must not end the service
+                    self.service.evaluated(ok=False)
                     self.log.error("evaluation_failed", f"evaluation failed: {type(exc).__name__}: {exc}")
                 stop.wait(self.options.every_s)
         finally:
