@@ -5,7 +5,7 @@ never go down (prunes and restarts leave them alone) and late history is counted
 instead of looking like traffic; a scrape costs the attempts that arrived since the previous one, never the
 history. Gauges are timestamps, not ages (`time() - x` in PromQL). No windowed ratio is precomputed: PromQL
 takes `rate()` of the counters. Labels are endpoints, outcomes, reasons, rules, channels and sources: bounded
-sets, never event ids. docs/metrics.md lists every metric.
+sets, never event ids. docs/alerts.md lists every metric.
 """
 
 from __future__ import annotations
