@@ -185,7 +185,11 @@ class Watcher:
         port = None
         if self.options.metrics_port is not None:
             registry, _ = make_registry(
-                self.store, self.service, source_lags=self._lags, rules=lambda: self.config.rules
+                self.store,
+                self.service,
+                source_lags=self._lags,
+                rules=lambda: self.config.rules,
+                channels=lambda: [c.name for c in self.config.channels],
             )
             try:
                 server = serve_metrics(

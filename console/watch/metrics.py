@@ -80,11 +80,13 @@ class StoreCollector(Collector):
         clock: Callable[[], int] = now_ms,
         source_lags: Callable[[], dict[str, float]] | None = None,
         rules: Callable[[], Iterable[RuleLike]] | None = None,
+        channels: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.source_lags = source_lags
         self.rules = rules
+        self.channels = channels
         self.totals = RunningTotals()
 
     def collect(self) -> Iterator[Metric]:
@@ -211,14 +213,20 @@ class StoreCollector(Collector):
 
     def _outbox(self) -> Iterator[Metric]:
         pending = GaugeMetricFamily(
-            "hookconsole_outbox_pending", "Notifications waiting for their channel.", labels=["channel"]
+            "hookconsole_outbox_pending",
+            "Notifications waiting for their channel (0 for every configured one).",
+            labels=["channel"],
         )
         oldest = GaugeMetricFamily(
             "hookconsole_outbox_oldest_pending_timestamp_seconds",
             "When the oldest notification still waiting for the channel was queued.",
             labels=["channel"],
         )
-        for channel, (count, oldest_ms) in sorted(outbox_backlog(self.store).items()):
+        backlog: dict[str, tuple[int, int | None]] = {
+            c: (0, None) for c in (self.channels() if self.channels else ())
+        }
+        backlog.update(outbox_backlog(self.store))
+        for channel, (count, oldest_ms) in sorted(backlog.items()):
             pending.add_metric([channel], count)
             if oldest_ms is not None:
                 oldest.add_metric([channel], oldest_ms / 1000)
