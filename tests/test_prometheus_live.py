@@ -9,11 +9,14 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
+from tests.helpers import log_line, run
 from tests.prometheus_support import ROOT, RULES, prometheus_tool
 from tests.test_watch_live import watching
 from tests.watch_support import alerts_toml, append, free_port, receiving, traffic, wait_for
@@ -124,3 +127,46 @@ def test_prometheus_and_watch_agree_through_an_outage(tmp_path: Path) -> None:
     assert abs(prom_resolved - watch_resolved) < 10 * SCRAPE_S, prom_resolved - watch_resolved
     assert ("WebhookSlow", "ep_pay") not in seen_alerts, "1.2 s answers are not slow"
     assert not {a for a in seen_alerts if a[0] == "WebhookSLOBurn"} - {("WebhookSLOBurn", "ep_pay")}
+
+
+def _retried_history(endpoint_id: str, count: int = 300) -> bytes:
+    """`count` events two days ago, each failing once (503) and delivered on the second attempt."""
+    at = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = []
+    for i in range(count):
+        event_id = f"evt_old_{endpoint_id}_{i}"
+        lines.append(log_line(event_id, endpoint_id, attempted_at=at, status_code=503))
+        lines.append(log_line(event_id, endpoint_id, attempt=2, attempted_at=at, status_code=200))
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+def test_a_backfill_and_a_prune_fire_nothing_in_prometheus(tmp_path: Path) -> None:
+    prometheus_tool("prometheus")
+    log = tmp_path / "live.jsonl"
+    log.write_bytes(b"".join(traffic("ep_ok", 20, 200)))
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    watch_port = free_port()
+    fired: set[tuple[str, str]] = set()
+    with (
+        watching(tmp_path, db, str(log), "--metrics-port", str(watch_port)),
+        _prometheus(tmp_path, watch_port) as prom,
+    ):
+        assert wait_for(lambda: bool(_query(prom, 'hookconsole_attempts_total{endpoint="ep_ok"} > 0')), 30)
+        before = _query(prom, "sum(hookconsole_attempts_total)")[0]["value"][1]
+        # two days ago, at a healthy endpoint and a new one: half the attempts failed
+        old = tmp_path / "old.jsonl"
+        old.write_bytes(b"".join(_retried_history(endpoint) for endpoint in ("ep_ok", "ep_gone")))
+        assert run("--db", db, "ingest", str(old)).exit_code == 0
+        assert wait_for(lambda: bool(_query(prom, "sum(hookconsole_late_attempts_total) >= 1200")), 30)
+        append(log, traffic("ep_ok", 20, 200, seconds_ago=1))
+        pruned = run("--db", db, "prune", "--older-than", "1d", "--rollups-older-than", "1d", "--yes")
+        assert pruned.exit_code == 0, pruned.stderr
+        deadline = time.monotonic() + 8 * SCRAPE_S
+        while time.monotonic() < deadline:
+            fired |= _firing(prom)
+            time.sleep(SCRAPE_S / 2)
+        after = _query(prom, "sum(hookconsole_attempts_total)")[0]["value"][1]
+        resets = _query(prom, "sum(resets(hookconsole_attempts_total[5m]))")[0]["value"][1]
+    assert fired == set(), fired
+    assert float(after) == float(before) + 20, "live traffic counted; the backfill counted apart"
+    assert resets == "0", "the prune made no counter go down"
