@@ -1,8 +1,8 @@
 """`watch`: a /metrics scrape and one rule evaluation on a 7-day and a 35-day store of the same traffic density.
 
-The scrape (the full exposition text, as the HTTP handler builds it) reads hour rollups (older hours kept between
-scrapes), the last hour's minute rollups, the undelivered index and the alert state, so a 5x longer history should
-cost about the same: target ratio <= 1.2 for a steady scrape (the first one, which sums the sealed hours, is shown
+The scrape (the full exposition text, as the HTTP handler builds it) folds the attempts that arrived since the
+previous one into the store's running totals and reads them, the undelivered index, the outbox and the alert state,
+so a 5x longer history should cost about the same: target ratio <= 1.2 for a steady scrape (the first one is shown
 too). One evaluation of a success-rate rule over every endpoint: target <= 50 ms on the 35-day store.
 Both run with the clock at the end of the logs, so the windows hold traffic.
 A scrape right after late data arrives (attempts from 30 days back, ingested between scrapes) costs what arrived,
@@ -126,9 +126,8 @@ def _late_scrape(quick: bool, repeat: int) -> None:
             store = open_store(str(copy))
             try:
                 ensure_alert_tables(store)
-                registry, _ = make_registry(store, clock=lambda: END_MS)
                 started = time.perf_counter()
-                generate_latest(registry)  # the store's first scrape seeds the totals from its rollups, once
+                registry, _ = make_registry(store, clock=lambda: END_MS)  # seeds the totals from the rollups
                 first[days] = (time.perf_counter() - started) * 1000
                 samples = []
                 for round_ in range(repeat):
@@ -144,8 +143,8 @@ def _late_scrape(quick: bool, repeat: int) -> None:
                 store.close()
     report(
         "watch scrape after late data",
-        store_7d=f"{median[7]:.1f} ms (first scrape of the store {first[7]:.0f} ms)",
-        store_365d=f"{median[365]:.1f} ms (first {first[365]:.0f} ms; target <= 50 ms)",
+        store_7d=f"{median[7]:.1f} ms (seeding the store {first[7]:.0f} ms)",
+        store_365d=f"{median[365]:.1f} ms (seeding {first[365]:.0f} ms; target <= 50 ms)",
         ratio=f"{median[365] / median[7]:.2f} (target <= 1.5)",
     )
 

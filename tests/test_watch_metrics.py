@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from console.ingest.service import ingest_sources
 from console.store import Store
+from console.store.totals import fold, read_totals
 from console.watch.daemon import Watcher, WatchOptions
 from console.watch.logs import Log
 from console.watch.metrics import make_registry
@@ -144,9 +145,10 @@ def test_a_scrape_folds_only_what_arrived_and_a_new_process_goes_on_from_the_sto
     store: Store, tmp_path: Path
 ) -> None:
     ingest_sources(store, [str(_history(tmp_path, "history.jsonl"))])
-    _, collector = make_registry(store)
+    _, collector = make_registry(store)  # seeds the totals from the rollups, reading no attempt
+    assert collector.totals.folded == 0
     list(collector.collect())
-    assert collector.totals.folded == 0, "the first fold seeds from the rollups, reading no attempt"
+    assert collector.totals.folded == 0
     fresh = tmp_path / "fresh.jsonl"
     fresh.write_bytes(b"".join(traffic("ep_a", 2, 200)))
     ingest_sources(store, [str(fresh)])
@@ -232,13 +234,15 @@ def test_a_failing_scrape_answers_500_and_logs_one_json_line(
         assert httpx.get(f"http://127.0.0.1:{ports[0]}/metrics", timeout=10).status_code == 200
         with sqlite_store.write() as conn:
             conn.exec_driver_sql("DROP TABLE delivery")  # the store broken under a running watch
-        response = httpx.get(f"http://127.0.0.1:{ports[0]}/metrics", timeout=10)
-        assert response.status_code == 500
+        for _ in range(3):
+            response = httpx.get(f"http://127.0.0.1:{ports[0]}/metrics", timeout=10)
+            assert response.status_code == 500
     finally:
         stop.set()
         thread.join(timeout=10)
     failed = [orjson.loads(line) for line in out.getvalue().splitlines() if "metrics_failed" in line]
     assert len(failed) == 1 and "no such table: delivery" in failed[0]["message"], out.getvalue()
+    assert failed[0]["level"] == "error"
     assert "Traceback" not in capfd.readouterr().err
 
 
@@ -292,3 +296,17 @@ def test_source_lag_is_served_for_each_followed_file(sqlite_store: Store, tmp_pa
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def test_a_scrape_folds_at_most_a_chunk_the_rest_at_the_next(sqlite_store: Store, tmp_path: Path) -> None:
+    ingest_sources(sqlite_store, [str(_history(tmp_path, "history.jsonl"))])
+    make_registry(sqlite_store)
+    burst = tmp_path / "burst.jsonl"
+    burst.write_bytes(b"".join(traffic("ep_f", 5, 200)))
+    ingest_sources(sqlite_store, [str(burst)])
+    now = int(time.time() * 1000)
+    assert fold(sqlite_store, now, chunk=3) == 3
+    assert read_totals(sqlite_store)["ep_f"].get("attempts|success") == 3
+    assert fold(sqlite_store, now, chunk=3) == 2
+    assert fold(sqlite_store, now, chunk=3) == 0
+    assert read_totals(sqlite_store)["ep_f"].get("attempts|success") == 5

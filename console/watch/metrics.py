@@ -10,6 +10,7 @@ sets, never event ids. docs/alerts.md lists every metric.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import threading
 import time
@@ -299,6 +300,10 @@ def make_registry(
     registry = CollectorRegistry(auto_describe=False)
     collector = StoreCollector(store, **options)
     registry.register(collector)
+    with contextlib.suppress(
+        Exception
+    ):  # seed the totals now, not in a scrape; a failure is the scrape's to say
+        collector.totals.read(store, collector.clock())
     if service is not None:
         registry.register(service)
     ProcessCollector(registry=registry)
@@ -306,17 +311,25 @@ def make_registry(
 
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int, log: Log) -> WSGIServer:
-    """Serve /metrics in a daemon thread; a scrape that fails answers 500 and is logged on one line."""
+    """Serve /metrics in a daemon thread. A scrape that fails answers 500; the failure is logged on one line
+    when it starts (and again for a new reason), and its end when a scrape works again."""
     app = make_wsgi_app(registry)
+    failing: list[str] = []  # the current failure's reason, while scrapes fail
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
-            return app(environ, start_response)  # type: ignore[no-any-return]
+            answer: Iterable[bytes] = app(environ, start_response)
         except Exception as exc:
-            first = (str(exc).splitlines() or [""])[0][:300]
-            log.error("metrics_failed", f"/metrics failed: {type(exc).__name__}: {first}")
+            reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
+            if failing != [reason]:
+                failing[:] = [reason]
+                log.error("metrics_failed", f"/metrics failed: {reason}; answering 500 until it works again")
             start_response("500 Internal Server Error", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"metrics unavailable; see the watch log\n"]
+        if failing:
+            failing.clear()
+            log.info("metrics_recovered", "/metrics works again")
+        return answer
 
     class Server(ThreadingWSGIServer):
         pass
