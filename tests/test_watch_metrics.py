@@ -310,3 +310,22 @@ def test_a_scrape_folds_at_most_a_chunk_the_rest_at_the_next(sqlite_store: Store
     assert fold(sqlite_store, now, chunk=3) == 2
     assert fold(sqlite_store, now, chunk=3) == 0
     assert read_totals(sqlite_store)["ep_f"].get("attempts|success") == 5
+
+
+def test_a_prune_of_the_newest_attempts_loses_no_later_arrival(sqlite_store: Store, tmp_path: Path) -> None:
+    """On SQLite an attempt written after the newest were pruned reuses their `seq`: still counted."""
+    ingest_sources(sqlite_store, [str(_history(tmp_path, "history.jsonl"))])
+    _, collector = make_registry(sqlite_store)
+    old = tmp_path / "old.jsonl"  # the newest rows, and delivered two days ago: the prune takes them
+    old.write_bytes(b"".join(traffic("ep_old", 5, 200, seconds_ago=2 * 86400)))
+    ingest_sources(sqlite_store, [str(old)])  # not scraped yet: the prune must count them first
+    result = run("--db", sqlite_store.url, "prune", "--older-than", "1d", "--yes")
+    assert result.exit_code == 0, result.stderr
+    fresh = tmp_path / "fresh.jsonl"
+    fresh.write_bytes(b"".join(traffic("ep_new", 4, 200)))
+    ingest_sources(sqlite_store, [str(fresh)])
+    families = {f.name: f for f in collector.collect()}
+    counts = {tuple(s.labels.values()): s.value for s in families["hookconsole_late_attempts"].samples}
+    assert counts[("ep_old", "success")] == 5
+    counts = {tuple(s.labels.values()): s.value for s in families["hookconsole_attempts"].samples}
+    assert counts[("ep_new", "success")] == 4

@@ -167,51 +167,77 @@ def _seed(conn: Connection, adds: dict[tuple[str, str], float]) -> None:
         adds[(endpoint_id, f"failures|{reason}")] += count
 
 
-def fold(store: Store, now_ms: int, chunk: int = FOLD_CHUNK) -> int:
+def _book(conn: Connection) -> dict[str, float]:
+    query = select(TOTAL.c.series, TOTAL.c.value).where(TOTAL.c.endpoint_id == BOOK)
+    return {series: float(value) for series, value in conn.execute(query).all()}
+
+
+def fold(store: Store, now_ms: int, chunk: int | None = FOLD_CHUNK) -> int:
     """Fold the attempts written since the last fold (at most `chunk`) into the totals; returns how many
     `seq` values were covered. Writers serialise, so two processes never fold the same attempts."""
-    p = store.dialect.placeholder
     with store.read() as conn:
         last_seq = int(conn.execute(LAST_SEQ).scalar_one())
-        book = dict(
-            conn.execute(select(TOTAL.c.series, TOTAL.c.value).where(TOTAL.c.endpoint_id == BOOK)).all()
-        )
+        book = _book(conn)
     if SEEN_SEQ in book and int(book[SEEN_SEQ]) == last_seq:
         return 0  # nothing new: no write lock taken
-    adds: dict[tuple[str, str], float] = defaultdict(float)
     with store.write() as conn:
-        book = dict(
-            conn.execute(select(TOTAL.c.series, TOTAL.c.value).where(TOTAL.c.endpoint_id == BOOK)).all()
-        )
-        last_seq = int(conn.execute(LAST_SEQ).scalar_one())
-        if SEEN_SEQ not in book:
-            _seed(conn, adds)
-            seen, upto = last_seq, last_seq
-            newest_row = conn.exec_driver_sql("SELECT MAX(attempted_at) FROM delivery_attempt").scalar()
-            frontier = min(int(newest_row or 0), now_ms)
-        else:
-            # Rows after the newest can reuse its seq on SQLite once it is deleted: count from what is there.
-            seen = min(int(book[SEEN_SEQ]), last_seq)
-            upto = min(last_seq, seen + chunk)
-            frontier = int(book.get(FRONTIER, 0))
-            late_before = min(frontier, now_ms) - LATE_AFTER_MS
-            rows = conn.exec_driver_sql(_fold_sql(p), (late_before, seen, upto)).all()
-            newest = _add_rows(adds, rows)
-            if newest is not None:
-                frontier = max(frontier, min(int(newest), now_ms))
-        p3 = f"({p}, {p}, {p})"
-        if adds:
-            conn.exec_driver_sql(
-                f"INSERT INTO metric_total (endpoint_id, series, value) VALUES {p3} ON CONFLICT (endpoint_id, "
-                "series) DO UPDATE SET value = metric_total.value + excluded.value",
-                [(e, s, v) for (e, s), v in adds.items() if v],
-            )
+        return fold_in(conn, store.dialect.placeholder, now_ms, chunk)
+
+
+def fold_in(conn: Connection, p: str, now_ms: int, chunk: int | None) -> int:
+    """`fold` in the caller's write transaction (`p`: the driver's placeholder)."""
+    adds: dict[tuple[str, str], float] = defaultdict(float)
+    book = _book(conn)
+    last_seq = int(conn.execute(LAST_SEQ).scalar_one())
+    if SEEN_SEQ not in book:
+        _seed(conn, adds)
+        seen, upto = last_seq, last_seq
+        newest_row = conn.exec_driver_sql("SELECT MAX(attempted_at) FROM delivery_attempt").scalar()
+        frontier = min(int(newest_row or 0), now_ms)
+    else:
+        seen = min(int(book[SEEN_SEQ]), last_seq)
+        upto = last_seq if chunk is None else min(last_seq, seen + chunk)
+        frontier = int(book.get(FRONTIER, 0))
+        late_before = min(frontier, now_ms) - LATE_AFTER_MS
+        rows = conn.exec_driver_sql(_fold_sql(p), (late_before, seen, upto)).all()
+        newest = _add_rows(adds, rows)
+        if newest is not None:
+            frontier = max(frontier, min(int(newest), now_ms))
+    p3 = f"({p}, {p}, {p})"
+    if adds:
         conn.exec_driver_sql(
-            f"INSERT INTO metric_total (endpoint_id, series, value) VALUES {p3}, {p3} ON CONFLICT (endpoint_id, "
-            "series) DO UPDATE SET value = excluded.value",
-            (BOOK, SEEN_SEQ, float(upto), BOOK, FRONTIER, float(frontier)),
+            f"INSERT INTO metric_total (endpoint_id, series, value) VALUES {p3} ON CONFLICT (endpoint_id, "
+            "series) DO UPDATE SET value = metric_total.value + excluded.value",
+            [(e, s, v) for (e, s), v in adds.items() if v],
         )
+    conn.exec_driver_sql(
+        f"INSERT INTO metric_total (endpoint_id, series, value) VALUES {p3}, {p3} ON CONFLICT (endpoint_id, "
+        "series) DO UPDATE SET value = excluded.value",
+        (BOOK, SEEN_SEQ, float(upto), BOOK, FRONTIER, float(frontier)),
+    )
     return upto - seen
+
+
+def has_totals(conn: Connection) -> bool:
+    """Whether the store keeps running totals (a `watch` has served metrics from it)."""
+    return bool(inspect(conn).has_table("metric_total")) and SEEN_SEQ in _book(conn)
+
+
+def before_attempts_deleted(conn: Connection, p: str, now_ms: int) -> None:
+    """Called by a prune in its write transaction before it deletes attempts: count what is not counted yet,
+    so nothing is pruned uncounted."""
+    fold_in(conn, p, now_ms, None)
+
+
+def after_attempts_deleted(conn: Connection) -> None:
+    """Called by a prune after it deleted attempts: on SQLite the next attempt reuses the `seq` after the
+    newest left, which may be below what was counted; count from there, so those attempts are not missed."""
+    last_seq = int(conn.execute(LAST_SEQ).scalar_one())
+    conn.execute(
+        TOTAL.update()
+        .where(TOTAL.c.endpoint_id == BOOK, TOTAL.c.series == SEEN_SEQ, TOTAL.c.value > last_seq)
+        .values(value=float(last_seq))
+    )
 
 
 def read_totals(store: Store) -> dict[str, EndpointSeries]:
