@@ -29,7 +29,6 @@ from benchmarks.common import END_MS, history_stores, report, sample_log, sqlite
 from console.domain.times import MS_PER_DAY, format_ms
 from console.ingest.service import ingest_sources
 from console.store import open_store
-from console.store.alerts import ensure_alert_tables
 from console.watch.evaluate import evaluate
 from console.watch.metrics import make_registry
 from console.watch.rules import parse_alerts
@@ -71,7 +70,6 @@ def _many_rules(db: Path) -> None:
             shutil.copyfile(db, copy)
             store = open_store(str(copy))
             try:
-                ensure_alert_tables(store)
                 rules = parse_alerts(
                     "".join(
                         f'[[rule]]\nname = "r{i}"\nmetric = "success_rate"\nbelow = 1.01\n\n'
@@ -128,7 +126,6 @@ def _late_scrape(quick: bool, repeat: int) -> None:
                 copy = Path(folder) / f"store{days}.db"
                 shutil.copyfile(db, copy)
                 stores[days] = open_store(str(copy))
-                ensure_alert_tables(stores[days])
                 started = time.perf_counter()
                 registries[days], _ = make_registry(stores[days], clock=lambda: END_MS)  # seeds the totals
                 first[days] = (time.perf_counter() - started) * 1000
@@ -184,7 +181,6 @@ def main(argv: list[str] | None = None) -> None:
     registries = {}
     cold: dict[int, float] = {}
     for days, store in stores.items():
-        ensure_alert_tables(store)
         registry, _ = make_registry(store, clock=lambda: END_MS)
         started = time.perf_counter()
         text = generate_latest(registry)

@@ -22,6 +22,7 @@ from console.domain.times import now_ms
 from console.ingest.service import ingest_sources
 from console.sandbox.profiles import PROFILES
 from console.sandbox.sample import generate
+from console.settings import PARENT_PID
 from console.store import open_store
 
 HEALTHY = ("ep_payments", "ep_inventory", "ep_analytics", "ep_fraud")
@@ -29,7 +30,7 @@ FLAKY = ("ep_crm",)
 DOWN = ("ep_giftcards",)
 DOWN_FOR = "3m"
 WATCH_EVERY = "5s"
-PARENT_ENV = "HOOKCONSOLE_PARENT_PID"
+PARENT_ENV = PARENT_PID
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,13 @@ from console.endpoints import EndpointsError, EndpointsFile, load_endpoints, res
 from console.replay.handle import JobHandle
 from console.replay.plan import ReplayError
 from console.replay.runner import RunProgress
-from console.replay.service import ReplayService
+from console.replay.service import JobSecrets, ReplayService
 from console.replay.targets import default_operator, job_origin
 from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
 from console.signing import SignatureError, curl_for, verify
 from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
-from console.store.alerts import backlog_by_endpoint, ensure_alert_tables, has_alert_tables
+from console.store.alerts import backlog_by_endpoint, has_alert_tables
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
 from console.watch.marks import endpoint_marks
@@ -110,6 +110,7 @@ class Operations:
         self._alert_tables_in: Store | None = None  # the store in which the alert tables are known to exist
         self._opened_once = False
         self._lock = threading.Lock()
+        self._job_secrets: dict[str, JobSecrets] = {}  # from a job's creation to its start: read once
         url = make_url(self.db_url)
         self._sqlite_file = (
             Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
@@ -180,7 +181,6 @@ class Operations:
         if self._alert_tables_in is not store:
             if self.read_only and not has_alert_tables(store):
                 return self.clock(), {}  # a store made before alerts existed, opened read-only: none
-            ensure_alert_tables(store)  # a store made before alerts existed: empty tables, not an error
             self._alert_tables_in = store
         now = self.clock()
         return now, endpoint_marks(store, now)
@@ -266,7 +266,7 @@ class Operations:
             raise ActionRefused(f"{endpoint_id}: {exc}") from None
 
     def _replays(self) -> ReplayService:
-        return ReplayService(self.store(), self.endpoints())
+        return ReplayService(self.store(), self.endpoints(), kept_secrets=self._job_secrets)
 
     @_store_call
     @_refused(ReplayError)

@@ -1,30 +1,18 @@
-"""Settings from the environment (HOOKCONSOLE_*), overridden by command-line options."""
+"""Environment variables that are not command-line options, named in one place.
+
+The options' own variables are read by click (`envvar=`, shown in `--help`): HOOKCONSOLE_DB,
+HOOKCONSOLE_ENDPOINTS and HOOKCONSOLE_READ_ONLY (cli/context.py), HOOKCONSOLE_DEBUG (cli/__init__.py),
+HOOKCONSOLE_ALERTS (cli/watch.py). The ones here tune a mechanism no option stands for.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+DEFAULT_DB = "sqlite:///hookconsole.db"
+"""The store every command uses without --db or HOOKCONSOLE_DB (cli/context.py; watch's replay hint omits it)."""
 
-
-@dataclass(frozen=True)
-class Settings:
-    """Where the store and the endpoint configuration live."""
-
-    db: str = "sqlite:///hookconsole.db"
-    """Delivery store URL (sqlite:/// or postgresql+psycopg://) or a SQLite file path (HOOKCONSOLE_DB)."""
-    endpoints: Path = Path("endpoints.toml")
-    """The endpoints configuration file (HOOKCONSOLE_ENDPOINTS)."""
-    read_only: bool = False
-    """Look, never send or change: refuse replay, resume, cancel, prune and ingest (HOOKCONSOLE_READ_ONLY=1)."""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        values = os.environ if env is None else env
-        defaults = cls()
-        return cls(
-            db=values.get("HOOKCONSOLE_DB") or defaults.db,
-            endpoints=Path(values.get("HOOKCONSOLE_ENDPOINTS") or defaults.endpoints),
-            read_only=values.get("HOOKCONSOLE_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on"),
-        )
+INGEST_PROCESSES = "HOOKCONSOLE_INGEST_PROCESSES"
+"""`1`: ingest in one process even when the files are large enough to split (ingest/service.py)."""
+NO_CLIPBOARD = "HOOKCONSOLE_NO_CLIPBOARD"
+"""Set: the console never writes the terminal's clipboard, it saves to a file instead (tui/clipboard.py)."""
+PARENT_PID = "HOOKCONSOLE_PARENT_PID"
+"""Set by `demo` for the processes it starts: they end when it does (demo.py)."""

@@ -11,6 +11,7 @@ net/dispatcher.go at commit 2b60cc65), into the tables of `tests/convoy_ddl.py`.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -42,7 +43,7 @@ class ConvoyTables:
     """A Convoy server's tables; `projects` maps project id -> (organisation id, name, endpoint ids)."""
 
     def __init__(
-        self, conn: Any, projects: dict[str, tuple[str, str, tuple[str, ...]]], partitioned: bool = False
+        self, conn: Any, projects: Mapping[str, tuple[str, str, tuple[str, ...]]], partitioned: bool = False
     ) -> None:
         self.conn = conn
         self.rng = random.Random(11)

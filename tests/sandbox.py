@@ -133,7 +133,7 @@ class IndependentReceiver:
         )
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        status, extra = 200, {}
+        status, extra = 200, dict[str, str]()
         if not self._verified(scheme, secret, headers, body):
             status = 401
             self.rejected.append((endpoint_id, event_id))

@@ -117,4 +117,4 @@ def ingest_json(store_url: str, *sources: str, extra: tuple[str, ...] = ()) -> d
     """`hookconsole ingest SOURCE... --json` in-process; the summary."""
     result = run("--db", store_url, "ingest", *sources, "--json", *extra)
     assert result.exit_code == 0, result.stderr
-    return orjson.loads(result.stdout)  # type: ignore[no-any-return]
+    return orjson.loads(result.stdout)

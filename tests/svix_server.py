@@ -12,6 +12,7 @@ at commit 4fc0cfb8), into the tables of `tests/svix_ddl.py`, in any of the three
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,7 +47,7 @@ class SvixTables:
     """A Svix server's tables in one schema; `apps` maps app id -> (org id, uid, endpoint ids)."""
 
     def __init__(
-        self, conn: Any, apps: dict[str, tuple[str, str, tuple[str, ...]]], era: str = "current"
+        self, conn: Any, apps: Mapping[str, tuple[str, str, tuple[str, ...]]], era: str = "current"
     ) -> None:
         self.conn = conn
         self.era = era

@@ -231,7 +231,8 @@ def test_sample_outage_is_found(store: Store, tmp_path: Path) -> None:
     assert abs(outage["end_ms"] - (end - 15 * MS_PER_HOUR)) <= 10 * M
     assert outage["success_rate"] < 0.1 and outage["events_affected"] > 10 and outage["still_undelivered"] > 0
     assert data.incidents.iloc[0]["endpoint_id"] == "ep_giftcards"  # the worst incident comes first
-    harm = [(-r.still_undelivered, r.success_rate, -r.events_affected) for r in data.incidents.itertuples()]
+    rows = data.incidents.to_dict("records")
+    harm = [(-r["still_undelivered"], r["success_rate"], -r["events_affected"]) for r in rows]
     assert harm == sorted(
         harm
     )  # most still undelivered first, then the lowest success, then the widest reach

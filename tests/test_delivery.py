@@ -9,6 +9,7 @@ import socket
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,11 +32,9 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 MESSAGE = Message("evt_1", "reward.redeemed", b'{"event":"reward.redeemed","event_id":"evt_1"}')
 
 
-def target(port: int, **policy: float) -> Target:
-    settings = {"base_s": 0.01, "cap_s": 0.05, "read_timeout_s": 2.0, **policy}
-    return Target(
-        "ep_a", f"http://127.0.0.1:{port}/hooks/ep_a", "standard", (Secret(SECRET),), RetryPolicy(**settings)
-    )  # type: ignore[arg-type]
+def target(port: int, **policy: Any) -> Target:
+    settings = replace(RetryPolicy(base_s=0.01, cap_s=0.05, read_timeout_s=2.0), **policy)
+    return Target("ep_a", f"http://127.0.0.1:{port}/hooks/ep_a", "standard", (Secret(SECRET),), settings)
 
 
 @pytest.fixture

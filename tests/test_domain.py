@@ -40,8 +40,10 @@ def test_rfc3339_rejects(text: str, fragment: str) -> None:
         parse_rfc3339_ms(text)
 
 
-def _ms(*parts: int) -> int:
-    return int(datetime(*parts, tzinfo=UTC).timestamp() * 1000)  # type: ignore[misc]
+def _ms(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> int:
+    return int(datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC).timestamp() * 1000)
 
 
 def _outcome(text: str) -> int | str:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -22,7 +23,7 @@ from console.store import Store
 from tests.helpers import log_line, stored_attempts, table_count, wait_until, write_jsonl
 
 
-def _line(event_id: str, **fields: object) -> bytes:
+def _line(event_id: str, **fields: Any) -> bytes:
     return orjson.dumps(log_line(event_id, **fields)) + b"\n"
 
 

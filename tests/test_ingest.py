@@ -11,11 +11,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from console.domain.filters import DeliveryFilter
+from console.domain.kpis import StatsSnapshot
 from console.domain.times import parse_rfc3339_ms
 from console.ingest.follow import follow
 from console.ingest.service import ingest_sources
@@ -93,7 +95,8 @@ def test_jsonl_gzip_csv_and_stdin_give_the_same_store(tmp_path: Path, sample_log
                     for c in columns
                 ]
             )
-    figures = []
+    stats: list[StatsSnapshot] = []
+    payloads: list[list[Any]] = []
     for name, args, stdin in (
         ("jsonl", [str(sample_log)], None),
         ("gzip", [str(gz)], None),
@@ -105,12 +108,10 @@ def test_jsonl_gzip_csv_and_stdin_give_the_same_store(tmp_path: Path, sample_log
         assert result.exit_code == 0, result.stderr
         assert orjson.loads(result.stdout)["accepted"] == len(records), name
         store = open_store(str(db))
-        figures.append(read_stats(store, DeliveryFilter()))
+        stats.append(read_stats(store, DeliveryFilter()))
         with store.read() as conn:
-            payloads = sorted(conn.exec_driver_sql("SELECT event_id, payload FROM event").fetchall())
-        figures.append(payloads)
+            payloads.append(sorted(conn.exec_driver_sql("SELECT event_id, payload FROM event").all()))
         store.close()
-    stats, payloads = figures[0::2], figures[1::2]
     assert stats[0].overall.attempts == len(records)
     assert all(s == stats[0] for s in stats)
     assert all(p == payloads[0] for p in payloads)

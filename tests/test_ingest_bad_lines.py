@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -13,7 +14,7 @@ from console.store.recount import verify_derived_state
 from tests.helpers import log_line, run, table_count, write_jsonl
 
 
-def _json(**fields: object) -> bytes:
+def _json(**fields: Any) -> bytes:
     return orjson.dumps(log_line("evt_bad", **fields))
 
 

@@ -251,7 +251,7 @@ def test_epoch_ms_scaled_latency_string_numbers_and_defaults(sqlite_file_store: 
         ("e3", 1, 1714903200000, 503, None, "http_error", None),
     ]
     with sqlite_file_store.read() as conn:
-        types = dict(conn.exec_driver_sql("SELECT event_id, event_type FROM event").all())
+        types: dict[str, str] = dict(conn.exec_driver_sql("SELECT event_id, event_type FROM event").all())
     assert types == {"e1": "order.paid", "42": "order.refunded", "e3": "order.paid"}
 
 
@@ -286,7 +286,7 @@ def test_payload_as_object_and_as_json_string(sqlite_file_store: Store) -> None:
     summary, reasons = _ingest(sqlite_file_store, text, PAYLOAD_MAPPING)
     assert reasons == [] and summary.accepted == 2
     with sqlite_file_store.read() as conn:
-        stored = dict(conn.exec_driver_sql("SELECT event_id, payload FROM event").all())
+        stored: dict[str, bytes] = dict(conn.exec_driver_sql("SELECT event_id, payload FROM event").all())
     assert bytes(stored["e1"]) == b'{"amount":5,"currency":"EUR"}'
     assert bytes(stored["e2"]) == as_text.encode()  # kept byte for byte
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -24,7 +25,7 @@ from tests.test_ingest_bad_lines import BAD_LINES
 
 def _mutations(rng: random.Random) -> list[bytes]:
     """Valid lines and lines with one field knocked out of shape, in many combinations."""
-    values = [
+    values: list[Any] = [
         None,
         0,
         1,
@@ -179,7 +180,7 @@ def mixed_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(
     tmp_path: Path, log: Path, name: str, parallel: bool, monkeypatch: pytest.MonkeyPatch
-) -> tuple[object, ...]:
+) -> tuple[int, int, int, int, list[str], list[tuple[int, str, bytes]], dict[str, dict[Any, Any]]]:
     monkeypatch.setattr(service, "PARALLEL_MIN_BYTES", 0 if parallel else 1 << 60)
     assert service.use_parallel([str(log), str(tmp_path / "missing.jsonl")]) is parallel
     store = open_store(str(tmp_path / f"{name}.db"))

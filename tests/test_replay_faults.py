@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 import console.delivery
+import console.signing
 from console import aio
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ReplaySelection
@@ -133,7 +134,7 @@ def test_an_unexpected_error_fails_that_item_not_the_worker(
 ) -> None:
     # An error no peer can cause (a bug in signing, say) is injected for one event.
     seed(store, tmp_path, [f"evt_{i}" for i in range(5)])
-    real_sign = console.delivery.sign
+    real_sign = console.signing.sign  # the function console.delivery calls
 
     def broken(scheme: str, secrets: Any, msg_id: str, *rest: Any) -> dict[str, str]:
         if msg_id == "evt_2":

@@ -10,6 +10,7 @@ import orjson
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ItemState, JobOptions, ReplaySelection
+from console.domain.where import Where
 from console.endpoints import load_endpoints
 from console.ingest.service import ingest_sources
 from console.replay.runner import RunProgress
@@ -40,7 +41,7 @@ def _service(store: Store, folder: Path, endpoints: tuple[str, ...], port: int =
 
 
 def _selection(ordered: bool) -> ReplaySelection:
-    where = DeliveryFilter(state=DeliveryState.UNDELIVERED, where=f'note = "{NOTE}"')
+    where = DeliveryFilter(state=DeliveryState.UNDELIVERED, where=Where.parse(f'note = "{NOTE}"'))
     return ReplaySelection(where, ordered=ordered, skip_superseded=True)
 
 

@@ -21,6 +21,7 @@ from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.gaps import GapRules
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE, format_ms, now_ms, parse_rfc3339_ms
 from console.domain.whatif import parse_schedule
+from console.domain.where import Where
 from console.ingest.service import ingest_sources
 from console.report.html_page import render_report
 from console.store import Store, aggregates
@@ -299,7 +300,10 @@ def test_captions_say_what_they_count(stopped: tuple[Store, int], tmp_path: Path
     assert titles.index("Gaps in the log") > titles.index("Failures by status code and error")
     now = now_ms()
     data = build_report_data(
-        store, DeliveryFilter(where='currency = "INR"'), now, whatif_schedules=[parse_schedule("5s,5m")]
+        store,
+        DeliveryFilter(where=Where.parse('currency = "INR"')),
+        now,
+        whatif_schedules=[parse_schedule("5s,5m")],
     )
     where_page = html.unescape(
         render_report(data, title="t", plotlyjs="cdn", generated_at_ms=now, store_name="s")

@@ -15,6 +15,7 @@ import pytest
 from console.analytics.build import ReportData, build_report_data
 from console.domain.filters import DeliveryFilter
 from console.domain.times import parse_rfc3339_ms
+from console.domain.where import Where
 from console.ingest.service import ingest_sources
 from console.store import Store, aggregates
 from console.store.content_series import iter_matching_buckets
@@ -76,7 +77,11 @@ def _eur_attempts() -> list[dict[str, Any]]:
 
 
 def _data(store: Store, where: str | None, since: str = SINCE, until: str = UNTIL) -> ReportData:
-    flt = DeliveryFilter(since_ms=parse_rfc3339_ms(since), until_ms=parse_rfc3339_ms(until), where=where)
+    flt = DeliveryFilter(
+        since_ms=parse_rfc3339_ms(since),
+        until_ms=parse_rfc3339_ms(until),
+        where=Where.parse(where) if where else None,
+    )
     return build_report_data(store, flt, NOW)
 
 
@@ -168,7 +173,11 @@ def test_the_database_groups_the_attempts(crafted: Store) -> None:
     """One row per minute and endpoint reaches Python, not one per attempt."""
     rows = list(
         iter_matching_buckets(
-            crafted, DeliveryFilter(where=EUR), parse_rfc3339_ms(SINCE), parse_rfc3339_ms(UNTIL), hourly=True
+            crafted,
+            DeliveryFilter(where=Where.parse(EUR)),
+            parse_rfc3339_ms(SINCE),
+            parse_rfc3339_ms(UNTIL),
+            hourly=True,
         )
     )
     assert [(r[0], r[1]) for r in rows] == sorted({(r[0], r[1]) for r in rows})
@@ -190,7 +199,7 @@ def test_filtered_incidents_reach_only_matching_events(crafted: Store) -> None:
             if line["endpoint_id"] == endpoint_id and line["status_code"] == 200
         }
         open_ = failed - delivered  # the last failures were not retried
-        reach = aggregates.incident_reach(crafted, endpoint_id, since, until, EUR)
+        reach = aggregates.incident_reach(crafted, endpoint_id, since, until, Where.parse(EUR))
         assert (reach.events_affected, reach.still_undelivered) == (len(failed), len(open_))
         assert aggregates.incident_reach(crafted, endpoint_id, since, until).events_affected > len(failed)
     data, everything = _data(crafted, EUR), _data(crafted, None)

@@ -407,7 +407,8 @@ def test_reads_run_in_read_only_transactions_with_a_timeout(svix: Any) -> None:
     finally:
         conn.close()
     with psycopg.connect(url.conninfo) as check:
-        assert check.execute("SELECT to_regclass(%s)", (f"{schema}.written",)).fetchone()[0] is None
+        row = check.execute("SELECT to_regclass(%s)", (f"{schema}.written",)).fetchone()
+        assert row is not None and row[0] is None
 
 
 def test_recent_rows_are_stored_at_once_and_late_commits_are_not_missed(sqlite_store: Any, svix: Any) -> None:

@@ -54,8 +54,8 @@ def test_every_listed_command_loads() -> None:
 @pytest.mark.parametrize(
     "command", [["stats", "--since", "24h", "--json"], ["report", "--since", "24h", "--out", "{tmp}/r.html"]]
 )
-def test_reading_commands_never_build_the_table_classes(tmp_path: Path, command: list[str]) -> None:
-    """SQLModel and pydantic build the table classes, needed only to create or upgrade a store."""
+def test_reading_commands_import_no_model_library(tmp_path: Path, command: list[str]) -> None:
+    """The store's tables are SQLAlchemy Core (console/store/tables.py): no SQLModel, no pydantic at start-up."""
     open_store(f"sqlite:///{tmp_path}/s.db").close()
     args = [a.format(tmp=tmp_path) for a in command]
     code = (
@@ -64,3 +64,9 @@ def test_reading_commands_never_build_the_table_classes(tmp_path: Path, command:
         "assert result.exit_code == 0, result.output"
     )
     assert not {"sqlmodel", "pydantic"} & set(_imported_after(code))
+
+
+def test_creating_a_store_imports_no_model_library(tmp_path: Path) -> None:
+    code = f"from console.store import open_store\nopen_store(r'sqlite:///{tmp_path}/new.db').close()"
+    assert not {"sqlmodel", "pydantic"} & set(_imported_after(code))
+    assert (tmp_path / "new.db").stat().st_size > 0

@@ -88,7 +88,7 @@ def test_slack_gets_a_readable_text(store: Store, tmp_path: Path) -> None:
         config = parse_alerts(RULE + f'[[channel]]\nkind = "slack"\nurl = "{slack.url}"\n')
         _fire_and_resolve(store, tmp_path, config)
         texts = [b["text"] for b in slack.bodies()]
-    assert len(texts) == 2 and all(set(b) == {"text"} for b in slack.bodies())
+    assert len(texts) == 2 and all(set(b) == {"text", "blocks"} for b in slack.bodies())
     assert "*endpoint-down* FIRING on `ep_down`" in texts[0]
     assert "6 undelivered" in texts[0] and "since 20" in texts[0]
     assert "RESOLVED on `ep_down`" in texts[1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -79,6 +80,10 @@ def test_one_rule_failing_does_not_silence_the_others(sqlite_store: Store, tmp_p
     assert "evaluation failed" not in stream.getvalue()
 
 
+def _evaluate(store: Store, rules: tuple[Rule, ...]) -> None:
+    run_evaluation(store, rules, (), now_ms())
+
+
 def _line_events(action: Callable[[], Any]) -> int:
     """How many lines of the watch and alert-store code run during `action` (loop iterations included)."""
     roots = (str(ROOT / "console" / "watch"), str(ROOT / "console" / "store" / "alerts.py"))
@@ -119,8 +124,7 @@ def test_evaluation_grows_linearly_with_rules_and_stored_states(tmp_path: Path) 
             Watcher(store, config, WatchOptions(), Log(io.StringIO()))  # makes the alert tables
             run_evaluation(store, config.rules, (), now_ms())
             assert len(load_states(store)) == 2 * n  # every rule has a state for both endpoints
-            rules = config.rules
-            counts.append(_line_events(lambda s=store, r=rules: run_evaluation(s, r, (), now_ms())))
+            counts.append(_line_events(partial(_evaluate, store, config.rules)))
         finally:
             store.close()
     assert counts[1] / counts[0] < 2.3, counts

@@ -70,7 +70,7 @@ def _db_lag(port: int) -> float:
 def _stats(db: str) -> dict[str, Any]:
     result = run("--db", db, "stats", "--json")
     assert result.exit_code == 0, result.stderr
-    return orjson.loads(result.stdout)  # type: ignore[no-any-return]
+    return orjson.loads(result.stdout)
 
 
 def _states(receiver: Any) -> list[tuple[str, str]]:

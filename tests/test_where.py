@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from console.domain.filters import DeliveryFilter
-from console.domain.where import And, Comparison, Field, InList, Not, Or, WhereError, parse_where
+from console.domain.where import And, Comparison, Field, InList, Not, Or, Where, WhereError, parse_where
 from console.ingest.service import ingest_sources
 from console.store import Store
 from console.store.deliveries import all_deliveries, count_deliveries
@@ -49,7 +49,7 @@ def content_store(store: Store, tmp_path: Path) -> Store:
 
 
 def matching(store: Store, where: str) -> list[str]:
-    rows = all_deliveries(store, DeliveryFilter(endpoint_ids=("ep_a",), where=where))
+    rows = all_deliveries(store, DeliveryFilter(endpoint_ids=("ep_a",), where=Where.parse(where)))
     return sorted(r.event_id for r in rows)
 
 
@@ -142,7 +142,9 @@ def test_where_selects_by_payload(content_store: Store, where: str, expected: li
         assert expected == []
         found = []
     assert found == expected
-    assert count_deliveries(content_store, DeliveryFilter(where="amount >= 0")) == 6  # the tables are intact
+    assert (
+        count_deliveries(content_store, DeliveryFilter(where=Where.parse("amount >= 0"))) == 6
+    )  # the tables are intact
 
 
 def test_injection_in_a_field_value_is_plain_text(content_store: Store) -> None:
@@ -152,10 +154,12 @@ def test_injection_in_a_field_value_is_plain_text(content_store: Store) -> None:
 
 
 def test_where_combines_with_the_other_filters_and_attempt_export(content_store: Store) -> None:
-    flt = DeliveryFilter(where='currency = "EUR"', endpoint_ids=("ep_b",))
+    flt = DeliveryFilter(where=Where.parse('currency = "EUR"'), endpoint_ids=("ep_b",))
     assert sorted(r.event_id for r in all_deliveries(content_store, flt)) == ["evt_2", "evt_3"]
     attempts = [
-        row for page in iter_attempts(content_store, DeliveryFilter(where='currency = "EUR"')) for row in page
+        row
+        for page in iter_attempts(content_store, DeliveryFilter(where=Where.parse('currency = "EUR"')))
+        for row in page
     ]
     assert sorted({(r[1], r[3], r[4]) for r in attempts}) == [
         ("evt_2", "ep_a", 1),
@@ -168,7 +172,7 @@ def test_where_combines_with_the_other_filters_and_attempt_export(content_store:
 
 
 def test_stats_where_counts_the_matching_deliveries(content_store: Store) -> None:
-    snap = read_stats(content_store, DeliveryFilter(where='currency = "EUR"'))
+    snap = read_stats(content_store, DeliveryFilter(where=Where.parse('currency = "EUR"')))
     k = snap.overall
     assert (k.attempts, k.successes, k.http_errors) == (6, 4, 2)
     assert (k.first_attempts, k.first_attempt_successes, k.deliveries, k.delivered) == (4, 2, 4, 4)
@@ -256,9 +260,9 @@ def test_a_payload_that_is_not_json_is_skipped_and_counted(content_store: Store,
         )
     assert matching(content_store, "amount >= 1000") == [e for e in before["amount >= 1000"] if e != victim]
     assert matching(content_store, "not amount >= 1000") == before["not amount >= 1000"]
-    assert count_deliveries(content_store, DeliveryFilter(where="not amount >= 1000")) == 2 * len(
-        before["not amount >= 1000"]
-    )
+    assert count_deliveries(
+        content_store, DeliveryFilter(where=Where.parse("not amount >= 1000"))
+    ) == 2 * len(before["not amount >= 1000"])
     common = ["--db", content_store.url]
     stats = run(*common, "stats", "--since", "3000d", "--where", "not amount >= 1000")
     assert stats.exit_code == 0, stats.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import os
 import sys
 from itertools import pairwise
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import click
 
 from console import __version__
-from console.cli.context import CommandError, read_only_option, store_options
+from console.cli.context import AppContext, CommandError, read_only_option, store_options
 from console.domain.urls import redact
 
 # name -> (module, attribute, one-line help). Commands are imported only when run, so `--help` and light
@@ -34,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "alerts": ("console.cli.watch", "alerts_group", "Check an alerts.toml."),
     "whatif": ("console.cli.whatif", "whatif_command", "Test retry schedules against the recorded failures."),
 }
+
+
+_DEBUG = "hookconsole.debug"
+_DEBUG_NOTE = "(hookconsole --traceback or HOOKCONSOLE_DEBUG: the error as raised)"
 
 
 class _UsageError(click.UsageError):
@@ -91,19 +94,29 @@ class _Group(click.Group):
         from console.store.failures import describe_failure
 
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:  # here, so that a failure to close is reported like any other
+                if isinstance(ctx.obj, AppContext):
+                    ctx.obj.close()
         except _UsageError:
             raise
         except click.UsageError as exc:
             raise _one_line(exc) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except (StoreError, EndpointsError, SourceError) as exc:
             raise CommandError(str(exc)) from None
         except Exception as exc:
-            app = ctx.obj
-            message = describe_failure(exc, normalise_url(app.db_url)) if hasattr(app, "db_url") else None
-            if message is None:
+            url = ctx.obj.db_url if isinstance(ctx.obj, AppContext) else None
+            message = describe_failure(exc, normalise_url(url)) if url else None
+            if message is not None:
+                raise CommandError(message) from None
+            if ctx.meta.get(_DEBUG):
+                exc.add_note(_DEBUG_NOTE)  # main() lets it through
                 raise
-            raise CommandError(message) from None
+            text = _without_credentials(str(exc), *([url] if url else []))
+            raise CommandError(f"unexpected error: {type(exc).__name__}: {text}") from None
 
 
 @click.group(
@@ -113,6 +126,16 @@ class _Group(click.Group):
 )
 @store_options
 @read_only_option
+@click.option(
+    "--traceback",
+    is_flag=True,
+    envvar="HOOKCONSOLE_DEBUG",
+    show_envvar=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: ctx.meta.update({_DEBUG: bool(value)}),
+    help="Let an unexpected error through with its traceback (instead of one line).",
+)
 @click.version_option(__version__, prog_name="hookconsole")
 def cli() -> None:
     """hookconsole: watch, inspect and replay webhook deliveries."""
@@ -125,8 +148,8 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:
-        if os.environ.get("HOOKCONSOLE_DEBUG"):
+    except Exception as exc:  # outside a command (a command's own are one line already, see _Group.invoke)
+        if _DEBUG_NOTE in getattr(exc, "__notes__", ()):
             raise
         click.echo(
             f"hookconsole: unexpected error: {type(exc).__name__}: {_without_credentials(str(exc))}", err=True
@@ -134,11 +157,11 @@ def main() -> None:
         sys.exit(1)
 
 
-def _without_credentials(text: str) -> str:
-    """`text` without the credentials of any URL given on the command line (a store, a source, `--to`) or in
-    HOOKCONSOLE_DB."""
+def _without_credentials(text: str, *known: str) -> str:
+    """`text` without the credentials of any URL given on the command line (a store, a source, `--to`) or
+    in `known` (the store URL the options resolved, HOOKCONSOLE_DB's included)."""
     args = sys.argv[1:]
-    urls = [os.environ.get("HOOKCONSOLE_DB", "")]
+    urls = list(known)
     urls += [value for option, value in pairwise(args) if option == "--db"]
     urls += [arg.split("=", 1)[1] for arg in args if arg.startswith(("--db=", "--to="))]
     urls += [arg for arg in args if "://" in arg]

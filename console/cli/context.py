@@ -1,4 +1,9 @@
-"""What every command shares: settings, the store (opened lazily, closed at exit) and clean failures."""
+"""What every command shares: settings, the store (opened lazily, closed at exit) and clean failures.
+
+The global options read their environment variables through click (`envvar=`): HOOKCONSOLE_DB,
+HOOKCONSOLE_ENDPOINTS, HOOKCONSOLE_READ_ONLY. `--db` and `--endpoints` are taken before or after the command
+name; one given on the command line wins over the environment wherever it stands.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from console.settings import Settings
+from console.settings import DEFAULT_DB
 
 if TYPE_CHECKING:
     from console.endpoints import EndpointsFile
     from console.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_ENDPOINTS = Path("endpoints.toml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the store and the endpoint configuration live, as the options (or their variables) said."""
+
+    db: str = DEFAULT_DB
+    """Delivery store URL (sqlite:/// or postgresql+psycopg://) or a SQLite file path."""
+    endpoints: Path = DEFAULT_ENDPOINTS
+    """The endpoints configuration file."""
+    read_only: bool = False
+    """Look, never send or change: refuse replay, resume, cancel, prune and ingest."""
+
 
 # Commands that only read the store: they open it read-only and never create or upgrade it.
 READING_COMMANDS = frozenset({"stats", "report", "export", "replay list", "replay show"})
@@ -43,11 +64,12 @@ def read_only_option(func: F) -> F:
     return click.option(
         "--read-only",
         is_flag=True,
+        envvar="HOOKCONSOLE_READ_ONLY",
+        show_envvar=True,
         expose_value=False,
         is_eager=True,
         callback=_set_read_only,
-        help="Look, never send or change: refuse replay, resume, cancel, prune and ingest "
-        "[env HOOKCONSOLE_READ_ONLY=1].",
+        help="Look, never send or change: refuse replay, resume, cancel, prune and ingest (the variable: 1 or 0).",
     )(func)
 
 
@@ -94,19 +116,22 @@ def _current_command() -> str:
     return "" if ctx is None else ctx.command_path.partition(" ")[2]
 
 
-def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.meta["hookconsole.db"] = value
+def _keep(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """A callback keeping an option's value in the invocation's meta (shared by the group and its command):
+    a value from the command line replaces one from the environment, never the other way round."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None or value is False:
+            return
+        if key not in ctx.meta or ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
+            ctx.meta[key] = value
+
+    return callback
 
 
-def _set_read_only(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.meta["hookconsole.read_only"] = True
-
-
-def _set_endpoints(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.meta["hookconsole.endpoints"] = value
+_set_db = _keep("hookconsole.db")
+_set_endpoints = _keep("hookconsole.endpoints")
+_set_read_only = _keep("hookconsole.read_only")
 
 
 def store_options(func: F) -> F:
@@ -115,18 +140,22 @@ def store_options(func: F) -> F:
         "--endpoints",
         "endpoints_file",
         metavar="FILE",
+        envvar="HOOKCONSOLE_ENDPOINTS",
+        show_envvar=True,
         expose_value=False,
         is_eager=True,
         callback=_set_endpoints,
-        help="endpoints.toml to use [env HOOKCONSOLE_ENDPOINTS; default ./endpoints.toml].",
+        help="endpoints.toml to use [default: ./endpoints.toml].",
     )(func)
     func = click.option(
         "--db",
         metavar="URL",
+        envvar="HOOKCONSOLE_DB",
+        show_envvar=True,
         expose_value=False,
         is_eager=True,
         callback=_set_db,
-        help="Store URL or SQLite file [env HOOKCONSOLE_DB; default ./hookconsole.db].",
+        help="Store URL or SQLite file [default: ./hookconsole.db].",
     )(func)
     return func
 
@@ -136,7 +165,7 @@ def app_context() -> AppContext:
     ctx = click.get_current_context()
     root = ctx.find_root()
     if not isinstance(root.obj, AppContext):
-        root.obj = AppContext(Settings.from_env())
+        root.obj = AppContext(Settings())
         root.call_on_close(root.obj.close)
     app: AppContext = root.obj
     db = ctx.meta.get("hookconsole.db")

@@ -9,19 +9,11 @@ from typing import Any
 
 import click
 
-from console.domain.times import MS_PER_DAY, parse_duration_ms
+from console.domain.times import MS_PER_DAY, bounded_duration_ms
 
 INTERVAL_MAX_MS = MS_PER_DAY  # how often something runs: --every, --refresh
 SPAN_MAX_MS = 366 * MS_PER_DAY  # how long something lasts or counts: --duration, --down-for, --stuck-after
 AGE_MAX_MS = 36_500 * MS_PER_DAY  # how far back: prune's --older-than (the store holds 1970 to 2100)
-
-
-def duration_text(ms: int) -> str:
-    """`1d`, `366d`, `100ms`: a bound as a user would write it."""
-    for unit, size in (("d", MS_PER_DAY), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms >= size and ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]  # (generic in the stubs only)
@@ -35,15 +27,12 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # (generic in the st
         self.seconds = seconds
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value  # a default given in the unit already
         try:
-            ms = parse_duration_ms(str(value))
+            ms = bounded_duration_ms(value, self.maximum_ms, self.minimum_ms)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
-        if ms > self.maximum_ms:
-            self.fail(f"must be at most {duration_text(self.maximum_ms)}, got {value!r}", param, ctx)
-        if ms < self.minimum_ms:
-            least = "longer than 0" if self.minimum_ms == 1 else f"at least {duration_text(self.minimum_ms)}"
-            self.fail(f"must be {least}, got {value!r}", param, ctx)
         return ms / 1000 if self.seconds else ms
 
 

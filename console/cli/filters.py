@@ -9,7 +9,7 @@ import click
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import now_ms, parse_time_spec
-from console.domain.where import WhereError, parse_where
+from console.domain.where import Where, WhereError
 
 if TYPE_CHECKING:
     from console.store import Store
@@ -26,14 +26,14 @@ def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
-def _where(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def _where(ctx: click.Context, param: click.Parameter, value: str | None) -> Where | None:
+    """The expression parsed here, once: the filter carries its tree down to the SQL."""
     if value is None:
         return None
     try:
-        parse_where(value)
+        return Where.parse(value)
     except WhereError as exc:
         raise click.BadParameter(f"{exc} in {value!r}", ctx=ctx, param=param) from None
-    return value
 
 
 WHERE_HELP = (

@@ -18,7 +18,7 @@ from console.cli.filters import build_filter, filter_options, warn_about_filter
 from console.cli.output import table
 from console.domain import formatting as fmt
 from console.domain.filters import DeliveryState
-from console.domain.replay import FailureReason, ItemState, JobView, ReplayPlan, ReplaySelection
+from console.domain.replay import FailureReason, ItemState, JobOptions, JobView, ReplayPlan, ReplaySelection
 from console.domain.times import format_ms, now_ms
 from console.domain.urls import mask_url
 from console.replay import impact_view
@@ -173,6 +173,10 @@ def _confirmed(yes: bool, question: str) -> bool:
     return click.confirm(question, default=False, err=True)
 
 
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
 def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = False) -> None:
     selection = describe_selection(plan.selection)
     if as_json:
@@ -194,6 +198,7 @@ def _print_plan(plan: ReplayPlan, as_json: bool, dry_run: bool, widened: bool = 
                 for e in plan.endpoints
             ],
             "impact": impact_view.impact_json(plan.impact),
+            "drain_seconds": _rounded(impact_view.plan_drain_seconds(plan)),
             "items": [
                 {
                     "event_id": i.event_id,
@@ -332,6 +337,22 @@ def _job_json(view: JobView, reasons: list[FailureReason]) -> dict[str, Any]:
         ],
         "note": view.note,
         "reasons": [{"reason": r.reason, "items": r.items} for r in reasons],
+        "options": _options_json(view.options),
+    }
+
+
+def _options_json(options: JobOptions | None) -> dict[str, Any] | None:
+    """The job's options as data (None: a job stored before options were)."""
+    if options is None:
+        return None
+    return {
+        "ordered": options.ordered,
+        "skip_superseded": options.skip_superseded,
+        "force": options.force,
+        "concurrency": options.concurrency,
+        "limit": options.limit,
+        "where": options.where,
+        "to": mask_url(options.to) if options.to else None,
     }
 
 

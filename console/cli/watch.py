@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -32,7 +33,8 @@ DEFAULT_ALERTS = "alerts.toml"
     "alerts_path",
     metavar="FILE",
     envvar="HOOKCONSOLE_ALERTS",
-    help=f"Alert rules and channels [env HOOKCONSOLE_ALERTS; default ./{DEFAULT_ALERTS} when it exists].",
+    show_envvar=True,
+    help=f"Alert rules and channels [default: ./{DEFAULT_ALERTS} when it exists].",
 )
 @click.option(
     "--every", default="10s", show_default=True, type=interval(100), help="How often the rules are evaluated."
@@ -123,7 +125,7 @@ def _watch(
     app = app_context()
     _check_sources(options.sources)
     try:
-        watcher = Watcher(app.store(), config, options, log)
+        watcher = Watcher(app.store(), config, replace(options, db_url=app.db_url), log)
         if once:
             sys.exit(watcher.once())
         sys.exit(watcher.run(stop))
@@ -175,4 +177,5 @@ def alerts_check(path: str) -> None:
             click.echo(problem, err=True)
         fail(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
     assert config is not None
-    click.echo(f"{path}: {len(config.rules)} rule(s), {len(config.channels)} channel(s), ok")
+    routes = f", {len(config.routes)} route(s)" if config.routes else ""
+    click.echo(f"{path}: {len(config.rules)} rule(s), {len(config.channels)} channel(s){routes}, ok")

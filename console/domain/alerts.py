@@ -73,3 +73,20 @@ class Backlog:
     endpoint_id: str
     undelivered: int
     oldest_ms: int | None
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    """Failed attempts of one kind in a window: an HTTP status (None for a transport error) and an error kind
+    (console.domain.outcomes.ErrorKind; empty for an HTTP error)."""
+
+    status_code: int | None
+    error_kind: str
+    count: int
+
+    @property
+    def label(self) -> str:
+        """`HTTP 503`, `timeout`, `connection_refused`, `HTTP 502 (connection_reset)`."""
+        if self.status_code is None:
+            return self.error_kind or "no answer"
+        return f"HTTP {self.status_code}" + (f" ({self.error_kind})" if self.error_kind else "")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from console.domain.outcomes import Outcome
+from console.domain.where import Where
 
 
 class DeliveryState(StrEnum):
@@ -38,7 +39,7 @@ class DeliveryFilter:
     status_codes: tuple[int, ...] = ()
     event_ids: tuple[str, ...] = ()
     search: str | None = None
-    where: str | None = None  # a `--where` expression on payload fields (console.domain.where)
+    where: Where | None = None  # a `--where` expression on payload fields, parsed where it entered
     sources: tuple[str, ...] = ()  # dispatcher tenants, as the CLI resolved them into `endpoint_ids`
 
     def with_(self, **changes: object) -> DeliveryFilter:
@@ -71,5 +72,5 @@ class DeliveryFilter:
         if self.search:
             parts.append(f"matching {self.search!r}")
         if self.where:
-            parts.append(f"where {self.where}")
+            parts.append(f"where {self.where.text}")
         return "; ".join(parts) if parts else "all deliveries"

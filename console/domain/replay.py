@@ -64,7 +64,7 @@ class JobOptions:
             force=selection.force,
             concurrency=selection.concurrency,
             limit=selection.limit,
-            where=selection.filter.where,
+            where=selection.filter.where.text if selection.filter.where else None,
             to=to,
         )
 

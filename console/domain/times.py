@@ -112,6 +112,32 @@ def parse_duration_ms(text: str) -> int:
     return int(Decimal(match.group(1)) * _UNIT_MS[match.group(2)])
 
 
+DURATION_EXAMPLE = "30s, 5m, 24h or 7d"
+
+
+def duration_text(ms: int) -> str:
+    """`1d`, `366d`, `100ms`: a bound as a user would write it."""
+    for unit, size in (("d", MS_PER_DAY), ("h", MS_PER_HOUR), ("m", MS_PER_MINUTE), ("s", 1000)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def bounded_duration_ms(value: object, maximum_ms: int, minimum_ms: int = 0) -> int:
+    """The one reading of a duration an operator gives, as an option or as a config key: milliseconds between
+    the bounds, or ValueError saying what is wrong in one shape (`must be ..., got '5x'`), to which the
+    caller puts where in front (click the option, a config file its path and key)."""
+    if not isinstance(value, str) or not _DURATION.match(value.strip()):
+        raise ValueError(f"must be a duration like {DURATION_EXAMPLE}, got {value!r}")
+    ms = parse_duration_ms(value)
+    if ms > maximum_ms:
+        raise ValueError(f"must be at most {duration_text(maximum_ms)}, got {value!r}")
+    if ms < minimum_ms:
+        least = "longer than 0" if minimum_ms == 1 else f"at least {duration_text(minimum_ms)}"
+        raise ValueError(f"must be {least}, got {value!r}")
+    return ms
+
+
 def parse_time_spec(text: str, now: int) -> int:
     """A point in time: a duration back from now (`24h`, `7d`) or an RFC 3339 timestamp."""
     text = text.strip()

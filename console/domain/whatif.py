@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from console.domain.times import MS_PER_DAY, format_ms, parse_duration_ms
+from console.domain.times import MS_PER_DAY, bounded_duration_ms, format_ms
 
 MAX_RETRIES = 50
 MAX_SPAN_MS = 30 * MS_PER_DAY
@@ -44,12 +44,9 @@ def parse_schedule(text: str) -> Schedule:
     delays = []
     for n, part in enumerate(parts, 1):
         try:
-            delay = parse_duration_ms(part)
+            delays.append(bounded_duration_ms(part, MAX_SPAN_MS, minimum_ms=1))
         except ValueError as exc:
             raise ValueError(f"retry {n} of {text!r}: {exc}") from None
-        if delay <= 0:
-            raise ValueError(f"retry {n} of {text!r}: a delay must be longer than 0")
-        delays.append(delay)
     if sum(delays) > MAX_SPAN_MS:
         raise ValueError(f"{text!r}: the retries span more than 30 days")
     return Schedule(",".join(parts), tuple(delays))

@@ -282,3 +282,20 @@ def parse_where(text: str) -> Expr:
     if not text.strip():
         raise WhereError("empty expression", 1)
     return _Parser(tokenize(text)).parse()
+
+
+@dataclass(frozen=True)
+class Where:
+    """A `--where` expression parsed once, where it enters (an option, the console's search box): its text, as
+    shown and stored with a replay job, and its tree, which store/where_sql.py compiles."""
+
+    text: str
+    expr: Expr
+
+    @classmethod
+    def parse(cls, text: str) -> Where:
+        """WhereError (naming the position) when `text` is not an expression."""
+        return cls(text, parse_where(text))
+
+    def __str__(self) -> str:
+        return self.text

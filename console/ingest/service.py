@@ -21,6 +21,7 @@ from console.ingest.ingestor import (
 from console.ingest.log_files import MAX_LINE_BYTES, source_size
 from console.ingest.mapping import LogMapping
 from console.ingest.parallel import ingest_in_parallel
+from console.settings import INGEST_PROCESSES
 from console.store import Store
 from console.store.upkeep import analyze_if_grown, known_attempts
 
@@ -110,7 +111,7 @@ PARALLEL_MIN_BYTES = 8 << 20
 
 def use_parallel(paths: Sequence[str], sizes: Sequence[int | None] | None = None) -> bool:
     """Parse in a second process when there is a second core and enough plain-file input to repay it."""
-    if (os.cpu_count() or 1) < 2 or os.environ.get("HOOKCONSOLE_INGEST_PROCESSES") == "1" or "-" in paths:
+    if (os.cpu_count() or 1) < 2 or os.environ.get(INGEST_PROCESSES) == "1" or "-" in paths:
         return False
     known = sizes if sizes is not None else [source_size(p) for p in paths]
     return sum(s or 0 for s in known) >= PARALLEL_MIN_BYTES

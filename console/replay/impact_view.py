@@ -7,6 +7,7 @@ from typing import Any
 from console.domain import formatting as fmt
 from console.domain.replay import DrainEstimate, ReplayImpact, ReplayPlan
 from console.domain.times import format_ms
+from console.replay.drain import job_drain
 
 
 def drain_time(seconds: float | None) -> str:
@@ -50,6 +51,11 @@ def missing_text(impact: ReplayImpact) -> str | None:
     return "; ".join(found) + " (their paths: docs/payload-fields.md)"
 
 
+def plan_drain_seconds(plan: ReplayPlan) -> float | None:
+    """How long the whole job should take (console.replay.drain.job_drain)."""
+    return job_drain(plan.endpoints, plan.selection.concurrency)
+
+
 def drain_text(drain: DrainEstimate | None) -> str:
     if drain is None:
         return "unknown"
@@ -76,6 +82,10 @@ def impact_lines(plan: ReplayPlan) -> list[str]:
     if missing:
         lines.insert(1, missing)
     lines += [f"drain {e.endpoint_id}: {drain_text(e.drain)}" for e in plan.endpoints if e.to_send]
+    if sum(1 for e in plan.endpoints if e.to_send) > 1:
+        lines.append(
+            f"drain in all: {drain_time(plan_drain_seconds(plan))} (concurrency {plan.selection.concurrency})"
+        )
     lines.append(f"Retry-After: {impact.retry_after}")
     if plan.selection.ordered:
         lines.append("ordered: one reward's (or user's) events go one at a time, in the order they occurred")

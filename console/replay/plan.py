@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from console.delivery import Target
+from console.domain.endpoint import Secret
 from console.domain.replay import (
-    DrainEstimate,
     EndpointPlan,
     PlannedItem,
     ReplayImpact,
@@ -21,6 +21,7 @@ from console.domain.replay import (
 from console.domain.safetext import one_line
 from console.domain.urls import mask_url
 from console.endpoints import EndpointsFile, resolve_secrets, url_problem
+from console.replay.drain import endpoint_drain
 from console.store import Store
 from console.store.impact import ImpactFigures, replay_impact
 from console.store.replay_plan import SelectedItem, endpoint_counts, first_items, selection_filter
@@ -73,6 +74,7 @@ def plan_replay(
         pairs=selection.pairs,
         limit=selection.limit,
         force=selection.force,
+        skip_superseded=selection.skip_superseded,
         sample=SAMPLE,
     )
     items = tuple(_planned(r, selection) for r in first_items(store, selection, HELD))
@@ -84,7 +86,9 @@ def plan_replay(
             figures.superseded.get(endpoint_id, 0) if selection.skip_superseded else 0
         )
         to_send = total - skipped
-        drain = _drain(endpoints, endpoint_id, to_send, latency.get(endpoint_id), selection)
+        drain = endpoint_drain(
+            endpoints.get(endpoint_id), to_send, latency.get(endpoint_id), selection.concurrency
+        )
         plans.append(EndpointPlan(endpoint_id, _url(endpoints, endpoint_id), to_send, skipped, drain))
     newest = max((n for _, _, n in counts.values()), default=None)
     plan = ReplayPlan(selection, items, tuple(plans), _impact(figures), sending, newest)
@@ -143,21 +147,6 @@ def _impact(figures: ImpactFigures) -> ReplayImpact:
     )
 
 
-def _drain(
-    endpoints: EndpointsFile, endpoint_id: str, n: int, latency_ms: float | None, selection: ReplaySelection
-) -> DrainEstimate:
-    """Throughput is the lower of the rate limit and in-flight / latency; `--ordered` does not change it much
-    while keys are many (one key's events go one at a time)."""
-    endpoint = endpoints.get(endpoint_id)
-    rate = endpoint.rate_per_s if endpoint else None
-    in_flight = min(
-        selection.concurrency, (endpoint.max_in_flight if endpoint else None) or selection.concurrency
-    )
-    limits = [r for r in (rate, in_flight * 1000.0 / latency_ms if latency_ms else None) if r]
-    seconds = n / min(limits) if limits else None
-    return DrainEstimate(in_flight, rate, latency_ms, 0.0 if n == 0 else seconds)
-
-
 def _url(endpoints: EndpointsFile, endpoint_id: str) -> str:
     endpoint = endpoints.get(endpoint_id)
     return mask_url(endpoint.url) if endpoint else ""  # for display: never with its credentials
@@ -182,13 +171,14 @@ def check_endpoints(endpoints: EndpointsFile, endpoint_ids: Iterable[str]) -> No
             raise ReplayError(f"endpoint {endpoint_id!r}: url: {problem}")
 
 
-def resolve_targets(
-    endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: Mapping[str, str] | None = None, **policy: Any
-) -> dict[str, Target]:
-    """The send targets with their secrets; a secret that does not resolve stops everything, naming the endpoint."""
+def resolve_endpoint_secrets(
+    endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: Mapping[str, str] | None = None
+) -> dict[str, tuple[Secret, ...]]:
+    """Each endpoint's secrets, read once (env: or file:); one that does not resolve stops everything, naming the
+    endpoint."""
     ids = sorted(set(endpoint_ids))
     check_endpoints(endpoints, ids)
-    targets: dict[str, Target] = {}
+    resolved: dict[str, tuple[Secret, ...]] = {}
     for endpoint_id in ids:
         endpoint = endpoints.get(endpoint_id)
         assert endpoint is not None
@@ -196,8 +186,27 @@ def resolve_targets(
             secrets = resolve_secrets(endpoint, endpoints.path.parent, env if env is not None else os.environ)
         except LookupError as exc:
             raise ReplayError(f"{exc}; nothing was sent") from None
-        targets[endpoint_id] = Target.for_endpoint(endpoint, secrets, **policy)
+        resolved[endpoint_id] = tuple(secrets)
+    return resolved
+
+
+def targets_for(
+    endpoints: EndpointsFile, secrets: Mapping[str, Sequence[Secret]], **policy: Any
+) -> dict[str, Target]:
+    """The send targets of endpoints whose secrets are resolved already."""
+    targets: dict[str, Target] = {}
+    for endpoint_id, resolved in secrets.items():
+        endpoint = endpoints.get(endpoint_id)
+        assert endpoint is not None, endpoint_id
+        targets[endpoint_id] = Target.for_endpoint(endpoint, resolved, **policy)
     return targets
+
+
+def resolve_targets(
+    endpoints: EndpointsFile, endpoint_ids: Iterable[str], env: Mapping[str, str] | None = None, **policy: Any
+) -> dict[str, Target]:
+    """The send targets with their secrets; a secret that does not resolve stops everything, naming the endpoint."""
+    return targets_for(endpoints, resolve_endpoint_secrets(endpoints, endpoint_ids, env), **policy)
 
 
 def describe_selection(selection: ReplaySelection) -> str:

@@ -7,10 +7,11 @@ import os
 import secrets
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from console.domain.endpoint import Secret
 from console.domain.replay import (
     FINAL_ITEM_STATES,
     FailureReason,
@@ -30,11 +31,12 @@ from console.replay.plan import (
     ReplayError,
     describe_selection,
     plan_replay,
-    resolve_targets,
+    resolve_endpoint_secrets,
     skip_reasons,
+    targets_for,
 )
 from console.replay.runner import JobRunner, ProgressHook, RunOptions
-from console.replay.targets import default_operator, redirect
+from console.replay.targets import default_operator, redirect, resolve_to_secret
 from console.store import Store
 from console.store import replay_jobs as journal
 
@@ -53,6 +55,14 @@ def new_job_id() -> str:
     return f"rj_{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
 
 
+@dataclass(frozen=True)
+class JobSecrets:
+    """A job's secrets, read once when it is created and handed to its run: each endpoint's, and `--to`'s."""
+
+    endpoints: dict[str, tuple[Secret, ...]]
+    to: tuple[Secret, ...] | None = None
+
+
 @dataclass
 class ReplayService:
     """`endpoints` may be None for what only reads or cancels jobs (list, show, reasons, cancel)."""
@@ -60,6 +70,9 @@ class ReplayService:
     store: Store
     endpoints: EndpointsFile | None = None
     env: Mapping[str, str] | None = None
+    # The secrets a job created here was checked with, taken (once) by its start; a resume reads them anew.
+    # A caller making a service per call (the console) passes one dict to all of them.
+    kept_secrets: dict[str, JobSecrets] = field(default_factory=dict, repr=False)
 
     def _config(self) -> EndpointsFile:
         if self.endpoints is None:
@@ -78,11 +91,14 @@ class ReplayService:
         `origin`: who, why, and another target (default: the OS user, no reason, the endpoints' own URLs)."""
         if origin is None:
             origin = JobOrigin(default_operator())
-        targets = resolve_targets(
-            self._config(), [e.endpoint_id for e in plan.endpoints if e.to_send], self.env
+        secrets = JobSecrets(
+            resolve_endpoint_secrets(
+                self._config(), [e.endpoint_id for e in plan.endpoints if e.to_send], self.env
+            ),
+            resolve_to_secret(origin.target_secret, self.env) if origin.target_url is not None else None,
         )
         if origin.target_url is not None:
-            redirect(targets, origin.target_url, origin.target_secret, self.env)
+            redirect(targets_for(self._config(), secrets.endpoints), origin.target_url, secrets.to)
         job_id = new_job_id()
         journal.create_planned_job(
             self.store,
@@ -93,6 +109,7 @@ class ReplayService:
             now_ms(),
             origin,
         )
+        self.kept_secrets[job_id] = secrets
         return job_id
 
     def job(self, job_id: str) -> JobView:
@@ -126,9 +143,10 @@ class ReplayService:
         view = self.job(job_id)
         config = self._config()
         pending_endpoints = [e.endpoint_id for e in view.endpoints if e.count(ItemState.PENDING)]
-        targets = resolve_targets(config, pending_endpoints, self.env, **policy)
+        secrets = self._job_secrets(view, pending_endpoints)
+        targets = targets_for(config, {e: secrets.endpoints[e] for e in pending_endpoints}, **policy)
         if view.target_url is not None:
-            targets = redirect(targets, view.target_url, view.target_secret, self.env)
+            targets = redirect(targets, view.target_url, secrets.to)
         options = replace(options or RunOptions(), concurrency=concurrency or view.concurrency)
         configured = {e: config.get(e) for e in targets}
         runner = JobRunner(
@@ -144,6 +162,14 @@ class ReplayService:
         )
         runner.target_url = view.target_url
         return JobHandle(runner)
+
+    def _job_secrets(self, view: JobView, pending_endpoints: list[str]) -> JobSecrets:
+        """The secrets the job was created with in this service, else (a resume, another process) read now."""
+        kept = self.kept_secrets.pop(view.id, None)
+        if kept is not None and set(pending_endpoints) <= set(kept.endpoints):
+            return kept
+        to = resolve_to_secret(view.target_secret, self.env) if view.target_url is not None else None
+        return JobSecrets(resolve_endpoint_secrets(self._config(), pending_endpoints, self.env), to)
 
     def prepare_resume(self, job_id: str) -> tuple[JobView, int]:
         """Make a stopped or killed job runnable again; returns it and how many in-flight items go back."""

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from console.delivery import Target
+from console.domain.endpoint import Secret
 from console.domain.replay import JobOrigin
 from console.domain.urls import has_credentials, mask_url
 from console.endpoints import resolve_secret, url_problem
@@ -73,17 +74,21 @@ def target_problem(url: str) -> str | None:
     return None
 
 
-def redirect(
-    targets: dict[str, Target], url: str, secret_ref: str | None, env: Mapping[str, str] | None = None
-) -> dict[str, Target]:
-    """The targets sent to `url` instead, signed with the secret `secret_ref` names (or each endpoint's own)."""
+def resolve_to_secret(
+    secret_ref: str | None, env: Mapping[str, str] | None = None
+) -> tuple[Secret, ...] | None:
+    """The secret `--to-secret` names, read once (None: each endpoint signs with its own)."""
+    if secret_ref is None:
+        return None
+    try:
+        return (resolve_secret(secret_ref, Path.cwd(), env),)
+    except LookupError as exc:
+        raise ReplayError(f"--to-secret {secret_ref}: {exc}; nothing was sent") from None
+
+
+def redirect(targets: dict[str, Target], url: str, secrets: tuple[Secret, ...] | None) -> dict[str, Target]:
+    """The targets sent to `url` instead, signed with `secrets` (resolve_to_secret's) or each endpoint's own."""
     problem = target_problem(url)
     if problem:
         raise ReplayError(f"--to: {problem}")
-    secrets = None
-    if secret_ref is not None:
-        try:
-            secrets = (resolve_secret(secret_ref, Path.cwd(), env),)
-        except LookupError as exc:
-            raise ReplayError(f"--to-secret {secret_ref}: {exc}; nothing was sent") from None
     return {e: replace(t, url=url, secrets=secrets or t.secrets) for e, t in targets.items()}

@@ -33,4 +33,4 @@ def _ignored_note(data: ReportData) -> str:
 
 def filter_notes(data: ReportData) -> str:
     """The header's lines below the window: the payload filter, then what is ignored (empty when neither)."""
-    return _payload_note(data.filter.where) + _ignored_note(data)
+    return _payload_note(data.filter.where.text if data.filter.where else None) + _ignored_note(data)

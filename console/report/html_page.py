@@ -382,7 +382,7 @@ def _whatif(data: ReportData, result: WhatIfResult) -> str:
     flt = data.filter
     unapplied = [f"event type ({', '.join(flt.event_types)})"] if flt.event_types else []
     if flt.where:
-        unapplied.append(f"payload filter (where {flt.where})")
+        unapplied.append(f"payload filter (where {flt.where.text})")
     return whatif_section(result, _section, table, when, tuple(unapplied))
 
 

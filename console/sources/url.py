@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 from console.domain.payload_fields import FIELD_KEYS, FieldPaths
-from console.domain.times import parse_duration_ms
+from console.domain.times import bounded_duration_ms
 from console.domain.urls import is_sensitive_name, mask_url, redact_values, url_secrets
 from console.ingest.log_files import SourceError
 
@@ -147,11 +147,9 @@ def _read_options(kind: str, options: dict[str, str]) -> tuple[int | None, Field
     window: int | None = None
     if "window" in options:
         try:
-            window = parse_duration_ms(options["window"])
+            window = bounded_duration_ms(options["window"], MAX_WINDOW_MS)
         except ValueError as exc:
-            raise SourceError(f"{kind} source URL: window={options['window']!r}: {exc}") from None
-        if not 0 <= window <= MAX_WINDOW_MS:
-            raise SourceError(f"{kind} source URL: window= must be between 0s and 1h")
+            raise SourceError(f"{kind} source URL: window=: {exc}") from None
     paths = FieldPaths()
     for name in FIELD_KEYS:
         path = options.get(f"payload.{name}")

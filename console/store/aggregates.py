@@ -15,13 +15,13 @@ from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, func
 
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.domain.where import Where
+from console.store import tables
 from console.store.deliveries import D, E, filter_conditions, matching_deliveries, needs_event
 from console.store.engine import Store
-from console.store.windows import bucket_window, sql_table
+from console.store.windows import bucket_window
 
-ATTEMPT = sql_table(
-    "delivery_attempt", "event_id", "endpoint_id", "attempt", "attempted_at", "outcome", "trigger"
-).alias("a")
+ATTEMPT = tables.delivery_attempt.alias("a")
 
 ROLLUP_STREAM_COLUMNS = (
     "attempts",
@@ -54,9 +54,8 @@ def iter_rollups(
 ) -> Iterator[tuple[Any, ...]]:
     """Rollup rows of [since, until) at minute or hour grain, one at a time: (bucket start ms, endpoint_id,
     attempts, successes, http_errors, timeouts, network_errors, latency_count, latency_hist text)."""
-    table, width = ("rollup_hour", MS_PER_HOUR) if hourly else ("rollup_minute", MS_PER_MINUTE)
+    rollup, width = (tables.rollup_hour, MS_PER_HOUR) if hourly else (tables.rollup_minute, MS_PER_MINUTE)
     columns = ("bucket", "endpoint_id", *ROLLUP_STREAM_COLUMNS, "latency_hist")
-    rollup = sql_table(table, *columns, "event_type")
     where = bucket_window(rollup, store.dialect, since_ms, until_ms, width, endpoint_ids, event_types)
     query = select(*(rollup.c[name] for name in columns)).where(*where)
     with store.read() as conn:
@@ -395,7 +394,7 @@ def incident_reach(
     endpoint_id: str,
     start_ms: int,
     end_ms: int,
-    where: str | None = None,
+    where: Where | None = None,
     event_types: Sequence[str] = (),
 ) -> IncidentReach:
     """Distinct events with a failed attempt at an endpoint in [start, end) (attempt-time index), and how many of

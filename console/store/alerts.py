@@ -10,67 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, Index, desc, false, func, inspect, select
+from sqlalchemy import desc, false, func, inspect, select
 from sqlalchemy.engine import Connection
-from sqlmodel import Field, SQLModel
 
 from console.domain.alerts import AlertState, AlertStateRow, Backlog, FiringAlert, OutboxItem, ResolvedAlert
 from console.domain.times import MS_PER_MINUTE
+from console.store import tables
 from console.store.engine import Store
-from console.store.tables import SEQ_TYPE, _ms
-from console.store.windows import sql_table
 
-
-class AlertStateTable(SQLModel, table=True):
-    """The state machine of one (rule, endpoint): ok -> pending -> firing -> resolved."""
-
-    __tablename__ = "alert_state"
-    rule: str = Field(primary_key=True)
-    endpoint_id: str = Field(primary_key=True)
-    state: str = "ok"
-    since_ms: int | None = _ms(nullable=True)  # type: ignore[assignment]
-    changed_ms: int = _ms()  # type: ignore[assignment]
-    notified_ms: int | None = _ms(nullable=True)  # type: ignore[assignment]
-    value: float | None = None
-
-
-class AlertOutboxTable(SQLModel, table=True):
-    """A notification for one channel; `sent_ms` once the channel took it, `dead` once given up on."""
-
-    __tablename__ = "alert_outbox"
-    __table_args__ = (Index("ix_alert_outbox_pending", "channel", "sent_ms", "seq"),)
-    seq: int | None = Field(default=None, sa_column=Column(SEQ_TYPE, primary_key=True, autoincrement=True))
-    channel: str
-    notification_id: str
-    body: str
-    created_ms: int = _ms()  # type: ignore[assignment]
-    tries: int = 0
-    next_try_ms: int = _ms()  # type: ignore[assignment]
-    sent_ms: int | None = _ms(nullable=True)  # type: ignore[assignment]
-    dead: bool = False
-    last_error: str | None = None
-
-
-STATE = AlertStateTable.__table__  # type: ignore[attr-defined]
-OUTBOX = AlertOutboxTable.__table__  # type: ignore[attr-defined]
-_TABLES = [STATE, OUTBOX]
-_STATE_COLUMNS = "rule, endpoint_id, state, since_ms, changed_ms, notified_ms, value"
-DELIVERY = sql_table("delivery", "endpoint_id", "first_attempt_at", "delivered_at")
-FAILURE_MINUTE = sql_table("failure_minute", "bucket", "endpoint_id", "count", "last_at")
-ROLLUP_MINUTE = sql_table("rollup_minute", "bucket", "endpoint_id", "successes")
+STATE = tables.alert_state
+OUTBOX = tables.alert_outbox
+DELIVERY = tables.delivery
+FAILURE_MINUTE = tables.failure_minute
+ROLLUP_MINUTE = tables.rollup_minute
+_STATE_COLUMNS = ", ".join(c.name for c in STATE.c)
+_OUTBOX_QUEUED = ("channel", "notification_id", "body", "created_ms", "next_try_ms", "tries", "dead")
 
 
 def has_alert_tables(store: Store) -> bool:
+    """Whether the store has the alert tables (a store older than schema version 2, read as it is, may not)."""
     with store.read() as conn:
-        return all(inspect(conn).has_table(t.name) for t in _TABLES)
-
-
-def ensure_alert_tables(store: Store) -> None:
-    """Create the alert tables in a store made before they existed (a no-op when they are there)."""
-    if has_alert_tables(store):
-        return
-    with store.write() as conn:
-        SQLModel.metadata.create_all(conn, tables=_TABLES)
+        return all(inspect(conn).has_table(t.name) for t in (STATE, OUTBOX))
 
 
 def _state(row: Any) -> AlertStateRow:
@@ -109,7 +69,7 @@ def save_transitions(
     outbox_rows = list(notifications)
     if not state_rows and not outbox_rows:
         return
-    marks = ", ".join(p for _ in range(7))
+    marks = ", ".join(p for _ in STATE.c)
     upsert = (
         f"INSERT INTO alert_state ({_STATE_COLUMNS}) VALUES ({marks}) ON CONFLICT (rule, endpoint_id) DO UPDATE SET "
         "state = excluded.state, since_ms = excluded.since_ms, changed_ms = excluded.changed_ms, "
@@ -128,8 +88,7 @@ def queue_notifications(
     rows = [(channel, nid, body.decode(), now_ms, now_ms, False) for channel, nid, body in notifications]
     if rows:
         conn.exec_driver_sql(
-            "INSERT INTO alert_outbox (channel, notification_id, body, created_ms, next_try_ms, tries, dead) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, 0, {p})",
+            f"INSERT INTO alert_outbox ({', '.join(_OUTBOX_QUEUED)}) VALUES ({p}, {p}, {p}, {p}, {p}, 0, {p})",
             rows,
         )
 

@@ -16,16 +16,14 @@ import pandas as pd
 from console.domain.filters import DeliveryFilter
 from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.store import tables
 from console.store.deliveries import driver_sql
 from console.store.engine import Store
 from console.store.rollup import _OUTCOME_SLOT
 from console.store.where_sql import where_clause
-from console.store.windows import matching, sql_table
+from console.store.windows import matching
 
 FAILURE_COLUMNS = ["endpoint_id", "status_code", "error_kind", "count"]
-
-
-ATTEMPT_COLUMNS = sql_table("delivery_attempt", "attempted_at", "endpoint_id", "event_type")
 
 
 def _matching_attempts(
@@ -35,7 +33,7 @@ def _matching_attempts(
     filter's endpoints, of its event types, whose event matches its `where`."""
     assert flt.where is not None, "a payload filter needs a where expression"
     dialect = store.dialect
-    attempt = ATTEMPT_COLUMNS.alias("a")
+    attempt = tables.delivery_attempt.alias("a")
     conditions = matching(
         attempt,
         dialect,

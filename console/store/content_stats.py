@@ -15,24 +15,14 @@ from console.domain.filters import DeliveryFilter
 from console.domain.kpis import StatsSnapshot
 from console.domain.latency import bucket_of
 from console.domain.outcomes import error_kind_of
+from console.store import tables
 from console.store.deliveries import D, filter_conditions, with_event
 from console.store.engine import Store
 from console.store.live import LAST_SEQ
 from console.store.rollup import _OUTCOME_SLOT
 from console.store.stats import _Sums, snapshot
-from console.store.windows import sql_table
 
-A = sql_table(
-    "delivery_attempt",
-    "event_id",
-    "endpoint_id",
-    "attempt",
-    "attempted_at",
-    "outcome",
-    "status_code",
-    "error",
-    "latency_ms",
-).alias("a")
+A = tables.delivery_attempt.alias("a")
 
 
 def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:

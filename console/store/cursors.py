@@ -7,39 +7,18 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Column, Text
-from sqlmodel import Field, SQLModel
 
 from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import now_ms
 from console.store.engine import Store
+from console.store.tables import source_cursor
 from console.store.writer import WriteResult, prepare_batch, write_prepared
 
-
-class SourceCursor(SQLModel, table=True):
-    """The read position of one source (its URL without credentials, plus options) as a JSON object."""
-
-    __tablename__ = "source_cursor"
-    source: str = Field(primary_key=True)
-    state: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    updated_at: int = Field(default=0, sa_type=BigInteger)
-
-
-_ensured: set[str] = set()
-
-
-def _ensure_table(store: Store) -> None:
-    """Stores made before this table existed (at the same schema version) get it on first use."""
-    if store.url in _ensured:
-        return
-    with store.write() as conn:
-        SourceCursor.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
-    _ensured.add(store.url)
+_COLUMNS = ", ".join(c.name for c in source_cursor.c)  # source, state, updated_at
 
 
 def load_cursor(store: Store, source: str) -> dict[str, Any] | None:
     """The saved state of `source`, or None when it has never been read into this store."""
-    _ensure_table(store)
     p = store.dialect.placeholder
     with store.read() as conn:
         row = conn.exec_driver_sql(f"SELECT state FROM source_cursor WHERE source = {p}", (source,)).first()
@@ -48,7 +27,6 @@ def load_cursor(store: Store, source: str) -> dict[str, Any] | None:
 
 def rename_cursor(store: Store, old: str, new: str) -> None:
     """Keep the cursor saved under `old` under `new` instead (when `new` has none yet); no row keeps `old`."""
-    _ensure_table(store)
     p = store.dialect.placeholder
     with store.write() as conn:
         if conn.exec_driver_sql(f"SELECT 1 FROM source_cursor WHERE source = {p}", (new,)).first():
@@ -60,7 +38,7 @@ def rename_cursor(store: Store, old: str, new: str) -> None:
 def _save(conn: Any, p: str, source: str, state: dict[str, Any]) -> None:
     values = (source, orjson.dumps(state).decode(), now_ms())
     conn.exec_driver_sql(
-        f"INSERT INTO source_cursor (source, state, updated_at) VALUES ({p}, {p}, {p}) "
+        f"INSERT INTO source_cursor ({_COLUMNS}) VALUES ({p}, {p}, {p}) "
         "ON CONFLICT (source) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
         values,
     )

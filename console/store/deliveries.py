@@ -17,13 +17,17 @@ from sqlalchemy.engine import Connection
 
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
+from console.store import tables
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.where_sql import payload_not_json, where_clause
-from console.store.windows import matching, sql_table
+from console.store.windows import matching
 
-D = sql_table(
-    "delivery",
+D = tables.delivery.alias("d")
+E = tables.event.alias("e")  # `e`: what a `--where` expression reads
+EP = tables.endpoint
+
+_ROW_COLUMNS = (  # DeliveryRow's order
     "event_id",
     "endpoint_id",
     "event_type",
@@ -36,16 +40,9 @@ D = sql_table(
     "last_status_code",
     "last_error",
     "delivered_at",
-    "delivered_attempt",
-).alias("d")
-E = sql_table(
-    "event", "event_id", "user_id", "reward_id", "amount", "currency", "occurred_at", "payload"
-).alias("e")  # `e`: what a `--where` expression reads
-
-EP = sql_table("endpoint", "id", "source")
-
+)
 _ROW = (
-    *(D.c[name] for name in D.c.keys()[:12]),  # DeliveryRow's order
+    *(D.c[name] for name in _ROW_COLUMNS),
     E.c.user_id,
     E.c.reward_id,
     E.c.amount,

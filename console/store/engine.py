@@ -16,10 +16,10 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from console.domain.latency import bucket_of
 from console.domain.urls import mask_url
+from console.settings import DEFAULT_DB
 from console.store.dialect import Dialect, dialect_for
 from console.store.staged import STAGE_SCHEMA
 
-DEFAULT_DB_FILE = "hookconsole.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -30,7 +30,7 @@ class StoreError(Exception):
 def normalise_url(url: str | None) -> str:
     """Accept a SQLAlchemy URL, a plain file path (SQLite) or a bare postgresql:// URL (psycopg 3)."""
     if not url:
-        return f"sqlite:///{DEFAULT_DB_FILE}"
+        return DEFAULT_DB
     if "://" not in url:
         return f"sqlite:///{Path(url)}"
     if url.startswith(("postgresql://", "postgres://")):
@@ -212,7 +212,6 @@ def create_store_engine(url: str, read_only: bool = False) -> Engine:
 
 
 __all__ = [
-    "DEFAULT_DB_FILE",
     "Store",
     "StoreError",
     "check_url",

@@ -11,19 +11,18 @@ from sqlalchemy import and_, func, or_, select
 
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.store import tables
 from console.store.deliveries import D, E, matching_deliveries
 from console.store.engine import Store
 from console.store.where_sql import where_clause
-from console.store.windows import bucket_window, matching, sql_table
+from console.store.windows import bucket_window, matching
 
 
 def failures_frame(
     store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str], event_types: Sequence[str]
 ) -> pd.DataFrame:
     """Failed attempts in the window per endpoint, status code (0: none) and error kind (summed by the database)."""
-    f = sql_table(
-        "failure_minute", "bucket", "endpoint_id", "event_type", "status_code", "error_kind", "count"
-    )
+    f = tables.failure_minute
     where = bucket_window(f, store.dialect, since_ms, until_ms, MS_PER_MINUTE, endpoint_ids, event_types)
     groups = (f.c.endpoint_id, f.c.status_code, f.c.error_kind)
     query = select(*groups, func.sum(f.c.count)).where(*where).group_by(*groups).order_by(*groups)
@@ -75,7 +74,7 @@ def payloads(store: Store, event_ids: Sequence[str]) -> dict[str, bytes]:
     """The stored payload bytes of some events."""
     if not event_ids:
         return {}
-    event = sql_table("event", "event_id", "payload")
+    event = tables.event
     ids = list(dict.fromkeys(event_ids))
     query = select(event.c.event_id, event.c.payload).where(event.c.event_id.in_(ids))
     with store.read() as conn:
@@ -107,8 +106,8 @@ ATTEMPT_EXPORT_COLUMNS = [
 def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
     """Attempts in the window with their event's fields and payload, page by page in attempt-time order
     (keyset paging on the attempt-time index)."""
-    a = sql_table("delivery_attempt", *ATTEMPT_EXPORT_COLUMNS[:12])
-    e = sql_table("event", "event_id", *ATTEMPT_EXPORT_COLUMNS[12:]).alias("e")  # `e`: what --where reads
+    a = tables.delivery_attempt
+    e = tables.event.alias("e")  # `e`: what --where reads
     where = matching(
         a,
         store.dialect,
@@ -121,7 +120,10 @@ def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterat
     )
     content = [where_clause(store.dialect, flt.where)] if flt.where else []
     query = (
-        select(*a.c, *(e.c[name] for name in ATTEMPT_EXPORT_COLUMNS[12:]))
+        select(
+            *(a.c[name] for name in ATTEMPT_EXPORT_COLUMNS[:12]),
+            *(e.c[n] for n in ATTEMPT_EXPORT_COLUMNS[12:]),
+        )
         .select_from(a.join(e, e.c.event_id == a.c.event_id))
         .order_by(a.c.attempted_at, a.c.seq)
         .limit(page)
@@ -145,7 +147,7 @@ def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterat
 def data_bounds(store: Store) -> tuple[int | None, int | None]:
     """The first and last attempt times in the store (hour rollups: cheap)."""
     with store.read() as conn:
-        bucket = sql_table("rollup_hour", "bucket").c.bucket
+        bucket = tables.rollup_hour.c.bucket
         row = conn.execute(select(func.min(bucket), func.max(bucket))).first()
     if row is None or row[0] is None:
         return None, None

@@ -1,8 +1,9 @@
 """What a replay selection means for the business, in SQL: users, rewards, amounts, time span, superseded events,
-and each endpoint's recent latency (for the expected time to drain).
+and each endpoint's latency when it answers (for the expected time to drain).
 
 The selection is the replay's own (a filter, optional chosen pairs, a limit, oldest first); the figures cover the
-deliveries that would be sent (not the ones already delivered, unless forced).
+deliveries that would be sent (not the ones already delivered, unless forced; not the superseded ones when they
+are skipped). Users, rewards and amounts count each event once, however many endpoints it goes to.
 
 Superseded: an event whose ordering key (its reward id; its user id when it has no reward id) has a newer event
 (later `occurred_at`) already delivered to the same endpoint. Replaying it would put the receiver back into an
@@ -16,13 +17,12 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import inspect
-
 from console.domain.filters import DeliveryFilter
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
 
 RECENT_MINUTES = 60  # recent latency: the store's last hour of traffic (an endpoint silent then has none)
+HEALTHY_HOURS = 7 * 24  # else its latency in the hours it mostly answered 2xx, over the store's last week
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ImpactFigures:
     newest_ms: int | None = None
     superseded: dict[str, int] = field(default_factory=dict)  # endpoint -> superseded deliveries to send
     superseded_sample: tuple[tuple[str, str, str], ...] = ()  # the first (event, endpoint, newer event)
-    latency_ms: dict[str, float] = field(default_factory=dict)  # endpoint -> recent mean latency
+    latency_ms: dict[str, float] = field(default_factory=dict)  # endpoint -> mean latency when it answers
     events: int = 0  # distinct events of the selection
     missing: dict[str, int] = field(default_factory=dict)  # user/reward/amount -> events without it
 
@@ -138,6 +138,28 @@ def _superseded_rows(store: Store, n: str, num: str, dbl: str, sample: int) -> s
 _NULLS = "CAST(NULL AS TEXT)"
 
 
+def _latency_rows(store: Store, sending: str, t: str, n: str, num: str) -> str:
+    """Each endpoint's latency when it answers: its recent rows that mostly succeeded ('ok'), else its mostly
+    successful hours of the last week ('hour'), else every recent row ('any'). An outage's fast failures (a 503
+    in 1 ms) would otherwise promise a drain far faster than the recovered endpoint gives."""
+    p = store.dialect.placeholder
+    parts = []
+    for kind, table, span, healthy in (
+        ("ok", "rollup_minute", p, True),
+        ("hour", "rollup_hour", str(HEALTHY_HOURS), True),
+        ("any", "rollup_minute", p, False),
+    ):
+        condition = " AND 2 * r.successes >= r.attempts" if healthy else ""
+        parts.append(
+            f"SELECT 'latency', r.endpoint_id, '{kind}', {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
+            # the upper bound always holds: it tells PostgreSQL's planner this is a narrow range (an index scan)
+            f"SUM(r.latency_sum) FROM {table} r WHERE r.bucket > (SELECT MAX(bucket) FROM {table}) - {span} "
+            f"AND r.bucket <= (SELECT MAX(bucket) FROM {table}) AND r.endpoint_id IN (SELECT DISTINCT "
+            f"endpoint_id FROM {sending}){condition} GROUP BY r.endpoint_id"
+        )
+    return " UNION ALL ".join(parts)
+
+
 def replay_impact(
     store: Store,
     flt: DeliveryFilter,
@@ -145,41 +167,49 @@ def replay_impact(
     pairs: Sequence[tuple[str, str]] | None = None,
     limit: int | None = None,
     force: bool = False,
+    skip_superseded: bool = False,
     sample: int = 5,
 ) -> ImpactFigures:
     """The impact figures of a replay selection (see the module docstring), in one statement: the selection is
-    read once, then summed, grouped by currency, checked for superseded events, and matched with latencies."""
+    read once, checked for superseded events, then counted per event (`ev`: one 500 INR redemption planned to six
+    endpoints is 500 INR), grouped by currency, and matched with latencies. `skip_superseded`: the figures cover
+    what is sent without the superseded deliveries (still counted apart, per endpoint)."""
     cte, params = _selection_cte(store, flt, pairs, limit, force)
-    p = store.dialect.placeholder
     t, n, num, dbl = _NULLS, "CAST(NULL AS BIGINT)", "CAST(NULL AS NUMERIC)", "CAST(NULL AS DOUBLE PRECISION)"
+    sending = "sel"
+    if skip_superseded:
+        sending = "sending"
+        cte_sending = (
+            ", sending AS MATERIALIZED (SELECT * FROM sel s WHERE NOT EXISTS (SELECT 1 FROM superseded x "
+            "WHERE x.event_id = s.event_id AND x.endpoint_id = s.endpoint_id)) "
+        )
+    else:
+        cte_sending = " "
     sql = (
-        f"{cte}{SUPERSEDING}, {_SUPERSEDED}"
-        # users: DISTINCT in a subquery, which PostgreSQL hashes (COUNT(DISTINCT) sorts); rewards: `latest`'s
-        # reward keys, a few thousand pairs to count rather than the whole selection
+        f"{cte}{SUPERSEDING}, {_SUPERSEDED}{cte_sending}"
+        # one row per event of what is sent (its fields are the event's): users, rewards and money once each
+        f", ev AS MATERIALIZED (SELECT DISTINCT event_id, user_id, reward_id, currency, amount_n FROM {sending}) "
+        # users and rewards: DISTINCT in a subquery, which PostgreSQL hashes (COUNT(DISTINCT) sorts)
         f"SELECT 'summary', {t}, {t}, {t}, COUNT(*), "
-        "(SELECT COUNT(*) FROM (SELECT DISTINCT user_id FROM sel WHERE user_id IS NOT NULL) u), "
-        "(SELECT COUNT(DISTINCT key_id) FROM latest WHERE kind = 'r'), "
-        f"MIN(occurred_at), MAX(occurred_at), {num}, {dbl} FROM sel "
+        "(SELECT COUNT(*) FROM (SELECT DISTINCT user_id FROM ev WHERE user_id IS NOT NULL) u), "
+        "(SELECT COUNT(*) FROM (SELECT DISTINCT reward_id FROM ev WHERE reward_id IS NOT NULL) r), "
+        f"MIN(occurred_at), MAX(occurred_at), {num}, {dbl} FROM {sending} "
         f"UNION ALL SELECT 'amount', COALESCE(currency, ''), {t}, {t}, {n}, {n}, {n}, {n}, {n}, SUM(amount_n), {dbl} "
-        "FROM sel WHERE amount_n IS NOT NULL GROUP BY COALESCE(currency, '') "
+        "FROM ev WHERE amount_n IS NOT NULL GROUP BY COALESCE(currency, '') "
         # the events no field path gave a user, a reward or an amount: the preview says so rather than "0 users"
         f"UNION ALL SELECT 'missing', {t}, {t}, {t}, COUNT(*), "
         "SUM(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN reward_id IS NULL THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN amount_n IS NULL THEN 1 ELSE 0 END), {n}, {num}, {dbl} "
-        "FROM (SELECT DISTINCT event_id, user_id, reward_id, amount_n FROM sel) ev "
+        f"SUM(CASE WHEN amount_n IS NULL THEN 1 ELSE 0 END), {n}, {num}, {dbl} FROM ev "
         f"UNION ALL {_superseded_rows(store, n, num, dbl, sample)} "
-        f"UNION ALL SELECT 'latency', r.endpoint_id, {t}, {t}, SUM(r.latency_count), {n}, {n}, {n}, {n}, {num}, "
-        # the upper bound always holds: it tells PostgreSQL's planner this is a narrow range (an index scan)
-        "SUM(r.latency_sum) FROM rollup_minute r WHERE r.bucket > (SELECT MAX(bucket) FROM rollup_minute) - "
-        f"{p} AND r.bucket <= (SELECT MAX(bucket) FROM rollup_minute) "
-        "AND r.endpoint_id IN (SELECT DISTINCT endpoint_id FROM sel) GROUP BY r.endpoint_id"
+        f"UNION ALL {_latency_rows(store, sending, t, n, num)}"
     )
     figures = ImpactFigures()
     samples: list[tuple[str, str, str]] = []
+    latencies: dict[str, dict[str, float]] = {}
     with store.read() as conn:
         if store.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL jit = off")  # compiling this statement costs more than it saves
-        rows = conn.exec_driver_sql(sql, (*params, RECENT_MINUTES)).fetchall()
+        rows = conn.exec_driver_sql(sql, (*params, RECENT_MINUTES, RECENT_MINUTES)).fetchall()
     for kind, t1, t2, t3, n1, n2, n3, n4, n5, amount, latency_sum in rows:
         if kind == "summary":
             figures = replace(
@@ -195,29 +225,14 @@ def replay_impact(
         elif kind == "sample":
             samples.append((t1, t2, t3))
         elif kind == "latency" and n1:
-            figures.latency_ms[t1] = float(latency_sum) / int(n1)
-    return replace(figures, superseded_sample=tuple(sorted(samples)))
+            latencies.setdefault(t1, {})[t2] = float(latency_sum) / int(n1)
+    for endpoint_id, by_kind in latencies.items():
+        figures.latency_ms[endpoint_id] = next(by_kind[k] for k in ("ok", "hour", "any") if k in by_kind)
+    amounts = dict(sorted(figures.amounts.items()))  # by currency: the same text on every store
+    return replace(figures, amounts=amounts, superseded_sample=tuple(sorted(samples)))
 
 
 def _decimal(value: Any) -> str:
     number = Decimal(str(value)) if not isinstance(value, Decimal) else value
     text = format(number.quantize(Decimal("0.000001")).normalize(), "f")
     return text
-
-
-_INDEXES = {
-    "ix_event_reward_time": ("ix_event_reward", "event (reward_id, occurred_at, event_id)"),
-    "ix_event_user_time": ("ix_event_user", "event (user_id, occurred_at, event_id)"),
-}
-
-
-def ensure_ordering_indexes(store: Store) -> None:
-    """Stores created before the superseded check get its indexes (replacing the one-column ones they extend)."""
-    with store.read() as conn:
-        have = {i["name"] for i in inspect(conn).get_indexes("event")}
-    if set(_INDEXES) <= have:
-        return
-    with store.write() as conn:
-        for name, (old, columns) in _INDEXES.items():
-            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {old}")

@@ -8,31 +8,13 @@ from sqlalchemy import desc, func, select
 
 from console.domain.live import AttemptView, EventDetail, FailureRow, SeriesPoint
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.store import tables
 from console.store.engine import Store
-from console.store.windows import sql_table
 
-EVENT = sql_table(
-    "event", "event_id", "event_type", "occurred_at", "payload", "user_id", "reward_id", "amount", "currency"
-)
-ATTEMPT = sql_table(
-    "delivery_attempt",
-    "seq",
-    "event_id",
-    "endpoint_id",
-    "event_type",
-    "attempt",
-    "attempted_at",
-    "status_code",
-    "latency_ms",
-    "outcome",
-    "error",
-    "trigger",
-    "replay_job_id",
-    "request_headers",
-    "response_excerpt",
-)
-DELIVERY = sql_table("delivery", "event_id", "endpoint_id", "first_attempt_at", "delivered_at")
-FAILURE_MINUTE = sql_table("failure_minute", "bucket")
+EVENT = tables.event
+ATTEMPT = tables.delivery_attempt
+DELIVERY = tables.delivery
+FAILURE_MINUTE = tables.failure_minute
 
 
 LAST_SEQ = select(func.coalesce(func.max(ATTEMPT.c.seq), 0))  # the newest attempt's seq, 0 in an empty store
@@ -94,8 +76,7 @@ def recent_failures(store: Store, since_ms: int, until_ms: int, limit: int = 50)
 def success_series(store: Store, since_ms: int, until_ms: int, points: int = 60) -> list[SeriesPoint]:
     """Attempts and successes in `points` equal slices of the window (minute rollups up to a day, hours beyond)."""
     hourly = until_ms - since_ms > 2 * 24 * MS_PER_HOUR
-    table, width = ("rollup_hour", MS_PER_HOUR) if hourly else ("rollup_minute", MS_PER_MINUTE)
-    rollup = sql_table(table, "bucket", "attempts", "successes")
+    rollup, width = (tables.rollup_hour, MS_PER_HOUR) if hourly else (tables.rollup_minute, MS_PER_MINUTE)
     query = (
         select(rollup.c.bucket, func.sum(rollup.c.attempts), func.sum(rollup.c.successes))
         .where(rollup.c.bucket >= since_ms // width, rollup.c.bucket < -(-until_ms // width))
@@ -168,7 +149,7 @@ def event_detail(store: Store, event_id: str) -> EventDetail | None:
 
 
 def known_endpoints(store: Store) -> list[str]:
-    endpoint = sql_table("endpoint", "id")
+    endpoint = tables.endpoint
     with store.read() as conn:
         return list(conn.execute(select(endpoint.c.id).order_by(endpoint.c.id)).scalars())
 
@@ -178,7 +159,7 @@ def endpoint_sources(store: Store) -> dict[str, list[str]]:
     listed. Empty on a store from before version 3 opened read-only."""
     if not store.dialect.endpoint_source:
         return {}
-    endpoint = sql_table("endpoint", "id", "source")
+    endpoint = tables.endpoint
     found: dict[str, list[str]] = {}
     query = select(endpoint.c.source, endpoint.c.id).where(endpoint.c.source.is_not(None))
     with store.read() as conn:
@@ -188,6 +169,6 @@ def endpoint_sources(store: Store) -> dict[str, list[str]]:
 
 
 def known_event_types(store: Store) -> list[str]:
-    event_type = sql_table("rollup_hour", "event_type").c.event_type
+    event_type = tables.rollup_hour.c.event_type
     with store.read() as conn:
         return list(conn.execute(select(event_type).distinct().order_by(event_type)).scalars())

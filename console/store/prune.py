@@ -16,10 +16,9 @@ from sqlalchemy import ColumnElement, delete, func, select
 
 from console.domain.replay import JobState
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE, now_ms
-from console.store import totals
+from console.store import tables, totals
 from console.store.engine import Store
 from console.store.upkeep import PRUNED_TABLES, ROLLUP_TABLES, give_space_back
-from console.store.windows import sql_table
 
 BATCH = 2000
 
@@ -34,16 +33,7 @@ class PruneResult:
     target_attempts: int = 0  # attempts a replay sent to another target (`--to`)
 
 
-DELIVERY = sql_table(
-    "delivery",
-    "event_id",
-    "endpoint_id",
-    "attempts",
-    "first_attempt_at",
-    "last_attempt_at",
-    "delivered_at",
-    "claim_job",
-)
+DELIVERY = tables.delivery
 
 
 def _prunable(cutoff_ms: int, include_undelivered: bool) -> list[ColumnElement[bool]]:
@@ -55,8 +45,8 @@ def _prunable(cutoff_ms: int, include_undelivered: bool) -> list[ColumnElement[b
     return conditions
 
 
-TARGET_ATTEMPT = sql_table("replay_target_attempt", "seq", "job_id", "attempted_at")
-JOB = sql_table("replay_job", "id", "state")
+TARGET_ATTEMPT = tables.replay_target_attempt
+JOB = tables.replay_job
 UNFINISHED = tuple(s.value for s in (JobState.PLANNED, JobState.RUNNING, JobState.INTERRUPTED))
 
 

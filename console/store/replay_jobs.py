@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import orjson
-from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy import Select, insert, inspect, null, select
+from sqlalchemy.engine import Connection, Row
 
 from console.domain.records import AttemptRecord
 from console.domain.replay import (
@@ -33,10 +33,14 @@ from console.domain.replay import (
     PlannedItem,
     ReplaySelection,
 )
+from console.store import tables
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.replay_plan import insert_items
+from console.store.replay_targets import write_target_attempts
 from console.store.writer import write_in_transaction
+
+JOB = tables.replay_job
 
 
 @dataclass(frozen=True)
@@ -83,25 +87,22 @@ def _insert_job(
     origin: JobOrigin | None,
     options: JobOptions | None = None,
 ) -> None:
-    p = store.dialect.placeholder
     o = origin or JobOrigin()
-    conn.exec_driver_sql(
-        "INSERT INTO replay_job (id, created_at, state, selection, force, concurrency, total, operator, reason, "
-        f"target_url, target_secret, options) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
-        (
-            job_id,
-            now_ms,
-            JobState.PLANNED.value,
-            selection,
-            force,
-            concurrency,
-            total,
-            o.operator,
-            o.reason,
-            o.target_url,
-            o.target_secret,
-            _options_json(options),
-        ),
+    conn.execute(
+        insert(JOB).values(
+            id=job_id,
+            created_at=now_ms,
+            state=JobState.PLANNED.value,
+            selection=selection,
+            force=force,
+            concurrency=concurrency,
+            total=total,
+            operator=o.operator,
+            reason=o.reason,
+            target_url=o.target_url,
+            target_secret=o.target_secret,
+            options=_options_json(options),
+        )
     )
 
 
@@ -349,9 +350,6 @@ def record_results(
         if not results:
             return
         if target_url is not None:
-            # imported here: its table class (SQLModel) is a tenth of a reading command's start-up
-            from console.store.replay_targets import write_target_attempts
-
             write_target_attempts(conn, p, job_id, target_url, [a for r in results for a in r.attempts])
         else:
             attempts = _numbered(conn, store.dialect, results)
@@ -476,24 +474,18 @@ def cancel_job(store: Store, job_id: str, now_ms: int) -> int:
         return int(result.rowcount or 0)
 
 
-_JOB_COLUMNS = "id, state, created_at, selection, force, concurrency, total, started_at, finished_at, note, heartbeat_at, runner"
-_ORIGIN_COLUMNS = ("operator", "reason", "target_url", "target_secret", "options")
-
-
-def _job_columns(conn: Any) -> str:
-    """The columns a job is read with; an older store read as it is (not upgraded) lacks the origin ones
-    (before version 2) or the options (before version 4)."""
-    present = {c["name"] for c in inspect(conn).get_columns("replay_job")}
-    return ", ".join([_JOB_COLUMNS, *(c if c in present else f"NULL AS {c}" for c in _ORIGIN_COLUMNS)])
+def _job_select(conn: Connection) -> Select[Any]:
+    """Every column of a job; an older store read as it is (not upgraded) lacks the ones added since (who,
+    why and where before version 2, the options before version 4): they read as NULL."""
+    present = {c["name"] for c in inspect(conn).get_columns(JOB.name)}
+    return select(*(c if c.name in present else null().label(c.name) for c in JOB.c))
 
 
 def job_view(store: Store, job_id: str) -> JobView | None:
     """A job with its item counts, overall and per endpoint."""
     p = store.dialect.placeholder
     with store.read() as conn:
-        row = conn.exec_driver_sql(
-            f"SELECT {_job_columns(conn)} FROM replay_job WHERE id = {p}", (job_id,)
-        ).first()
+        row = conn.execute(_job_select(conn).where(JOB.c.id == job_id)).first()
         if row is None:
             return None
         counts = conn.exec_driver_sql(
@@ -506,12 +498,11 @@ def job_view(store: Store, job_id: str) -> JobView | None:
 def list_jobs(store: Store, limit: int = 50) -> list[JobView]:
     """Jobs newest first, with their item counts."""
     with store.read() as conn:
-        rows = conn.exec_driver_sql(
-            f"SELECT {_job_columns(conn)} FROM replay_job ORDER BY created_at DESC, id DESC LIMIT {int(limit)}"
-        ).fetchall()
+        newest_first = (JOB.c.created_at.desc(), JOB.c.id.desc())
+        rows = conn.execute(_job_select(conn).order_by(*newest_first).limit(limit)).fetchall()
         if not rows:
             return []
-        among, ids = store.dialect.in_list("job_id", [r[0] for r in rows])
+        among, ids = store.dialect.in_list("job_id", [r.id for r in rows])
         counts = conn.exec_driver_sql(
             f"SELECT job_id, endpoint_id, state, COUNT(*) FROM replay_item WHERE {among} "
             "GROUP BY job_id, endpoint_id, state",
@@ -520,7 +511,7 @@ def list_jobs(store: Store, limit: int = 50) -> list[JobView]:
     by_job: dict[str, list[tuple[Any, ...]]] = {}
     for job_id, endpoint_id, state, n in counts:
         by_job.setdefault(job_id, []).append((endpoint_id, state, n))
-    return [_view(r, by_job.get(r[0], [])) for r in rows]
+    return [_view(r, by_job.get(r.id, [])) for r in rows]
 
 
 def job_runner(store: Store, job_id: str) -> tuple[str | None, int | None]:
@@ -569,28 +560,28 @@ def top_reasons(store: Store, job_id: str, limit: int = 5) -> list[FailureReason
     return [FailureReason(reason, int(n)) for reason, n in rows]
 
 
-def _view(row: Sequence[Any], counts: Sequence[Sequence[Any]]) -> JobView:
+def _view(row: Row[Any], counts: Sequence[Sequence[Any]]) -> JobView:
     totals: dict[str, int] = {}
     per_endpoint: dict[str, dict[str, int]] = {}
     for endpoint_id, state, n in counts:
         totals[state] = totals.get(state, 0) + int(n)
         per_endpoint.setdefault(endpoint_id, {})[state] = int(n)
     return JobView(
-        id=row[0],
-        state=JobState(row[1]),
-        created_at_ms=row[2],
-        selection=row[3],
-        force=bool(row[4]),
-        concurrency=row[5],
-        total=row[6],
+        id=row.id,
+        state=JobState(row.state),
+        created_at_ms=row.created_at,
+        selection=row.selection,
+        force=bool(row.force),
+        concurrency=row.concurrency,
+        total=row.total,
         counts=totals,
         endpoints=tuple(EndpointProgress(e, c) for e, c in sorted(per_endpoint.items())),
-        started_at_ms=row[7],
-        finished_at_ms=row[8],
-        note=row[9],
-        operator=row[12],
-        reason=row[13],
-        target_url=row[14],
-        target_secret=row[15],
-        options=_options(row[16]),
+        started_at_ms=row.started_at,
+        finished_at_ms=row.finished_at,
+        note=row.note,
+        operator=row.operator,
+        reason=row.reason,
+        target_url=row.target_url,
+        target_secret=row.target_secret,
+        options=_options(row.options),
     )

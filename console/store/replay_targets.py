@@ -9,44 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Column, Index
 from sqlalchemy.engine import Connection
-from sqlmodel import Field, SQLModel
 
 from console.domain.records import AttemptRecord
-from console.store.tables import SEQ_TYPE, _ms
+from console.store.tables import replay_target_attempt
 
-
-class ReplayTargetAttempt(SQLModel, table=True):
-    """One attempt of a redirected replay: which job, event and (real) endpoint, and the URL it went to."""
-
-    __tablename__ = "replay_target_attempt"
-    __table_args__ = (Index("ix_target_attempt_job", "job_id", "event_id", "endpoint_id"),)
-    seq: int | None = Field(default=None, sa_column=Column(SEQ_TYPE, primary_key=True, autoincrement=True))
-    job_id: str
-    event_id: str
-    endpoint_id: str
-    target_url: str
-    attempt: int
-    attempted_at: int = _ms()  # type: ignore[assignment]
-    outcome: str
-    status_code: int | None = None
-    latency_ms: float | None = None
-    error: str | None = None
-
-
-COLUMNS = (
-    "job_id",
-    "event_id",
-    "endpoint_id",
-    "target_url",
-    "attempt",
-    "attempted_at",
-    "outcome",
-    "status_code",
-    "latency_ms",
-    "error",
-)
+COLUMNS = tuple(c.name for c in replay_target_attempt.c if c.name != "seq")
 
 
 def write_target_attempts(

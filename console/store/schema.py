@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from console.store import tables
 from console.store.engine import (
     Store,
     StoreError,
@@ -19,65 +20,69 @@ from console.store.engine import (
     sqlite_file,
 )
 from console.store.failures import reason
-from console.store.impact import ensure_ordering_indexes
+from console.store.tables import METADATA
 from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
-SCHEMA_VERSION = 4
-
-
-# Columns version 2 added to existing tables (created with the table in a new store).
-ADDED_COLUMNS = {
-    "replay_job": ("operator", "reason", "target_url", "target_secret"),
-}
-
-
-def _metadata() -> MetaData:
-    """Every table of the store. The table classes are imported here, when a store is created or upgraded,
-    not by every command: building them (SQLModel, pydantic) is a third of a reading command's start-up."""
-    from sqlmodel import SQLModel
-
-    from console.store import (
-        alerts,  # noqa: F401  (alert state and outbox tables)
-        cursors,  # noqa: F401  (source cursors)
-        replay_targets,  # noqa: F401  (attempts of replays sent to another target)
-        tables,  # noqa: F401  (registers the tables on SQLModel.metadata)
-    )
-
-    return SQLModel.metadata
+SCHEMA_VERSION = 5
 
 
 def _create_missing_tables(conn: Connection) -> None:
-    """Version 2 adds tables (source cursors, alert state, notification outbox, replay target attempts) and
-    a few nullable columns (who replayed, why, to which target): create what is missing."""
-    _metadata().create_all(conn)
-    _add_missing_columns(conn)
+    """Version 2: source cursors, alert state, the notification outbox and replay target attempts, and the
+    columns of who replayed, why and to which target (created with the table in a new store)."""
+    METADATA.create_all(conn)
+    _add_missing_columns(conn, tables.replay_job, "operator", "reason", "target_url", "target_secret")
 
 
-def _add_missing_columns(conn: Connection) -> None:
-    for table, columns in ADDED_COLUMNS.items():
-        present = {c["name"] for c in inspect(conn).get_columns(table)}
-        for column in columns:
-            if column not in present:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR")
+def _add_missing_columns(conn: Connection, table: Table, *names: str) -> None:
+    """ALTER TABLE ... ADD COLUMN for each of `names` the stored table lacks, typed as tables.py declares it
+    (added columns are nullable: existing rows read NULL)."""
+    present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in present:
+            column = table.c[name]
+            assert column.nullable, f"{table.name}.{name}: a column added to a table in use must be nullable"
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
 
 
 def _add_endpoint_source(conn: Connection) -> None:
     """Version 3: the tenant an endpoint belongs to at its dispatcher (`endpoint.source`, docs/sources.md)."""
-    if "source" not in {c["name"] for c in inspect(conn).get_columns("endpoint")}:
-        conn.exec_driver_sql("ALTER TABLE endpoint ADD COLUMN source VARCHAR")
+    _add_missing_columns(conn, tables.endpoint, "source")
 
 
 def _add_job_options(conn: Connection) -> None:
     """Version 4: a replay job's options as JSON (`replay_job.options`: ordered, skip-superseded, where, to...)."""
-    if "options" not in {c["name"] for c in inspect(conn).get_columns("replay_job")}:
-        conn.exec_driver_sql("ALTER TABLE replay_job ADD COLUMN options VARCHAR")
+    _add_missing_columns(conn, tables.replay_job, "options")
 
 
-# MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction.
+# Indexes a store may hold from before the one declared beside them extended them.
+_REPLACED_INDEXES = {"event": ("ix_event_reward", "ix_event_user")}
+
+
+def _complete(conn: Connection) -> None:
+    """Version 5: what stores of versions 2 to 4 gained without a version of their own, then created on
+    first use, now made here: any declared table or index missing (source cursors, alert tables, the
+    (key, time, id) event indexes of replay's superseded check, replacing the one-column ones), and on
+    PostgreSQL the function `--where` reads payloads through."""
+    METADATA.create_all(conn)  # tables missing; the indexes of tables it creates
+    for table in METADATA.sorted_tables:
+        present = {i["name"] for i in inspect(conn).get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in present:
+                index.create(conn)
+        for old in _REPLACED_INDEXES.get(table.name, ()):
+            if old in present:
+                conn.exec_driver_sql(f"DROP INDEX {old}")
+    _create_payload_reader(conn)
+
+
+# MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction. It is the one way a
+# store changes shape: a new table, column or index gets a step here (and its declaration in tables.py).
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_missing_tables,
     2: _add_endpoint_source,
     3: _add_job_options,
+    4: _complete,
 }
 
 
@@ -166,38 +171,29 @@ def _has_payload_reader(store: Store, conn: Connection) -> bool:
     return found is not None
 
 
-def ensure_payload_reader(store: Store) -> None:
-    """PostgreSQL: the function `--where` reads payloads through (stores of any version get it)."""
-    if store.dialect.name != "postgresql":
-        return
-    with store.read() as conn:
-        if _has_payload_reader(store, conn):
-            store.dialect.payload_reader = True
-            return
-    with store.write() as conn:
+def _create_payload_reader(conn: Connection) -> None:
+    """PostgreSQL: the function `--where` reads payloads through."""
+    if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(PG_DOC_DDL)
-    store.dialect.payload_reader = True
 
 
 def ensure_schema(store: Store) -> None:
     """Create the tables in an empty database, upgrade an older one, refuse a newer one."""
     with store.read() as conn:
         version = _version(store, conn)
-    if version == SCHEMA_VERSION:
-        ensure_ordering_indexes(store)
-        ensure_payload_reader(store)
-        return
     if version is not None:
         _refuse_newer(store, version)
-    _upgrade(store)
-    ensure_payload_reader(store)
+    if version != SCHEMA_VERSION:
+        _upgrade(store)
+    store.dialect.payload_reader = True  # created with the store (or by the upgrade to version 5)
 
 
 def _upgrade(store: Store) -> None:
     with store.write() as conn:
         version = _version(store, conn)  # another process may have created or upgraded it meanwhile
         if version is None:
-            _metadata().create_all(conn)
+            METADATA.create_all(conn)
+            _create_payload_reader(conn)
             _set_version(conn, store.dialect.placeholder, SCHEMA_VERSION, insert=True)
             return
         while version < SCHEMA_VERSION:

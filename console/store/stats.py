@@ -16,11 +16,12 @@ from console.domain.kpis import CodeCount, EndpointKpis, Kpis, LatencySummary, S
 from console.domain.latency import percentiles
 from console.domain.outcomes import ErrorKind
 from console.domain.times import MS_PER_MINUTE
+from console.store import tables
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.live import LAST_SEQ
 from console.store.rollup import N_COUNTERS
-from console.store.windows import Counters, matching, rollup_rows, sql_table
+from console.store.windows import Counters, matching, rollup_rows
 
 TOP_FAILURES = 3
 
@@ -70,10 +71,8 @@ class _Sums:
         )
 
 
-DELIVERY = sql_table("delivery", "endpoint_id", "event_type", "first_attempt_at", "delivered_at")
-FAILURE_MINUTE = sql_table(
-    "failure_minute", "bucket", "endpoint_id", "event_type", "status_code", "error_kind", "count", "last_at"
-)
+DELIVERY = tables.delivery
+FAILURE_MINUTE = tables.failure_minute
 
 
 def _oldest_undelivered(conn: Any, dialect: Dialect, flt: DeliveryFilter) -> dict[str, int]:

@@ -1,205 +1,304 @@
-"""The store's tables (SQLModel). Times are epoch milliseconds; rollup buckets are whole minutes or hours.
+"""The store's tables, declared once as SQLAlchemy Core `Table`s on one `MetaData` (`METADATA`): creation,
+upgrades (console.store.schema) and every query built with SQLAlchemy expressions use them. Times are epoch
+milliseconds; rollup buckets are whole minutes or hours.
 
-Table objects never leave `console.store`: queries return domain values or DataFrames.
+Core, not SQLModel: reading commands import this module, and `import sqlmodel` (with pydantic) costs about
+as much again as `import sqlalchemy` at start-up. Python-side defaults are not declared: every write names
+its values, and the tables carry no DEFAULT clause. Table objects never leave `console.store`: queries
+return domain values or DataFrames.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+METADATA = MetaData()
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid (cheap, monotonic); PostgreSQL gets a BIGINT identity.
 SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def _ms(nullable: bool = False, index: bool = False) -> object:
-    return Field(default=None if nullable else 0, sa_type=BigInteger, nullable=nullable, index=index)
+def _seq() -> Column[int]:
+    return Column("seq", SEQ_TYPE, primary_key=True, autoincrement=True)
 
 
-class Meta(SQLModel, table=True):
-    """Key/value facts about the store itself, such as the schema version."""
-
-    __tablename__ = "meta"
-    key: str = Field(primary_key=True)
-    value: str
+def _key(name: str, type_: type[String] | type[BigInteger] | type[Integer] = String) -> Column[object]:
+    return Column(name, type_(), primary_key=True)
 
 
-class Endpoint(SQLModel, table=True):
-    """An endpoint seen in a log or configured in endpoints.toml (the secret reference, never the secret)."""
-
-    __tablename__ = "endpoint"
-    id: str = Field(primary_key=True)
-    name: str | None = None
-    url: str | None = None
-    scheme: str | None = None
-    enabled: bool = True
-    source: str | None = None  # its dispatcher tenant, e.g. svix:app_… (docs/sources.md); None for log files
+def _str(name: str, nullable: bool = False) -> Column[str]:
+    return Column(name, String(), nullable=nullable)
 
 
-class Event(SQLModel, table=True):
-    """One event, its payload kept once as the exact bytes sent."""
-
-    __tablename__ = "event"
-    __table_args__ = (
-        # (key, time, id): the newest event of a reward or user is one index walk (replay's superseded check)
-        Index("ix_event_user_time", "user_id", "occurred_at", "event_id"),
-        Index("ix_event_reward_time", "reward_id", "occurred_at", "event_id"),
-    )
-    event_id: str = Field(primary_key=True)
-    event_type: str
-    occurred_at: int = _ms()  # type: ignore[assignment]
-    payload: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    user_id: str | None = None
-    reward_id: str | None = None
-    amount: str | None = None
-    currency: str | None = None
+def _int(name: str, nullable: bool = False) -> Column[int]:
+    return Column(name, Integer(), nullable=nullable)
 
 
-class DeliveryAttempt(SQLModel, table=True):
-    """One HTTP attempt. `seq` grows with every insert, so live readers ask for `seq > last_seen`."""
-
-    __tablename__ = "delivery_attempt"
-    __table_args__ = (
-        Index("ux_attempt_natural", "event_id", "endpoint_id", "attempt", "trigger", unique=True),
-        Index("ix_attempt_time", "attempted_at"),
-    )
-    seq: int | None = Field(default=None, sa_column=Column(SEQ_TYPE, primary_key=True, autoincrement=True))
-    event_id: str
-    event_type: str
-    endpoint_id: str
-    attempt: int
-    attempted_at: int = _ms()  # type: ignore[assignment]
-    status_code: int | None = None
-    latency_ms: float | None = None
-    outcome: str
-    error: str | None = None
-    trigger: str = "scheduled"
-    replay_job_id: str | None = None
-    request_headers: str | None = None
-    response_excerpt: str | None = None
+def _ms(name: str, nullable: bool = False) -> Column[int]:
+    return Column(name, BigInteger(), nullable=nullable)
 
 
-class Delivery(SQLModel, table=True):
-    """The current state of one event at one endpoint, kept up to date by every write of attempts."""
-
-    __tablename__ = "delivery"
-    __table_args__ = (
-        Index("ix_delivery_first", "first_attempt_at"),
-        Index(
-            "ix_delivery_undelivered",
-            "first_attempt_at",
-            sqlite_where=text("delivered_at IS NULL"),
-            postgresql_where=text("delivered_at IS NULL"),
-        ),
-    )
-    event_id: str = Field(primary_key=True)
-    endpoint_id: str = Field(primary_key=True)
-    event_type: str
-    attempts: int = 0
-    successes: int = 0
-    max_attempt: int = 0
-    first_attempt_at: int = _ms()  # type: ignore[assignment]
-    first_attempt: int = 0
-    first_trigger: str = "scheduled"
-    first_outcome: str = ""
-    last_attempt_at: int = _ms()  # type: ignore[assignment]
-    last_attempt: int = 0
-    last_outcome: str = ""
-    last_status_code: int | None = None
-    last_error: str | None = None
-    delivered_at: int | None = _ms(nullable=True)  # type: ignore[assignment]
-    delivered_attempt: int | None = None
-    claim_job: str | None = None
-    claim_until: int | None = _ms(nullable=True)  # type: ignore[assignment]
+def _float(name: str, nullable: bool = False) -> Column[float]:
+    return Column(name, Float(), nullable=nullable)
 
 
-class _RollupColumns(SQLModel):
+def _bool(name: str) -> Column[bool]:
+    return Column(name, Boolean(), nullable=False)
+
+
+meta = Table(
+    "meta",
+    METADATA,
+    _key("key"),
+    _str("value"),
+)
+"""Key/value facts about the store itself, such as the schema version."""
+
+endpoint = Table(
+    "endpoint",
+    METADATA,
+    _key("id"),
+    _str("name", nullable=True),
+    _str("url", nullable=True),
+    _str("scheme", nullable=True),
+    _bool("enabled"),
+    _str(
+        "source", nullable=True
+    ),  # its dispatcher tenant, e.g. svix:app_… (docs/sources.md); NULL for log files
+)
+"""An endpoint seen in a log or configured in endpoints.toml (the secret reference, never the secret)."""
+
+event = Table(
+    "event",
+    METADATA,
+    _key("event_id"),
+    _str("event_type"),
+    _ms("occurred_at"),
+    Column("payload", LargeBinary(), nullable=True),  # the exact bytes sent
+    _str("user_id", nullable=True),
+    _str("reward_id", nullable=True),
+    _str("amount", nullable=True),
+    _str("currency", nullable=True),
+    # (key, time, id): the newest event of a reward or user is one index walk (replay's superseded check)
+    Index("ix_event_user_time", "user_id", "occurred_at", "event_id"),
+    Index("ix_event_reward_time", "reward_id", "occurred_at", "event_id"),
+)
+"""One event, its payload kept once as the exact bytes sent."""
+
+delivery_attempt = Table(
+    "delivery_attempt",
+    METADATA,
+    _seq(),
+    _str("event_id"),
+    _str("event_type"),
+    _str("endpoint_id"),
+    _int("attempt"),
+    _ms("attempted_at"),
+    _int("status_code", nullable=True),
+    _float("latency_ms", nullable=True),
+    _str("outcome"),
+    _str("error", nullable=True),
+    _str("trigger"),
+    _str("replay_job_id", nullable=True),
+    _str("request_headers", nullable=True),
+    _str("response_excerpt", nullable=True),
+    Index("ux_attempt_natural", "event_id", "endpoint_id", "attempt", "trigger", unique=True),
+    Index("ix_attempt_time", "attempted_at"),
+)
+"""One HTTP attempt. `seq` grows with every insert, so live readers ask for `seq > last_seen`."""
+
+delivery = Table(
+    "delivery",
+    METADATA,
+    _key("event_id"),
+    _key("endpoint_id"),
+    _str("event_type"),
+    _int("attempts"),
+    _int("successes"),
+    _int("max_attempt"),
+    _ms("first_attempt_at"),
+    _int("first_attempt"),
+    _str("first_trigger"),
+    _str("first_outcome"),
+    _ms("last_attempt_at"),
+    _int("last_attempt"),
+    _str("last_outcome"),
+    _int("last_status_code", nullable=True),
+    _str("last_error", nullable=True),
+    _ms("delivered_at", nullable=True),
+    _int("delivered_attempt", nullable=True),
+    _str("claim_job", nullable=True),
+    _ms("claim_until", nullable=True),
+    Index("ix_delivery_first", "first_attempt_at"),
+    Index(
+        "ix_delivery_undelivered",
+        "first_attempt_at",
+        sqlite_where=text("delivered_at IS NULL"),
+        postgresql_where=text("delivered_at IS NULL"),
+    ),
+)
+"""The current state of one event at one endpoint, kept up to date by every write of attempts."""
+
+
+def _rollup(name: str) -> Table:
     """Counters per bucket x endpoint x event type x trigger; delivery counters sit in the bucket and
-    trigger of the delivery's first attempt."""
-
-    bucket: int = Field(primary_key=True, sa_type=BigInteger)  # epoch minute or epoch hour
-    endpoint_id: str = Field(primary_key=True)
-    event_type: str = Field(primary_key=True)
-    trigger: str = Field(primary_key=True)
-    attempts: int = 0
-    successes: int = 0
-    http_errors: int = 0
-    timeouts: int = 0
-    network_errors: int = 0
-    first_attempts: int = 0
-    first_successes: int = 0
-    deliveries: int = 0
-    delivered: int = 0
-    latency_count: int = 0
-    latency_sum: float = 0.0
-    latency_hist: str = "{}"
-
-
-class RollupMinute(_RollupColumns, table=True):
-    __tablename__ = "rollup_minute"
-
-
-class RollupHour(_RollupColumns, table=True):
-    __tablename__ = "rollup_hour"
+    trigger of the delivery's first attempt. `bucket` is an epoch minute or an epoch hour."""
+    return Table(
+        name,
+        METADATA,
+        _key("bucket", BigInteger),
+        _key("endpoint_id"),
+        _key("event_type"),
+        _key("trigger"),
+        _int("attempts"),
+        _int("successes"),
+        _int("http_errors"),
+        _int("timeouts"),
+        _int("network_errors"),
+        _int("first_attempts"),
+        _int("first_successes"),
+        _int("deliveries"),
+        _int("delivered"),
+        _int("latency_count"),
+        _float("latency_sum"),
+        _str("latency_hist"),  # JSON: {bucket: count}
+    )
 
 
-class FailureMinute(SQLModel, table=True):
-    """Failed attempts per minute x endpoint x event type x status code (0: none) x error kind."""
+rollup_minute = _rollup("rollup_minute")
+rollup_hour = _rollup("rollup_hour")
+ROLLUPS = {t.name: t for t in (rollup_minute, rollup_hour)}
 
-    __tablename__ = "failure_minute"
-    bucket: int = Field(primary_key=True, sa_type=BigInteger)
-    endpoint_id: str = Field(primary_key=True)
-    event_type: str = Field(primary_key=True)
-    status_code: int = Field(primary_key=True)
-    error_kind: str = Field(primary_key=True)
-    count: int = 0
-    last_at: int = _ms()  # type: ignore[assignment]
+failure_minute = Table(
+    "failure_minute",
+    METADATA,
+    _key("bucket", BigInteger),
+    _key("endpoint_id"),
+    _key("event_type"),
+    _key("status_code", Integer),  # 0: none
+    _key("error_kind"),
+    _int("count"),
+    _ms("last_at"),
+)
+"""Failed attempts per minute x endpoint x event type x status code x error kind."""
 
+replay_job = Table(
+    "replay_job",
+    METADATA,
+    _key("id"),
+    _ms("created_at"),
+    _str("state"),
+    _str("selection"),
+    _bool("force"),
+    _int("concurrency"),
+    _int("total"),
+    _ms("started_at", nullable=True),
+    _ms("finished_at", nullable=True),
+    _ms("heartbeat_at", nullable=True),
+    _str("runner", nullable=True),
+    _str("note", nullable=True),
+    _str("operator", nullable=True),  # who started the job (--operator; default user@host)
+    _str("reason", nullable=True),  # why (--reason; required with --force)
+    _str("target_url", nullable=True),  # --to: the job sent to this URL instead of the endpoints' own
+    _str("target_secret", nullable=True),  # --to-secret: a reference (env:NAME, file:PATH), never the secret
+    _str(
+        "options", nullable=True
+    ),  # the job's options as JSON (console.domain.replay.JobOptions); NULL before v4
+)
+"""A replay job: the selection it was planned from, its options and state (item counts come from items)."""
 
-class ReplayJob(SQLModel, table=True):
-    """A replay job: the selection it was planned from, its options and state (item counts come from items)."""
+replay_item = Table(
+    "replay_item",
+    METADATA,
+    _key("job_id"),
+    _key("event_id"),
+    _key("endpoint_id"),
+    _int("position"),
+    _str("state"),
+    _int("attempts"),
+    _int("last_status_code", nullable=True),
+    _str("last_error", nullable=True),
+    _ms("updated_at"),
+    Index("ix_replay_item_state", "job_id", "state", "position"),
+)
+"""One event x endpoint of a job; its state is written before and after every send."""
 
-    __tablename__ = "replay_job"
-    id: str = Field(primary_key=True)
-    created_at: int = _ms()  # type: ignore[assignment]
-    state: str = "planned"
-    selection: str = "{}"
-    force: bool = False
-    concurrency: int = 10
-    total: int = 0
-    started_at: int | None = _ms(nullable=True)  # type: ignore[assignment]
-    finished_at: int | None = _ms(nullable=True)  # type: ignore[assignment]
-    heartbeat_at: int | None = _ms(nullable=True)  # type: ignore[assignment]
-    runner: str | None = None
-    note: str | None = None
-    operator: str | None = None  # who started the job (--operator; default user@host)
-    reason: str | None = None  # why (--reason; required with --force)
-    target_url: str | None = None  # --to: the job sent to this URL instead of the endpoints' own
-    target_secret: str | None = None  # --to-secret: a reference (env:NAME, file:PATH), never the secret
-    options: str | None = None  # the job's options as JSON (console.domain.replay.JobOptions); None before v4
+replay_target_attempt = Table(
+    "replay_target_attempt",
+    METADATA,
+    _seq(),
+    _str("job_id"),
+    _str("event_id"),
+    _str("endpoint_id"),  # the real endpoint
+    _str("target_url"),
+    _int("attempt"),
+    _ms("attempted_at"),
+    _str("outcome"),
+    _int("status_code", nullable=True),
+    _float("latency_ms", nullable=True),
+    _str("error", nullable=True),
+    Index("ix_target_attempt_job", "job_id", "event_id", "endpoint_id"),
+)
+"""One attempt of a replay sent to another target (`replay --to URL`), kept apart from delivery_attempt."""
 
+source_cursor = Table(
+    "source_cursor",
+    METADATA,
+    _key("source"),  # the source's URL without credentials, plus options
+    Column("state", Text(), nullable=False),  # JSON object
+    _ms("updated_at"),
+)
+"""Where each dispatcher source stopped reading (console.store.cursors)."""
 
-class ReplayItem(SQLModel, table=True):
-    """One event x endpoint of a job; its state is written before and after every send."""
+alert_state = Table(
+    "alert_state",
+    METADATA,
+    _key("rule"),
+    _key("endpoint_id"),
+    _str("state"),  # ok -> pending -> firing -> resolved
+    _ms("since_ms", nullable=True),
+    _ms("changed_ms"),
+    _ms("notified_ms", nullable=True),
+    _float("value", nullable=True),
+)
+"""The state machine of one (rule, endpoint)."""
 
-    __tablename__ = "replay_item"
-    __table_args__ = (Index("ix_replay_item_state", "job_id", "state", "position"),)
-    job_id: str = Field(primary_key=True)
-    event_id: str = Field(primary_key=True)
-    endpoint_id: str = Field(primary_key=True)
-    position: int = 0
-    state: str = "pending"
-    attempts: int = 0
-    last_status_code: int | None = None
-    last_error: str | None = None
-    updated_at: int = _ms()  # type: ignore[assignment]
+alert_outbox = Table(
+    "alert_outbox",
+    METADATA,
+    _seq(),
+    _str("channel"),
+    _str("notification_id"),
+    _str("body"),
+    _ms("created_ms"),
+    _int("tries"),
+    _ms("next_try_ms"),
+    _ms("sent_ms", nullable=True),  # once the channel took it
+    _bool("dead"),  # once given up on
+    _str("last_error", nullable=True),
+    Index("ix_alert_outbox_pending", "channel", "sent_ms", "seq"),
+)
+"""A notification for one channel, taken in `seq` order."""
 
-
-class MetricTotal(SQLModel, table=True):
-    """A running total behind /metrics (console/store/totals.py): one row per endpoint and series, plus the
-    bookkeeping rows of endpoint '' (the last attempt `seq` counted, the newest attempt time counted)."""
-
-    __tablename__ = "metric_total"
-    endpoint_id: str = Field(primary_key=True)
-    series: str = Field(primary_key=True)
-    value: float = 0.0
+metric_total = Table(
+    "metric_total",
+    METADATA,
+    _key("endpoint_id"),
+    _key("series"),
+    _float("value"),
+)
+"""A running total behind /metrics (console/store/totals.py): one row per endpoint and series, plus the
+bookkeeping rows of endpoint '' (the last attempt `seq` counted, the newest attempt time counted)."""

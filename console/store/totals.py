@@ -28,17 +28,18 @@ from sqlalchemy.engine import Connection
 from console.domain.latency import midpoint
 from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_MINUTE
+from console.store import tables
 from console.store.engine import Store
 from console.store.live import LAST_SEQ
-from console.store.windows import rollup_rows, sql_table
+from console.store.windows import rollup_rows
 
 LE_SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0)
 LATE_AFTER_MS = 15 * MS_PER_MINUTE
 FOLD_CHUNK = 100_000
 BOOK = ""  # the endpoint id of the bookkeeping rows
 SEEN_SEQ, FRONTIER = "seq", "frontier"
-FAILURE_MINUTE = sql_table("failure_minute", "endpoint_id", "status_code", "error_kind", "count")
-TOTAL = sql_table("metric_total", "endpoint_id", "series", "value")
+FAILURE_MINUTE = tables.failure_minute
+TOTAL = tables.metric_total
 
 
 def le_index(latency_ms: float) -> int:
@@ -68,17 +69,6 @@ class EndpointSeries:
     def histogram(self) -> list[int]:
         """Counts per `le` index (not cumulative), +Inf last."""
         return [int(self.get(f"le|{i}")) for i in range(len(LE_SECONDS) + 1)]
-
-
-def ensure_totals_table(store: Store) -> None:
-    """Create `metric_total` in a store made before it existed (a no-op when it is there)."""
-    from console.store.tables import MetricTotal
-
-    with store.read() as conn:
-        if inspect(conn).has_table("metric_total"):
-            return
-    with store.write() as conn:
-        MetricTotal.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
 def _le_case() -> str:
@@ -255,13 +245,9 @@ class RunningTotals:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ready = False
         self.folded = 0  # seq values folded by this process, for tests and benchmarks
 
     def read(self, store: Store, now_ms: int) -> dict[str, EndpointSeries]:
         with self._lock:
-            if not self._ready:
-                ensure_totals_table(store)
-                self._ready = True
             self.folded += fold(store, now_ms)
             return read_totals(store)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_
 from sqlalchemy import text as sa_text
 
-from console.domain.where import And, Comparison, Expr, InList, Literal, Not, Or, parse_where
+from console.domain.where import And, Comparison, Expr, InList, Literal, Not, Or, Where
 from console.store.dialect import Dialect
 
 _SQLITE_DOC = "CAST(e.payload AS TEXT)"
@@ -52,11 +52,10 @@ def payload_not_json(dialect: Dialect) -> ColumnElement[bool]:
     return and_(sa_text(f"(NOT {_is_json(dialect)})"))
 
 
-def where_clause(dialect: Dialect, text: str) -> ColumnElement[bool]:
-    """`(...)` over `event e` for an expression's text, as a SQLAlchemy condition with named binds (parses it:
-    WhereError if bad)."""
+def where_clause(dialect: Dialect, where: Where) -> ColumnElement[bool]:
+    """`(...)` over `event e` for a parsed expression, as a SQLAlchemy condition with named binds."""
     params: dict[str, Any] = {}
-    sql = _compile(dialect, parse_where(text), params)
+    sql = _compile(dialect, where.expr, params)
     return and_(sa_text(f"({_is_json(dialect)} AND {sql})").bindparams(**params))
 
 

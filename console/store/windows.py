@@ -10,12 +10,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, FromClause, TableClause, column, select, table
+from sqlalchemy import ColumnElement, FromClause, select
 from sqlalchemy.engine import Connection
 
 from console.domain.times import MS_PER_MINUTE
 from console.store.dialect import Dialect, dialect_for
 from console.store.rollup import COUNTER_COLUMNS
+from console.store.tables import ROLLUPS
 
 MINUTES_PER_HOUR = 60
 
@@ -88,11 +89,6 @@ def spans_for(since_ms: int | None, until_ms: int | None) -> list[Span]:
     return spans
 
 
-def sql_table(name: str, *columns: str) -> TableClause:
-    """A table for SQLAlchemy Core statements, naming only the columns a query reads."""
-    return table(name, *(column(c) for c in columns))
-
-
 def matching(
     source: FromClause,
     dialect: Dialect,
@@ -146,10 +142,9 @@ def rollup_rows(
     """The rollup rows covering the window."""
     dialect = dialect_for(conn.dialect.name)
     for span in spans_for(since_ms, until_ms):
-        rollup = sql_table(
-            span.table, "bucket", "endpoint_id", "event_type", "trigger", *COUNTER_COLUMNS, "latency_hist"
-        )
-        query = select(*rollup.c).where(
+        rollup = ROLLUPS[span.table]
+        columns = ("bucket", "endpoint_id", "event_type", "trigger", *COUNTER_COLUMNS, "latency_hist")
+        query = select(*(rollup.c[name] for name in columns)).where(
             *matching(
                 rollup,
                 dialect,

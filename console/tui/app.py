@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -56,7 +57,7 @@ class HookConsoleApp(App[None]):
             # frozen, a full collection no longer walks it in the middle of a live refresh (~120 ms -> ~10 ms).
             gc.freeze()
 
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         # Textual's own "Keys" (its key panel) and "Theme" (every theme) would sit beside our "Help" and
         # "Toggle light/dark": keep one of each.
         yield from (c for c in super().get_system_commands(screen) if c.title not in ("Keys", "Theme"))
@@ -188,7 +189,7 @@ class HookConsoleApp(App[None]):
             self.notify("the store answers again", timeout=4)
 
 
-def screen_commands(screen: Screen[object]) -> Iterable[SystemCommand]:
+def screen_commands(screen: Screen[Any]) -> Iterable[SystemCommand]:
     """Every action of the screen in front (its own keys, those it hides from the footer too), as commands:
     the palette finds "verify" on the event screen and "pause" on the dashboard. Actions the screen has off
     (read-only, the other of pause/resume) are left out, as they are from its footer."""

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 
+from console.settings import NO_CLIPBOARD
+
 
 def clipboard_refused(environ: dict[str, str] | None = None) -> str | None:
     """Why the terminal will drop an OSC 52 copy, or None when it may take it (no terminal confirms it)."""
     env = os.environ if environ is None else environ
-    if env.get("HOOKCONSOLE_NO_CLIPBOARD"):
-        return "HOOKCONSOLE_NO_CLIPBOARD is set"
+    if env.get(NO_CLIPBOARD):
+        return f"{NO_CLIPBOARD} is set"
     if not env.get("TMUX"):
         return None
     try:

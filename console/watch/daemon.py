@@ -1,7 +1,9 @@
 """`hookconsole watch`: follow sources into the store, evaluate the rules every `every_s`, deliver the outbox and
 serve metrics, until `stop` is set.
 
-At start-up the states of rules and the notifications of channels the alerts file no longer names are dealt
+Any number of `watch` processes may run on one store: each serves metrics, and the one holding the store's
+lease (console/watch/lease.py) does the rest; the others wait as standbys and take over when it dies.
+Once active, the states of rules and the notifications of channels the alerts file no longer names are dealt
 with (retire.py). Threads: one follower per source, file or dispatcher database (console/ingest/follower.py,
 see followers.py), one for the outbox (an asyncio loop, a task per channel), the metrics HTTP server's, and the
 caller's thread evaluating. On stop the followers write what they read (a database poll ends after its current
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from console.domain.alerts import AlertState
 from console.domain.times import now_ms
@@ -26,15 +29,16 @@ from console.ingest.log_files import SourceError, display_name
 from console.ingest.mapping import LogMapping
 from console.ingest.service import ingest_sources
 from console.sources import is_source_url
-from console.store import Store
-from console.store.alerts import ensure_alert_tables
+from console.store import Store, StoreError
 from console.watch.channels import ChannelSender
 from console.watch.followers import logged_rejects, watch_follower
+from console.watch.lease import WatchLease
 from console.watch.logs import Log
 from console.watch.metrics import ServiceMetrics, make_registry, serve_metrics
 from console.watch.outbox import OUTBOX_POLICY, OutboxDelivery
 from console.watch.retire import drop_removed_channels, retire_removed_rules
 from console.watch.rules import AlertsConfig
+from console.watch.stalled import SourceActivity
 from console.watch.state import EvaluationResult, run_evaluation
 
 EXIT_OK, EXIT_ERROR, EXIT_FIRING = 0, 1, 3
@@ -60,6 +64,7 @@ class WatchOptions:
     source_every_s: float = 2.0  # how often each database source is polled
     mapping: LogMapping | None = None  # file sources are mapped logs (ingest --map)
     retry_cap_s: float = OUTBOX_POLICY.cap_s  # the longest wait between tries of a failing channel
+    db_url: str | None = None  # the store's URL, for the replay line of a notification (credentials masked)
 
 
 def _rules_text(names: list[str]) -> str:
@@ -83,6 +88,7 @@ class Watcher:
         self.options = options
         self.log = log
         self.files = [str(Path(p)) for p in options.sources if not is_source_url(p)]
+        self.activity: dict[str, SourceActivity] = {}
         try:
             self.sources: list[Follower] = [
                 watch_follower(
@@ -93,18 +99,26 @@ class Watcher:
                     every_s=options.source_every_s,
                     poll_s=options.follow_poll_s,
                     flush_s=options.follow_flush_s,
+                    activity=self.activity,
                 )
                 for source in options.sources
             ]
         except SourceError as exc:
             raise WatchError(str(exc)) from None
         self.databases = [f for f, s in zip(self.sources, options.sources, strict=True) if is_source_url(s)]
-        ensure_alert_tables(store)
         self.failing_rules: dict[str, str] = {}
         self.service = ServiceMetrics(c.name for c in config.channels)
 
     def evaluate(self) -> EvaluationResult:
-        result = run_evaluation(self.store, self.config.rules, self.config.channels, now_ms())
+        result = run_evaluation(
+            self.store,
+            self.config.rules,
+            self.config.channels,
+            now_ms(),
+            route=self.config.channels_for,
+            sources=self.activity,
+            db_url=self.options.db_url,
+        )
         _log_evaluation(self.log, result)
         self._log_failed_rules(result.failed)
         return result
@@ -133,7 +147,24 @@ class Watcher:
         drop_removed_channels(self.store, self.config, self.log)
 
     def once(self) -> int:
-        """Ingest the sources once, evaluate, try what is due in the outbox; exit 3 when a rule fires."""
+        """Ingest the sources once, evaluate, try what is due in the outbox; exit 3 when a rule fires. Only
+        where no other `watch` holds the store's lease (exit 1 if one does: it notifies already)."""
+        lease = WatchLease(self.store, self.log)
+        try:
+            if not lease.try_once():
+                self.log.error(
+                    "standby",
+                    f"another watch holds the lease ({lease.lease.where}); --once evaluates only where none runs",
+                )
+                return EXIT_ERROR
+        except StoreError as exc:
+            raise WatchError(str(exc)) from None
+        try:
+            return self._once()
+        finally:
+            lease.release()
+
+    def _once(self) -> int:
         failed = False
         if self.files:
             rejects = logged_rejects(self.log, ", ".join(display_name(p) for p in self.files))
@@ -179,29 +210,53 @@ class Watcher:
         return {f.label: f.feed.lag_s() for f in self.sources}
 
     def run(self, stop: threading.Event, on_ready: Callable[[int | None], None] | None = None) -> int:
-        """Run until `stop` is set; returns the exit code."""
-        self.tidy()
-        server = None
-        port = None
-        if self.options.metrics_port is not None:
-            registry, _ = make_registry(
-                self.store,
-                self.service,
-                source_lags=self._lags,
-                rules=lambda: self.config.rules,
-                channels=lambda: [c.name for c in self.config.channels],
-            )
+        """Run until `stop` is set; returns the exit code. Serves metrics at once; follows, evaluates and
+        notifies only while holding the store's lease (a standby until then, console/watch/lease.py)."""
+        lease = WatchLease(self.store, self.log)
+        server, port = self._serve_metrics(lease)
+        try:
+            if on_ready is not None:
+                on_ready(port)
             try:
-                server = serve_metrics(
-                    registry, self.options.metrics_host, self.options.metrics_port, self.log
-                )
-            except OSError as exc:
-                where = f"{self.options.metrics_host}:{self.options.metrics_port}"
-                raise WatchError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
-            port = int(server.server_port)
-            host = self.options.metrics_host
-            shown = f"[{host}]" if ":" in host else host
-            self.log.info("metrics_serving", f"serving metrics on http://{shown}:{port}/metrics", port=port)
+                if not lease.wait(stop, self.options.every_s):
+                    return EXIT_OK
+            except StoreError as exc:
+                raise WatchError(str(exc)) from None
+            return self._run_active(stop, lease)
+        finally:
+            lease.release()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+            self.log.info("watch_stopped", "stopped; what was read and the alert state are in the store")
+
+    def _serve_metrics(self, lease: WatchLease) -> tuple[Any, int | None]:
+        if self.options.metrics_port is None:
+            return None, None
+        registry, _ = make_registry(
+            self.store,
+            self.service,
+            # a standby follows nothing: no source times to report (its followers never read)
+            source_lags=lambda: self._lags() if lease.active else {},
+            rules=lambda: self.config.rules,
+            channels=lambda: [c.name for c in self.config.channels],
+            active=lambda: lease.active,
+        )
+        try:
+            server = serve_metrics(registry, self.options.metrics_host, self.options.metrics_port, self.log)
+        except OSError as exc:
+            where = f"{self.options.metrics_host}:{self.options.metrics_port}"
+            raise WatchError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
+        port = int(server.server_port)
+        host = self.options.metrics_host
+        shown = f"[{host}]" if ":" in host else host
+        self.log.info("metrics_serving", f"serving metrics on http://{shown}:{port}/metrics", port=port)
+        return server, port
+
+    def _run_active(self, stop: threading.Event, lease: WatchLease) -> int:
+        """Holding the lease: follow, evaluate and deliver until `stop` or the lease is lost (exit 1, so a
+        supervisor restarts this one as a standby)."""
+        self.tidy()
         for follower in self.sources:
             follower.start(stop)
         outbox_thread = threading.Thread(target=self._outbox_loop, args=(stop,), name="outbox", daemon=True)
@@ -211,10 +266,12 @@ class Watcher:
             f"watching {len(self.sources)} source(s), {len(self.config.rules)} rule(s), "
             f"{len(self.config.channels)} channel(s), every {self.options.every_s:g}s",
         )
-        if on_ready is not None:
-            on_ready(port)
+        code = EXIT_OK
         try:
             while not stop.is_set():
+                if not lease.still_held():
+                    code = EXIT_ERROR
+                    break
                 try:
                     self.evaluate()
                     self.service.evaluated(ok=True)
@@ -235,11 +292,7 @@ class Watcher:
                             source=follower.label,
                         )
             outbox_thread.join(timeout=5)
-            if server is not None:
-                server.shutdown()
-                server.server_close()
-            self.log.info("watch_stopped", "stopped; what was read and the alert state are in the store")
-        return EXIT_OK
+        return code
 
     def _outbox_loop(self, stop: threading.Event) -> None:
         asyncio.run(self._outbox(stop))

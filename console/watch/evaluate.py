@@ -6,6 +6,8 @@ for backlog. One `read_stats` per distinct window, one backlog query, whatever t
 - latency_p95_ms: the 95th percentile of attempt latency in the window.
 - undelivered, oldest_undelivered_age_s: the endpoint's backlog now, whenever first tried (no window).
 - burn_rate: attempt error rate / (1 - slo), the smaller of the long and the short window's.
+- source_silence_s (kind source_stalled): per followed source, seconds since its last batch, judged against a
+  limit of its own (console/watch/stalled.py); no store figures.
 
 Rates and latency are judged only with at least `min_attempts` attempts (first attempts for the first-attempt
 rate) in the window; backlog metrics are always judged.
@@ -13,6 +15,7 @@ rate) in the window; backlog metrics are always judged.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -22,7 +25,8 @@ from console.domain.kpis import Kpis
 from console.store import Store
 from console.store.alerts import backlog_by_endpoint
 from console.store.stats import read_stats
-from console.watch.rules import BACKLOG_METRICS, Metric, Rule
+from console.watch.rules import BACKLOG_METRICS, WINDOWLESS_METRICS, Metric, Rule
+from console.watch.stalled import SourceActivity, judge_silence
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Observation:
     attempts: int
     undelivered: int
     oldest_undelivered_ms: int | None
+    limit: float | None = None  # a limit of this endpoint's (source's) own, over the rule's threshold
+    usual: float | None = None  # source_stalled: the source's usual gap between batches, seconds
 
     @property
     def judged(self) -> bool:
@@ -42,7 +48,9 @@ class Observation:
 
     @property
     def breached(self) -> bool:
-        return self.value is not None and self.rule.breached(self.value)
+        if self.value is None:
+            return False
+        return self.value > self.limit if self.limit is not None else self.rule.breached(self.value)
 
 
 def _burn(k: Kpis | None, slo: float) -> float | None:
@@ -90,14 +98,19 @@ def _error(exc: Exception) -> str:
 
 
 def evaluate(
-    store: Store, rules: tuple[Rule, ...], now_ms: int, known: Mapping[str, Iterable[str]] | None = None
+    store: Store,
+    rules: tuple[Rule, ...],
+    now_ms: int,
+    known: Mapping[str, Iterable[str]] | None = None,
+    sources: Mapping[str, SourceActivity] | None = None,
 ) -> Evaluation:
     """Every (rule, endpoint) the rules cover, judged at `now_ms`; `known` endpoints per rule name, such as those
-    with a stored state, are judged too even without figures (a backlog that drained is judged 0).
+    with a stored state, are judged too even without figures (a backlog that drained is judged 0). A
+    source_stalled rule judges each of `sources` (label: its batches) its `endpoint` glob matches.
 
     A rule that cannot be judged (its window's figures cannot be read, its value cannot be computed) is in
     `failed`; the other rules are judged all the same. Linear in rules x endpoints."""
-    windows = {r.window_ms for r in rules if r.metric not in BACKLOG_METRICS}
+    windows = {r.window_ms for r in rules if r.metric not in WINDOWLESS_METRICS}
     windows |= {r.short_ms for r in rules if r.short_ms is not None}
     by_window: dict[int, dict[str, Kpis]] = {}
     unreadable: dict[int, str] = {}
@@ -108,15 +121,18 @@ def evaluate(
             unreadable[window] = _error(exc)
             continue
         by_window[window] = {e.endpoint_id: e.kpis for e in snapshot.endpoints}
-    backlog = backlog_by_endpoint(store) if rules else {}
+    backlog = backlog_by_endpoint(store) if any(not r.per_source for r in rules) else {}
     observations: list[Observation] = []
     failed: dict[str, str] = {}
     for rule in rules:
         needed = [w for w in (rule.window_ms, rule.short_ms) if w is not None and w in unreadable]
-        if needed and rule.metric not in BACKLOG_METRICS:
+        if needed and rule.metric not in WINDOWLESS_METRICS:
             failed[rule.name] = unreadable[needed[0]]
             continue
         try:
+            if rule.per_source:
+                observations.extend(_judge_sources(rule, sources or {}, now_ms))
+                continue
             observations.extend(_judge(rule, by_window, backlog, (known or {}).get(rule.name, ()), now_ms))
         except Exception as exc:
             failed[rule.name] = _error(exc)
@@ -150,5 +166,22 @@ def _judge(
                 undelivered=b.undelivered if b else 0,
                 oldest_undelivered_ms=b.oldest_ms if b else None,
             )
+        )
+    return observations
+
+
+def _judge_sources(rule: Rule, sources: Mapping[str, SourceActivity], now_ms: int) -> list[Observation]:
+    """A source_stalled rule on every followed source its glob takes (a source not followed now is not judged:
+    its stored state stays as it was)."""
+    observations = []
+    for label in sorted(sources):
+        if not fnmatch.fnmatchcase(label, rule.endpoint):
+            continue
+        silence = judge_silence(rule, sources[label].times(), now_ms)
+        if silence is None or silence.limit_s is None:
+            observations.append(Observation(rule, label, None, 0, 0, None))
+            continue
+        observations.append(
+            Observation(rule, label, silence.silence_s, 0, 0, None, silence.limit_s, silence.usual_gap_s)
         )
     return observations

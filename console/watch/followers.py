@@ -15,15 +15,16 @@ from collections.abc import Callable
 
 from console.domain import formatting as fmt
 from console.domain.follow import FollowStatus
-from console.domain.times import format_ms
+from console.domain.times import format_ms, now_ms
 from console.ingest.follow import FileFeed
 from console.ingest.follower import STOPPED_BY_REQUEST, Follower, FollowReport
 from console.ingest.mapping import LogMapping
-from console.ingest.service import Reject, RejectSink
+from console.ingest.service import IngestSummary, Reject, RejectSink
 from console.sources.reader import DatabaseFeed
 from console.sources.service import open_follower
 from console.store import Store
 from console.watch.logs import Log
+from console.watch.stalled import SourceActivity
 
 SHOWN_REJECTS = 20  # rejected lines logged per source; the rest are counted, not logged
 
@@ -49,6 +50,7 @@ class LoggedReport(FollowReport):
 
     def __init__(self, log: Log) -> None:
         self.log = log
+        self.activity: SourceActivity | None = None
 
     def on_failed(self, status: FollowStatus, retry_in_s: float | None) -> None:
         retrying = " (retrying)" if retry_in_s is not None else ""
@@ -61,6 +63,11 @@ class LoggedReport(FollowReport):
             f"{status.source}: reading again (failing since {since}, {fmt.counted(tries, 'try', 'tries')})",
             source=status.source,
         )
+
+    def on_stored(self, status: FollowStatus, summary: IngestSummary) -> None:
+        """A batch: the source produced something (what the source_stalled rule counts gaps between)."""
+        if self.activity is not None:
+            self.activity.record(now_ms())
 
     def on_stopped(self, status: FollowStatus) -> None:
         if status.reason != STOPPED_BY_REQUEST:
@@ -78,8 +85,11 @@ def watch_follower(
     every_s: float,
     poll_s: float,
     flush_s: float,
+    activity: dict[str, SourceActivity] | None = None,
 ) -> Follower:
-    """The follower of one SOURCE of `watch` (a bad URL is a SourceError), its rejects and failures logged."""
+    """The follower of one SOURCE of `watch` (a bad URL is a SourceError), its rejects and failures logged, its
+    batches recorded in `activity` (by the source's label) for the source_stalled rule."""
+    report = LoggedReport(log)
     follower = open_follower(
         store,
         source,
@@ -87,8 +97,10 @@ def watch_follower(
         every_s=every_s,
         poll_s=poll_s,
         flush_s=flush_s,
-        report=LoggedReport(log),
+        report=report,
     )
+    if activity is not None:
+        report.activity = activity[follower.label] = SourceActivity(follower.label)
     feed = follower.feed
     if isinstance(feed, DatabaseFeed):
         feed.reader.rejects = logged_rejects(log, feed.label, mask=feed.mask)

@@ -82,12 +82,14 @@ class StoreCollector(Collector):
         source_lags: Callable[[], dict[str, float]] | None = None,
         rules: Callable[[], Iterable[RuleLike]] | None = None,
         channels: Callable[[], Iterable[str]] | None = None,
+        active: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.source_lags = source_lags
         self.rules = rules
         self.channels = channels
+        self.active = active
         self.totals = RunningTotals()
 
     def collect(self) -> Iterator[Metric]:
@@ -233,6 +235,13 @@ class StoreCollector(Collector):
                 oldest.add_metric([channel], oldest_ms / 1000)
         yield pending
         yield oldest
+
+        if self.active is not None:
+            yield GaugeMetricFamily(
+                "hookconsole_watch_active",
+                "1 while this watch holds the store's lease (follows, evaluates, notifies), 0 on a standby.",
+                value=1 if self.active() else 0,
+            )
 
 
 class ServiceMetrics(Collector):

@@ -5,14 +5,15 @@ Every problem is one line naming the file, the rule or channel, and the key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from console.domain.endpoint import Scheme
-from console.domain.times import MS_PER_DAY, parse_duration_ms
+from console.domain.times import MS_PER_DAY, bounded_duration_ms
 from console.endpoints import resolve_secret, secret_format_problem, url_problem
 from console.tomlconfig import (
     NOT_A_REF,
@@ -39,9 +40,12 @@ class Metric(StrEnum):
     OLDEST_UNDELIVERED_AGE_S = "oldest_undelivered_age_s"
     LATENCY_P95_MS = "latency_p95_ms"
     BURN_RATE = "burn_rate"
+    SOURCE_SILENCE_S = "source_silence_s"  # kind = "source_stalled": per followed source, not per endpoint
 
 
 BACKLOG_METRICS = frozenset({Metric.UNDELIVERED, Metric.OLDEST_UNDELIVERED_AGE_S})
+# Metrics with no window of store figures (backlog: now; a source's silence: watch's own record of batches).
+WINDOWLESS_METRICS = BACKLOG_METRICS | {Metric.SOURCE_SILENCE_S}
 # The longest window, `for`, `repeat`, `long` or `short` a rule may give: a year's figures, leap day included.
 MAX_DURATION_DAYS = 366
 
@@ -63,6 +67,13 @@ class Rule:
     repeat_ms: int | None = None
     slo: float | None = None
     short_ms: int | None = None
+    severity: str | None = None  # routes match on it; PagerDuty takes it over the channel's
+    floor_ms: int | None = None  # source_stalled: the shortest silence that can count as stalled
+
+    @property
+    def per_source(self) -> bool:
+        """A source_stalled rule: judged per followed source (`endpoint` holds its source glob)."""
+        return self.metric is Metric.SOURCE_SILENCE_S
 
     def breached(self, value: float) -> bool:
         return value > self.threshold if self.above else value < self.threshold
@@ -72,6 +83,7 @@ class ChannelKind(StrEnum):
     WEBHOOK = "webhook"
     SLACK = "slack"
     PAGERDUTY = "pagerduty"
+    TEAMS = "teams"
     COMMAND = "command"
 
 
@@ -92,11 +104,53 @@ class Channel:
     timeout_s: float = 10.0
 
 
+def _glob(pattern: str | None, value: str) -> bool:
+    return pattern is None or fnmatch.fnmatchcase(value, pattern)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One `[[route]]`: notifications whose endpoint (or source), rule and severity all match go to `channels`.
+    Patterns are globs (`*`, `?`, `[...]`), matched case-sensitively; a matcher left out matches everything.
+    Routes are tried in file order; the first match ends the search unless it says `continue = true`."""
+
+    name: str
+    channels: tuple[str, ...]
+    endpoint: str | None = None
+    rule: str | None = None
+    severity: str | None = None
+    continue_: bool = False
+
+    def matches(self, rule: str, endpoint_id: str, severity: str) -> bool:
+        return _glob(self.endpoint, endpoint_id) and _glob(self.rule, rule) and _glob(self.severity, severity)
+
+
 @dataclass(frozen=True)
 class AlertsConfig:
     path: Path | None
     rules: tuple[Rule, ...]
     channels: tuple[Channel, ...]
+    routes: tuple[Route, ...] = ()
+    default_channels: tuple[str, ...] | None = None  # `default_channels = [...]`; None: every channel
+
+    def channels_for(self, rule: str, endpoint_id: str, severity: str) -> tuple[Channel, ...]:
+        """Where a notification goes: without routes, every channel; with routes, the channels of the first
+        matching route (and of the routes after it while each match says `continue`), else the default."""
+        if not self.routes:
+            return self.channels
+        names: list[str] = []
+        matched = False
+        for route in self.routes:
+            if route.matches(rule, endpoint_id, severity):
+                matched = True
+                names.extend(n for n in route.channels if n not in names)
+                if not route.continue_:
+                    break
+        if not matched:
+            if self.default_channels is None:
+                return self.channels
+            names = list(self.default_channels)
+        return tuple(c for c in self.channels if c.name in names)
 
     @property
     def base_dir(self) -> Path:
@@ -114,12 +168,29 @@ RULE_KEYS = {
     "for",
     "repeat",
     "kind",
+    "severity",
 }
-BURN_KEYS = {"name", "endpoint", "kind", "slo", "long", "short", "factor", "min_attempts", "for", "repeat"}
+BURN_KEYS = {
+    "name",
+    "endpoint",
+    "kind",
+    "slo",
+    "long",
+    "short",
+    "factor",
+    "min_attempts",
+    "for",
+    "repeat",
+    "severity",
+}
+STALLED_KEYS = {"name", "kind", "source", "factor", "min_gap", "window", "for", "repeat", "severity"}
+ROUTE_KEYS = {"name", "endpoint", "rule", "severity", "channels", "continue"}
+RULE_KINDS = ("threshold", "burn_rate", "source_stalled")
 CHANNEL_KEYS = {
     ChannelKind.WEBHOOK: {"kind", "name", "url", "secret", "timeout_s"},
     ChannelKind.SLACK: {"kind", "name", "url", "timeout_s"},
     ChannelKind.PAGERDUTY: {"kind", "name", "url", "routing_key", "severity", "timeout_s"},
+    ChannelKind.TEAMS: {"kind", "name", "url", "timeout_s"},
     ChannelKind.COMMAND: {"kind", "name", "command", "timeout_s"},
 }
 PD_SEVERITIES = ("critical", "error", "warning", "info")
@@ -138,29 +209,78 @@ def parse_alerts(text: str, path: Path | None = None) -> AlertsConfig:
 
 def _alerts_of(raw: dict[str, Any], path: Path | None) -> AlertsConfig:
     name = str(path) if path is not None else "alerts.toml"
-    problems = unknown_sections(raw, name, ("rule", "channel"))
+    raw = dict(raw)
+    has_default = "default_channels" in raw
+    default = raw.pop("default_channels", None)
+    problems = unknown_sections(raw, name, ("rule", "channel", "route"))
     rules = parse_tables(raw, name, "rule", "name", _parse_rule, problems)
     channels = parse_tables(raw, name, "channel", "name", _parse_channel, problems)
-    if problems or rules is None or channels is None:
+    routes = parse_tables(raw, name, "route", "name", _parse_route, problems)
+    known = {c.name for c in channels or ()}
+    default_channels = None
+    if has_default:
+        default_channels = _channel_names(
+            default, known, "default_channels", lambda m: problems.append(f"{name}: {m}")
+        )
+    for route in routes or ():
+        for missing in (n for n in route.channels if n not in known):
+            problems.append(
+                f"{name}: route {route.name!r}: channels: no channel named {missing!r} (channels: {', '.join(sorted(known)) or 'none'})"
+            )
+    if problems or rules is None or channels is None or routes is None:
         raise AlertsError(problems)
-    return AlertsConfig(path, tuple(rules), tuple(channels))
+    return AlertsConfig(path, tuple(rules), tuple(channels), tuple(routes), default_channels)
+
+
+def _channel_names(
+    value: Any, known: set[str] | None, key: str, problem: Callable[[str], None]
+) -> tuple[str, ...] | None:
+    """A list of channel names; with `known`, each must be a `[[channel]]`'s name."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        problem(f'{key}: must be a non-empty list of channel names, like ["ops-slack"], got {value!r}')
+        return None
+    for missing in (v for v in value if known is not None and v not in known):
+        problem(f"{key}: no channel named {missing!r} (channels: {', '.join(sorted(known or ())) or 'none'})")
+    return tuple(value)
+
+
+def _pattern(table: dict[str, Any], key: str, found: Problems) -> str | None:
+    value = table.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        found.add(key, f'must be a non-empty string (an exact value or a glob like "ep_pay*"), got {value!r}')
+        return None
+    return value
+
+
+def _parse_route(table: dict[str, Any], index: int, found: Problems) -> Route | None:
+    _unknown(table, ROUTE_KEYS, found)
+    name = table.get("name", f"route-{index}")
+    if not isinstance(name, str) or not name.strip():
+        found.add("name", "must be a non-empty string")
+    endpoint, rule, severity = (_pattern(table, k, found) for k in ("endpoint", "rule", "severity"))
+    if "channels" not in table:
+        found.add("channels", 'missing (required: the channel names this route sends to, like ["ops-slack"])')
+        channels = None
+    else:
+        channels = _channel_names(
+            table["channels"], None, "channels", lambda m: found.lines.append(f"{found.where}: {m}")
+        )
+    go_on = table.get("continue", False)
+    if not isinstance(go_on, bool):
+        found.add("continue", f"must be true or false, got {go_on!r}")
+    if found.lines or channels is None:
+        return None
+    return Route(str(name), channels, endpoint, rule, severity, bool(go_on))
 
 
 def _duration(table: dict[str, Any], key: str, found: Problems, default: int | None) -> int | None:
     if key not in table:
         return default
-    value = table[key]
     try:
-        if not isinstance(value, str):
-            raise ValueError
-        ms = parse_duration_ms(value)
-    except ValueError:
-        found.add(key, f'must be a duration like "30s", "5m" or "1h", got {value!r}')
+        return bounded_duration_ms(table[key], MAX_DURATION_DAYS * MS_PER_DAY)
+    except ValueError as exc:  # the options' wording: `must be ..., got '5x'`
+        found.add(key, str(exc))
         return None
-    if ms > MAX_DURATION_DAYS * MS_PER_DAY:
-        found.add(key, f"must be at most {MAX_DURATION_DAYS}d, got {value!r}")
-        return None
-    return ms
 
 
 def _number(table: dict[str, Any], key: str, found: Problems, low: float, high: float) -> float | None:
@@ -173,7 +293,10 @@ def _number(table: dict[str, Any], key: str, found: Problems, low: float, high: 
 
 def _unknown(table: dict[str, Any], known: set[str], found: Problems) -> None:
     for key in sorted(set(table) - known):
-        found.add(key, f"unknown key (known: {', '.join(sorted(known))})")
+        if key == "default_channels":  # TOML puts a key written after a table into that table
+            found.add(key, "a top-level key: write it before the first [[rule]], [[channel]] or [[route]]")
+        else:
+            found.add(key, f"unknown key (known: {', '.join(sorted(known))})")
 
 
 def _parse_rule(table: dict[str, Any], index: int, found: Problems) -> Rule | None:
@@ -190,11 +313,17 @@ def _parse_rule(table: dict[str, Any], index: int, found: Problems) -> Rule | No
     repeat_ms = _duration(table, "repeat", found, None)
     if repeat_ms is not None and repeat_ms <= 0:
         found.add("repeat", "must be longer than 0s")
+    severity = table.get("severity")
+    if severity is not None and severity not in PD_SEVERITIES:
+        found.add("severity", f"must be one of {', '.join(PD_SEVERITIES)}, got {severity!r}")
     kind = table.get("kind", "threshold")
+    if kind == "source_stalled":
+        return _stalled_rule(table, found, name, for_ms, repeat_ms, severity)
     if kind == "burn_rate":
-        return _burn_rule(table, found, name, endpoint, min_attempts, for_ms, repeat_ms)
+        rule = _burn_rule(table, found, name, endpoint, min_attempts, for_ms, repeat_ms)
+        return None if rule is None else replace(rule, severity=severity)
     if kind != "threshold":
-        found.add("kind", f'must be "threshold" (the default) or "burn_rate", got {kind!r}')
+        found.add("kind", f"must be one of {', '.join(RULE_KINDS)} (default threshold), got {kind!r}")
         return None
     _unknown(table, RULE_KEYS, found)
     metric = table.get("metric")
@@ -222,6 +351,43 @@ def _parse_rule(table: dict[str, Any], index: int, found: Problems) -> Rule | No
         min_attempts=int(min_attempts),
         for_ms=for_ms,
         repeat_ms=repeat_ms,
+        severity=severity,
+    )
+
+
+def _stalled_rule(
+    table: dict[str, Any],
+    found: Problems,
+    name: Any,
+    for_ms: int | None,
+    repeat_ms: int | None,
+    severity: Any,
+) -> Rule | None:
+    """`kind = "source_stalled"`: a followed source silent for longer than `factor` x its median gap between
+    batches over `window` (at least `min_gap`)."""
+    _unknown(table, STALLED_KEYS, found)
+    source = _pattern(table, "source", found) or "*"
+    factor = _number(table, "factor", found, 1.0, 1000.0) if "factor" in table else 5.0
+    floor_ms = _duration(table, "min_gap", found, 60_000)
+    if floor_ms is not None and floor_ms < 1000:
+        found.add("min_gap", "must be at least 1s")
+    window_ms = _duration(table, "window", found, 60 * 60_000)
+    if window_ms is not None and window_ms < 60_000:
+        found.add("window", "must be at least 1m (the batches whose gaps make the usual gap)")
+    if found.lines or factor is None or floor_ms is None or window_ms is None or for_ms is None:
+        return None
+    return Rule(
+        name=str(name),
+        endpoint=source,
+        metric=Metric.SOURCE_SILENCE_S,
+        threshold=factor,
+        above=True,
+        window_ms=window_ms,
+        min_attempts=0,
+        for_ms=for_ms,
+        repeat_ms=repeat_ms,
+        severity=severity,
+        floor_ms=floor_ms,
     )
 
 
@@ -276,7 +442,7 @@ def _ref(table: dict[str, Any], key: str, found: Problems) -> str | None:
 def _parse_channel(table: dict[str, Any], index: int, found: Problems) -> Channel | None:
     kind = table.get("kind")
     if kind not in {k.value for k in ChannelKind}:
-        found.add("kind", f"must be one of webhook, slack, pagerduty, command, got {kind!r}")
+        found.add("kind", f"must be one of {', '.join(k.value for k in ChannelKind)}, got {kind!r}")
         return None
     kind = ChannelKind(kind)
     _unknown(table, CHANNEL_KEYS[kind], found)

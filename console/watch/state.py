@@ -10,18 +10,24 @@ A (rule, endpoint) that is not judged (too few attempts) keeps its state.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from console.domain import formatting as fmt
-from console.domain.alerts import AlertState, AlertStateRow
+from console.domain.alerts import AlertState, AlertStateRow, Backlog
 from console.domain.times import format_ms
 from console.store import Store
 from console.store.alerts import load_states, save_transitions
+from console.watch.details import incident_details
 from console.watch.evaluate import Observation, evaluate
-from console.watch.rules import BACKLOG_METRICS, Channel, Metric, Rule
+from console.watch.rules import BACKLOG_METRICS, WINDOWLESS_METRICS, Channel, Metric, Rule
+from console.watch.stalled import SourceActivity
+
+# Where a notification goes: (rule, endpoint or source, severity) -> channels (AlertsConfig.channels_for).
+Router = Callable[[str, str, str], tuple[Channel, ...]]
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ def _window_text(ms: int) -> str:
 
 def summary_text(rule: Rule, obs: Observation, state: AlertState, since_ms: int | None, now_ms: int) -> str:
     """One readable sentence: which endpoint, what broke (or recovered), since when, how much is undelivered."""
+    if rule.per_source:
+        return _stalled_text(rule, obs, state, since_ms, now_ms)
     if rule.metric is Metric.BURN_RATE:
         what = (
             f"error budget of SLO {rule.slo:g} burning {_fmt(obs.value)}x (threshold {rule.threshold:g}x) "
@@ -72,6 +80,17 @@ def summary_text(rule: Rule, obs: Observation, state: AlertState, since_ms: int 
     lasted = f" after {fmt.age(since_ms, now_ms)}" if since_ms is not None else ""
     current = f"{rule.metric.value} now {_fmt(obs.value)}"
     return f"{obs.endpoint_id}: {rule.name} resolved{lasted}: {current}; {backlog}"
+
+
+def _stalled_text(rule: Rule, obs: Observation, state: AlertState, since_ms: int | None, now_ms: int) -> str:
+    silent = fmt.duration((obs.value or 0) * 1000)
+    if state is AlertState.FIRING:
+        usual = f"usual gap {fmt.duration(obs.usual * 1000)}, " if obs.usual is not None else ""
+        limit = fmt.duration((obs.limit or 0) * 1000)
+        started = f" since {format_ms(since_ms)}" if since_ms is not None else ""
+        return f"{obs.endpoint_id}: {rule.name} firing: nothing read for {silent} ({usual}limit {limit}){started}"
+    lasted = f" after {fmt.age(since_ms, now_ms)}" if since_ms is not None else ""
+    return f"{obs.endpoint_id}: {rule.name} resolved{lasted}: reading again (last batch {silent} ago)"
 
 
 def notification_id(rule: str, endpoint_id: str, state: AlertState, at_ms: int) -> str:
@@ -93,13 +112,18 @@ def _notification(
         "metric": rule.metric.value,
         "value": None if obs.value is None else round(obs.value, 6),
         "threshold": rule.threshold,
-        "window_s": None if rule.metric in BACKLOG_METRICS else rule.window_ms // 1000,
+        "window_s": None if rule.metric in WINDOWLESS_METRICS else rule.window_ms // 1000,
         "since": format_ms(since_ms) if since_ms is not None else None,
         "at": format_ms(now_ms),
         "undelivered": obs.undelivered,
         "reminder": reminder,
+        "severity": rule.severity,
         "summary": summary_text(rule, obs, state, since_ms, now_ms),
     }
+    if rule.per_source:
+        body["source"] = obs.endpoint_id
+        body["limit"] = None if obs.limit is None else round(obs.limit, 3)
+        body["usual_gap_s"] = None if obs.usual is None else round(obs.usual, 3)
     return Notification(nid, rule.name, obs.endpoint_id, state, body, reminder)
 
 
@@ -155,15 +179,24 @@ class EvaluationResult:
 
 
 def run_evaluation(
-    store: Store, rules: tuple[Rule, ...], channels: tuple[Channel, ...], now_ms: int
+    store: Store,
+    rules: tuple[Rule, ...],
+    channels: tuple[Channel, ...],
+    now_ms: int,
+    *,
+    route: Router | None = None,
+    sources: Mapping[str, SourceActivity] | None = None,
+    db_url: str | None = None,
 ) -> EvaluationResult:
-    """Evaluate every rule, advance the state machines and queue notifications for every channel, atomically."""
+    """Evaluate every rule, advance the state machines and queue notifications, atomically: each to the channels
+    `route` names (every channel without one). A firing notification of an endpoint carries its incident details
+    (console/watch/details.py; `db_url` for the replay line); `sources` are the followed sources' batches."""
     names = {r.name for r in rules}
     stored = {key: row for key, row in load_states(store).items() if key[0] in names}
     known: dict[str, list[str]] = {}
     for rule_name, endpoint_id in stored:
         known.setdefault(rule_name, []).append(endpoint_id)
-    evaluation = evaluate(store, rules, now_ms, known)
+    evaluation = evaluate(store, rules, now_ms, known, sources)
     observations = evaluation.observations
     changed: list[AlertStateRow] = []
     notifications: list[Notification] = []
@@ -175,8 +208,18 @@ def run_evaluation(
             changed.append(row)
             states[key] = row
         if notification is not None:
+            if notification.state is AlertState.FIRING and not obs.rule.per_source:
+                backlog = Backlog(obs.endpoint_id, obs.undelivered, obs.oldest_undelivered_ms)
+                notification.body["details"] = incident_details(
+                    store, obs.rule, obs.endpoint_id, backlog, now_ms, db_url
+                )
             notifications.append(notification)
-    queued = [(channel.name, n.id, orjson.dumps(n.body)) for n in notifications for channel in channels]
+    severity = {r.name: r.severity or "" for r in rules}
+    queued = [
+        (channel.name, n.id, orjson.dumps(n.body))
+        for n in notifications
+        for channel in (route(n.rule, n.endpoint_id, severity[n.rule]) if route else channels)
+    ]
     save_transitions(store, changed, queued, now_ms)
     firing = tuple(sorted(key for key, row in states.items() if row.state is AlertState.FIRING))
     return EvaluationResult(tuple(observations), tuple(notifications), firing, evaluation.failed)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from console.domain.times import parse_rfc3339_ms
@@ -62,7 +64,7 @@ def make_console(console_db: Path, sample_folder: Path) -> Iterator[Callable[...
         ops.reset()
 
 
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+async def settle(pilot: Pilot[Any]) -> None:
     """Wait until every worker is done and the screen has caught up (no sleeps). A worker that failed is the
     app's to report (its one handler does), so it does not fail the wait; tests assert on what was shown."""
     for _ in range(3):

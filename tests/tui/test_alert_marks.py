@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.coordinate import Coordinate
 from textual.widgets import Static
 
 from console.domain.alerts import AlertState, AlertStateRow
@@ -30,7 +31,7 @@ def firing(rule: str, endpoint_id: str, minutes_ago: int) -> AlertStateRow:
 
 
 def marks(table: EndpointsTable) -> dict[str, str]:
-    return {str(k.value): str(table.get_cell(k.value, "●")) for k in table.rows}
+    return {str(k.value): str(table.get_cell(k, "●")) for k in table.rows}
 
 
 async def test_firing_alerts_are_marked_counted_and_sorted_first(
@@ -43,7 +44,7 @@ async def test_firing_alerts_are_marked_counted_and_sorted_first(
         assert isinstance(screen, DashboardScreen)
         table = screen.query_one(EndpointsTable)
         status = screen.query_one("#status-line", Static)
-        healthiest = table.coordinate_to_cell_key((table.row_count - 1, 0)).row_key.value
+        healthiest = table.coordinate_to_cell_key(Coordinate(table.row_count - 1, 0)).row_key.value
         assert healthiest is not None and "▲" not in marks(table).values()
         assert "firing" not in str(status.render()) and not screen.query_one("#alerts-line").display
 
@@ -67,7 +68,7 @@ async def test_firing_alerts_are_marked_counted_and_sorted_first(
         shown = marks(table)
         assert {e for e, mark in shown.items() if mark == "▲"} == {healthiest, "ep_crm"}
         assert str(status.render()).startswith(" ▲ 3 alerts firing · window 1h")
-        top_two = {table.coordinate_to_cell_key((row, 0)).row_key.value for row in (0, 1)}
+        top_two = {table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value for row in (0, 1)}
         assert top_two == {healthiest, "ep_crm"}  # firing endpoints sort first, even the healthiest
         line = str(screen.query_one("#alerts-line", Static).render())
         assert f"▲ {healthiest} firing 5m: backlog, endpoint-down" in line
@@ -111,7 +112,7 @@ def test_dashboard_with_marks_snapshot(
     console_db: Path,
     tmp_path: Path,
     size: tuple[int, int],
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     marked_store(console_db, tmp_path)
     assert snap_compare(make_console(), terminal_size=size, run_before=settle)
 
@@ -141,6 +142,7 @@ async def test_a_store_made_before_alerts_existed_shows_no_error(
 ) -> None:
     with sqlite3.connect(console_db) as conn:  # as a store made at schema version 2 before the alert tables
         conn.execute("DROP TABLE alert_state")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")  # version 5 adds them
     app = make_console()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

@@ -8,14 +8,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ReplaySelection
 from console.domain.times import format_ms, now_ms
+from console.domain.where import Where
 from console.store import open_store
 from console.store.stats import read_stats
 from console.tui.app import HookConsoleApp
@@ -31,8 +35,10 @@ from tests.helpers import log_line, write_jsonl
 from tests.sandbox import IndependentReceiver, serve_app
 from tests.tui.conftest import END, ingest_into, settle
 
+EUR_OVER_1000 = 'currency = "EUR" and amount >= 1000'
 
-def _cell_text(table: DataTable, row: str, column: str) -> str:  # type: ignore[type-arg]
+
+def _cell_text(table: DataTable[Any], row: str, column: str) -> str:
     return str(table.get_cell(row, column))
 
 
@@ -65,7 +71,8 @@ async def test_dashboard_figures_windows_and_pause(
         assert _cell_text(table, "ep_giftcards", "attempts") == f"{giftcards.kpis.attempts:,}"
         assert _cell_text(table, "ep_giftcards", "undeliv") == f"{giftcards.kpis.undelivered:,}"
         first = screen.query_one("#tile-first", KpiTile).query_one(".value", Static)
-        assert str(first.render()) == f"{expected.overall.first_attempt_success_rate * 100:.1f}%"
+        rate = expected.overall.first_attempt_success_rate
+        assert rate is not None and str(first.render()) == f"{rate * 100:.1f}%"
         assert screen.query_one("#failures", DataTable).row_count > 0
         assert screen.active_bindings["p"].binding.description == "Pause"
         await pilot.press("p")
@@ -155,7 +162,7 @@ async def test_deliveries_filter_select_and_event_detail(make_console: Callable[
             DataTable.HeaderSelected(table, table.columns["event"].key, 2, table.columns["event"].label)
         )
         await settle(pilot)
-        shown = [str(table.get_cell_at((i, 2))) for i in range(table.row_count)]
+        shown = [str(table.get_cell_at(Coordinate(i, 2))) for i in range(table.row_count)]
         assert shown == sorted(shown) and screen.sort_column == "event"
         await pilot.press("enter")
         await settle(pilot)
@@ -251,7 +258,7 @@ async def test_replay_flow_against_a_real_receiver(
             assert "y" not in keys and {"o", "escape"} <= keys
             await pilot.press("y")  # a second y sends nothing and makes no job
             await settle(pilot)
-            job_id = replay.finished.id  # type: ignore[union-attr]
+            job_id = replay.finished.id
             await pilot.press("o")  # open the job: the jobs screen, on it
             await settle(pilot)
             jobs = app.screen
@@ -298,7 +305,7 @@ async def test_signature_check_and_curl(
         screen = app.screen
         assert isinstance(screen, EventScreen)
         table = screen.query_one("#attempts", DataTable)
-        rows = [str(table.get_cell_at((i, 1))) for i in range(table.row_count)]
+        rows = [str(table.get_cell_at(Coordinate(i, 1))) for i in range(table.row_count)]
         table.move_cursor(row=rows.index("ep_payments"))
         table.focus()
         await pilot.press("v")
@@ -365,7 +372,7 @@ async def test_console_on_postgresql(
 
 
 def _shown_order(table: EndpointsTable) -> list[str]:
-    return [str(table.coordinate_to_cell_key((i, 0))[0].value) for i in range(table.row_count)]
+    return [str(table.coordinate_to_cell_key(Coordinate(i, 0))[0].value) for i in range(table.row_count)]
 
 
 def _undelivered_now(db: Path | str) -> dict[str, int]:
@@ -523,17 +530,17 @@ async def test_the_explorer_search_box_takes_a_payload_filter(
         everything = screen.total
         assert everything is not None and everything > 0
         search = screen.query_one("#f-search", Input)
-        search.value = 'currency = "EUR" and amount >= 1000'
+        search.value = EUR_OVER_1000
         await search.action_submit()
         await settle(pilot)
-        assert screen.filter.where == 'currency = "EUR" and amount >= 1000' and screen.filter.search is None
+        assert screen.filter.where == Where.parse(EUR_OVER_1000) and screen.filter.search is None
         assert screen.total is not None and 0 < screen.total < everything
         shown = list(screen.rows.values())
         assert shown and all(r.currency == "EUR" and float(r.amount or 0) >= 1000 for r in shown)
         search.value = "amount >="
         await search.action_submit()
         await settle(pilot)
-        assert screen.filter.where == 'currency = "EUR" and amount >= 1000'  # the bad text changed nothing
+        assert screen.filter.where == Where.parse(EUR_OVER_1000)  # the bad text changed nothing
         assert any("search:" in n.message and "position" in n.message for n in app._notifications)
 
 
@@ -564,8 +571,8 @@ async def test_a_column_narrows_again_when_its_long_cells_are_gone(
         explorer = app.screen
         assert isinstance(explorer, DeliveriesScreen) and explorer.total == 6
         table = explorer.query_one("#deliveries", DataTable)
-        assert table.columns["last"].content_width == len("connection refused")
+        assert table.columns[ColumnKey("last")].content_width == len("connection refused")
         app.show_deliveries(endpoint_id="ep_code")
         await settle(pilot)
         assert explorer.total == 3
-        assert table.columns["last"].content_width == len("last")
+        assert table.columns[ColumnKey("last")].content_width == len("last")

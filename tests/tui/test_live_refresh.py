@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.text import Text
+from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -35,7 +37,7 @@ def layouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield done
 
 
-async def _refresh(pilot, screen: DashboardScreen) -> None:  # type: ignore[no-untyped-def]
+async def _refresh(pilot: Pilot[Any], screen: DashboardScreen) -> None:
     previous = screen.snapshot
     screen.load(force=True)
     await settle(pilot)

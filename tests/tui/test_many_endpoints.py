@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from textual.coordinate import Coordinate
+
 from console.domain.times import format_ms
 from console.tui.app import HookConsoleApp
 from console.tui.screens.deliveries import MAX_CHOICES, DeliveriesScreen
@@ -42,7 +44,7 @@ async def test_the_dashboard_draws_the_worst_endpoints_and_says_how_many_more(
         table = app.screen.query_one(EndpointsTable)
         assert table.row_count == MAX_ROWS and table.hidden == ENDPOINTS - MAX_ROWS
         failing = {f"ep_{i:05d}" for i in range(0, ENDPOINTS, FAILING)}
-        shown = [str(table.coordinate_to_cell_key((i, 0))[0].value) for i in range(table.row_count)]
+        shown = [str(table.coordinate_to_cell_key(Coordinate(i, 0))[0].value) for i in range(table.row_count)]
         assert (
             set(shown[: len(failing)]) == failing
         )  # worst first: every failing endpoint is among those shown
@@ -50,7 +52,7 @@ async def test_the_dashboard_draws_the_worst_endpoints_and_says_how_many_more(
         assert more.display and "first 500 of 2,000 endpoints by health" in str(more.render())
         await pilot.press("s")  # by name: the first 500 names
         await settle(pilot)
-        shown = [str(table.coordinate_to_cell_key((i, 0))[0].value) for i in range(table.row_count)]
+        shown = [str(table.coordinate_to_cell_key(Coordinate(i, 0))[0].value) for i in range(table.row_count)]
         assert shown == [f"ep_{i:05d}" for i in range(MAX_ROWS)]
         await pilot.press("e")
         await settle(pilot)

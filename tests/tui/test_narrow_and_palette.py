@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from textual.command import CommandPalette
 from textual.widgets import DataTable, OptionList, Static
+from textual.widgets.data_table import ColumnKey
 
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ReplaySelection
@@ -50,7 +51,7 @@ async def test_the_figures_and_columns_stay_at_80x24(
         await settle(pilot)
         jobs = app.screen.query_one("#jobs", DataTable)
         assert "selection" in [c.value for c in jobs.columns]
-        shown = str(jobs.get_row_at(0)[list(jobs.columns).index("selection")])
+        shown = str(jobs.get_row_at(0)[list(jobs.columns).index(ColumnKey("selection"))])
         whole = app.ops.jobs()[0].selection
         assert len(shown) >= 16 and whole.startswith(shown.rstrip("…"))
         why = app.screen.query_one("#jobs-why", Static)

@@ -42,7 +42,7 @@ def _delivered_pairs(db: Path, endpoint_id: str) -> tuple[tuple[str, str], ...]:
 def _jobs(db: Path) -> list[dict[str, object]]:
     listed = run("--db", str(db), "replay", "list", "--json")
     assert listed.exit_code == 0, listed.stderr
-    return orjson.loads(listed.stdout)  # type: ignore[no-any-return]
+    return orjson.loads(listed.stdout)
 
 
 def _text(screen: ReplayScreen, widget: str) -> str:

@@ -20,7 +20,7 @@ from console.domain import formatting as fmt
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR
-from console.domain.where import WhereError, looks_like_where, parse_where
+from console.domain.where import Where, WhereError, looks_like_where
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp, status
 from console.tui.widgets.line import Line
@@ -351,8 +351,8 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         search = self.query_one("#f-search", Input).value.strip()
         where = None
         if looks_like_where(search):  # a payload filter, as `--where` takes it: `amount >= 1000`
-            parse_where(search)  # WhereError names what is wrong and where
-            search, where = "", search
+            where = Where.parse(search)  # WhereError names what is wrong and where
+            search = ""
         now = self.console.ops.clock()
         return DeliveryFilter(
             since_ms=now - span if isinstance(span, int) and span else None,

@@ -1,6 +1,8 @@
 """One event: its payload as highlighted JSON (a big one: its first part, and a key to save it whole), its
 fields, and every attempt at every endpoint, grouped by endpoint (the one it was opened from first). The
-attempts' table has the focus: the arrows choose the attempt that `v` and `c` act on."""
+attempts' table has the focus: the arrows choose the attempt that `v`, `c` and `r` act on. `r` replays the event
+to the chosen attempt's endpoint only (the operator came for that one; the others may have it already); `R`
+replays it to every endpoint it went to."""
 
 from __future__ import annotations
 
@@ -81,14 +83,22 @@ ATTEMPT_COLUMN_SETS = [
 ]
 
 
+class AttemptsTable(SettledTable):
+    """The attempts: the footer says the arrows choose one (while the table has the focus)."""
+
+    BINDINGS = [Binding("up", "cursor_up", "Pick", key_display="↑↓", tooltip="Choose an attempt")]
+
+
 class EventScreen(ConsoleAccess, Screen[None]):
-    WRITE_ACTIONS = frozenset({"replay"})  # hidden in read-only mode
+    WRITE_ACTIONS = frozenset({"replay", "replay_all"})  # hidden in read-only mode
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("v", "verify", "Verify"),
         Binding("c", "curl", "curl"),
-        Binding("s", "save_payload", "Save"),
-        Binding("r", "replay", "Replay"),
+        # the footer at 80 columns holds the arrows only without Save and R (help and ctrl+p list them)
+        Binding("s", "save_payload", "Save", show=False),
+        Binding("r", "replay", "Replay"),  # to the chosen attempt's endpoint
+        Binding("R", "replay_all", "Replay to every endpoint", show=False),
         # One of the two at a time (check_action): the footer says where tab goes.
         Binding("tab", "focus_payload", "Payload"),
         Binding("tab", "focus_attempts", "Attempts"),
@@ -112,7 +122,7 @@ class EventScreen(ConsoleAccess, Screen[None]):
             with VerticalScroll(id="payload-pane"):
                 yield Static("", id="event-fields")
                 yield Static("", id="payload")
-            yield SettledTable(id="attempts", cursor_type="row")
+            yield AttemptsTable(id="attempts", cursor_type="row")
         with VerticalScroll(id="check-pane"):
             yield Static("", id="check-result")
         yield Footer(compact=True)
@@ -287,6 +297,20 @@ class EventScreen(ConsoleAccess, Screen[None]):
         )
 
     def action_replay(self) -> None:
+        """Plan this event for the chosen attempt's endpoint (the one opened from, before any is chosen)."""
+        if self.detail is None:
+            return
+        attempt = self._attempt()
+        endpoint = attempt.endpoint_id if attempt is not None else self.endpoint_id
+        if endpoint is None:  # no attempt to go by: every endpoint, as R
+            self.action_replay_all()
+            return
+        self.console.open_replay(
+            DeliveryFilter(state=DeliveryState.ANY), pairs=((self.detail.event_id, endpoint),)
+        )
+
+    def action_replay_all(self) -> None:
+        """Plan this event for every endpoint it went to."""
         if self.detail is None:
             return
         pairs = tuple((self.detail.event_id, e) for e in self.detail.endpoints)

@@ -20,7 +20,7 @@ from console.domain import formatting as fmt
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
 from console.operations import ActionRefused
 from console.replay.handle import JobHandle
-from console.replay.impact_view import amounts_text, drain_time, missing_text
+from console.replay.impact_view import amounts_text, drain_time, missing_text, plan_drain_seconds
 from console.replay.runner import EndpointCounts, RunProgress
 from console.tui.screens.base import ConsoleAccess
 from console.tui.text import literal, plain, stamp
@@ -314,6 +314,9 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
             f"{fmt.count(view.count(ItemState.DELIVERED))} delivered, {fmt.count(failed)} failed, "
             f"{fmt.count(view.count(ItemState.SKIPPED))} skipped."
         )
+        changed = since_the_plan(self.plan, view)
+        if changed:
+            text += f"\n{changed}"
         if message.reasons:
             text += (
                 "\nMost common reasons: "
@@ -351,6 +354,23 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self.dismiss(None)
 
 
+def since_the_plan(plan: ReplayPlan | None, view: JobView) -> str | None:
+    """Why the job sent fewer than its plan said: deliveries delivered meanwhile (the job leaves them out or
+    skips them), as the CLI's "selection changed" note says."""
+    if plan is None:
+        return None
+    would_send = view.total - view.count(ItemState.SKIPPED)
+    gone = plan.to_send - would_send
+    if gone > 0:
+        return (
+            f"{fmt.count(gone)} of the {fmt.count(plan.to_send)} planned were delivered since the plan "
+            "(by the dispatcher or another replay): not sent again."
+        )
+    if gone < 0:
+        return f"The selection changed since the plan: {fmt.count(-gone)} more to send than planned."
+    return None
+
+
 def _prompt(plan: ReplayPlan) -> str:
     """What to do next: send, or (forcing) give the reason first."""
     if not plan.to_send:
@@ -370,9 +390,7 @@ def impact_summary(plan: ReplayPlan) -> str:
     impact = plan.impact
     if impact is None or not impact.deliveries:
         return ""
-    drains = [e.drain.seconds if e.drain else None for e in plan.endpoints if e.to_send]
-    known = [d for d in drains if d is not None]
-    drain = drain_time(max(known) if known and len(known) == len(drains) else None)
+    drain = drain_time(plan_drain_seconds(plan))
     span = f"{stamp(impact.oldest_ms)} to {stamp(impact.newest_ms)}"
     line = (
         f"Impact: {fmt.counted(impact.users, 'user')}, {fmt.counted(impact.rewards, 'reward')}; {plain(amounts_text(impact))}; "
