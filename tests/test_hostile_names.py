@@ -49,7 +49,7 @@ def _lag_labels(port: int) -> list[str]:
     return [
         sample.labels["source"]
         for family in text_string_to_metric_families(response.text)
-        if family.name == "hookconsole_source_lag_seconds"
+        if family.name == "hookconsole_source_last_success_timestamp_seconds"
         for sample in family.samples
     ]
 

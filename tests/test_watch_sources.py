@@ -51,11 +51,12 @@ def _insert(tables: SvixTables, endpoint: str, count: int, status: int, code: in
 
 
 def _lags(port: int) -> dict[str, float]:
+    """Seconds since each source was last wholly in the store (from its last-success timestamp)."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     return {
-        sample.labels["source"]: sample.value
+        sample.labels["source"]: time.time() - sample.value
         for family in text_string_to_metric_families(text)
-        if family.name == "hookconsole_source_lag_seconds"
+        if family.name == "hookconsole_source_last_success_timestamp_seconds"
         for sample in family.samples
     }
 

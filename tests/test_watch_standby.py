@@ -68,8 +68,11 @@ class WatchProcess:
     def metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
 
-    def lag_series(self) -> int:
-        return sum(line.startswith("hookconsole_source_lag_seconds{") for line in self.metrics().splitlines())
+    def source_series(self) -> int:
+        return sum(
+            line.startswith("hookconsole_source_last_success_timestamp_seconds{")
+            for line in self.metrics().splitlines()
+        )
 
     def active_gauge(self) -> float:
         body = self.metrics()
@@ -141,7 +144,7 @@ def test_standby_takes_over_after_sigkill_and_sends_the_resolve_once(store_url: 
         assert wait_for(lambda: second.said(STANDBY) is not None, timeout=60), second.stderr
         assert first.said("active: holds the lease") is not None, first.stderr
         assert (first.active_gauge(), second.active_gauge()) == (1.0, 0.0)
-        assert (first.lag_series(), second.lag_series()) == (1, 0)  # a standby follows nothing
+        assert (first.source_series(), second.source_series()) == (1, 0)  # a standby follows nothing
 
         # the outage fires; the active one sends it and marks it sent in the store (then logs "sent")
         assert wait_for(lambda: first.said("sent alert_") is not None, timeout=30), first.stderr
@@ -159,7 +162,7 @@ def test_standby_takes_over_after_sigkill_and_sends_the_resolve_once(store_url: 
         assert took_over is not None
         takeover_s = took_over - killed
         assert takeover_s <= 2 * EVERY_S, f"took over after {takeover_s:.2f}s"
-        assert second.active_gauge() == 1.0 and second.lag_series() == 1
+        assert second.active_gauge() == 1.0 and second.source_series() == 1
         assert wait_for(lambda: len(receiver.bodies()) >= 2, timeout=30), second.stderr
         time.sleep(EVERY_S * 2)  # nothing more arrives
         bodies = receiver.bodies()

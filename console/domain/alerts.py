@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -90,34 +90,3 @@ class FailureCount:
         if self.status_code is None:
             return self.error_kind or "no answer"
         return f"HTTP {self.status_code}" + (f" ({self.error_kind})" if self.error_kind else "")
-
-
-@dataclass
-class EndpointTotals:
-    """All stored attempts of one endpoint, summed from the hour rollups: outcomes and latency histogram."""
-
-    endpoint_id: str
-    attempts: int = 0
-    successes: int = 0
-    http_errors: int = 0
-    timeouts: int = 0
-    network_errors: int = 0
-    latency_count: int = 0
-    latency_sum_ms: float = 0.0
-    hist: dict[int, int] = field(default_factory=dict)
-
-    def add(self, other: EndpointTotals) -> None:
-        self.attempts += other.attempts
-        self.successes += other.successes
-        self.http_errors += other.http_errors
-        self.timeouts += other.timeouts
-        self.network_errors += other.network_errors
-        self.latency_count += other.latency_count
-        self.latency_sum_ms += other.latency_sum_ms
-        for bucket, count in other.hist.items():
-            self.hist[bucket] = self.hist.get(bucket, 0) + count
-
-    def copy(self) -> EndpointTotals:
-        twin = EndpointTotals(self.endpoint_id)
-        twin.add(self)
-        return twin

@@ -218,3 +218,16 @@ def failures_and_successes(
             by_endpoint.setdefault(endpoint_id, []).append((int(bucket), int(count)))
     totals = {endpoint_id: (int(count), int(last_at)) for endpoint_id, count, last_at in failures}
     return totals, by_endpoint
+
+
+def outbox_backlog(store: Store) -> dict[str, tuple[int, int | None]]:
+    """Per channel: notifications still waiting (not sent, not given up on) and when the oldest was queued."""
+    o = OUTBOX.c
+    query = (
+        select(o.channel, func.count(), func.min(o.created_ms))
+        .where(o.sent_ms.is_(None), o.dead == false())
+        .group_by(o.channel)
+    )
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    return {channel: (int(count), oldest) for channel, count, oldest in rows}

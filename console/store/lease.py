@@ -19,7 +19,9 @@ from console.store.engine import Store, StoreError, sqlite_file
 
 LEASE_SUFFIX = ".watch.lock"
 # Two 32-bit keys: a class for this lease (apart from the writers' lock, see dialect.py) and the store's schema.
-_PG_TRY = "SELECT pg_try_advisory_lock(hashtext('hookconsole.watch'), hashtext(current_schema()))"
+_PG_KEY = "hashtext('hookconsole.watch'), hashtext(current_schema())"
+_PG_TRY = f"SELECT pg_try_advisory_lock({_PG_KEY})"
+_PG_UNLOCK = f"SELECT pg_advisory_unlock({_PG_KEY})"
 
 
 def lease_file(store: Store) -> Path | None:
@@ -107,6 +109,9 @@ class StoreLease:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
         if self._conn is not None:
+            # unlock first: the server ends a closed session's backend a moment later, lock and all
+            with contextlib.suppress(Exception):
+                self._conn.exec_driver_sql(_PG_UNLOCK).scalar()
             self._drop_connection()
         self._memory = False
 

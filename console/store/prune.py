@@ -4,7 +4,8 @@ so no lock is held for long. Rollups keep the history unless given a horizon of 
 A delivery is pruned whole, when its last attempt is older than the cutoff; undelivered ones are kept unless
 asked for, so nothing still to be replayed disappears. Attempts a replay sent to another target (`--to`, kept in
 `replay_target_attempt`) go by their own time: those older than the cutoff, unless their job may still run.
-Afterwards the space is given back (`upkeep.give_space_back`).
+Afterwards the space is given back (`upkeep.give_space_back`). Attempts not yet counted in the running totals
+behind /metrics are counted before they go (console/store/totals.py), so a prune never lowers a counter.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, delete, func, select
 
 from console.domain.replay import JobState
-from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
-from console.store import tables
+from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE, now_ms
+from console.store import tables, totals
 from console.store.engine import Store
 from console.store.upkeep import PRUNED_TABLES, ROLLUP_TABLES, give_space_back
 
@@ -91,11 +92,15 @@ def prune(
         .order_by(d.c.first_attempt_at)
         .limit(batch)
     )
+    with store.read() as conn:
+        counted = totals.has_totals(conn)  # attempts are counted for /metrics: count before deleting
     while True:
         with store.write() as conn:
             rows = conn.execute(candidates).fetchall()
             if not rows:
                 break
+            if counted:
+                totals.before_attempts_deleted(conn, p, now_ms())
             # The deletes stay driver SQL: executemany over (event_id, endpoint_id) pairs, the write path.
             pairs = [(r.event_id, r.endpoint_id) for r in rows]
             conn.exec_driver_sql(
@@ -103,6 +108,8 @@ def prune(
             )
             result.attempts += sum(r.attempts for r in rows)  # a delivery counts exactly its attempts
             conn.exec_driver_sql(f"DELETE FROM delivery WHERE event_id = {p} AND endpoint_id = {p}", pairs)
+            if counted:
+                totals.after_attempts_deleted(conn)
             events = sorted({r.event_id for r in rows})
             marks = ", ".join(p for _ in events)
             gone = conn.exec_driver_sql(

@@ -292,3 +292,13 @@ alert_outbox = Table(
     Index("ix_alert_outbox_pending", "channel", "sent_ms", "seq"),
 )
 """A notification for one channel, taken in `seq` order."""
+
+metric_total = Table(
+    "metric_total",
+    METADATA,
+    _key("endpoint_id"),
+    _key("series"),
+    _float("value"),
+)
+"""A running total behind /metrics (console/store/totals.py): one row per endpoint and series, plus the
+bookkeeping rows of endpoint '' (the last attempt `seq` counted, the newest attempt time counted)."""

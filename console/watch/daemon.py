@@ -22,8 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.exposition import start_http_server
-
 from console.domain.alerts import AlertState
 from console.domain.times import now_ms
 from console.ingest.follower import Follower
@@ -36,7 +34,7 @@ from console.watch.channels import ChannelSender
 from console.watch.followers import logged_rejects, watch_follower
 from console.watch.lease import WatchLease
 from console.watch.logs import Log
-from console.watch.metrics import make_registry
+from console.watch.metrics import ServiceMetrics, make_registry, serve_metrics
 from console.watch.outbox import OUTBOX_POLICY, OutboxDelivery
 from console.watch.retire import drop_removed_channels, retire_removed_rules
 from console.watch.rules import AlertsConfig
@@ -109,6 +107,7 @@ class Watcher:
             raise WatchError(str(exc)) from None
         self.databases = [f for f, s in zip(self.sources, options.sources, strict=True) if is_source_url(s)]
         self.failing_rules: dict[str, str] = {}
+        self.service = ServiceMetrics(c.name for c in config.channels)
 
     def evaluate(self) -> EvaluationResult:
         result = run_evaluation(
@@ -203,10 +202,9 @@ class Watcher:
             cap_s=self.options.retry_cap_s,
             base_s=min(OUTBOX_POLICY.base_s, self.options.retry_cap_s),
         )
-        return OutboxDelivery(self.store, self.config, sender, self.log, policy=policy)
-
-    def _rule_names(self) -> set[str]:
-        return {r.name for r in self.config.rules}
+        delivery = OutboxDelivery(self.store, self.config, sender, self.log, policy=policy)
+        delivery.on_result = self.service.notification
+        return delivery
 
     def _lags(self) -> dict[str, float]:
         return {f.label: f.feed.lag_s() for f in self.sources}
@@ -237,15 +235,15 @@ class Watcher:
             return None, None
         registry, _ = make_registry(
             self.store,
-            # a standby follows nothing: no lag to report (its followers' clocks would only grow)
+            self.service,
+            # a standby follows nothing: no source times to report (its followers never read)
             source_lags=lambda: self._lags() if lease.active else {},
-            rule_names=self._rule_names,
+            rules=lambda: self.config.rules,
+            channels=lambda: [c.name for c in self.config.channels],
             active=lambda: lease.active,
         )
         try:
-            server, _thread = start_http_server(
-                self.options.metrics_port, self.options.metrics_host, registry
-            )
+            server = serve_metrics(registry, self.options.metrics_host, self.options.metrics_port, self.log)
         except OSError as exc:
             where = f"{self.options.metrics_host}:{self.options.metrics_port}"
             raise WatchError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
@@ -276,7 +274,9 @@ class Watcher:
                     break
                 try:
                     self.evaluate()
+                    self.service.evaluated(ok=True)
                 except Exception as exc:  # a bad moment (store busy, gone) must not end the service
+                    self.service.evaluated(ok=False)
                     self.log.error("evaluation_failed", f"evaluation failed: {type(exc).__name__}: {exc}")
                 stop.wait(self.options.every_s)
         finally:

@@ -1,7 +1,7 @@
 """What `watch` follows into the store, through the one follower (console/ingest/follower.py): JSON Lines files
 (tailed, optionally through a log mapping) and dispatcher databases (polled), each in a thread of its own. Here:
 how they speak in watch's log (a failure once per streak, its end, rejected lines) and how far behind each is
-(`hookconsole_source_lag_seconds`).
+(`hookconsole_source_last_success_timestamp_seconds`).
 
 Lag of a file: seconds since the last write of what the file held then, 0 when nothing newer sits in it.
 Lag of a database: seconds since the start of the last successful poll (its snapshot: a row committed after it

@@ -52,6 +52,7 @@ class OutboxDelivery:
         self.clock = clock
         self.rng = rng or random.Random()
         self.failing: set[str] = set()
+        self.on_result: Callable[[str, str], None] = lambda channel, result: None  # for /metrics
 
     async def deliver_due(self) -> int:
         """One pass: every channel sends what is due in its queue, channels side by side; returns how many
@@ -99,6 +100,7 @@ class OutboxDelivery:
                 return sent
 
     def _sent(self, channel: Channel, item: OutboxItem, result: TryResult) -> None:
+        self.on_result(channel.name, "delivered")
         if channel.name in self.failing:
             self.failing.discard(channel.name)
             self.log.info(
@@ -129,6 +131,7 @@ class OutboxDelivery:
         error = result.error or "failed"
         await asyncio.to_thread(mark_failed, self.store, item.seq, next_try_ms, error, dead)
         self.failing.add(channel.name)
+        self.on_result(channel.name, "given_up" if dead else "failed")
         if dead:
             self.log.error(
                 "notification_dropped",

@@ -104,6 +104,12 @@ CREATE TABLE meta (
 	value VARCHAR NOT NULL,
 	PRIMARY KEY ("key")
 );
+CREATE TABLE metric_total (
+	endpoint_id VARCHAR NOT NULL,
+	series VARCHAR NOT NULL,
+	value FLOAT NOT NULL,
+	PRIMARY KEY (endpoint_id, series)
+);
 CREATE TABLE replay_item (
 	job_id VARCHAR NOT NULL,
 	event_id VARCHAR NOT NULL,
@@ -300,6 +306,12 @@ CREATE TABLE meta (
 	key VARCHAR NOT NULL,
 	value VARCHAR NOT NULL,
 	PRIMARY KEY (key)
+);
+CREATE TABLE metric_total (
+	endpoint_id VARCHAR NOT NULL,
+	series VARCHAR NOT NULL,
+	value FLOAT NOT NULL,
+	PRIMARY KEY (endpoint_id, series)
 );
 CREATE TABLE replay_item (
 	job_id VARCHAR NOT NULL,
