@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from console.domain.records import AttemptRecord
 from console.domain.replay import (
@@ -217,7 +217,7 @@ def heartbeat(store: Store, job_id: str, now_ms: int) -> JobState | None:
     with store.write() as conn:
         conn.exec_driver_sql(f"UPDATE replay_job SET heartbeat_at = {p} WHERE id = {p}", (now_ms, job_id))
         row = conn.exec_driver_sql(f"SELECT state FROM replay_job WHERE id = {p}", (job_id,)).first()
-    return JobState(row[0]) if row else None
+    return JobState(row.state) if row else None
 
 
 def claim_items(
@@ -277,14 +277,16 @@ def claim_items(
         )
         batch.skipped = skipped
         if claimed:
-            among, ids = store.dialect.in_list("event_id", sorted({c[0] for c in claimed}))
+            among, ids = store.dialect.in_list("event_id", sorted({e for e, _, _ in claimed}))
             events = {
                 e: (bytes(payload), f"reward:{reward}" if reward else (f"user:{user}" if user else None))
                 for e, payload, reward, user in conn.exec_driver_sql(
                     f"SELECT event_id, payload, reward_id, user_id FROM event WHERE {among}", tuple(ids)
                 ).fetchall()
             }
-            batch.claimed = [ClaimedItem(e, ep, t, events[e][0], until, events[e][1]) for e, ep, t in claimed]
+            for e, ep, t in claimed:
+                payload, order_key = events[e]
+                batch.claimed.append(ClaimedItem(e, ep, t, payload, until, order_key))
     return batch
 
 
@@ -511,7 +513,7 @@ def list_jobs(store: Store, limit: int = 50) -> list[JobView]:
         ).fetchall()
         if not rows:
             return []
-        among, ids = store.dialect.in_list("job_id", [r[0] for r in rows])
+        among, ids = store.dialect.in_list("job_id", [r.id for r in rows])
         counts = conn.exec_driver_sql(
             f"SELECT job_id, endpoint_id, state, COUNT(*) FROM replay_item WHERE {among} "
             "GROUP BY job_id, endpoint_id, state",
@@ -520,7 +522,7 @@ def list_jobs(store: Store, limit: int = 50) -> list[JobView]:
     by_job: dict[str, list[tuple[Any, ...]]] = {}
     for job_id, endpoint_id, state, n in counts:
         by_job.setdefault(job_id, []).append((endpoint_id, state, n))
-    return [_view(r, by_job.get(r[0], [])) for r in rows]
+    return [_view(r, by_job.get(r.id, [])) for r in rows]
 
 
 def job_runner(store: Store, job_id: str) -> tuple[str | None, int | None]:
@@ -530,7 +532,7 @@ def job_runner(store: Store, job_id: str) -> tuple[str | None, int | None]:
         row = conn.exec_driver_sql(
             f"SELECT runner, heartbeat_at FROM replay_job WHERE id = {p}", (job_id,)
         ).first()
-    return (row[0], row[1]) if row else (None, None)
+    return (row.runner, row.heartbeat_at) if row else (None, None)
 
 
 def job_items(store: Store, job_id: str, limit: int = 1000, *, troubled_only: bool = False) -> list[JobItem]:
@@ -569,28 +571,29 @@ def top_reasons(store: Store, job_id: str, limit: int = 5) -> list[FailureReason
     return [FailureReason(reason, int(n)) for reason, n in rows]
 
 
-def _view(row: Sequence[Any], counts: Sequence[Sequence[Any]]) -> JobView:
+def _view(row: Row[Any], counts: Sequence[Sequence[Any]]) -> JobView:
+    """A job from its row (read with `_job_columns`, by name) and its item counts."""
     totals: dict[str, int] = {}
     per_endpoint: dict[str, dict[str, int]] = {}
     for endpoint_id, state, n in counts:
         totals[state] = totals.get(state, 0) + int(n)
         per_endpoint.setdefault(endpoint_id, {})[state] = int(n)
     return JobView(
-        id=row[0],
-        state=JobState(row[1]),
-        created_at_ms=row[2],
-        selection=row[3],
-        force=bool(row[4]),
-        concurrency=row[5],
-        total=row[6],
+        id=row.id,
+        state=JobState(row.state),
+        created_at_ms=row.created_at,
+        selection=row.selection,
+        force=bool(row.force),
+        concurrency=row.concurrency,
+        total=row.total,
         counts=totals,
         endpoints=tuple(EndpointProgress(e, c) for e, c in sorted(per_endpoint.items())),
-        started_at_ms=row[7],
-        finished_at_ms=row[8],
-        note=row[9],
-        operator=row[12],
-        reason=row[13],
-        target_url=row[14],
-        target_secret=row[15],
-        options=_options(row[16]),
+        started_at_ms=row.started_at,
+        finished_at_ms=row.finished_at,
+        note=row.note,
+        operator=row.operator,
+        reason=row.reason,
+        target_url=row.target_url,
+        target_secret=row.target_secret,
+        options=_options(row.options),
     )
