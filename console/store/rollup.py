@@ -8,7 +8,7 @@ per minute; the hour sums are derived from them at flush time.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from sqlalchemy.engine import Connection
@@ -106,45 +106,59 @@ class RollupAccumulator:
         buckets = _LATENCY_BUCKETS
         if len(buckets) > _LATENCY_BUCKETS_MAX:
             buckets.clear()
+        # The named positions as locals: this loop runs once per attempt, and a local is read faster.
+        at_at: Final = A_ATTEMPTED_AT_MS
+        endpoint_at: Final = A_ENDPOINT_ID
+        type_at: Final = A_EVENT_TYPE
+        trigger_at: Final = A_TRIGGER
+        outcome_at: Final = A_OUTCOME
+        number_at: Final = A_ATTEMPT
+        status_at: Final = A_STATUS_CODE
+        error_at: Final = A_ERROR
+        latency_at: Final = A_LATENCY_MS
+        success_slot, first_attempts, first_successes = _SUCCESSES, _FIRST_ATTEMPTS, _FIRST_SUCCESSES
+        latency_count, latency_sum, hist_slot = _LATENCY_COUNT, _LATENCY_SUM, _HIST
+        count_at, last_at_at = FAILURE_COUNT, FAILURE_LAST_AT
+        attempts_slot = _ATTEMPTS
         for r in records:
-            at = r[A_ATTEMPTED_AT_MS]
+            at = r[at_at]
             minute = at // per_minute
-            key = (minute, r[A_ENDPOINT_ID], r[A_EVENT_TYPE], r[A_TRIGGER])
+            key = (minute, r[endpoint_at], r[type_at], r[trigger_at])
             row = minutes.get(key)
             if row is None:
                 row = minutes[key] = _empty_row()
-            slot = slots[r[A_OUTCOME]]
-            row[_ATTEMPTS] += 1
+            slot = slots[r[outcome_at]]
+            row[attempts_slot] += 1
             row[slot] += 1
             row[deliveries_slot] += deliveries
-            first = r[A_ATTEMPT] == 1
+            first = r[number_at] == 1
             if first:
-                row[_FIRST_ATTEMPTS] += 1
-            if slot == _SUCCESSES:
+                row[first_attempts] += 1
+            if slot == success_slot:
                 successes += 1
                 row[delivered_slot] += deliveries
                 if first:
-                    row[_FIRST_SUCCESSES] += 1
+                    row[first_successes] += 1
             else:
                 fkey = (
                     minute,
-                    r[A_ENDPOINT_ID],
-                    r[A_EVENT_TYPE],
-                    r[A_STATUS_CODE] or 0,
-                    error_kind_of(r[A_ERROR]).value,
+                    r[endpoint_at],
+                    r[type_at],
+                    r[status_at] or 0,
+                    error_kind_of(r[error_at]).value,
                 )
                 entry = failures.get(fkey)
                 if entry is None:
                     failures[fkey] = [1, at]
                 else:
-                    entry[FAILURE_COUNT] += 1
-                    if at > entry[FAILURE_LAST_AT]:
-                        entry[FAILURE_LAST_AT] = at
-            latency = r[A_LATENCY_MS]
+                    entry[count_at] += 1
+                    if at > entry[last_at_at]:
+                        entry[last_at_at] = at
+            latency = r[latency_at]
             if latency is not None:
-                row[_LATENCY_COUNT] += 1
-                row[_LATENCY_SUM] += latency
-                hist = row[_HIST]
+                row[latency_count] += 1
+                row[latency_sum] += latency
+                hist = row[hist_slot]
                 bucket = buckets.get(latency)
                 if bucket is None:
                     bucket = buckets[latency] = bucket_of(latency)
