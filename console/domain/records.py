@@ -3,7 +3,7 @@
 They are NamedTuples whose field order is the store's column order, so a batch of them goes to the database
 as it is, without copying (ingest handles a million of them per run). Each field's other names (store column,
 log field, export column) are declared once below (`ATTEMPT_FIELDS`, `EVENT_FIELDS`), and code that indexes a
-record by position uses the named positions generated from the field order (`A_ERROR`, `E_USER_ID`, ...).
+record by position uses the named positions held to the field order (`A_ERROR`, `E_USER_ID`, ...).
 """
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ class AttemptRecord(NamedTuple):
 
 
 class Field(NamedTuple):
-    """The names one record field goes by outside the record: its store column, the delivery log field it is
-    read from (None: not read from the log) with how a CSV cell of it reads (`log_kind`: text, int, float or
-    json, which is decoded to an object) and whether every line must carry it, and its column in the attempts export (None: not exported)."""
+    """The names one record field goes by outside the record: its store column; the delivery log field it is
+    read from (None: not read from the log), how a CSV cell of it reads (`log_kind`: text, int, float, or json
+    for a cell decoded to an object) and whether every line must carry it; its column in the attempts export
+    (None: not exported)."""
 
     name: str
     column: str
