@@ -8,12 +8,11 @@ import pickle
 import weakref
 
 from console.domain.outcomes import Outcome
-from console.domain.records import AttemptRecord, EventRecord
+from console.domain.records import ATTEMPT_COLUMNS, EVENT_COLUMNS, AttemptRecord, EventRecord
 from console.ingest import ingestor
 from console.ingest.ingestor import collector_paused, young_collected
 from console.ingest.parallel import PackedOrigins
 from console.store import Store
-from console.store.writer import ATTEMPT_COLUMNS, EVENT_COLUMNS
 
 
 def test_packed_origins_give_back_every_line_after_a_pickle_round_trip() -> None:

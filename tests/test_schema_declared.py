@@ -137,13 +137,14 @@ def test_the_declaration_changes_only_with_a_schema_version() -> None:
 
 def test_the_write_paths_column_lists_are_the_declared_columns() -> None:
     """The writer's and the rollups' driver SQL (kept as text for speed) names the declared columns."""
-    from console.store import rollup, writer
+    from console.domain import records
+    from console.store import rollup
 
     def names(table: Any, *leave_out: str) -> tuple[str, ...]:
         return tuple(c.name for c in table.c if c.name not in leave_out)
 
-    assert sorted(writer.ATTEMPT_COLUMNS) == sorted(names(tables.delivery_attempt, "seq"))
-    assert names(tables.event) == writer.EVENT_COLUMNS
+    assert sorted(records.ATTEMPT_COLUMNS) == sorted(names(tables.delivery_attempt, "seq"))
+    assert names(tables.event) == records.EVENT_COLUMNS
     keys = tuple(c.name for c in tables.delivery.primary_key.columns)
     claim = ("claim_job", "claim_until")
     assert names(tables.delivery, *keys, "event_type", *claim) == writer.DELIVERY_STATE_COLUMNS

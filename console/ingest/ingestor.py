@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import orjson
 
-from console.domain.records import AttemptRecord, EventRecord
+from console.domain.records import A_ATTEMPT, A_ENDPOINT_ID, A_EVENT_ID, A_TRIGGER, AttemptRecord, EventRecord
 from console.ingest.fastpath import fast_parse
 from console.ingest.lines import LineError, object_payload, parse_line
 from console.ingest.log_files import (
@@ -254,7 +254,9 @@ class Ingestor:
         self.summary.duplicates += result.duplicates
         if result.rejected:
             for a, (source, number, raw) in zip(attempts, origins, strict=True):
-                reason = result.rejected.pop((a[0], a[2], a[3], a[9]), None)  # the natural key, by position
+                reason = result.rejected.pop(
+                    (a[A_EVENT_ID], a[A_ENDPOINT_ID], a[A_ATTEMPT], a[A_TRIGGER]), None
+                )
                 if reason is not None:
                     self._reject(Reject(source, number, reason, raw))
         self.rejects.flush()

@@ -12,15 +12,16 @@ from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
+from console.domain.records import REQUIRED_LOG_FIELDS, log_fields_of_kind
 from console.domain.safetext import one_line
 
 GZIP_MAGIC = b"\x1f\x8b"
 FORMATS = ("auto", "jsonl", "csv")
 # The fields every record must have (docs/log-format.md).
-REQUIRED_FIELDS = ("event_id", "event_type", "endpoint_id", "attempt", "attempted_at")
-CSV_INT_FIELDS = ("attempt", "status_code")
-CSV_FLOAT_FIELDS = ("latency_ms",)
-CSV_JSON_FIELDS = ("request_headers",)
+REQUIRED_FIELDS = REQUIRED_LOG_FIELDS
+CSV_INT_FIELDS = log_fields_of_kind("int")
+CSV_FLOAT_FIELDS = log_fields_of_kind("float")
+CSV_JSON_FIELDS = log_fields_of_kind("json")
 # The longest line read (newline not counted); a longer one is rejected and skipped in bounded memory.
 MAX_LINE_BYTES = 16 << 20
 SKIP_CHUNK = 1 << 20

@@ -19,30 +19,14 @@ from typing import Any, Literal
 import orjson
 
 from console.domain.payload_fields import DEFAULT_PATHS, FIELD_KEYS, FieldPaths, path_problem
-from console.domain.records import AttemptRecord, EventRecord
+from console.domain.records import LOG_FIELDS, AttemptRecord, EventRecord
 from console.domain.times import format_ms
 from console.ingest.lines import LineError, _kind, parse_line
 from console.ingest.log_files import REQUIRED_FIELDS, UNDECODED, RawLine, json_error
 from console.tomlconfig import MAX_CONFIG_BYTES, ConfigError, Problems, TooLarge, read_capped
 
-# Every field of the log format (docs/log-format.md), in its order.
-FIELDS = (
-    "event_id",
-    "event_type",
-    "endpoint_id",
-    "endpoint_url",
-    "attempt",
-    "attempted_at",
-    "status_code",
-    "latency_ms",
-    "outcome",
-    "error",
-    "trigger",
-    "replay_job_id",
-    "payload",
-    "request_headers",
-    "response_body",
-)
+# Every field of the log format (docs/log-format.md), as the record declaration names them.
+FIELDS = LOG_FIELDS
 # Milliseconds per unit of each `attempted_at` format; rfc3339 takes strings and has no unit.
 TIME_FORMATS = {"rfc3339": 0, "epoch_s": 1000, "epoch_ms": 1, "epoch_us": 0.001, "epoch_ns": 0.000001}
 SECTIONS = ("match", "fields", "defaults", "payload")

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any, NamedTuple, overload
 
+from console.domain.records import A_OUTCOME, A_TRIGGER
 from console.ingest.ingestor import (
     Ingestor,
     IngestSummary,
@@ -169,7 +170,10 @@ class _Collected:
 def _plain(a: Any) -> tuple[Any, ...]:
     """An attempt as a plain tuple, its outcome and trigger as plain text: the writer binds an enum member
     through the driver's adapter lookup, a quarter of an attempt row's insert."""
-    return (a[0], a[1], a[2], a[3], a[4], a[5]._value_, a[6], a[7], a[8], a[9]._value_, a[10], a[11], a[12])
+    values = list(a)
+    values[A_OUTCOME] = values[A_OUTCOME]._value_
+    values[A_TRIGGER] = values[A_TRIGGER]._value_
+    return tuple(values)
 
 
 def _writer_behind(out: Any) -> bool:
@@ -214,9 +218,10 @@ def _parse_sources(
                 if isinstance(parsed, str):
                     collected.rejects.append(Reject(reading.name, record.number, parsed, record.raw))
                     continue
-                attempts.append(_plain(parsed[0]))
-                if parsed[1] is not None:
-                    events.append(tuple(parsed[1]))
+                attempt, event = parsed
+                attempts.append(_plain(attempt))
+                if event is not None:
+                    events.append(tuple(event))
                 numbers.append(record.number)
                 raws.append(record.raw)
                 if len(attempts) >= batch_size:

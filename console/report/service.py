@@ -117,16 +117,18 @@ def _write_json(out: IO[bytes], objects: Iterable[dict[str, Any]]) -> int:
 
 
 _LATENCY = ATTEMPT_EXPORT_COLUMNS.index("latency_ms")
+_ATTEMPTED_AT = ATTEMPT_EXPORT_COLUMNS.index("attempted_at")
 
 
-def _attempt_rows(store: Store, flt: DeliveryFilter) -> Iterable[tuple[Any, ...]]:
+def _attempt_rows(store: Store, flt: DeliveryFilter) -> Iterable[list[Any]]:
     for page in iter_attempts(store, flt):
-        for row in page:
+        for found in page:
+            row = list(found)
+            row[_ATTEMPTED_AT] = format_ms(row[_ATTEMPTED_AT])
             latency = row[_LATENCY]
-            latency = (
-                round(latency, 3) if isinstance(latency, float) else latency
-            )  # 92.9, not 92.89999999999999
-            yield (*row[:5], format_ms(row[5]), *row[6:_LATENCY], latency, *row[_LATENCY + 1 : -1], row[-1])
+            if isinstance(latency, float):
+                row[_LATENCY] = round(latency, 3)  # 92.9, not 92.89999999999999
+            yield row
 
 
 def _attempt_objects(store: Store, flt: DeliveryFilter) -> Iterable[dict[str, Any]]:

@@ -23,7 +23,15 @@ from console.domain.outcomes import Trigger
 from console.ingest.lines import RESPONSE_EXCERPT_BYTES, LineError
 from console.ingest.log_files import SourceError
 from console.sources.database import check_tables, epoch_ms
-from console.sources.dispatcher import FINAL, SKIP, Converted, Dispatcher, ImportedEndpoint
+from console.sources.dispatcher import (
+    FINAL,
+    ROW_CREATED,
+    ROW_ID,
+    SKIP,
+    Converted,
+    Dispatcher,
+    ImportedEndpoint,
+)
 from console.sources.imported_endpoints import convoy_endpoints
 from console.sources.records import build_attempt, build_event, failed_despite, go_compact
 from console.sources.tenants import resolve_scope
@@ -71,6 +79,41 @@ def ulid_ms(text: str | None) -> int | None:
     return value
 
 
+# The columns of an attempt row as `ConvoySource.select` reads them, in its order, and their positions.
+ROW_COLUMNS = (
+    "id",
+    "created",
+    "event_id",
+    "endpoint_id",
+    "http_status",
+    "error",
+    "latency",
+    "response",
+    "event_type",
+    "deleted",
+    "succeeded",
+    "found",
+    "project_id",
+)
+_ID = ROW_COLUMNS.index("id")
+_CREATED = ROW_COLUMNS.index("created")
+_EVENT_ID = ROW_COLUMNS.index("event_id")
+_ENDPOINT_ID = ROW_COLUMNS.index("endpoint_id")
+_HTTP_STATUS = ROW_COLUMNS.index("http_status")
+_ERROR = ROW_COLUMNS.index("error")
+_LATENCY = ROW_COLUMNS.index("latency")
+_RESPONSE = ROW_COLUMNS.index("response")
+_EVENT_TYPE = ROW_COLUMNS.index("event_type")
+_DELETED = ROW_COLUMNS.index("deleted")
+_SUCCEEDED = ROW_COLUMNS.index("succeeded")
+_FOUND = ROW_COLUMNS.index("found")
+_PROJECT_ID = ROW_COLUMNS.index("project_id")
+if (_ID, _CREATED) != (ROW_ID, ROW_CREATED):
+    raise TypeError(
+        "a dispatcher's rows start with the attempt id and its created time"
+    )  # the reader reads them
+
+
 class ConvoySource(Dispatcher):
     kind = "convoy"
     tenant_of_endpoint = ("endpoints", "project_id")
@@ -102,13 +145,24 @@ class ConvoySource(Dispatcher):
                 raise SourceError(
                     f"{self.url.display}: table {self.url.schema}.{table} lacks column(s) {', '.join(sorted(missing))}; expected {SHAPE}"
                 )
+        expressions = {
+            "id": "a.id",
+            "created": epoch_ms("a.created_at"),
+            "event_id": "d.event_id",
+            "endpoint_id": "a.endpoint_id",
+            "http_status": "a.http_status",
+            "error": "a.error",
+            "latency": "CASE WHEN a.responded_at IS NOT NULL AND a.requested_at IS NOT NULL THEN "
+            "greatest(0, extract(epoch FROM (a.responded_at - a.requested_at)) * 1000)::float8 END",
+            "response": f"substring(a.response_data FROM 1 FOR {EXCERPT_READ})",
+            "event_type": "e.event_type",
+            "deleted": "(a.deleted_at IS NOT NULL OR d.deleted_at IS NOT NULL OR e.deleted_at IS NOT NULL)",
+            "succeeded": "a.status",
+            "found": "d.id IS NOT NULL AND e.id IS NOT NULL",
+            "project_id": "a.project_id",
+        }
         self.select = (
-            f"SELECT a.id, {epoch_ms('a.created_at')}, d.event_id, a.endpoint_id, a.http_status, a.error, "
-            "CASE WHEN a.responded_at IS NOT NULL AND a.requested_at IS NOT NULL THEN "
-            "greatest(0, extract(epoch FROM (a.responded_at - a.requested_at)) * 1000)::float8 END, "
-            f"substring(a.response_data FROM 1 FOR {EXCERPT_READ}), "
-            "e.event_type, (a.deleted_at IS NOT NULL OR d.deleted_at IS NOT NULL OR e.deleted_at IS NOT NULL), "
-            "a.status, d.id IS NOT NULL AND e.id IS NOT NULL, a.project_id "
+            f"SELECT {', '.join(expressions[name] for name in ROW_COLUMNS)} "
             f"FROM {self.table('delivery_attempts')} a "
             f"LEFT JOIN {self.table('event_deliveries')} d ON d.id = a.event_delivery_id AND d.project_id = a.project_id "
             f"LEFT JOIN {self.table('events')} e ON e.id = d.event_id AND e.project_id = d.project_id"
@@ -151,7 +205,7 @@ class ConvoySource(Dispatcher):
         return [("a.project_id = ANY(%s)", self.scope_ids)]
 
     def row_state(self, row: tuple[Any, ...]) -> int:
-        return SKIP if row[9] else FINAL
+        return SKIP if row[_DELETED] else FINAL
 
     def convert(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> Converted:
         out = Converted()
@@ -159,10 +213,18 @@ class ConvoySource(Dispatcher):
         created_of: dict[str, int] = {}
         attempts, rejects, scheduled = out.attempts, out.rejects, Trigger.SCHEDULED
         for index, row in enumerate(rows):
-            (row_id, created, event_id, endpoint_id, http_status, error, latency, response, event_type) = row[
-                :9
-            ]
-            succeeded, found = row[10], row[11]
+            row_id, created, event_id, endpoint_id, http_status, error, latency, response, event_type = (
+                row[_ID],
+                row[_CREATED],
+                row[_EVENT_ID],
+                row[_ENDPOINT_ID],
+                row[_HTTP_STATUS],
+                row[_ERROR],
+                row[_LATENCY],
+                row[_RESPONSE],
+                row[_EVENT_TYPE],
+            )
+            succeeded, found = row[_SUCCEEDED], row[_FOUND]
             try:
                 if not found:
                     raise LineError("event_delivery_id", "its event delivery or event is not in the tables")
@@ -204,9 +266,9 @@ class ConvoySource(Dispatcher):
         those attempts, deleted ones included (numbers never shift when a row is soft-deleted later). Only
         ranks above 1 come back, since most attempts are first ones; two rows sharing an id (possible in a
         partitioned table) keep a number each."""
-        if not any(r[11] and r[1] is not None for r in rows):
+        if not any(r[_FOUND] and r[_CREATED] is not None for r in rows):
             return {}
-        projects = sorted({r[12] for r in rows})
+        projects = sorted({r[_PROJECT_ID] for r in rows})
         query = (
             "SELECT id, created, rn FROM (SELECT a.id, "
             + epoch_ms("a.created_at")
@@ -219,16 +281,16 @@ class ConvoySource(Dispatcher):
         )
         ranks: dict[tuple[str, int], list[int]] = {}
         for attempt_id, created, rank in conn.execute(
-            query, (sorted({r[2] for r in rows if r[11]}), projects, projects)
+            query, (sorted({r[_EVENT_ID] for r in rows if r[_FOUND]}), projects, projects)
         ).fetchall():
             ranks.setdefault((attempt_id, created), []).append(rank)
         numbers: dict[int, int] = {}
         if not ranks:
             return numbers
-        ids = {key[0] for key in ranks}
+        ids = {attempt_id for attempt_id, _ in ranks}
         for index, row in enumerate(rows):
-            if row[0] in ids:
-                found = ranks.get((row[0], row[1]))
+            if row[_ID] in ids:
+                found = ranks.get((row[_ID], row[_CREATED]))
                 if found:
                     numbers[index] = found.pop(0)
         return numbers

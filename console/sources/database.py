@@ -81,9 +81,9 @@ def check_tables(conn: Any, url: SourceURL, required: Sequence[str], shape: str)
             raise SourceError(
                 f"{url.display}: table {url.schema}.{table} not found; expected {shape} (use schema= if its tables live elsewhere)"
             )
-        allowed = conn.execute(
+        (allowed,) = conn.execute(
             "SELECT has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'SELECT')", (url.schema, table)
-        ).fetchone()[0]
+        ).fetchone()
         if not allowed:
             raise SourceError(
                 f"{url.display}: no permission to read {url.schema}.{table} (GRANT SELECT ON it to the role, see docs/sources.md)"
@@ -93,9 +93,8 @@ def check_tables(conn: Any, url: SourceURL, required: Sequence[str], shape: str)
 
 def db_now_ms(conn: Any) -> int:
     """The dispatcher database's clock, in epoch milliseconds."""
-    return int(
-        conn.execute("SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint").fetchone()[0]
-    )
+    (now,) = conn.execute("SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint").fetchone()
+    return int(now)
 
 
 def epoch_ms(column: str) -> str:
@@ -109,8 +108,7 @@ def epoch_ms(column: str) -> str:
 
 def can_read(conn: Any, url: SourceURL, table: str) -> bool:
     """True when the role may SELECT from the (existing) table."""
-    return bool(
-        conn.execute(
-            "SELECT has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'SELECT')", (url.schema, table)
-        ).fetchone()[0]
-    )
+    (allowed,) = conn.execute(
+        "SELECT has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'SELECT')", (url.schema, table)
+    ).fetchone()
+    return bool(allowed)

@@ -15,6 +15,8 @@ from console.sources.url import SourceURL
 
 # What the reader does with a row: store it, come back for it later, or pass over it.
 FINAL, OPEN, SKIP = 0, 1, 2
+# Every dispatcher's attempt row (its `select`) starts with the attempt's id and its created time (epoch ms).
+ROW_ID, ROW_CREATED = 0, 1
 # Events offered to the store in this process; forgotten past this many (offering one again is harmless).
 OFFERED_LIMIT = 500_000
 # How far a row's `created_at` may lie before the time its id tells (clocks of the writer and the database).
@@ -141,7 +143,7 @@ class Dispatcher(ABC):
         rows = conn.execute(
             f"SELECT id, {column} FROM {self.table(table)} WHERE id = ANY(%s)", [list(endpoint_ids)]
         ).fetchall()
-        return {r[0]: f"{self.url.kind}:{r[1]}" for r in rows if r[1]}
+        return {endpoint_id: f"{self.url.kind}:{tenant}" for endpoint_id, tenant in rows if tenant}
 
     @abstractmethod
     def endpoints(self, conn: Any) -> list[ImportedEndpoint]:

@@ -111,8 +111,16 @@ def svix_endpoints(conn: Any, url: SourceURL, scope_ids: list[str] | None) -> li
     ).fetchall()
     now = db_now_ms(conn)
     return [
-        ImportedEndpoint(r[0], r[1], "standard", r[2], 1, bool(r[3]), notes=_old_keys_note(r[0], r[4], now))
-        for r in rows
+        ImportedEndpoint(
+            endpoint_id,
+            target,
+            "standard",
+            uid,
+            1,
+            bool(disabled),
+            notes=_old_keys_note(endpoint_id, expiries, now),
+        )
+        for endpoint_id, target, uid, disabled, expiries in rows
     ]
 
 

@@ -26,7 +26,7 @@ from console.ingest.follower import store_failure
 from console.ingest.ingestor import collector_paused, young_collected
 from console.ingest.service import DEFAULT_BATCH, IngestSummary, Reject, RejectSink
 from console.sources.database import connect, db_now_ms, read_transaction
-from console.sources.dispatcher import FINAL, OPEN, Dispatcher
+from console.sources.dispatcher import FINAL, OPEN, ROW_CREATED, ROW_ID, Dispatcher
 from console.sources.url import SourceURL
 from console.sources.writes import OrderedWrites
 from console.store import Store
@@ -145,12 +145,12 @@ class SourceReader:
             for start in range(0, len(listed), OPEN_CHUNK):
                 chunk = listed[start : start + OPEN_CHUNK]
                 rows = self.dispatcher.rows_by_id(conn, chunk)
-                found = {row[0] for row in rows}
+                found = {row[ROW_ID] for row in rows}
                 ended = []
                 for row in rows:
                     kind = self.dispatcher.row_state(row)
                     if kind != OPEN:
-                        open_ids.discard(row[0])
+                        open_ids.discard(row[ROW_ID])
                         if kind == FINAL:
                             ended.append(row)
                 open_ids.difference_update(set(chunk) - found)  # deleted meanwhile
@@ -167,7 +167,7 @@ class SourceReader:
                 final = []
                 future: list[tuple[str, str]] = []
                 for row in rows:
-                    row_id, created = row[0], row[1]
+                    row_id, created = row[ROW_ID], row[ROW_CREATED]
                     known = row_id in beyond or row_id in open_ids
                     if created is not None and created > too_new:
                         created = None  # settled: it must not hold the cursor
@@ -235,8 +235,8 @@ class SourceReader:
             self._rejected(len(rows) + len(rejected), [*rejected, *converted.rejects])
             summary.accepted += result.inserted
             summary.duplicates += result.duplicates
-            for natural, reason in result.rejected.items():
-                self._reject(f"of {natural[0]} at {natural[1]}", reason)
+            for (event_id, endpoint_id, _, _), reason in result.rejected.items():
+                self._reject(f"of {event_id} at {endpoint_id}", reason)
             self.rejects.flush()
             young_collected()
 

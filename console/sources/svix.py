@@ -26,6 +26,8 @@ from console.sources.database import can_read, check_tables, epoch_ms
 from console.sources.dispatcher import (
     FINAL,
     OPEN,
+    ROW_CREATED,
+    ROW_ID,
     Converted,
     Dispatcher,
     ImportedEndpoint,
@@ -39,6 +41,33 @@ SCHEDULED, MANUAL = 0, 1
 SHAPE = "a Svix server database (tables message, messageattempt, endpoint, application; Svix 1.x)"
 # The worker's request timeout (30 s) plus a margin: how long after its start an attempt row may commit.
 DEFAULT_LATE_MS = 45_000
+
+
+# The columns of an attempt row as `SvixSource.select` reads them, in its order, and the positions used.
+ROW_COLUMNS = (
+    "id",
+    "created",
+    "msg_id",
+    "endp_id",
+    "status",
+    "code",
+    "response",
+    "trigger",
+    "duration",
+    "number",
+    "event_type",
+    "message_found",
+)
+_ID = ROW_COLUMNS.index("id")
+_CREATED = ROW_COLUMNS.index("created")
+_MSG_ID = ROW_COLUMNS.index("msg_id")
+_STATUS = ROW_COLUMNS.index("status")
+_TRIGGER = ROW_COLUMNS.index("trigger")
+_NUMBER = ROW_COLUMNS.index("number")
+if (_ID, _CREATED) != (ROW_ID, ROW_CREATED):
+    raise TypeError(
+        "a dispatcher's rows start with the attempt id and its created time"
+    )  # the reader reads them
 
 
 class SvixSource(Dispatcher):
@@ -81,9 +110,22 @@ class SvixSource(Dispatcher):
         else:
             duration = measured
         self.number_column = "a.attempt_number" if "attempt_number" in attempt_columns else "(-1)::smallint"
+        expressions = {
+            "id": "a.id",
+            "created": epoch_ms("a.created_at"),
+            "msg_id": "a.msg_id",
+            "endp_id": "a.endp_id",
+            "status": "a.status",
+            "code": "a.response_status_code",
+            "response": "a.response",
+            "trigger": "a.trigger_type",
+            "duration": duration,
+            "number": self.number_column,
+            "event_type": "m.event_type",
+            "message_found": "m.id IS NOT NULL",
+        }
         self.select = (
-            f"SELECT a.id, {epoch_ms('a.created_at')}, a.msg_id, a.endp_id, a.status, a.response_status_code, "
-            f"a.response, a.trigger_type, {duration}, {self.number_column}, m.event_type, m.id IS NOT NULL "
+            f"SELECT {', '.join(expressions[name] for name in ROW_COLUMNS)} "
             f"FROM {self.table('messageattempt')} a LEFT JOIN {self.table('message')} m ON m.id = a.msg_id"
         )
         if not scoped:
@@ -106,13 +148,15 @@ class SvixSource(Dispatcher):
     def row_state(self, row: tuple[Any, ...]) -> int:
         # Svix writes only ended attempts (0, 2); a row still Pending or Sending (servers before 1.x did) is
         # read again later. Anything else is final: `convert` rejects it with its reason.
-        return OPEN if row[4] in (PENDING, SENDING) else FINAL
+        return OPEN if row[_STATUS] in (PENDING, SENDING) else FINAL
 
     def convert(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> Converted:
         out = Converted()
-        numbers = self._numbers(conn, [r for r in rows if r[7] != SCHEDULED or r[9] is None or r[9] < 0])
+        numbers = self._numbers(
+            conn, [r for r in rows if r[_TRIGGER] != SCHEDULED or r[_NUMBER] is None or r[_NUMBER] < 0]
+        )
         created_of: dict[str, int] = {}
-        for (
+        for (  # ROW_COLUMNS
             row_id,
             created,
             msg_id,
@@ -182,7 +226,7 @@ class SvixSource(Dispatcher):
             " WINDOW w AS (PARTITION BY msg_id, endp_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
             ") r WHERE id = ANY(%s)"
         )
-        result = conn.execute(query, (sorted({r[2] for r in rows}), [r[0] for r in rows])).fetchall()
+        result = conn.execute(query, (sorted({r[_MSG_ID] for r in rows}), [r[_ID] for r in rows])).fetchall()
         return {row_id: (sched + rn if trigger == MANUAL else rn) for row_id, trigger, rn, sched in result}
 
     def _events(self, conn: Any, created_of: dict[str, int], out: Converted) -> None:

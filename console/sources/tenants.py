@@ -35,7 +35,7 @@ def resolve_scope(
     if org is not None:
         orgs = [org]
         if org_names is not None:
-            orgs = [r[0] for r in conn.execute(org_names, (org, org)).fetchall()]
+            orgs = [org_id for (org_id,) in conn.execute(org_names, (org, org)).fetchall()]
             if not orgs:
                 raise SourceError(f"{url.display}: no organisation with id or name {org!r}")
     if wanted is None:
@@ -46,7 +46,7 @@ def resolve_scope(
         ).fetchall()
         if not rows:
             raise SourceError(f"{url.display}: no {kind} in organisation {org!r}")
-        return [r[0] for r in rows]
+        return [tenant_id for (tenant_id,) in rows]
     query = f"SELECT id, {org_column} FROM {table} WHERE (id = %s OR {name_column} = %s) AND {live}"
     params: list[Any] = [wanted, wanted]
     if orgs is not None:
@@ -56,14 +56,15 @@ def resolve_scope(
     if not rows:
         within = f" in organisation {org!r}" if org is not None else ""
         raise SourceError(f"{url.display}: no {kind} with id or {name_label} {wanted!r}{within}")
-    by_id = [r for r in rows if r[0] == wanted]
+    by_id = [tenant_id for tenant_id, _ in rows if tenant_id == wanted]
     if by_id:
         return [wanted]  # an id is unique
-    if len({r[1] for r in rows}) > 1 or len(rows) > 1:
-        listed = ", ".join(f"{r[0]} (organisation {r[1]})" for r in rows[:MAX_LISTED])
+    if len({org_id for _, org_id in rows}) > 1 or len(rows) > 1:
+        listed = ", ".join(f"{tenant_id} (organisation {org_id})" for tenant_id, org_id in rows[:MAX_LISTED])
         more = f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
         raise SourceError(
             f"{url.display}: {wanted!r} names {len(rows)} {kind}s: {listed}{more}; "
             "give its id, or org=ORGANISATION to choose"
         )
-    return [rows[0][0]]
+    ((tenant_id, _),) = rows  # one row: more were refused above
+    return [tenant_id]

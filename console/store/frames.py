@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import and_, func, or_, select
 
 from console.domain.filters import DeliveryFilter
+from console.domain.records import ATTEMPT_EXPORT_ATTEMPT_COLUMNS, ATTEMPT_EXPORT_EVENT_COLUMNS
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store import tables
 from console.store.deliveries import D, E, matching_deliveries
@@ -82,25 +83,10 @@ def payloads(store: Store, event_ids: Sequence[str]) -> dict[str, bytes]:
     return {r[0]: bytes(r[1]) if r[1] is not None else b"" for r in rows}
 
 
-ATTEMPT_EXPORT_COLUMNS = [
-    "seq",
-    "event_id",
-    "event_type",
-    "endpoint_id",
-    "attempt",
-    "attempted_at",
-    "status_code",
-    "latency_ms",
-    "outcome",
-    "error",
-    "trigger",
-    "replay_job_id",
-    "user_id",
-    "reward_id",
-    "amount",
-    "currency",
-    "payload",
-]
+# The attempts export's columns (console/domain/records.py declares them): the attempt table's, then the event's.
+ATTEMPT_EXPORT_COLUMNS = [*ATTEMPT_EXPORT_ATTEMPT_COLUMNS, *ATTEMPT_EXPORT_EVENT_COLUMNS]
+_EXPORT_SEQ = ATTEMPT_EXPORT_COLUMNS.index("seq")
+_EXPORT_ATTEMPTED_AT = ATTEMPT_EXPORT_COLUMNS.index("attempted_at")
 
 
 def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
@@ -121,8 +107,8 @@ def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterat
     content = [where_clause(store.dialect, flt.where)] if flt.where else []
     query = (
         select(
-            *(a.c[name] for name in ATTEMPT_EXPORT_COLUMNS[:12]),
-            *(e.c[n] for n in ATTEMPT_EXPORT_COLUMNS[12:]),
+            *(a.c[name] for name in ATTEMPT_EXPORT_ATTEMPT_COLUMNS),
+            *(e.c[name] for name in ATTEMPT_EXPORT_EVENT_COLUMNS),
         )
         .select_from(a.join(e, e.c.event_id == a.c.event_id))
         .order_by(a.c.attempted_at, a.c.seq)
@@ -139,7 +125,7 @@ def iter_attempts(store: Store, flt: DeliveryFilter, page: int = 5000) -> Iterat
         if not rows:
             return
         yield rows
-        after = (rows[-1][5], rows[-1][0])
+        after = (rows[-1][_EXPORT_ATTEMPTED_AT], rows[-1][_EXPORT_SEQ])
         if len(rows) < page:
             return
 

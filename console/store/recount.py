@@ -27,58 +27,76 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
         ).fetchall()
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in rows:
-        groups[(row[0], row[1])].append(row)
+        groups[(row.event_id, row.endpoint_id)].append(row)
     deliveries: dict[tuple[str, str], tuple[Any, ...]] = {}
     rollups: dict[str, dict[tuple[Any, ...], list[Any]]] = {"rollup_minute": {}, "rollup_hour": {}}
     failures: dict[tuple[Any, ...], list[int]] = {}
     for (event_id, endpoint_id), attempts in groups.items():
         first, last = attempts[0], attempts[-1]
-        successes = [a for a in attempts if a[6] == "success"]
+        successes = [a for a in attempts if a.outcome == "success"]
         delivered = successes[0] if successes else None
-        deliveries[(event_id, endpoint_id)] = (
+        deliveries[(event_id, endpoint_id)] = (  # in the order of DELIVERY_STATE_COLUMNS
             len(attempts),
             len(successes),
-            max(a[2] for a in attempts),
-            first[3],
-            first[2],
-            first[8],
-            first[6],
-            last[3],
-            last[2],
-            last[6],
-            last[4],
-            last[7],
-            delivered[3] if delivered else None,
-            delivered[2] if delivered else None,
+            max(a.attempt for a in attempts),
+            first.attempted_at,
+            first.attempt,
+            first.trigger,
+            first.outcome,
+            last.attempted_at,
+            last.attempt,
+            last.outcome,
+            last.status_code,
+            last.error,
+            delivered.attempted_at if delivered else None,
+            delivered.attempt if delivered else None,
         )
         for table, width in (("rollup_minute", MS_PER_MINUTE), ("rollup_hour", MS_PER_HOUR)):
-            sums = _sums(rollups[table], (first[3] // width, endpoint_id, first[9], first[8]))
-            sums[7] += 1
-            sums[8] += 1 if delivered else 0
+            sums = _sums(
+                rollups[table], (first.attempted_at // width, endpoint_id, first.event_type, first.trigger)
+            )
+            sums[_C["deliveries"]] += 1
+            sums[_C["delivered"]] += 1 if delivered else 0
             for a in attempts:
-                sums = _sums(rollups[table], (a[3] // width, endpoint_id, a[9], a[8]))
-                sums[0] += 1
-                sums[{"success": 1, "http_error": 2, "timeout": 3, "network_error": 4}[a[6]]] += 1
-                if a[2] == 1:
-                    sums[5] += 1
-                    sums[6] += a[6] == "success"
-                if a[5] is not None:
-                    sums[9] += 1
-                    sums[10] += a[5]
-                    hist = sums[11]
-                    hist[bucket_of(a[5])] = hist.get(bucket_of(a[5]), 0) + 1
+                sums = _sums(rollups[table], (a.attempted_at // width, endpoint_id, a.event_type, a.trigger))
+                sums[_C["attempts"]] += 1
+                sums[_C[_OUTCOME_COUNTER[a.outcome]]] += 1
+                if a.attempt == 1:
+                    sums[_C["first_attempts"]] += 1
+                    sums[_C["first_successes"]] += a.outcome == "success"
+                if a.latency_ms is not None:
+                    sums[_C["latency_count"]] += 1
+                    sums[_C["latency_sum"]] += a.latency_ms
+                    hist = sums[_HIST]
+                    hist[bucket_of(a.latency_ms)] = hist.get(bucket_of(a.latency_ms), 0) + 1
         for a in attempts:
-            if a[6] != "success":
-                key = (a[3] // MS_PER_MINUTE, endpoint_id, a[9], a[4] or 0, error_kind_of(a[7]).value)
-                entry = failures.setdefault(key, [0, 0])
-                entry[0] += 1
-                entry[1] = max(entry[1], a[3])
+            if a.outcome != "success":
+                key = (
+                    a.attempted_at // MS_PER_MINUTE,
+                    endpoint_id,
+                    a.event_type,
+                    a.status_code or 0,
+                    error_kind_of(a.error).value,
+                )
+                count, last_at = failures.get(key, (0, 0))
+                failures[key] = [count + 1, max(last_at, a.attempted_at)]
     return {"delivery": deliveries, **rollups, "failure_minute": {k: tuple(v) for k, v in failures.items()}}
+
+
+# A rollup row's counters by name (COUNTER_COLUMNS), then its latency histogram.
+_C = {name: i for i, name in enumerate(COUNTER_COLUMNS)}
+_HIST = len(COUNTER_COLUMNS)
+_OUTCOME_COUNTER = {
+    "success": "successes",
+    "http_error": "http_errors",
+    "timeout": "timeouts",
+    "network_error": "network_errors",
+}
 
 
 def _sums(table: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> list[Any]:
     if key not in table:
-        table[key] = [0] * 9 + [0, 0.0, {}]
+        table[key] = [*(0.0 if name == "latency_sum" else 0 for name in COUNTER_COLUMNS), {}]
     return table[key]
 
 
@@ -87,24 +105,23 @@ def stored_state(store: Store) -> dict[str, dict[Any, Any]]:
     out: dict[str, dict[Any, Any]] = {}
     with store.read() as conn:
         out["delivery"] = {
-            (r[0], r[1]): tuple(r[2:])
-            for r in conn.exec_driver_sql(
+            (event_id, endpoint_id): tuple(state)
+            for event_id, endpoint_id, *state in conn.exec_driver_sql(
                 f"SELECT event_id, endpoint_id, {', '.join(DELIVERY_STATE_COLUMNS)} FROM delivery"
             )
         }
         for table in ("rollup_minute", "rollup_hour"):
             out[table] = {}
             sql = f"SELECT bucket, endpoint_id, event_type, trigger, {', '.join(COUNTER_COLUMNS)}, latency_hist FROM {table}"
-            for r in conn.exec_driver_sql(sql):
-                values = [*r[4:15], decode_hist(r[15])]
-                if any(values[:9]):
-                    out[table][tuple(r[:4])] = values
+            for bucket, endpoint_id, event_type, trigger, *counters, hist in conn.exec_driver_sql(sql):
+                if any(counters[: _C["delivered"] + 1]):  # counts (latency sums aside) that are not all zero
+                    out[table][(bucket, endpoint_id, event_type, trigger)] = [*counters, decode_hist(hist)]
         out["failure_minute"] = {
-            tuple(r[:5]): (r[5], r[6])
-            for r in conn.exec_driver_sql(
+            (bucket, endpoint_id, event_type, status_code, kind): (count, last_at)
+            for bucket, endpoint_id, event_type, status_code, kind, count, last_at in conn.exec_driver_sql(
                 "SELECT bucket, endpoint_id, event_type, status_code, error_kind, count, last_at FROM failure_minute"
             )
-            if r[5]
+            if count
         }
     return out
 

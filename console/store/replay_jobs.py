@@ -218,7 +218,7 @@ def heartbeat(store: Store, job_id: str, now_ms: int) -> JobState | None:
     with store.write() as conn:
         conn.exec_driver_sql(f"UPDATE replay_job SET heartbeat_at = {p} WHERE id = {p}", (now_ms, job_id))
         row = conn.exec_driver_sql(f"SELECT state FROM replay_job WHERE id = {p}", (job_id,)).first()
-    return JobState(row[0]) if row else None
+    return JobState(row.state) if row else None
 
 
 def claim_items(
@@ -278,14 +278,16 @@ def claim_items(
         )
         batch.skipped = skipped
         if claimed:
-            among, ids = store.dialect.in_list("event_id", sorted({c[0] for c in claimed}))
+            among, ids = store.dialect.in_list("event_id", sorted({e for e, _, _ in claimed}))
             events = {
                 e: (bytes(payload), f"reward:{reward}" if reward else (f"user:{user}" if user else None))
                 for e, payload, reward, user in conn.exec_driver_sql(
                     f"SELECT event_id, payload, reward_id, user_id FROM event WHERE {among}", tuple(ids)
                 ).fetchall()
             }
-            batch.claimed = [ClaimedItem(e, ep, t, events[e][0], until, events[e][1]) for e, ep, t in claimed]
+            for e, ep, t in claimed:
+                payload, order_key = events[e]
+                batch.claimed.append(ClaimedItem(e, ep, t, payload, until, order_key))
     return batch
 
 
@@ -521,7 +523,7 @@ def job_runner(store: Store, job_id: str) -> tuple[str | None, int | None]:
         row = conn.exec_driver_sql(
             f"SELECT runner, heartbeat_at FROM replay_job WHERE id = {p}", (job_id,)
         ).first()
-    return (row[0], row[1]) if row else (None, None)
+    return (row.runner, row.heartbeat_at) if row else (None, None)
 
 
 def job_items(store: Store, job_id: str, limit: int = 1000, *, troubled_only: bool = False) -> list[JobItem]:
@@ -561,6 +563,7 @@ def top_reasons(store: Store, job_id: str, limit: int = 5) -> list[FailureReason
 
 
 def _view(row: Row[Any], counts: Sequence[Sequence[Any]]) -> JobView:
+    """A job from its row (read by name) and its item counts."""
     totals: dict[str, int] = {}
     per_endpoint: dict[str, dict[str, int]] = {}
     for endpoint_id, state, n in counts:

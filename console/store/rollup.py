@@ -8,14 +8,25 @@ per minute; the hour sums are derived from them at flush time.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from sqlalchemy.engine import Connection
 
 from console.domain.latency import bucket_of
 from console.domain.outcomes import Outcome, error_kind_of
-from console.domain.records import AttemptRecord
+from console.domain.records import (
+    A_ATTEMPT,
+    A_ATTEMPTED_AT_MS,
+    A_ENDPOINT_ID,
+    A_ERROR,
+    A_EVENT_TYPE,
+    A_LATENCY_MS,
+    A_OUTCOME,
+    A_STATUS_CODE,
+    A_TRIGGER,
+    AttemptRecord,
+)
 from console.domain.times import MS_PER_MINUTE
 from console.store.dialect import Dialect
 
@@ -34,13 +45,23 @@ COUNTER_COLUMNS = (
     "latency_sum",
 )
 N_COUNTERS = len(COUNTER_COLUMNS)
+_ATTEMPTS = COUNTER_COLUMNS.index("attempts")
+_SUCCESSES = COUNTER_COLUMNS.index("successes")
+_FIRST_ATTEMPTS = COUNTER_COLUMNS.index("first_attempts")
+_FIRST_SUCCESSES = COUNTER_COLUMNS.index("first_successes")
+_DELIVERIES = COUNTER_COLUMNS.index("deliveries")
+_DELIVERED = COUNTER_COLUMNS.index("delivered")
+_LATENCY_COUNT = COUNTER_COLUMNS.index("latency_count")
+_LATENCY_SUM = COUNTER_COLUMNS.index("latency_sum")
+_HIST = N_COUNTERS
 _OUTCOME_SLOT = {
-    Outcome.SUCCESS.value: 1,
-    Outcome.HTTP_ERROR.value: 2,
-    Outcome.TIMEOUT.value: 3,
-    Outcome.NETWORK_ERROR.value: 4,
+    Outcome.SUCCESS.value: _SUCCESSES,
+    Outcome.HTTP_ERROR.value: COUNTER_COLUMNS.index("http_errors"),
+    Outcome.TIMEOUT.value: COUNTER_COLUMNS.index("timeouts"),
+    Outcome.NETWORK_ERROR.value: COUNTER_COLUMNS.index("network_errors"),
 }
-_DELIVERIES, _DELIVERED = 7, 8
+# A failure entry: how many, and the latest time.
+FAILURE_COUNT, FAILURE_LAST_AT = 0, 1
 KEY_COLUMNS = ("bucket", "endpoint_id", "event_type", "trigger")
 MINUTES_PER_HOUR = 60
 
@@ -74,7 +95,7 @@ class RollupAccumulator:
 
     def add_attempts(self, records: Iterable[AttemptRecord], as_deliveries: bool = False) -> int:
         """Count attempts (with `as_deliveries`, each also as a delivery of its own, first tried then);
-        returns how many succeeded. Fields by position, constants inlined: this runs once per attempt."""
+        returns how many succeeded. Fields by named position: this runs once per attempt."""
         minutes = self.minutes
         failures = self.failures
         slots = _OUTCOME_SLOT
@@ -85,39 +106,59 @@ class RollupAccumulator:
         buckets = _LATENCY_BUCKETS
         if len(buckets) > _LATENCY_BUCKETS_MAX:
             buckets.clear()
+        # The named positions as locals: this loop runs once per attempt, and a local is read faster.
+        at_at: Final = A_ATTEMPTED_AT_MS
+        endpoint_at: Final = A_ENDPOINT_ID
+        type_at: Final = A_EVENT_TYPE
+        trigger_at: Final = A_TRIGGER
+        outcome_at: Final = A_OUTCOME
+        number_at: Final = A_ATTEMPT
+        status_at: Final = A_STATUS_CODE
+        error_at: Final = A_ERROR
+        latency_at: Final = A_LATENCY_MS
+        success_slot, first_attempts, first_successes = _SUCCESSES, _FIRST_ATTEMPTS, _FIRST_SUCCESSES
+        latency_count, latency_sum, hist_slot = _LATENCY_COUNT, _LATENCY_SUM, _HIST
+        count_at, last_at_at = FAILURE_COUNT, FAILURE_LAST_AT
+        attempts_slot = _ATTEMPTS
         for r in records:
-            at = r[4]
+            at = r[at_at]
             minute = at // per_minute
-            key = (minute, r[2], r[1], r[9])
+            key = (minute, r[endpoint_at], r[type_at], r[trigger_at])
             row = minutes.get(key)
             if row is None:
                 row = minutes[key] = _empty_row()
-            slot = slots[r[5]]
-            row[0] += 1
+            slot = slots[r[outcome_at]]
+            row[attempts_slot] += 1
             row[slot] += 1
             row[deliveries_slot] += deliveries
-            first = r[3] == 1
+            first = r[number_at] == 1
             if first:
-                row[5] += 1  # first attempts
-            if slot == 1:
+                row[first_attempts] += 1
+            if slot == success_slot:
                 successes += 1
                 row[delivered_slot] += deliveries
                 if first:
-                    row[6] += 1  # first successes
+                    row[first_successes] += 1
             else:
-                fkey = (minute, r[2], r[1], r[6] or 0, error_kind_of(r[8]).value)
+                fkey = (
+                    minute,
+                    r[endpoint_at],
+                    r[type_at],
+                    r[status_at] or 0,
+                    error_kind_of(r[error_at]).value,
+                )
                 entry = failures.get(fkey)
                 if entry is None:
                     failures[fkey] = [1, at]
                 else:
-                    entry[0] += 1
-                    if at > entry[1]:
-                        entry[1] = at
-            latency = r[7]
+                    entry[count_at] += 1
+                    if at > entry[last_at_at]:
+                        entry[last_at_at] = at
+            latency = r[latency_at]
             if latency is not None:
-                row[9] += 1
-                row[10] += latency
-                hist = row[11]
+                row[latency_count] += 1
+                row[latency_sum] += latency
+                hist = row[hist_slot]
                 bucket = buckets.get(latency)
                 if bucket is None:
                     bucket = buckets[latency] = bucket_of(latency)
@@ -172,16 +213,16 @@ class RollupAccumulator:
 
 def _merge_grain(conn: Connection, dialect: Dialect, table: str, grain: dict[RollupKey, list[Any]]) -> None:
     p = dialect.placeholder
-    buckets = sorted({key[0] for key in grain})
+    buckets = sorted({bucket for bucket, _, _, _ in grain})
     existing: dict[RollupKey, tuple[Any, ...]] = {}
     for start in range(0, len(buckets), dialect.max_params):
         chunk = buckets[start : start + dialect.max_params]
         marks = ", ".join(p for _ in chunk)
         sql = f"SELECT {', '.join(KEY_COLUMNS + COUNTER_COLUMNS)}, latency_hist FROM {table} WHERE bucket IN ({marks})"
         for row in conn.exec_driver_sql(sql, tuple(chunk)):
-            key = (row[0], row[1], row[2], row[3])
+            key = tuple(row[: len(KEY_COLUMNS)])
             if key in grain:
-                existing[key] = tuple(row[4:])
+                existing[key] = tuple(row[len(KEY_COLUMNS) :])
     updates: list[tuple[Any, ...]] = []
     inserts: list[tuple[Any, ...]] = []
     for key, sums in grain.items():
