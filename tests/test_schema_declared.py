@@ -138,7 +138,7 @@ def test_the_declaration_changes_only_with_a_schema_version() -> None:
 def test_the_write_paths_column_lists_are_the_declared_columns() -> None:
     """The writer's and the rollups' driver SQL (kept as text for speed) names the declared columns."""
     from console.domain import records
-    from console.store import rollup
+    from console.store import rollup, writer
 
     def names(table: Any, *leave_out: str) -> tuple[str, ...]:
         return tuple(c.name for c in table.c if c.name not in leave_out)
