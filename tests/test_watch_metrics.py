@@ -329,3 +329,54 @@ def test_a_prune_of_the_newest_attempts_loses_no_later_arrival(sqlite_store: Sto
     assert counts[("ep_old", "success")] == 5
     counts = {tuple(s.labels.values()): s.value for s in families["hookconsole_attempts"].samples}
     assert counts[("ep_new", "success")] == 4
+
+
+def _tries(event_id: str, statuses: list[int], minutes_ago: float) -> bytes:
+    """One delivery to ep_g: an attempt per status, a second apart, the first `minutes_ago`."""
+    start = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return b"".join(
+        orjson.dumps(
+            log_line(
+                event_id,
+                "ep_g",
+                attempt=n,
+                attempted_at=(start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                status_code=status,
+            )
+        )
+        + b"\n"
+        for n, status in enumerate(statuses, start=1)
+    )
+
+
+def test_given_up_counts_deliveries_whose_last_scheduled_try_failed(store: Store, tmp_path: Path) -> None:
+    """With four tries at most: four failures give up; three are still being retried; a success on the last try
+    or before is no give-up; a later replay does not take a give-up back. Seeded and folded alike."""
+    old = tmp_path / "old.jsonl"
+    old.write_bytes(_tries("evt_gone_1", [500, 500, 500, 500], 10) + _tries("evt_late_ok", [500, 200], 10))
+    ingest_sources(store, [str(old)])
+    _, collector = make_registry(store, max_tries=4)  # seeds from the delivery table
+
+    def given_up() -> float:
+        families = {f.name: f for f in collector.collect()}
+        return sum(
+            s.value for s in families["hookconsole_deliveries_given_up"].samples if s.name.endswith("_total")
+        )
+
+    assert given_up() == 1
+    new = tmp_path / "new.jsonl"
+    new.write_bytes(
+        _tries("evt_gone_2", [503, 503, 503, 503], 5)
+        + _tries("evt_retrying", [503, 503, 503], 5)
+        + _tries("evt_last_ok", [503, 503, 503, 200], 5)
+    )
+    ingest_sources(store, [str(new)])
+    assert given_up() == 2
+    replayed = log_line("evt_gone_2", "ep_g", attempt=1, trigger="manual", status_code=200)
+    (tmp_path / "replay.jsonl").write_bytes(orjson.dumps(replayed) + b"\n")
+    ingest_sources(store, [str(tmp_path / "replay.jsonl")])
+    assert given_up() == 2, "a counter never goes down: the replay shows in deliveries_delivered"
+    again = tmp_path / "again.jsonl"
+    again.write_bytes(_tries("evt_gone_2", [503, 503, 503, 503], 5))  # the same attempts ingested twice
+    ingest_sources(store, [str(again)])
+    assert given_up() == 2

@@ -16,6 +16,7 @@ from console.cli.context import app_context, fail, refuse_if_read_only, store_op
 from console.cli.durations import interval
 from console.cli.mapping_option import load_map_option
 from console.demo import PARENT_ENV
+from console.domain.gaps import DEFAULT_MAX_TRIES
 from console.ingest.log_files import SourceError, display_name
 from console.sources import is_source_url, parse_source_url
 from console.watch.daemon import EXIT_ERROR, Watcher, WatchError, WatchOptions
@@ -61,6 +62,13 @@ DEFAULT_ALERTS = "alerts.toml"
 @click.option(
     "--once", is_flag=True, help="Evaluate once and exit: 0 none firing, 3 firing, 1 error (for cron)."
 )
+@click.option(
+    "--max-tries",
+    type=click.IntRange(1, 1000),
+    default=DEFAULT_MAX_TRIES,
+    show_default=True,
+    help="The dispatcher's maximum attempts: a delivery whose last try fails counts as given up (metrics).",
+)
 @click.option("--json-logs", is_flag=True, help="Log one JSON object per line on stderr.")
 def watch_command(
     sources: tuple[str, ...],
@@ -71,6 +79,7 @@ def watch_command(
     metrics_port: int | None,
     metrics_host: str,
     once: bool,
+    max_tries: int,
     json_logs: bool,
 ) -> None:
     """Follow SOURCEs into the store, evaluate alert rules, send notifications and serve metrics.
@@ -96,6 +105,7 @@ def watch_command(
             metrics_port=metrics_port,
             source_every_s=every_source,
             mapping=load_map_option(map_path),
+            max_tries=max_tries,
         )
         _watch(stop, options, alerts_path, once, json_logs)
     finally:

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Connection
 
+from console.domain.gaps import DEFAULT_MAX_TRIES
 from console.domain.latency import midpoint
 from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_MINUTE
@@ -37,7 +38,7 @@ LE_SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0,
 LATE_AFTER_MS = 15 * MS_PER_MINUTE
 FOLD_CHUNK = 100_000
 BOOK = ""  # the endpoint id of the bookkeeping rows
-SEEN_SEQ, FRONTIER = "seq", "frontier"
+SEEN_SEQ, FRONTIER, MAX_TRIES = "seq", "frontier", "max_tries"
 FAILURE_MINUTE = tables.failure_minute
 TOTAL = tables.metric_total
 
@@ -82,9 +83,11 @@ _EARLIER = (
 )
 
 
-def _fold_sql(p: str) -> str:
+def _fold_sql(p: str, max_tries: int) -> str:
     first = "NOT " + _EARLIER.format(extra="")
     first_success = "NOT " + _EARLIER.format(extra=" AND b.outcome = 'success'")
+    # the dispatcher's last scheduled try failed, none before it succeeded: it gives the delivery up
+    last_try = f"a.trigger = 'scheduled' AND a.attempt = {int(max_tries)} AND a.outcome <> 'success'"
     return (
         "SELECT a.endpoint_id, a.outcome, a.status_code, a.error, "
         f"CASE WHEN a.attempted_at < {p} THEN 1 ELSE 0 END, {_le_case()}, "
@@ -92,6 +95,7 @@ def _fold_sql(p: str) -> str:
         f"SUM(CASE WHEN {first} THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN a.outcome = 'success' AND {first} THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN a.outcome = 'success' AND {first_success} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {last_try} AND {first_success} THEN 1 ELSE 0 END), "
         "MAX(a.attempted_at) "
         f"FROM delivery_attempt a WHERE a.seq > {p} AND a.seq <= {p} GROUP BY 1, 2, 3, 4, 5, 6"
     )
@@ -112,6 +116,7 @@ def _add_rows(adds: dict[tuple[str, str], float], rows: Iterable[Any]) -> int | 
         first,
         first_ok,
         delivered,
+        given_up,
         last,
     ) in rows:
         if late:
@@ -127,11 +132,21 @@ def _add_rows(adds: dict[tuple[str, str], float], rows: Iterable[Any]) -> int | 
         adds[(endpoint_id, "deliveries")] += first or 0
         adds[(endpoint_id, "first_delivered")] += first_ok or 0
         adds[(endpoint_id, "delivered")] += delivered or 0
+        adds[(endpoint_id, "given_up")] += given_up or 0
     return newest
 
 
-def _seed(conn: Connection, adds: dict[tuple[str, str], float]) -> None:
-    """The totals of a store folded for the first time: everything its rollups hold (once)."""
+def _seed(conn: Connection, adds: dict[tuple[str, str], float], max_tries: int) -> None:
+    """The totals of a store folded for the first time: everything its rollups hold (once), and the
+    deliveries given up so far (undelivered after the dispatcher's last try) from the delivery table."""
+    d = tables.delivery.c
+    given_up = (
+        select(d.endpoint_id, func.count())
+        .where(d.delivered_at.is_(None), d.max_attempt >= max_tries)
+        .group_by(d.endpoint_id)
+    )
+    for endpoint_id, count in conn.execute(given_up):
+        adds[(endpoint_id, "given_up")] += count
     for row in rollup_rows(conn, None, None):
         c, e = row.counters, row.endpoint_id
         for outcome, count in (
@@ -162,7 +177,7 @@ def _book(conn: Connection) -> dict[str, float]:
     return {series: float(value) for series, value in conn.execute(query).all()}
 
 
-def fold(store: Store, now_ms: int, chunk: int | None = FOLD_CHUNK) -> int:
+def fold(store: Store, now_ms: int, chunk: int | None = FOLD_CHUNK, max_tries: int | None = None) -> int:
     """Fold the attempts written since the last fold (at most `chunk`) into the totals; returns how many
     `seq` values were covered. Writers serialise, so two processes never fold the same attempts."""
     with store.read() as conn:
@@ -171,16 +186,20 @@ def fold(store: Store, now_ms: int, chunk: int | None = FOLD_CHUNK) -> int:
     if SEEN_SEQ in book and int(book[SEEN_SEQ]) == last_seq:
         return 0  # nothing new: no write lock taken
     with store.write() as conn:
-        return fold_in(conn, store.dialect.placeholder, now_ms, chunk)
+        return fold_in(conn, store.dialect.placeholder, now_ms, chunk, max_tries)
 
 
-def fold_in(conn: Connection, p: str, now_ms: int, chunk: int | None) -> int:
-    """`fold` in the caller's write transaction (`p`: the driver's placeholder)."""
+def fold_in(conn: Connection, p: str, now_ms: int, chunk: int | None, max_tries: int | None = None) -> int:
+    """`fold` in the caller's write transaction (`p`: the driver's placeholder). `max_tries`: the dispatcher's
+    maximum attempts, for "given up" (None: the one the store's last `watch` said, else the default); kept in
+    the store, so a prune's fold counts as `watch` does."""
     adds: dict[tuple[str, str], float] = defaultdict(float)
     book = _book(conn)
+    if max_tries is None:
+        max_tries = int(book.get(MAX_TRIES, DEFAULT_MAX_TRIES))
     last_seq = int(conn.execute(LAST_SEQ).scalar_one())
     if SEEN_SEQ not in book:
-        _seed(conn, adds)
+        _seed(conn, adds, max_tries)
         seen, upto = last_seq, last_seq
         newest_row = conn.exec_driver_sql("SELECT MAX(attempted_at) FROM delivery_attempt").scalar()
         frontier = min(int(newest_row or 0), now_ms)
@@ -189,7 +208,7 @@ def fold_in(conn: Connection, p: str, now_ms: int, chunk: int | None) -> int:
         upto = last_seq if chunk is None else min(last_seq, seen + chunk)
         frontier = int(book.get(FRONTIER, 0))
         late_before = min(frontier, now_ms) - LATE_AFTER_MS
-        rows = conn.exec_driver_sql(_fold_sql(p), (late_before, seen, upto)).all()
+        rows = conn.exec_driver_sql(_fold_sql(p, max_tries), (late_before, seen, upto)).all()
         newest = _add_rows(adds, rows)
         if newest is not None:
             frontier = max(frontier, min(int(newest), now_ms))
@@ -201,9 +220,9 @@ def fold_in(conn: Connection, p: str, now_ms: int, chunk: int | None) -> int:
             [(e, s, v) for (e, s), v in adds.items() if v],
         )
     conn.exec_driver_sql(
-        f"INSERT INTO metric_total (endpoint_id, series, value) VALUES {p3}, {p3} ON CONFLICT (endpoint_id, "
-        "series) DO UPDATE SET value = excluded.value",
-        (BOOK, SEEN_SEQ, float(upto), BOOK, FRONTIER, float(frontier)),
+        f"INSERT INTO metric_total (endpoint_id, series, value) VALUES {p3}, {p3}, {p3} ON CONFLICT "
+        "(endpoint_id, series) DO UPDATE SET value = excluded.value",
+        (BOOK, SEEN_SEQ, float(upto), BOOK, FRONTIER, float(frontier), BOOK, MAX_TRIES, float(max_tries)),
     )
     return upto - seen
 
@@ -243,11 +262,12 @@ def read_totals(store: Store) -> dict[str, EndpointSeries]:
 class RunningTotals:
     """Folds, then reads, for one scrape at a time (scrapes of one process do not fold side by side)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_tries: int = DEFAULT_MAX_TRIES) -> None:
         self._lock = threading.Lock()
+        self.max_tries = max_tries
         self.folded = 0  # seq values folded by this process, for tests and benchmarks
 
     def read(self, store: Store, now_ms: int) -> dict[str, EndpointSeries]:
         with self._lock:
-            self.folded += fold(store, now_ms)
+            self.folded += fold(store, now_ms, max_tries=self.max_tries)
             return read_totals(store)

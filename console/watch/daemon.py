@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from console.domain.alerts import AlertState
+from console.domain.gaps import DEFAULT_MAX_TRIES
 from console.domain.times import now_ms
 from console.ingest.follower import Follower
 from console.ingest.log_files import SourceError, display_name
@@ -65,6 +66,9 @@ class WatchOptions:
     mapping: LogMapping | None = None  # file sources are mapped logs (ingest --map)
     retry_cap_s: float = OUTBOX_POLICY.cap_s  # the longest wait between tries of a failing channel
     db_url: str | None = None  # the store's URL, for the replay line of a notification (credentials masked)
+    max_tries: int = (
+        DEFAULT_MAX_TRIES  # the dispatcher's maximum attempts: "given up" after the last (metrics)
+    )
 
 
 def _rules_text(names: list[str]) -> str:
@@ -241,6 +245,7 @@ class Watcher:
             rules=lambda: self.config.rules,
             channels=lambda: [c.name for c in self.config.channels],
             active=lambda: lease.active,
+            max_tries=self.options.max_tries,
         )
         try:
             server = serve_metrics(registry, self.options.metrics_host, self.options.metrics_port, self.log)

@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from console import __version__
 from console.domain.alerts import AlertState
+from console.domain.gaps import DEFAULT_MAX_TRIES
 from console.domain.outcomes import Outcome
 from console.domain.times import now_ms
 from console.store import Store
@@ -83,6 +84,7 @@ class StoreCollector(Collector):
         rules: Callable[[], Iterable[RuleLike]] | None = None,
         channels: Callable[[], Iterable[str]] | None = None,
         active: Callable[[], bool] | None = None,
+        max_tries: int = DEFAULT_MAX_TRIES,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -90,7 +92,7 @@ class StoreCollector(Collector):
         self.rules = rules
         self.channels = channels
         self.active = active
-        self.totals = RunningTotals()
+        self.totals = RunningTotals(max_tries)
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
@@ -151,6 +153,13 @@ class StoreCollector(Collector):
             "Deliveries that succeeded (at any attempt), counted at their first success.",
             totals,
             "delivered",
+        )
+        yield _counter(
+            "hookconsole_deliveries_given_up",
+            "Deliveries the dispatcher gave up: its last scheduled try (watch --max-tries) failed, none before "
+            "it succeeded. A replay may still deliver them (deliveries_delivered counts that).",
+            totals,
+            "given_up",
         )
         duration = HistogramMetricFamily(
             "hookconsole_attempt_duration_seconds",
