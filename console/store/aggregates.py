@@ -61,8 +61,8 @@ def iter_rollups(
     with store.read() as conn:
         result = conn.execute(query, execution_options={"stream_results": True})
         while rows := result.fetchmany(5000):
-            for row in rows:
-                yield (row[0] * width, *row[1:])
+            for bucket, *rest in rows:
+                yield (bucket * width, *rest)
 
 
 def retries_until_success(store: Store, flt: DeliveryFilter) -> list[tuple[int, int]]:
@@ -301,6 +301,7 @@ def ordering_anomalies(
                 {"endpoint": endpoint_id, "user": user_id, "occurred": occurred_at, "delivered": latest},
             ).first()
             assert first is not None  # the window function found it
+            overtaken_id, overtaken_at = first
             rows.append(
                 (
                     endpoint_id,
@@ -308,8 +309,8 @@ def ordering_anomalies(
                     event_id,
                     int(occurred_at),
                     int(delivered_at),
-                    first[0],
-                    int(first[1]),
+                    overtaken_id,
+                    int(overtaken_at),
                     int(latest),
                 )
             )
@@ -378,7 +379,8 @@ def top_failing(store: Store, flt: DeliveryFilter, limit: int = 20) -> list[tupl
         .limit(int(limit))
     )
     with store.read() as conn:
-        return [(*r[:9], bool(r[9]), *r[10:]) for r in conn.execute(query)]
+        rows = conn.execute(query)
+        return [(*head, bool(is_delivered), code, error) for *head, is_delivered, code, error in rows]
 
 
 @dataclass(frozen=True)
@@ -413,5 +415,5 @@ def incident_reach(
         D.c.endpoint_id == endpoint_id, D.c.event_id.in_(failed)
     )
     with store.read() as conn:
-        row = conn.execute(query).one()
-    return IncidentReach(int(row[0]), int(row[1]))
+        affected, undelivered_now = conn.execute(query).one()
+    return IncidentReach(int(affected), int(undelivered_now))
