@@ -55,14 +55,14 @@ def iter_rollups(
     """Rollup rows of [since, until) at minute or hour grain, one at a time: (bucket start ms, endpoint_id,
     attempts, successes, http_errors, timeouts, network_errors, latency_count, latency_hist text)."""
     rollup, width = (tables.rollup_hour, MS_PER_HOUR) if hourly else (tables.rollup_minute, MS_PER_MINUTE)
-    columns = ("bucket", "endpoint_id", *ROLLUP_STREAM_COLUMNS, "latency_hist")
+    columns = ("endpoint_id", *ROLLUP_STREAM_COLUMNS, "latency_hist")
     where = bucket_window(rollup, store.dialect, since_ms, until_ms, width, endpoint_ids, event_types)
-    query = select(*(rollup.c[name] for name in columns)).where(*where)
+    start_ms = (rollup.c.bucket * width).label("start_ms")  # BIGINT: the bucket's start, by the database
+    query = select(start_ms, *(rollup.c[name] for name in columns)).where(*where)
     with store.read() as conn:
         result = conn.execute(query, execution_options={"stream_results": True})
         while rows := result.fetchmany(5000):
-            for bucket, *rest in rows:
-                yield (bucket * width, *rest)
+            yield from map(tuple, rows)
 
 
 def retries_until_success(store: Store, flt: DeliveryFilter) -> list[tuple[int, int]]:
