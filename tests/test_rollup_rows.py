@@ -4,6 +4,7 @@ same on SQLite and PostgreSQL, and its counts add up to the attempts stored in t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ END = parse_rfc3339_ms("2026-11-01T00:00:00Z")
 SINCE, UNTIL = END - 6 * MS_PER_HOUR, END - MS_PER_HOUR
 
 
-def _rows(url: str, log: Path, hourly: bool) -> tuple[list[tuple[object, ...]], int]:
+def _rows(url: str, log: Path, hourly: bool) -> tuple[list[tuple[Any, ...]], int]:
     store = open_store(url)
     try:
         ingest_sources(store, [str(log)])
