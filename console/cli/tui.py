@@ -12,16 +12,19 @@ from console.cli.mapping_option import load_map_option, map_option
 from console.store import open_store
 from console.store.engine import check_url
 
-
-@click.command("tui")
-@store_options
-@click.option(
+# The console's --refresh, for `tui` and `demo` alike.
+refresh_option = click.option(
     "--refresh",
     default="2s",
     show_default=True,
     type=interval(200),
     help="How often the dashboard reads new attempts.",
 )
+
+
+@click.command("tui")
+@store_options
+@refresh_option
 @click.option(
     "--follow",
     "sources",
@@ -81,13 +84,7 @@ def tui_command(refresh: float, sources: tuple[str, ...], every: float, map_path
     show_default=True,
     help="Where the demo's store, endpoints and logs go (recreated each run).",
 )
-@click.option(
-    "--refresh",
-    default="2s",
-    show_default=True,
-    type=interval(200),
-    help="How often the dashboard reads new attempts.",
-)
+@refresh_option
 def demo_command(folder: Path, refresh: float) -> None:
     """Sample data, sandbox receivers (healthy, flaky, down for 3 minutes) and live traffic, in the console."""
     from console.demo import run_demo
