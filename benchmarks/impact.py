@@ -43,9 +43,9 @@ def _row(name: str, store: Store, args: argparse.Namespace) -> None:
     store.close()
     report(
         f"replay impact preview on the 35-day store ({name})",
-        deliveries=f"{figures.deliveries:,}",
-        users=f"{figures.users:,}",
-        rewards=f"{figures.rewards:,}",
+        deliveries=f"{figures.impact.deliveries:,}",
+        users=f"{figures.impact.users:,}",
+        rewards=f"{figures.impact.rewards:,}",
         superseded=f"{sum(figures.superseded.values()):,}",
         preview=f"{statistics.median(times):.2f} s (target {'<= 0.4' if name == 'sqlite' else '< 1'})",
         # SQLite runs in this process; PostgreSQL's own work is in the server's

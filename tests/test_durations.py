@@ -78,3 +78,19 @@ def test_the_reading_itself() -> None:
         bounded_duration_ms(30, 60_000)  # a TOML number where a duration string belongs
     with pytest.raises(ValueError, match=r"must be at least 1s, got '500ms'"):
         bounded_duration_ms("500ms", 60_000, minimum_ms=1000)
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "more"),
+    [("ingest", "--every", ("--follow", "x.jsonl")), ("tui", "--every", ()), ("watch", "--every-source", ())],
+)
+def test_every_database_poll_option_has_one_floor_and_default(
+    command: str, option: str, more: tuple[str, ...], tmp_path: Path
+) -> None:
+    """ingest's and tui's --every and watch's --every-source are one declaration: at least 100ms (tui took any
+    value and raised it to 100ms unsaid), 2s by default."""
+    done = run("--db", str(tmp_path / "store.db"), command, option, "50ms", *more)
+    assert done.exit_code == 2, done.output
+    assert f"Invalid value for '{option}': must be at least 100ms, got '50ms'" in done.stderr, done.stderr
+    described = " ".join(run(command, "--help").output.split(f"{option} DURATION", 1)[1].split())
+    assert described.split("]", 1)[0].endswith("[default: 2s"), described

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -27,7 +27,17 @@ COLUMNS = [
 
 # (endpoint, start ms, end ms) -> (events with a failed attempt in it, of those still undelivered now)
 Reach = Callable[[str, int, int], tuple[int, int]]
-Run = list[tuple[int, int, int]]  # (bucket start ms, attempts, successes) of each bucket in a run
+
+
+class Bucket(NamedTuple):
+    """One bucket of an endpoint's series, as a run holds it."""
+
+    start_ms: int
+    attempts: int
+    successes: int
+
+
+Run = list[Bucket]  # the buckets of a run, oldest first
 
 
 def find_incidents(
@@ -48,7 +58,9 @@ def find_incidents(
     newest = int(series["bucket_ms"].max()) if not series.empty else 0
 
     def close(endpoint: str, run: Run, healthy_after: bool) -> None:
-        ongoing = live and not healthy_after and bool(run) and run[-1][0] >= newest - QUIET_GAP * bucket_ms
+        ongoing = (
+            live and not healthy_after and bool(run) and run[-1].start_ms >= newest - QUIET_GAP * bucket_ms
+        )
         rows.extend(_incident(endpoint, run, bucket_ms, reach, now_ms, ongoing))
 
     for endpoint, group in series.groupby("endpoint_id", sort=True):
@@ -56,21 +68,27 @@ def find_incidents(
         quiet: Run = []
         for record in tuples(group.sort_values("bucket_ms")):
             bucket, attempts, successes = int(record.bucket_ms), int(record.attempts), int(record.successes)
-            if run and bucket - run[-1][0] > (QUIET_GAP + 1) * bucket_ms:
+            if run and bucket - run[-1].start_ms > (QUIET_GAP + 1) * bucket_ms:
                 close(str(endpoint), run, True)  # too long without traffic
                 run, quiet = [], []
             if attempts >= MIN_ATTEMPTS and successes / attempts < slo:
                 run.extend(quiet)
-                run.append((bucket, attempts, successes))
+                run.append(Bucket(bucket, attempts, successes))
                 quiet = []
             elif attempts < MIN_ATTEMPTS and run:
-                quiet.append((bucket, attempts, successes))
+                quiet.append(Bucket(bucket, attempts, successes))
             else:
                 close(str(endpoint), run, True)
                 run, quiet = [], []
         close(str(endpoint), run, False)
-    rows.sort(key=lambda r: (-int(r[8]), float(r[6]), -int(r[7]), int(r[1]), str(r[0])))
+    rows.sort(key=_harm)
     return pd.DataFrame.from_records(rows, columns=COLUMNS).astype({"ongoing": bool})
+
+
+def _harm(row: tuple[Any, ...]) -> tuple[int, float, int, int, str]:
+    """An incident row's rank (COLUMNS order), most harmful first (find_incidents says how)."""
+    endpoint, start, _end, _duration, _attempts, _failed, rate, affected, undelivered, _ongoing = row
+    return -int(undelivered), float(rate), -int(affected), int(start), str(endpoint)
 
 
 def _incident(
@@ -79,11 +97,11 @@ def _incident(
     """The incident a run of bad buckets makes, if it holds enough failures to be one."""
     if not run:
         return []
-    attempts = sum(r[1] for r in run)
-    successes = sum(r[2] for r in run)
+    attempts = sum(b.attempts for b in run)
+    successes = sum(b.successes for b in run)
     if attempts - successes < MIN_FAILED:
         return []
-    start, last_end = run[0][0], run[-1][0] + bucket_ms
+    start, last_end = run[0].start_ms, run[-1].start_ms + bucket_ms
     end = max(start, min(last_end, now_ms))  # never in the future
     affected, undelivered = reach(endpoint, start, last_end)
     return [

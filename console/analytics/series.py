@@ -83,7 +83,7 @@ class RollupSums:
                 total[i] += sums[i]
             merge(total[5], sums[5])
         rows = [(b, e, s) for (b, e), s in self.charts.items()] + [(b, ALL, s) for b, s in overall.items()]
-        rows.sort(key=lambda r: (r[0], r[1]))
+        rows.sort(key=_bucket_then_endpoint)
         records = []
         for bucket, endpoint, sums in rows:
             p50, p95, p99 = percentiles(sums[5], (0.5, 0.95, 0.99))
@@ -108,6 +108,11 @@ class RollupSums:
                 low, high = bucket_bounds(bucket)
                 rows.append((endpoint, bucket, low, high, midpoint(bucket), count))
         return pd.DataFrame.from_records(rows, columns=LATENCY_COLUMNS)
+
+
+def _bucket_then_endpoint(row: tuple[int, str, list[Any]]) -> tuple[int, str]:
+    bucket, endpoint, _sums = row
+    return bucket, endpoint
 
 
 def status_class(status_code: int, error_kind: str) -> str:

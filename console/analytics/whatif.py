@@ -145,13 +145,14 @@ def run_whatif(
     observed: dict[str, _Tally] = {}
     candidates: list[dict[str, _Tally]] = [{} for _ in schedules]
     for rows in first_tried_pages(store, since_ms, until_ms, endpoint_ids, page):
-        endpoint = np.array([r[0] for r in rows], dtype=object)
-        first_at = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        first_ok = np.fromiter((r[2] for r in rows), dtype=np.bool_, count=len(rows))
+        endpoints, first_ats, oks, delivered_ats = zip(*rows, strict=True)
+        endpoint = np.array(endpoints, dtype=object)
+        first_at = np.array(first_ats, dtype=np.int64)
+        first_ok = np.array(oks, dtype=np.bool_)
         delivered_at = np.fromiter(
-            (-1 if r[3] is None else r[3] for r in rows), dtype=np.int64, count=len(rows)
+            (-1 if at is None else at for at in delivered_ats), dtype=np.int64, count=len(rows)
         )
-        for endpoint_id in dict.fromkeys(r[0] for r in rows):
+        for endpoint_id in dict.fromkeys(endpoints):
             mask = endpoint == endpoint_id
             if endpoint_id not in health:
                 health[endpoint_id] = Health(raw.get(endpoint_id, []))

@@ -5,7 +5,8 @@ A value out of bounds (or not a duration) is click's usage error naming the opti
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -39,3 +40,13 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # (generic in the st
 def interval(minimum_ms: int) -> Duration:
     """How often something runs, in seconds: at least `minimum_ms`, at most a day."""
     return Duration(INTERVAL_MAX_MS, minimum_ms, seconds=True)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+POLL_EVERY = "2s"  # how often a dispatcher database is polled, unless the command's option says otherwise
+
+
+def poll_every_option(*names: str, text: str) -> Callable[[_F], _F]:
+    """The option saying how often each database source is polled (ingest's and tui's --every, watch's
+    --every-source): one default, one floor, in seconds."""
+    return click.option(*names, default=POLL_EVERY, show_default=True, type=interval(100), help=text)

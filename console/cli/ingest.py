@@ -11,10 +11,10 @@ import click
 import orjson
 
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
-from console.cli.durations import interval
+from console.cli.durations import poll_every_option
 from console.cli.filters import _time as parse_since
 from console.cli.following import FollowOptions, follow_all, summary_line, total_of
-from console.cli.mapping_option import load_map_option
+from console.cli.mapping_option import load_map_option, map_option
 from console.cli.paths import refuse_overwrite
 from console.domain import formatting as fmt
 from console.domain.safetext import one_line
@@ -68,25 +68,15 @@ def _progress(summary: IngestSummary, total: int | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every rejected line and its reason here (JSON Lines).",
 )
-@click.option(
-    "--map",
-    "map_path",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="A mapping file (TOML) saying where each field is in your own JSON lines or CSV; see docs/mapped-logs.md.",
+@map_option(
+    "A mapping file (TOML) saying where each field is in your own JSON lines or CSV; see docs/mapped-logs.md."
 )
 @click.option(
     "--follow",
     is_flag=True,
     help="Keep reading the (single) file or named pipe as it grows, or poll the dispatcher database(s), until interrupted.",
 )
-@click.option(
-    "--every",
-    default="2s",
-    show_default=True,
-    type=interval(100),
-    help="With --follow on a database source: how often it is polled.",
-)
+@poll_every_option("--every", text="With --follow on a database source: how often it is polled.")
 @click.option(
     "--since",
     callback=parse_since,

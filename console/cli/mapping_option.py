@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
 
 from console.cli.context import fail
 
 if TYPE_CHECKING:
     from console.ingest.mapping import LogMapping
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def map_option(text: str) -> Callable[[_F], _F]:
+    """`--map FILE` into the command's `map_path` (read by load_map_option)."""
+    return click.option("--map", "map_path", type=click.Path(path_type=Path), metavar="FILE", help=text)
 
 
 def load_map_option(path: Path | None) -> LogMapping | None:

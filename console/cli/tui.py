@@ -7,21 +7,24 @@ from pathlib import Path
 import click
 
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
-from console.cli.durations import interval
-from console.cli.mapping_option import load_map_option
+from console.cli.durations import interval, poll_every_option
+from console.cli.mapping_option import load_map_option, map_option
 from console.store import open_store
 from console.store.engine import check_url
 
-
-@click.command("tui")
-@store_options
-@click.option(
+# The console's --refresh, for `tui` and `demo` alike.
+refresh_option = click.option(
     "--refresh",
     default="2s",
     show_default=True,
     type=interval(200),
     help="How often the dashboard reads new attempts.",
 )
+
+
+@click.command("tui")
+@store_options
+@refresh_option
 @click.option(
     "--follow",
     "sources",
@@ -31,19 +34,9 @@ from console.store.engine import check_url
     "a dispatcher database (svix+postgresql://..., convoy+postgresql://...); repeat for several. The header "
     "shows each one's state.",
 )
-@click.option(
-    "--every",
-    default="2s",
-    show_default=True,
-    type=interval(0),
-    help="With --follow: how often each database source is polled.",
-)
-@click.option(
-    "--map",
-    "map_path",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="With --follow: the file sources are your own JSON lines, mapped by this file (docs/mapped-logs.md).",
+@poll_every_option("--every", text="With --follow: how often each database source is polled.")
+@map_option(
+    "With --follow: the file sources are your own JSON lines, mapped by this file (docs/mapped-logs.md)."
 )
 def tui_command(refresh: float, sources: tuple[str, ...], every: float, map_path: Path | None) -> None:
     """Open the live console: dashboard, deliveries, event detail, replay and reports."""
@@ -57,7 +50,7 @@ def tui_command(refresh: float, sources: tuple[str, ...], every: float, map_path
 
         mapping = load_map_option(map_path)
         # a bad URL or a missing file fails here
-        follower = BackgroundFollow(app.db_url, sources, max(every, 0.1), mapping)
+        follower = BackgroundFollow(app.db_url, sources, every, mapping)
     elif map_path is not None:
         fail("--map applies to --follow file sources")
     else:  # only a follower creates a store: the console opens one that exists, as `stats` does
@@ -91,13 +84,7 @@ def tui_command(refresh: float, sources: tuple[str, ...], every: float, map_path
     show_default=True,
     help="Where the demo's store, endpoints and logs go (recreated each run).",
 )
-@click.option(
-    "--refresh",
-    default="2s",
-    show_default=True,
-    type=interval(200),
-    help="How often the dashboard reads new attempts.",
-)
+@refresh_option
 def demo_command(folder: Path, refresh: float) -> None:
     """Sample data, sandbox receivers (healthy, flaky, down for 3 minutes) and live traffic, in the console."""
     from console.demo import run_demo

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from console.cli.context import app_context, fail, refuse_if_read_only, store_options
-from console.cli.durations import interval
-from console.cli.mapping_option import load_map_option
+from console.cli.durations import interval, poll_every_option
+from console.cli.mapping_option import load_map_option, map_option
 from console.demo import PARENT_ENV
 from console.domain.gaps import DEFAULT_MAX_TRIES
 from console.ingest.log_files import SourceError, display_name
@@ -40,20 +40,13 @@ DEFAULT_ALERTS = "alerts.toml"
 @click.option(
     "--every", default="10s", show_default=True, type=interval(100), help="How often the rules are evaluated."
 )
-@click.option(
+@poll_every_option(
     "--every-source",
     "every_source",
-    default="2s",
-    show_default=True,
-    type=interval(100),
-    help="How often each database source is polled (ingest --follow's --every).",
+    text="How often each database source is polled (ingest --follow's --every).",
 )
-@click.option(
-    "--map",
-    "map_path",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="The file sources are your own JSON lines, mapped by this file (as ingest --map; docs/mapped-logs.md).",
+@map_option(
+    "The file sources are your own JSON lines, mapped by this file (as ingest --map; docs/mapped-logs.md)."
 )
 @click.option(
     "--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics on this port (0: any)."

@@ -14,7 +14,6 @@ from console.domain.endpoint import Secret
 from console.domain.replay import (
     EndpointPlan,
     PlannedItem,
-    ReplayImpact,
     ReplayPlan,
     ReplaySelection,
 )
@@ -23,7 +22,7 @@ from console.domain.urls import mask_url
 from console.endpoints import EndpointsFile, resolve_secrets, url_problem
 from console.replay.drain import endpoint_drain
 from console.store import Store
-from console.store.impact import ImpactFigures, replay_impact
+from console.store.impact import replay_impact
 from console.store.replay_plan import SelectedItem, endpoint_counts, first_items, selection_filter
 
 ALREADY_DELIVERED = "already delivered (--force sends it again)"
@@ -91,7 +90,7 @@ def plan_replay(
         )
         plans.append(EndpointPlan(endpoint_id, _url(endpoints, endpoint_id), to_send, skipped, drain))
     newest = max((n for _, _, n in counts.values()), default=None)
-    plan = ReplayPlan(selection, items, tuple(plans), _impact(figures), sending, newest)
+    plan = ReplayPlan(selection, items, tuple(plans), figures.impact, sending, newest)
     beyond = len(sending) < min(
         SHOWN_SENDING, plan.to_send
     )  # the first ones to send come after the items held
@@ -130,21 +129,6 @@ def skip_reasons() -> tuple[str, str, str]:
     id for a superseded one."""
     before, after = SUPERSEDED.split("{newer}")
     return ALREADY_DELIVERED, before, after
-
-
-def _impact(figures: ImpactFigures) -> ReplayImpact:
-    return ReplayImpact(
-        deliveries=figures.deliveries,
-        users=figures.users,
-        rewards=figures.rewards,
-        amounts=figures.amounts,
-        oldest_ms=figures.oldest_ms,
-        newest_ms=figures.newest_ms,
-        superseded=sum(figures.superseded.values()),
-        superseded_sample=figures.superseded_sample,
-        events=figures.events,
-        missing=figures.missing,
-    )
 
 
 def _url(endpoints: EndpointsFile, endpoint_id: str) -> str:

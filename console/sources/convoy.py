@@ -26,6 +26,7 @@ from console.sources.database import check_tables, epoch_ms
 from console.sources.dispatcher import (
     FINAL,
     ROW_CREATED,
+    ROW_HEAD,
     ROW_ID,
     SKIP,
     Converted,
@@ -81,8 +82,7 @@ def ulid_ms(text: str | None) -> int | None:
 
 # The columns of an attempt row as `ConvoySource.select` reads them, in its order, and their positions.
 ROW_COLUMNS = (
-    "id",
-    "created",
+    *ROW_HEAD,
     "event_id",
     "endpoint_id",
     "http_status",
@@ -95,8 +95,6 @@ ROW_COLUMNS = (
     "found",
     "project_id",
 )
-_ID = ROW_COLUMNS.index("id")
-_CREATED = ROW_COLUMNS.index("created")
 _EVENT_ID = ROW_COLUMNS.index("event_id")
 _ENDPOINT_ID = ROW_COLUMNS.index("endpoint_id")
 _HTTP_STATUS = ROW_COLUMNS.index("http_status")
@@ -108,10 +106,6 @@ _DELETED = ROW_COLUMNS.index("deleted")
 _SUCCEEDED = ROW_COLUMNS.index("succeeded")
 _FOUND = ROW_COLUMNS.index("found")
 _PROJECT_ID = ROW_COLUMNS.index("project_id")
-if (_ID, _CREATED) != (ROW_ID, ROW_CREATED):
-    raise TypeError(
-        "a dispatcher's rows start with the attempt id and its created time"
-    )  # the reader reads them
 
 
 class ConvoySource(Dispatcher):
@@ -214,8 +208,8 @@ class ConvoySource(Dispatcher):
         attempts, rejects, scheduled = out.attempts, out.rejects, Trigger.SCHEDULED
         for index, row in enumerate(rows):
             row_id, created, event_id, endpoint_id, http_status, error, latency, response, event_type = (
-                row[_ID],
-                row[_CREATED],
+                row[ROW_ID],
+                row[ROW_CREATED],
                 row[_EVENT_ID],
                 row[_ENDPOINT_ID],
                 row[_HTTP_STATUS],
@@ -266,7 +260,7 @@ class ConvoySource(Dispatcher):
         those attempts, deleted ones included (numbers never shift when a row is soft-deleted later). Only
         ranks above 1 come back, since most attempts are first ones; two rows sharing an id (possible in a
         partitioned table) keep a number each."""
-        if not any(r[_FOUND] and r[_CREATED] is not None for r in rows):
+        if not any(r[_FOUND] and r[ROW_CREATED] is not None for r in rows):
             return {}
         projects = sorted({r[_PROJECT_ID] for r in rows})
         query = (
@@ -289,8 +283,8 @@ class ConvoySource(Dispatcher):
             return numbers
         ids = {attempt_id for attempt_id, _ in ranks}
         for index, row in enumerate(rows):
-            if row[_ID] in ids:
-                found = ranks.get((row[_ID], row[_CREATED]))
+            if row[ROW_ID] in ids:
+                found = ranks.get((row[ROW_ID], row[ROW_CREATED]))
                 if found:
                     numbers[index] = found.pop(0)
         return numbers

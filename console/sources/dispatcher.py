@@ -15,8 +15,10 @@ from console.sources.url import SourceURL
 
 # What the reader does with a row: store it, come back for it later, or pass over it.
 FINAL, OPEN, SKIP = 0, 1, 2
-# Every dispatcher's attempt row (its `select`) starts with the attempt's id and its created time (epoch ms).
-ROW_ID, ROW_CREATED = 0, 1
+# Every dispatcher's attempt row (its `select`, its ROW_COLUMNS) starts with the attempt's id and its created
+# time (epoch ms): the reader reads them there.
+ROW_HEAD = ("id", "created")
+ROW_ID, ROW_CREATED = ROW_HEAD.index("id"), ROW_HEAD.index("created")
 # Events offered to the store in this process; forgotten past this many (offering one again is harmless).
 OFFERED_LIMIT = 500_000
 # How far a row's `created_at` may lie before the time its id tells (clocks of the writer and the database).

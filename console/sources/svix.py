@@ -26,7 +26,7 @@ from console.sources.database import can_read, check_tables, epoch_ms
 from console.sources.dispatcher import (
     FINAL,
     OPEN,
-    ROW_CREATED,
+    ROW_HEAD,
     ROW_ID,
     Converted,
     Dispatcher,
@@ -45,8 +45,7 @@ DEFAULT_LATE_MS = 45_000
 
 # The columns of an attempt row as `SvixSource.select` reads them, in its order, and the positions used.
 ROW_COLUMNS = (
-    "id",
-    "created",
+    *ROW_HEAD,
     "msg_id",
     "endp_id",
     "status",
@@ -58,16 +57,10 @@ ROW_COLUMNS = (
     "event_type",
     "message_found",
 )
-_ID = ROW_COLUMNS.index("id")
-_CREATED = ROW_COLUMNS.index("created")
 _MSG_ID = ROW_COLUMNS.index("msg_id")
 _STATUS = ROW_COLUMNS.index("status")
 _TRIGGER = ROW_COLUMNS.index("trigger")
 _NUMBER = ROW_COLUMNS.index("number")
-if (_ID, _CREATED) != (ROW_ID, ROW_CREATED):
-    raise TypeError(
-        "a dispatcher's rows start with the attempt id and its created time"
-    )  # the reader reads them
 
 
 class SvixSource(Dispatcher):
@@ -226,7 +219,9 @@ class SvixSource(Dispatcher):
             " WINDOW w AS (PARTITION BY msg_id, endp_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
             ") r WHERE id = ANY(%s)"
         )
-        result = conn.execute(query, (sorted({r[_MSG_ID] for r in rows}), [r[_ID] for r in rows])).fetchall()
+        result = conn.execute(
+            query, (sorted({r[_MSG_ID] for r in rows}), [r[ROW_ID] for r in rows])
+        ).fetchall()
         return {row_id: (sched + rn if trigger == MANUAL else rn) for row_id, trigger, rn, sched in result}
 
     def _events(self, conn: Any, created_of: dict[str, int], out: Converted) -> None:

@@ -55,14 +55,14 @@ def iter_rollups(
     """Rollup rows of [since, until) at minute or hour grain, one at a time: (bucket start ms, endpoint_id,
     attempts, successes, http_errors, timeouts, network_errors, latency_count, latency_hist text)."""
     rollup, width = (tables.rollup_hour, MS_PER_HOUR) if hourly else (tables.rollup_minute, MS_PER_MINUTE)
-    columns = ("bucket", "endpoint_id", *ROLLUP_STREAM_COLUMNS, "latency_hist")
+    columns = ("endpoint_id", *ROLLUP_STREAM_COLUMNS, "latency_hist")
     where = bucket_window(rollup, store.dialect, since_ms, until_ms, width, endpoint_ids, event_types)
-    query = select(*(rollup.c[name] for name in columns)).where(*where)
+    start_ms = (rollup.c.bucket * width).label("start_ms")  # BIGINT: the bucket's start, by the database
+    query = select(start_ms, *(rollup.c[name] for name in columns)).where(*where)
     with store.read() as conn:
         result = conn.execute(query, execution_options={"stream_results": True})
         while rows := result.fetchmany(5000):
-            for row in rows:
-                yield (row[0] * width, *row[1:])
+            yield from map(tuple, rows)
 
 
 def retries_until_success(store: Store, flt: DeliveryFilter) -> list[tuple[int, int]]:
@@ -301,6 +301,7 @@ def ordering_anomalies(
                 {"endpoint": endpoint_id, "user": user_id, "occurred": occurred_at, "delivered": latest},
             ).first()
             assert first is not None  # the window function found it
+            overtaken_id, overtaken_at = first
             rows.append(
                 (
                     endpoint_id,
@@ -308,8 +309,8 @@ def ordering_anomalies(
                     event_id,
                     int(occurred_at),
                     int(delivered_at),
-                    first[0],
-                    int(first[1]),
+                    overtaken_id,
+                    int(overtaken_at),
                     int(latest),
                 )
             )
@@ -378,7 +379,8 @@ def top_failing(store: Store, flt: DeliveryFilter, limit: int = 20) -> list[tupl
         .limit(int(limit))
     )
     with store.read() as conn:
-        return [(*r[:9], bool(r[9]), *r[10:]) for r in conn.execute(query)]
+        rows = conn.execute(query)
+        return [(*head, bool(is_delivered), code, error) for *head, is_delivered, code, error in rows]
 
 
 @dataclass(frozen=True)
@@ -413,5 +415,5 @@ def incident_reach(
         D.c.endpoint_id == endpoint_id, D.c.event_id.in_(failed)
     )
     with store.read() as conn:
-        row = conn.execute(query).one()
-    return IncidentReach(int(row[0]), int(row[1]))
+        affected, undelivered_now = conn.execute(query).one()
+    return IncidentReach(int(affected), int(undelivered_now))

@@ -65,4 +65,4 @@ def sample_events(store: Store, endpoint_id: str, since_ms: int, limit: int = 5)
                     break
         if found:
             return found
-        return [row[0] for row in conn.execute(oldest)]
+        return list(conn.execute(oldest).scalars())

@@ -62,7 +62,7 @@ def drop_pending(store: Store, channel: str, reason: str, show: int = 5) -> list
         .limit(show)
     )
     with store.write() as conn:
-        ids = [r[0] for r in conn.execute(first).all()]
+        ids = list(conn.execute(first).scalars())
         conn.exec_driver_sql(
             f"UPDATE alert_outbox SET dead = {p}, last_error = {p} "
             f"WHERE channel = {p} AND sent_ms IS NULL AND dead = {p}",

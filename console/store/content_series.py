@@ -71,7 +71,7 @@ def iter_matching_buckets(
                 key = (int(bucket), endpoint_id)
                 if key != current:
                     if current is not None:
-                        yield (current[0] * width, current[1], *sums)
+                        yield _rollup_row(current, width, sums)
                     current, sums = key, [0, 0, 0, 0, 0, 0, {}]
                 sums[0] += count
                 sums[_OUTCOME_SLOT[outcome]] += count
@@ -80,7 +80,13 @@ def iter_matching_buckets(
                     hist = sums[6]
                     hist[int(latency)] = hist.get(int(latency), 0) + timed
     if current is not None:
-        yield (current[0] * width, current[1], *sums)
+        yield _rollup_row(current, width, sums)
+
+
+def _rollup_row(key: tuple[int, str], width: int, sums: list[Any]) -> tuple[Any, ...]:
+    """A finished group as iter_rollups yields a rollup row: (bucket start ms, endpoint_id, *sums)."""
+    bucket, endpoint_id = key
+    return (bucket * width, endpoint_id, *sums)
 
 
 def matching_failures_frame(store: Store, flt: DeliveryFilter, since_ms: int, until_ms: int) -> pd.DataFrame:

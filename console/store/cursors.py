@@ -21,8 +21,10 @@ def load_cursor(store: Store, source: str) -> dict[str, Any] | None:
     """The saved state of `source`, or None when it has never been read into this store."""
     p = store.dialect.placeholder
     with store.read() as conn:
-        row = conn.exec_driver_sql(f"SELECT state FROM source_cursor WHERE source = {p}", (source,)).first()
-    return orjson.loads(row[0]) if row else None
+        state = conn.exec_driver_sql(
+            f"SELECT state FROM source_cursor WHERE source = {p}", (source,)
+        ).scalar()
+    return orjson.loads(state) if state is not None else None
 
 
 def rename_cursor(store: Store, old: str, new: str) -> None:

@@ -106,7 +106,8 @@ def _sqlite_engine(url: str, read_only: bool = False) -> Engine:
             # Before anything else writes the file: a new store is created giving pages back on prune
             # (console.store.upkeep). Only on an empty file: on a store in use the pragma waits for the write
             # lock (and would take effect only at a full VACUUM anyway).
-            if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+            (pages,) = cursor.execute("PRAGMA page_count").fetchone()
+            if pages == 0:
                 cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")

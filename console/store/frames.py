@@ -30,7 +30,7 @@ def failures_frame(
     with store.read() as conn:
         rows = conn.execute(query).fetchall()
     return pd.DataFrame.from_records(
-        [(r[0], int(r[1]), r[2], int(r[3])) for r in rows],
+        [(endpoint_id, int(code), kind, int(count)) for endpoint_id, code, kind, count in rows],
         columns=["endpoint_id", "status_code", "error_kind", "count"],
     )
 
@@ -80,7 +80,7 @@ def payloads(store: Store, event_ids: Sequence[str]) -> dict[str, bytes]:
     query = select(event.c.event_id, event.c.payload).where(event.c.event_id.in_(ids))
     with store.read() as conn:
         rows = conn.execute(query).fetchall()
-    return {r[0]: bytes(r[1]) if r[1] is not None else b"" for r in rows}
+    return {event_id: bytes(payload) if payload is not None else b"" for event_id, payload in rows}
 
 
 # The attempts export's columns (console/domain/records.py declares them): the attempt table's, then the event's.
@@ -134,7 +134,7 @@ def data_bounds(store: Store) -> tuple[int | None, int | None]:
     """The first and last attempt times in the store (hour rollups: cheap)."""
     with store.read() as conn:
         bucket = tables.rollup_hour.c.bucket
-        row = conn.execute(select(func.min(bucket), func.max(bucket))).first()
-    if row is None or row[0] is None:
+        first, last = conn.execute(select(func.min(bucket), func.max(bucket))).one()
+    if first is None:
         return None, None
-    return row[0] * MS_PER_HOUR, (row[1] + 1) * MS_PER_HOUR
+    return first * MS_PER_HOUR, (last + 1) * MS_PER_HOUR

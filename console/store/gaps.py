@@ -56,14 +56,13 @@ def _skipped(
     count, rows = _counted(conn, inner, params, "first_at, event_id, endpoint_id", limit)
     found = []
     for event_id, endpoint_id, stored, top, _first in rows:
-        numbers = {
-            r[0]
-            for r in conn.exec_driver_sql(
+        numbers = set(
+            conn.exec_driver_sql(
                 f"SELECT attempt FROM delivery_attempt WHERE event_id = {p} AND endpoint_id = {p} "
                 "AND trigger = 'scheduled'",
                 (event_id, endpoint_id),
-            )
-        }
+            ).scalars()
+        )
         missing = tuple(n for n in range(1, int(top)) if n not in numbers)
         found.append(SkippedAttempts(event_id, endpoint_id, int(stored), int(top), missing))
     return count, tuple(found)
@@ -112,7 +111,10 @@ def _missing(
     all_params = [*params, settled_before, rules.min_received, *expected_params]
     count, rows = _counted(conn, inner, all_params, "hour, event_id, endpoint_id", rules.limit)
     return count, tuple(
-        MissingDelivery(r[0], r[1], r[2], int(r[3]) * MS_PER_HOUR, int(r[4]), int(r[5])) for r in rows
+        MissingDelivery(
+            event_id, event_type, endpoint_id, int(hour) * MS_PER_HOUR, int(received), int(events)
+        )
+        for event_id, event_type, endpoint_id, hour, received, events in rows
     )
 
 
@@ -131,4 +133,7 @@ def _stuck(
         f"ORDER BY d.last_attempt_at, d.event_id, d.endpoint_id LIMIT {int(rules.limit)}",
         tuple(all_params),
     ).fetchall()
-    return count, tuple(StuckDelivery(r[0], r[1], int(r[2]), int(r[3]), r[4]) for r in rows)
+    return count, tuple(
+        StuckDelivery(event_id, endpoint_id, int(top), int(last_at), outcome)
+        for event_id, endpoint_id, top, last_at, outcome in rows
+    )

@@ -13,11 +13,12 @@ older state (the classic: `reward.redeemed` sent again after `reward.reversed` w
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from console.domain.filters import DeliveryFilter
+from console.domain.replay import ReplayImpact
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
 
@@ -27,17 +28,11 @@ HEALTHY_HOURS = 7 * 24  # else its latency in the hours it mostly answered 2xx, 
 
 @dataclass(frozen=True)
 class ImpactFigures:
-    deliveries: int = 0
-    users: int = 0
-    rewards: int = 0
-    amounts: dict[str, str] = field(default_factory=dict)  # currency ('' when none) -> total amount
-    oldest_ms: int | None = None
-    newest_ms: int | None = None
+    """A selection's impact (its `superseded`: the total), and what a plan needs of it per endpoint."""
+
+    impact: ReplayImpact = field(default_factory=ReplayImpact)
     superseded: dict[str, int] = field(default_factory=dict)  # endpoint -> superseded deliveries to send
-    superseded_sample: tuple[tuple[str, str, str], ...] = ()  # the first (event, endpoint, newer event)
     latency_ms: dict[str, float] = field(default_factory=dict)  # endpoint -> mean latency when it answers
-    events: int = 0  # distinct events of the selection
-    missing: dict[str, int] = field(default_factory=dict)  # user/reward/amount -> events without it
 
 
 def pairs_clause(store: Store, pairs: Sequence[tuple[str, str]]) -> tuple[str, list[Any]]:
@@ -203,7 +198,9 @@ def replay_impact(
         f"UNION ALL {_superseded_rows(store, n, num, dbl, sample)} "
         f"UNION ALL {_latency_rows(store, sending, t, n, num)}"
     )
-    figures = ImpactFigures()
+    summary: dict[str, Any] = {}
+    amounts: dict[str, str] = {}
+    superseded: dict[str, int] = {}
     samples: list[tuple[str, str, str]] = []
     latencies: dict[str, dict[str, float]] = {}
     with store.read() as conn:
@@ -212,24 +209,29 @@ def replay_impact(
         rows = conn.exec_driver_sql(sql, (*params, RECENT_MINUTES, RECENT_MINUTES)).fetchall()
     for kind, t1, t2, t3, n1, n2, n3, n4, n5, amount, latency_sum in rows:
         if kind == "summary":
-            figures = replace(
-                figures, deliveries=int(n1), users=int(n2), rewards=int(n3), oldest_ms=n4, newest_ms=n5
-            )
+            summary.update(deliveries=int(n1), users=int(n2), rewards=int(n3), oldest_ms=n4, newest_ms=n5)
         elif kind == "missing":
             missing = {"user": n2, "reward": n3, "amount": n4}
-            figures = replace(figures, events=int(n1), missing={k: int(v) for k, v in missing.items() if v})
+            summary.update(events=int(n1), missing={k: int(v) for k, v in missing.items() if v})
         elif kind == "amount" and amount is not None:
-            figures.amounts[t1] = _decimal(amount)
+            amounts[t1] = _decimal(amount)
         elif kind == "superseded":
-            figures.superseded[t1] = int(n1)
+            superseded[t1] = int(n1)
         elif kind == "sample":
             samples.append((t1, t2, t3))
         elif kind == "latency" and n1:
             latencies.setdefault(t1, {})[t2] = float(latency_sum) / int(n1)
-    for endpoint_id, by_kind in latencies.items():
-        figures.latency_ms[endpoint_id] = next(by_kind[k] for k in ("ok", "hour", "any") if k in by_kind)
-    amounts = dict(sorted(figures.amounts.items()))  # by currency: the same text on every store
-    return replace(figures, amounts=amounts, superseded_sample=tuple(sorted(samples)))
+    latency_ms = {
+        endpoint_id: next(by_kind[k] for k in ("ok", "hour", "any") if k in by_kind)
+        for endpoint_id, by_kind in latencies.items()
+    }
+    impact = ReplayImpact(
+        **summary,
+        amounts=dict(sorted(amounts.items())),  # by currency: the same text on every store
+        superseded=sum(superseded.values()),
+        superseded_sample=tuple(sorted(samples)),
+    )
+    return ImpactFigures(impact, superseded, latency_ms)
 
 
 def _decimal(value: Any) -> str:

@@ -98,8 +98,8 @@ def undelivered_backlog(store: Store) -> tuple[int, int | None]:
     d = DELIVERY
     query = select(func.count(), func.min(d.c.first_attempt_at)).where(d.c.delivered_at.is_(None))
     with store.read() as conn:
-        row = conn.execute(query).first()
-    return (int(row[0]), row[1]) if row else (0, None)
+        count, oldest = conn.execute(query).one()
+    return int(count), oldest
 
 
 def event_detail(store: Store, event_id: str) -> EventDetail | None:

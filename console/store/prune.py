@@ -66,10 +66,9 @@ def count_prunable(store: Store, cutoff_ms: int, include_undelivered: bool) -> P
     )
     targets = select(func.count()).select_from(TARGET_ATTEMPT).where(*_prunable_target_attempts(cutoff_ms))
     with store.read() as conn:
-        row = conn.execute(query).first()
+        deliveries, attempts = conn.execute(query).one()
         target_attempts = int(conn.execute(targets).scalar_one())
-    assert row is not None
-    return PruneResult(deliveries=int(row[0]), attempts=int(row[1]), target_attempts=target_attempts)
+    return PruneResult(deliveries=int(deliveries), attempts=int(attempts), target_attempts=target_attempts)
 
 
 def prune(
@@ -137,7 +136,7 @@ def _prune_target_attempts(store: Store, cutoff_ms: int, batch: int) -> int:
     removed = 0
     while True:
         with store.write() as conn:
-            seqs = [r[0] for r in conn.execute(oldest)]
+            seqs = list(conn.execute(oldest).scalars())
             if seqs:
                 conn.execute(delete(t).where(t.c.seq.in_(seqs)))
         removed += len(seqs)

@@ -126,10 +126,10 @@ def read_version(conn: Connection) -> int | None:
     if row is None:
         return None
     try:
-        return int(row[0])
+        return int(row.value)
     except (TypeError, ValueError):
         raise StoreError(
-            f"the schema version in table meta is {str(row[0])[:40]!r}, not a number (was meta edited?)"
+            f"the schema version in table meta is {str(row.value)[:40]!r}, not a number (was meta edited?)"
         ) from None
 
 

@@ -93,17 +93,18 @@ def _opened(image: bytes) -> Iterator[sqlite3.Connection]:
 
 
 Row = TypeVar("Row", bound=tuple[Any, ...])
+_FIRST = 0  # where_first_in matches a row by its first field (c0 in the staged image)
 
 
 def where_first_in(rows: Sequence[Row], values: set[Any]) -> list[tuple[int, Row]]:
     """(position, row) of each row whose first field is one of `values`; staged rows not yet decoded are
     searched in their image, without decoding the others."""
     if not isinstance(rows, StagedRows) or rows.decoded is not None:
-        return [(i, r) for i, r in enumerate(rows) if r[0] in values]
+        return [(i, r) for i, r in enumerate(rows) if r[_FIRST] in values]
     with _opened(rows.image) as db:
         db.execute("CREATE TEMP TABLE wanted (value PRIMARY KEY)")
         db.executemany("INSERT INTO wanted VALUES (?)", [(v,) for v in values])
         found = db.execute(
             f"SELECT rowid - 1, * FROM {STAGE_TABLE} WHERE c0 IN (SELECT value FROM wanted) ORDER BY rowid"
         )
-        return [(row[0], cast(Row, row[1:])) for row in found]
+        return [(position, cast(Row, tuple(fields))) for position, *fields in found]

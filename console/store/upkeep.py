@@ -104,8 +104,9 @@ def _sqlite_space_back(store: Store, full: bool) -> None:
         # statement to its end, and incremental_vacuum frees one page per step.
         driver = conn.connection.driver_connection
         assert driver is not None
+        (auto_vacuum,) = driver.execute("PRAGMA auto_vacuum").fetchone()
         if full:
             driver.executescript("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
-        elif int(driver.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:
+        elif int(auto_vacuum) == 2:
             driver.executescript("PRAGMA incremental_vacuum;")
         driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # the file shrinks at the checkpoint

@@ -61,7 +61,8 @@ def _first_tried(
             f" AND (d.first_attempt_at > {p} OR (d.first_attempt_at = {p} AND (d.event_id > {p} OR "
             f"(d.event_id = {p} AND d.endpoint_id > {p}))))"
         )
-        keyset_params = [after[0], after[0], after[1], after[1], after[2]]
+        at, event_id, endpoint_id = after
+        keyset_params = [at, at, event_id, event_id, endpoint_id]
     where = (
         f"FROM delivery d WHERE d.first_attempt_at >= {p} AND d.first_attempt_at < {p} "
         f"AND d.first_trigger = 'scheduled'{endpoints}{keyset}"
@@ -99,12 +100,20 @@ def first_tried_pages(
             ).fetchall()
         if not rows:
             return
-        yield [(r[0], int(r[1]), r[2] == "success", None if r[3] is None else int(r[3])) for r in rows]
+        yield [
+            (
+                endpoint_id,
+                int(first_at),
+                outcome == "success",
+                None if delivered_at is None else int(delivered_at),
+            )
+            for endpoint_id, first_at, outcome, delivered_at, _event_id in rows
+        ]
         if len(rows) < page:
             return
-        last = rows[-1]
-        after = (int(last[1]), last[4], last[0])
-        start = after[0]
+        last_endpoint, last_at, _, _, last_event = rows[-1]
+        after = (int(last_at), last_event, last_endpoint)
+        start = int(last_at)
 
 
 def observed_peaks(store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str]) -> dict[str, int]:
@@ -117,7 +126,10 @@ def observed_peaks(store: Store, since_ms: int, until_ms: int, endpoint_ids: Seq
         "GROUP BY endpoint_id, attempted_at / 1000) per_second GROUP BY endpoint_id"
     )
     with store.read() as conn:
-        return {r[0]: int(r[1]) for r in conn.exec_driver_sql(sql, (since_ms, until_ms, *params))}
+        return {
+            endpoint_id: int(peak)
+            for endpoint_id, peak in conn.exec_driver_sql(sql, (since_ms, until_ms, *params))
+        }
 
 
 def observed_attempts(
@@ -132,4 +144,6 @@ def observed_attempts(
     )
     start, end = since_ms // MS_PER_MINUTE, -(-until_ms // MS_PER_MINUTE)
     with store.read() as conn:
-        return {r[0]: int(r[1]) for r in conn.exec_driver_sql(sql, (start, end, *params))}
+        return {
+            endpoint_id: int(count) for endpoint_id, count in conn.exec_driver_sql(sql, (start, end, *params))
+        }

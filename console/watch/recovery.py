@@ -46,5 +46,6 @@ def recovered_endpoints(
         ]
         total = sum(count for _, count in after)
         if total >= min_successes:
-            found.append(Recovery(endpoint_id, failed, last_failure_ms, after[0][0] * MS_PER_MINUTE, total))
+            (first_minute, _), *_ = after
+            found.append(Recovery(endpoint_id, failed, last_failure_ms, first_minute * MS_PER_MINUTE, total))
     return sorted(found, key=lambda r: (-r.recovered_ms, r.endpoint_id))

@@ -69,7 +69,9 @@ def retire_removed_rules(store: Store, config: AlertsConfig, log: Log, now_ms: i
         rows = sent.get(fired_ids[key], [])
         told[key] = [name for name in configured if name in {channel for channel, _ in rows}]
         if told[key]:
-            resolved = _resolution(orjson.loads(rows[0][1]), key[0], key[1], now_ms)
+            (_channel, fired_body), *_ = rows
+            rule_name, endpoint_id = key
+            resolved = _resolution(orjson.loads(fired_body), rule_name, endpoint_id, now_ms)
             queued += [(name, resolved["id"], orjson.dumps(resolved)) for name in told[key]]
     retire_states(store, list(gone), queued, now_ms)
     where = _where(config)

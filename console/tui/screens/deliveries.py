@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -22,6 +22,7 @@ from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR
 from console.domain.where import Where, WhereError, looks_like_where
 from console.tui.screens.base import ConsoleAccess
+from console.tui.screens.columns import FitsColumns, columns_for
 from console.tui.text import literal, plain, stamp, status
 from console.tui.widgets.line import Line
 from console.tui.widgets.settled_table import SettledTable
@@ -80,7 +81,7 @@ def _selection_mark(selected: bool) -> Text:
     return Text("✓" if selected else " ", style="bold")
 
 
-class DeliveriesScreen(ConsoleAccess, Screen[None]):
+class DeliveriesScreen(ConsoleAccess, FitsColumns, Screen[None]):
     WRITE_ACTIONS = frozenset({"replay"})  # hidden in read-only mode
     BINDINGS = [
         Binding("space", "toggle_row", "Select"),
@@ -135,15 +136,12 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         self.reload()
         self.set_interval(self.console.refresh_s, self.poll)
 
-    def on_resize(self, event: events.Resize) -> None:
-        self._fit_columns(event.size.width)
-
     def _fit_columns(self, width: int) -> None:
         """Show the columns that fit `width`; the rows already read are drawn again with them."""
-        wanted = next(columns for least, columns in COLUMN_SETS if width >= least)
+        wanted, wide = columns_for(COLUMN_SETS, width)
         if wanted == self.shown_columns:
             return
-        self.shown_columns, self.wide = wanted, width >= COLUMN_SETS[0][0]
+        self.shown_columns, self.wide = wanted, wide
         table = self.query_one("#deliveries", DataTable)
         table.clear(columns=True)
         self.narrow = width < NARROW

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -25,6 +25,7 @@ from console.domain.live import AttemptView, EventDetail
 from console.operations import REPORTS_FOLDER, ActionRefused
 from console.tui.clipboard import clipboard_refused
 from console.tui.screens.base import ConsoleAccess
+from console.tui.screens.columns import FitsColumns, columns_for
 from console.tui.text import literal, plain, stamp, status
 from console.tui.widgets.settled_table import SettledTable
 
@@ -89,7 +90,7 @@ class AttemptsTable(SettledTable):
     BINDINGS = [Binding("up", "cursor_up", "Pick", key_display="↑↓", tooltip="Choose an attempt")]
 
 
-class EventScreen(ConsoleAccess, Screen[None]):
+class EventScreen(ConsoleAccess, FitsColumns, Screen[None]):
     WRITE_ACTIONS = frozenset({"replay", "replay_all"})  # hidden in read-only mode
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -131,14 +132,11 @@ class EventScreen(ConsoleAccess, Screen[None]):
         self._fit_columns(self.app.size.width)
         self.load()
 
-    def on_resize(self, event: events.Resize) -> None:
-        self._fit_columns(event.size.width)
-
     def _fit_columns(self, width: int) -> None:
-        wanted = next(columns for least, columns in ATTEMPT_COLUMN_SETS if width >= least)
+        wanted, wide = columns_for(ATTEMPT_COLUMN_SETS, width)
         if wanted == self.shown_columns:
             return
-        self.shown_columns, self.wide = wanted, width >= ATTEMPT_COLUMN_SETS[0][0]
+        self.shown_columns, self.wide = wanted, wide
         table = self.query_one("#attempts", DataTable)
         table.clear(columns=True)
         for column in wanted:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -18,6 +18,7 @@ from console.domain.replay import ItemState, JobView
 from console.domain.urls import mask_url
 from console.operations import ActionRefused
 from console.tui.screens.base import ConsoleAccess
+from console.tui.screens.columns import FitsColumns, columns_for
 from console.tui.text import cut, literal, plain, stamp
 from console.tui.widgets.settled_table import SettledTable
 
@@ -72,7 +73,7 @@ class JobNote(Message):
     changed: bool  # the store changed: every open screen reloads
 
 
-class JobsScreen(ConsoleAccess, Screen[None]):
+class JobsScreen(ConsoleAccess, FitsColumns, Screen[None]):
     WRITE_ACTIONS = frozenset({"resume", "cancel_job"})  # hidden in read-only mode
     BINDINGS = [
         Binding("r", "reload", "Refresh"),
@@ -100,16 +101,13 @@ class JobsScreen(ConsoleAccess, Screen[None]):
         self._fit_columns(self.app.size.width)
         self.load()
 
-    def on_resize(self, event: events.Resize) -> None:
-        self._fit_columns(event.size.width)
-
     def _fit_columns(self, width: int) -> None:
         """The columns that fit; the selection (free text) gets what is left and ends in "…" when longer."""
-        wanted = next(columns for least, columns in COLUMN_SETS if width >= least)
+        wanted, wide = columns_for(COLUMN_SETS, width)
         room = max(12, width - next(used for least, used in SELECTION_ROOM if width >= least))
         if (wanted, room) == (self.shown_columns, self.selection_room):
             return
-        self.shown_columns, self.selection_room, self.wide = wanted, room, width >= COLUMN_SETS[0][0]
+        self.shown_columns, self.selection_room, self.wide = wanted, room, wide
         table = self.query_one("#jobs", DataTable)
         table.clear(columns=True)
         for column in wanted:
