@@ -80,13 +80,19 @@ class JobOrigin:
 
 
 @dataclass(frozen=True)
-class PlannedItem:
+class DeliveryLine:
+    """One event x endpoint as a replay plan lists it (the store's selection reads these fields)."""
+
     event_id: str
     endpoint_id: str
     event_type: str
     first_attempt_at_ms: int
     last_status_code: int | None
     delivered: bool
+
+
+@dataclass(frozen=True)
+class PlannedItem(DeliveryLine):
     skip_reason: str | None = None
     order_key: str | None = None  # "reward:ID", or "user:ID" when the event has no reward id
     superseded_by: str | None = None  # the newer event already delivered to this endpoint

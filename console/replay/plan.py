@@ -5,13 +5,14 @@ from __future__ import annotations
 import codecs
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from console.delivery import Target
 from console.domain.endpoint import Secret
 from console.domain.replay import (
+    DeliveryLine,
     EndpointPlan,
     PlannedItem,
     ReplayPlan,
@@ -101,13 +102,9 @@ def plan_replay(
 
 
 def _planned(row: SelectedItem, selection: ReplaySelection) -> PlannedItem:
+    line = {f.name: getattr(row, f.name) for f in fields(DeliveryLine)}
     return PlannedItem(
-        event_id=row.event_id,
-        endpoint_id=row.endpoint_id,
-        event_type=row.event_type,
-        first_attempt_at_ms=row.first_attempt_at_ms,
-        last_status_code=row.last_status_code,
-        delivered=row.delivered,
+        **line,
         skip_reason=_skip_reason(row.delivered, row.superseded_by, selection),
         order_key=f"reward:{row.reward_id}"
         if row.reward_id

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from console.domain.filters import DeliveryFilter
-from console.domain.replay import ItemState, ReplaySelection
+from console.domain.replay import DeliveryLine, ItemState, ReplaySelection
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
 from console.store.impact import SUPERSEDING, pairs_clause
@@ -28,15 +28,9 @@ _FIRST_ATTEMPT = "first_attempt_at, event_id, endpoint_id"
 
 
 @dataclass(frozen=True)
-class SelectedItem:
+class SelectedItem(DeliveryLine):
     """One item of a selection as a plan shows it."""
 
-    event_id: str
-    endpoint_id: str
-    event_type: str
-    first_attempt_at_ms: int
-    last_status_code: int | None
-    delivered: bool
     user_id: str | None
     reward_id: str | None
     superseded_by: str | None  # the newer event already delivered to this endpoint, for an item to send
