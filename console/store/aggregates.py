@@ -19,6 +19,7 @@ from console.domain.where import Where
 from console.store import tables
 from console.store.deliveries import D, E, filter_conditions, matching_deliveries, needs_event
 from console.store.engine import Store
+from console.store.outstanding import is_resolved, outstanding
 from console.store.windows import bucket_window
 
 ATTEMPT = tables.delivery_attempt.alias("a")
@@ -157,7 +158,7 @@ def undelivered_now(store: Store, flt: DeliveryFilter) -> dict[str, tuple[int, i
         matching_deliveries(
             store.dialect, anytime, D.c.endpoint_id, func.count(), func.min(D.c.first_attempt_at)
         )
-        .where(D.c.delivered_at.is_(None))
+        .where(outstanding(D, store.dialect))
         .group_by(D.c.endpoint_id)
     )
     with store.read() as conn:
@@ -355,6 +356,7 @@ def top_failing(store: Store, flt: DeliveryFilter, limit: int = 20) -> list[tupl
     """The deliveries with the most failed attempts, undelivered ones first."""
     failed = (D.c.attempts - D.c.successes).label("failed")
     delivered = case((D.c.delivered_at.is_(None), 0), else_=1).label("delivered")
+    not_resolved = ~is_resolved(D, store.dialect)  # resolved ones are no longer "failing"
     query = (
         matching_deliveries(
             store.dialect,
@@ -373,7 +375,7 @@ def top_failing(store: Store, flt: DeliveryFilter, limit: int = 20) -> list[tupl
             D.c.last_error,
             event=True,
         )
-        .where(D.c.attempts > D.c.successes)
+        .where(D.c.attempts > D.c.successes, not_resolved)
         .order_by(delivered, failed.desc(), D.c.first_attempt_at, D.c.event_id, D.c.endpoint_id)
         .limit(int(limit))
     )
@@ -407,7 +409,7 @@ def incident_reach(
         a.c.endpoint_id == endpoint_id,
         a.c.outcome != "success",
     )
-    undelivered = func.coalesce(func.sum(case((D.c.delivered_at.is_(None), 1), else_=0)), 0)
+    undelivered = func.coalesce(func.sum(case((outstanding(D, store.dialect), 1), else_=0)), 0)
     scope = DeliveryFilter(where=where, event_types=tuple(event_types))
     query = matching_deliveries(store.dialect, scope, func.count(), undelivered).where(
         D.c.endpoint_id == endpoint_id, D.c.event_id.in_(failed)

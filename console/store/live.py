@@ -10,6 +10,7 @@ from console.domain.live import AttemptView, EventDetail, FailureRow, SeriesPoin
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store import tables
 from console.store.engine import Store
+from console.store.outstanding import outstanding
 
 EVENT = tables.event
 ATTEMPT = tables.delivery_attempt
@@ -94,9 +95,10 @@ def success_series(store: Store, since_ms: int, until_ms: int, points: int = 60)
 
 
 def undelivered_backlog(store: Store) -> tuple[int, int | None]:
-    """Every undelivered delivery, whenever first tried, and the oldest one's first attempt (partial index)."""
+    """Every outstanding delivery (undelivered, not resolved), whenever first tried, and the oldest one's first
+    attempt (partial index)."""
     d = DELIVERY
-    query = select(func.count(), func.min(d.c.first_attempt_at)).where(d.c.delivered_at.is_(None))
+    query = select(func.count(), func.min(d.c.first_attempt_at)).where(outstanding(d, store.dialect))
     with store.read() as conn:
         row = conn.execute(query).first()
     return (int(row[0]), row[1]) if row else (0, None)
