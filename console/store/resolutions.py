@@ -14,14 +14,17 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from console.domain.filters import DeliveryFilter
+from console.domain.replay import ReplaySelection
 from console.domain.resolutions import Resolution, ResolutionAction, ResolveOutcome
 from console.store import tables
 from console.store.deliveries import D, matching_deliveries
 from console.store.engine import Store, StoreError
 from console.store.outstanding import is_resolved, outstanding
+from console.store.replay_plan import superseded_items
 
 HISTORY = tables.delivery_resolution
 DELIVERY = tables.delivery
+SUPERSEDED = "superseded: a newer event of the same reward (or user) was delivered"
 
 
 def _check(store: Store) -> None:
@@ -111,3 +114,22 @@ def history(store: Store, event_id: str) -> list[Resolution]:
             Resolution(r.event_id, r.endpoint_id, int(r.at), r.operator, r.reason, ResolutionAction(r.action))
             for r in conn.execute(query)
         ]
+
+
+def resolve_superseded(
+    store: Store, selection: ReplaySelection, *, operator: str, now_ms: int, reason: str = SUPERSEDED
+) -> ResolveOutcome:
+    """Resolve the selection's deliveries a newer delivered event supersedes (those `--skip-superseded` leaves
+    out), with `reason`."""
+    pairs = superseded_items(store, selection)
+    if not pairs:
+        return ResolveOutcome(ResolutionAction.RESOLVE, {})
+    return change(
+        store,
+        selection.filter,
+        ResolutionAction.RESOLVE,
+        reason=reason,
+        operator=operator,
+        now_ms=now_ms,
+        pairs=pairs,
+    )
