@@ -9,13 +9,14 @@ from pathlib import Path
 from console.domain.alerts import AlertState
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.replay import ItemState, ReplaySelection
+from console.domain.resolutions import SUPERSEDED
 from console.domain.times import format_ms, now_ms
 from console.endpoints import load_endpoints
 from console.ingest.service import ingest_sources
 from console.replay.service import ReplayService
 from console.store import Store
 from console.store.live import undelivered_backlog
-from console.store.resolutions import SUPERSEDED, history, resolve_superseded
+from console.store.resolutions import history, resolve_superseded
 from console.watch.rules import parse_alerts
 from console.watch.state import run_evaluation
 from tests.helpers import log_line, write_jsonl

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+SUPERSEDED = "superseded: a newer event of the same reward (or user) was delivered"  # the console's default
+
 
 class ResolutionAction(StrEnum):
     RESOLVE = "resolve"

@@ -11,6 +11,7 @@ from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store import tables
 from console.store.engine import Store
 from console.store.outstanding import outstanding
+from console.store.resolutions import history
 
 EVENT = tables.event
 ATTEMPT = tables.delivery_attempt
@@ -119,6 +120,7 @@ def event_detail(store: Store, event_id: str) -> EventDetail | None:
             select(d.c.endpoint_id).where(d.c.event_id == event_id).order_by(d.c.endpoint_id)
         ).scalars()
         endpoint_ids = tuple(endpoints)
+    resolutions = tuple(history(store, event_id))
     views = tuple(
         AttemptView(
             seq=r.seq,
@@ -147,6 +149,7 @@ def event_detail(store: Store, event_id: str) -> EventDetail | None:
         event.currency,
         views,
         endpoint_ids,
+        resolutions,
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from console.domain.filters import DeliveryFilter
 from console.domain.replay import ReplaySelection
-from console.domain.resolutions import Resolution, ResolutionAction, ResolveOutcome
+from console.domain.resolutions import SUPERSEDED, Resolution, ResolutionAction, ResolveOutcome
 from console.store import tables
 from console.store.deliveries import D, matching_deliveries
 from console.store.engine import Store, StoreError
@@ -24,7 +24,6 @@ from console.store.replay_plan import superseded_items
 
 HISTORY = tables.delivery_resolution
 DELIVERY = tables.delivery
-SUPERSEDED = "superseded: a newer event of the same reward (or user) was delivered"
 
 
 def _check(store: Store) -> None:
