@@ -188,3 +188,36 @@ def test_resolve_usage_dry_run_and_read_only(store: Store, failing: int) -> None
     no_tty = run("--db", store.url, "resolve", "--reason", "noise")
     assert no_tty.exit_code == 1 and "without --yes" in no_tty.stderr
     assert _stats(store)["resolved"] == 0
+
+
+def test_the_report_counts_resolved_apart_and_leaves_them_out_of_the_backlog(
+    store: Store, failing: int
+) -> None:
+    from console.analytics.build import build_report_data
+    from console.report.summary import summary_sentences
+
+    assert (
+        run("--db", store.url, "resolve", "--endpoint", "ep_a", "--reason", "superseded", "--yes").exit_code
+        == 0
+    )
+    now = now_ms()
+    data = build_report_data(store, DeliveryFilter(since_ms=now - 6 * HOUR, until_ms=now + 60_000), now)
+    assert data.undelivered == _stats(store)["undelivered"] == 1
+    assert data.resolved_now == [("superseded", 2)]
+    assert int(data.backlog["undelivered"].iloc[-1]) == 1  # resolved ones closed when resolved
+    assert list(data.top_failing["event_id"]) == ["evt_4"]
+    sentences = summary_sentences(data)
+    assert "2 deliveries resolved as superseded (won't send)." in sentences
+    assert "1 delivery is undelivered now, the oldest for 1h 00m." in sentences
+    # all of them resolved: nothing outstanding
+    assert (
+        run(
+            "--db", store.url, "resolve", "--event-id", "evt_4", "--reason", "test traffic", "--yes"
+        ).exit_code
+        == 0
+    )
+    data = build_report_data(store, DeliveryFilter(since_ms=now - 6 * HOUR, until_ms=now + 60_000), now)
+    assert data.undelivered == 0 and int(data.backlog["undelivered"].iloc[-1]) == 0
+    sentences = summary_sentences(data)
+    assert "3 deliveries resolved (won't send): 2 superseded; 1 test traffic." in sentences
+    assert "Nothing outstanding: every delivery is delivered or resolved." in sentences

@@ -149,6 +149,23 @@ def newest_attempt(store: Store) -> int | None:
     return None if newest is None else int(newest)
 
 
+def resolved_now(store: Store, flt: DeliveryFilter) -> list[tuple[str, int]]:
+    """The resolved deliveries (won't send, still undelivered) whenever first tried, by reason, most first: what
+    the report counts apart from the backlog (the filter's window is left out, as for `undelivered_now`)."""
+    if not store.dialect.resolutions:
+        return []
+    anytime = flt.with_(since_ms=None, until_ms=None)
+    n = func.count().label("n")
+    query = (
+        matching_deliveries(store.dialect, anytime, D.c.resolved_reason, n)
+        .where(is_resolved(D, store.dialect))
+        .group_by(D.c.resolved_reason)
+        .order_by(n.desc(), D.c.resolved_reason)
+    )
+    with store.read() as conn:
+        return [(str(reason or ""), int(count)) for reason, count in conn.execute(query)]
+
+
 def undelivered_now(store: Store, flt: DeliveryFilter) -> dict[str, tuple[int, int]]:
     """Per endpoint, the deliveries undelivered now whenever first tried (the filter's window is left out) and the
     oldest one's first attempt: what `stats` without a window and the console's backlog count. One GROUP BY on the
@@ -178,10 +195,10 @@ class BacklogCounts:
 def backlog_counts(
     store: Store, flt: DeliveryFilter, since_ms: int, until_ms: int, bucket_ms: int
 ) -> BacklogCounts:
-    """Deliveries not delivered by each moment, from three aggregates: those first tried before the window and
+    """Deliveries not delivered by each moment, from these aggregates: those first tried before the window and
     still open at its start (the undelivered index, plus the delivering attempts at or after the start), and
     per bucket those first tried and those delivered in the window (deliveries first tried before the window
-    but delivered in it included)."""
+    but delivered in it included). A resolved delivery (won't send) counts as closed when it was resolved."""
     dialect = store.dialect
     inside = flt.with_(since_ms=since_ms, until_ms=until_ms)
     before = flt.with_(since_ms=None, until_ms=since_ms)
@@ -194,6 +211,21 @@ def backlog_counts(
         .group_by(_B)
     )
     open_before_query = matching_deliveries(dialect, before, func.count()).where(D.c.delivered_at.is_(None))
+    resolved_query = None
+    if dialect.resolutions:  # a resolved delivery (won't send) leaves the backlog when it was resolved
+        open_before_query = open_before_query.where(
+            or_(D.c.resolved_at.is_(None), D.c.resolved_at >= since_ms)
+        )
+        resolved_query = (
+            matching_deliveries(
+                dialect,
+                flt.with_(since_ms=None, until_ms=until_ms),
+                _bucket(D.c.resolved_at, since_ms, bucket_ms),
+                func.count(),
+            )
+            .where(is_resolved(D, dialect), D.c.resolved_at >= since_ms, D.c.resolved_at < until_ms)
+            .group_by(_B)
+        )
     # Deliveries first tried before the window and delivered at or after its start: found through their
     # delivering attempt (attempt-time index), so the cost follows the time since the window's start. That
     # attempt is a retry or a replay (the first attempt came before the window): first attempts skip the join.
@@ -220,6 +252,8 @@ def backlog_counts(
         at_start = int(conn.execute(open_before_query).scalar_one())
         for b, n in conn.execute(late_query):
             at_start += int(n)
+            closed[int(b)] = closed.get(int(b), 0) + int(n)
+        for b, n in conn.execute(resolved_query) if resolved_query is not None else ():
             closed[int(b)] = closed.get(int(b), 0) + int(n)
     return BacklogCounts(at_start, opened, closed)
 

@@ -164,9 +164,9 @@ async def test_read_only_console_has_the_resolve_keys_off(console_db: Path, samp
         screen = app.screen
         assert isinstance(screen, DeliveriesScreen)
         footer = {key.description for key in screen.query(FooterKey)}
-        assert "Select" in footer and "Won't send" not in footer
+        assert "Select" in footer and "Resolve" not in footer
         commands = {c.title for c in screen_commands(screen)}
-        assert "Won't send" not in commands and "Reopen" not in commands
+        assert "Resolve" not in commands and "Reopen" not in commands
         await pilot.press("space", "w")
         await settle(pilot)
         assert _front(app) is screen  # no dialog
@@ -180,4 +180,4 @@ async def test_the_palette_lists_resolve_and_reopen(console_db: Path, sample_fol
         app.show_deliveries()
         await settle(pilot)
         commands = {c.title for c in screen_commands(app.screen)}
-        assert {"Won't send", "Reopen"} <= commands
+        assert {"Resolve", "Reopen"} <= commands

@@ -97,11 +97,12 @@ class DeliveriesScreen(ConsoleAccess, Screen[None]):
         Binding("c", "clear_selection", "Clear"),
         Binding("enter", "open_event", "Event"),
         Binding("r", "replay", "Replay"),
-        Binding("w", "resolve", "Won't send", tooltip="Resolve: leave out of the backlog, with a reason"),
+        Binding("w", "resolve", "Resolve", tooltip="Won't send: leave out of the backlog, with a reason"),
         Binding("W", "reopen", "Reopen", show=False, tooltip="Make resolved deliveries undelivered again"),
         Binding("n", "next_page", "More"),
         Binding("slash", "search", "Search"),
-        Binding("f5", "refresh_now", "Refresh"),
+        # it refreshes live: off the footer (room for w at 80 columns); help and the palette list it
+        Binding("f5", "refresh_now", "Refresh", show=False),
     ]
 
     def __init__(self) -> None:
