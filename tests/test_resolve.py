@@ -221,3 +221,15 @@ def test_the_report_counts_resolved_apart_and_leaves_them_out_of_the_backlog(
     sentences = summary_sentences(data)
     assert "3 deliveries resolved (won't send): 2 superseded; 1 test traffic." in sentences
     assert "Nothing outstanding: every delivery is delivered or resolved." in sentences
+
+
+def test_pruning_a_resolved_delivery_removes_its_history(store: Store, failing: int) -> None:
+    assert (
+        run("--db", store.url, "resolve", "--endpoint", "ep_a", "--reason", "noise", "--yes").exit_code == 0
+    )
+    kept = run("--db", store.url, "prune", "--older-than", "150m", "--yes")  # undelivered ones are kept
+    assert kept.exit_code == 0, kept.stderr
+    assert len(history(store, "evt_1")) == 1
+    pruned = run("--db", store.url, "prune", "--older-than", "150m", "--include-undelivered", "--yes")
+    assert pruned.exit_code == 0, pruned.stderr
+    assert history(store, "evt_1") == [] and len(history(store, "evt_2")) == 1  # evt_2 is younger
