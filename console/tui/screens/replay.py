@@ -351,8 +351,12 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         if self.selection is None or self.plan is None or self.console.refused_read_only("resolve"):
             return
         selection = self.selection
-        count = fmt.counted(superseded_count(self.plan), "superseded delivery", "superseded deliveries")
-        question = f"Resolve the {count} (won't send): they leave the backlog and alerts. Why?"
+        if self.finished is None:
+            count = fmt.counted(superseded_count(self.plan), "superseded delivery", "superseded deliveries")
+            which = f"the {count}"
+        else:  # the job delivered newer events since the plan: more may be superseded now
+            which = "the superseded deliveries of this selection"
+        question = f"Resolve {which} (won't send): they leave the backlog and alerts. Why?"
 
         def answered(reason: str | None) -> None:
             if reason:
