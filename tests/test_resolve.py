@@ -233,3 +233,14 @@ def test_pruning_a_resolved_delivery_removes_its_history(store: Store, failing: 
     pruned = run("--db", store.url, "prune", "--older-than", "150m", "--include-undelivered", "--yes")
     assert pruned.exit_code == 0, pruned.stderr
     assert history(store, "evt_1") == [] and len(history(store, "evt_2")) == 1  # evt_2 is younger
+
+
+def test_stats_text_says_resolved_beside_undelivered(store: Store, failing: int) -> None:
+    before = run("--db", store.url, "stats")
+    assert "(delivered 1, undelivered 3, oldest undelivered 3h 00m)" in before.stdout
+    assert (
+        run("--db", store.url, "resolve", "--endpoint", "ep_a", "--reason", "noise", "--yes").exit_code == 0
+    )
+    after = run("--db", store.url, "stats")
+    assert after.exit_code == 0, after.stderr
+    assert "(delivered 1, undelivered 1, resolved 2, oldest undelivered 1h 00m)" in after.stdout
