@@ -23,6 +23,7 @@ from console.domain.filters import DeliveryFilter
 from console.domain.follow import FollowStatus
 from console.domain.live import AttemptView, DashboardSnapshot, EventDetail
 from console.domain.replay import JobView, ReplayPlan, ReplaySelection
+from console.domain.resolutions import ResolutionAction, ResolveOutcome
 from console.domain.times import now_ms
 from console.endpoints import EndpointsError, EndpointsFile, load_endpoints, resolve_secrets
 from console.replay.handle import JobHandle
@@ -33,7 +34,7 @@ from console.replay.targets import default_operator, job_origin
 from console.report.atomic import write_atomic
 from console.report.service import ReportOptions, default_report_path, write_page
 from console.signing import SignatureError, curl_for, verify
-from console.store import Store, StoreError, describe_url, live, normalise_url, open_store
+from console.store import Store, StoreError, describe_url, live, normalise_url, open_store, resolutions
 from console.store.alerts import backlog_by_endpoint, has_alert_tables
 from console.store.deliveries import count_deliveries, page_deliveries
 from console.store.stats import read_stats
@@ -208,6 +209,42 @@ class Operations:
         if detail is None:
             raise ActionRefused(f"no event {event_id!r} in the store")
         return detail
+
+    @_store_call
+    def resolve(
+        self,
+        flt: DeliveryFilter,
+        pairs: tuple[tuple[str, str], ...] | None,
+        reason: str,
+        reopen: bool = False,
+    ) -> ResolveOutcome:
+        """Resolve ("won't send") the outstanding deliveries of `pairs` (all the filter's when None) for
+        `reason`, recorded as this user@host; `reopen`: make resolved ones outstanding again."""
+        action = ResolutionAction.REOPEN if reopen else ResolutionAction.RESOLVE
+        self._may_change(action, reason)
+        return resolutions.change(
+            self.store(),
+            flt,
+            action,
+            reason=reason.strip(),
+            operator=default_operator(),
+            now_ms=self.clock(),
+            pairs=pairs,
+        )
+
+    @_store_call
+    def resolve_superseded(self, selection: ReplaySelection, reason: str) -> ResolveOutcome:
+        """Resolve the selection's deliveries a newer delivered event supersedes (what skip-superseded leaves out)."""
+        self._may_change(ResolutionAction.RESOLVE, reason)
+        return resolutions.resolve_superseded(
+            self.store(), selection, operator=default_operator(), now_ms=self.clock(), reason=reason.strip()
+        )
+
+    def _may_change(self, action: ResolutionAction, reason: str) -> None:
+        if self.read_only:
+            raise ActionRefused(f"read-only mode: {action.value} is refused")
+        if not reason.strip():
+            raise ActionRefused(f"{action.value}: a reason is required")
 
     def check_signature(self, attempt: AttemptView, payload: bytes) -> str:
         """Verify a stored attempt's signature headers with the endpoint's secrets (timestamp age ignored)."""

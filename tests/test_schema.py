@@ -101,7 +101,7 @@ def test_version_1_store_gains_the_new_tables(store_url: str) -> None:
     assert [(j["id"], j["operator"], j["reason"]) for j in orjson.loads(listed.stdout)] == [
         ("rj_old", None, None)
     ]
-    assert _version(store_url) == SCHEMA_VERSION == 5
+    assert _version(store_url) == SCHEMA_VERSION == 6
     upgraded = open_store(store_url)
     try:
         with upgraded.read() as conn:
@@ -132,7 +132,7 @@ def test_version_2_store_is_read_as_it_is_and_gains_the_endpoint_source(
     # A reading command reads it as it is (gap checks included), before any upgrade.
     stats = run("--db", store_url, "stats", "--since", "3000d", "--json")
     assert stats.exit_code == 0, stats.stderr
-    assert _version(store_url) == SCHEMA_VERSION == 5
+    assert _version(store_url) == SCHEMA_VERSION == 6
     assert run("--db", store_url, "ingest", str(log)).exit_code == 0
     upgraded = open_store(store_url)
     try:
@@ -151,3 +151,40 @@ def test_a_folder_given_as_the_store_is_named(tmp_path: Path) -> None:
         assert result.stderr == (
             f"hookconsole: {tmp_path} is a folder, not a store file (give a file, e.g. {tmp_path}/hookconsole.db)\n"
         )
+
+
+def _as_version_5(store_url: str) -> None:
+    """A store as version 5 left it: no resolutions, the undelivered index on `delivered_at IS NULL`."""
+    store = open_store(store_url)
+    with store.write() as conn:
+        for name in ("ix_delivery_undelivered", "ix_delivery_resolved"):
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("DROP TABLE delivery_resolution")
+        for column in ("resolved_at", "resolved_by", "resolved_reason"):
+            conn.exec_driver_sql(f"ALTER TABLE delivery DROP COLUMN {column}")
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL"
+        )
+        conn.exec_driver_sql("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    store.close()
+
+
+def test_version_5_store_is_read_as_it_is_and_gains_resolutions(store_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(orjson.dumps(log_line("evt_1", "ep_a", status_code=500)) + b"\n")
+    open_store(store_url).close()
+    assert run("--db", store_url, "ingest", str(log)).exit_code == 0
+    _as_version_5(store_url)
+    # A reading command reads it as it is: one undelivered, none resolved.
+    stats = run("--db", store_url, "stats", "--json")
+    assert stats.exit_code == 0, stats.stderr
+    figures = orjson.loads(stats.stdout)
+    assert (figures["undelivered"], figures["resolved"]) == (1, 0)
+    assert _version(store_url) == SCHEMA_VERSION == 6  # a writable open upgraded it
+    upgraded = open_store(store_url)
+    try:
+        with upgraded.read() as conn:
+            assert conn.exec_driver_sql("SELECT resolved_at FROM delivery").all() == [(None,)]
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM delivery_resolution").scalar_one() == 0
+    finally:
+        upgraded.close()

@@ -74,7 +74,7 @@ def _assert_as_declared(url: str) -> None:
     assert sorted(stored) == sorted(declared)
     for name, table in declared.items():
         assert stored[name] == table, name
-    assert partial == "delivered_at is null"
+    assert partial == "delivered_at is null and resolved_at is null"
 
 
 def test_a_new_store_has_the_declared_schema(store_url: str) -> None:
@@ -147,7 +147,8 @@ def test_the_write_paths_column_lists_are_the_declared_columns() -> None:
     assert names(tables.event) == records.EVENT_COLUMNS
     keys = tuple(c.name for c in tables.delivery.primary_key.columns)
     claim = ("claim_job", "claim_until")
-    assert names(tables.delivery, *keys, "event_type", *claim) == writer.DELIVERY_STATE_COLUMNS
+    resolution = ("resolved_at", "resolved_by", "resolved_reason")  # written by store/resolutions.py
+    assert names(tables.delivery, *keys, "event_type", *claim, *resolution) == writer.DELIVERY_STATE_COLUMNS
     for table in (tables.rollup_minute, tables.rollup_hour):
         assert tuple(c.name for c in table.primary_key.columns) == rollup.KEY_COLUMNS
         assert names(table, *rollup.KEY_COLUMNS, "latency_hist") == rollup.COUNTER_COLUMNS

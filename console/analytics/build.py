@@ -59,6 +59,8 @@ class ReportData:
     now_ms: int = 0  # when the figures were read: ages and "undelivered now" are as of this moment
     # per endpoint: deliveries undelivered now whenever first tried, and the oldest one's first attempt
     undelivered_now: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # resolved deliveries (won't send) whenever first tried, by reason, most first: counted apart
+    resolved_now: list[tuple[str, int]] = field(default_factory=list)
     ignored: DeliveryFilter | None = None  # the filters asked for that a report does not apply
     newest_attempt_ms: int | None = None  # the log's newest attempt: a stopped dispatcher shows as an old one
     live: bool = True  # the window reaches now (no --until, or one not in the past)
@@ -160,6 +162,7 @@ def build_report_data(
         replays=_replays(store, window),
         now_ms=now_ms,
         undelivered_now=aggregates.undelivered_now(store, scoped),
+        resolved_now=aggregates.resolved_now(store, scoped),
         ignored=ignored,
         newest_attempt_ms=aggregates.newest_attempt(store),
         live=live,

@@ -22,6 +22,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tui": ("console.cli.tui", "tui_command", "Open the live console."),
     "demo": ("console.cli.tui", "demo_command", "Sample store, sandbox traffic and the console."),
     "replay": ("console.cli.replay", "replay_group", "Replay a selection of deliveries, signed; jobs."),
+    "resolve": (
+        "console.cli.resolve",
+        "resolve_command",
+        "Mark deliveries won't send (resolved), or reopen.",
+    ),
     "report": ("console.cli.report", "report_command", "Write a self-contained HTML report."),
     "export": ("console.cli.report", "export_command", "Write the report and data as HTML, CSV, JSON."),
     "receiver": ("console.cli.sandbox", "receiver_command", "A verifying sandbox receiver."),

@@ -98,7 +98,7 @@ def filter_options(*, status: bool = True, status_default: str = "any") -> Calla
                     type=click.Choice([s.value for s in DeliveryState]),
                     default=status_default,
                     show_default=True,
-                    help="undelivered: no success yet; failed: met a failed attempt; delivered; any.",
+                    help="undelivered: no success yet, not resolved; resolved: left out on purpose; failed: met a failed attempt; delivered; any.",
                 )
             )
         for option in reversed(options):

@@ -76,6 +76,11 @@ def _check_target(ctx: click.Context, param: click.Parameter, value: str | None)
     is_flag=True,
     help="Send one reward's (or user's) events in their original order, one at a time.",
 )
+@click.option(
+    "--include-resolved",
+    is_flag=True,
+    help="Send resolved (won't send) deliveries too; left out otherwise (see hookconsole resolve).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--yes", is_flag=True, help="Send without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or the result as JSON.")
@@ -107,6 +112,7 @@ def replay_group(
     max_tries: int | None,
     skip_superseded: bool,
     ordered: bool,
+    include_resolved: bool,
     dry_run: bool,
     yes: bool,
     as_json: bool,
@@ -130,7 +136,9 @@ def replay_group(
         widened = bool(ids or force) and ctx.get_parameter_source("state") is ParameterSource.DEFAULT
         if widened:  # the default (undelivered) would silently drop a named or forced delivered event
             options["state"] = DeliveryState.ANY.value
-        flt = build_filter(**options).with_(event_ids=tuple(dict.fromkeys(ids)))
+        flt = build_filter(**options).with_(
+            event_ids=tuple(dict.fromkeys(ids)), include_resolved=include_resolved
+        )
         service = _service()
         plan = service.plan(
             ReplaySelection(

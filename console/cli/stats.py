@@ -52,7 +52,9 @@ def _summary_lines(k: Kpis, now: int) -> list[str]:
         f"attempts               {fmt.count(k.attempts)}  (success {fmt.count(k.successes)}, http_error "
         f"{fmt.count(k.http_errors)}, timeout {fmt.count(k.timeouts)}, network_error {fmt.count(k.network_errors)})",
         f"deliveries             {fmt.count(k.deliveries)}  (delivered {fmt.count(k.delivered)}, undelivered "
-        f"{fmt.count(k.undelivered)}, oldest undelivered {fmt.age(k.oldest_undelivered_ms, now)})",
+        f"{fmt.count(k.undelivered)}"
+        + (f", resolved {fmt.count(k.resolved)}" if k.resolved else "")  # won't send: counted apart
+        + f", oldest undelivered {fmt.age(k.oldest_undelivered_ms, now)})",
         f"first-attempt success  {fmt.pct(k.first_attempt_success_rate)}  (of attempts numbered 1)",
         f"final success          {fmt.pct(k.final_success_rate)}  (of deliveries)",
         f"latency (attempts)     p50 {fmt.latency(k.latency.p50)}  p95 {fmt.latency(k.latency.p95)}  "

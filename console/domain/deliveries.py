@@ -23,10 +23,17 @@ class DeliveryRow:
     reward_id: str | None
     amount: str | None
     currency: str | None
+    resolved_at_ms: int | None = (
+        None  # resolved ("won't send"); a delivered one is delivered whatever this says
+    )
 
     @property
     def delivered(self) -> bool:
         return self.delivered_at_ms is not None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_at_ms is not None and self.delivered_at_ms is None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -13,13 +13,15 @@ class DeliveryState(StrEnum):
     """States of one event at one endpoint, as filters see them.
 
     `failed` means the delivery met at least one failed attempt, whether or not it was delivered later;
-    replays skip the delivered ones unless forced.
+    replays skip the delivered ones unless forced. `undelivered` is outstanding: not delivered and not
+    resolved; `resolved` is not delivered and resolved by an operator ("won't send", docs/resolve.md).
     """
 
     ANY = "any"
     UNDELIVERED = "undelivered"
     DELIVERED = "delivered"
     FAILED = "failed"
+    RESOLVED = "resolved"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class DeliveryFilter:
     search: str | None = None
     where: Where | None = None  # a `--where` expression on payload fields, parsed where it entered
     sources: tuple[str, ...] = ()  # dispatcher tenants, as the CLI resolved them into `endpoint_ids`
+    # resolved deliveries (still undelivered): None leaves them out of `undelivered` only (the backlog's
+    # meaning); False leaves them out whatever the state (replay's selection); True keeps them, `undelivered`
+    # included (`replay --include-resolved`)
+    include_resolved: bool | None = None
 
     def with_(self, **changes: object) -> DeliveryFilter:
         """A copy with some fields changed."""

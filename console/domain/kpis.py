@@ -29,6 +29,7 @@ class Kpis:
     first_attempt_successes: int = 0
     deliveries: int = 0
     delivered: int = 0
+    resolved: int = 0  # undelivered but resolved ("won't send"): counted apart, not undelivered
     oldest_undelivered_ms: int | None = None
     latency: LatencySummary = field(default_factory=LatencySummary)
 
@@ -39,8 +40,8 @@ class Kpis:
 
     @property
     def undelivered(self) -> int:
-        """Deliveries with no success yet."""
-        return self.deliveries - self.delivered
+        """Deliveries with no success yet and not resolved."""
+        return self.deliveries - self.delivered - self.resolved
 
     @property
     def first_attempt_success_rate(self) -> float | None:
@@ -104,6 +105,7 @@ def kpis_dict(kpis: Kpis, now_ms: int) -> dict[str, object]:
         "deliveries": kpis.deliveries,
         "delivered": kpis.delivered,
         "undelivered": kpis.undelivered,
+        "resolved": kpis.resolved,
         "oldest_undelivered_at": format_ms(oldest) if oldest is not None else None,
         "oldest_undelivered_age_s": None if oldest is None else max(0, (now_ms - oldest) // 1000),
         "first_attempt_success_rate": _rounded(kpis.first_attempt_success_rate, 6),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from console.domain.kpis import StatsSnapshot
+from console.domain.resolutions import Resolution
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,4 @@ class EventDetail:
     currency: str | None
     attempts: tuple[AttemptView, ...] = field(default_factory=tuple)
     endpoints: tuple[str, ...] = ()
+    resolutions: tuple[Resolution, ...] = ()  # every resolve and reopen of its deliveries, oldest first

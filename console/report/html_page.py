@@ -68,6 +68,7 @@ def _cards(data: ReportData) -> str:
     count it), with its age from now and how many of them were first tried in the window."""
     k = data.stats.overall
     oldest = fmt.age(data.oldest_undelivered_ms, data.now_ms)
+    resolved = sum(n for _reason, n in data.resolved_now)  # left out of undelivered, counted apart
     cards = [
         ("Attempts", fmt.count(k.attempts), f"{fmt.count(k.failures)} failed (attempts)"),
         ("Deliveries", fmt.count(k.deliveries), "events x endpoints first tried here"),
@@ -76,7 +77,8 @@ def _cards(data: ReportData) -> str:
         (
             "Undelivered now",
             fmt.count(data.undelivered),
-            f"oldest {oldest}; {fmt.count(k.undelivered)} first tried in the window (deliveries)",
+            f"oldest {oldest}; {fmt.count(k.undelivered)} first tried in the window (deliveries)"
+            + (f"; {fmt.count(resolved)} resolved, won't send" if resolved else ""),
         ),
         (
             "Latency p50 / p95 / p99",

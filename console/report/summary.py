@@ -14,6 +14,7 @@ from console.report.text import share
 STALE_AFTER_MS = 10 * 60_000  # a newest attempt older than this is said: the log may have stopped
 DOWN_BELOW = 0.05  # an incident in which fewer attempts than this succeeded is an outage: "down"
 NAMED_INCIDENTS = 3  # the worst ones named; the others counted
+NAMED_REASONS = 3  # resolutions' most common reasons named; the others counted
 
 
 def _incident_sentence(r: Any) -> str:
@@ -33,6 +34,18 @@ def _incident_sentence(r: Any) -> str:
     affected, still = int(r.events_affected), int(r.still_undelivered)
     left = f"{fmt.count(still)} still undelivered" if still else "all delivered since"
     return f"{what}: {fmt.counted(affected, 'delivery')} failed there, {left}."
+
+
+def resolved_sentence(resolved: list[tuple[str, int]]) -> str:
+    """The resolved deliveries (won't send), by reason: "69 deliveries resolved as superseded (won't send)."."""
+    total = sum(n for _reason, n in resolved)
+    if len(resolved) == 1:
+        return f"{fmt.counted(total, 'delivery')} resolved as {resolved[0][0]} (won't send)."
+    parts = "; ".join(f"{fmt.count(n)} {reason}" for reason, n in resolved[:NAMED_REASONS])
+    more = len(resolved) - NAMED_REASONS
+    if more > 0:
+        parts += f"; {fmt.counted(sum(n for _r, n in resolved[NAMED_REASONS:]), 'delivery')} for {more} other reasons"
+    return f"{fmt.counted(total, 'delivery')} resolved (won't send): {parts}."
 
 
 def summary_sentences(data: ReportData) -> list[str]:
@@ -61,6 +74,8 @@ def summary_sentences(data: ReportData) -> list[str]:
         replayed = int(data.replays["delivered"].sum())
         jobs = fmt.counted(len(data.replays), "replay job")
         sentences.append(f"{fmt.counted(replayed, 'delivery')} delivered by {jobs}.")
+    if data.resolved_now:
+        sentences.append(resolved_sentence(data.resolved_now))
     if data.undelivered:
         verb = "is" if data.undelivered == 1 else "are"
         oldest = fmt.age(data.oldest_undelivered_ms, data.now_ms)
@@ -68,9 +83,10 @@ def summary_sentences(data: ReportData) -> list[str]:
             f"{fmt.counted(data.undelivered, 'delivery')} {verb} undelivered now, the oldest for {oldest}."
         )
     else:
-        sentences.append(
-            "Nothing outstanding." if data.empty else "Nothing outstanding: every delivery is delivered."
+        settled = (
+            "every delivery is delivered or resolved" if data.resolved_now else "every delivery is delivered"
         )
+        sentences.append("Nothing outstanding." if data.empty else f"Nothing outstanding: {settled}.")
     gaps = data.gaps
     if gaps is not None and gaps.total:
         kinds = [

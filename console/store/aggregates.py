@@ -19,6 +19,7 @@ from console.domain.where import Where
 from console.store import tables
 from console.store.deliveries import D, E, filter_conditions, matching_deliveries, needs_event
 from console.store.engine import Store
+from console.store.outstanding import is_resolved, outstanding
 from console.store.windows import bucket_window
 
 ATTEMPT = tables.delivery_attempt.alias("a")
@@ -148,6 +149,23 @@ def newest_attempt(store: Store) -> int | None:
     return None if newest is None else int(newest)
 
 
+def resolved_now(store: Store, flt: DeliveryFilter) -> list[tuple[str, int]]:
+    """The resolved deliveries (won't send, still undelivered) whenever first tried, by reason, most first: what
+    the report counts apart from the backlog (the filter's window is left out, as for `undelivered_now`)."""
+    if not store.dialect.resolutions:
+        return []
+    anytime = flt.with_(since_ms=None, until_ms=None)
+    n = func.count().label("n")
+    query = (
+        matching_deliveries(store.dialect, anytime, D.c.resolved_reason, n)
+        .where(is_resolved(D, store.dialect))
+        .group_by(D.c.resolved_reason)
+        .order_by(n.desc(), D.c.resolved_reason)
+    )
+    with store.read() as conn:
+        return [(str(reason or ""), int(count)) for reason, count in conn.execute(query)]
+
+
 def undelivered_now(store: Store, flt: DeliveryFilter) -> dict[str, tuple[int, int]]:
     """Per endpoint, the deliveries undelivered now whenever first tried (the filter's window is left out) and the
     oldest one's first attempt: what `stats` without a window and the console's backlog count. One GROUP BY on the
@@ -157,7 +175,7 @@ def undelivered_now(store: Store, flt: DeliveryFilter) -> dict[str, tuple[int, i
         matching_deliveries(
             store.dialect, anytime, D.c.endpoint_id, func.count(), func.min(D.c.first_attempt_at)
         )
-        .where(D.c.delivered_at.is_(None))
+        .where(outstanding(D, store.dialect))
         .group_by(D.c.endpoint_id)
     )
     with store.read() as conn:
@@ -177,10 +195,10 @@ class BacklogCounts:
 def backlog_counts(
     store: Store, flt: DeliveryFilter, since_ms: int, until_ms: int, bucket_ms: int
 ) -> BacklogCounts:
-    """Deliveries not delivered by each moment, from three aggregates: those first tried before the window and
+    """Deliveries not delivered by each moment, from these aggregates: those first tried before the window and
     still open at its start (the undelivered index, plus the delivering attempts at or after the start), and
     per bucket those first tried and those delivered in the window (deliveries first tried before the window
-    but delivered in it included)."""
+    but delivered in it included). A resolved delivery (won't send) counts as closed when it was resolved."""
     dialect = store.dialect
     inside = flt.with_(since_ms=since_ms, until_ms=until_ms)
     before = flt.with_(since_ms=None, until_ms=since_ms)
@@ -193,6 +211,21 @@ def backlog_counts(
         .group_by(_B)
     )
     open_before_query = matching_deliveries(dialect, before, func.count()).where(D.c.delivered_at.is_(None))
+    resolved_query = None
+    if dialect.resolutions:  # a resolved delivery (won't send) leaves the backlog when it was resolved
+        open_before_query = open_before_query.where(
+            or_(D.c.resolved_at.is_(None), D.c.resolved_at >= since_ms)
+        )
+        resolved_query = (
+            matching_deliveries(
+                dialect,
+                flt.with_(since_ms=None, until_ms=until_ms),
+                _bucket(D.c.resolved_at, since_ms, bucket_ms),
+                func.count(),
+            )
+            .where(is_resolved(D, dialect), D.c.resolved_at >= since_ms, D.c.resolved_at < until_ms)
+            .group_by(_B)
+        )
     # Deliveries first tried before the window and delivered at or after its start: found through their
     # delivering attempt (attempt-time index), so the cost follows the time since the window's start. That
     # attempt is a retry or a replay (the first attempt came before the window): first attempts skip the join.
@@ -219,6 +252,8 @@ def backlog_counts(
         at_start = int(conn.execute(open_before_query).scalar_one())
         for b, n in conn.execute(late_query):
             at_start += int(n)
+            closed[int(b)] = closed.get(int(b), 0) + int(n)
+        for b, n in conn.execute(resolved_query) if resolved_query is not None else ():
             closed[int(b)] = closed.get(int(b), 0) + int(n)
     return BacklogCounts(at_start, opened, closed)
 
@@ -356,6 +391,7 @@ def top_failing(store: Store, flt: DeliveryFilter, limit: int = 20) -> list[tupl
     """The deliveries with the most failed attempts, undelivered ones first."""
     failed = (D.c.attempts - D.c.successes).label("failed")
     delivered = case((D.c.delivered_at.is_(None), 0), else_=1).label("delivered")
+    not_resolved = ~is_resolved(D, store.dialect)  # resolved ones are no longer "failing"
     query = (
         matching_deliveries(
             store.dialect,
@@ -374,7 +410,7 @@ def top_failing(store: Store, flt: DeliveryFilter, limit: int = 20) -> list[tupl
             D.c.last_error,
             event=True,
         )
-        .where(D.c.attempts > D.c.successes)
+        .where(D.c.attempts > D.c.successes, not_resolved)
         .order_by(delivered, failed.desc(), D.c.first_attempt_at, D.c.event_id, D.c.endpoint_id)
         .limit(int(limit))
     )
@@ -409,7 +445,7 @@ def incident_reach(
         a.c.endpoint_id == endpoint_id,
         a.c.outcome != "success",
     )
-    undelivered = func.coalesce(func.sum(case((D.c.delivered_at.is_(None), 1), else_=0)), 0)
+    undelivered = func.coalesce(func.sum(case((outstanding(D, store.dialect), 1), else_=0)), 0)
     scope = DeliveryFilter(where=where, event_types=tuple(event_types))
     query = matching_deliveries(store.dialect, scope, func.count(), undelivered).where(
         D.c.endpoint_id == endpoint_id, D.c.event_id.in_(failed)

@@ -15,6 +15,7 @@ from console.domain.outcomes import Outcome
 from console.domain.times import MS_PER_MINUTE
 from console.store import tables
 from console.store.engine import Store
+from console.store.outstanding import outstanding
 
 FAILURE_MINUTE = tables.failure_minute
 ATTEMPT = tables.delivery_attempt
@@ -52,7 +53,7 @@ def sample_events(store: Store, endpoint_id: str, since_ms: int, limit: int = 5)
     )
     oldest = (
         select(d.event_id)
-        .where(d.endpoint_id == endpoint_id, d.delivered_at.is_(None))
+        .where(d.endpoint_id == endpoint_id, outstanding(DELIVERY, store.dialect))
         .order_by(d.first_attempt_at)
         .limit(limit)
     )

@@ -17,6 +17,7 @@ from console.domain.alerts import AlertState, AlertStateRow, Backlog, FiringAler
 from console.domain.times import MS_PER_MINUTE
 from console.store import tables
 from console.store.engine import Store
+from console.store.outstanding import outstanding
 
 STATE = tables.alert_state
 OUTBOX = tables.alert_outbox
@@ -177,11 +178,12 @@ def mark_failed(store: Store, seq: int, next_try_ms: int, error: str, dead: bool
 
 
 def backlog_by_endpoint(store: Store) -> dict[str, Backlog]:
-    """Every endpoint's undelivered deliveries and oldest first attempt, from the undelivered index."""
+    """Every endpoint's outstanding deliveries (undelivered, not resolved) and oldest first attempt, from the
+    undelivered index."""
     d = DELIVERY.c
     query = (
         select(d.endpoint_id, func.count(), func.min(d.first_attempt_at))
-        .where(d.delivered_at.is_(None))
+        .where(outstanding(DELIVERY, store.dialect))
         .group_by(d.endpoint_id)
     )
     with store.read() as conn:

@@ -19,6 +19,7 @@ from console.store import tables
 from console.store.deliveries import D, filter_conditions, with_event
 from console.store.engine import Store
 from console.store.live import LAST_SEQ
+from console.store.outstanding import is_resolved, outstanding
 from console.store.rollup import _OUTCOME_SLOT
 from console.store.stats import _Sums, snapshot
 
@@ -62,9 +63,17 @@ def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
         .where(*where, A.c.latency_ms.is_not(None))
         .group_by(D.c.endpoint_id, D.c.event_type, literal_column("tenths"))
     )
-    first_undelivered = func.min(case((D.c.delivered_at.is_(None), D.c.first_attempt_at)))
+    first_undelivered = func.min(case((outstanding(D, store.dialect), D.c.first_attempt_at)))
+    settled = func.sum(case((is_resolved(D, store.dialect), 1), else_=0))
     deliveries_query = (
-        select(D.c.endpoint_id, D.c.event_type, func.count(), func.count(D.c.delivered_at), first_undelivered)
+        select(
+            D.c.endpoint_id,
+            D.c.event_type,
+            func.count(),
+            func.count(D.c.delivered_at),
+            first_undelivered,
+            settled,
+        )
         .select_from(with_event())
         .where(*where)
         .group_by(D.c.endpoint_id, D.c.event_type)
@@ -76,6 +85,7 @@ def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
         .group_by(D.c.endpoint_id, A.c.status_code, A.c.error)
     )
     oldest: dict[str, int] = {}
+    resolved: dict[str, int] = {}
     codes: dict[str, Counter[str]] = {}
     errors: dict[str, Counter[str]] = {}
     last_failure: dict[str, int] = {}
@@ -95,10 +105,14 @@ def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
             hist = group(endpoint_id, event_type).hist
             bucket = bucket_of(int(tenths) / 10)
             hist[bucket] = hist.get(bucket, 0) + int(count)
-        for endpoint_id, event_type, count, delivered, first_undelivered in conn.execute(deliveries_query):
+        for endpoint_id, event_type, count, delivered, first_undelivered, n_resolved in conn.execute(
+            deliveries_query
+        ):
             c = group(endpoint_id, event_type).counters
             c[7] += count
             c[8] += delivered
+            if n_resolved:
+                resolved[endpoint_id] = resolved.get(endpoint_id, 0) + int(n_resolved)
             if first_undelivered is not None:
                 oldest[endpoint_id] = min(oldest.get(endpoint_id, first_undelivered), first_undelivered)
         for endpoint_id, status, error, count, last_at in conn.execute(failures_query):
@@ -115,4 +129,5 @@ def read_content_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
         by_endpoint.setdefault(endpoint_id, _Sums()).merge(group_sums)
         by_type.setdefault(event_type, _Sums()).merge(group_sums)
         overall.merge(group_sums)
-    return snapshot(flt, by_endpoint, by_type, overall, oldest, (codes, errors, last_failure), int(last_seq))
+    failures = (codes, errors, last_failure)
+    return snapshot(flt, by_endpoint, by_type, overall, oldest, failures, int(last_seq), resolved)

@@ -11,7 +11,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, and_, func, null, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -20,6 +20,7 @@ from console.domain.filters import DeliveryFilter, DeliveryState
 from console.store import tables
 from console.store.dialect import Dialect
 from console.store.engine import Store
+from console.store.outstanding import is_resolved, outstanding
 from console.store.where_sql import payload_not_json, where_clause
 from console.store.windows import matching
 
@@ -65,11 +66,15 @@ def filter_conditions(dialect: Dialect, flt: DeliveryFilter) -> list[ColumnEleme
         event_id=flt.event_ids,
     )
     if flt.state is DeliveryState.UNDELIVERED:
-        conditions.append(D.c.delivered_at.is_(None))
+        conditions.append(D.c.delivered_at.is_(None) if flt.include_resolved else outstanding(D, dialect))
+    elif flt.state is DeliveryState.RESOLVED:
+        conditions.append(is_resolved(D, dialect))
     elif flt.state is DeliveryState.DELIVERED:
         conditions.append(D.c.delivered_at.is_not(None))
     elif flt.state is DeliveryState.FAILED:
         conditions.append(D.c.attempts > D.c.successes)
+    if flt.include_resolved is False and flt.state is not DeliveryState.UNDELIVERED and dialect.resolutions:
+        conditions.append(~is_resolved(D, dialect))
     if flt.search:
         term = flt.search.strip()
         found = [D.c.event_id == term, D.c.endpoint_id == term, E.c.user_id == term, E.c.reward_id == term]
@@ -134,7 +139,8 @@ def page_deliveries(
 ) -> list[DeliveryRow]:
     """One page of deliveries ordered by first attempt (newest first by default), after `after`."""
     keys = (D.c.first_attempt_at, D.c.event_id, D.c.endpoint_id)
-    query = matching_deliveries(store.dialect, flt, *_ROW, event=True)
+    resolved_at = D.c.resolved_at if store.dialect.resolutions else null()
+    query = matching_deliveries(store.dialect, flt, *_ROW, resolved_at, event=True)
     if after is not None:  # keyset paging: the rows after `after` in the page order
         past = operator.lt if newest_first else operator.gt
         at, event_id, endpoint_id = after.first_attempt_at_ms, after.event_id, after.endpoint_id

@@ -34,6 +34,9 @@ class Dialect:
     endpoint_source = (
         True  # whether the store has endpoint.source (a store before version 3 opened read-only)
     )
+    resolutions = (
+        True  # whether the store has delivery.resolved_at (before version 6, opened read-only: none)
+    )
 
     def begin_write(self, conn: Connection) -> None:
         """Start a write transaction that excludes every other writer until commit."""

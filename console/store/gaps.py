@@ -12,6 +12,7 @@ from console.domain.gaps import GapReport, GapRules, MissingDelivery, SkippedAtt
 from console.domain.times import MS_PER_HOUR
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
+from console.store.outstanding import outstanding_sql
 
 
 def find_gaps(store: Store, flt: DeliveryFilter, rules: GapRules, now_ms: int) -> GapReport:
@@ -124,7 +125,8 @@ def _stuck(
     """Undelivered, highest attempt number below the maximum tries, last attempt before now - horizon."""
     p = store.dialect.placeholder
     where, params = filter_clause(store.dialect, flt)
-    condition = f"{where} AND d.delivered_at IS NULL AND d.last_attempt_at < {p} AND d.max_attempt < {p}"
+    outstanding = outstanding_sql("d", store.dialect)  # a resolved delivery is not stuck
+    condition = f"{where} AND {outstanding} AND d.last_attempt_at < {p} AND d.max_attempt < {p}"
     all_params = [*params, now_ms - rules.stuck_after_ms, rules.max_tries]
     base = f"FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {condition}"
     count = int(conn.exec_driver_sql(f"SELECT COUNT(*) {base}", tuple(all_params)).scalar_one())

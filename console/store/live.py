@@ -10,6 +10,8 @@ from console.domain.live import AttemptView, EventDetail, FailureRow, SeriesPoin
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store import tables
 from console.store.engine import Store
+from console.store.outstanding import outstanding
+from console.store.resolutions import history
 
 EVENT = tables.event
 ATTEMPT = tables.delivery_attempt
@@ -94,9 +96,10 @@ def success_series(store: Store, since_ms: int, until_ms: int, points: int = 60)
 
 
 def undelivered_backlog(store: Store) -> tuple[int, int | None]:
-    """Every undelivered delivery, whenever first tried, and the oldest one's first attempt (partial index)."""
+    """Every outstanding delivery (undelivered, not resolved), whenever first tried, and the oldest one's first
+    attempt (partial index)."""
     d = DELIVERY
-    query = select(func.count(), func.min(d.c.first_attempt_at)).where(d.c.delivered_at.is_(None))
+    query = select(func.count(), func.min(d.c.first_attempt_at)).where(outstanding(d, store.dialect))
     with store.read() as conn:
         count, oldest = conn.execute(query).one()
     return int(count), oldest
@@ -117,6 +120,7 @@ def event_detail(store: Store, event_id: str) -> EventDetail | None:
             select(d.c.endpoint_id).where(d.c.event_id == event_id).order_by(d.c.endpoint_id)
         ).scalars()
         endpoint_ids = tuple(endpoints)
+    resolutions = tuple(history(store, event_id))
     views = tuple(
         AttemptView(
             seq=r.seq,
@@ -145,6 +149,7 @@ def event_detail(store: Store, event_id: str) -> EventDetail | None:
         event.currency,
         views,
         endpoint_ids,
+        resolutions,
     )
 
 

@@ -107,6 +107,9 @@ def prune(
             )
             result.attempts += sum(r.attempts for r in rows)  # a delivery counts exactly its attempts
             conn.exec_driver_sql(f"DELETE FROM delivery WHERE event_id = {p} AND endpoint_id = {p}", pairs)
+            conn.exec_driver_sql(  # their resolutions' history goes with them
+                f"DELETE FROM delivery_resolution WHERE event_id = {p} AND endpoint_id = {p}", pairs
+            )
             if counted:
                 totals.after_attempts_deleted(conn)
             events = sorted({r.event_id for r in rows})

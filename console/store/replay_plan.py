@@ -187,3 +187,12 @@ def insert_items(
     conn.exec_driver_sql(sql, (*params, job_id, now_ms, *reason_params))
     count = f"SELECT COUNT(*) FROM replay_item WHERE job_id = {p}"  # a WITH statement's rowcount is not kept
     return int(conn.exec_driver_sql(count, (job_id,)).scalar_one())
+
+
+def superseded_items(store: Store, selection: ReplaySelection) -> list[tuple[str, str]]:
+    """Every (event id, endpoint id) of the selection to send that a newer event already delivered to its
+    endpoint supersedes: what `--skip-superseded` leaves out (the console offers to resolve them)."""
+    items, params = _items(store, selection)
+    sql = f"SELECT i.event_id, i.endpoint_id FROM {items} WHERE {_to_send(selection)} AND {_newer('i', newest=False)}"
+    with store.read() as conn:
+        return [(e, ep) for e, ep in conn.exec_driver_sql(sql, tuple(params))]

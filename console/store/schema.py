@@ -23,7 +23,7 @@ from console.store.failures import reason
 from console.store.tables import METADATA
 from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _create_missing_tables(conn: Connection) -> None:
@@ -57,6 +57,8 @@ def _add_job_options(conn: Connection) -> None:
 
 # Indexes a store may hold from before the one declared beside them extended them.
 _REPLACED_INDEXES = {"event": ("ix_event_reward", "ix_event_user")}
+# Indexes over columns a later version adds: that version's step makes them.
+_LATER_INDEXES = {"ix_delivery_undelivered", "ix_delivery_resolved"}
 
 
 def _complete(conn: Connection) -> None:
@@ -68,12 +70,26 @@ def _complete(conn: Connection) -> None:
     for table in METADATA.sorted_tables:
         present = {i["name"] for i in inspect(conn).get_indexes(table.name)}
         for index in table.indexes:
-            if index.name not in present:
+            if index.name not in present and index.name not in _LATER_INDEXES:
                 index.create(conn)
         for old in _REPLACED_INDEXES.get(table.name, ()):
             if old in present:
                 conn.exec_driver_sql(f"DROP INDEX {old}")
     _create_payload_reader(conn)
+
+
+def _add_resolutions(conn: Connection) -> None:
+    """Version 6: the resolved ("won't send") state: `delivery.resolved_at/_by/_reason`, the
+    `delivery_resolution` history, and the undelivered index rebuilt to leave resolved deliveries out."""
+    _add_missing_columns(conn, tables.delivery, "resolved_at", "resolved_by", "resolved_reason")
+    METADATA.create_all(conn)  # delivery_resolution with its index
+    present = {i["name"] for i in inspect(conn).get_indexes("delivery")}
+    if "ix_delivery_undelivered" in present:  # its condition was `delivered_at IS NULL`
+        conn.exec_driver_sql("DROP INDEX ix_delivery_undelivered")
+        present.discard("ix_delivery_undelivered")
+    for index in tables.delivery.indexes:
+        if index.name not in present:
+            index.create(conn)
 
 
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction. It is the one way a
@@ -83,6 +99,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_endpoint_source,
     3: _add_job_options,
     4: _complete,
+    5: _add_resolutions,
 }
 
 
@@ -152,13 +169,14 @@ def check_readable(store: Store, file: Path | None = None) -> None:
     """What a reading command needs: a store with tables, at a version this hookconsole understands.
 
     An older store is read as it is: upgrades add tables reading commands do not use, and the endpoint's
-    source (version 3), which they read as unknown when it is absent, and a job's options (version 4), read as
-    those of a job stored before them."""
+    source (version 3), which they read as unknown when it is absent, a job's options (version 4), read as
+    those of a job stored before them, and resolutions (version 6), read as none."""
     with store.read() as conn:
         version = _version(store, conn)
         if version is not None:
             store.dialect.payload_reader = _has_payload_reader(store, conn)
             store.dialect.endpoint_source = version >= 3
+            store.dialect.resolutions = version >= 6
     if version is None:
         raise StoreError(f"no store at {file or store.display_url}; ingest first or pass --db")
     _refuse_newer(store, version)

@@ -20,6 +20,7 @@ from console.store import tables
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.live import LAST_SEQ
+from console.store.outstanding import is_resolved, outstanding
 from console.store.rollup import N_COUNTERS
 from console.store.windows import Counters, matching, rollup_rows
 
@@ -51,7 +52,7 @@ class _Sums:
         for bucket, count in other.hist.items():
             self.hist[bucket] = self.hist.get(bucket, 0) + count
 
-    def kpis(self, oldest_undelivered_ms: int | None) -> Kpis:
+    def kpis(self, oldest_undelivered_ms: int | None, resolved: int = 0) -> Kpis:
         c = Counters(*self.counters)
         p50, p95, p99 = percentiles(self.hist, (0.50, 0.95, 0.99))
         mean = c.latency_sum / c.latency_count if c.latency_count else None
@@ -66,6 +67,7 @@ class _Sums:
             first_attempt_successes=c.first_successes,
             deliveries=c.deliveries,
             delivered=c.delivered,
+            resolved=resolved,
             oldest_undelivered_ms=oldest_undelivered_ms,
             latency=latency,
         )
@@ -81,10 +83,20 @@ def _oldest_undelivered(conn: Any, dialect: Dialect, flt: DeliveryFilter) -> dic
     where = _in_window(d, dialect, flt, "first_attempt_at", 1)
     query = (
         select(d.c.endpoint_id, func.min(d.c.first_attempt_at))
-        .where(d.c.delivered_at.is_(None), *where)
+        .where(outstanding(d, dialect), *where)
         .group_by(d.c.endpoint_id)
     )
     return {endpoint_id: oldest for endpoint_id, oldest in conn.execute(query)}
+
+
+def _resolved(conn: Any, dialect: Dialect, flt: DeliveryFilter) -> dict[str, int]:
+    """How many deliveries first tried in the window are resolved and undelivered, per endpoint (their index)."""
+    d = DELIVERY
+    where = _in_window(d, dialect, flt, "first_attempt_at", 1)
+    query = (
+        select(d.c.endpoint_id, func.count()).where(is_resolved(d, dialect), *where).group_by(d.c.endpoint_id)
+    )
+    return {endpoint_id: int(n) for endpoint_id, n in conn.execute(query)}
 
 
 def _in_window(
@@ -160,10 +172,12 @@ def read_stats(store: Store, flt: DeliveryFilter) -> StatsSnapshot:
             type_sums.add(row.counters, row.latency_hist)
         oldest = _oldest_undelivered(conn, store.dialect, flt)
         codes, errors, last_failure = _failures(conn, store.dialect, flt)
+        settled = _resolved(conn, store.dialect, flt) if store.dialect.resolutions else {}
     overall = _Sums()
     for sums in by_endpoint.values():
         overall.merge(sums)
-    return snapshot(flt, by_endpoint, by_type, overall, oldest, (codes, errors, last_failure), int(last_seq))
+    failures = (codes, errors, last_failure)
+    return snapshot(flt, by_endpoint, by_type, overall, oldest, failures, int(last_seq), settled)
 
 
 def snapshot(
@@ -174,14 +188,16 @@ def snapshot(
     oldest: dict[str, int],
     failures: Failures,
     last_seq: int,
+    resolved: dict[str, int] | None = None,
 ) -> StatsSnapshot:
-    """The figures from summed groups, the oldest undelivered per endpoint and the failures (status codes,
-    error kinds, last failure time, per endpoint)."""
+    """The figures from summed groups, the oldest undelivered per endpoint, the failures (status codes,
+    error kinds, last failure time, per endpoint) and the resolved deliveries per endpoint."""
+    resolved = resolved or {}
     codes, errors, last_failure = failures
     endpoints = tuple(
         EndpointKpis(
             endpoint_id=endpoint_id,
-            kpis=by_endpoint[endpoint_id].kpis(oldest.get(endpoint_id)),
+            kpis=by_endpoint[endpoint_id].kpis(oldest.get(endpoint_id), resolved.get(endpoint_id, 0)),
             top_status_codes=_top(codes.get(endpoint_id)),
             top_errors=_top(errors.get(endpoint_id)),
             last_failure_ms=last_failure.get(endpoint_id),
@@ -191,7 +207,7 @@ def snapshot(
     return StatsSnapshot(
         since_ms=flt.since_ms,
         until_ms=flt.until_ms,
-        overall=overall.kpis(min(oldest.values()) if oldest else None),
+        overall=overall.kpis(min(oldest.values()) if oldest else None, sum(resolved.values())),
         endpoints=endpoints,
         event_types=tuple((t, by_type[t].kpis(None)) for t in sorted(by_type)),
         last_seq=last_seq,

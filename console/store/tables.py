@@ -27,6 +27,10 @@ from sqlalchemy import (
 
 METADATA = MetaData()
 
+# The partial indexes' conditions (schema version 6 added resolved_at to the first).
+UNDELIVERED_INDEX_WHERE = "delivered_at IS NULL AND resolved_at IS NULL"
+RESOLVED_INDEX_WHERE = "delivered_at IS NULL AND resolved_at IS NOT NULL"
+
 # SQLite makes an INTEGER PRIMARY KEY the rowid (cheap, monotonic); PostgreSQL gets a BIGINT identity.
 SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -142,15 +146,40 @@ delivery = Table(
     _int("delivered_attempt", nullable=True),
     _str("claim_job", nullable=True),
     _ms("claim_until", nullable=True),
+    # resolved ("won't send"): an operator left it out on purpose (console.store.resolutions); a delivery
+    # delivered later is delivered whatever these say
+    _ms("resolved_at", nullable=True),
+    _str("resolved_by", nullable=True),
+    _str("resolved_reason", nullable=True),
     Index("ix_delivery_first", "first_attempt_at"),
-    Index(
+    Index(  # the outstanding backlog: undelivered and not resolved
         "ix_delivery_undelivered",
         "first_attempt_at",
-        sqlite_where=text("delivered_at IS NULL"),
-        postgresql_where=text("delivered_at IS NULL"),
+        sqlite_where=text(UNDELIVERED_INDEX_WHERE),
+        postgresql_where=text(UNDELIVERED_INDEX_WHERE),
+    ),
+    Index(  # the resolved ones still undelivered, counted apart by `stats` and the report
+        "ix_delivery_resolved",
+        "first_attempt_at",
+        sqlite_where=text(RESOLVED_INDEX_WHERE),
+        postgresql_where=text(RESOLVED_INDEX_WHERE),
     ),
 )
 """The current state of one event at one endpoint, kept up to date by every write of attempts."""
+
+delivery_resolution = Table(
+    "delivery_resolution",
+    METADATA,
+    _seq(),
+    _str("event_id"),
+    _str("endpoint_id"),
+    _ms("at"),
+    _str("operator"),
+    _str("reason"),
+    _str("action"),  # resolve | reopen
+    Index("ix_resolution_delivery", "event_id", "endpoint_id", "seq"),
+)
+"""Every resolve and reopen of a delivery, with who, when and why (the delivery holds the latest)."""
 
 
 def _rollup(name: str) -> Table:

@@ -109,7 +109,8 @@ class HookConsoleApp(App[None]):
     def open_replay(self, flt: DeliveryFilter, pairs: tuple[tuple[str, str], ...] | None) -> None:
         if self.refused_read_only("replay"):
             return
-        self.push_screen(ReplayScreen(ReplaySelection(flt, pairs=pairs)))
+        # resolved deliveries are not replayed from the console (reopen them first)
+        self.push_screen(ReplayScreen(ReplaySelection(flt.with_(include_resolved=False), pairs=pairs)))
 
     def show_job(self, job_id: str) -> None:
         self.switch_mode("jobs")

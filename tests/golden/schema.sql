@@ -1,4 +1,4 @@
--- schema version 5
+-- schema version 6
 -- sqlite
 CREATE TABLE alert_outbox (
 	seq INTEGER NOT NULL,
@@ -44,10 +44,14 @@ CREATE TABLE delivery (
 	delivered_attempt INTEGER,
 	claim_job VARCHAR,
 	claim_until BIGINT,
+	resolved_at BIGINT,
+	resolved_by VARCHAR,
+	resolved_reason VARCHAR,
 	PRIMARY KEY (event_id, endpoint_id)
 );
 CREATE INDEX ix_delivery_first ON delivery (first_attempt_at);
-CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL;
+CREATE INDEX ix_delivery_resolved ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NOT NULL;
+CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NULL;
 CREATE TABLE delivery_attempt (
 	seq INTEGER NOT NULL,
 	event_id VARCHAR NOT NULL,
@@ -67,6 +71,17 @@ CREATE TABLE delivery_attempt (
 );
 CREATE INDEX ix_attempt_time ON delivery_attempt (attempted_at);
 CREATE UNIQUE INDEX ux_attempt_natural ON delivery_attempt (event_id, endpoint_id, attempt, "trigger");
+CREATE TABLE delivery_resolution (
+	seq INTEGER NOT NULL,
+	event_id VARCHAR NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	at BIGINT NOT NULL,
+	operator VARCHAR NOT NULL,
+	reason VARCHAR NOT NULL,
+	action VARCHAR NOT NULL,
+	PRIMARY KEY (seq)
+);
+CREATE INDEX ix_resolution_delivery ON delivery_resolution (event_id, endpoint_id, seq);
 CREATE TABLE endpoint (
 	id VARCHAR NOT NULL,
 	name VARCHAR,
@@ -247,10 +262,14 @@ CREATE TABLE delivery (
 	delivered_attempt INTEGER,
 	claim_job VARCHAR,
 	claim_until BIGINT,
+	resolved_at BIGINT,
+	resolved_by VARCHAR,
+	resolved_reason VARCHAR,
 	PRIMARY KEY (event_id, endpoint_id)
 );
 CREATE INDEX ix_delivery_first ON delivery (first_attempt_at);
-CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL;
+CREATE INDEX ix_delivery_resolved ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NOT NULL;
+CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NULL;
 CREATE TABLE delivery_attempt (
 	seq BIGSERIAL NOT NULL,
 	event_id VARCHAR NOT NULL,
@@ -270,6 +289,17 @@ CREATE TABLE delivery_attempt (
 );
 CREATE INDEX ix_attempt_time ON delivery_attempt (attempted_at);
 CREATE UNIQUE INDEX ux_attempt_natural ON delivery_attempt (event_id, endpoint_id, attempt, trigger);
+CREATE TABLE delivery_resolution (
+	seq BIGSERIAL NOT NULL,
+	event_id VARCHAR NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	at BIGINT NOT NULL,
+	operator VARCHAR NOT NULL,
+	reason VARCHAR NOT NULL,
+	action VARCHAR NOT NULL,
+	PRIMARY KEY (seq)
+);
+CREATE INDEX ix_resolution_delivery ON delivery_resolution (event_id, endpoint_id, seq);
 CREATE TABLE endpoint (
 	id VARCHAR NOT NULL,
 	name VARCHAR,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from console.tui.app import HookConsoleApp
 
 
-READ_ONLY_BADGE = " READ-ONLY: replay, resume and cancel are off "
+READ_ONLY_BADGE = " READ-ONLY: replay, resume, cancel and resolve are off "
 
 
 class ConsoleAccess:

@@ -19,10 +19,13 @@ from textual.widgets import DataTable, Footer, Input, Select, Static
 from console.domain import formatting as fmt
 from console.domain.deliveries import DeliveryRow, PageCursor
 from console.domain.filters import DeliveryFilter, DeliveryState
+from console.domain.resolutions import ResolveOutcome
 from console.domain.times import MS_PER_DAY, MS_PER_HOUR
 from console.domain.where import Where, WhereError, looks_like_where
+from console.operations import ActionRefused
 from console.tui.screens.base import ConsoleAccess
 from console.tui.screens.columns import FitsColumns, columns_for
+from console.tui.screens.reason import ReasonScreen, resolve_note
 from console.tui.text import literal, plain, stamp, status
 from console.tui.widgets.line import Line
 from console.tui.widgets.settled_table import SettledTable
@@ -34,6 +37,7 @@ STATES = [
     ("undelivered", "undelivered"),
     ("ever failed", "failed"),
     ("delivered", "delivered"),
+    ("resolved", "resolved"),
 ]
 MAX_CHOICES = 1000  # endpoints offered in the filter's list
 COLUMNS = ("sel", "first attempt", "event", "endpoint", "type", "user", "tries", "last", "state")
@@ -65,6 +69,11 @@ class NewAttemptsSeen(Message):
 
 
 @dataclass
+class ResolveDone(Message):
+    outcome: ResolveOutcome
+
+
+@dataclass
 class ChoicesLoaded(Message):
     endpoints: list[str]
     event_types: list[str]
@@ -82,16 +91,19 @@ def _selection_mark(selected: bool) -> Text:
 
 
 class DeliveriesScreen(ConsoleAccess, FitsColumns, Screen[None]):
-    WRITE_ACTIONS = frozenset({"replay"})  # hidden in read-only mode
+    WRITE_ACTIONS = frozenset({"replay", "resolve", "reopen"})  # hidden in read-only mode
     BINDINGS = [
         Binding("space", "toggle_row", "Select"),
         Binding("a", "select_all", "All"),
         Binding("c", "clear_selection", "Clear"),
         Binding("enter", "open_event", "Event"),
         Binding("r", "replay", "Replay"),
+        Binding("w", "resolve", "Resolve", tooltip="Won't send: leave out of the backlog, with a reason"),
+        Binding("W", "reopen", "Reopen", show=False, tooltip="Make resolved deliveries undelivered again"),
         Binding("n", "next_page", "More"),
         Binding("slash", "search", "Search"),
-        Binding("f5", "refresh_now", "Refresh"),
+        # it refreshes live: off the footer (room for w at 80 columns); help and the palette list it
+        Binding("f5", "refresh_now", "Refresh", show=False),
     ]
 
     def __init__(self) -> None:
@@ -296,12 +308,12 @@ class DeliveriesScreen(ConsoleAccess, FitsColumns, Screen[None]):
 
     def _cells(self, row: DeliveryRow) -> list[Text]:
         selected = self.all_matching or row.key in self.selected
-        if self.narrow:
-            state = Text("ok", style="green") if row.delivered else Text("undeliv", style="bold red")
+        if row.delivered:
+            state = Text("ok" if self.narrow else "delivered", style="green")
+        elif row.resolved:
+            state = Text("resolv" if self.narrow else "resolved", style="yellow")
         else:
-            state = (
-                Text("delivered", style="green") if row.delivered else Text("undelivered", style="bold red")
-            )
+            state = Text("undeliv" if self.narrow else "undelivered", style="bold red")
         first = stamp(row.first_attempt_at_ms)
         error_width = None if self.wide else NARROW_ERROR if self.narrow else 20
         cells = {
@@ -426,6 +438,60 @@ class DeliveriesScreen(ConsoleAccess, FitsColumns, Screen[None]):
 
     def action_search(self) -> None:
         self.query_one("#f-search", Input).focus()
+
+    def _chosen(self) -> tuple[tuple[tuple[str, str], ...] | None, int] | None:
+        """What a key acts on: all matching (pairs None), the marked rows, or else the highlighted row; with
+        how many deliveries that is."""
+        if self.all_matching:
+            return None, self.total or 0
+        if self.selected:
+            return tuple(sorted(self.selected)), len(self.selected)
+        row = self._current()
+        return ((row.key,), 1) if row is not None else None
+
+    def action_resolve(self) -> None:
+        self._ask_and_change(reopen=False)
+
+    def action_reopen(self) -> None:
+        self._ask_and_change(reopen=True)
+
+    def _ask_and_change(self, reopen: bool) -> None:
+        if self.console.refused_read_only("reopen" if reopen else "resolve"):
+            return
+        chosen = self._chosen()
+        if chosen is None:
+            self.notify("nothing to act on: select deliveries first", severity="warning")
+            return
+        pairs, count = chosen
+        what = fmt.counted(count, "delivery")
+        question = (
+            f"Reopen {what}: resolved ones become undelivered again. Why?"
+            if reopen
+            else f"Resolve {what} (won't send): undelivered ones leave the backlog, alerts and replays. Why?"
+        )
+        flt = self.filter
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self.change_resolution(flt, pairs, reason, reopen)
+
+        self.app.push_screen(ReasonScreen(question), answered)
+
+    @work(thread=True, exclusive=True, group="resolve", exit_on_error=False)
+    def change_resolution(
+        self, flt: DeliveryFilter, pairs: tuple[tuple[str, str], ...] | None, reason: str, reopen: bool
+    ) -> None:
+        try:
+            self.post_message(ResolveDone(self.console.ops.resolve(flt, pairs, reason, reopen=reopen)))
+        except ActionRefused as exc:
+            self.app.call_from_thread(self.notify, plain(str(exc)), severity="error", markup=False)
+
+    @on(ResolveDone)
+    def resolution_changed(self, message: ResolveDone) -> None:
+        self.notify(resolve_note(message.outcome), markup=False)
+        self.selected.clear()
+        self.all_matching = False
+        self.console.store_changed()
 
     def action_replay(self) -> None:
         if self.all_matching:

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Static
 from console.domain import formatting as fmt
 from console.domain.filters import DeliveryFilter, DeliveryState
 from console.domain.live import AttemptView, EventDetail
+from console.domain.resolutions import ResolutionAction
 from console.operations import REPORTS_FOLDER, ActionRefused
 from console.tui.clipboard import clipboard_refused
 from console.tui.screens.base import ConsoleAccess
@@ -166,6 +167,11 @@ class EventScreen(ConsoleAccess, FitsColumns, Screen[None]):
         ):
             fields.append(f"{label:>9} ", style="bold")
             fields.append_text(literal(value))
+            fields.append("\n")
+        for r in detail.resolutions:  # who left a delivery out (won't send) or reopened it, when and why
+            label = "resolved" if r.action is ResolutionAction.RESOLVE else "reopened"
+            fields.append(f"{label:>9} ", style="bold yellow" if label == "resolved" else "bold")
+            fields.append_text(literal(f"{r.endpoint_id} {stamp(r.at_ms)} by {r.operator}: {r.reason}"))
             fields.append("\n")
         self.query_one("#event-fields", Static).update(fields)
         self.query_one("#payload", Static).update(payload_view(detail.payload))

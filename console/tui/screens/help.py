@@ -45,6 +45,8 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
             ("c", "clear the selection"),
             ("enter", "open the event"),
             ("r", "replay the selection"),
+            ("w", "won't send: resolve the selection (or row), asks why"),
+            ("W", "reopen resolved ones: undelivered again, asks why"),
             ("n", "load more rows"),
             ("f5", "refresh (it also does so live)"),
             ("click", "a column header sorts the rows shown"),
@@ -69,6 +71,7 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
             ("y", "send"),
             ("s", "skip superseded events (or send them again)"),
             ("f", "force: send already delivered events too; asks why"),
+            ("w", "resolve the superseded ones (won't send), asks why"),
             ("enter", "in the reason box: send"),
             ("x", "stop (the job can be resumed)"),
             ("o", "open the job, once it has ended"),
@@ -84,7 +87,8 @@ NOTES = (
     "(OSC 52); inside tmux without `set-clipboard on`, or with HOOKCONSOLE_NO_CLIPBOARD set, it writes "
     "reports/curl-EVENT-ENDPOINT.sh instead and says so. "
     "Read-only mode (hookconsole --read-only tui, or HOOKCONSOLE_READ_ONLY=1) shows a badge and hides replay, "
-    "resume and cancel (and force). Jobs record who started them (this user@host) and, when forced, the reason "
+    "resume, cancel, force, resolve and reopen. Resolved (won't send) deliveries leave the backlog, alerts and "
+    "replays; the event screen lists who resolved them, when and why. Jobs record who started them (this user@host) and, when forced, the reason "
     "typed in the replay window, required then; the job list shows who and why. "
     'The explorer\'s search (/) finds an event, endpoint, user or reward by its id, and also takes a payload filter, as --where does: amount >= 1000 and currency = "EUR".'
 )

@@ -18,11 +18,13 @@ from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 
 from console.domain import formatting as fmt
 from console.domain.replay import ItemState, JobView, ReplayPlan, ReplaySelection
+from console.domain.resolutions import SUPERSEDED, ResolveOutcome
 from console.operations import ActionRefused
 from console.replay.handle import JobHandle
 from console.replay.impact_view import amounts_text, drain_time, missing_text, plan_drain_seconds
 from console.replay.runner import EndpointCounts, RunProgress
 from console.tui.screens.base import ConsoleAccess
+from console.tui.screens.reason import ReasonScreen, resolve_note
 from console.tui.text import literal, plain, stamp
 from console.tui.widgets.settled_table import SettledTable
 
@@ -48,6 +50,11 @@ class Progressed(Message):
 
 
 @dataclass
+class SupersededResolved(Message):
+    outcome: ResolveOutcome
+
+
+@dataclass
 class JobStarted(Message):
     job: JobHandle
 
@@ -62,11 +69,14 @@ REASON_NEEDED = "a reason is required to force (why send already delivered event
 
 
 class ReplayScreen(ConsoleAccess, ModalScreen[None]):
-    WRITE_ACTIONS = frozenset({"confirm", "toggle_force"})  # hidden in read-only mode
+    WRITE_ACTIONS = frozenset({"confirm", "toggle_force", "resolve_superseded"})  # hidden in read-only mode
     BINDINGS = [
         Binding("y", "confirm", "Send"),
         Binding("s", "toggle_superseded", "Skip superseded"),
         Binding("f", "toggle_force", "Force"),
+        Binding(
+            "w", "resolve_superseded", "Resolve superseded", tooltip="Mark the superseded ones won't send"
+        ),
         Binding("x", "stop", "Stop"),
         Binding("o", "open_job", "Open the job"),
         Binding("escape", "close", "Close"),
@@ -118,6 +128,13 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
                 self.selection is not None
                 and self.resume_job is None
                 and self.finished is None
+                and not self.running
+            )
+        if action == "resolve_superseded":
+            return (
+                self.selection is not None
+                and self.plan is not None
+                and superseded_count(self.plan) > 0
                 and not self.running
             )
         if action == "stop":
@@ -329,6 +346,42 @@ class ReplayScreen(ConsoleAccess, ModalScreen[None]):
         self._state_changed()
         self.console.replay_finished(view)
 
+    def action_resolve_superseded(self) -> None:
+        """Resolve (won't send) the superseded deliveries of the selection: those `s` leaves out, or left out."""
+        if self.selection is None or self.plan is None or self.console.refused_read_only("resolve"):
+            return
+        selection = self.selection
+        if self.finished is None:
+            count = fmt.counted(superseded_count(self.plan), "superseded delivery", "superseded deliveries")
+            which = f"the {count}"
+        else:  # the job delivered newer events since the plan: more may be superseded now
+            which = "the superseded deliveries of this selection"
+        question = f"Resolve {which} (won't send): they leave the backlog and alerts. Why?"
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self.resolve_superseded(selection, reason)
+
+        self.app.push_screen(ReasonScreen(question, default=SUPERSEDED), answered)
+
+    @work(thread=True, exclusive=True, group="replay-resolve", exit_on_error=False)
+    def resolve_superseded(self, selection: ReplaySelection, reason: str) -> None:
+        try:
+            self.post_message(SupersededResolved(self.console.ops.resolve_superseded(selection, reason)))
+        except ActionRefused as exc:
+            self.post_message(Refused(str(exc)))
+
+    @on(SupersededResolved)
+    def superseded_resolved(self, message: SupersededResolved) -> None:
+        note = resolve_note(message.outcome)
+        self.query_one("#replay-outcome", Static).update(note[:1].upper() + note[1:] + ".")
+        self.console.store_changed()
+        if self.selection is not None and self.finished is None and not self.running:
+            self._plan_again(self.selection)  # the plan without them
+            self.query_one("#replay-outcome", Static).update(note[:1].upper() + note[1:] + ".")
+        else:
+            self._state_changed()
+
     def action_open_job(self) -> None:
         if self.finished is not None:
             job_id = self.finished.id
@@ -406,3 +459,8 @@ def impact_summary(plan: ReplayPlan) -> str:
     )
     action = "left out; s sends them" if plan.selection.skip_superseded else "s leaves them out"
     return line + f"Superseded: {fmt.count(impact.superseded)} ({action}), e.g. {sample}.\n"
+
+
+def superseded_count(plan: ReplayPlan) -> int:
+    """The plan's superseded deliveries (to send, or left out by `s`)."""
+    return plan.impact.superseded if plan.impact is not None else 0
