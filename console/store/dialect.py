@@ -34,6 +34,7 @@ class Dialect:
     endpoint_source = (
         True  # whether the store has endpoint.source (a store before version 3 opened read-only)
     )
+    gap_state = True  # whether the store keeps the gap checks' state (version 6; older ones opened read-only)
 
     def begin_write(self, conn: Connection) -> None:
         """Start a write transaction that excludes every other writer until commit."""

@@ -1,5 +1,6 @@
-"""The gap checks of the attempt log (console.domain.gaps): each one's count and its first rows, over the
-deliveries first tried in the filter's window. The same SQL on SQLite and PostgreSQL."""
+"""The gap checks of the attempt log (console.domain.gaps): each one's count and its first rows, read from the
+state the writers keep (docs/gaps.md), so a check costs what it finds, not what the window holds. The same SQL
+on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from console.store.deliveries import filter_clause
 from console.store.engine import Store
 
 
-def find_gaps(store: Store, flt: DeliveryFilter, rules: GapRules, now_ms: int) -> GapReport:
-    """Counts and the first `rules.limit` of each kind of gap for the filter (its state is ignored)."""
+def find_gaps(store: Store, flt: DeliveryFilter, rules: GapRules, now_ms: int) -> GapReport | None:
+    """Counts and the first `rules.limit` of each kind of gap for the filter (its state is ignored); None for a
+    store from before the gap state (version 6) opened read-only."""
+    if not store.dialect.gap_state:
+        return None
     flt = flt.with_(state=DeliveryState.ANY)
     with store.read() as conn:
         skipped_count, skipped = _skipped(store, conn, flt, rules.limit)
@@ -38,20 +42,15 @@ def _counted(
 def _skipped(
     store: Store, conn: Connection, flt: DeliveryFilter, limit: int
 ) -> tuple[int, tuple[SkippedAttempts, ...]]:
-    """Deliveries whose scheduled attempt numbers skip: fewer stored than the highest number."""
+    """Deliveries whose scheduled attempt numbers skip: fewer stored than the highest number (kept by the
+    writer), read through the partial index that holds only them."""
     p = store.dialect.placeholder
     where, params = filter_clause(store.dialect, flt)
-    scheduled = (
-        "FROM delivery_attempt a WHERE a.event_id = d.event_id AND a.endpoint_id = d.endpoint_id "
-        "AND a.trigger = 'scheduled'"
-    )
-    # Correlated subqueries: the window's deliveries drive, each reads its own attempts by the natural key.
+    hint = " INDEXED BY ix_delivery_skipped" if store.dialect.name == "sqlite" else ""
     inner = (
-        "SELECT event_id, endpoint_id, stored, top, first_at FROM ("
-        f"  SELECT d.event_id, d.endpoint_id, (SELECT COUNT(DISTINCT a.attempt) {scheduled}) AS stored,"
-        f"  (SELECT MAX(a.attempt) {scheduled}) AS top, d.first_attempt_at AS first_at"
-        f"  FROM delivery d JOIN event e ON e.event_id = d.event_id WHERE {where} AND d.max_attempt > 1"
-        ") s WHERE stored < top"
+        "SELECT d.event_id, d.endpoint_id, d.scheduled_attempts AS stored, d.scheduled_max AS top,"
+        f" d.first_attempt_at AS first_at FROM delivery AS d{hint} JOIN event e ON e.event_id = d.event_id"
+        f" WHERE d.scheduled_attempts < d.scheduled_max AND {where}"
     )
     count, rows = _counted(conn, inner, params, "first_at, event_id, endpoint_id", limit)
     found = []
@@ -73,47 +72,86 @@ def _missing(
     store: Store, conn: Connection, flt: DeliveryFilter, rules: GapRules, settled_before: int
 ) -> tuple[int, tuple[MissingDelivery, ...]]:
     """Events with a payload and no delivery at an endpoint that has most of the other events of their type
-    first tried in the same hour (and at least `rules.min_received` of them). Only events first tried before
-    `settled_before` count, as candidates and as the others: younger ones may still be on their way."""
+    and tenant first tried in the same hour (and at least `rules.min_received` of them), in the hours the
+    window overlaps that ended before `settled_before` (younger events may still be on their way).
+
+    The counts (console.store.gap_counts) give the candidate groups and, unless the filter reaches into
+    events (`--where`, search, event ids, outcomes, status codes), the count itself: a group misses
+    `events - received` events. Only the hours needed for the list are then read from the deliveries."""
     p = store.dialect.placeholder
-    # Events are placed by their first attempt anywhere; every endpoint counts as a candidate, then the
-    # filter's endpoints narrow the ones reported.
-    where, params = filter_clause(store.dialect, flt.with_(endpoint_ids=()))
-    expected_where = ""
-    expected_params: list[Any] = []
-    if flt.endpoint_ids:
-        clause, expected_params = store.dialect.in_list("got.endpoint_id", flt.endpoint_ids)
-        expected_where = f" AND {clause}"
-    # Each event is compared with the endpoints of its own source (the dispatcher tenant its endpoints belong
-    # to: docs/sources.md), so apps or projects sharing a store never expect each other's events.
-    source = "COALESCE(en.source, '')" if store.dialect.endpoint_source else "''"
-    inner = (
-        # MATERIALIZED keeps the window's index in charge on SQLite (else it walks the whole delivery table to
-        # group by event id); both stores take the hint (SQLite 3.35+, PostgreSQL 12+).
-        "WITH w AS MATERIALIZED ("
-        f"  SELECT d.event_id, d.event_type, d.first_attempt_at, {source} AS src FROM delivery d"
-        "  JOIN endpoint en ON en.id = d.endpoint_id"
-        f"  JOIN event e ON e.event_id = d.event_id WHERE {where} AND e.payload IS NOT NULL),"
-        " ev AS (SELECT event_id, MIN(event_type) AS event_type, MIN(src) AS src,"
-        f"   MIN(first_attempt_at) / {MS_PER_HOUR} AS hour FROM w GROUP BY event_id"
-        f"   HAVING MIN(first_attempt_at) < {p}),"
-        " totals AS (SELECT hour, event_type, src, COUNT(*) AS n FROM ev GROUP BY hour, event_type, src),"
-        " got AS (SELECT ev.hour, ev.event_type, ev.src, d.endpoint_id, COUNT(*) AS k FROM ev"
-        "   JOIN delivery d ON d.event_id = ev.event_id JOIN endpoint en ON en.id = d.endpoint_id"
-        f"   WHERE {source} = ev.src GROUP BY ev.hour, ev.event_type, ev.src, d.endpoint_id),"
-        " expected AS (SELECT got.hour, got.event_type, got.src, got.endpoint_id, got.k, t.n FROM got"
-        "   JOIN totals t ON t.hour = got.hour AND t.event_type = got.event_type AND t.src = got.src"
-        f"   WHERE got.k < t.n AND 2 * got.k > t.n - 1 AND got.k >= {p}{expected_where})"
-        " SELECT ev.event_id, ev.event_type, x.endpoint_id, ev.hour, x.k, x.n FROM ev"
-        " JOIN expected x ON x.hour = ev.hour AND x.event_type = ev.event_type AND x.src = ev.src"
-        " WHERE NOT EXISTS (SELECT 1 FROM delivery d2 WHERE d2.event_id = ev.event_id"
-        "   AND d2.endpoint_id = x.endpoint_id)"
+    first_hour = 0 if flt.since_ms is None else flt.since_ms // MS_PER_HOUR
+    end_hour = settled_before // MS_PER_HOUR
+    if flt.until_ms is not None:
+        end_hour = min(end_hour, -(-flt.until_ms // MS_PER_HOUR))
+    groups = (
+        "SELECT t.hour, t.event_type, t.src, r.endpoint_id, r.received, t.events FROM gap_hour_received r"
+        " JOIN gap_hour_events t ON t.hour = r.hour AND t.event_type = r.event_type AND t.src = r.src"
+        f" WHERE t.hour >= {p} AND t.hour < {p} AND r.received < t.events AND 2 * r.received > t.events - 1"
+        f" AND r.received >= {p}"
     )
-    all_params = [*params, settled_before, rules.min_received, *expected_params]
-    count, rows = _counted(conn, inner, all_params, "hour, event_id, endpoint_id", rules.limit)
-    return count, tuple(
-        MissingDelivery(r[0], r[1], r[2], int(r[3]) * MS_PER_HOUR, int(r[4]), int(r[5])) for r in rows
+    group_params: list[Any] = [first_hour, end_hour, rules.min_received]
+    for column, values in (("t.event_type", flt.event_types), ("r.endpoint_id", flt.endpoint_ids)):
+        if values:
+            clause, more = store.dialect.in_list(column, values)
+            groups += f" AND {clause}"
+            group_params += more
+    narrowed = bool(flt.where or flt.search or flt.event_ids or flt.last_outcomes or flt.status_codes)
+    per_hour = conn.exec_driver_sql(
+        f"SELECT g.hour, SUM(g.events - g.received) FROM ({groups}) g GROUP BY g.hour ORDER BY g.hour",
+        tuple(group_params),
+    ).fetchall()
+    count = 0 if narrowed else sum(int(n) for _, n in per_hour)
+    found: list[MissingDelivery] = []
+    event_where, event_params = "", []
+    if narrowed:  # the event must have a delivery the filter holds (its window and endpoints aside)
+        where, event_params = filter_clause(
+            store.dialect, flt.with_(since_ms=None, until_ms=None, endpoint_ids=(), sources=())
+        )
+        event_where = (
+            " AND EXISTS (SELECT 1 FROM delivery d JOIN event e ON e.event_id = d.event_id"
+            f" WHERE d.event_id = p.event_id AND {where})"
+        )
+    for hour, _n in per_hour:
+        if not narrowed and len(found) >= rules.limit:
+            break
+        rows = _missing_in_hour(store, conn, int(hour), groups, group_params, event_where, event_params)
+        if narrowed:
+            count += len(rows)
+        found.extend(
+            MissingDelivery(r[0], r[1], r[2], int(hour) * MS_PER_HOUR, int(r[3]), int(r[4])) for r in rows
+        )
+    return count, tuple(found[: rules.limit])
+
+
+def _missing_in_hour(
+    store: Store,
+    conn: Connection,
+    hour: int,
+    groups: str,
+    group_params: list[Any],
+    event_where: str,
+    event_params: list[Any],
+) -> list[tuple[Any, ...]]:
+    """The missing deliveries of one hour's candidate groups, by event id then endpoint: the events placed in
+    the hour (first attempt anywhere in it) of the groups' types and tenants, without a delivery there."""
+    p = store.dialect.placeholder
+    start = hour * MS_PER_HOUR
+    sql = (
+        f"WITH x AS (SELECT * FROM ({groups}) g0 WHERE g0.hour = {p}),"
+        " ev AS (SELECT d.event_id, MIN(d.event_type) AS event_type FROM delivery d"
+        f"  WHERE d.first_attempt_at >= {p} AND d.first_attempt_at < {p}"
+        "  AND d.event_type IN (SELECT event_type FROM x) GROUP BY d.event_id),"
+        " p AS (SELECT ev.event_id, ev.event_type, (SELECT MIN(COALESCE(en.source, '')) FROM delivery d2"
+        "  JOIN endpoint en ON en.id = d2.endpoint_id WHERE d2.event_id = ev.event_id) AS src FROM ev"
+        "  JOIN event e ON e.event_id = ev.event_id WHERE e.payload IS NOT NULL AND NOT EXISTS"
+        f"  (SELECT 1 FROM delivery d3 WHERE d3.event_id = ev.event_id AND d3.first_attempt_at < {p}))"
+        " SELECT p.event_id, p.event_type, x.endpoint_id, x.received, x.events FROM p"
+        " JOIN x ON x.event_type = p.event_type AND x.src = p.src"
+        " WHERE NOT EXISTS (SELECT 1 FROM delivery d4 WHERE d4.event_id = p.event_id"
+        f"  AND d4.endpoint_id = x.endpoint_id){event_where} ORDER BY p.event_id, x.endpoint_id"
     )
+    params = [*group_params, hour, start, start + MS_PER_HOUR, start, *event_params]
+    return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))]
 
 
 def _stuck(

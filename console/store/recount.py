@@ -50,6 +50,8 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
             last.error,
             delivered.attempted_at if delivered else None,
             delivered.attempt if delivered else None,
+            sum(1 for a in attempts if a.trigger == "scheduled"),
+            max((a.attempt for a in attempts if a.trigger == "scheduled"), default=0),
         )
         for table, width in (("rollup_minute", MS_PER_MINUTE), ("rollup_hour", MS_PER_HOUR)):
             sums = _sums(

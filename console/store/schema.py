@@ -10,7 +10,7 @@ from sqlalchemy import Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from console.store import tables
+from console.store import gap_counts, tables
 from console.store.engine import (
     Store,
     StoreError,
@@ -23,7 +23,7 @@ from console.store.failures import reason
 from console.store.tables import METADATA
 from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _create_missing_tables(conn: Connection) -> None:
@@ -76,6 +76,26 @@ def _complete(conn: Connection) -> None:
     _create_payload_reader(conn)
 
 
+def _add_gap_state(conn: Connection) -> None:
+    """Version 6: the gap checks' state kept at ingest (docs/gaps.md): each delivery's scheduled attempts
+    (count and highest number), the skipped-attempts index, and the missing-delivery counts, filled from the
+    attempts in SQL."""
+    _add_missing_columns(conn, tables.delivery, "scheduled_attempts", "scheduled_max")
+    conn.exec_driver_sql(
+        "UPDATE delivery SET scheduled_attempts = (SELECT COUNT(*) FROM delivery_attempt a"
+        " WHERE a.event_id = delivery.event_id AND a.endpoint_id = delivery.endpoint_id"
+        " AND a.trigger = 'scheduled'), scheduled_max = (SELECT COALESCE(MAX(a.attempt), 0)"
+        " FROM delivery_attempt a WHERE a.event_id = delivery.event_id AND a.endpoint_id = delivery.endpoint_id"
+        " AND a.trigger = 'scheduled')"
+    )
+    METADATA.create_all(conn)  # the count tables
+    present = {i["name"] for i in inspect(conn).get_indexes("delivery")}
+    for index in tables.delivery.indexes:
+        if index.name not in present:
+            index.create(conn)
+    gap_counts.fill(conn)
+
+
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction. It is the one way a
 # store changes shape: a new table, column or index gets a step here (and its declaration in tables.py).
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
@@ -83,6 +103,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_endpoint_source,
     3: _add_job_options,
     4: _complete,
+    5: _add_gap_state,
 }
 
 
@@ -153,12 +174,13 @@ def check_readable(store: Store, file: Path | None = None) -> None:
 
     An older store is read as it is: upgrades add tables reading commands do not use, and the endpoint's
     source (version 3), which they read as unknown when it is absent, and a job's options (version 4), read as
-    those of a job stored before them."""
+    those of a job stored before them; the gap checks need the state of version 6 and are left out before it."""
     with store.read() as conn:
         version = _version(store, conn)
         if version is not None:
             store.dialect.payload_reader = _has_payload_reader(store, conn)
             store.dialect.endpoint_source = version >= 3
+            store.dialect.gap_state = version >= 6
     if version is None:
         raise StoreError(f"no store at {file or store.display_url}; ingest first or pass --db")
     _refuse_newer(store, version)

@@ -1,4 +1,4 @@
--- schema version 5
+-- schema version 6
 -- sqlite
 CREATE TABLE alert_outbox (
 	seq INTEGER NOT NULL,
@@ -44,9 +44,12 @@ CREATE TABLE delivery (
 	delivered_attempt INTEGER,
 	claim_job VARCHAR,
 	claim_until BIGINT,
+	scheduled_attempts INTEGER,
+	scheduled_max INTEGER,
 	PRIMARY KEY (event_id, endpoint_id)
 );
 CREATE INDEX ix_delivery_first ON delivery (first_attempt_at);
+CREATE INDEX ix_delivery_skipped ON delivery (first_attempt_at) WHERE scheduled_attempts < scheduled_max;
 CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL;
 CREATE TABLE delivery_attempt (
 	seq INTEGER NOT NULL,
@@ -98,6 +101,21 @@ CREATE TABLE failure_minute (
 	count INTEGER NOT NULL,
 	last_at BIGINT NOT NULL,
 	PRIMARY KEY (bucket, endpoint_id, event_type, status_code, error_kind)
+);
+CREATE TABLE gap_hour_events (
+	hour BIGINT NOT NULL,
+	event_type VARCHAR NOT NULL,
+	src VARCHAR NOT NULL,
+	events INTEGER NOT NULL,
+	PRIMARY KEY (hour, event_type, src)
+);
+CREATE TABLE gap_hour_received (
+	hour BIGINT NOT NULL,
+	event_type VARCHAR NOT NULL,
+	src VARCHAR NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	received INTEGER NOT NULL,
+	PRIMARY KEY (hour, event_type, src, endpoint_id)
 );
 CREATE TABLE meta (
 	"key" VARCHAR NOT NULL,
@@ -247,9 +265,12 @@ CREATE TABLE delivery (
 	delivered_attempt INTEGER,
 	claim_job VARCHAR,
 	claim_until BIGINT,
+	scheduled_attempts INTEGER,
+	scheduled_max INTEGER,
 	PRIMARY KEY (event_id, endpoint_id)
 );
 CREATE INDEX ix_delivery_first ON delivery (first_attempt_at);
+CREATE INDEX ix_delivery_skipped ON delivery (first_attempt_at) WHERE scheduled_attempts < scheduled_max;
 CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL;
 CREATE TABLE delivery_attempt (
 	seq BIGSERIAL NOT NULL,
@@ -301,6 +322,21 @@ CREATE TABLE failure_minute (
 	count INTEGER NOT NULL,
 	last_at BIGINT NOT NULL,
 	PRIMARY KEY (bucket, endpoint_id, event_type, status_code, error_kind)
+);
+CREATE TABLE gap_hour_events (
+	hour BIGINT NOT NULL,
+	event_type VARCHAR NOT NULL,
+	src VARCHAR NOT NULL,
+	events INTEGER NOT NULL,
+	PRIMARY KEY (hour, event_type, src)
+);
+CREATE TABLE gap_hour_received (
+	hour BIGINT NOT NULL,
+	event_type VARCHAR NOT NULL,
+	src VARCHAR NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	received INTEGER NOT NULL,
+	PRIMARY KEY (hour, event_type, src, endpoint_id)
 );
 CREATE TABLE meta (
 	key VARCHAR NOT NULL,
