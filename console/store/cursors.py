@@ -86,6 +86,8 @@ def _labelled(conn: Connection, dialect: Dialect, endpoint_sources: dict[str, st
     condition, params = dialect.in_list("id", sorted(endpoint_sources))
     return {
         endpoint_id
-        for endpoint_id, source in conn.exec_driver_sql(f"SELECT id, source FROM endpoint WHERE {condition}", tuple(params))
+        for endpoint_id, source in conn.exec_driver_sql(
+            f"SELECT id, source FROM endpoint WHERE {condition}", tuple(params)
+        )
         if source == endpoint_sources[endpoint_id]
     }

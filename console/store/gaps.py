@@ -102,7 +102,7 @@ def _missing(
     ).fetchall()
     count = 0 if narrowed else sum(int(n) for _, n in per_hour)
     found: list[MissingDelivery] = []
-    event_where, event_params = "", []
+    event_where, event_params = "", list[Any]()
     if narrowed:  # the event must have a delivery the filter holds (its window and endpoints aside)
         where, event_params = filter_clause(
             store.dialect, flt.with_(since_ms=None, until_ms=None, endpoint_ids=(), sources=())

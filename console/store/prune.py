@@ -120,7 +120,9 @@ def prune(
                 tuple(events),
             )
             result.events += max(int(gone.rowcount or 0), 0)
-            gap_counts.apply(conn, store.dialect, counted_before, gap_counts.of_events(conn, store.dialect, touched))
+            gap_counts.apply(
+                conn, store.dialect, counted_before, gap_counts.of_events(conn, store.dialect, touched)
+            )
             result.deliveries += len(rows)
             result.batches += 1
     result.target_attempts = _prune_target_attempts(store, cutoff_ms, batch)
