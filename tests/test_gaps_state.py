@@ -99,21 +99,10 @@ def ingest(store: Store, seed: int) -> None:
 
 
 def oracle(store: Store, flt: DeliveryFilter, rules: GapRules) -> GapReport:
-    """The old computation. Its missing-deliveries rule judges events first tried before now - in-flight;
-    the kept counts judge whole hours, so it is asked at the start of the hour that holds now - in-flight."""
-    settled_hour_start = (NOW - rules.in_flight_ms) // MS_PER_HOUR * MS_PER_HOUR
-    whole_hours = gaps_oracle.find_gaps(store, flt, rules, settled_hour_start + rules.in_flight_ms)
-    stuck = gaps_oracle.find_gaps(store, flt, rules, NOW)
-    return GapReport(
-        rules,
-        NOW,
-        stuck.skipped_count,
-        stuck.skipped,
-        whole_hours.missing_count,
-        whole_hours.missing,
-        stuck.stuck_count,
-        stuck.stuck,
-    )
+    """The old computation, over the delivery and attempt tables of the window."""
+    report = gaps_oracle.find_gaps(store, flt, rules, NOW)
+    assert report is not None
+    return report
 
 
 def figures(report: GapReport | None) -> tuple[Any, ...]:

@@ -73,35 +73,30 @@ def _missing(
 ) -> tuple[int, tuple[MissingDelivery, ...]]:
     """Events with a payload and no delivery at an endpoint that has most of the other events of their type
     and tenant first tried in the same hour (and at least `rules.min_received` of them), in the hours the
-    window overlaps that ended before `settled_before` (younger events may still be on their way).
+    window overlaps. Only events first tried before `settled_before` count, as candidates and as the others:
+    younger ones may still be on their way.
 
-    The counts (console.store.gap_counts) give the candidate groups and, unless the filter reaches into
-    events (`--where`, search, event ids, outcomes, status codes), the count itself: a group misses
-    `events - received` events. Only the hours needed for the list are then read from the deliveries."""
-    p = store.dialect.placeholder
+    The hours that ended before `settled_before` are judged from the counts (console.store.gap_counts): they
+    give the candidate groups and, unless the filter reaches into events (`--where`, search, event ids,
+    outcomes, status codes), the count itself, as a group misses `events - received` events; only the hours
+    the list needs are read from the deliveries. The hour `settled_before` falls in is read whole."""
     first_hour = 0 if flt.since_ms is None else flt.since_ms // MS_PER_HOUR
-    end_hour = settled_before // MS_PER_HOUR
-    if flt.until_ms is not None:
-        end_hour = min(end_hour, -(-flt.until_ms // MS_PER_HOUR))
+    end_ms = settled_before if flt.until_ms is None else min(settled_before, flt.until_ms)
+    end_hour = -(-end_ms // MS_PER_HOUR)  # the hours the window overlaps, up to the one settling
+    settling = settled_before // MS_PER_HOUR if settled_before % MS_PER_HOUR else None
+    p = store.dialect.placeholder
     groups = (
         "SELECT t.hour, t.event_type, t.src, r.endpoint_id, r.received, t.events FROM gap_hour_received r"
         " JOIN gap_hour_events t ON t.hour = r.hour AND t.event_type = r.event_type AND t.src = r.src"
         f" WHERE t.hour >= {p} AND t.hour < {p} AND r.received < t.events AND 2 * r.received > t.events - 1"
         f" AND r.received >= {p}"
     )
-    group_params: list[Any] = [first_hour, end_hour, rules.min_received]
-    for column, values in (("t.event_type", flt.event_types), ("r.endpoint_id", flt.endpoint_ids)):
-        if values:
-            clause, more = store.dialect.in_list(column, values)
-            groups += f" AND {clause}"
-            group_params += more
+    group_params: list[Any] = [first_hour, min(end_hour, settled_before // MS_PER_HOUR), rules.min_received]
+    endpoints, endpoint_params = _in(store, "x.endpoint_id", flt.endpoint_ids)
+    types, type_params = _in(store, "t.event_type", flt.event_types)
+    groups += types
+    group_params += type_params
     narrowed = bool(flt.where or flt.search or flt.event_ids or flt.last_outcomes or flt.status_codes)
-    per_hour = conn.exec_driver_sql(
-        f"SELECT g.hour, SUM(g.events - g.received) FROM ({groups}) g GROUP BY g.hour ORDER BY g.hour",
-        tuple(group_params),
-    ).fetchall()
-    count = 0 if narrowed else sum(int(n) for _, n in per_hour)
-    found: list[MissingDelivery] = []
     event_where, event_params = "", list[Any]()
     if narrowed:  # the event must have a delivery the filter holds (its window and endpoints aside)
         where, event_params = filter_clause(
@@ -111,47 +106,88 @@ def _missing(
             " AND EXISTS (SELECT 1 FROM delivery d JOIN event e ON e.event_id = d.event_id"
             f" WHERE d.event_id = p.event_id AND {where})"
         )
-    for hour, _n in per_hour:
-        if not narrowed and len(found) >= rules.limit:
-            break
-        rows = _missing_in_hour(store, conn, int(hour), groups, group_params, event_where, event_params)
-        if narrowed:
+    per_hour = conn.exec_driver_sql(
+        f"SELECT x.hour, SUM(x.events - x.received) FROM ({groups}) x WHERE 1 = 1{endpoints}"
+        " GROUP BY x.hour ORDER BY x.hour",
+        (*group_params, *endpoint_params),
+    ).fetchall()
+    count = 0 if narrowed else sum(int(n) for _, n in per_hour)
+    found: list[tuple[int, tuple[Any, ...]]] = []
+    hours = [int(h) for h, _ in per_hour]
+    if settling is not None and first_hour <= settling < end_hour:
+        hours.append(settling)
+    for hour in hours:
+        if not narrowed and hour != settling and len(found) >= rules.limit:
+            continue
+        start = hour * MS_PER_HOUR
+        if hour == settling:
+            x, x_params = (
+                _SETTLING_GROUPS.format(p=p, types=_in(store, "d.event_type", flt.event_types)[0]),
+                [
+                    start,
+                    settled_before,
+                    *type_params,
+                    start,
+                    rules.min_received,
+                ],
+            )
+        else:
+            x, x_params = f"SELECT * FROM ({groups}) g0 WHERE g0.hour = {p}", [*group_params, hour]
+        until = settled_before if hour == settling else start + MS_PER_HOUR
+        rows = conn.exec_driver_sql(
+            _MISSING_IN_HOUR.format(p=p, x=x, endpoints=endpoints, events=event_where),
+            (*x_params, start, until, start, *endpoint_params, *event_params),
+        ).fetchall()
+        if narrowed or hour == settling:
             count += len(rows)
-        found.extend(
-            MissingDelivery(r[0], r[1], r[2], int(hour) * MS_PER_HOUR, int(r[3]), int(r[4])) for r in rows
-        )
-    return count, tuple(found[: rules.limit])
-
-
-def _missing_in_hour(
-    store: Store,
-    conn: Connection,
-    hour: int,
-    groups: str,
-    group_params: list[Any],
-    event_where: str,
-    event_params: list[Any],
-) -> list[tuple[Any, ...]]:
-    """The missing deliveries of one hour's candidate groups, by event id then endpoint: the events placed in
-    the hour (first attempt anywhere in it) of the groups' types and tenants, without a delivery there."""
-    p = store.dialect.placeholder
-    start = hour * MS_PER_HOUR
-    sql = (
-        f"WITH x AS (SELECT * FROM ({groups}) g0 WHERE g0.hour = {p}),"
-        " ev AS (SELECT d.event_id, MIN(d.event_type) AS event_type FROM delivery d"
-        f"  WHERE d.first_attempt_at >= {p} AND d.first_attempt_at < {p}"
-        "  AND d.event_type IN (SELECT event_type FROM x) GROUP BY d.event_id),"
-        " p AS (SELECT ev.event_id, ev.event_type, (SELECT MIN(COALESCE(en.source, '')) FROM delivery d2"
-        "  JOIN endpoint en ON en.id = d2.endpoint_id WHERE d2.event_id = ev.event_id) AS src FROM ev"
-        "  JOIN event e ON e.event_id = ev.event_id WHERE e.payload IS NOT NULL AND NOT EXISTS"
-        f"  (SELECT 1 FROM delivery d3 WHERE d3.event_id = ev.event_id AND d3.first_attempt_at < {p}))"
-        " SELECT p.event_id, p.event_type, x.endpoint_id, x.received, x.events FROM p"
-        " JOIN x ON x.event_type = p.event_type AND x.src = p.src"
-        " WHERE NOT EXISTS (SELECT 1 FROM delivery d4 WHERE d4.event_id = p.event_id"
-        f"  AND d4.endpoint_id = x.endpoint_id){event_where} ORDER BY p.event_id, x.endpoint_id"
+        found.extend((hour, tuple(r)) for r in rows)
+    return count, tuple(
+        MissingDelivery(r[0], r[1], r[2], hour * MS_PER_HOUR, int(r[3]), int(r[4]))
+        for hour, r in found[: rules.limit]
     )
-    params = [*group_params, hour, start, start + MS_PER_HOUR, start, *event_params]
-    return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))]
+
+
+def _in(store: Store, column: str, values: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """` AND column IN (...)` and its parameters, or nothing for no values."""
+    if not values:
+        return "", []
+    clause, params = store.dialect.in_list(column, values)
+    return f" AND {clause}", params
+
+
+# The events placed in one hour (their first attempt anywhere in it) with a payload, each with its tenant.
+_PLACED = (
+    " SELECT ev.event_id, ev.event_type, (SELECT MIN(COALESCE(en.source, '')) FROM delivery d2"
+    "  JOIN endpoint en ON en.id = d2.endpoint_id WHERE d2.event_id = ev.event_id) AS src FROM ev"
+    "  JOIN event e ON e.event_id = ev.event_id WHERE e.payload IS NOT NULL AND NOT EXISTS"
+    "  (SELECT 1 FROM delivery d3 WHERE d3.event_id = ev.event_id AND d3.first_attempt_at < {p})"
+)
+# The groups of the hour still settling, counted from its events first tried before the settling time.
+_SETTLING_GROUPS = (
+    "WITH ev AS (SELECT d.event_id, MIN(d.event_type) AS event_type FROM delivery d"
+    "  WHERE d.first_attempt_at >= {p} AND d.first_attempt_at < {p}{types} GROUP BY d.event_id),"
+    f" p AS ({_PLACED}),"
+    " t AS (SELECT event_type, src, COUNT(*) AS events FROM p GROUP BY event_type, src),"
+    " r AS (SELECT p.event_type, p.src, d.endpoint_id, COUNT(*) AS received FROM p"
+    "  JOIN delivery d ON d.event_id = p.event_id JOIN endpoint en ON en.id = d.endpoint_id"
+    "  WHERE COALESCE(en.source, '') = p.src GROUP BY p.event_type, p.src, d.endpoint_id)"
+    " SELECT r.event_type, r.src, r.endpoint_id, r.received, t.events FROM r"
+    "  JOIN t ON t.event_type = r.event_type AND t.src = r.src"
+    "  WHERE r.received < t.events AND 2 * r.received > t.events - 1 AND r.received >= {p}"
+)
+# One hour's missing deliveries, by event id then endpoint: the events placed in the hour, of the candidate
+# groups `x` (event type, tenant, endpoint, received, events) of that hour, without a delivery there.
+_MISSING_IN_HOUR = (
+    "WITH x AS ({x}),"
+    " ev AS (SELECT d.event_id, MIN(d.event_type) AS event_type FROM delivery d"
+    "  WHERE d.first_attempt_at >= {p} AND d.first_attempt_at < {p}"
+    "  AND d.event_type IN (SELECT event_type FROM x) GROUP BY d.event_id),"
+    f" p AS ({_PLACED})"
+    " SELECT p.event_id, p.event_type, x.endpoint_id, x.received, x.events FROM p"
+    " JOIN x ON x.event_type = p.event_type AND x.src = p.src"
+    " WHERE NOT EXISTS (SELECT 1 FROM delivery d4 WHERE d4.event_id = p.event_id"
+    "  AND d4.endpoint_id = x.endpoint_id){endpoints}{events} ORDER BY p.event_id, x.endpoint_id"
+)
 
 
 def _stuck(

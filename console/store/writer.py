@@ -11,6 +11,7 @@ fall back to looking up what exists.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -371,15 +372,23 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
             [AttemptRecord._make(r) for r in fresh]
         )  # the sums were for attempts that are not all going in: redo them
     in_sequence = _inserted_in_sequence(conn, before, len(fresh))
-    # The missing-delivery counts: the touched events' contributions before and after (only events stored
-    # before this batch can have had any).
-    touched = sorted({r[A_EVENT_ID] for r in batch.attempts})
-    counted_before = gap_counts.of_events(conn, dialect, [e for e in touched if e in preexisting])
+    # The missing-delivery counts: the contributions of the batch's events before and after their deliveries
+    # change (events new in this batch have none before). In sequence, the events are named by the attempts
+    # just inserted, so staged rows are never decoded here.
+    if in_sequence:
+        touched_sql, touched_params = (
+            _TOUCHED_SQL.format(p=dialect.placeholder),
+            [before, before + len(fresh)],
+        )
+    else:
+        touched_sql, touched_params = dialect.in_list("d.event_id", sorted({r[A_EVENT_ID] for r in fresh}))
+    counted_before = gap_counts.contributions(conn, touched_sql, touched_params) if preexisting else None
     result.newly_delivered = _update_deliveries(
         conn, dialect, batch, preexisting, before if in_sequence else None
     )
     _register_endpoints(conn, dialect, batch.endpoints)
-    gap_counts.apply(conn, dialect, counted_before, gap_counts.of_events(conn, dialect, touched))
+    counted_after = gap_counts.contributions(conn, touched_sql, touched_params)
+    gap_counts.apply(conn, dialect, counted_before or Counter(), counted_after)
     batch.rollups.flush(conn, dialect)
     return result
 
@@ -481,6 +490,9 @@ _SINGLE_ROWS_SQL = (
     "CASE WHEN trigger = 'scheduled' THEN 1 ELSE 0 END, CASE WHEN trigger = 'scheduled' THEN attempt ELSE 0 END "
     "FROM delivery_attempt WHERE seq > {p} AND seq <= {p}"
 )
+
+
+_TOUCHED_SQL = "d.event_id IN (SELECT event_id FROM delivery_attempt WHERE seq > {p} AND seq <= {p})"
 
 
 def _last_seq(conn: Connection) -> int:
