@@ -104,7 +104,7 @@ def _missing(
         )
         event_where = (
             " AND EXISTS (SELECT 1 FROM delivery d JOIN event e ON e.event_id = d.event_id"
-            f" WHERE d.event_id = p.event_id AND {where})"
+            f" WHERE d.event_id = c.event_id AND {where})"
         )
     per_hour = conn.exec_driver_sql(
         f"SELECT x.hour, SUM(x.events - x.received) FROM ({groups}) x WHERE 1 = 1{endpoints}"
@@ -136,7 +136,7 @@ def _missing(
         until = settled_before if hour == settling else start + MS_PER_HOUR
         rows = conn.exec_driver_sql(
             _MISSING_IN_HOUR.format(p=p, x=x, endpoints=endpoints, events=event_where),
-            (*x_params, start, until, start, *endpoint_params, *event_params),
+            (*x_params, start, until, *endpoint_params, start, *event_params),
         ).fetchall()
         if narrowed or hour == settling:
             count += len(rows)
@@ -175,18 +175,22 @@ _SETTLING_GROUPS = (
     "  JOIN t ON t.event_type = r.event_type AND t.src = r.src"
     "  WHERE r.received < t.events AND 2 * r.received > t.events - 1 AND r.received >= {p}"
 )
-# One hour's missing deliveries, by event id then endpoint: the events placed in the hour, of the candidate
-# groups `x` (event type, tenant, endpoint, received, events) of that hour, without a delivery there.
+# One hour's missing deliveries, by event id then endpoint: the events first tried in the hour, of the types of
+# its candidate groups `x` (event type, tenant, endpoint, received, events), without a delivery at the group's
+# endpoint; then, for those few, the rest of the group's rule: a payload, no earlier attempt, the same tenant.
 _MISSING_IN_HOUR = (
     "WITH x AS ({x}),"
     " ev AS (SELECT d.event_id, MIN(d.event_type) AS event_type FROM delivery d"
     "  WHERE d.first_attempt_at >= {p} AND d.first_attempt_at < {p}"
     "  AND d.event_type IN (SELECT event_type FROM x) GROUP BY d.event_id),"
-    f" p AS ({_PLACED})"
-    " SELECT p.event_id, p.event_type, x.endpoint_id, x.received, x.events FROM p"
-    " JOIN x ON x.event_type = p.event_type AND x.src = p.src"
-    " WHERE NOT EXISTS (SELECT 1 FROM delivery d4 WHERE d4.event_id = p.event_id"
-    "  AND d4.endpoint_id = x.endpoint_id){endpoints}{events} ORDER BY p.event_id, x.endpoint_id"
+    " c AS MATERIALIZED (SELECT ev.event_id, ev.event_type, x.src, x.endpoint_id, x.received, x.events"
+    "  FROM ev JOIN x ON x.event_type = ev.event_type WHERE NOT EXISTS (SELECT 1 FROM delivery d4"
+    "  WHERE d4.event_id = ev.event_id AND d4.endpoint_id = x.endpoint_id){endpoints})"
+    " SELECT c.event_id, c.event_type, c.endpoint_id, c.received, c.events FROM c"
+    " JOIN event e ON e.event_id = c.event_id WHERE e.payload IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM delivery d3 WHERE d3.event_id = c.event_id AND d3.first_attempt_at < {p})"
+    " AND (SELECT MIN(COALESCE(en.source, '')) FROM delivery d2 JOIN endpoint en ON en.id = d2.endpoint_id"
+    "  WHERE d2.event_id = c.event_id) = c.src{events} ORDER BY c.event_id, c.endpoint_id"
 )
 
 
