@@ -190,3 +190,18 @@ def test_verify_finds_a_gap_count_changed_behind_the_writer(store: Store) -> Non
     problems = verify_derived_state(store)
     assert any(p.startswith("gap_counts (") and "'ep_b'" in p for p in problems)
     assert any(p.startswith("delivery (") and "'ep_x'" in p for p in problems)
+
+
+def test_a_reading_command_on_an_older_store_leaves_the_gaps_out(store: Store, store_url: str) -> None:
+    import orjson
+
+    from tests.helpers import run
+
+    ingest(store, 6)
+    assert "gaps" in orjson.loads(run("--db", store_url, "stats", "--json").stdout)
+    with store.write() as conn:  # as a version-5 store reads (its state absent)
+        conn.exec_driver_sql("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    done = run("--db", store_url, "stats", "--json")
+    assert done.exit_code == 0, done.stderr
+    figures = orjson.loads(done.stdout)
+    assert "gaps" not in figures and figures["endpoints"]
