@@ -9,6 +9,7 @@ import time
 DEFAULT = [
     "benchmarks.ingest",
     "benchmarks.stats",
+    "benchmarks.gaps",  # stats --json with the gap checks, 7 days of a store and of 4x its traffic
     "benchmarks.startup",
     "benchmarks.report",
     "benchmarks.replay",

@@ -30,7 +30,12 @@ def test_recount_of_a_known_log(store: Store, tmp_path: Path) -> None:
     counted = recount(store)
     at = parse_rfc3339_ms(AT)
     delivery = counted["delivery"][("evt_1", "ep_a")]
-    assert delivery[:4] == (2, 1, 2, at) and delivery[-2:] == (at + 20_000, 2)
+    assert delivery[:4] == (2, 1, 2, at) and delivery[-4:] == (
+        at + 20_000,
+        2,
+        2,
+        2,
+    )  # delivered; scheduled 2, max 2
     minute = counted["rollup_minute"][(at // MS_PER_MINUTE, "ep_a", "reward.redeemed", "scheduled")]
     # attempts, successes, http errors, timeouts, network errors, first attempts, first successes,
     # deliveries, delivered, latency count, latency sum

@@ -254,6 +254,7 @@ def test_in_flight_events_are_never_missing(store: Store, tmp_path: Path) -> Non
     lines += gift_hour("evt_new", in_flight_times(now))
     ingest_sources(store, [str(write_jsonl(tmp_path / "log.jsonl", lines))])
     gaps = find_gaps(store, DeliveryFilter(), GapRules(), now_ms())
+    assert gaps is not None
     assert [(m.event_id, m.endpoint_id) for m in gaps.missing] == [("evt_old_4", "ep_gift")]
     assert gaps.missing_count == 1  # evt_new_4 is younger than the in-flight horizon
     stats = _stats(store)["gaps"]

@@ -90,7 +90,7 @@ def test_resolved_deliveries_leave_everything_outstanding_and_are_counted_apart(
     assert [r[0] for r in top_failing(store, DeliveryFilter())] == ["evt_4"]
     # gaps: a resolved delivery is not stuck
     stuck = find_gaps(store, DeliveryFilter(), GapRules(stuck_after_ms=60_000, max_tries=5), now_ms())
-    assert [s.event_id for s in stuck.stuck] == ["evt_4"]
+    assert stuck is not None and [s.event_id for s in stuck.stuck] == ["evt_4"]
     # the explorer's states: undelivered is outstanding, resolved apart
     undelivered = all_deliveries(store, DeliveryFilter(state=DeliveryState.UNDELIVERED))
     assert [r.event_id for r in undelivered] == ["evt_4"]

@@ -7,9 +7,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from sqlalchemy.engine import Connection
 
 from console.domain.records import AttemptRecord, EventRecord
 from console.domain.times import now_ms
+from console.store import gap_counts
+from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.tables import source_cursor
 from console.store.writer import WriteResult, prepare_batch, write_prepared
@@ -67,9 +70,26 @@ def write_with_cursor(
         result = write_prepared(conn, store.dialect, batch)
         if endpoint_sources:
             p = store.dialect.placeholder
+            # A new tenant label moves the endpoints' events in the missing-delivery counts.
+            relabelled = sorted(set(endpoint_sources) - _labelled(conn, store.dialect, endpoint_sources))
+            counted_before = gap_counts.of_endpoints(conn, store.dialect, relabelled)
             conn.exec_driver_sql(
                 f"UPDATE endpoint SET source = {p} WHERE id = {p} AND (source IS NULL OR source <> {p})",
                 [(label, endpoint_id, label) for endpoint_id, label in endpoint_sources.items()],
             )
+            after = gap_counts.of_endpoints(conn, store.dialect, relabelled)
+            gap_counts.apply(conn, store.dialect, counted_before, after)
         _save(conn, store.dialect.placeholder, source, state)
     return result
+
+
+def _labelled(conn: Connection, dialect: Dialect, endpoint_sources: dict[str, str]) -> set[str]:
+    """The endpoints whose stored label is already the one given."""
+    condition, params = dialect.in_list("id", sorted(endpoint_sources))
+    return {
+        endpoint_id
+        for endpoint_id, source in conn.exec_driver_sql(
+            f"SELECT id, source FROM endpoint WHERE {condition}", tuple(params)
+        )
+        if source == endpoint_sources[endpoint_id]
+    }

@@ -37,6 +37,7 @@ class Dialect:
     resolutions = (
         True  # whether the store has delivery.resolved_at (before version 6, opened read-only: none)
     )
+    gap_state = True  # whether the store keeps the gap checks' state (version 7; older ones opened read-only)
 
     def begin_write(self, conn: Connection) -> None:
         """Start a write transaction that excludes every other writer until commit."""

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 
 from console.domain.replay import JobState
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE, now_ms
-from console.store import tables, totals
+from console.store import gap_counts, tables, totals
 from console.store.engine import Store
 from console.store.upkeep import PRUNED_TABLES, ROLLUP_TABLES, give_space_back
 
@@ -102,6 +102,8 @@ def prune(
                 totals.before_attempts_deleted(conn, p, now_ms())
             # The deletes stay driver SQL: executemany over (event_id, endpoint_id) pairs, the write path.
             pairs = [(r.event_id, r.endpoint_id) for r in rows]
+            touched = sorted({r.event_id for r in rows})
+            counted_before = gap_counts.of_events(conn, store.dialect, touched)  # (docs/gaps.md)
             conn.exec_driver_sql(
                 f"DELETE FROM delivery_attempt WHERE event_id = {p} AND endpoint_id = {p}", pairs
             )
@@ -120,6 +122,9 @@ def prune(
                 tuple(events),
             )
             result.events += max(int(gone.rowcount or 0), 0)
+            gap_counts.apply(
+                conn, store.dialect, counted_before, gap_counts.of_events(conn, store.dialect, touched)
+            )
             result.deliveries += len(rows)
             result.batches += 1
     result.target_attempts = _prune_target_attempts(store, cutoff_ms, batch)

@@ -1,4 +1,4 @@
-"""Recount deliveries and rollups from the raw attempts, independently of the incremental write path.
+"""Recount deliveries, rollups and the gap counts from the raw attempts, independently of the incremental write path.
 
 `verify_derived_state` compares the recount with what the writers maintained; tests (and operators in doubt)
 use it to prove that ingest, replay and pruning keep the derived tables exact.
@@ -12,6 +12,7 @@ from typing import Any
 from console.domain.latency import bucket_of
 from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.store import gap_counts
 from console.store.engine import Store
 from console.store.rollup import COUNTER_COLUMNS, decode_hist
 from console.store.writer import DELIVERY_STATE_COLUMNS
@@ -50,6 +51,8 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
             last.error,
             delivered.attempted_at if delivered else None,
             delivered.attempt if delivered else None,
+            sum(1 for a in attempts if a.trigger == "scheduled"),
+            max((a.attempt for a in attempts if a.trigger == "scheduled"), default=0),
         )
         for table, width in (("rollup_minute", MS_PER_MINUTE), ("rollup_hour", MS_PER_HOUR)):
             sums = _sums(
@@ -80,7 +83,39 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
                 )
                 count, last_at = failures.get(key, (0, 0))
                 failures[key] = [count + 1, max(last_at, a.attempted_at)]
-    return {"delivery": deliveries, **rollups, "failure_minute": {k: tuple(v) for k, v in failures.items()}}
+    return {
+        "delivery": deliveries,
+        **rollups,
+        "failure_minute": {k: tuple(v) for k, v in failures.items()},
+        "gap_counts": {key: (n,) for key, n in _gap_counts(store, groups).items()},
+    }
+
+
+def _gap_counts(store: Store, groups: dict[tuple[str, str], list[Any]]) -> dict[Any, int]:
+    """The missing-delivery counts (console.store.gap_counts) from the attempts: each event with a payload in
+    the hour of its first attempt anywhere, under its type and tenant, and at each endpoint of that tenant."""
+    with store.read() as conn:
+        sources = {i: s or "" for i, s in conn.exec_driver_sql("SELECT id, source FROM endpoint")}
+        with_payload = {
+            e for (e,) in conn.exec_driver_sql("SELECT event_id FROM event WHERE payload IS NOT NULL")
+        }
+    events: dict[str, list[Any]] = {}  # event id: [first attempt, type, endpoints]
+    for (event_id, endpoint_id), attempts in groups.items():
+        first = min(a.attempted_at for a in attempts)
+        seen = events.setdefault(event_id, [first, attempts[0].event_type, set()])
+        seen[0] = min(seen[0], first)
+        seen[2].add(endpoint_id)
+    counts: dict[Any, int] = defaultdict(int)
+    for event_id, (first, event_type, endpoints) in events.items():
+        if event_id not in with_payload:
+            continue
+        src = min(sources[e] for e in endpoints)
+        hour = first // MS_PER_HOUR
+        counts[(hour, event_type, src, "")] += 1
+        for endpoint_id in endpoints:
+            if sources[endpoint_id] == src:
+                counts[(hour, event_type, src, endpoint_id)] += 1
+    return dict(counts)
 
 
 # A rollup row's counters by name (COUNTER_COLUMNS), then its latency histogram.
@@ -123,6 +158,7 @@ def stored_state(store: Store) -> dict[str, dict[Any, Any]]:
             )
             if count
         }
+        out["gap_counts"] = {key: (n,) for key, n in gap_counts.stored(conn).items()}
     return out
 
 

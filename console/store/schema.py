@@ -10,7 +10,7 @@ from sqlalchemy import Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from console.store import tables
+from console.store import gap_counts, tables
 from console.store.engine import (
     Store,
     StoreError,
@@ -23,7 +23,7 @@ from console.store.failures import reason
 from console.store.tables import METADATA
 from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _create_missing_tables(conn: Connection) -> None:
@@ -88,8 +88,28 @@ def _add_resolutions(conn: Connection) -> None:
         conn.exec_driver_sql("DROP INDEX ix_delivery_undelivered")
         present.discard("ix_delivery_undelivered")
     for index in tables.delivery.indexes:
+        if index.name in ("ix_delivery_undelivered", "ix_delivery_resolved") and index.name not in present:
+            index.create(conn)
+
+
+def _add_gap_state(conn: Connection) -> None:
+    """Version 7: the gap checks' state kept at ingest (docs/gaps.md): each delivery's scheduled attempts
+    (count and highest number), the skipped-attempts index, and the missing-delivery counts, filled from the
+    attempts in SQL."""
+    _add_missing_columns(conn, tables.delivery, "scheduled_attempts", "scheduled_max")
+    conn.exec_driver_sql(
+        "UPDATE delivery SET scheduled_attempts = (SELECT COUNT(*) FROM delivery_attempt a"
+        " WHERE a.event_id = delivery.event_id AND a.endpoint_id = delivery.endpoint_id"
+        " AND a.trigger = 'scheduled'), scheduled_max = (SELECT COALESCE(MAX(a.attempt), 0)"
+        " FROM delivery_attempt a WHERE a.event_id = delivery.event_id AND a.endpoint_id = delivery.endpoint_id"
+        " AND a.trigger = 'scheduled')"
+    )
+    METADATA.create_all(conn)  # the count tables
+    present = {i["name"] for i in inspect(conn).get_indexes("delivery")}
+    for index in tables.delivery.indexes:
         if index.name not in present:
             index.create(conn)
+    gap_counts.fill(conn)
 
 
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction. It is the one way a
@@ -100,6 +120,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _add_job_options,
     4: _complete,
     5: _add_resolutions,
+    6: _add_gap_state,
 }
 
 
@@ -170,13 +191,15 @@ def check_readable(store: Store, file: Path | None = None) -> None:
 
     An older store is read as it is: upgrades add tables reading commands do not use, and the endpoint's
     source (version 3), which they read as unknown when it is absent, a job's options (version 4), read as
-    those of a job stored before them, and resolutions (version 6), read as none."""
+    those of a job stored before them, and resolutions (version 6), read as none; the gap checks need the state
+    of version 7 and are left out before it."""
     with store.read() as conn:
         version = _version(store, conn)
         if version is not None:
             store.dialect.payload_reader = _has_payload_reader(store, conn)
             store.dialect.endpoint_source = version >= 3
             store.dialect.resolutions = version >= 6
+            store.dialect.gap_state = version >= 7
     if version is None:
         raise StoreError(f"no store at {file or store.display_url}; ingest first or pass --db")
     _refuse_newer(store, version)

@@ -151,6 +151,10 @@ delivery = Table(
     _ms("resolved_at", nullable=True),
     _str("resolved_by", nullable=True),
     _str("resolved_reason", nullable=True),
+    # Scheduled attempts only (manual ones neither count nor fill a gap): how many are stored and the highest
+    # number. Fewer than the highest is a skipped attempt number (console.store.gaps).
+    _int("scheduled_attempts", nullable=True),
+    _int("scheduled_max", nullable=True),
     Index("ix_delivery_first", "first_attempt_at"),
     Index(  # the outstanding backlog: undelivered and not resolved
         "ix_delivery_undelivered",
@@ -163,6 +167,13 @@ delivery = Table(
         "first_attempt_at",
         sqlite_where=text(RESOLVED_INDEX_WHERE),
         postgresql_where=text(RESOLVED_INDEX_WHERE),
+    ),
+    # The skipped-attempts check reads only deliveries whose scheduled numbers skip (stuck: ix_delivery_undelivered).
+    Index(
+        "ix_delivery_skipped",
+        "first_attempt_at",
+        sqlite_where=text("scheduled_attempts < scheduled_max"),
+        postgresql_where=text("scheduled_attempts < scheduled_max"),
     ),
 )
 """The current state of one event at one endpoint, kept up to date by every write of attempts."""
@@ -180,6 +191,27 @@ delivery_resolution = Table(
     Index("ix_resolution_delivery", "event_id", "endpoint_id", "seq"),
 )
 """Every resolve and reopen of a delivery, with who, when and why (the delivery holds the latest)."""
+
+gap_hour_events = Table(
+    "gap_hour_events",
+    METADATA,
+    _key("hour", BigInteger),  # epoch hour of the event's first attempt anywhere
+    _key("event_type"),
+    _key("src"),  # the event's dispatcher tenant ('' for none): the least source of the endpoints it went to
+    _int("events"),
+)
+"""Events with a payload per hour x type x tenant (console.store.gap_counts): the missing-delivery check's n."""
+
+gap_hour_received = Table(
+    "gap_hour_received",
+    METADATA,
+    _key("hour", BigInteger),
+    _key("event_type"),
+    _key("src"),
+    _key("endpoint_id"),
+    _int("received"),
+)
+"""Of those events, how many have a delivery at each endpoint of their tenant: the missing-delivery check's k."""
 
 
 def _rollup(name: str) -> Table:

@@ -11,13 +11,14 @@ fall back to looking up what exists.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy.engine import Connection
 
-from console.domain.outcomes import Outcome
+from console.domain.outcomes import Outcome, Trigger
 from console.domain.records import (
     A_ATTEMPT,
     A_ATTEMPTED_AT_MS,
@@ -44,6 +45,7 @@ from console.domain.records import (
     AttemptRecord,
     EventRecord,
 )
+from console.store import gap_counts
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.rollup import RollupAccumulator
@@ -64,6 +66,8 @@ DELIVERY_STATE_COLUMNS = (
     "last_error",
     "delivered_at",
     "delivered_attempt",
+    "scheduled_attempts",
+    "scheduled_max",
 )
 _SUCCESS = Outcome.SUCCESS.value
 
@@ -368,10 +372,23 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
             [AttemptRecord._make(r) for r in fresh]
         )  # the sums were for attempts that are not all going in: redo them
     in_sequence = _inserted_in_sequence(conn, before, len(fresh))
+    # The missing-delivery counts: the contributions of the batch's events before and after their deliveries
+    # change (events new in this batch have none before). In sequence, the events are named by the attempts
+    # just inserted, so staged rows are never decoded here.
+    if in_sequence:
+        touched_sql, touched_params = (
+            _TOUCHED_SQL.format(p=dialect.placeholder),
+            [before, before + len(fresh)],
+        )
+    else:
+        touched_sql, touched_params = dialect.in_list("d.event_id", sorted({r[A_EVENT_ID] for r in fresh}))
+    counted_before = gap_counts.contributions(conn, touched_sql, touched_params) if preexisting else None
     result.newly_delivered = _update_deliveries(
         conn, dialect, batch, preexisting, before if in_sequence else None
     )
     _register_endpoints(conn, dialect, batch.endpoints)
+    counted_after = gap_counts.contributions(conn, touched_sql, touched_params)
+    gap_counts.apply(conn, dialect, counted_before or Counter(), counted_after)
     batch.rollups.flush(conn, dialect)
     return result
 
@@ -392,17 +409,22 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     LAST_ERROR,
     DELIVERED_AT,
     DELIVERED_N,
-) = range(14)
+    SCHEDULED_COUNT,
+    SCHEDULED_MAX,
+) = range(16)
+_SCHEDULED = Trigger.SCHEDULED.value
 # Positions in a delivery row: its key, its event type, then the state columns.
 DELIVERY_ROW_EVENT_ID, DELIVERY_ROW_ENDPOINT_ID, DELIVERY_ROW_EVENT_TYPE, DELIVERY_ROW_STATE = range(4)
 
 
 def state_of_one(r: AttemptRecord) -> list[Any]:
     """The state of a delivery after its only attempt (fields by position: this runs once per attempt)."""
-    at, n, outcome = r[A_ATTEMPTED_AT_MS], r[A_ATTEMPT], r[A_OUTCOME]
+    at, n, outcome, trigger = r[A_ATTEMPTED_AT_MS], r[A_ATTEMPT], r[A_OUTCOME], r[A_TRIGGER]
+    status, error = r[A_STATUS_CODE], r[A_ERROR]
+    counted, top = (1, n) if trigger == _SCHEDULED else (0, 0)  # the scheduled attempts' count and highest
     if outcome == _SUCCESS:
-        return [1, 1, n, at, n, r[A_TRIGGER], outcome, at, n, outcome, r[A_STATUS_CODE], r[A_ERROR], at, n]
-    return [1, 0, n, at, n, r[A_TRIGGER], outcome, at, n, outcome, r[A_STATUS_CODE], r[A_ERROR], None, None]
+        return [1, 1, n, at, n, trigger, outcome, at, n, outcome, status, error, at, n, counted, top]
+    return [1, 0, n, at, n, trigger, outcome, at, n, outcome, status, error, None, None, counted, top]
 
 
 def apply_attempt(state: list[Any], r: AttemptRecord) -> None:
@@ -412,6 +434,10 @@ def apply_attempt(state: list[Any], r: AttemptRecord) -> None:
     state[ATTEMPTS] += 1
     if n > state[MAX_ATTEMPT]:
         state[MAX_ATTEMPT] = n
+    if r[A_TRIGGER] == _SCHEDULED:  # attempts come unique by (number, trigger): a count of distinct numbers
+        state[SCHEDULED_COUNT] += 1
+        if n > state[SCHEDULED_MAX]:
+            state[SCHEDULED_MAX] = n
     if (at, n) < (state[FIRST_AT], state[FIRST_N]):
         state[FIRST_AT], state[FIRST_N], state[FIRST_TRIGGER], state[FIRST_OUTCOME] = (
             at,
@@ -434,6 +460,8 @@ def merge_states(old: list[Any], new: list[Any]) -> list[Any]:
     merged[ATTEMPTS] += new[ATTEMPTS]
     merged[SUCCESSES] += new[SUCCESSES]
     merged[MAX_ATTEMPT] = max(old[MAX_ATTEMPT], new[MAX_ATTEMPT])
+    merged[SCHEDULED_COUNT] += new[SCHEDULED_COUNT]
+    merged[SCHEDULED_MAX] = max(old[SCHEDULED_MAX], new[SCHEDULED_MAX])
     if (new[FIRST_AT], new[FIRST_N]) < (old[FIRST_AT], old[FIRST_N]):
         merged[FIRST_AT : FIRST_OUTCOME + 1] = new[FIRST_AT : FIRST_OUTCOME + 1]
     if (new[LAST_AT], new[LAST_N]) > (old[LAST_AT], old[LAST_N]):
@@ -458,9 +486,13 @@ _SINGLE_ROWS_SQL = (
     f"INSERT INTO delivery ({', '.join(_DELIVERY_ROW_COLUMNS)}) "
     "SELECT event_id, endpoint_id, event_type, 1, CASE WHEN outcome = 'success' THEN 1 ELSE 0 END, attempt, "
     "attempted_at, attempt, trigger, outcome, attempted_at, attempt, outcome, status_code, error, "
-    "CASE WHEN outcome = 'success' THEN attempted_at END, CASE WHEN outcome = 'success' THEN attempt END "
+    "CASE WHEN outcome = 'success' THEN attempted_at END, CASE WHEN outcome = 'success' THEN attempt END, "
+    "CASE WHEN trigger = 'scheduled' THEN 1 ELSE 0 END, CASE WHEN trigger = 'scheduled' THEN attempt ELSE 0 END "
     "FROM delivery_attempt WHERE seq > {p} AND seq <= {p}"
 )
+
+
+_TOUCHED_SQL = "d.event_id IN (SELECT event_id FROM delivery_attempt WHERE seq > {p} AND seq <= {p})"
 
 
 def _last_seq(conn: Connection) -> int:

@@ -1,4 +1,4 @@
--- schema version 6
+-- schema version 7
 -- sqlite
 CREATE TABLE alert_outbox (
 	seq INTEGER NOT NULL,
@@ -47,10 +47,13 @@ CREATE TABLE delivery (
 	resolved_at BIGINT,
 	resolved_by VARCHAR,
 	resolved_reason VARCHAR,
+	scheduled_attempts INTEGER,
+	scheduled_max INTEGER,
 	PRIMARY KEY (event_id, endpoint_id)
 );
 CREATE INDEX ix_delivery_first ON delivery (first_attempt_at);
 CREATE INDEX ix_delivery_resolved ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NOT NULL;
+CREATE INDEX ix_delivery_skipped ON delivery (first_attempt_at) WHERE scheduled_attempts < scheduled_max;
 CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NULL;
 CREATE TABLE delivery_attempt (
 	seq INTEGER NOT NULL,
@@ -113,6 +116,21 @@ CREATE TABLE failure_minute (
 	count INTEGER NOT NULL,
 	last_at BIGINT NOT NULL,
 	PRIMARY KEY (bucket, endpoint_id, event_type, status_code, error_kind)
+);
+CREATE TABLE gap_hour_events (
+	hour BIGINT NOT NULL,
+	event_type VARCHAR NOT NULL,
+	src VARCHAR NOT NULL,
+	events INTEGER NOT NULL,
+	PRIMARY KEY (hour, event_type, src)
+);
+CREATE TABLE gap_hour_received (
+	hour BIGINT NOT NULL,
+	event_type VARCHAR NOT NULL,
+	src VARCHAR NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	received INTEGER NOT NULL,
+	PRIMARY KEY (hour, event_type, src, endpoint_id)
 );
 CREATE TABLE meta (
 	"key" VARCHAR NOT NULL,
@@ -265,10 +283,13 @@ CREATE TABLE delivery (
 	resolved_at BIGINT,
 	resolved_by VARCHAR,
 	resolved_reason VARCHAR,
+	scheduled_attempts INTEGER,
+	scheduled_max INTEGER,
 	PRIMARY KEY (event_id, endpoint_id)
 );
 CREATE INDEX ix_delivery_first ON delivery (first_attempt_at);
 CREATE INDEX ix_delivery_resolved ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NOT NULL;
+CREATE INDEX ix_delivery_skipped ON delivery (first_attempt_at) WHERE scheduled_attempts < scheduled_max;
 CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NULL;
 CREATE TABLE delivery_attempt (
 	seq BIGSERIAL NOT NULL,
@@ -331,6 +352,21 @@ CREATE TABLE failure_minute (
 	count INTEGER NOT NULL,
 	last_at BIGINT NOT NULL,
 	PRIMARY KEY (bucket, endpoint_id, event_type, status_code, error_kind)
+);
+CREATE TABLE gap_hour_events (
+	hour BIGINT NOT NULL,
+	event_type VARCHAR NOT NULL,
+	src VARCHAR NOT NULL,
+	events INTEGER NOT NULL,
+	PRIMARY KEY (hour, event_type, src)
+);
+CREATE TABLE gap_hour_received (
+	hour BIGINT NOT NULL,
+	event_type VARCHAR NOT NULL,
+	src VARCHAR NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	received INTEGER NOT NULL,
+	PRIMARY KEY (hour, event_type, src, endpoint_id)
 );
 CREATE TABLE meta (
 	key VARCHAR NOT NULL,
