@@ -138,7 +138,15 @@ def sandbox(setup: DemoSetup, rate: float = 3.0) -> Iterator[list[subprocess.Pop
             "2",
             *(a for e in FLAKY for a in ("--endpoint", e)),
         ],
-        "down": ["--down-for", DOWN_FOR, *(a for e in DOWN for a in ("--endpoint", e))],
+        # once it is back it answers as fast as its week of history did, so a replay's drain estimate (read from
+        # that history) holds in the demo too
+        "down": [
+            "--down-for",
+            DOWN_FOR,
+            "--latency-ms",
+            f"{min(p.p50_ms for p in PROFILES if p.id in DOWN):g}",
+            *(a for e in DOWN for a in ("--endpoint", e)),
+        ],
     }
     try:
         for name, options in receivers.items():
