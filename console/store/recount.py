@@ -14,7 +14,7 @@ from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store import gap_counts
 from console.store.engine import Store
-from console.store.rollup import COUNTER_COLUMNS, HIST_COLUMNS, decode_hist_or_empty
+from console.store.rollup import COUNTER_COLUMNS, HIST_COLUMNS, decode_hist_or_empty, ttd_bucket_of
 from console.store.writer import DELIVERY_STATE_COLUMNS
 
 
@@ -63,7 +63,7 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
                 sums[_C["delivered"]] += 1
                 retries, ttd = sums[_RETRIES], sums[_TTD]
                 retries[delivered.attempt] = retries.get(delivered.attempt, 0) + 1
-                ttd_bucket = bucket_of(delivered.attempted_at - first.attempted_at)
+                ttd_bucket = ttd_bucket_of(delivered.attempted_at - first.attempted_at)
                 ttd[ttd_bucket] = ttd.get(ttd_bucket, 0) + 1
             for a in attempts:
                 sums = _sums(rollups[table], (a.attempted_at // width, endpoint_id, a.event_type, a.trigger))

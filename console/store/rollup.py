@@ -14,13 +14,14 @@ counters: duplicates, out-of-order attempts and replay results keep them exact.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
 from sqlalchemy.engine import Connection
 
-from console.domain.latency import bucket_of
+from console.domain.latency import FLOOR_MS, RATIO, bucket_of
 from console.domain.outcomes import Outcome, error_kind_of
 from console.domain.records import (
     A_ATTEMPT,
@@ -77,6 +78,7 @@ KEY_COLUMNS = ("bucket", "endpoint_id", "event_type", "trigger")
 MINUTES_PER_HOUR = 60
 
 RollupKey = tuple[int, str, str, str]
+_LOG_RATIO = math.log(RATIO)
 
 # Latencies repeat (logs round them): one log() per distinct value.
 _LATENCY_BUCKETS: dict[float, int] = {}
@@ -90,6 +92,17 @@ def encode_hist(hist: dict[int, int]) -> str:
 
 def decode_hist(text: str) -> dict[int, int]:
     return {int(k): v for k, v in orjson.loads(text).items()}
+
+
+TTD_MAX_BUCKET = 700  # 0.1 ms * 1.05**700: thousands of years (a latency's buckets stop at hours)
+
+
+def ttd_bucket_of(ms: int) -> int:
+    """The `ttd_hist` bucket of a time to delivery: the latency buckets (console.domain.latency), unbounded in
+    practice, as a delivery may take days."""
+    if ms < FLOOR_MS:
+        return 0
+    return min(int(math.log(ms / FLOOR_MS) / _LOG_RATIO) + 1, TTD_MAX_BUCKET)
 
 
 def decode_hist_or_empty(text: str | None) -> dict[int, int]:
@@ -205,7 +218,7 @@ class RollupAccumulator:
         ttd_bucket = 0
         if delivered:
             assert delivered_attempt is not None and delivered_at_ms is not None
-            ttd_bucket = bucket_of(delivered_at_ms - at_ms)
+            ttd_bucket = ttd_bucket_of(delivered_at_ms - at_ms)
         grains = [(self.minutes, minute)]
         if self.hours is not None:
             grains.append((self.hours, minute // MINUTES_PER_HOUR))
@@ -318,7 +331,7 @@ _GRAIN_MS = {"rollup_minute": MS_PER_MINUTE, "rollup_hour": MS_PER_HOUR}
 def fill_delivery_hists(conn: Connection, table: str) -> None:
     """Set `retries_hist` and `ttd_hist` of every row of a rollup table from the delivered deliveries (the
     upgrade to version 8): the database groups them by bucket, key and value; the values go into buckets here,
-    by the same `bucket_of` the writer uses."""
+    by the same `ttd_bucket_of` the writer uses."""
     width = _GRAIN_MS[table]
     grains: dict[RollupKey, tuple[dict[int, int], dict[int, int]]] = {}
     grouped = (
@@ -330,7 +343,7 @@ def fill_delivery_hists(conn: Connection, table: str) -> None:
             grouped.format(value=value)
         ):
             hists = grains.setdefault((int(bucket), endpoint_id, event_type, trigger), ({}, {}))
-            key = int(v) if position == 0 else bucket_of(int(v))
+            key = int(v) if position == 0 else ttd_bucket_of(int(v))
             hists[position][key] = hists[position].get(key, 0) + int(count)
     conn.exec_driver_sql(f"UPDATE {table} SET retries_hist = '{{}}', ttd_hist = '{{}}'")
     if grains:
