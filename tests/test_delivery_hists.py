@@ -182,3 +182,24 @@ def test_a_time_reads_within_its_buckets_resolution() -> None:
         assert close(value, ms), ms
         if ms < 20:
             assert value == ms
+
+
+def test_a_reading_command_on_an_older_store_reads_the_deliveries(store: Store, store_url: str) -> None:
+    from console.store import open_store
+
+    ingest(store, 7)
+    with store.write() as conn:  # as a version-7 store reads (no histograms)
+        conn.exec_driver_sql("UPDATE rollup_minute SET retries_hist = NULL, ttd_hist = NULL")
+        conn.exec_driver_sql("UPDATE rollup_hour SET retries_hist = NULL, ttd_hist = NULL")
+        conn.exec_driver_sql("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    older = open_store(store_url, read_only=True)
+    try:
+        assert older.dialect.delivery_hists is False
+        flt = DeliveryFilter()
+        assert aggregates.retries_until_success(older, flt) == oracle.retries_until_success(older, flt)
+        assert {
+            t.endpoint_id: (t.delivered, t.p50_ms, t.p95_ms, t.max_ms)
+            for t in aggregates.delivery_times(older, flt)
+        } == oracle.delivery_times(older, flt)
+    finally:
+        older.close()
