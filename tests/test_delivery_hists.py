@@ -39,7 +39,7 @@ def history(seed: int) -> tuple[list[AttemptRecord], dict[str, EventRecord]]:
     for n in range(rnd.randint(150, 250)):
         event_id, event_type = f"evt_{seed}_{n}", rnd.choice(TYPES)
         at = START + rnd.randrange(8 * MS_PER_HOUR)
-        events[event_id] = EventRecord(event_id, event_type, at, b'{"n": %d}' % n)  # type: ignore[arg-type]
+        events[event_id] = EventRecord(event_id, event_type, at, b'{"n": %d}' % n)
         for endpoint_id in rnd.sample(ENDPOINTS, rnd.randint(1, 3)):
             tries = rnd.choice((1, 1, 1, 2, 3, 6))
             t = at + rnd.randrange(-90_000, 90_000)  # may cross a minute and an hour
