@@ -10,6 +10,7 @@ DEFAULT = [
     "benchmarks.ingest",
     "benchmarks.stats",
     "benchmarks.gaps",  # stats --json with the gap checks, 7 days of a store and of 4x its traffic
+    "benchmarks.delivery_hists",  # time to delivery and retries, 7 days of a store and of 4x its traffic
     "benchmarks.startup",
     "benchmarks.report",
     "benchmarks.replay",

@@ -159,9 +159,10 @@ def test_delivery_figures_from_the_database(store: Store, tmp_path: Path) -> Non
     retries = retries_until_success(store, flt)
     assert list(zip(retries["attempt"], retries["deliveries"], strict=True)) == [(1, 3), (3, 1)]
     times = time_to_delivery(store, flt).set_index("endpoint_id")
-    assert times.loc["a", "delivered"] == 3 and times.loc["a", "max_s"] == pytest.approx(2990)
+    # from the rollups' histograms: within their resolution (2.47%), 0 exact
+    assert times.loc["a", "delivered"] == 3 and times.loc["a", "max_s"] == pytest.approx(2990, rel=0.0247)
     assert times.loc["a", "p50_s"] == 0 and times.loc["a", "p95_s"] == pytest.approx(
-        2990 * 0.9
+        2990 * 0.9, rel=0.0247
     )  # linear, as numpy
     count, anomalies = ordering_anomalies(store, flt)
     assert count == 1

@@ -151,7 +151,8 @@ def test_the_write_paths_column_lists_are_the_declared_columns() -> None:
     assert names(tables.delivery, *keys, "event_type", *claim, *resolution) == writer.DELIVERY_STATE_COLUMNS
     for table in (tables.rollup_minute, tables.rollup_hour):
         assert tuple(c.name for c in table.primary_key.columns) == rollup.KEY_COLUMNS
-        assert names(table, *rollup.KEY_COLUMNS, "latency_hist") == rollup.COUNTER_COLUMNS
+        assert names(table, *rollup.KEY_COLUMNS, *rollup.HIST_COLUMNS) == rollup.COUNTER_COLUMNS
+        assert tuple(c.name for c in table.c)[-len(rollup.HIST_COLUMNS) :] == rollup.HIST_COLUMNS
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, func
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.domain.where import Where
-from console.store import tables
+from console.store import delivery_hists, tables
 from console.store.deliveries import D, E, filter_conditions, matching_deliveries, needs_event
 from console.store.engine import Store
 from console.store.outstanding import is_resolved, outstanding
@@ -67,7 +67,10 @@ def iter_rollups(
 
 
 def retries_until_success(store: Store, flt: DeliveryFilter) -> list[tuple[int, int]]:
-    """(attempt number that delivered, deliveries) for the filter's delivered deliveries."""
+    """(attempt number that delivered, deliveries) for the filter's delivered deliveries: from the rollups'
+    histograms when they answer for the filter (console.store.delivery_hists), else from the deliveries."""
+    if delivery_hists.answers(store, flt):
+        return delivery_hists.retries_until_success(store, flt)
     query = (
         matching_deliveries(store.dialect, flt, D.c.delivered_attempt, func.count())
         .where(D.c.delivered_at.is_not(None))
@@ -80,13 +83,14 @@ def retries_until_success(store: Store, flt: DeliveryFilter) -> list[tuple[int, 
 
 @dataclass(frozen=True)
 class DeliveryTimes:
-    """Milliseconds from first attempt to delivery at one endpoint: count and linear-interpolated quantiles."""
+    """Milliseconds from first attempt to delivery at one endpoint: count and linear-interpolated quantiles
+    (from the rollups' histograms: within their resolution, console.store.delivery_hists)."""
 
     endpoint_id: str
     delivered: int
     p50_ms: float
     p95_ms: float
-    max_ms: int
+    max_ms: float
 
 
 def _quantile(values: dict[int, int], n: int, percent: int) -> float:
@@ -104,9 +108,15 @@ def _quantile_ranks(n: int) -> set[int]:
 
 
 def delivery_times(store: Store, flt: DeliveryFilter) -> list[DeliveryTimes]:
-    """Per endpoint: p50, p95 and max of first attempt to delivery. Most deliveries succeed at once (0 ms), so
+    """Per endpoint: p50, p95 and max of first attempt to delivery, from the rollups' histograms when they answer
+    for the filter (console.store.delivery_hists). Otherwise from the deliveries: most succeed at once (0 ms), so
     the database counts those (GROUP BY), ranks only the others (a window function) and returns just the ranks
     the quantiles need."""
+    if delivery_hists.answers(store, flt):
+        return [
+            DeliveryTimes(e, *delivery_hists.describe(hist))
+            for e, hist in sorted(delivery_hists.ttd_histograms(store, flt).items())
+        ]
     at_once = func.sum(case((D.c.delivered_at == D.c.first_attempt_at, 1), else_=0))
     counts_query = (
         matching_deliveries(store.dialect, flt, D.c.endpoint_id, func.count(), at_once)

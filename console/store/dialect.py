@@ -38,6 +38,7 @@ class Dialect:
         True  # whether the store has delivery.resolved_at (before version 6, opened read-only: none)
     )
     gap_state = True  # whether the store keeps the gap checks' state (version 7; older ones opened read-only)
+    delivery_hists = True  # whether rollups hold retries_hist and ttd_hist (version 8)
 
     def begin_write(self, conn: Connection) -> None:
         """Start a write transaction that excludes every other writer until commit."""

@@ -14,7 +14,7 @@ from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store import gap_counts
 from console.store.engine import Store
-from console.store.rollup import COUNTER_COLUMNS, decode_hist
+from console.store.rollup import COUNTER_COLUMNS, HIST_COLUMNS, decode_hist_or_empty, ttd_bucket_of
 from console.store.writer import DELIVERY_STATE_COLUMNS
 
 
@@ -59,7 +59,12 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
                 rollups[table], (first.attempted_at // width, endpoint_id, first.event_type, first.trigger)
             )
             sums[_C["deliveries"]] += 1
-            sums[_C["delivered"]] += 1 if delivered else 0
+            if delivered:
+                sums[_C["delivered"]] += 1
+                retries, ttd = sums[_RETRIES], sums[_TTD]
+                retries[delivered.attempt] = retries.get(delivered.attempt, 0) + 1
+                ttd_bucket = ttd_bucket_of(delivered.attempted_at - first.attempted_at)
+                ttd[ttd_bucket] = ttd.get(ttd_bucket, 0) + 1
             for a in attempts:
                 sums = _sums(rollups[table], (a.attempted_at // width, endpoint_id, a.event_type, a.trigger))
                 sums[_C["attempts"]] += 1
@@ -118,9 +123,9 @@ def _gap_counts(store: Store, groups: dict[tuple[str, str], list[Any]]) -> dict[
     return dict(counts)
 
 
-# A rollup row's counters by name (COUNTER_COLUMNS), then its latency histogram.
+# A rollup row's counters by name (COUNTER_COLUMNS), then its histograms (HIST_COLUMNS).
 _C = {name: i for i, name in enumerate(COUNTER_COLUMNS)}
-_HIST = len(COUNTER_COLUMNS)
+_HIST, _RETRIES, _TTD = range(len(COUNTER_COLUMNS), len(COUNTER_COLUMNS) + len(HIST_COLUMNS))
 _OUTCOME_COUNTER = {
     "success": "successes",
     "http_error": "http_errors",
@@ -131,7 +136,7 @@ _OUTCOME_COUNTER = {
 
 def _sums(table: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> list[Any]:
     if key not in table:
-        table[key] = [*(0.0 if name == "latency_sum" else 0 for name in COUNTER_COLUMNS), {}]
+        table[key] = [*(0.0 if name == "latency_sum" else 0 for name in COUNTER_COLUMNS), {}, {}, {}]
     return table[key]
 
 
@@ -147,10 +152,14 @@ def stored_state(store: Store) -> dict[str, dict[Any, Any]]:
         }
         for table in ("rollup_minute", "rollup_hour"):
             out[table] = {}
-            sql = f"SELECT bucket, endpoint_id, event_type, trigger, {', '.join(COUNTER_COLUMNS)}, latency_hist FROM {table}"
-            for bucket, endpoint_id, event_type, trigger, *counters, hist in conn.exec_driver_sql(sql):
+            columns = ", ".join((*COUNTER_COLUMNS, *HIST_COLUMNS))
+            sql = f"SELECT bucket, endpoint_id, event_type, trigger, {columns} FROM {table}"
+            n = len(COUNTER_COLUMNS)
+            for bucket, endpoint_id, event_type, trigger, *values in conn.exec_driver_sql(sql):
+                counters = values[:n]
                 if any(counters[: _C["delivered"] + 1]):  # counts (latency sums aside) that are not all zero
-                    out[table][(bucket, endpoint_id, event_type, trigger)] = [*counters, decode_hist(hist)]
+                    hists = [decode_hist_or_empty(h) for h in values[n:]]
+                    out[table][(bucket, endpoint_id, event_type, trigger)] = [*counters, *hists]
         out["failure_minute"] = {
             (bucket, endpoint_id, event_type, status_code, kind): (count, last_at)
             for bucket, endpoint_id, event_type, status_code, kind, count, last_at in conn.exec_driver_sql(

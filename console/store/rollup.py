@@ -1,19 +1,27 @@
-"""Rollup accumulation: counters and latency histograms per minute and per hour, merged into the tables.
+"""Rollup accumulation: counters and histograms per minute and per hour, merged into the tables.
 
 A writer adds the attempts it inserted and the delivery transitions they caused, then `flush` merges the
 sums into `rollup_minute`, `rollup_hour` and `failure_minute` (inside the writer's transaction). Sums are kept
 per minute; the hour sums are derived from them at flush time.
+
+Besides the attempts' latency histogram, each row holds two histograms of its delivered deliveries (in the
+bucket and trigger of their first attempt, like `deliveries` and `delivered`): `retries_hist`, the attempt
+number that delivered, and `ttd_hist`, the time from first attempt to delivery in latency buckets
+(console.domain.latency; integer milliseconds, so bucket 0 holds exactly 0 ms). A delivery's contribution is
+a function of its state, so the writer takes the old state's out and puts the new one's in, as it does for the
+counters: duplicates, out-of-order attempts and replay results keep them exact.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
 from sqlalchemy.engine import Connection
 
-from console.domain.latency import bucket_of
+from console.domain.latency import FLOOR_MS, RATIO, bucket_of
 from console.domain.outcomes import Outcome, error_kind_of
 from console.domain.records import (
     A_ATTEMPT,
@@ -27,8 +35,8 @@ from console.domain.records import (
     A_TRIGGER,
     AttemptRecord,
 )
-from console.domain.times import MS_PER_MINUTE
-from console.store.dialect import Dialect
+from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.store.dialect import Dialect, dialect_for
 
 # Counter positions in an accumulator row; the histogram is the last element.
 COUNTER_COLUMNS = (
@@ -54,6 +62,10 @@ _DELIVERED = COUNTER_COLUMNS.index("delivered")
 _LATENCY_COUNT = COUNTER_COLUMNS.index("latency_count")
 _LATENCY_SUM = COUNTER_COLUMNS.index("latency_sum")
 _HIST = N_COUNTERS
+_RETRIES = N_COUNTERS + 1
+_TTD = N_COUNTERS + 2
+HIST_COLUMNS = ("latency_hist", "retries_hist", "ttd_hist")
+N_HISTS = len(HIST_COLUMNS)
 _OUTCOME_SLOT = {
     Outcome.SUCCESS.value: _SUCCESSES,
     Outcome.HTTP_ERROR.value: COUNTER_COLUMNS.index("http_errors"),
@@ -66,6 +78,7 @@ KEY_COLUMNS = ("bucket", "endpoint_id", "event_type", "trigger")
 MINUTES_PER_HOUR = 60
 
 RollupKey = tuple[int, str, str, str]
+_LOG_RATIO = math.log(RATIO)
 
 # Latencies repeat (logs round them): one log() per distinct value.
 _LATENCY_BUCKETS: dict[float, int] = {}
@@ -81,8 +94,24 @@ def decode_hist(text: str) -> dict[int, int]:
     return {int(k): v for k, v in orjson.loads(text).items()}
 
 
+TTD_MAX_BUCKET = 700  # 0.1 ms * 1.05**700: thousands of years (a latency's buckets stop at hours)
+
+
+def ttd_bucket_of(ms: int) -> int:
+    """The `ttd_hist` bucket of a time to delivery: the latency buckets (console.domain.latency), unbounded in
+    practice, as a delivery may take days."""
+    if ms < FLOOR_MS:
+        return 0
+    return min(int(math.log(ms / FLOOR_MS) / _LOG_RATIO) + 1, TTD_MAX_BUCKET)
+
+
+def decode_hist_or_empty(text: str | None) -> dict[int, int]:
+    """A histogram column's counts; NULL (a row written before the column existed) reads as none."""
+    return decode_hist(text) if text else {}
+
+
 def _empty_row() -> list[Any]:
-    return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, {}]
+    return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, {}, {}, {}]
 
 
 class RollupAccumulator:
@@ -120,6 +149,7 @@ class RollupAccumulator:
         latency_count, latency_sum, hist_slot = _LATENCY_COUNT, _LATENCY_SUM, _HIST
         count_at, last_at_at = FAILURE_COUNT, FAILURE_LAST_AT
         attempts_slot = _ATTEMPTS
+        retries_slot, ttd_slot = _RETRIES, _TTD
         for r in records:
             at = r[at_at]
             minute = at // per_minute
@@ -136,7 +166,13 @@ class RollupAccumulator:
                 row[first_attempts] += 1
             if slot == success_slot:
                 successes += 1
-                row[delivered_slot] += deliveries
+                if deliveries:  # delivered by this attempt, at once: time to delivery 0 (bucket 0)
+                    row[delivered_slot] += 1
+                    retries = row[retries_slot]
+                    n = r[number_at]
+                    retries[n] = retries.get(n, 0) + 1
+                    ttd = row[ttd_slot]
+                    ttd[0] = ttd.get(0, 0) + 1
                 if first:
                     row[first_successes] += 1
             else:
@@ -166,10 +202,23 @@ class RollupAccumulator:
         return successes
 
     def add_delivery(
-        self, at_ms: int, endpoint_id: str, event_type: str, trigger: str, count: int, delivered: int
+        self,
+        at_ms: int,
+        endpoint_id: str,
+        event_type: str,
+        trigger: str,
+        count: int,
+        delivered: int,
+        delivered_attempt: int | None = None,
+        delivered_at_ms: int | None = None,
     ) -> None:
-        """Count (or with negative numbers, uncount) deliveries first tried at `at_ms`."""
+        """Count (or with negative numbers, uncount) deliveries first tried at `at_ms`; with `delivered`, the
+        attempt that delivered them and when go into (or out of) the histograms."""
         minute = at_ms // MS_PER_MINUTE
+        ttd_bucket = 0
+        if delivered:
+            assert delivered_attempt is not None and delivered_at_ms is not None
+            ttd_bucket = ttd_bucket_of(delivered_at_ms - at_ms)
         grains = [(self.minutes, minute)]
         if self.hours is not None:
             grains.append((self.hours, minute // MINUTES_PER_HOUR))
@@ -180,6 +229,10 @@ class RollupAccumulator:
                 row = grain[key] = _empty_row()
             row[_DELIVERIES] += count
             row[_DELIVERED] += delivered
+            if delivered:
+                retries, ttd = row[_RETRIES], row[_TTD]
+                retries[delivered_attempt] = retries.get(delivered_attempt, 0) + delivered
+                ttd[ttd_bucket] = ttd.get(ttd_bucket, 0) + delivered
 
     def finish(self) -> None:
         """Add the minute sums up per hour; later delivery corrections keep both grains in step."""
@@ -191,13 +244,14 @@ class RollupAccumulator:
             key = (minute // MINUTES_PER_HOUR, endpoint_id, event_type, trigger)
             total = hours.get(key)
             if total is None:
-                hours[key] = [*row[:N_COUNTERS], dict(row[N_COUNTERS])]
+                hours[key] = [*row[:N_COUNTERS], *(dict(h) for h in row[N_COUNTERS:])]
                 continue
             for i in range(N_COUNTERS):
                 total[i] += row[i]
-            hist = total[N_COUNTERS]
-            for bucket, count in row[N_COUNTERS].items():
-                hist[bucket] = hist.get(bucket, 0) + count
+            for i in range(N_COUNTERS, N_COUNTERS + N_HISTS):
+                hist = total[i]
+                for bucket, count in row[i].items():
+                    hist[bucket] = hist.get(bucket, 0) + count
         return hours
 
     def flush(self, conn: Connection, dialect: Dialect) -> None:
@@ -218,7 +272,7 @@ def _merge_grain(conn: Connection, dialect: Dialect, table: str, grain: dict[Rol
     for start in range(0, len(buckets), dialect.max_params):
         chunk = buckets[start : start + dialect.max_params]
         marks = ", ".join(p for _ in chunk)
-        sql = f"SELECT {', '.join(KEY_COLUMNS + COUNTER_COLUMNS)}, latency_hist FROM {table} WHERE bucket IN ({marks})"
+        sql = f"SELECT {', '.join(KEY_COLUMNS + COUNTER_COLUMNS + HIST_COLUMNS)} FROM {table} WHERE bucket IN ({marks})"
         for row in conn.exec_driver_sql(sql, tuple(chunk)):
             key = tuple(row[: len(KEY_COLUMNS)])
             if key in grain:
@@ -227,24 +281,34 @@ def _merge_grain(conn: Connection, dialect: Dialect, table: str, grain: dict[Rol
     inserts: list[tuple[Any, ...]] = []
     for key, sums in grain.items():
         old = existing.get(key)
-        hist: dict[int, int] = sums[N_COUNTERS]
         if old is None:
-            inserts.append((*key, *sums[:N_COUNTERS], encode_hist(hist)))
+            hists = (encode_hist({b: c for b, c in h.items() if c}) for h in sums[N_COUNTERS:])
+            inserts.append((*key, *sums[:N_COUNTERS], *hists))
             continue
         counters = [a + b for a, b in zip(old[:N_COUNTERS], sums[:N_COUNTERS], strict=True)]
-        if hist:
-            merged = decode_hist(old[N_COUNTERS])
-            for b, c in hist.items():
-                merged[b] = merged.get(b, 0) + c
-            hist_text = encode_hist(merged)
-        else:
-            hist_text = old[N_COUNTERS]
-        updates.append((*counters, hist_text, *key))
+        texts = [
+            _merged_hist(text, hist) for text, hist in zip(old[N_COUNTERS:], sums[N_COUNTERS:], strict=True)
+        ]
+        updates.append((*counters, *texts, *key))
     if updates:
-        assignments = ", ".join(f"{c} = {p}" for c in (*COUNTER_COLUMNS, "latency_hist"))
+        assignments = ", ".join(f"{c} = {p}" for c in (*COUNTER_COLUMNS, *HIST_COLUMNS))
         where = " AND ".join(f"{c} = {p}" for c in KEY_COLUMNS)
         conn.exec_driver_sql(f"UPDATE {table} SET {assignments} WHERE {where}", updates)
-    dialect.bulk_insert(conn, table, (*KEY_COLUMNS, *COUNTER_COLUMNS, "latency_hist"), inserts)
+    dialect.bulk_insert(conn, table, (*KEY_COLUMNS, *COUNTER_COLUMNS, *HIST_COLUMNS), inserts)
+
+
+def _merged_hist(stored: str | None, added: dict[int, int]) -> str:
+    """A stored histogram plus signed counts, buckets that come to zero left out."""
+    if not added and stored is not None:
+        return stored
+    merged = decode_hist_or_empty(stored)
+    for b, c in added.items():
+        total = merged.get(b, 0) + c
+        if total:
+            merged[b] = total
+        else:
+            merged.pop(b, None)
+    return encode_hist(merged)
 
 
 def _merge_failures(conn: Connection, dialect: Dialect, failures: dict[FailureKey, list[int]]) -> None:
@@ -259,3 +323,33 @@ def _merge_failures(conn: Connection, dialect: Dialect, failures: dict[FailureKe
         "ELSE failure_minute.last_at END",
         rows,
     )
+
+
+_GRAIN_MS = {"rollup_minute": MS_PER_MINUTE, "rollup_hour": MS_PER_HOUR}
+
+
+def fill_delivery_hists(conn: Connection, table: str) -> None:
+    """Set `retries_hist` and `ttd_hist` of every row of a rollup table from the delivered deliveries (the
+    upgrade to version 8): the database groups them by bucket, key and value; the values go into buckets here,
+    by the same `ttd_bucket_of` the writer uses."""
+    width = _GRAIN_MS[table]
+    grains: dict[RollupKey, tuple[dict[int, int], dict[int, int]]] = {}
+    grouped = (
+        f"SELECT first_attempt_at / {width} AS b, endpoint_id, event_type, first_trigger, {{value}}, COUNT(*) "
+        "FROM delivery WHERE delivered_at IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
+    )
+    for position, value in ((0, "delivered_attempt"), (1, "delivered_at - first_attempt_at")):
+        for bucket, endpoint_id, event_type, trigger, v, count in conn.exec_driver_sql(
+            grouped.format(value=value)
+        ):
+            hists = grains.setdefault((int(bucket), endpoint_id, event_type, trigger), ({}, {}))
+            key = int(v) if position == 0 else ttd_bucket_of(int(v))
+            hists[position][key] = hists[position].get(key, 0) + int(count)
+    conn.exec_driver_sql(f"UPDATE {table} SET retries_hist = '{{}}', ttd_hist = '{{}}'")
+    if grains:
+        p = dialect_for(conn.dialect.name).placeholder
+        where = " AND ".join(f"{c} = {p}" for c in KEY_COLUMNS)
+        conn.exec_driver_sql(
+            f"UPDATE {table} SET retries_hist = {p}, ttd_hist = {p} WHERE {where}",
+            [(encode_hist(r), encode_hist(t), *key) for key, (r, t) in grains.items()],
+        )

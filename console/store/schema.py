@@ -20,10 +20,11 @@ from console.store.engine import (
     sqlite_file,
 )
 from console.store.failures import reason
+from console.store.rollup import fill_delivery_hists
 from console.store.tables import METADATA
 from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _create_missing_tables(conn: Connection) -> None:
@@ -112,6 +113,16 @@ def _add_gap_state(conn: Connection) -> None:
     gap_counts.fill(conn)
 
 
+def _add_delivery_hists(conn: Connection) -> None:
+    """Version 8: per rollup bucket, histograms of the attempt number that delivered and of the time from first
+    attempt to delivery (`retries_hist`, `ttd_hist`; console.store.rollup), filled from the delivered
+    deliveries, grouped by the database."""
+    _add_missing_columns(conn, tables.rollup_minute, "retries_hist", "ttd_hist")
+    _add_missing_columns(conn, tables.rollup_hour, "retries_hist", "ttd_hist")
+    for table in ("rollup_minute", "rollup_hour"):
+        fill_delivery_hists(conn, table)
+
+
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction. It is the one way a
 # store changes shape: a new table, column or index gets a step here (and its declaration in tables.py).
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
@@ -121,6 +132,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _complete,
     5: _add_resolutions,
     6: _add_gap_state,
+    7: _add_delivery_hists,
 }
 
 
@@ -192,7 +204,8 @@ def check_readable(store: Store, file: Path | None = None) -> None:
     An older store is read as it is: upgrades add tables reading commands do not use, and the endpoint's
     source (version 3), which they read as unknown when it is absent, a job's options (version 4), read as
     those of a job stored before them, and resolutions (version 6), read as none; the gap checks need the state
-    of version 7 and are left out before it."""
+    of version 7 and are left out before it; time to delivery and retries until success are read from the
+    deliveries before version 8."""
     with store.read() as conn:
         version = _version(store, conn)
         if version is not None:
@@ -200,6 +213,7 @@ def check_readable(store: Store, file: Path | None = None) -> None:
             store.dialect.endpoint_source = version >= 3
             store.dialect.resolutions = version >= 6
             store.dialect.gap_state = version >= 7
+            store.dialect.delivery_hists = version >= 8
     if version is None:
         raise StoreError(f"no store at {file or store.display_url}; ingest first or pass --db")
     _refuse_newer(store, version)

@@ -236,6 +236,9 @@ def _rollup(name: str) -> Table:
         _int("latency_count"),
         _float("latency_sum"),
         _str("latency_hist"),  # JSON: {bucket: count}
+        # Of the deliveries counted in `delivered` (schema version 8; console.store.rollup), JSON as above:
+        _str("retries_hist", nullable=True),  # {attempt number that delivered: deliveries}
+        _str("ttd_hist", nullable=True),  # {latency bucket of ms from first attempt to delivery: deliveries}
     )
 
 

@@ -221,17 +221,17 @@ def prepare_batch(
         for i in positions:
             r = records[i]
             success = r[A_OUTCOME] == _SUCCESS
+            at = r[A_ATTEMPTED_AT_MS]
             rollups.add_delivery(
-                r[A_ATTEMPTED_AT_MS], r[A_ENDPOINT_ID], r[A_EVENT_TYPE], r[A_TRIGGER], -1, -success
+                at, r[A_ENDPOINT_ID], r[A_EVENT_TYPE], r[A_TRIGGER], -1, -success, r[A_ATTEMPT], at
             )
             delivered -= success
         state = multi[pair]
         event_type = records[min(positions)][A_EVENT_TYPE]
         event_id, endpoint_id = pair
         rows[pair] = (event_id, endpoint_id, event_type, *state)
-        done = state[DELIVERED_AT] is not None
-        rollups.add_delivery(state[FIRST_AT], endpoint_id, event_type, state[FIRST_TRIGGER], 1, int(done))
-        delivered += done
+        count_delivery(rollups, state, endpoint_id, event_type, 1)
+        delivered += state[DELIVERED_AT] is not None
     rollups.finish()
     endpoints = frozenset(endpoint_id for _, endpoint_id in first_of)
     return PreparedBatch(
@@ -474,6 +474,24 @@ def merge_states(old: list[Any], new: list[Any]) -> list[Any]:
     return merged
 
 
+def count_delivery(
+    rollups: RollupAccumulator, state: list[Any], endpoint_id: str, event_type: str, sign: int
+) -> None:
+    """Count a delivery in the rollups by its state (sign 1), or take it out (sign -1): in the bucket and
+    trigger of its first attempt, and when delivered, the attempt that delivered it and when."""
+    done = state[DELIVERED_AT] is not None
+    rollups.add_delivery(
+        state[FIRST_AT],
+        endpoint_id,
+        event_type,
+        state[FIRST_TRIGGER],
+        sign,
+        sign * done,
+        state[DELIVERED_N],
+        state[DELIVERED_AT],
+    )
+
+
 def single_row(r: AttemptRecord) -> tuple[Any, ...]:
     """The row of a delivery whose only attempt is `r`."""
     return (r[A_EVENT_ID], r[A_ENDPOINT_ID], r[A_EVENT_TYPE], *state_of_one(r))
@@ -563,15 +581,9 @@ def _update_deliveries(
             both = merged[pair] = merge_states(old, new)
             event_type = new_row[DELIVERY_ROW_EVENT_TYPE]
             old_done, new_done, both_done = (s[DELIVERED_AT] is not None for s in (old, new, both))
-            rollups.add_delivery(
-                new[FIRST_AT], endpoint_id, event_type, new[FIRST_TRIGGER], -1, -int(new_done)
-            )
-            rollups.add_delivery(
-                old[FIRST_AT], endpoint_id, event_type, old[FIRST_TRIGGER], -1, -int(old_done)
-            )
-            rollups.add_delivery(
-                both[FIRST_AT], endpoint_id, event_type, both[FIRST_TRIGGER], 1, int(both_done)
-            )
+            count_delivery(rollups, new, endpoint_id, event_type, -1)
+            count_delivery(rollups, old, endpoint_id, event_type, -1)
+            count_delivery(rollups, both, endpoint_id, event_type, 1)
             newly_delivered -= int(new_done) - int(both_done and not old_done)
     inserts = [row for pair, row in rows.items() if pair not in merged] if merged else list(rows.values())
     dialect.bulk_insert(conn, "delivery", _DELIVERY_ROW_COLUMNS, inserts)

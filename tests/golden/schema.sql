@@ -1,4 +1,4 @@
--- schema version 7
+-- schema version 8
 -- sqlite
 CREATE TABLE alert_outbox (
 	seq INTEGER NOT NULL,
@@ -208,6 +208,8 @@ CREATE TABLE rollup_hour (
 	latency_count INTEGER NOT NULL,
 	latency_sum FLOAT NOT NULL,
 	latency_hist VARCHAR NOT NULL,
+	retries_hist VARCHAR,
+	ttd_hist VARCHAR,
 	PRIMARY KEY (bucket, endpoint_id, event_type, "trigger")
 );
 CREATE TABLE rollup_minute (
@@ -227,6 +229,8 @@ CREATE TABLE rollup_minute (
 	latency_count INTEGER NOT NULL,
 	latency_sum FLOAT NOT NULL,
 	latency_hist VARCHAR NOT NULL,
+	retries_hist VARCHAR,
+	ttd_hist VARCHAR,
 	PRIMARY KEY (bucket, endpoint_id, event_type, "trigger")
 );
 CREATE TABLE source_cursor (
@@ -444,6 +448,8 @@ CREATE TABLE rollup_hour (
 	latency_count INTEGER NOT NULL,
 	latency_sum FLOAT NOT NULL,
 	latency_hist VARCHAR NOT NULL,
+	retries_hist VARCHAR,
+	ttd_hist VARCHAR,
 	PRIMARY KEY (bucket, endpoint_id, event_type, trigger)
 );
 CREATE TABLE rollup_minute (
@@ -463,6 +469,8 @@ CREATE TABLE rollup_minute (
 	latency_count INTEGER NOT NULL,
 	latency_sum FLOAT NOT NULL,
 	latency_hist VARCHAR NOT NULL,
+	retries_hist VARCHAR,
+	ttd_hist VARCHAR,
 	PRIMARY KEY (bucket, endpoint_id, event_type, trigger)
 );
 CREATE TABLE source_cursor (
