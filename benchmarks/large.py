@@ -3,7 +3,8 @@ its traffic over the same 7 days (default 15: 15M attempts), on SQLite and on Po
 time, client CPU and peak RSS on both sizes and their ratio, beside the targets: for 4x the traffic, `report`
 <= 1.5x the time and <= 300 MB, `stats --json` <= 1.5x, `whatif` <= 5x, `replay --dry-run` <= 300 MB; on the
 15M PostgreSQL store `report --since 7d` <= 5 s and `stats --json` <= 1 s. `--prune` then prunes 30% of each
-large store for real (prune of 30% <= 2 min, space given back) and re-ingests what went on the next run.
+large store for real (prune of 30% <= 2 min, space given back) and re-ingests what went on the next run;
+`--sections` times each section of `report --since 7d` on both sizes (benchmarks/report_sections.py).
 
 The stores are built from day logs in benchmarks/.data/large: each day holds `scale` parts, each part a sample
 log of ~143k attempts over that day (its own seed; the incidents of each day the same in every part), so the
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import DATA, END_MS, PG_URL, hookconsole
+from benchmarks.report_sections import print_sections
 from console.domain.times import MS_PER_DAY, MS_PER_MINUTE, format_ms
 from console.ingest.service import ingest_sources
 from console.sandbox.sample import generate
@@ -250,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", choices=("sqlite", "postgresql"), action="append", help="default: both")
     parser.add_argument("--build-only", action="store_true", help="build (or complete) the stores and stop")
     parser.add_argument("--prune", action="store_true", help="then prune 30%% of each large store for real")
+    parser.add_argument("--sections", action="store_true", help="then time each section of report --since 7d")
     parser.add_argument("--only", action="append", help="only this command (repeatable), e.g. 'whatif'")
     args = parser.parse_args(argv)
     kinds = args.store or ["sqlite", "postgresql"]
@@ -276,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
                     f" | target {target}",
                     flush=True,
                 )
+        if args.sections:
+            for scale in (1, args.scale):
+                print_sections(f"{kind} x{scale}", urls[scale], DAYS)
         if args.prune:
             prune(kind, args.scale, urls[args.scale], endpoints)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
