@@ -1,8 +1,7 @@
 """Where a report's time goes: each section of `build_report_data` timed on its own (the functions it calls,
 wrapped for the run; they may nest: incident_reach runs inside find_incidents), then the page rendered and
-written. `python -m benchmarks.report_sections STORE DAYS`:
-the report over the last DAYS days before the benchmark logs' end; `benchmarks.large --sections` runs it on the
-large stores."""
+written. `python -m benchmarks.report_sections STORE DAYS`: the report over the last DAYS days before the
+benchmark logs' end; `benchmarks.large --sections` runs it on the large stores."""
 
 from __future__ import annotations
 
