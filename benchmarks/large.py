@@ -10,7 +10,11 @@ The stores are built from day logs in benchmarks/.data/large: each day holds `sc
 log of ~143k attempts over that day (its own seed; the incidents of each day the same in every part), so the
 1M store is the first part of each day and the large store holds it plus more of the same traffic. The parts
 are generated and ingested one at a time (bounded memory) and the store records how many it holds (meta key
-`bench_large_parts`), so an interrupted build resumes where it stopped (re-ingesting a part is idempotent)."""
+`bench_large_parts`), so an interrupted build resumes where it stopped (re-ingesting a part is idempotent).
+Every part draws its users from the same ids, so more traffic means more events per user (as a platform
+growing its volume, not its users). The CPU column is the command's own: on PostgreSQL the server's is not in
+it, so there the wall time is the figure. At 15x the build holds ~8 GB of logs, a ~9 GB SQLite file and a
+~13 GB schema, and takes about an hour on two cores."""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import text
 
 from benchmarks.common import DATA, END_MS, PG_URL, hookconsole
 from benchmarks.report_sections import print_sections
@@ -198,16 +204,49 @@ def _prune_age() -> str:
     return f"{(int(time.time() * 1000) - cut) // MS_PER_MINUTE}m"
 
 
-# Ratio targets (large / small) for 4x the traffic, and absolute ones on the 15M PostgreSQL store.
-RATIO_TARGETS = {
-    "stats 24h --json": "time <= 1.5x",
-    "stats 7d --json": "time <= 1.5x",
-    "report --since 24h": "time <= 1.5x, <= 300 MB",
-    "report --since 7d": "time <= 1.5x, <= 300 MB",
-    "whatif --since 7d": "time <= 5x",
-    "replay --dry-run (undelivered)": "<= 300 MB",
+@dataclass(frozen=True)
+class Target:
+    """Issue 24's targets for one command: time ratio for 4x the traffic, peak RSS of the large store's run,
+    wall time on the 15M PostgreSQL store."""
+
+    ratio: float | None = None
+    rss_mb: int | None = None
+    seconds_15m_pg: float | None = None
+
+    def verdict(self, kind: str, scale: int, small: Run, large: Run) -> str:
+        """Each target that applies at this scale, with `ok` or `MISSED`."""
+        parts = []
+        if self.ratio is not None:
+            if scale == 4:
+                met = not large.killed and large.seconds <= self.ratio * small.seconds
+                parts.append(f"time <= {self.ratio:g}x {'ok' if met else 'MISSED'}")
+            else:
+                parts.append(f"time <= {self.ratio:g}x (for 4x)")
+        if self.rss_mb is not None:
+            parts.append(f"<= {self.rss_mb} MB {'ok' if large.rss_mb <= self.rss_mb else 'MISSED'}")
+        if self.seconds_15m_pg is not None and kind == "postgresql" and scale >= 15:
+            met = not large.killed and large.seconds <= self.seconds_15m_pg
+            parts.append(f"15M <= {self.seconds_15m_pg:g} s {'ok' if met else 'MISSED'}")
+        return "; ".join(parts) or "-"
+
+
+TARGETS = {
+    "stats 24h --json": Target(ratio=1.5, seconds_15m_pg=1),
+    "stats 7d --json": Target(ratio=1.5, seconds_15m_pg=1),
+    "report --since 24h": Target(ratio=1.5, rss_mb=300),
+    "report --since 7d": Target(ratio=1.5, rss_mb=300, seconds_15m_pg=5),
+    "whatif --since 7d": Target(ratio=5),
+    "replay --dry-run (undelivered)": Target(rss_mb=300),
 }
-ABSOLUTE_15M_PG = {"report --since 7d": "<= 5 s", "stats 24h --json": "<= 1 s", "stats 7d --json": "<= 1 s"}
+
+
+def _attempts(url: str) -> int:
+    store = open_store(url)
+    try:
+        with store.read() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM delivery_attempt")).scalar_one())
+    finally:
+        store.close()
 
 
 def _size(kind: str, scale: int) -> int:
@@ -262,6 +301,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.build_only:
             continue
         print(f"{kind}: 1M-attempt store vs {args.scale}x its traffic over the same {DAYS} days", flush=True)
+        for scale in (1, args.scale):
+            size = _size(kind, scale) / 1e6
+            print(f"  x{scale}: {_attempts(urls[scale]):,} attempts, {size:,.0f} MB on disk", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             small, large = (commands(urls[s], endpoints, Path(tmp)) for s in (1, args.scale))
             for name, command in small.items():
@@ -269,14 +311,11 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 a, b = measure(command), measure(large[name])
                 ratio = "-" if a.killed or b.killed else f"{b.seconds / a.seconds:.2f}x"
-                targets = [RATIO_TARGETS.get(name, "")]
-                if kind == "postgresql" and args.scale >= 15 and name in ABSOLUTE_15M_PG:
-                    targets.append(f"15M: {ABSOLUTE_15M_PG[name]}")
-                target = "; ".join(t for t in targets if t) or "-"
+                verdict = TARGETS.get(name, Target()).verdict(kind, args.scale, a, b)
                 print(
                     f"  {name:32} 1M: {a} | x{args.scale}: {b} | time {ratio},"
                     f" cpu {b.cpu / max(a.cpu, 0.01):.2f}x, rss {b.rss_mb / max(a.rss_mb, 1):.2f}x"
-                    f" | target {target}",
+                    f" | target {verdict}",
                     flush=True,
                 )
         if args.sections:
