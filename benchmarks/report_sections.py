@@ -46,7 +46,7 @@ SECTIONS = (
 
 def sections(url: str, days: int) -> tuple[float, float, list[tuple[str, float]]]:
     """(seconds building the data, seconds rendering and writing, [(section, seconds)] slowest first)."""
-    spent: collections.Counter[str] = collections.Counter()
+    spent: dict[str, float] = collections.defaultdict(float)
     saved: list[tuple[Any, str, Callable[..., Any]]] = []
 
     def timed(owner: Any, name: str) -> None:
@@ -80,7 +80,7 @@ def sections(url: str, days: int) -> tuple[float, float, list[tuple[str, float]]
         store.close()
         for owner, name, original in saved:
             setattr(owner, name, original)
-    return built, rendered, spent.most_common()
+    return built, rendered, sorted(spent.items(), key=lambda item: -item[1])
 
 
 def print_sections(label: str, url: str, days: int) -> None:
