@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck contracts pytest prometheus bench bench-all clean
+.PHONY: demo test lint typecheck contracts pytest prometheus bench bench-all bench-large clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hookconsole needs Python 3.11 or newer")'
@@ -46,6 +46,10 @@ bench: $(STAMP)
 
 bench-all: $(STAMP)
 	$(BIN)/python -m benchmarks.run --all
+
+# 1M- and 15M-attempt stores on SQLite and PostgreSQL (built once, cached in benchmarks/.data; long).
+bench-large: $(STAMP)
+	$(BIN)/python -m benchmarks.large
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
