@@ -116,6 +116,65 @@ def test_a_version_1_store_upgraded_has_the_declared_schema(store_url: str) -> N
     _assert_as_declared(store_url)
 
 
+def _shaped_as_version_4(conn: Connection, dialect: str) -> None:
+    """What the last release's schema 4 has not: columns, tables and indexes of versions 5 and later, and the
+    backlog index's old condition."""
+    for index in ("ix_delivery_undelivered", "ix_delivery_resolved", "ix_delivery_skipped"):
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
+    added = {
+        "delivery": ("resolved_at", "resolved_by", "resolved_reason", "scheduled_attempts", "scheduled_max"),
+        "rollup_minute": ("retries_hist", "ttd_hist"),
+        "rollup_hour": ("retries_hist", "ttd_hist"),
+    }
+    for table, columns in added.items():
+        for column in columns:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+    for table in ("delivery_resolution", "gap_hour_events", "gap_hour_received", "metric_total"):
+        conn.exec_driver_sql(f"DROP TABLE {table}")
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL"
+    )
+    conn.exec_driver_sql("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+
+
+def test_a_version_4_store_with_traffic_upgrades_to_the_declared_schema_and_exact_state(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A store as the last release left it (schema 4), with deliveries in it: one writable open upgrades it
+    through every later step, and the state those steps fill equals a recount from the attempts."""
+    import orjson
+
+    from console.ingest.service import ingest_sources
+    from console.store.recount import verify_derived_state
+    from tests.helpers import log_line
+
+    log = tmp_path / "log.jsonl"
+    lines = [
+        log_line(
+            f"evt_{i}",
+            endpoint,
+            attempt=n,
+            status_code=status,
+            attempted_at=f"2026-05-05T10:{i:02d}:{n:02d}Z",
+        )
+        for i in range(12)
+        for endpoint in ("ep_a", "ep_b")
+        for n, status in ((1, 503), (2, 503 if i % 3 else 200), (4, 200))
+    ]
+    log.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    store = open_store(store_url)
+    ingest_sources(store, [str(log)])
+    with store.write() as conn:
+        _shaped_as_version_4(conn, store.dialect.name)
+    store.close()
+    _assert_as_declared(store_url)
+    upgraded = open_store(store_url)
+    try:
+        assert verify_derived_state(upgraded) == []
+    finally:
+        upgraded.close()
+
+
 def declared_ddl() -> str:
     """The DDL tables.py declares, on SQLite then PostgreSQL, headed by the schema version."""
     lines = [f"-- schema version {SCHEMA_VERSION}"]
