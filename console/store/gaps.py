@@ -18,7 +18,7 @@ from console.store.outstanding import outstanding_sql
 
 def find_gaps(store: Store, flt: DeliveryFilter, rules: GapRules, now_ms: int) -> GapReport | None:
     """Counts and the first `rules.limit` of each kind of gap for the filter (its state is ignored); None for a
-    store from before the gap state (version 6) opened read-only."""
+    store from before the gap state (version 7) opened read-only."""
     if not store.dialect.gap_state:
         return None
     flt = flt.with_(state=DeliveryState.ANY)
