@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+from textual.widgets.input import Selection
 
 from console.domain import formatting as fmt
 from console.domain.resolutions import ResolutionAction, ResolveOutcome
@@ -44,7 +45,10 @@ class ReasonScreen(ModalScreen[str | None]):
             yield Static("enter: confirm · escape: cancel", id="reason-hint", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#reason-input", Input).focus()
+        box = self.query_one("#reason-input", Input)
+        box.focus()
+        # the prefilled reason all selected (typing replaces it), its start in view: the cursor at 0
+        self.call_after_refresh(setattr, box, "selection", Selection(len(box.value), 0))
 
     @on(Input.Submitted, "#reason-input")
     def submitted(self, event: Input.Submitted) -> None:
