@@ -27,10 +27,34 @@ from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 SCHEMA_VERSION = 8
 
 
+# The tables version 2 added (and stores of versions 2 to 4 may still lack: they were made on first use).
+_VERSION_2_TABLES = (
+    tables.source_cursor,
+    tables.alert_state,
+    tables.alert_outbox,
+    tables.replay_target_attempt,
+)
+
+
+def _create_tables(conn: Connection, *added: Table) -> None:
+    """Create those of `added` the store lacks, with their indexes: a step makes what it adds, never a table a
+    later step adds (its fill would find it already there)."""
+    METADATA.create_all(conn, tables=list(added))
+
+
+def _create_indexes(conn: Connection, table: Table, *names: str) -> None:
+    """Create the declared indexes `names` of `table` the store lacks: a step makes the indexes it adds, never
+    one over columns a later step adds."""
+    present = {i["name"] for i in inspect(conn).get_indexes(table.name)}
+    for index in table.indexes:
+        if index.name in names and index.name not in present:
+            index.create(conn)
+
+
 def _create_missing_tables(conn: Connection) -> None:
     """Version 2: source cursors, alert state, the notification outbox and replay target attempts, and the
     columns of who replayed, why and to which target (created with the table in a new store)."""
-    METADATA.create_all(conn)
+    _create_tables(conn, *_VERSION_2_TABLES)
     _add_missing_columns(conn, tables.replay_job, "operator", "reason", "target_url", "target_secret")
 
 
@@ -56,27 +80,17 @@ def _add_job_options(conn: Connection) -> None:
     _add_missing_columns(conn, tables.replay_job, "options")
 
 
-# Indexes a store may hold from before the one declared beside them extended them.
-_REPLACED_INDEXES = {"event": ("ix_event_reward", "ix_event_user")}
-# Indexes over columns a later version adds (in their keys or their condition): that version's step makes them.
-# tests/test_schema_declared.py upgrades a store shaped as version 4 with traffic, which catches one missing here.
-_LATER_INDEXES = {"ix_delivery_undelivered", "ix_delivery_resolved", "ix_delivery_skipped"}
-
-
 def _complete(conn: Connection) -> None:
     """Version 5: what stores of versions 2 to 4 gained without a version of their own, then created on
-    first use, now made here: any declared table or index missing (source cursors, alert tables, the
-    (key, time, id) event indexes of replay's superseded check, replacing the one-column ones), and on
-    PostgreSQL the function `--where` reads payloads through."""
-    METADATA.create_all(conn)  # tables missing; the indexes of tables it creates
-    for table in METADATA.sorted_tables:
-        present = {i["name"] for i in inspect(conn).get_indexes(table.name)}
-        for index in table.indexes:
-            if index.name not in present and index.name not in _LATER_INDEXES:
-                index.create(conn)
-        for old in _REPLACED_INDEXES.get(table.name, ()):
-            if old in present:
-                conn.exec_driver_sql(f"DROP INDEX {old}")
+    first use, now made here: the version-2 tables (source cursors, alert tables, replay target attempts), the
+    metrics' running totals, the (key, time, id) event indexes of replay's superseded check replacing the
+    one-column ones, and on PostgreSQL the function `--where` reads payloads through."""
+    _create_tables(conn, *_VERSION_2_TABLES, tables.metric_total)
+    present = {i["name"] for i in inspect(conn).get_indexes("event")}
+    _create_indexes(conn, tables.event, "ix_event_user_time", "ix_event_reward_time")
+    for old in ("ix_event_reward", "ix_event_user"):
+        if old in present:
+            conn.exec_driver_sql(f"DROP INDEX {old}")
     _create_payload_reader(conn)
 
 
@@ -84,14 +98,11 @@ def _add_resolutions(conn: Connection) -> None:
     """Version 6: the resolved ("won't send") state: `delivery.resolved_at/_by/_reason`, the
     `delivery_resolution` history, and the undelivered index rebuilt to leave resolved deliveries out."""
     _add_missing_columns(conn, tables.delivery, "resolved_at", "resolved_by", "resolved_reason")
-    METADATA.create_all(conn)  # delivery_resolution with its index
+    _create_tables(conn, tables.delivery_resolution)
     present = {i["name"] for i in inspect(conn).get_indexes("delivery")}
     if "ix_delivery_undelivered" in present:  # its condition was `delivered_at IS NULL`
         conn.exec_driver_sql("DROP INDEX ix_delivery_undelivered")
-        present.discard("ix_delivery_undelivered")
-    for index in tables.delivery.indexes:
-        if index.name in ("ix_delivery_undelivered", "ix_delivery_resolved") and index.name not in present:
-            index.create(conn)
+    _create_indexes(conn, tables.delivery, "ix_delivery_undelivered", "ix_delivery_resolved")
 
 
 def _add_gap_state(conn: Connection) -> None:
@@ -106,11 +117,8 @@ def _add_gap_state(conn: Connection) -> None:
         " FROM delivery_attempt a WHERE a.event_id = delivery.event_id AND a.endpoint_id = delivery.endpoint_id"
         " AND a.trigger = 'scheduled')"
     )
-    METADATA.create_all(conn)  # the count tables
-    present = {i["name"] for i in inspect(conn).get_indexes("delivery")}
-    for index in tables.delivery.indexes:
-        if index.name not in present:
-            index.create(conn)
+    _create_tables(conn, tables.gap_hour_events, tables.gap_hour_received)
+    _create_indexes(conn, tables.delivery, "ix_delivery_skipped")
     gap_counts.fill(conn)
 
 
