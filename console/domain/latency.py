@@ -8,7 +8,7 @@ value the bucket can hold.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 RATIO = 1.05
 FLOOR_MS = 0.1
@@ -37,12 +37,16 @@ def merge(into: dict[int, int], other: Mapping[int, int]) -> dict[int, int]:
     return into
 
 
-def percentiles(hist: Mapping[int, int], quantiles: Iterable[float]) -> list[float | None]:
+def percentiles(
+    hist: Mapping[int, int], quantiles: Iterable[float], value: Callable[[int], float] | None = None
+) -> list[float | None]:
     """Percentile estimates (quantiles in 0..1) from a histogram; None for an empty one.
 
-    Like numpy's default (linear) method, with every value standing at its bucket's midpoint: the two values
-    around the fractional rank are interpolated, so the estimate stays within 2.47% of the exact percentile.
+    Like numpy's default (linear) method, with every value standing at what its bucket reads as (`value`; the
+    bucket's midpoint unless given): the two values around the fractional rank are interpolated, so the
+    estimate stays within 2.47% of the exact percentile.
     """
+    read = midpoint if value is None else value
     wanted = list(quantiles)
     total = sum(hist.values())
     if total <= 0:
@@ -54,8 +58,8 @@ def percentiles(hist: Mapping[int, int], quantiles: Iterable[float]) -> list[flo
         for bucket, count in ordered:
             seen += count
             if index < seen:
-                return midpoint(bucket)
-        return midpoint(ordered[-1][0])
+                return read(bucket)
+        return read(ordered[-1][0])
 
     results: list[float | None] = []
     for q in wanted:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from sqlalchemy import select
 
 from console.domain.filters import DeliveryFilter, DeliveryState
-from console.domain.latency import bucket_bounds, midpoint
+from console.domain.latency import bucket_bounds, midpoint, percentiles
 from console.store.engine import Store
 from console.store.rollup import decode_hist_or_empty
 from console.store.tables import ROLLUPS
@@ -81,31 +81,7 @@ def ttd_value(bucket: int) -> float:
     return midpoint(bucket)
 
 
-def quantiles(hist: Mapping[int, int], percents: tuple[int, ...]) -> tuple[int, list[float]]:
-    """The count and, for each percent, the linear-interpolated quantile of a histogram's values, ranked as the
-    exact computation ranks them (0-based rank `percent * (n - 1) / 100`, between the two values around it)."""
-    ordered = sorted((b, c) for b, c in hist.items() if c > 0)
-    n = sum(c for _, c in ordered)
-
-    def value_at(rank: int) -> float:
-        seen = 0
-        for bucket, count in ordered:
-            seen += count
-            if rank < seen:
-                return ttd_value(bucket)
-        return ttd_value(ordered[-1][0])
-
-    results: list[float] = []
-    for percent in percents:
-        low, rest = divmod(percent * (n - 1), 100)
-        value = value_at(low)
-        if rest and low + 1 < n:
-            value += (value_at(low + 1) - value) * rest / 100
-        results.append(value)
-    return n, results
-
-
 def describe(hist: Mapping[int, int]) -> tuple[int, float, float, float]:
     """(deliveries, p50, p95, max) in ms of a time-to-delivery histogram."""
-    n, (p50, p95, top) = quantiles(hist, (50, 95, 100))
-    return n, p50, p95, top
+    p50, p95, top = (p or 0.0 for p in percentiles(hist, (0.50, 0.95, 1.0), ttd_value))
+    return sum(hist.values()), p50, p95, top
