@@ -17,6 +17,77 @@ from tests.test_replay_impact import event, seed
 SIX = [f"ep_{n}" for n in range(6)]
 
 
+# evt_red failed at ep_0 and ep_1 and its reversal reached ep_0 only: superseded at ep_0, still sent to ep_1;
+# evt_old is superseded at its only endpoint by evt_new: left out entirely; evt_x is sent. (Also the console's
+# Impact line test, tests/tui/test_replay_impact_line.py.)
+SUPERSEDED_HISTORY = [
+    *(
+        event(
+            "evt_red",
+            "reward.redeemed",
+            "10:00:00",
+            "10:00:00",
+            503,
+            user="u1",
+            reward="r1",
+            amount=500,
+            currency="INR",
+            endpoint=e,
+        )
+        for e in ("ep_0", "ep_1")
+    ),
+    event(
+        "evt_rev",
+        "reward.reversed",
+        "10:05:00",
+        "10:05:00",
+        200,
+        user="u1",
+        reward="r1",
+        amount=500,
+        currency="INR",
+        endpoint="ep_0",
+    ),
+    # evt_old superseded at its only endpoint by evt_new: left out entirely
+    event(
+        "evt_old",
+        "reward.issued",
+        "09:00:00",
+        "09:00:00",
+        503,
+        user="u2",
+        reward="r2",
+        amount=70,
+        currency="EUR",
+        endpoint="ep_2",
+    ),
+    event(
+        "evt_new",
+        "reward.issued",
+        "09:30:00",
+        "09:30:00",
+        200,
+        user="u2",
+        reward="r2",
+        amount=80,
+        currency="EUR",
+        endpoint="ep_2",
+    ),
+    event(
+        "evt_x",
+        "cashback.credited",
+        "11:00:00",
+        "11:00:00",
+        503,
+        user="u3",
+        reward="r3",
+        amount=5,
+        currency="EUR",
+        endpoint="ep_3",
+    ),
+]
+
+
 def _plan(store: Store, folder: Path, skip: bool = False) -> ReplayPlan:
     config = write_endpoints(folder, 9, [EndpointSpec(e) for e in SIX])
     service = ReplayService(store, load_endpoints(config))
@@ -70,73 +141,7 @@ def test_one_redemption_to_six_endpoints_is_500_inr_not_3000(store: Store, tmp_p
 
 
 def test_skipping_superseded_recounts_what_is_sent(store: Store, tmp_path: Path) -> None:
-    lines = [
-        # evt_red failed at ep_0 and ep_1; its reversal reached ep_0 only: superseded at ep_0, still sent to ep_1
-        *(
-            event(
-                "evt_red",
-                "reward.redeemed",
-                "10:00:00",
-                "10:00:00",
-                503,
-                user="u1",
-                reward="r1",
-                amount=500,
-                currency="INR",
-                endpoint=e,
-            )
-            for e in ("ep_0", "ep_1")
-        ),
-        event(
-            "evt_rev",
-            "reward.reversed",
-            "10:05:00",
-            "10:05:00",
-            200,
-            user="u1",
-            reward="r1",
-            amount=500,
-            currency="INR",
-            endpoint="ep_0",
-        ),
-        # evt_old superseded at its only endpoint by evt_new: left out entirely
-        event(
-            "evt_old",
-            "reward.issued",
-            "09:00:00",
-            "09:00:00",
-            503,
-            user="u2",
-            reward="r2",
-            amount=70,
-            currency="EUR",
-            endpoint="ep_2",
-        ),
-        event(
-            "evt_new",
-            "reward.issued",
-            "09:30:00",
-            "09:30:00",
-            200,
-            user="u2",
-            reward="r2",
-            amount=80,
-            currency="EUR",
-            endpoint="ep_2",
-        ),
-        event(
-            "evt_x",
-            "cashback.credited",
-            "11:00:00",
-            "11:00:00",
-            503,
-            user="u3",
-            reward="r3",
-            amount=5,
-            currency="EUR",
-            endpoint="ep_3",
-        ),
-    ]
+    lines = SUPERSEDED_HISTORY
     seed(store, tmp_path, lines)
     everything = _impact(_plan(store, tmp_path))
     assert everything.deliveries == 4 and everything.superseded == 2

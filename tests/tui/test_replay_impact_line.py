@@ -14,76 +14,10 @@ from console.tui.app import HookConsoleApp
 from console.tui.screens.replay import ReplayScreen
 from tests.helpers import write_jsonl
 from tests.sandbox import EndpointSpec, write_endpoints
-from tests.test_replay_impact import event
+from tests.test_replay_impact_per_event import SUPERSEDED_HISTORY
 from tests.tui.conftest import ingest_into, settle
 
-LINES = [
-    # a 500 INR redemption failed at ep_0 and ep_1; its reversal reached ep_0: superseded there, not at ep_1
-    *(
-        event(
-            "evt_red",
-            "reward.redeemed",
-            "10:00:00",
-            "10:00:00",
-            503,
-            user="u1",
-            reward="r1",
-            amount=500,
-            currency="INR",
-            endpoint=e,
-        )
-        for e in ("ep_0", "ep_1")
-    ),
-    event(
-        "evt_rev",
-        "reward.reversed",
-        "10:05:00",
-        "10:05:00",
-        200,
-        user="u1",
-        reward="r1",
-        amount=500,
-        currency="INR",
-        endpoint="ep_0",
-    ),
-    # 70 EUR superseded at its only endpoint
-    event(
-        "evt_old",
-        "reward.issued",
-        "09:00:00",
-        "09:00:00",
-        503,
-        user="u2",
-        reward="r2",
-        amount=70,
-        currency="EUR",
-        endpoint="ep_2",
-    ),
-    event(
-        "evt_new",
-        "reward.issued",
-        "09:30:00",
-        "09:30:00",
-        200,
-        user="u2",
-        reward="r2",
-        amount=80,
-        currency="EUR",
-        endpoint="ep_2",
-    ),
-    event(
-        "evt_x",
-        "cashback.credited",
-        "11:00:00",
-        "11:00:00",
-        503,
-        user="u3",
-        reward="r3",
-        amount=5,
-        currency="EUR",
-        endpoint="ep_3",
-    ),
-]
+LINES = SUPERSEDED_HISTORY  # one redemption to two endpoints, superseded at one of them
 
 
 def _impact_line(screen: ReplayScreen) -> str:
