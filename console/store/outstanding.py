@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false
 
 from console.store.dialect import Dialect
+from console.store.tables import UNDELIVERED_INDEX_WHERE
 
 
 def outstanding(d: Any, dialect: Dialect) -> ColumnElement[bool]:
@@ -30,7 +31,7 @@ def is_resolved(d: Any, dialect: Dialect) -> ColumnElement[bool]:
 
 
 def outstanding_sql(alias: str, dialect: Dialect) -> str:
-    """`outstanding` as SQL text over `alias`, for the queries kept as driver SQL."""
-    if not dialect.resolutions:
-        return f"{alias}.delivered_at IS NULL"
-    return f"{alias}.delivered_at IS NULL AND {alias}.resolved_at IS NULL"
+    """`outstanding` as SQL text over `alias`, for the queries kept as driver SQL: the partial index's own
+    condition (tables.UNDELIVERED_INDEX_WHERE), so the planner matches the one to the other."""
+    parts = UNDELIVERED_INDEX_WHERE.split(" AND ") if dialect.resolutions else ["delivered_at IS NULL"]
+    return " AND ".join(f"{alias}.{part}" for part in parts)
