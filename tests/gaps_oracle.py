@@ -12,6 +12,7 @@ from console.domain.gaps import GapReport, GapRules, MissingDelivery, SkippedAtt
 from console.domain.times import MS_PER_HOUR
 from console.store.deliveries import filter_clause
 from console.store.engine import Store
+from console.store.gaps import _counted  # the count-and-first-rows runner, not the logic under test
 
 
 def find_gaps(store: Store, flt: DeliveryFilter, rules: GapRules, now_ms: int) -> GapReport:
@@ -22,17 +23,6 @@ def find_gaps(store: Store, flt: DeliveryFilter, rules: GapRules, now_ms: int) -
         missing_count, missing = _missing(store, conn, flt, rules, now_ms - rules.in_flight_ms)
         stuck_count, stuck = _stuck(store, conn, flt, rules, now_ms)
     return GapReport(rules, now_ms, skipped_count, skipped, missing_count, missing, stuck_count, stuck)
-
-
-def _counted(
-    conn: Connection, inner: str, params: list[Any], order: str, limit: int
-) -> tuple[int, list[tuple[Any, ...]]]:
-    """How many rows `inner` has, and the first `limit` of them in `order`: one run of the query (the count is
-    a window over the whole result, taken before the LIMIT)."""
-    rows = conn.exec_driver_sql(
-        f"SELECT g.*, COUNT(*) OVER () FROM ({inner}) g ORDER BY {order} LIMIT {int(limit)}", tuple(params)
-    ).fetchall()
-    return (int(rows[0][-1]) if rows else 0), [tuple(r)[:-1] for r in rows]
 
 
 def _skipped(
