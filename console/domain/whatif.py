@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from console.domain.times import MS_PER_DAY, bounded_duration_ms, format_ms
@@ -52,7 +52,7 @@ def parse_schedule(text: str) -> Schedule:
     return Schedule(",".join(parts), tuple(delays))
 
 
-def nearest_rank(counts: Counter[int], q: float) -> int | None:
+def nearest_rank(counts: Mapping[int, int], q: float) -> int | None:
     """The nearest-rank percentile (the smallest value with at least q of the values at or below it)."""
     total = sum(counts.values())
     if total == 0:

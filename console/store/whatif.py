@@ -1,5 +1,5 @@
-"""Reads for what-if retry policies: per-minute endpoint health from `rollup_minute`, the deliveries first
-tried in a window (keyset pages, bounded memory) and the observed peak of attempts per second."""
+"""Reads for what-if retry policies: per-minute endpoint health from `rollup_minute` (streamed), the deliveries
+first tried in a window (keyset pages, bounded memory) and the observed peak of attempts per second."""
 
 from __future__ import annotations
 
@@ -22,20 +22,20 @@ def _endpoints(
 
 def endpoint_health(
     store: Store, since_ms: int, until_ms: int, endpoint_ids: Sequence[str]
-) -> dict[str, list[tuple[int, int, int]]]:
-    """(minute, attempts, successes) per endpoint for the minutes in [since, until) that had attempts, in order."""
+) -> Iterator[tuple[str, int, int, int]]:
+    """(endpoint_id, minute, attempts, successes) for the minutes in [since, until) that had attempts, by
+    endpoint then minute; streamed (a server-side cursor on PostgreSQL), so the caller keeps what it folds."""
     p = store.dialect.placeholder
     where, params = _endpoints(store, endpoint_ids)
     sql = (
         "SELECT endpoint_id, bucket, SUM(attempts), SUM(successes) FROM rollup_minute "
         f"WHERE bucket >= {p} AND bucket < {p}{where} GROUP BY endpoint_id, bucket ORDER BY endpoint_id, bucket"
     )
-    health: dict[str, list[tuple[int, int, int]]] = {}
     start, end = since_ms // MS_PER_MINUTE, -(-until_ms // MS_PER_MINUTE)
     with store.read() as conn:
-        for endpoint_id, minute, attempts, successes in conn.exec_driver_sql(sql, (start, end, *params)):
-            health.setdefault(endpoint_id, []).append((int(minute), int(attempts), int(successes)))
-    return health
+        result = conn.exec_driver_sql(sql, (start, end, *params), execution_options={"stream_results": True})
+        for endpoint_id, minute, attempts, successes in result:
+            yield endpoint_id, int(minute), int(attempts), int(successes)
 
 
 def history_end_ms(store: Store) -> int | None:
