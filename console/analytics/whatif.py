@@ -61,9 +61,7 @@ class Health:
         return np.where(index >= 0, self.up[np.clip(index, 0, len(self.up) - 1)], True)
 
 
-def read_health(
-    rows: Iterable[tuple[str, int, int, int]], since_ms: int, until_ms: int
-) -> dict[str, Health]:
+def read_health(rows: Iterable[tuple[str, int, int, int]], since_ms: int, until_ms: int) -> dict[str, Health]:
     """Each endpoint's Health over the minutes of [since, until) from its (endpoint_id, minute, attempts,
     successes) rows, grouped by endpoint and in time order; one endpoint's rows at a time are held."""
     start, end = since_ms // MS_PER_MINUTE, -(-until_ms // MS_PER_MINUTE)
@@ -207,7 +205,9 @@ class WhatIfFold:
             return
         endpoints, first_ats, oks, delivered_ats = zip(*rows, strict=True)
         codes: dict[str, int] = {}
-        code = np.fromiter((codes.setdefault(e, len(codes)) for e in endpoints), dtype=np.int64, count=len(rows))
+        code = np.fromiter(
+            (codes.setdefault(e, len(codes)) for e in endpoints), dtype=np.int64, count=len(rows)
+        )
         first_at = np.array(first_ats, dtype=np.int64)
         first_ok = np.array(oks, dtype=np.bool_)
         delivered_at = np.fromiter(
