@@ -38,9 +38,19 @@ def _seed(store: Store, seed: int) -> None:
             "SELECT event_id, endpoint_id FROM delivery WHERE delivered_at IS NULL ORDER BY 1, 2"
         ).fetchall()
     pairs = [(e, ep) for e, ep in undelivered][::3]
-    change(store, DeliveryFilter(), ResolutionAction.RESOLVE, reason="r", operator="o", now_ms=START, pairs=pairs)
+    change(
+        store, DeliveryFilter(), ResolutionAction.RESOLVE, reason="r", operator="o", now_ms=START, pairs=pairs
+    )
     reopened = pairs[::2]
-    change(store, DeliveryFilter(), ResolutionAction.REOPEN, reason="r", operator="o", now_ms=START, pairs=reopened)
+    change(
+        store,
+        DeliveryFilter(),
+        ResolutionAction.REOPEN,
+        reason="r",
+        operator="o",
+        now_ms=START,
+        pairs=reopened,
+    )
     p = store.dialect.placeholder
     with store.write() as conn:  # one old delivery held by a running replay: it stays
         held = conn.exec_driver_sql(
@@ -95,7 +105,9 @@ def _expected(before: State, gone: set[tuple[str, str]]) -> State:
 
 
 @pytest.mark.parametrize(("seed", "batch"), [(1, 25), (2, 5), (3, 60), (4, 100_000)])
-def test_prune_in_batches_removes_exactly_the_prunable_deliveries(store: Store, seed: int, batch: int) -> None:
+def test_prune_in_batches_removes_exactly_the_prunable_deliveries(
+    store: Store, seed: int, batch: int
+) -> None:
     _seed(store, seed)
     for include_undelivered in (False, True):
         before = _state(store)
@@ -105,9 +117,13 @@ def test_prune_in_batches_removes_exactly_the_prunable_deliveries(store: Store, 
         result = prune(store, CUTOFF, include_undelivered=include_undelivered, batch=batch)
         after = _state(store)
         assert after == _expected(before, gone)
-        assert (result.deliveries, result.attempts) == (planned.deliveries, planned.attempts) == (
-            len(gone),
-            len(before[1]) - len(after[1]),
+        assert (
+            (result.deliveries, result.attempts)
+            == (planned.deliveries, planned.attempts)
+            == (
+                len(gone),
+                len(before[1]) - len(after[1]),
+            )
         )
         assert result.events == len(before[2]) - len(after[2])
         assert result.batches == -(-len(gone) // batch)  # a batch ending inside a tie loses nothing

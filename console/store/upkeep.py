@@ -28,7 +28,9 @@ INGEST_TABLES = (
 PRUNED_TABLES = ("delivery_attempt", "delivery", "event", "replay_target_attempt")
 ROLLUP_TABLES = ("rollup_minute", "rollup_hour", "failure_minute")
 GROWTH_SHARE = 0.10  # ANALYZE once an ingest adds more than this share of the known attempts
-FULL_VACUUM_MEMORY_KB = 512 * 1024  # PostgreSQL's maintenance_work_mem for VACUUM FULL, at least (64MB default)
+FULL_VACUUM_MEMORY_KB = (
+    512 * 1024
+)  # PostgreSQL's maintenance_work_mem for VACUUM FULL, at least (64MB default)
 SQLITE_ANALYSIS_LIMIT = 1000  # rows of each index SQLite's ANALYZE reads: bounded time on any store size
 
 
