@@ -6,6 +6,7 @@ with their attempts and resolutions and the events left without deliveries, and 
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 
@@ -130,3 +131,31 @@ def test_prune_in_batches_removes_exactly_the_prunable_deliveries(
         # (rollups keep the pruned attempts' counts by design: prune drops them by their own cutoff)
         assert [p for p in verify_derived_state(store) if not p.startswith(("rollup_", "failure_"))] == []
     assert prune(store, CUTOFF, include_undelivered=True, batch=batch) == PruneResult()
+
+
+def test_an_ingest_beside_a_prune_loses_nothing(store: Store) -> None:
+    """Writers take turns batch by batch: an ingest running while prune runs stores all it writes, and both
+    leave the derived state exact."""
+    _seed(store, 5)
+    gone = _prunable(store, True)
+    attempts, events = history(6)
+    later = [a._replace(attempted_at_ms=a.attempted_at_ms + 6 * MS_PER_HOUR) for a in attempts]  # kept
+    errors: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            for start in range(0, len(later), 37):
+                batch = later[start : start + 37]
+                write_batch(store, batch, [events[e] for e in sorted({a.event_id for a in batch})])
+        except BaseException as exc:  # reported by the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    result = prune(store, CUTOFF, include_undelivered=True, batch=5)
+    thread.join(timeout=120)
+    assert not thread.is_alive() and errors == []
+    deliveries, stored, _, _ = _state(store)
+    assert result.deliveries == len(gone) and not gone & deliveries
+    assert {(a.event_id, a.endpoint_id, a.attempt, a.trigger.value) for a in later} <= stored
+    assert [p for p in verify_derived_state(store) if not p.startswith(("rollup_", "failure_"))] == []
