@@ -28,6 +28,9 @@ INGEST_TABLES = (
 PRUNED_TABLES = ("delivery_attempt", "delivery", "event", "replay_target_attempt")
 ROLLUP_TABLES = ("rollup_minute", "rollup_hour", "failure_minute")
 GROWTH_SHARE = 0.10  # ANALYZE once an ingest adds more than this share of the known attempts
+FULL_VACUUM_MEMORY_KB = (
+    512 * 1024
+)  # PostgreSQL's maintenance_work_mem for VACUUM FULL, at least (64MB default)
 SQLITE_ANALYSIS_LIMIT = 1000  # rows of each index SQLite's ANALYZE reads: bounded time on any store size
 
 
@@ -89,7 +92,16 @@ def give_space_back(store: Store, tables: tuple[str, ...], full: bool = False) -
         return
     verb = "VACUUM (FULL, ANALYZE)" if full else "VACUUM (ANALYZE)"
     with store.engine.connect() as conn:  # the engine is autocommit: VACUUM cannot run in a transaction
-        conn.exec_driver_sql(f"{verb} {', '.join(tables)}")
+        if full:  # the rewrite rebuilds every index: sorts in memory, not in runs on disk (never lowered)
+            conn.exec_driver_sql(
+                f"SELECT set_config('maintenance_work_mem', '{FULL_VACUUM_MEMORY_KB}kB', false) FROM pg_settings"
+                f" WHERE name = 'maintenance_work_mem' AND setting::bigint < {FULL_VACUUM_MEMORY_KB}"
+            )
+        try:
+            conn.exec_driver_sql(f"{verb} {', '.join(tables)}")
+        finally:
+            if full:
+                conn.exec_driver_sql("RESET maintenance_work_mem")
 
 
 def sqlite_incremental(store: Store) -> bool:
