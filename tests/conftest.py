@@ -67,6 +67,24 @@ def pg_schema_url() -> Iterator[str]:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+@pytest.fixture
+def pg_database_url() -> Iterator[str]:
+    """A URL to a fresh PostgreSQL database of its own, dropped after the test: for what another test's open
+    transaction in the shared database would change (VACUUM keeps rows any snapshot of the database may see)."""
+    require_postgres()
+    import psycopg
+
+    name = f"hc_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq_url(PG_URL), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    base, _, query = PG_URL.partition("?")
+    try:
+        yield f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    finally:
+        with psycopg.connect(_libpq_url(PG_URL), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL to a fresh, empty store: a SQLite file, or a PostgreSQL schema of its own."""

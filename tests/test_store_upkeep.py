@@ -99,8 +99,9 @@ def _relation_size(store: Store, table: str) -> int:
         return int(conn.exec_driver_sql(f"SELECT pg_relation_size('{table}')").scalar_one())
 
 
-def test_prune_vacuums_postgres_tables_so_reinserts_reuse_space(pg_schema_url: str, tmp_path: Path) -> None:
-    store = open_store(pg_schema_url)
+def test_prune_vacuums_postgres_tables_so_reinserts_reuse_space(pg_database_url: str, tmp_path: Path) -> None:
+    # A database of its own: another test's open transaction in the shared one would keep the pruned rows.
+    store = open_store(pg_database_url)
     try:
         _seed_old_and_recent(store, tmp_path)
         full = _relation_size(store, "delivery_attempt")
