@@ -53,6 +53,16 @@ def require_postgres() -> None:
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A URL to a fresh, empty PostgreSQL schema, dropped after the test."""
+    yield from _fresh_schema()
+
+
+@pytest.fixture
+def other_pg_schema_url() -> Iterator[str]:
+    """A second fresh schema of the same database, for what two stores side by side do."""
+    yield from _fresh_schema()
+
+
+def _fresh_schema() -> Iterator[str]:
     require_postgres()
     import psycopg
 

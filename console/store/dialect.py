@@ -17,9 +17,11 @@ from sqlalchemy.exc import DBAPIError
 from console.domain.latency import FLOOR_MS, MAX_BUCKET, RATIO
 from console.store.staged import CAN_STAGE, STAGE_SCHEMA, StagedRows
 
-# Any fixed number: every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so
-# derived state (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order.
-WRITE_LOCK_KEY = 0x686F6F6B
+# Every writer (ingest, replay, simulator, prune) holds it for one batch transaction, so derived state
+# (deliveries, rollups) is computed from a consistent view and `seq` grows in commit order. Two 32-bit keys: a
+# class for the writers' lock (the lease has its own, console/store/lease.py) and the store's schema, so stores in
+# separate schemas of one database never wait on each other.
+WRITE_LOCK_KEY = "hashtext('hookconsole.write'), hashtext(current_schema())"
 LONG_IN_LIST = 500  # longer IN lists go as one array parameter (see Dialect.among and Dialect.in_list)
 
 
