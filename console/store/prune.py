@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 
 from console.domain.replay import JobState
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE, now_ms
-from console.store import gap_counts, tables, totals
+from console.store import closed_counts, gap_counts, tables, totals
 from console.store.engine import Store
 from console.store.upkeep import PRUNED_TABLES, ROLLUP_TABLES, give_space_back
 
@@ -108,6 +108,7 @@ def prune(
                 f"DELETE FROM delivery_attempt WHERE event_id = {p} AND endpoint_id = {p}", pairs
             )
             result.attempts += sum(r.attempts for r in rows)  # a delivery counts exactly its attempts
+            closed_counts.before_deliveries_deleted(conn, store.dialect, pairs)  # (console.store.closed_counts)
             conn.exec_driver_sql(f"DELETE FROM delivery WHERE event_id = {p} AND endpoint_id = {p}", pairs)
             conn.exec_driver_sql(  # their resolutions' history goes with them
                 f"DELETE FROM delivery_resolution WHERE event_id = {p} AND endpoint_id = {p}", pairs
@@ -160,6 +161,8 @@ def _prune_rollups(store: Store, cutoff_ms: int) -> int:
             ("rollup_minute", MS_PER_MINUTE),
             ("rollup_hour", MS_PER_HOUR),
             ("failure_minute", MS_PER_MINUTE),
+            ("closed_minute", MS_PER_MINUTE),
+            ("closed_hour", MS_PER_HOUR),
         ):
             result = conn.exec_driver_sql(f"DELETE FROM {table} WHERE bucket < {p}", (cutoff_ms // width,))
             removed += max(int(result.rowcount or 0), 0)
