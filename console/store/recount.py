@@ -57,8 +57,8 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
         )
         if delivered:  # leaves the backlog in the bucket it was first delivered in
             for table, width in (("closed_minute", MS_PER_MINUTE), ("closed_hour", MS_PER_HOUR)):
-                key = (delivered.attempted_at // width, endpoint_id, first.event_type)
-                closed[table].setdefault(key, [0, 0])[0] += 1
+                closed_key = (delivered.attempted_at // width, endpoint_id, first.event_type)
+                closed[table].setdefault(closed_key, [0, 0])[0] += 1
         for table, width in (("rollup_minute", MS_PER_MINUTE), ("rollup_hour", MS_PER_HOUR)):
             sums = _sums(
                 rollups[table], (first.attempted_at // width, endpoint_id, first.event_type, first.trigger)

@@ -211,8 +211,8 @@ class RollupAccumulator:
             closed = self.closed
             for (minute, endpoint_id, event_type, _trigger), row in minutes.items():
                 if row[delivered_slot]:
-                    key = (minute, endpoint_id, event_type)
-                    closed[key] = closed.get(key, 0) + row[delivered_slot]
+                    done = (minute, endpoint_id, event_type)
+                    closed[done] = closed.get(done, 0) + row[delivered_slot]
         return successes
 
     def add_delivery(

@@ -122,11 +122,12 @@ delivery_attempt = Table(
     _str("response_excerpt", nullable=True),
     Index("ux_attempt_natural", "event_id", "endpoint_id", "attempt", "trigger", unique=True),
     Index("ix_attempt_time", "attempted_at"),
-    Index(  # an endpoint's failed attempts by time: what an incident touched (schema version 9)
+    Index(  # an endpoint's failed attempts by time: what an incident touched (schema version 9); covering
         "ix_attempt_failed",
         "endpoint_id",
         "attempted_at",
         "event_id",
+        "outcome",
         sqlite_where=text(FAILED_INDEX_WHERE),
         postgresql_where=text(FAILED_INDEX_WHERE),
     ),

@@ -88,7 +88,7 @@ CREATE TABLE delivery_attempt (
 	response_excerpt VARCHAR,
 	PRIMARY KEY (seq)
 );
-CREATE INDEX ix_attempt_failed ON delivery_attempt (endpoint_id, attempted_at, event_id) WHERE outcome <> 'success';
+CREATE INDEX ix_attempt_failed ON delivery_attempt (endpoint_id, attempted_at, event_id, outcome) WHERE outcome <> 'success';
 CREATE INDEX ix_attempt_time ON delivery_attempt (attempted_at);
 CREATE UNIQUE INDEX ux_attempt_natural ON delivery_attempt (event_id, endpoint_id, attempt, "trigger");
 CREATE TABLE delivery_resolution (
@@ -345,7 +345,7 @@ CREATE TABLE delivery_attempt (
 	response_excerpt VARCHAR,
 	PRIMARY KEY (seq)
 );
-CREATE INDEX ix_attempt_failed ON delivery_attempt (endpoint_id, attempted_at, event_id) WHERE outcome <> 'success';
+CREATE INDEX ix_attempt_failed ON delivery_attempt (endpoint_id, attempted_at, event_id, outcome) WHERE outcome <> 'success';
 CREATE INDEX ix_attempt_time ON delivery_attempt (attempted_at);
 CREATE UNIQUE INDEX ux_attempt_natural ON delivery_attempt (event_id, endpoint_id, attempt, trigger);
 CREATE TABLE delivery_resolution (
