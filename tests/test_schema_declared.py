@@ -119,7 +119,12 @@ def test_a_version_1_store_upgraded_has_the_declared_schema(store_url: str) -> N
 def _shaped_as_version_4(conn: Connection, dialect: str) -> None:
     """What the last release's schema 4 has not: columns, tables and indexes of versions 5 and later, and the
     backlog index's old condition."""
-    for index in ("ix_delivery_undelivered", "ix_delivery_resolved", "ix_delivery_skipped", "ix_attempt_failed"):
+    for index in (
+        "ix_delivery_undelivered",
+        "ix_delivery_resolved",
+        "ix_delivery_skipped",
+        "ix_attempt_failed",
+    ):
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
     added = {
         "delivery": ("resolved_at", "resolved_by", "resolved_reason", "scheduled_attempts", "scheduled_max"),

@@ -311,7 +311,8 @@ def _backlog_from_buckets(
         opened, closed = backlog_buckets.window_counts(
             conn, table, since_ms, until_ms, bucket_ms, flt.endpoint_ids, flt.event_types
         )
-        at_start = int(conn.execute(open_before).scalar_one()) + int(conn.execute(resolved_since).scalar_one())
+        at_start = int(conn.execute(open_before).scalar_one())
+        at_start += int(conn.execute(resolved_since).scalar_one())
         at_start += backlog_buckets.delivered_late(conn, since_ms, flt.endpoint_ids, flt.event_types)
         for b, n in conn.execute(_resolved_in_window(store, flt, since_ms, until_ms, bucket_ms)):
             closed[int(b)] = closed.get(int(b), 0) + int(n)

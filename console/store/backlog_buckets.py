@@ -69,7 +69,10 @@ def delivered_late(
     total = 0
     for span in spans_for(since_ms, None):
         rollup, closed_table = tables.ROLLUPS[span.table], tables.CLOSED[span.table]
-        for source, value, sign in ((closed_table, closed_table.c.closed, 1), (rollup, rollup.c.delivered, -1)):
+        for source, value, sign in (
+            (closed_table, closed_table.c.closed, 1),
+            (rollup, rollup.c.delivered, -1),
+        ):
             where = _window(source, dialect, span.start, span.end, endpoint_ids, event_types)
             n = conn.execute(select(func.coalesce(func.sum(value), 0)).where(*where)).scalar_one()
             total += sign * int(n)

@@ -1,6 +1,6 @@
 """What leaves the backlog per bucket, kept at ingest (schema version 9): `closed_minute` and `closed_hour` count,
 per bucket x endpoint x event type, the deliveries first delivered in that bucket (`closed`), so the report's
-backlog chart reads buckets instead of the window's deliveries and attempts (docs/backlog.md).
+backlog chart reads buckets instead of the window's deliveries and attempts (docs/report.md, "Backlog over time").
 
 The rollups count a delivery in the bucket of its first attempt (`deliveries`, `delivered`); these tables count
 it again in the bucket of its delivery. The writer keeps them by the rollups' rule: a delivery's contribution is

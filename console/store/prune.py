@@ -108,7 +108,7 @@ def prune(
                 f"DELETE FROM delivery_attempt WHERE event_id = {p} AND endpoint_id = {p}", pairs
             )
             result.attempts += sum(r.attempts for r in rows)  # a delivery counts exactly its attempts
-            closed_counts.before_deliveries_deleted(conn, store.dialect, pairs)  # (console.store.closed_counts)
+            closed_counts.before_deliveries_deleted(conn, store.dialect, pairs)  # the backlog's closes
             conn.exec_driver_sql(f"DELETE FROM delivery WHERE event_id = {p} AND endpoint_id = {p}", pairs)
             conn.exec_driver_sql(  # their resolutions' history goes with them
                 f"DELETE FROM delivery_resolution WHERE event_id = {p} AND endpoint_id = {p}", pairs
