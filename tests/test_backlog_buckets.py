@@ -168,11 +168,11 @@ def assert_everything_agrees(
 
 def assert_reach_agrees(store: Store, rnd: random.Random) -> None:
     where = Where.parse("n >= 3")
-    for _ in range(6):
+    for _ in range(5):
         start = START + rnd.randrange(-H, 30 * H) // (5 * M) * (5 * M)
         end = start + rnd.choice((5 * M, 30 * M, H, 6 * H))
         for endpoint_id in (*ENDPOINTS, "ep_none"):
-            for scope in ((None, ()), (where, ()), (None, TYPES[:1]), (where, TYPES[1:])):
+            for scope in ((None, ()), (where, TYPES[1:])):
                 got = aggregates.incident_reach(store, endpoint_id, start, end, *scope)
                 want = oracle.incident_reach(store, endpoint_id, start, end, *scope)
                 assert (got.events_affected, got.still_undelivered) == want, (endpoint_id, start, end, scope)
@@ -203,9 +203,9 @@ def test_backlog_and_reach_equal_a_direct_computation(store: Store, seed: int) -
     # Prune takes delivered deliveries away, then undelivered ones: the backlog still equals the old SQL's over
     # the deliveries left (rollups keep their history; the closed counts follow what prune removes).
     prune(store, START + 3 * H, batch=25)
-    assert_everything_agrees(store, exact=False)
+    assert_everything_agrees(store, WINDOWS[:4], exact=False)
     prune(store, START + 5 * H, include_undelivered=True, batch=25)
-    assert_everything_agrees(store, exact=False)
+    assert_everything_agrees(store, WINDOWS[1:5], exact=False)
     assert_reach_agrees(store, random.Random(seed + 7))
     # The rollups' horizon removes bucket rows older than it: windows from it on still agree.
     horizon = START + 6 * H
