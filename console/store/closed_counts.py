@@ -25,6 +25,7 @@ from console.store.dialect import Dialect, dialect_for
 ClosedKey = tuple[int, str, str]  # (minute, endpoint_id, event_type)
 MINUTES_PER_HOUR = 60
 _TABLES = (("closed_minute", 1), ("closed_hour", MINUTES_PER_HOUR))  # (table, minutes per bucket)
+_COLUMNS = ("bucket", "endpoint_id", "event_type", "closed", "pruned")
 
 
 def merge(
@@ -43,12 +44,16 @@ def merge(
                 if n:
                     _add(sums, (minute // minutes, endpoint_id, event_type), position, n)
         rows = [(*key, c, r) for key, (c, r) in sums.items() if c or r]
-        if rows:
+        # One multi-row statement per chunk, not an executemany: a row costs a few bound values, not a statement.
+        per_statement = dialect.max_params // len(_COLUMNS)
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            values = ", ".join(f"({p}, {p}, {p}, {p}, {p})" for _ in chunk)
             conn.exec_driver_sql(
-                f"INSERT INTO {table} (bucket, endpoint_id, event_type, closed, pruned) "
-                f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (bucket, endpoint_id, event_type) DO UPDATE SET "
+                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {values} "
+                "ON CONFLICT (bucket, endpoint_id, event_type) DO UPDATE SET "
                 f"closed = {table}.closed + excluded.closed, pruned = {table}.pruned + excluded.pruned",
-                rows,
+                tuple(v for row in chunk for v in row),
             )
 
 
