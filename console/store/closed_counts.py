@@ -35,7 +35,6 @@ def merge(
     pruned: dict[ClosedKey, int] | None = None,
 ) -> None:
     """Add signed counts per minute (`closed`, `pruned`) into both tables; keys that come to 0 are skipped."""
-    p = dialect.placeholder
     pruned = pruned or {}
     for table, minutes in _TABLES:
         sums: dict[ClosedKey, list[int]] = {}
@@ -43,18 +42,37 @@ def merge(
             for (minute, endpoint_id, event_type), n in counts.items():
                 if n:
                     _add(sums, (minute // minutes, endpoint_id, event_type), position, n)
-        rows = [(*key, c, r) for key, (c, r) in sums.items() if c or r]
-        # One multi-row statement per chunk, not an executemany: a row costs a few bound values, not a statement.
-        per_statement = dialect.max_params // len(_COLUMNS)
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            values = ", ".join(f"({p}, {p}, {p}, {p}, {p})" for _ in chunk)
-            conn.exec_driver_sql(
-                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {values} "
-                "ON CONFLICT (bucket, endpoint_id, event_type) DO UPDATE SET "
-                f"closed = {table}.closed + excluded.closed, pruned = {table}.pruned + excluded.pruned",
-                tuple(v for row in chunk for v in row),
-            )
+        _merge_table(conn, dialect, table, {key: (c, r) for key, (c, r) in sums.items() if c or r})
+
+
+def _merge_table(
+    conn: Connection, dialect: Dialect, table: str, sums: dict[ClosedKey, tuple[int, int]]
+) -> None:
+    """Add the sums into `table` as the rollups are merged: the stored rows of their buckets are read, those
+    found updated (executemany), the others bulk-inserted (COPY on PostgreSQL): most keys of a batch are new."""
+    if not sums:
+        return
+    p = dialect.placeholder
+    buckets = sorted({bucket for bucket, _, _ in sums})
+    stored: dict[ClosedKey, tuple[int, int]] = {}
+    for start in range(0, len(buckets), dialect.max_params):
+        chunk = buckets[start : start + dialect.max_params]
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM {table} WHERE bucket IN ({', '.join(p for _ in chunk)})"
+        for bucket, endpoint_id, event_type, closed, pruned in conn.exec_driver_sql(sql, tuple(chunk)):
+            key = (bucket, endpoint_id, event_type)
+            if key in sums:
+                stored[key] = (closed, pruned)
+    updates = [
+        (stored[key][0] + c, stored[key][1] + r, *key) for key, (c, r) in sums.items() if key in stored
+    ]
+    if updates:
+        conn.exec_driver_sql(
+            f"UPDATE {table} SET closed = {p}, pruned = {p} "
+            f"WHERE bucket = {p} AND endpoint_id = {p} AND event_type = {p}",
+            updates,
+        )
+    inserts = [(*key, c, r) for key, (c, r) in sums.items() if key not in stored]
+    dialect.bulk_insert(conn, table, _COLUMNS, inserts)
 
 
 def _add(sums: dict[ClosedKey, list[int]], key: ClosedKey, position: int, n: int) -> None:
