@@ -119,7 +119,12 @@ def test_a_version_1_store_upgraded_has_the_declared_schema(store_url: str) -> N
 def _shaped_as_version_4(conn: Connection, dialect: str) -> None:
     """What the last release's schema 4 has not: columns, tables and indexes of versions 5 and later, and the
     backlog index's old condition."""
-    for index in ("ix_delivery_undelivered", "ix_delivery_resolved", "ix_delivery_skipped"):
+    for index in (
+        "ix_delivery_undelivered",
+        "ix_delivery_resolved",
+        "ix_delivery_skipped",
+        "ix_attempt_failed",
+    ):
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
     added = {
         "delivery": ("resolved_at", "resolved_by", "resolved_reason", "scheduled_attempts", "scheduled_max"),
@@ -129,7 +134,14 @@ def _shaped_as_version_4(conn: Connection, dialect: str) -> None:
     for table, columns in added.items():
         for column in columns:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
-    for table in ("delivery_resolution", "gap_hour_events", "gap_hour_received", "metric_total"):
+    for table in (
+        "delivery_resolution",
+        "gap_hour_events",
+        "gap_hour_received",
+        "metric_total",
+        "closed_minute",
+        "closed_hour",
+    ):
         conn.exec_driver_sql(f"DROP TABLE {table}")
     conn.exec_driver_sql(
         "CREATE INDEX ix_delivery_undelivered ON delivery (first_attempt_at) WHERE delivered_at IS NULL"

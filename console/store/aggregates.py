@@ -11,12 +11,24 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, func, literal_column, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.domain.where import Where
-from console.store import delivery_hists, tables
+from console.store import backlog_buckets, delivery_hists, tables
 from console.store.deliveries import D, E, filter_conditions, matching_deliveries, needs_event
 from console.store.engine import Store
 from console.store.outstanding import is_resolved, outstanding
@@ -208,8 +220,13 @@ def backlog_counts(
     """Deliveries not delivered by each moment, from these aggregates: those first tried before the window and
     still open at its start (the undelivered index, plus the delivering attempts at or after the start), and
     per bucket those first tried and those delivered in the window (deliveries first tried before the window
-    but delivered in it included). A resolved delivery (won't send) counts as closed when it was resolved."""
+    but delivered in it included). A resolved delivery (won't send) counts as closed when it was resolved.
+
+    On a filter the rollups keep (window, endpoints, event types) the counts come from the buckets
+    (console.store.backlog_buckets); otherwise from the deliveries and their delivering attempts."""
     dialect = store.dialect
+    if backlog_buckets.answers(dialect.closed_counts, flt, since_ms, until_ms, bucket_ms):
+        return _backlog_from_buckets(store, flt, since_ms, until_ms, bucket_ms)
     inside = flt.with_(since_ms=since_ms, until_ms=until_ms)
     before = flt.with_(since_ms=None, until_ms=since_ms)
     opened_query = matching_deliveries(
@@ -226,16 +243,7 @@ def backlog_counts(
         open_before_query = open_before_query.where(
             or_(D.c.resolved_at.is_(None), D.c.resolved_at >= since_ms)
         )
-        resolved_query = (
-            matching_deliveries(
-                dialect,
-                flt.with_(since_ms=None, until_ms=until_ms),
-                _bucket(D.c.resolved_at, since_ms, bucket_ms),
-                func.count(),
-            )
-            .where(is_resolved(D, dialect), D.c.resolved_at >= since_ms, D.c.resolved_at < until_ms)
-            .group_by(_B)
-        )
+        resolved_query = _resolved_in_window(store, flt, since_ms, until_ms, bucket_ms)
     # Deliveries first tried before the window and delivered at or after its start: found through their
     # delivering attempt (attempt-time index), so the cost follows the time since the window's start. That
     # attempt is a retry or a replay (the first attempt came before the window): first attempts skip the join.
@@ -264,6 +272,49 @@ def backlog_counts(
             at_start += int(n)
             closed[int(b)] = closed.get(int(b), 0) + int(n)
         for b, n in conn.execute(resolved_query) if resolved_query is not None else ():
+            closed[int(b)] = closed.get(int(b), 0) + int(n)
+    return BacklogCounts(at_start, opened, closed)
+
+
+def _resolved_in_window(
+    store: Store, flt: DeliveryFilter, since_ms: int, until_ms: int, bucket_ms: int
+) -> Select[Any]:
+    """Per bucket, the deliveries resolved (won't send, still undelivered) in it, first tried before `until`."""
+    return (
+        matching_deliveries(
+            store.dialect,
+            flt.with_(since_ms=None, until_ms=until_ms),
+            _bucket(D.c.resolved_at, since_ms, bucket_ms),
+            func.count(),
+        )
+        .where(is_resolved(D, store.dialect), D.c.resolved_at >= since_ms, D.c.resolved_at < until_ms)
+        .group_by(_B)
+    )
+
+
+def _backlog_from_buckets(
+    store: Store, flt: DeliveryFilter, since_ms: int, until_ms: int, bucket_ms: int
+) -> BacklogCounts:
+    """`backlog_counts` from the rollups and the closed counts (a filter `backlog_buckets.answers` for): opened
+    and closed per bucket read bucket rows; open at the start is the outstanding deliveries first tried before
+    it (the undelivered index), those resolved since (the resolved index) and those delivered since
+    (`backlog_buckets.delivered_late`)."""
+    dialect = store.dialect
+    table = backlog_buckets.grain_of(since_ms, until_ms, bucket_ms)
+    assert table is not None
+    before = flt.with_(since_ms=None, until_ms=since_ms)
+    open_before = matching_deliveries(dialect, before, func.count()).where(outstanding(D, dialect))
+    resolved_since = matching_deliveries(dialect, before, func.count()).where(
+        is_resolved(D, dialect), D.c.resolved_at >= since_ms
+    )
+    with store.read() as conn:
+        opened, closed = backlog_buckets.window_counts(
+            conn, table, since_ms, until_ms, bucket_ms, flt.endpoint_ids, flt.event_types
+        )
+        at_start = int(conn.execute(open_before).scalar_one())
+        at_start += int(conn.execute(resolved_since).scalar_one())
+        at_start += backlog_buckets.delivered_late(conn, since_ms, flt.endpoint_ids, flt.event_types)
+        for b, n in conn.execute(_resolved_in_window(store, flt, since_ms, until_ms, bucket_ms)):
             closed[int(b)] = closed.get(int(b), 0) + int(n)
     return BacklogCounts(at_start, opened, closed)
 
@@ -445,15 +496,16 @@ def incident_reach(
     where: Where | None = None,
     event_types: Sequence[str] = (),
 ) -> IncidentReach:
-    """Distinct events with a failed attempt at an endpoint in [start, end) (attempt-time index), and how many of
+    """Distinct events with a failed attempt at an endpoint in [start, end), and how many of
     their deliveries there are undelivered now; only events whose payload matches `where` and of `event_types`
-    when given."""
+    when given. The failed attempts are read from the endpoint's failed-attempts index (its condition as text, so
+    both stores match the one to the other), so the cost follows that endpoint's failures in the incident."""
     a = ATTEMPT
     failed = select(a.c.event_id).where(
+        a.c.endpoint_id == endpoint_id,
         a.c.attempted_at >= start_ms,
         a.c.attempted_at < end_ms,
-        a.c.endpoint_id == endpoint_id,
-        a.c.outcome != "success",
+        text(f"a.{tables.FAILED_INDEX_WHERE}"),
     )
     undelivered = func.coalesce(func.sum(case((outstanding(D, store.dialect), 1), else_=0)), 0)
     scope = DeliveryFilter(where=where, event_types=tuple(event_types))

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from console.domain.replay import JobState
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE, now_ms
-from console.store import gap_counts, tables, totals
+from console.store import closed_counts, gap_counts, tables, totals
 from console.store.engine import Store
 from console.store.upkeep import PRUNED_TABLES, ROLLUP_TABLES, give_space_back
 
@@ -163,6 +163,7 @@ def _remove_batch(conn: Connection, store: Store, counted: bool) -> int:
     if counted:
         totals.before_attempts_deleted(conn, store.dialect.placeholder, now_ms())
     counted_before = gap_counts.contributions(conn, touched, ())  # (docs/gaps.md)
+    closed_counts.before_deliveries_deleted(conn, store.dialect, keys)  # the backlog's closes
     for name in ("delivery_attempt", "delivery", "delivery_resolution"):  # resolutions' history goes too
         conn.exec_driver_sql(f"DELETE FROM {name} WHERE (event_id, endpoint_id) IN ({keys})")
     if counted:
@@ -199,6 +200,8 @@ def _prune_rollups(store: Store, cutoff_ms: int) -> int:
             ("rollup_minute", MS_PER_MINUTE),
             ("rollup_hour", MS_PER_HOUR),
             ("failure_minute", MS_PER_MINUTE),
+            ("closed_minute", MS_PER_MINUTE),
+            ("closed_hour", MS_PER_HOUR),
         ):
             result = conn.exec_driver_sql(f"DELETE FROM {table} WHERE bucket < {p}", (cutoff_ms // width,))
             removed += max(int(result.rowcount or 0), 0)

@@ -1,4 +1,4 @@
-"""Recount deliveries, rollups and the gap counts from the raw attempts, independently of the incremental write path.
+"""Recount deliveries, rollups (the closed counts with them) and the gap counts from the raw attempts, independently of the incremental write path.
 
 `verify_derived_state` compares the recount with what the writers maintained; tests (and operators in doubt)
 use it to prove that ingest, replay and pruning keep the derived tables exact.
@@ -32,6 +32,7 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
     deliveries: dict[tuple[str, str], tuple[Any, ...]] = {}
     rollups: dict[str, dict[tuple[Any, ...], list[Any]]] = {"rollup_minute": {}, "rollup_hour": {}}
     failures: dict[tuple[Any, ...], list[int]] = {}
+    closed: dict[str, dict[tuple[Any, ...], list[int]]] = {"closed_minute": {}, "closed_hour": {}}
     for (event_id, endpoint_id), attempts in groups.items():
         first, last = attempts[0], attempts[-1]
         successes = [a for a in attempts if a.outcome == "success"]
@@ -54,6 +55,10 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
             sum(1 for a in attempts if a.trigger == "scheduled"),
             max((a.attempt for a in attempts if a.trigger == "scheduled"), default=0),
         )
+        if delivered:  # leaves the backlog in the bucket it was first delivered in
+            for table, width in (("closed_minute", MS_PER_MINUTE), ("closed_hour", MS_PER_HOUR)):
+                closed_key = (delivered.attempted_at // width, endpoint_id, first.event_type)
+                closed[table].setdefault(closed_key, [0, 0])[0] += 1
         for table, width in (("rollup_minute", MS_PER_MINUTE), ("rollup_hour", MS_PER_HOUR)):
             sums = _sums(
                 rollups[table], (first.attempted_at // width, endpoint_id, first.event_type, first.trigger)
@@ -92,6 +97,7 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
         "delivery": deliveries,
         **rollups,
         "failure_minute": {k: tuple(v) for k, v in failures.items()},
+        **{table: {k: tuple(v) for k, v in rows.items()} for table, rows in closed.items()},
         "gap_counts": {key: (n,) for key, n in _gap_counts(store, groups).items()},
     }
 
@@ -167,6 +173,14 @@ def stored_state(store: Store) -> dict[str, dict[Any, Any]]:
             )
             if count
         }
+        for table in ("closed_minute", "closed_hour"):
+            out[table] = {
+                (bucket, endpoint_id, event_type): (closed, pruned)
+                for bucket, endpoint_id, event_type, closed, pruned in conn.exec_driver_sql(
+                    f"SELECT bucket, endpoint_id, event_type, closed, pruned FROM {table}"
+                )
+                if closed or pruned
+            }
         out["gap_counts"] = {key: (n,) for key, n in gap_counts.stored(conn).items()}
     return out
 

@@ -10,6 +10,10 @@ number that delivered, and `ttd_hist`, the time from first attempt to delivery i
 (console.domain.latency; integer milliseconds, so bucket 0 holds exactly 0 ms). A delivery's contribution is
 a function of its state, so the writer takes the old state's out and puts the new one's in, as it does for the
 counters: duplicates, out-of-order attempts and replay results keep them exact.
+
+By the same rule the accumulator counts each delivered delivery once more, in the minute it was first
+delivered (`closed`, merged into `closed_minute` and `closed_hour` by console.store.closed_counts): what leaves
+the backlog per bucket, where the rollups' `deliveries` is what enters it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from console.domain.records import (
     AttemptRecord,
 )
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
+from console.store import closed_counts
 from console.store.dialect import Dialect, dialect_for
 
 # Counter positions in an accumulator row; the histogram is the last element.
@@ -121,10 +126,13 @@ class RollupAccumulator:
         self.minutes: dict[RollupKey, list[Any]] = {}
         self.failures: dict[FailureKey, list[int]] = {}
         self.hours: dict[RollupKey, list[Any]] | None = None
+        # deliveries first delivered per minute of their delivery x endpoint x event type (signed)
+        self.closed: dict[closed_counts.ClosedKey, int] = {}
 
     def add_attempts(self, records: Iterable[AttemptRecord], as_deliveries: bool = False) -> int:
-        """Count attempts (with `as_deliveries`, each also as a delivery of its own, first tried then);
-        returns how many succeeded. Fields by named position: this runs once per attempt."""
+        """Count attempts (with `as_deliveries`, each also as a delivery of its own, first tried then, into an
+        empty accumulator); returns how many succeeded. Fields by named position: this runs once per attempt."""
+        assert not (as_deliveries and self.minutes), "deliveries are counted into an empty accumulator"
         minutes = self.minutes
         failures = self.failures
         slots = _OUTCOME_SLOT
@@ -199,6 +207,12 @@ class RollupAccumulator:
                 if bucket is None:
                     bucket = buckets[latency] = bucket_of(latency)
                 hist[bucket] = hist.get(bucket, 0) + 1
+        if deliveries:  # those delivered at once were delivered in the minute of their first attempt
+            closed = self.closed
+            for (minute, endpoint_id, event_type, _trigger), row in minutes.items():
+                if row[delivered_slot]:
+                    done = (minute, endpoint_id, event_type)
+                    closed[done] = closed.get(done, 0) + row[delivered_slot]
         return successes
 
     def add_delivery(
@@ -219,6 +233,8 @@ class RollupAccumulator:
         if delivered:
             assert delivered_attempt is not None and delivered_at_ms is not None
             ttd_bucket = ttd_bucket_of(delivered_at_ms - at_ms)
+            closed_key = (delivered_at_ms // MS_PER_MINUTE, endpoint_id, event_type)
+            self.closed[closed_key] = self.closed.get(closed_key, 0) + delivered
         grains = [(self.minutes, minute)]
         if self.hours is not None:
             grains.append((self.hours, minute // MINUTES_PER_HOUR))
@@ -263,6 +279,8 @@ class RollupAccumulator:
             )
         if self.failures:
             _merge_failures(conn, dialect, self.failures)
+        if self.closed:
+            closed_counts.merge(conn, dialect, self.closed)
 
 
 def _merge_grain(conn: Connection, dialect: Dialect, table: str, grain: dict[RollupKey, list[Any]]) -> None:

@@ -30,6 +30,7 @@ METADATA = MetaData()
 # The partial indexes' conditions (schema version 6 added resolved_at to the first).
 UNDELIVERED_INDEX_WHERE = "delivered_at IS NULL AND resolved_at IS NULL"
 RESOLVED_INDEX_WHERE = "delivered_at IS NULL AND resolved_at IS NOT NULL"
+FAILED_INDEX_WHERE = "outcome <> 'success'"  # schema version 9
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid (cheap, monotonic); PostgreSQL gets a BIGINT identity.
 SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -121,6 +122,15 @@ delivery_attempt = Table(
     _str("response_excerpt", nullable=True),
     Index("ux_attempt_natural", "event_id", "endpoint_id", "attempt", "trigger", unique=True),
     Index("ix_attempt_time", "attempted_at"),
+    Index(  # an endpoint's failed attempts by time: what an incident touched (schema version 9); covering
+        "ix_attempt_failed",
+        "endpoint_id",
+        "attempted_at",
+        "event_id",
+        "outcome",
+        sqlite_where=text(FAILED_INDEX_WHERE),
+        postgresql_where=text(FAILED_INDEX_WHERE),
+    ),
 )
 """One HTTP attempt. `seq` grows with every insert, so live readers ask for `seq > last_seen`."""
 
@@ -245,6 +255,26 @@ def _rollup(name: str) -> Table:
 rollup_minute = _rollup("rollup_minute")
 rollup_hour = _rollup("rollup_hour")
 ROLLUPS = {t.name: t for t in (rollup_minute, rollup_hour)}
+
+
+def _closed(name: str) -> Table:
+    """Deliveries leaving the backlog per bucket x endpoint x event type (schema version 9;
+    console.store.closed_counts). `bucket` is an epoch minute or an epoch hour."""
+    return Table(
+        name,
+        METADATA,
+        _key("bucket", BigInteger),
+        _key("endpoint_id"),
+        _key("event_type"),
+        # delivered ones, in the bucket they were first delivered in (once pruned: of their first attempt)
+        _int("closed"),
+        _int("pruned"),  # pruned undelivered, in the bucket of their first attempt
+    )
+
+
+closed_minute = _closed("closed_minute")
+closed_hour = _closed("closed_hour")
+CLOSED = {"rollup_minute": closed_minute, "rollup_hour": closed_hour}  # by the rollup table of the same grain
 
 failure_minute = Table(
     "failure_minute",

@@ -23,10 +23,12 @@ INGEST_TABLES = (
     "rollup_minute",
     "rollup_hour",
     "failure_minute",
+    "closed_minute",
+    "closed_hour",
     "endpoint",
 )
 PRUNED_TABLES = ("delivery_attempt", "delivery", "event", "replay_target_attempt")
-ROLLUP_TABLES = ("rollup_minute", "rollup_hour", "failure_minute")
+ROLLUP_TABLES = ("rollup_minute", "rollup_hour", "failure_minute", "closed_minute", "closed_hour")
 GROWTH_SHARE = 0.10  # ANALYZE once an ingest adds more than this share of the known attempts
 FULL_VACUUM_MEMORY_KB = (
     512 * 1024

@@ -1,4 +1,4 @@
--- schema version 8
+-- schema version 9
 -- sqlite
 CREATE TABLE alert_outbox (
 	seq INTEGER NOT NULL,
@@ -23,6 +23,22 @@ CREATE TABLE alert_state (
 	notified_ms BIGINT,
 	value FLOAT,
 	PRIMARY KEY (rule, endpoint_id)
+);
+CREATE TABLE closed_hour (
+	bucket BIGINT NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	event_type VARCHAR NOT NULL,
+	closed INTEGER NOT NULL,
+	pruned INTEGER NOT NULL,
+	PRIMARY KEY (bucket, endpoint_id, event_type)
+);
+CREATE TABLE closed_minute (
+	bucket BIGINT NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	event_type VARCHAR NOT NULL,
+	closed INTEGER NOT NULL,
+	pruned INTEGER NOT NULL,
+	PRIMARY KEY (bucket, endpoint_id, event_type)
 );
 CREATE TABLE delivery (
 	event_id VARCHAR NOT NULL,
@@ -72,6 +88,7 @@ CREATE TABLE delivery_attempt (
 	response_excerpt VARCHAR,
 	PRIMARY KEY (seq)
 );
+CREATE INDEX ix_attempt_failed ON delivery_attempt (endpoint_id, attempted_at, event_id, outcome) WHERE outcome <> 'success';
 CREATE INDEX ix_attempt_time ON delivery_attempt (attempted_at);
 CREATE UNIQUE INDEX ux_attempt_natural ON delivery_attempt (event_id, endpoint_id, attempt, "trigger");
 CREATE TABLE delivery_resolution (
@@ -264,6 +281,22 @@ CREATE TABLE alert_state (
 	value FLOAT,
 	PRIMARY KEY (rule, endpoint_id)
 );
+CREATE TABLE closed_hour (
+	bucket BIGINT NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	event_type VARCHAR NOT NULL,
+	closed INTEGER NOT NULL,
+	pruned INTEGER NOT NULL,
+	PRIMARY KEY (bucket, endpoint_id, event_type)
+);
+CREATE TABLE closed_minute (
+	bucket BIGINT NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	event_type VARCHAR NOT NULL,
+	closed INTEGER NOT NULL,
+	pruned INTEGER NOT NULL,
+	PRIMARY KEY (bucket, endpoint_id, event_type)
+);
 CREATE TABLE delivery (
 	event_id VARCHAR NOT NULL,
 	endpoint_id VARCHAR NOT NULL,
@@ -312,6 +345,7 @@ CREATE TABLE delivery_attempt (
 	response_excerpt VARCHAR,
 	PRIMARY KEY (seq)
 );
+CREATE INDEX ix_attempt_failed ON delivery_attempt (endpoint_id, attempted_at, event_id, outcome) WHERE outcome <> 'success';
 CREATE INDEX ix_attempt_time ON delivery_attempt (attempted_at);
 CREATE UNIQUE INDEX ux_attempt_natural ON delivery_attempt (event_id, endpoint_id, attempt, trigger);
 CREATE TABLE delivery_resolution (
