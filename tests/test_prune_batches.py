@@ -128,8 +128,10 @@ def test_prune_in_batches_removes_exactly_the_prunable_deliveries(
         )
         assert result.events == len(before[2]) - len(after[2])
         assert result.batches == -(-len(gone) // batch)  # a batch ending inside a tie loses nothing
-        # (rollups keep the pruned attempts' counts by design: prune drops them by their own cutoff)
-        assert [p for p in verify_derived_state(store) if not p.startswith(("rollup_", "failure_"))] == []
+        # (rollups and closed counts keep the pruned deliveries by design: prune drops them by their own cutoff)
+        assert [
+            p for p in verify_derived_state(store) if not p.startswith(("rollup_", "failure_", "closed_"))
+        ] == []
     assert prune(store, CUTOFF, include_undelivered=True, batch=batch) == PruneResult()
 
 
@@ -158,4 +160,6 @@ def test_an_ingest_beside_a_prune_loses_nothing(store: Store) -> None:
     deliveries, stored, _, _ = _state(store)
     assert result.deliveries == len(gone) and not gone & deliveries
     assert {(a.event_id, a.endpoint_id, a.attempt, a.trigger.value) for a in later} <= stored
-    assert [p for p in verify_derived_state(store) if not p.startswith(("rollup_", "failure_"))] == []
+    assert [
+        p for p in verify_derived_state(store) if not p.startswith(("rollup_", "failure_", "closed_"))
+    ] == []
