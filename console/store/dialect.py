@@ -39,6 +39,7 @@ class Dialect:
     )
     gap_state = True  # whether the store keeps the gap checks' state (version 7; older ones opened read-only)
     delivery_hists = True  # whether rollups hold retries_hist and ttd_hist (version 8)
+    ordering_state = True  # whether the store keeps ordering anomalies (version 9)
 
     def begin_write(self, conn: Connection) -> None:
         """Start a write transaction that excludes every other writer until commit."""

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 
 from console.domain.replay import JobState
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE, now_ms
-from console.store import gap_counts, tables, totals
+from console.store import gap_counts, ordering, tables, totals
 from console.store.engine import Store
 from console.store.upkeep import PRUNED_TABLES, ROLLUP_TABLES, give_space_back
 
@@ -109,6 +109,7 @@ def prune(
             )
             result.attempts += sum(r.attempts for r in rows)  # a delivery counts exactly its attempts
             conn.exec_driver_sql(f"DELETE FROM delivery WHERE event_id = {p} AND endpoint_id = {p}", pairs)
+            ordering.after_prune(conn, store.dialect, pairs)  # their ordering anomalies (docs/report.md)
             conn.exec_driver_sql(  # their resolutions' history goes with them
                 f"DELETE FROM delivery_resolution WHERE event_id = {p} AND endpoint_id = {p}", pairs
             )

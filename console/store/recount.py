@@ -1,4 +1,5 @@
-"""Recount deliveries, rollups and the gap counts from the raw attempts, independently of the incremental write path.
+"""Recount deliveries, rollups, the gap counts and the ordering anomalies from the raw attempts, independently of
+the incremental write path.
 
 `verify_derived_state` compares the recount with what the writers maintained; tests (and operators in doubt)
 use it to prove that ingest, replay and pruning keep the derived tables exact.
@@ -12,7 +13,7 @@ from typing import Any
 from console.domain.latency import bucket_of
 from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
-from console.store import gap_counts
+from console.store import gap_counts, ordering
 from console.store.engine import Store
 from console.store.rollup import COUNTER_COLUMNS, HIST_COLUMNS, decode_hist_or_empty, ttd_bucket_of
 from console.store.writer import DELIVERY_STATE_COLUMNS
@@ -93,7 +94,43 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
         **rollups,
         "failure_minute": {k: tuple(v) for k, v in failures.items()},
         "gap_counts": {key: (n,) for key, n in _gap_counts(store, groups).items()},
+        "ordering_anomaly": _ordering(store, deliveries),
     }
+
+
+def _ordering(store: Store, deliveries: dict[tuple[str, str], tuple[Any, ...]]) -> dict[Any, tuple[Any, ...]]:
+    """The ordering anomalies (console.store.ordering) from the recounted deliveries: per endpoint and user,
+    in occurrence order, the latest delivered of the strictly earlier events (earliest to occur among equals)
+    against each delivery."""
+    with store.read() as conn:
+        people = {
+            e: (u, int(o))
+            for e, u, o in conn.exec_driver_sql(
+                "SELECT event_id, user_id, occurred_at FROM event WHERE user_id IS NOT NULL"
+            )
+        }
+    delivered_at = DELIVERY_STATE_COLUMNS.index("delivered_at")
+    groups: dict[tuple[str, str], list[tuple[int, str, int]]] = defaultdict(list)
+    for (event_id, endpoint_id), state in deliveries.items():
+        if state[delivered_at] is not None and event_id in people:
+            user_id, occurred_at = people[event_id]
+            groups[(endpoint_id, user_id)].append((occurred_at, event_id, state[delivered_at]))
+    found: dict[Any, tuple[Any, ...]] = {}
+    for (endpoint_id, user_id), events in groups.items():
+        events.sort()
+        latest: tuple[int, int, str] | None = None  # (-delivered, occurred, event) of the events before
+        start = 0
+        while start < len(events):
+            end = start
+            while end < len(events) and events[end][0] == events[start][0]:
+                end += 1
+            for occurred_at, event_id, at in events[start:end]:
+                if latest is not None and at < -latest[0]:
+                    found[(event_id, endpoint_id)] = (user_id, occurred_at, at, latest[2], latest[1], -latest[0])
+            for occurred_at, event_id, at in events[start:end]:
+                latest = min(latest or (-at, occurred_at, event_id), (-at, occurred_at, event_id))
+            start = end
+    return found
 
 
 def _gap_counts(store: Store, groups: dict[tuple[str, str], list[Any]]) -> dict[Any, int]:
@@ -168,6 +205,7 @@ def stored_state(store: Store) -> dict[str, dict[Any, Any]]:
             if count
         }
         out["gap_counts"] = {key: (n,) for key, n in gap_counts.stored(conn).items()}
+        out["ordering_anomaly"] = {pair: row[2:] for pair, row in ordering.stored(conn).items()}
     return out
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from console.store import gap_counts, tables
+from console.store import gap_counts, ordering, tables
+from console.store.dialect import dialect_for
 from console.store.engine import (
     Store,
     StoreError,
@@ -24,7 +25,7 @@ from console.store.rollup import fill_delivery_hists
 from console.store.tables import METADATA
 from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 # The tables version 2 added (and stores of versions 2 to 4 may still lack: they were made on first use).
@@ -132,6 +133,14 @@ def _add_delivery_hists(conn: Connection) -> None:
         fill_delivery_hists(conn, table)
 
 
+def _add_ordering_state(conn: Connection) -> None:
+    """Version 9: the report's ordering anomalies kept at ingest (`ordering_anomaly`, console.store.ordering),
+    filled from the delivered deliveries, and the partial index of deliveries acknowledged more than once."""
+    _create_tables(conn, tables.ordering_anomaly)
+    _create_indexes(conn, tables.delivery, "ix_delivery_duplicates")
+    ordering.fill(conn, dialect_for(conn.dialect.name))
+
+
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction. It is the one way a
 # store changes shape: a new table, column or index gets a step here (and its declaration in tables.py).
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
@@ -142,6 +151,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: _add_resolutions,
     6: _add_gap_state,
     7: _add_delivery_hists,
+    8: _add_ordering_state,
 }
 
 
@@ -214,7 +224,7 @@ def check_readable(store: Store, file: Path | None = None) -> None:
     source (version 3), which they read as unknown when it is absent, a job's options (version 4), read as
     those of a job stored before them, and resolutions (version 6), read as none; the gap checks need the state
     of version 7 and are left out before it; time to delivery and retries until success are read from the
-    deliveries before version 8."""
+    deliveries before version 8, and ordering anomalies within the window's deliveries before version 9."""
     with store.read() as conn:
         version = _version(store, conn)
         if version is not None:
@@ -223,6 +233,7 @@ def check_readable(store: Store, file: Path | None = None) -> None:
             store.dialect.resolutions = version >= 6
             store.dialect.gap_state = version >= 7
             store.dialect.delivery_hists = version >= 8
+            store.dialect.ordering_state = version >= 9
     if version is None:
         raise StoreError(f"no store at {file or store.display_url}; ingest first or pass --db")
     _refuse_newer(store, version)

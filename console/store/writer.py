@@ -38,6 +38,7 @@ from console.domain.records import (
     E_CURRENCY,
     E_EVENT_ID,
     E_EVENT_TYPE,
+    E_OCCURRED_AT_MS,
     E_REWARD_ID,
     E_USER_ID,
     EVENT_COLUMNS,
@@ -45,7 +46,7 @@ from console.domain.records import (
     AttemptRecord,
     EventRecord,
 )
-from console.store import gap_counts
+from console.store import gap_counts, ordering
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.rollup import RollupAccumulator
@@ -117,6 +118,9 @@ class PreparedBatch:
     endpoints: frozenset[str] = frozenset()
     multi_positions: list[int] = field(default_factory=list)
     delivered: int = 0  # deliveries this batch's attempts alone deliver
+    # When each of those is delivered by this batch's attempts alone (its earliest success): the ordering
+    # anomalies' input (console.store.ordering)
+    delivering: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def delivery_rows(self) -> dict[tuple[str, str], tuple[Any, ...]]:
         """Every delivery's row, in the order of the deliveries' first attempts."""
@@ -234,6 +238,16 @@ def prepare_batch(
         delivered += state[DELIVERED_AT] is not None
     rollups.finish()
     endpoints = frozenset(endpoint_id for _, endpoint_id in first_of)
+    delivering: dict[tuple[str, str], int] = {}
+    at_at: Final = A_ATTEMPTED_AT_MS
+    outcome_at: Final = A_OUTCOME
+    for r in records:
+        if r[outcome_at] == _SUCCESS:
+            pair = (r[event_at], r[endpoint_at])
+            at = r[at_at]
+            known = delivering.get(pair)
+            if known is None or at < known:
+                delivering[pair] = at
     return PreparedBatch(
         records,
         offered,
@@ -244,6 +258,7 @@ def prepare_batch(
         endpoints,
         sorted(i for positions in held.values() for i in positions),
         delivered,
+        delivering,
     )
 
 
@@ -383,14 +398,39 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     else:
         touched_sql, touched_params = dialect.in_list("d.event_id", sorted({r[A_EVENT_ID] for r in fresh}))
     counted_before = gap_counts.contributions(conn, touched_sql, touched_params) if preexisting else None
+    moved: dict[tuple[str, str], tuple[int, bool] | None] = {}
     result.newly_delivered = _update_deliveries(
-        conn, dialect, batch, preexisting, before if in_sequence else None
+        conn, dialect, batch, preexisting, before if in_sequence else None, moved
     )
+    _order(conn, dialect, batch, moved, offered, before)
     _register_endpoints(conn, dialect, batch.endpoints)
     counted_after = gap_counts.contributions(conn, touched_sql, touched_params)
     gap_counts.apply(conn, dialect, counted_before or Counter(), counted_after)
     batch.rollups.flush(conn, dialect)
     return result
+
+
+def _order(
+    conn: Connection,
+    dialect: Dialect,
+    batch: PreparedBatch,
+    moved: dict[tuple[str, str], tuple[int, bool] | None],
+    offered: dict[str, EventRecord],
+    before: int,
+) -> None:
+    """Hand the deliveries this batch delivered or moved earlier to the ordering anomalies: the batch's own
+    delivery times, except for stored deliveries, whose merged times `_update_deliveries` left in `moved`."""
+    delivered = {pair: at for pair, at in batch.delivering.items() if pair not in moved}
+    earlier = set()
+    for pair, change in moved.items():
+        if change is not None:
+            delivered[pair], was_delivered = change
+            if was_delivered:
+                earlier.add(pair)
+    if not delivered:
+        return
+    events = {e[E_EVENT_ID]: (e[E_USER_ID], e[E_OCCURRED_AT_MS]) for e in offered.values()}
+    ordering.after_write(conn, dialect, delivered, earlier, events, before)
 
 
 # Positions in a delivery state list (the order of DELIVERY_STATE_COLUMNS).
@@ -544,13 +584,16 @@ def _update_deliveries(
     batch: PreparedBatch,
     preexisting_events: set[str],
     inserted_after: int | None,
+    moved: dict[tuple[str, str], tuple[int, bool] | None],
 ) -> int:
     """Insert new deliveries, merge the batch into stored ones, and move their rollup counts.
 
     The batch counted every delivery as new; only events stored before this batch can have stored
     deliveries, so only those are looked up and corrected. With `inserted_after` (the seq the batch's
     attempts follow, in order), the rows of deliveries with one attempt are copied by the store from those
-    attempts, save for the events stored before.
+    attempts, save for the events stored before. `moved` gets each stored delivery the batch touched: its new
+    delivery time when the batch delivered it or moved that time earlier, and whether it was delivered before;
+    else None.
     """
     rollups = batch.rollups
     skip: list[int] = []
@@ -585,6 +628,11 @@ def _update_deliveries(
             count_delivery(rollups, old, endpoint_id, event_type, -1)
             count_delivery(rollups, both, endpoint_id, event_type, 1)
             newly_delivered -= int(new_done) - int(both_done and not old_done)
+            moved[pair] = (
+                (both[DELIVERED_AT], old_done)
+                if both_done and (not old_done or both[DELIVERED_AT] < old[DELIVERED_AT])
+                else None
+            )
     inserts = [row for pair, row in rows.items() if pair not in merged] if merged else list(rows.values())
     dialect.bulk_insert(conn, "delivery", _DELIVERY_ROW_COLUMNS, inserts)
     if inserted_after is not None and len(skip) < len(batch.attempts):  # (a replay's attempts: none to copy)
