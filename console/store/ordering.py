@@ -25,19 +25,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import orjson
 from sqlalchemy.engine import Connection
 
+from console.domain.outcomes import Outcome
+from console.domain.records import A_ATTEMPTED_AT_MS, A_ENDPOINT_ID, A_EVENT_ID, A_OUTCOME, E_OCCURRED_AT_MS, E_USER_ID
 from console.store.dialect import Dialect
 
+SUCCESS = Outcome.SUCCESS.value
 Pair = tuple[str, str]  # (event_id, endpoint_id)
 Group = tuple[str, str]  # (endpoint_id, user_id)
 
-# Reads of the stored deliveries delivered after the batch's earliest: beyond this many attempts, the batch's
+# Reads of the stored deliveries delivered after the batch's earliest: beyond this many successes, the batch's
 # groups are recomputed instead (a log read out of order).
 AFTER_LIMIT = 5000
+# How far before the batch's earliest success that read starts: a delivery that occurred since then is compared
+# through it alone (see `after_write`).
+WINDOW_MS = 60_000
+# The meta key of the lead floor: no stored delivered delivery of an event with a user was delivered earlier than
+# this many ms after its event occurred (it only goes down; negative when a clock was behind).
+FLOOR_KEY = "ordering_lead_floor"
 
 ROW_COLUMNS = (
     "event_id",
@@ -103,94 +112,228 @@ def sweep(group: Iterable[Done]) -> Iterator[Row]:
         i = j
 
 
+class BatchDeliveries(NamedTuple):
+    """What a batch alone says of its deliveries (computed with the batch, by the parsing process of a bulk
+    ingest): when each is delivered by the batch's attempts (their earliest success), the least lead (delivery
+    minus occurrence) of those of the events it offers with a user, and the events it delivers but does not
+    offer (stored before: looked up)."""
+
+    delivering: dict[Pair, int] = {}
+    lead_floor: int | None = None
+    unoffered: frozenset[str] = frozenset()
+    # the anomaly rows among the deliveries of the offered events alone (exact when they are new events)
+    among: dict[Pair, Row] = {}
+
+
+def batch_deliveries(records: Sequence[Sequence[Any]], offered: Mapping[str, Sequence[Any]]) -> BatchDeliveries:
+    """`BatchDeliveries` of a batch's attempt records and offered event records (pure)."""
+    delivering: dict[Pair, int] = {}
+    event_at: Final = A_EVENT_ID
+    endpoint_at: Final = A_ENDPOINT_ID
+    at_at: Final = A_ATTEMPTED_AT_MS
+    outcome_at: Final = A_OUTCOME
+    for r in records:
+        if r[outcome_at] == SUCCESS:
+            pair = (r[event_at], r[endpoint_at])
+            at = r[at_at]
+            known = delivering.get(pair)
+            if known is None or at < known:
+                delivering[pair] = at
+    low: int | None = None
+    unoffered = set()
+    groups: dict[Group, list[Done]] = {}
+    for (event_id, endpoint_id), at in delivering.items():
+        event = offered.get(event_id)
+        if event is None:
+            unoffered.add(event_id)
+            continue
+        user_id, occurred_at = event[E_USER_ID], event[E_OCCURRED_AT_MS]
+        if user_id is None:
+            continue
+        if low is None or at - occurred_at < low:
+            low = at - occurred_at
+        done = Done(event_id, endpoint_id, user_id, occurred_at, at)
+        group = groups.get((endpoint_id, user_id))
+        if group is None:
+            groups[(endpoint_id, user_id)] = [done]
+        else:
+            group.append(done)
+    among = {(r[0], r[1]): r for members in groups.values() if len(members) > 1 for r in sweep(members)}
+    return BatchDeliveries(delivering, low, frozenset(unoffered), among)
+
+
+class Before(NamedTuple):
+    """What `before_write` read before a batch's attempts went in."""
+
+    floor: int | None  # the stored lead floor (None: no delivered delivery of an event with a user yet)
+    cut: int  # the successes read are those after this time
+    later: list[Done] | None  # the deliveries they deliver; None when there were too many to read
+
+
+def before_write(conn: Connection, dialect: Dialect, batch: BatchDeliveries) -> Before | None:
+    """Read, before a batch's attempts are inserted, the stored deliveries delivered (at the time of a stored
+    success) less than WINDOW_MS before the batch's earliest success or later, through the attempt-time
+    index: in a log read in order, those of the last minute. None when the batch delivers nothing."""
+    if not batch.delivering:
+        return None
+    found = conn.exec_driver_sql(f"SELECT value FROM meta WHERE key = '{FLOOR_KEY}'").scalar()
+    cut = min(batch.delivering.values()) - WINDOW_MS
+    return Before(None if found is None else int(found), cut, _delivered_after(conn, dialect, cut))
+
+
 def after_write(
     conn: Connection,
     dialect: Dialect,
+    before: Before,
+    batch: BatchDeliveries,
+    endpoints: Iterable[str],
     delivered: Mapping[Pair, int],
     moved: set[Pair],
-    events: Mapping[str, tuple[str | None, int]],
-    before_seq: int,
+    events: Mapping[str, Sequence[Any]],
+    stored_before: Iterable[str],
 ) -> None:
     """Bring the anomaly rows up to date after a batch: `delivered` holds the delivery time of each delivery
-    the batch delivered or moved earlier (`moved`: those delivered before), `events` the (user, occurrence)
-    of events the batch stored, `before_seq` the last attempt seq stored before it."""
+    the batch delivered or moved earlier (`moved`: those delivered before), `events` the records of the events
+    the batch stored, `stored_before` those it offered that were stored already, `endpoints` those its
+    attempts name, `before` what `before_write` read.
+
+    A delivery the batch delivered is compared with the deliveries of its group delivered after it: among
+    `before.later` (they are after the batch's earliest success) and the batch's own. A stored delivery that
+    occurred after it and was delivered before it (it may now have overtaken it) has a lead (delivery minus
+    occurrence) of at least the stored floor, so it was delivered after the batch's delivery's occurrence plus
+    that floor: in `before.later` too when that is after `before.cut`; for the others (deliveries that occurred
+    long before the batch: retries, late logs) the user's later events are read (events' (user, time) index).
+    The work is per event of the batch, and per delivery only for users with several events in it or with
+    stored deliveries to compare.
+    """
     if not delivered:
         return
-    people = dict(events)
-    unknown = sorted({event_id for event_id, _ in delivered if event_id not in people})
+    people: dict[str, tuple[str, int]] = {}
+    user_at: Final = E_USER_ID
+    occurred_at_at: Final = E_OCCURRED_AT_MS
+    for event_id, event in events.items():
+        if event[user_at] is not None:
+            people[event_id] = (event[user_at], event[occurred_at_at])
+    unknown = sorted({*batch.unoffered, *stored_before})
+    low = batch.lead_floor
+    sites = sorted(endpoints)
+
+    def deliveries_of(event_ids: set[str]) -> dict[str, list[tuple[str, int]]]:
+        """(endpoint, delivered) of these events' deliveries the batch delivered: by trying each endpoint, or
+        when that is more work, by reading every delivery once."""
+        found: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        if len(event_ids) * len(sites) <= len(delivered):
+            for event_id in event_ids:
+                for endpoint_id in sites:
+                    at = delivered.get((event_id, endpoint_id))
+                    if at is not None:
+                        found[event_id].append((endpoint_id, at))
+        else:
+            for (event_id, endpoint_id), at in delivered.items():
+                if event_id in event_ids:
+                    found[event_id].append((endpoint_id, at))
+        return found
+
     for event_id, user_id, occurred_at in _select_in(
         conn, dialect, "SELECT event_id, user_id, occurred_at FROM event", "event_id", unknown
     ):
-        people[event_id] = (user_id, int(occurred_at))
-    changed: dict[Pair, Done] = {}
-    for (event_id, endpoint_id), at in delivered.items():
-        user_id, occurred_at = people[event_id]
         if user_id is not None:
-            changed[(event_id, endpoint_id)] = Done(event_id, endpoint_id, user_id, occurred_at, at)
-    if not changed:
+            people[event_id] = (user_id, int(occurred_at))
+    looked_up = deliveries_of({e for e in unknown if e in people})
+    for event_id, found in looked_up.items():
+        occurred_at = people[event_id][1]
+        for _endpoint_id, at in found:
+            if low is None or at - occurred_at < low:
+                low = at - occurred_at
+    floor = before.floor
+    if low is not None and (floor is None or low < floor):
+        conn.exec_driver_sql(
+            f"INSERT INTO meta (key, value) VALUES ('{FLOOR_KEY}', {dialect.placeholder})"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(low),),
+        )
+    if before.later is None:  # many stored deliveries after the batch's earliest: recompute its groups
+        recompute(
+            conn, dialect, {(x, people[e][0]) for e, x in delivered if e in people}
+        )
         return
-    redo = {(changed[pair].endpoint_id, changed[pair].user_id) for pair in moved if pair in changed}
-    later = _delivered_after(conn, dialect, min(d.delivered_at for d in changed.values()), before_seq)
-    if later is None:  # many stored deliveries after the batch's earliest: recompute its groups
-        recompute(conn, dialect, {(d.endpoint_id, d.user_id) for d in changed.values()})
-        return
-    fresh = [d for d in changed.values() if (d.endpoint_id, d.user_id) not in redo]
-    by_group: dict[Group, list[Done]] = defaultdict(list)
-    for d in fresh:
-        by_group[(d.endpoint_id, d.user_id)].append(d)
-    candidates: dict[Group, list[Done]] = defaultdict(list)
-    for d in later:
-        group = (d.endpoint_id, d.user_id)
-        if group in by_group and (d.event_id, d.endpoint_id) not in changed:
-            candidates[group].append(d)
-    rows: list[Row] = []
-    for group, batch in by_group.items():
-        others = candidates.get(group, [])
-        for d in batch:
-            found = [
-                e for e in (*batch, *others) if e.occurred_at < d.occurred_at and e.delivered_at > d.delivered_at
-            ]
+    by_user: dict[str, list[tuple[int, str]]] = {}
+    late: dict[str, int] = {}  # user: the earliest occurrence of those that need the user's later events
+    prompt_from = before.cut - floor if floor is not None else None  # occurred since: `before.later` suffices
+    for event_id, (user_id, occurred_at) in people.items():
+        mine = by_user.get(user_id)
+        if mine is None:
+            by_user[user_id] = [(occurred_at, event_id)]
+        else:
+            mine.append((occurred_at, event_id))
+        if prompt_from is not None and occurred_at < prompt_from and late.get(user_id, occurred_at) >= occurred_at:
+            late[user_id] = occurred_at
+    redo = {(x, people[e][0]) for e, x in moved if e in people}
+
+    def members_of(endpoint_id: str, user_id: str) -> list[tuple[int, str, int]]:
+        """The group's deliveries the batch delivered: (occurred, event, delivered)."""
+        found = []
+        for occurred_at, event_id in by_user.get(user_id, ()):
+            at = delivered.get((event_id, endpoint_id))
+            if at is not None:
+                found.append((occurred_at, event_id, at))
+        return found
+
+    # The batch computed its offered events' rows among themselves (`batch.among`) when they are all new; a
+    # group that also holds an event stored before, or stored deliveries to compare, is computed here whole.
+    rows: dict[Pair, Row] = dict(batch.among) if not stored_before else {}
+    groups: dict[Group, list[tuple[int, str, int]]] = {}
+    joined = {people[e][0] for e in looked_up} if not stored_before else set(by_user)
+    several = {
+        event_id for user_id in joined if len(by_user[user_id]) > 1 for _o, event_id in by_user[user_id]
+    }
+    for event_id, found in deliveries_of(several).items():
+        user_id, occurred_at = people[event_id]
+        for endpoint_id, at in found:
+            if (endpoint_id, user_id) not in redo:
+                groups.setdefault((endpoint_id, user_id), []).append((occurred_at, event_id, at))
+    groups = {key: members for key, members in groups.items() if len(members) > 1}
+    stored: dict[Group, dict[str, tuple[int, str, int]]] = {}
+    for d in (*before.later, *_occurred_after(conn, dialect, late)):
+        group_key = (d.endpoint_id, d.user_id)
+        if d.user_id in by_user and group_key not in redo and (d.event_id, d.endpoint_id) not in delivered:
+            if group_key not in groups:
+                members = members_of(d.endpoint_id, d.user_id)
+                if not members:
+                    continue
+                groups[group_key] = members
+            stored.setdefault(group_key, {})[d.event_id] = (d.occurred_at, d.event_id, d.delivered_at)
+    overtaking: dict[Pair, tuple[Done, Done]] = {}
+    for group_key, members in groups.items():
+        others = stored.get(group_key)
+        endpoint_id, user_id = group_key
+        pool = [*members, *(others.values() if others else ())]
+        for occurred_at, event_id, at in members:  # each against every delivery delivered after it
+            rows.pop((event_id, endpoint_id), None)
+            found = [m for m in pool if m[0] < occurred_at and m[2] > at]
             if found:
-                rows.append(_row(d, min(found, key=_rank)))
-    rows.extend(_overtaking(conn, dialect, by_group, changed))
-    _upsert(conn, dialect, rows)
-    if redo:
-        recompute(conn, dialect, redo)
-
-
-def _overtaking(
-    conn: Connection, dialect: Dialect, by_group: Mapping[Group, list[Done]], changed: Mapping[Pair, Done]
-) -> list[Row]:
-    """The rows of stored deliveries that occurred after one the batch delivered and were delivered before it:
-    each now overtook it, unless its row names an event delivered later still."""
-    first: dict[str, int] = {}
-    for (_endpoint, user_id), batch in by_group.items():
-        earliest = min(d.occurred_at for d in batch)
-        first[user_id] = min(first.get(user_id, earliest), earliest)
-    if not first:
-        return []
-    best: dict[Pair, tuple[Done, Done]] = {}
-    for d in _occurred_after(conn, dialect, first):
-        pair = (d.event_id, d.endpoint_id)
-        batch = by_group.get((d.endpoint_id, d.user_id))
-        if batch is None or pair in changed:
-            continue
-        found = [c for c in batch if c.occurred_at < d.occurred_at and c.delivered_at > d.delivered_at]
-        if found:
-            best[pair] = (d, min(found, key=_rank))
-    if not best:
-        return []
-    stored = {(r[0], r[1]): r for r in _stored_rows(conn, dialect, sorted(best))}
-    rows: list[Row] = []
-    for pair, (d, overtook) in best.items():
-        old = stored.get(pair)
-        if old is not None:
-            _e, _x, _u, _o, _t, old_id, old_occurred, old_delivered = old
-            kept = Done(old_id, d.endpoint_id, d.user_id, int(old_occurred), int(old_delivered))
-            if _rank(kept) <= _rank(overtook):
-                continue
-        rows.append(_row(d, overtook))
-    return rows
+                o, e, t = min(found, key=lambda m: (-m[2], m[0], m[1]))
+                rows[(event_id, endpoint_id)] = (event_id, endpoint_id, user_id, occurred_at, at, e, o, t)
+        for occurred_at, event_id, at in others.values() if others else ():  # may now have overtaken one
+            found = [m for m in members if m[0] < occurred_at and m[2] > at]
+            if found:
+                o, e, t = min(found, key=lambda m: (-m[2], m[0], m[1]))
+                overtaking[(event_id, endpoint_id)] = (
+                    Done(event_id, endpoint_id, user_id, occurred_at, at),
+                    Done(e, endpoint_id, user_id, o, t),
+                )
+    if overtaking:
+        kept = {(r[0], r[1]): r for r in _stored_rows(conn, dialect, sorted(overtaking))}
+        for pair, (d, overtook) in overtaking.items():
+            old = kept.get(pair)
+            if old is not None:
+                _e, _x, _u, _o, _t, old_id, old_occurred, old_delivered = old
+                named = Done(old_id, d.endpoint_id, d.user_id, int(old_occurred), int(old_delivered))
+                if _rank(named) <= _rank(overtook):
+                    continue
+            rows[pair] = _row(d, overtook)
+    _upsert(conn, dialect, list(rows.values()))
+    recompute(conn, dialect, redo)
 
 
 def recompute(conn: Connection, dialect: Dialect, groups: set[Group]) -> None:
@@ -263,6 +406,15 @@ def fill(conn: Connection, dialect: Dialect) -> None:
     rows.extend(sweep(group))
     result.close()
     _upsert(conn, dialect, rows)
+    conn.exec_driver_sql(f"DELETE FROM meta WHERE key = '{FLOOR_KEY}'")
+    low = conn.exec_driver_sql(
+        "SELECT MIN(d.delivered_at - e.occurred_at) FROM delivery d JOIN event e ON e.event_id = d.event_id"
+        " WHERE d.delivered_at IS NOT NULL AND e.user_id IS NOT NULL"
+    ).scalar()
+    if low is not None:
+        conn.exec_driver_sql(
+            f"INSERT INTO meta (key, value) VALUES ('{FLOOR_KEY}', {dialect.placeholder})", (str(int(low)),)
+        )
 
 
 def stored(conn: Connection) -> dict[Pair, Row]:
@@ -301,19 +453,18 @@ def _stored_rows(conn: Connection, dialect: Dialect, pairs: Sequence[Pair]) -> l
     return [r for r in _select_in(conn, dialect, head, "event_id", events) if (r[0], r[1]) in wanted]
 
 
-def _delivered_after(conn: Connection, dialect: Dialect, after_ms: int, before_seq: int) -> list[Done] | None:
-    """The deliveries (of events with a user) delivered after `after_ms` at the time of a success stored before
-    this batch (seq up to `before_seq`; a delivery the batch did not move has one), found through that attempt
-    (attempt-time index); None when more than AFTER_LIMIT such successes are stored after it."""
+def _delivered_after(conn: Connection, dialect: Dialect, after_ms: int) -> list[Done] | None:
+    """The deliveries (of events with a user) delivered after `after_ms`, found through a success at that time
+    (attempt-time index); None when more than AFTER_LIMIT successes are stored after it."""
     p = dialect.placeholder
     sql = (  # one row per success (LEFT JOINs), so that the LIMIT tells a long read
         "SELECT a.event_id, a.endpoint_id, e.user_id, e.occurred_at, d.delivered_at FROM"
         " (SELECT event_id, endpoint_id, attempted_at FROM delivery_attempt"
-        f" WHERE attempted_at > {p} AND seq <= {p} AND outcome = 'success' LIMIT {p}) a"
+        f" WHERE attempted_at > {p} AND outcome = 'success' LIMIT {p}) a"
         " LEFT JOIN delivery d ON d.event_id = a.event_id AND d.endpoint_id = a.endpoint_id"
         " AND d.delivered_at = a.attempted_at LEFT JOIN event e ON e.event_id = a.event_id"
     )
-    found = conn.exec_driver_sql(sql, (after_ms, before_seq, AFTER_LIMIT + 1)).fetchall()
+    found = conn.exec_driver_sql(sql, (after_ms, AFTER_LIMIT + 1)).fetchall()
     if len(found) > AFTER_LIMIT:
         return None
     return list(
@@ -330,6 +481,8 @@ def _occurred_after(conn: Connection, dialect: Dialect, first: Mapping[str, int]
     (user, time) index, one range per user)."""
     users = sorted(first)
     found: list[Done] = []
+    if not users:
+        return found
     for start in range(0, len(users), 10_000):
         chunk = users[start : start + 10_000]
         if dialect.name == "postgresql":

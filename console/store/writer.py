@@ -38,7 +38,6 @@ from console.domain.records import (
     E_CURRENCY,
     E_EVENT_ID,
     E_EVENT_TYPE,
-    E_OCCURRED_AT_MS,
     E_REWARD_ID,
     E_USER_ID,
     EVENT_COLUMNS,
@@ -118,9 +117,9 @@ class PreparedBatch:
     endpoints: frozenset[str] = frozenset()
     multi_positions: list[int] = field(default_factory=list)
     delivered: int = 0  # deliveries this batch's attempts alone deliver
-    # When each of those is delivered by this batch's attempts alone (its earliest success): the ordering
-    # anomalies' input (console.store.ordering)
-    delivering: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The ordering anomalies' input (console.store.ordering.BatchDeliveries): when each delivery is delivered
+    # by this batch's attempts alone, and what that says of the batch's events
+    ordering: ordering.BatchDeliveries = field(default_factory=ordering.BatchDeliveries)
 
     def delivery_rows(self) -> dict[tuple[str, str], tuple[Any, ...]]:
         """Every delivery's row, in the order of the deliveries' first attempts."""
@@ -238,16 +237,6 @@ def prepare_batch(
         delivered += state[DELIVERED_AT] is not None
     rollups.finish()
     endpoints = frozenset(endpoint_id for _, endpoint_id in first_of)
-    delivering: dict[tuple[str, str], int] = {}
-    at_at: Final = A_ATTEMPTED_AT_MS
-    outcome_at: Final = A_OUTCOME
-    for r in records:
-        if r[outcome_at] == _SUCCESS:
-            pair = (r[event_at], r[endpoint_at])
-            at = r[at_at]
-            known = delivering.get(pair)
-            if known is None or at < known:
-                delivering[pair] = at
     return PreparedBatch(
         records,
         offered,
@@ -258,7 +247,7 @@ def prepare_batch(
         endpoints,
         sorted(i for positions in held.values() for i in positions),
         delivered,
-        delivering,
+        ordering.batch_deliveries(records, offered),
     )
 
 
@@ -367,6 +356,7 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
                     f"the type already stored for {record[A_EVENT_ID]}"
                 )
     fresh = candidates
+    ahead = ordering.before_write(conn, dialect, batch.ordering)
     before = _last_seq(conn)
     if candidates and not _insert_new(conn, dialect, "delivery_attempt", ATTEMPT_COLUMNS, candidates):
         ids = sorted({r[A_EVENT_ID] for r in candidates})
@@ -402,7 +392,8 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     result.newly_delivered = _update_deliveries(
         conn, dialect, batch, preexisting, before if in_sequence else None, moved
     )
-    _order(conn, dialect, batch, moved, offered, before)
+    if ahead is not None:
+        _order(conn, dialect, batch, moved, offered, ahead)
     _register_endpoints(conn, dialect, batch.endpoints)
     counted_after = gap_counts.contributions(conn, touched_sql, touched_params)
     gap_counts.apply(conn, dialect, counted_before or Counter(), counted_after)
@@ -416,21 +407,23 @@ def _order(
     batch: PreparedBatch,
     moved: dict[tuple[str, str], tuple[int, bool] | None],
     offered: dict[str, EventRecord],
-    before: int,
+    ahead: ordering.Before,
 ) -> None:
     """Hand the deliveries this batch delivered or moved earlier to the ordering anomalies: the batch's own
     delivery times, except for stored deliveries, whose merged times `_update_deliveries` left in `moved`."""
-    delivered = {pair: at for pair, at in batch.delivering.items() if pair not in moved}
+    delivered = batch.ordering.delivering
     earlier = set()
-    for pair, change in moved.items():
-        if change is not None:
-            delivered[pair], was_delivered = change
-            if was_delivered:
-                earlier.add(pair)
-    if not delivered:
-        return
-    events = {e[E_EVENT_ID]: (e[E_USER_ID], e[E_OCCURRED_AT_MS]) for e in offered.values()}
-    ordering.after_write(conn, dialect, delivered, earlier, events, before)
+    if moved:
+        delivered = {pair: at for pair, at in delivered.items() if pair not in moved}
+        for pair, change in moved.items():
+            if change is not None:
+                delivered[pair], was_delivered = change
+                if was_delivered:
+                    earlier.add(pair)
+    stored_before = [e for e in batch.events if e not in offered] if len(offered) < len(batch.events) else []
+    ordering.after_write(
+        conn, dialect, ahead, batch.ordering, batch.endpoints, delivered, earlier, offered, stored_before
+    )
 
 
 # Positions in a delivery state list (the order of DELIVERY_STATE_COLUMNS).
