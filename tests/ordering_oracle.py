@@ -14,7 +14,9 @@ from console.store.engine import Store
 EVERYTHING = 10**9
 
 
-def ordering_anomalies(store: Store, flt: DeliveryFilter, limit: int = 50) -> tuple[int, list[tuple[Any, ...]]]:
+def ordering_anomalies(
+    store: Store, flt: DeliveryFilter, limit: int = 50
+) -> tuple[int, list[tuple[Any, ...]]]:
     """(count, first `limit` rows) of the anomalies of the filter's deliveries, each compared with every stored
     delivery of its user at its endpoint."""
     _count, everything = aggregates._ordering_within(store, DeliveryFilter(), EVERYTHING)

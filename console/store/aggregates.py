@@ -304,7 +304,17 @@ def ordering_anomalies(
     if flt.since_ms is not None:
         conditions.append(o.c.delivered_at >= int(flt.since_ms))
     query = (
-        select(*(o.c[name] for name in ORDERING_COLUMNS), func.count().over())
+        select(
+            o.c.endpoint_id,
+            o.c.user_id,
+            o.c.event_id,
+            o.c.occurred_at,
+            o.c.delivered_at,
+            o.c.overtook_event_id,
+            o.c.overtook_occurred_at,
+            o.c.overtook_delivered_at,
+            func.count().over(),
+        )
         .select_from(source)
         .where(*conditions)
         .order_by(o.c.endpoint_id, o.c.user_id, o.c.occurred_at, o.c.event_id)
@@ -313,7 +323,9 @@ def ordering_anomalies(
     with store.read() as conn:
         rows = conn.execute(query).fetchall()
     total = int(rows[0][-1]) if rows else 0
-    return total, [(e, u, i, int(oc), int(dl), oi, int(oo), int(od)) for e, u, i, oc, dl, oi, oo, od, _n in rows]
+    return total, [
+        (e, u, i, int(oc), int(dl), oi, int(oo), int(od)) for e, u, i, oc, dl, oi, oo, od, _n in rows
+    ]
 
 
 def _ordering_within(store: Store, flt: DeliveryFilter, limit: int) -> tuple[int, list[tuple[Any, ...]]]:
@@ -406,7 +418,9 @@ def duplicate_deliveries(
     columns = (D.c.event_id, D.c.endpoint_id, D.c.event_type, D.c.successes, D.c.attempts, E.c.user_id)
     query = (
         matching_deliveries(store.dialect, flt, *columns, func.count().over(), event=True)
-        .where(D.c.successes > literal_column("1"))  # written as the index's condition, so the planner takes it
+        .where(
+            D.c.successes > literal_column("1")
+        )  # written as the index's condition, so the planner takes it
         .order_by(D.c.successes.desc(), D.c.event_id, D.c.endpoint_id)
         .limit(int(limit))
     )

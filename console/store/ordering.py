@@ -8,14 +8,16 @@ This is computed over everything the store holds, whatever window a report shows
 Only a delivery that became delivered, or whose delivery time moved earlier, changes anything, so the work is per
 batch and follows what the batch delivered, never a user's history:
 
-- a delivery the batch delivered is compared with the deliveries of its user and endpoint delivered after it:
-  those are among the stored deliveries delivered after the batch's earliest new delivery (one read of the
-  attempt-time index; in a log read in order, a handful) and the batch's own;
-- the stored deliveries of its user that occurred after it (one read of the events' (user, time) index per user:
-  events in flight) may now have overtaken it: their rows are added or moved to the later-delivered event;
+- the batch's new events are compared among themselves when the batch is prepared (`batch_deliveries`: by the
+  parsing process of a bulk ingest);
+- before its attempts go in, one read of the attempt-time index finds the stored deliveries delivered since a
+  minute before its earliest success (`before_write`; in a log read in order, a handful): those a delivery of the
+  batch may have overtaken, and, thanks to the lead floor (no stored delivery was delivered earlier than that
+  after its event occurred), those that may have overtaken it, unless it occurred long before the batch; for
+  those, the user's later events are read (events' (user, time) index);
 - a group (endpoint, user) where a stored delivery's time moved earlier, or whose overtaken event is pruned, is
-  recomputed from its deliveries, as is every group of a batch whose earliest delivery is older than many stored
-  ones (a log read out of order), where the first read would be long.
+  recomputed from its deliveries, as is every group of a batch whose earliest success is older than many stored
+  ones (a log read out of order), where that read would be long.
 
 Rows are written only when an anomaly appears or changes. `recount.verify_derived_state` compares them with a
 direct computation from the attempts.
@@ -31,7 +33,14 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from console.domain.outcomes import Outcome
-from console.domain.records import A_ATTEMPTED_AT_MS, A_ENDPOINT_ID, A_EVENT_ID, A_OUTCOME, E_OCCURRED_AT_MS, E_USER_ID
+from console.domain.records import (
+    A_ATTEMPTED_AT_MS,
+    A_ENDPOINT_ID,
+    A_EVENT_ID,
+    A_OUTCOME,
+    E_OCCURRED_AT_MS,
+    E_USER_ID,
+)
 from console.store.dialect import Dialect
 
 SUCCESS = Outcome.SUCCESS.value
@@ -125,7 +134,9 @@ class BatchDeliveries(NamedTuple):
     among: dict[Pair, Row] = {}
 
 
-def batch_deliveries(records: Sequence[Sequence[Any]], offered: Mapping[str, Sequence[Any]]) -> BatchDeliveries:
+def batch_deliveries(
+    records: Sequence[Sequence[Any]], offered: Mapping[str, Sequence[Any]]
+) -> BatchDeliveries:
     """`BatchDeliveries` of a batch's attempt records and offered event records (pure)."""
     delivering: dict[Pair, int] = {}
     event_at: Final = A_EVENT_ID
@@ -190,7 +201,7 @@ def after_write(
     delivered: Mapping[Pair, int],
     moved: set[Pair],
     events: Mapping[str, Sequence[Any]],
-    stored_before: Iterable[str],
+    stored_before: Sequence[str],
 ) -> None:
     """Bring the anomaly rows up to date after a batch: `delivered` holds the delivery time of each delivery
     the batch delivered or moved earlier (`moved`: those delivered before), `events` the records of the events
@@ -240,9 +251,9 @@ def after_write(
         if user_id is not None:
             people[event_id] = (user_id, int(occurred_at))
     looked_up = deliveries_of({e for e in unknown if e in people})
-    for event_id, found in looked_up.items():
+    for event_id, sent in looked_up.items():
         occurred_at = people[event_id][1]
-        for _endpoint_id, at in found:
+        for _endpoint_id, at in sent:
             if low is None or at - occurred_at < low:
                 low = at - occurred_at
     floor = before.floor
@@ -253,9 +264,7 @@ def after_write(
             (str(low),),
         )
     if before.later is None:  # many stored deliveries after the batch's earliest: recompute its groups
-        recompute(
-            conn, dialect, {(x, people[e][0]) for e, x in delivered if e in people}
-        )
+        recompute(conn, dialect, {(x, people[e][0]) for e, x in delivered if e in people})
         return
     by_user: dict[str, list[tuple[int, str]]] = {}
     late: dict[str, int] = {}  # user: the earliest occurrence of those that need the user's later events
@@ -266,7 +275,11 @@ def after_write(
             by_user[user_id] = [(occurred_at, event_id)]
         else:
             mine.append((occurred_at, event_id))
-        if prompt_from is not None and occurred_at < prompt_from and late.get(user_id, occurred_at) >= occurred_at:
+        if (
+            prompt_from is not None
+            and occurred_at < prompt_from
+            and late.get(user_id, occurred_at) >= occurred_at
+        ):
             late[user_id] = occurred_at
     redo = {(x, people[e][0]) for e, x in moved if e in people}
 
@@ -287,9 +300,9 @@ def after_write(
     several = {
         event_id for user_id in joined if len(by_user[user_id]) > 1 for _o, event_id in by_user[user_id]
     }
-    for event_id, found in deliveries_of(several).items():
+    for event_id, sent in deliveries_of(several).items():
         user_id, occurred_at = people[event_id]
-        for endpoint_id, at in found:
+        for endpoint_id, at in sent:
             if (endpoint_id, user_id) not in redo:
                 groups.setdefault((endpoint_id, user_id), []).append((occurred_at, event_id, at))
     groups = {key: members for key, members in groups.items() if len(members) > 1}
@@ -419,10 +432,12 @@ def fill(conn: Connection, dialect: Dialect) -> None:
 
 def stored(conn: Connection) -> dict[Pair, Row]:
     """Every row as stored, by (event_id, endpoint_id)."""
-    return {
-        (r[0], r[1]): _plain(tuple(r))
-        for r in conn.exec_driver_sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM ordering_anomaly")
-    }
+    found: dict[Pair, Row] = {}
+    for e, x, u, o, t, oe, oo, ot in conn.exec_driver_sql(
+        f"SELECT {', '.join(ROW_COLUMNS)} FROM ordering_anomaly"
+    ):
+        found[(e, x)] = (e, x, u, int(o), int(t), oe, int(oo), int(ot))
+    return found
 
 
 def _plain(row: Row | None) -> Row | None:

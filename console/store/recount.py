@@ -126,7 +126,14 @@ def _ordering(store: Store, deliveries: dict[tuple[str, str], tuple[Any, ...]]) 
                 end += 1
             for occurred_at, event_id, at in events[start:end]:
                 if latest is not None and at < -latest[0]:
-                    found[(event_id, endpoint_id)] = (user_id, occurred_at, at, latest[2], latest[1], -latest[0])
+                    found[(event_id, endpoint_id)] = (
+                        user_id,
+                        occurred_at,
+                        at,
+                        latest[2],
+                        latest[1],
+                        -latest[0],
+                    )
             for occurred_at, event_id, at in events[start:end]:
                 latest = min(latest or (-at, occurred_at, event_id), (-at, occurred_at, event_id))
             start = end
@@ -219,7 +226,30 @@ def verify_derived_state(store: Store) -> list[str]:
             want, have = rows.get(key), got.get(key)
             if want is None or have is None or not _same(list(want), list(have)):
                 problems.append(f"{table} {key}: recount {want!r}, stored {have!r}")
+    least, floor = _leads(store, expected["delivery"])
+    if least is not None and (floor is None or floor > least):  # a bound: it may be lower (prune)
+        problems.append(f"meta {ordering.FLOOR_KEY}: stored {floor!r}, above the least lead {least}")
     return problems
+
+
+def _leads(store: Store, deliveries: dict[Any, tuple[Any, ...]]) -> tuple[int | None, int | None]:
+    """The least lead (delivery minus occurrence) of the delivered deliveries of events with a user, and the
+    stored floor of the ordering anomalies (console.store.ordering)."""
+    delivered_at = DELIVERY_STATE_COLUMNS.index("delivered_at")
+    with store.read() as conn:
+        occurred = {
+            e: int(o)
+            for e, o in conn.exec_driver_sql(
+                "SELECT event_id, occurred_at FROM event WHERE user_id IS NOT NULL"
+            )
+        }
+        floor = conn.exec_driver_sql(f"SELECT value FROM meta WHERE key = '{ordering.FLOOR_KEY}'").scalar()
+    leads = [
+        state[delivered_at] - occurred[event_id]
+        for (event_id, _endpoint_id), state in deliveries.items()
+        if state[delivered_at] is not None and event_id in occurred
+    ]
+    return min(leads, default=None), None if floor is None else int(floor)
 
 
 def _same(want: list[Any], have: list[Any]) -> bool:
