@@ -46,6 +46,7 @@ def test_copied_and_folded_rows_give_the_same_exact_store(
             "failure_minute",
             "gap_hour_events",
             "gap_hour_received",
+            "ordering_anomaly",
         ):
             conn.exec_driver_sql(f"DELETE FROM {table}")
     monkeypatch.setattr(writer, "_inserted_in_sequence", lambda *_: False)  # every row folded here

@@ -11,7 +11,7 @@ batch and follows what the batch delivered, never a user's history:
 - the batch's new events are compared among themselves when the batch is prepared (`batch_deliveries`: by the
   parsing process of a bulk ingest);
 - before its attempts go in, one read of the attempt-time index finds the stored deliveries delivered since a
-  minute before its earliest success (`before_write`; in a log read in order, a handful): those a delivery of the
+  little before its earliest success (`before_write`; in a log read in order, a handful): those a delivery of the
   batch may have overtaken, and, thanks to the lead floor (no stored delivery was delivered earlier than that
   after its event occurred), those that may have overtaken it, unless it occurred long before the batch; for
   those, the user's later events are read (events' (user, time) index);
@@ -47,11 +47,11 @@ SUCCESS = Outcome.SUCCESS.value
 Pair = tuple[str, str]  # (event_id, endpoint_id)
 Group = tuple[str, str]  # (endpoint_id, user_id)
 
-# Reads of the stored deliveries delivered after the batch's earliest: beyond this many successes, the batch's
-# groups are recomputed instead (a log read out of order).
-AFTER_LIMIT = 5000
-# How far before the batch's earliest success that read starts: a delivery that occurred since then is compared
-# through it alone (see `after_write`).
+# Reads of the stored deliveries delivered after the batch's earliest: beyond this many successes plus two per
+# delivery of the batch, the batch's groups are recomputed instead (a log read out of order).
+AFTER_LIMIT = 64
+# How far before the batch's earliest success that read starts (at most; no more than the time its successes
+# span): a delivery that occurred since then is compared through it alone (see `after_write`).
 WINDOW_MS = 60_000
 # The meta key of the lead floor: no stored delivered delivery of an event with a user was delivered earlier than
 # this many ms after its event occurred (it only goes down; negative when a clock was behind).
@@ -188,8 +188,10 @@ def before_write(conn: Connection, dialect: Dialect, batch: BatchDeliveries) -> 
     if not batch.delivering:
         return None
     found = conn.exec_driver_sql(f"SELECT value FROM meta WHERE key = '{FLOOR_KEY}'").scalar()
-    cut = min(batch.delivering.values()) - WINDOW_MS
-    return Before(None if found is None else int(found), cut, _delivered_after(conn, dialect, cut))
+    first, last = min(batch.delivering.values()), max(batch.delivering.values())
+    cut = first - min(WINDOW_MS, last - first)
+    limit = AFTER_LIMIT + 2 * len(batch.delivering)
+    return Before(None if found is None else int(found), cut, _delivered_after(conn, dialect, cut, limit))
 
 
 def after_write(
@@ -468,9 +470,9 @@ def _stored_rows(conn: Connection, dialect: Dialect, pairs: Sequence[Pair]) -> l
     return [r for r in _select_in(conn, dialect, head, "event_id", events) if (r[0], r[1]) in wanted]
 
 
-def _delivered_after(conn: Connection, dialect: Dialect, after_ms: int) -> list[Done] | None:
+def _delivered_after(conn: Connection, dialect: Dialect, after_ms: int, limit: int) -> list[Done] | None:
     """The deliveries (of events with a user) delivered after `after_ms`, found through a success at that time
-    (attempt-time index); None when more than AFTER_LIMIT successes are stored after it."""
+    (attempt-time index); None when more than `limit` successes are stored after it."""
     p = dialect.placeholder
     sql = (  # one row per success (LEFT JOINs), so that the LIMIT tells a long read
         "SELECT a.event_id, a.endpoint_id, e.user_id, e.occurred_at, d.delivered_at FROM"
@@ -479,8 +481,8 @@ def _delivered_after(conn: Connection, dialect: Dialect, after_ms: int) -> list[
         " LEFT JOIN delivery d ON d.event_id = a.event_id AND d.endpoint_id = a.endpoint_id"
         " AND d.delivered_at = a.attempted_at LEFT JOIN event e ON e.event_id = a.event_id"
     )
-    found = conn.exec_driver_sql(sql, (after_ms, AFTER_LIMIT + 1)).fetchall()
-    if len(found) > AFTER_LIMIT:
+    found = conn.exec_driver_sql(sql, (after_ms, limit + 1)).fetchall()
+    if len(found) > limit:
         return None
     return list(
         {
