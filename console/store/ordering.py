@@ -124,12 +124,10 @@ def sweep(group: Iterable[Done]) -> Iterator[Row]:
 class BatchDeliveries(NamedTuple):
     """What a batch alone says of its deliveries (computed with the batch, by the parsing process of a bulk
     ingest): when each is delivered by the batch's attempts (their earliest success), the least lead (delivery
-    minus occurrence) of those of the events it offers with a user, and the events it delivers but does not
-    offer (stored before: looked up)."""
+    minus occurrence) of those of the events it offers with a user, and the anomalies among those alone."""
 
     delivering: dict[Pair, int] = {}
     lead_floor: int | None = None
-    unoffered: frozenset[str] = frozenset()
     # the anomaly rows among the deliveries of the offered events alone (exact when they are new events)
     among: dict[Pair, Row] = {}
 
@@ -151,12 +149,10 @@ def batch_deliveries(
             if known is None or at < known:
                 delivering[pair] = at
     low: int | None = None
-    unoffered = set()
     groups: dict[Group, list[Done]] = {}
     for (event_id, endpoint_id), at in delivering.items():
         event = offered.get(event_id)
         if event is None:
-            unoffered.add(event_id)
             continue
         user_id, occurred_at = event[E_USER_ID], event[E_OCCURRED_AT_MS]
         if user_id is None:
@@ -170,7 +166,7 @@ def batch_deliveries(
         else:
             group.append(done)
     among = {(r[0], r[1]): r for members in groups.values() if len(members) > 1 for r in sweep(members)}
-    return BatchDeliveries(delivering, low, frozenset(unoffered), among)
+    return BatchDeliveries(delivering, low, among)
 
 
 class Before(NamedTuple):
@@ -187,11 +183,10 @@ def before_write(conn: Connection, dialect: Dialect, batch: BatchDeliveries) -> 
     index: in a log read in order, those of the last minute. None when the batch delivers nothing."""
     if not batch.delivering:
         return None
-    found = conn.exec_driver_sql(f"SELECT value FROM meta WHERE key = '{FLOOR_KEY}'").scalar()
     first, last = min(batch.delivering.values()), max(batch.delivering.values())
     cut = first - min(WINDOW_MS, last - first)
-    limit = AFTER_LIMIT + 2 * len(batch.delivering)
-    return Before(None if found is None else int(found), cut, _delivered_after(conn, dialect, cut, limit))
+    floor, later = _delivered_after(conn, dialect, cut, AFTER_LIMIT + 2 * len(batch.delivering))
+    return Before(floor, cut, later)
 
 
 def after_write(
@@ -203,11 +198,13 @@ def after_write(
     delivered: Mapping[Pair, int],
     moved: set[Pair],
     events: Mapping[str, Sequence[Any]],
-    stored_before: Sequence[str],
+    stored_events: Mapping[str, tuple[str | None, int]],
+    offered_stored: bool,
 ) -> None:
     """Bring the anomaly rows up to date after a batch: `delivered` holds the delivery time of each delivery
     the batch delivered or moved earlier (`moved`: those delivered before), `events` the records of the events
-    the batch stored, `stored_before` those it offered that were stored already, `endpoints` those its
+    the batch stored, `stored_events` the (user, occurrence) of those it names that were stored before,
+    `offered_stored` whether it offered any of those (then `batch.among` may be off), `endpoints` those its
     attempts name, `before` what `before_write` read.
 
     A delivery the batch delivered is compared with the deliveries of its group delivered after it: among
@@ -227,7 +224,6 @@ def after_write(
     for event_id, event in events.items():
         if event[user_at] is not None:
             people[event_id] = (event[user_at], event[occurred_at_at])
-    unknown = sorted({*batch.unoffered, *stored_before})
     low = batch.lead_floor
     sites = sorted(endpoints)
 
@@ -247,12 +243,10 @@ def after_write(
                     found[event_id].append((endpoint_id, at))
         return found
 
-    for event_id, user_id, occurred_at in _select_in(
-        conn, dialect, "SELECT event_id, user_id, occurred_at FROM event", "event_id", unknown
-    ):
+    for event_id, (user_id, occurred_at) in stored_events.items():
         if user_id is not None:
             people[event_id] = (user_id, int(occurred_at))
-    looked_up = deliveries_of({e for e in unknown if e in people})
+    looked_up = deliveries_of({e for e in stored_events if e in people})
     for event_id, sent in looked_up.items():
         occurred_at = people[event_id][1]
         for _endpoint_id, at in sent:
@@ -296,9 +290,9 @@ def after_write(
 
     # The batch computed its offered events' rows among themselves (`batch.among`) when they are all new; a
     # group that also holds an event stored before, or stored deliveries to compare, is computed here whole.
-    rows: dict[Pair, Row] = dict(batch.among) if not stored_before else {}
+    rows: dict[Pair, Row] = dict(batch.among) if not offered_stored else {}
     groups: dict[Group, list[tuple[int, str, int]]] = {}
-    joined = {people[e][0] for e in looked_up} if not stored_before else set(by_user)
+    joined = {people[e][0] for e in looked_up} if not offered_stored else set(by_user)
     several = {
         event_id for user_id in joined if len(by_user[user_id]) > 1 for _o, event_id in by_user[user_id]
     }
@@ -470,27 +464,32 @@ def _stored_rows(conn: Connection, dialect: Dialect, pairs: Sequence[Pair]) -> l
     return [r for r in _select_in(conn, dialect, head, "event_id", events) if (r[0], r[1]) in wanted]
 
 
-def _delivered_after(conn: Connection, dialect: Dialect, after_ms: int, limit: int) -> list[Done] | None:
-    """The deliveries (of events with a user) delivered after `after_ms`, found through a success at that time
-    (attempt-time index); None when more than `limit` successes are stored after it."""
+def _delivered_after(
+    conn: Connection, dialect: Dialect, after_ms: int, limit: int
+) -> tuple[int | None, list[Done] | None]:
+    """The stored lead floor, and the deliveries (of events with a user) delivered after `after_ms`, found
+    through a success at that time (attempt-time index); None when more than `limit` successes are stored after
+    it. One statement: the floor's row joined with the successes (one row per success, so that the LIMIT tells
+    a long read)."""
     p = dialect.placeholder
-    sql = (  # one row per success (LEFT JOINs), so that the LIMIT tells a long read
-        "SELECT a.event_id, a.endpoint_id, e.user_id, e.occurred_at, d.delivered_at FROM"
+    sql = (
+        "SELECT m.value, a.event_id, a.endpoint_id, e.user_id, e.occurred_at, d.delivered_at FROM (SELECT 1 AS one) o"
+        f" LEFT JOIN meta m ON m.key = '{FLOOR_KEY}' LEFT JOIN"
         " (SELECT event_id, endpoint_id, attempted_at FROM delivery_attempt"
-        f" WHERE attempted_at > {p} AND outcome = 'success' LIMIT {p}) a"
+        f" WHERE attempted_at > {p} AND outcome = 'success' LIMIT {p}) a ON 1 = 1"
         " LEFT JOIN delivery d ON d.event_id = a.event_id AND d.endpoint_id = a.endpoint_id"
         " AND d.delivered_at = a.attempted_at LEFT JOIN event e ON e.event_id = a.event_id"
     )
     found = conn.exec_driver_sql(sql, (after_ms, limit + 1)).fetchall()
+    floor = found[0].value  # every row holds it (`o` has one row)
     if len(found) > limit:
-        return None
-    return list(
-        {
-            (event_id, endpoint_id): Done(event_id, endpoint_id, user_id, int(occurred_at), int(delivered_at))
-            for event_id, endpoint_id, user_id, occurred_at, delivered_at in found
-            if delivered_at is not None and user_id is not None
-        }.values()
-    )
+        return (None if floor is None else int(floor)), None
+    later = {
+        (event_id, endpoint_id): Done(event_id, endpoint_id, user_id, int(occurred_at), int(delivered_at))
+        for _floor, event_id, endpoint_id, user_id, occurred_at, delivered_at in found
+        if delivered_at is not None and user_id is not None
+    }
+    return (None if floor is None else int(floor)), list(later.values())
 
 
 def _occurred_after(conn: Connection, dialect: Dialect, first: Mapping[str, int]) -> list[Done]:

@@ -313,12 +313,12 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     offered = dict(batch.events)
     types: dict[str, str] = {}
     preexisting: set[str] = set()
+    people: dict[str, tuple[str | None, int]] = {}  # stored events' (user, occurrence): ordering anomalies
     if offered and not _insert_new(conn, dialect, "event", EVENT_COLUMNS, list(offered.values())):
-        stored = _select_in(
-            conn, dialect, "SELECT event_id, event_type FROM event", "event_id", list(offered)
-        )
-        for event_id, event_type in stored:
+        stored = _select_in(conn, dialect, _STORED_EVENTS_SQL, "event_id", list(offered))
+        for event_id, event_type, user_id, occurred_at in stored:
             types[event_id] = event_type
+            people[event_id] = (user_id, occurred_at)
             preexisting.add(event_id)
             del offered[event_id]
         dialect.bulk_insert(conn, "event", EVENT_COLUMNS, list(offered.values()))
@@ -329,10 +329,11 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     unknown = sorted(
         (named.keys() if named is not None else {r[A_EVENT_ID] for r in batch.attempts}) - types.keys()
     )
-    for event_id, event_type in _select_in(
-        conn, dialect, "SELECT event_id, event_type FROM event", "event_id", unknown
+    for event_id, event_type, user_id, occurred_at in _select_in(
+        conn, dialect, _STORED_EVENTS_SQL, "event_id", unknown
     ):
         types[event_id] = event_type
+        people[event_id] = (user_id, occurred_at)
         preexisting.add(event_id)
 
     # Attempts: refuse those whose event is unknown or of another type; skip those stored already. The
@@ -393,7 +394,7 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
         conn, dialect, batch, preexisting, before if in_sequence else None, moved
     )
     if ahead is not None:
-        _order(conn, dialect, batch, moved, offered, ahead)
+        _order(conn, dialect, batch, moved, offered, people, ahead)
     _register_endpoints(conn, dialect, batch.endpoints)
     counted_after = gap_counts.contributions(conn, touched_sql, touched_params)
     gap_counts.apply(conn, dialect, counted_before or Counter(), counted_after)
@@ -407,6 +408,7 @@ def _order(
     batch: PreparedBatch,
     moved: dict[tuple[str, str], tuple[int, bool] | None],
     offered: dict[str, EventRecord],
+    people: dict[str, tuple[str | None, int]],
     ahead: ordering.Before,
 ) -> None:
     """Hand the deliveries this batch delivered or moved earlier to the ordering anomalies: the batch's own
@@ -420,9 +422,18 @@ def _order(
                 delivered[pair], was_delivered = change
                 if was_delivered:
                     earlier.add(pair)
-    stored_before = [e for e in batch.events if e not in offered] if len(offered) < len(batch.events) else []
+    offered_stored = len(offered) < len(batch.events)
     ordering.after_write(
-        conn, dialect, ahead, batch.ordering, batch.endpoints, delivered, earlier, offered, stored_before
+        conn,
+        dialect,
+        ahead,
+        batch.ordering,
+        batch.endpoints,
+        delivered,
+        earlier,
+        offered,
+        people,
+        offered_stored,
     )
 
 
@@ -543,6 +554,7 @@ _SINGLE_ROWS_SQL = (
 )
 
 
+_STORED_EVENTS_SQL = "SELECT event_id, event_type, user_id, occurred_at FROM event"
 _TOUCHED_SQL = "d.event_id IN (SELECT event_id FROM delivery_attempt WHERE seq > {p} AND seq <= {p})"
 
 
