@@ -27,23 +27,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import pairwise
 from typing import Any, Final, NamedTuple
 
 import orjson
 from sqlalchemy.engine import Connection
 
-from console.domain.outcomes import Outcome
-from console.domain.records import (
-    A_ATTEMPTED_AT_MS,
-    A_ENDPOINT_ID,
-    A_EVENT_ID,
-    A_OUTCOME,
-    E_OCCURRED_AT_MS,
-    E_USER_ID,
-)
+from console.domain.records import E_OCCURRED_AT_MS, E_USER_ID
 from console.store.dialect import Dialect
 
-SUCCESS = Outcome.SUCCESS.value
 Pair = tuple[str, str]  # (event_id, endpoint_id)
 Group = tuple[str, str]  # (endpoint_id, user_id)
 
@@ -80,6 +72,9 @@ class Done(NamedTuple):
 
 
 Row = tuple[Any, ...]  # in ROW_COLUMNS' order
+R_EVENT, R_ENDPOINT = range(2)  # a row's key
+M_OCCURRED, M_EVENT, M_DELIVERED = range(3)  # a group member's positions: (occurred, event, delivered)
+P_USER = 0  # an event's (user, occurred)
 
 
 def _rank(d: Done) -> tuple[int, int, str]:
@@ -132,40 +127,37 @@ class BatchDeliveries(NamedTuple):
     among: dict[Pair, Row] = {}
 
 
-def batch_deliveries(
-    records: Sequence[Sequence[Any]], offered: Mapping[str, Sequence[Any]]
-) -> BatchDeliveries:
-    """`BatchDeliveries` of a batch's attempt records and offered event records (pure)."""
-    delivering: dict[Pair, int] = {}
-    event_at: Final = A_EVENT_ID
-    endpoint_at: Final = A_ENDPOINT_ID
-    at_at: Final = A_ATTEMPTED_AT_MS
-    outcome_at: Final = A_OUTCOME
-    for r in records:
-        if r[outcome_at] == SUCCESS:
-            pair = (r[event_at], r[endpoint_at])
-            at = r[at_at]
-            known = delivering.get(pair)
-            if known is None or at < known:
-                delivering[pair] = at
+def batch_deliveries(delivering: dict[Pair, int], offered: Mapping[str, Sequence[Any]]) -> BatchDeliveries:
+    """`BatchDeliveries` of a batch's deliveries (`delivering`: the earliest success of each) and its offered
+    event records (pure)."""
     low: int | None = None
-    groups: dict[Group, list[Done]] = {}
+    user_at: Final = E_USER_ID
+    occurred_at_at: Final = E_OCCURRED_AT_MS
+    # Per group (endpoint, user): its one delivery (occurred, event, delivered), or a list of several.
+    groups: dict[Group, Any] = {}
     for (event_id, endpoint_id), at in delivering.items():
         event = offered.get(event_id)
-        if event is None:
+        if event is None or event[user_at] is None:
             continue
-        user_id, occurred_at = event[E_USER_ID], event[E_OCCURRED_AT_MS]
-        if user_id is None:
-            continue
+        occurred_at = event[occurred_at_at]
         if low is None or at - occurred_at < low:
             low = at - occurred_at
-        done = Done(event_id, endpoint_id, user_id, occurred_at, at)
-        group = groups.get((endpoint_id, user_id))
-        if group is None:
-            groups[(endpoint_id, user_id)] = [done]
+        key = (endpoint_id, event[user_at])
+        found = groups.get(key)
+        if found is None:
+            groups[key] = (occurred_at, event_id, at)
+        elif type(found) is list:
+            found.append((occurred_at, event_id, at))
         else:
-            group.append(done)
-    among = {(r[0], r[1]): r for members in groups.values() if len(members) > 1 for r in sweep(members)}
+            groups[key] = [found, (occurred_at, event_id, at)]
+    among: dict[Pair, Row] = {}
+    for (endpoint_id, user_id), found in groups.items():
+        if type(found) is list:
+            found.sort()
+            # delivered in the order they occurred (the common case): none overtook another
+            if any(later[M_DELIVERED] < earlier[M_DELIVERED] for earlier, later in pairwise(found)):
+                members = [Done(e, endpoint_id, user_id, o, t) for o, e, t in found]
+                among.update(((r[R_EVENT], r[R_ENDPOINT]), r) for r in sweep(members))
     return BatchDeliveries(delivering, low, among)
 
 
@@ -248,7 +240,7 @@ def after_write(
             people[event_id] = (user_id, int(occurred_at))
     looked_up = deliveries_of({e for e in stored_events if e in people})
     for event_id, sent in looked_up.items():
-        occurred_at = people[event_id][1]
+        _user_id, occurred_at = people[event_id]
         for _endpoint_id, at in sent:
             if low is None or at - occurred_at < low:
                 low = at - occurred_at
@@ -260,7 +252,7 @@ def after_write(
             (str(low),),
         )
     if before.later is None:  # many stored deliveries after the batch's earliest: recompute its groups
-        recompute(conn, dialect, {(x, people[e][0]) for e, x in delivered if e in people})
+        recompute(conn, dialect, {(x, people[e][P_USER]) for e, x in delivered if e in people})
         return
     by_user: dict[str, list[tuple[int, str]]] = {}
     late: dict[str, int] = {}  # user: the earliest occurrence of those that need the user's later events
@@ -277,7 +269,7 @@ def after_write(
             and late.get(user_id, occurred_at) >= occurred_at
         ):
             late[user_id] = occurred_at
-    redo = {(x, people[e][0]) for e, x in moved if e in people}
+    redo = {(x, people[e][P_USER]) for e, x in moved if e in people}
 
     def members_of(endpoint_id: str, user_id: str) -> list[tuple[int, str, int]]:
         """The group's deliveries the batch delivered: (occurred, event, delivered)."""
@@ -292,7 +284,7 @@ def after_write(
     # group that also holds an event stored before, or stored deliveries to compare, is computed here whole.
     rows: dict[Pair, Row] = dict(batch.among) if not offered_stored else {}
     groups: dict[Group, list[tuple[int, str, int]]] = {}
-    joined = {people[e][0] for e in looked_up} if not offered_stored else set(by_user)
+    joined = {people[e][P_USER] for e in looked_up} if not offered_stored else set(by_user)
     several = {
         event_id for user_id in joined if len(by_user[user_id]) > 1 for _o, event_id in by_user[user_id]
     }
@@ -319,20 +311,20 @@ def after_write(
         pool = [*members, *(others.values() if others else ())]
         for occurred_at, event_id, at in members:  # each against every delivery delivered after it
             rows.pop((event_id, endpoint_id), None)
-            found = [m for m in pool if m[0] < occurred_at and m[2] > at]
+            found = [m for m in pool if m[M_OCCURRED] < occurred_at and m[M_DELIVERED] > at]
             if found:
-                o, e, t = min(found, key=lambda m: (-m[2], m[0], m[1]))
+                o, e, t = min(found, key=lambda m: (-m[M_DELIVERED], m[M_OCCURRED], m[M_EVENT]))
                 rows[(event_id, endpoint_id)] = (event_id, endpoint_id, user_id, occurred_at, at, e, o, t)
         for occurred_at, event_id, at in others.values() if others else ():  # may now have overtaken one
-            found = [m for m in members if m[0] < occurred_at and m[2] > at]
+            found = [m for m in members if m[M_OCCURRED] < occurred_at and m[M_DELIVERED] > at]
             if found:
-                o, e, t = min(found, key=lambda m: (-m[2], m[0], m[1]))
+                o, e, t = min(found, key=lambda m: (-m[M_DELIVERED], m[M_OCCURRED], m[M_EVENT]))
                 overtaking[(event_id, endpoint_id)] = (
                     Done(event_id, endpoint_id, user_id, occurred_at, at),
                     Done(e, endpoint_id, user_id, o, t),
                 )
     if overtaking:
-        kept = {(r[0], r[1]): r for r in _stored_rows(conn, dialect, sorted(overtaking))}
+        kept = {(r[R_EVENT], r[R_ENDPOINT]): r for r in _stored_rows(conn, dialect, sorted(overtaking))}
         for pair, (d, overtook) in overtaking.items():
             old = kept.get(pair)
             if old is not None:
@@ -361,9 +353,9 @@ def recompute(conn: Connection, dialect: Dialect, groups: set[Group]) -> None:
             members[(endpoint_id, user_id)].append(
                 Done(event_id, endpoint_id, user_id, int(occurred_at), int(delivered_at))
             )
-    wanted = {(r[0], r[1]): r for group in members.values() for r in sweep(group)}
+    wanted = {(r[R_EVENT], r[R_ENDPOINT]): r for group in members.values() for r in sweep(group)}
     pairs = sorted((d.event_id, d.endpoint_id) for group in members.values() for d in group)
-    stored = {(r[0], r[1]): r for r in _stored_rows(conn, dialect, pairs)}
+    stored = {(r[R_EVENT], r[R_ENDPOINT]): r for r in _stored_rows(conn, dialect, pairs)}
     gone = [pair for pair in stored if pair not in wanted]
     if gone:
         p = dialect.placeholder
@@ -461,7 +453,11 @@ def _stored_rows(conn: Connection, dialect: Dialect, pairs: Sequence[Pair]) -> l
     wanted = set(pairs)
     head = f"SELECT {', '.join(ROW_COLUMNS)} FROM ordering_anomaly"
     events = sorted({event_id for event_id, _ in pairs})
-    return [r for r in _select_in(conn, dialect, head, "event_id", events) if (r[0], r[1]) in wanted]
+    return [
+        r
+        for r in _select_in(conn, dialect, head, "event_id", events)
+        if (r[R_EVENT], r[R_ENDPOINT]) in wanted
+    ]
 
 
 def _delivered_after(

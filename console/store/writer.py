@@ -175,6 +175,9 @@ def prepare_batch(
     job_at: Final = A_REPLAY_JOB_ID
     headers_at: Final = A_REQUEST_HEADERS
     excerpt_at: Final = A_RESPONSE_EXCERPT
+    outcome_at: Final = A_OUTCOME
+    at_at: Final = A_ATTEMPTED_AT_MS
+    delivering: dict[tuple[str, str], int] = {}
     for record in attempts:
         if may_hold_nul and (
             NUL in (record[error_at] or "")
@@ -204,6 +207,10 @@ def prepare_batch(
             positions.append(len(records))
         if event_types.setdefault(record[event_at], record[type_at]) != record[type_at]:
             mixed = True
+        if record[outcome_at] == _SUCCESS:  # the delivery's earliest success in the batch
+            known = delivering.get(pair)
+            if known is None or record[at_at] < known:
+                delivering[pair] = record[at_at]
         records.append(record)
     offered: dict[str, EventRecord] = {}
     for event in events:
@@ -247,7 +254,7 @@ def prepare_batch(
         endpoints,
         sorted(i for positions in held.values() for i in positions),
         delivered,
-        ordering.batch_deliveries(records, offered),
+        ordering.batch_deliveries(delivering, offered),
     )
 
 
