@@ -72,9 +72,12 @@ class Done(NamedTuple):
 
 
 Row = tuple[Any, ...]  # in ROW_COLUMNS' order
-R_EVENT, R_ENDPOINT = range(2)  # a row's key
-M_OCCURRED, M_EVENT, M_DELIVERED = range(3)  # a group member's positions: (occurred, event, delivered)
-P_USER = 0  # an event's (user, occurred)
+R_EVENT: Final = 0  # a row's key: event, endpoint
+R_ENDPOINT: Final = 1
+M_OCCURRED: Final = 0  # a group member's positions: (occurred, event, delivered)
+M_EVENT: Final = 1
+M_DELIVERED: Final = 2
+P_USER: Final = 0  # an event's (user, occurred)
 
 
 def _rank(d: Done) -> tuple[int, int, str]:
