@@ -280,7 +280,7 @@ ORDERING_COLUMNS = (
 )
 
 
-ORDERING = tables.ordering_anomaly.alias("o")
+ORDERING = tables.ordering_anomaly
 
 
 def ordering_anomalies(
@@ -296,13 +296,16 @@ def ordering_anomalies(
     compares the window's deliveries among themselves, as before."""
     if not store.dialect.ordering_state:
         return _ordering_within(store, flt, limit)
-    o = ORDERING
+    rows_since = select(ORDERING)
+    if flt.since_ms is not None:
+        rows_since = rows_since.where(ORDERING.c.delivered_at >= int(flt.since_ms))
+    # Materialized, so that the planner reads these rows first and each one's delivery by its key (the
+    # window's deliveries, through the first-attempt index, are many more).
+    o = rows_since.cte("o").prefix_with("MATERIALIZED")
     source = o.join(D, and_(D.c.event_id == o.c.event_id, D.c.endpoint_id == o.c.endpoint_id))
     if needs_event(flt):
         source = source.join(E, E.c.event_id == D.c.event_id)
     conditions = filter_conditions(store.dialect, flt)
-    if flt.since_ms is not None:
-        conditions.append(o.c.delivered_at >= int(flt.since_ms))
     query = (
         select(
             o.c.endpoint_id,
