@@ -85,6 +85,12 @@ def ingest(store: Store, seed: int, in_order: bool = False) -> None:
         write_batch(store, batch, offered)
         if rnd.random() < 0.2:  # re-ingest: duplicates change nothing
             write_batch(store, batch[: len(batch) // 2 + 1], offered)
+        if rnd.random() < 0.2:  # a batch overlapping the last one: some attempts stored, some new
+            more = attempts[start : start + 60]
+            start += len(more)
+            offered += [events[a.event_id] for a in more if a.event_id not in sent]
+            sent.update(a.event_id for a in more)
+            write_batch(store, batch[len(batch) // 2 :] + more, offered)
 
 
 def direct_duplicates(store: Store, flt: DeliveryFilter) -> tuple[int, list[tuple[object, ...]]]:

@@ -381,9 +381,9 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     if not fresh:
         return result
     if len(fresh) != len(batch.attempts):
-        batch = prepare_batch(
-            [AttemptRecord._make(r) for r in fresh]
-        )  # the sums were for attempts that are not all going in: redo them
+        # the sums were for attempts that are not all going in: redo them (with the events, which the
+        # ordering anomalies read)
+        batch = prepare_batch([AttemptRecord._make(r) for r in fresh], batch.events.values())
     in_sequence = _inserted_in_sequence(conn, before, len(fresh))
     # The missing-delivery counts: the contributions of the batch's events before and after their deliveries
     # change (events new in this batch have none before). In sequence, the events are named by the attempts
