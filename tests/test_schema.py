@@ -101,7 +101,7 @@ def test_version_1_store_gains_the_new_tables(store_url: str) -> None:
     assert [(j["id"], j["operator"], j["reason"]) for j in orjson.loads(listed.stdout)] == [
         ("rj_old", None, None)
     ]
-    assert _version(store_url) == SCHEMA_VERSION == 9
+    assert _version(store_url) == SCHEMA_VERSION == 10
     upgraded = open_store(store_url)
     try:
         with upgraded.read() as conn:
@@ -132,7 +132,7 @@ def test_version_2_store_is_read_as_it_is_and_gains_the_endpoint_source(
     # A reading command reads it as it is (gap checks included), before any upgrade.
     stats = run("--db", store_url, "stats", "--since", "3000d", "--json")
     assert stats.exit_code == 0, stats.stderr
-    assert _version(store_url) == SCHEMA_VERSION == 9
+    assert _version(store_url) == SCHEMA_VERSION == 10
     assert run("--db", store_url, "ingest", str(log)).exit_code == 0
     upgraded = open_store(store_url)
     try:
@@ -180,7 +180,7 @@ def test_version_5_store_is_read_as_it_is_and_gains_resolutions(store_url: str, 
     assert stats.exit_code == 0, stats.stderr
     figures = orjson.loads(stats.stdout)
     assert (figures["undelivered"], figures["resolved"]) == (1, 0)
-    assert _version(store_url) == SCHEMA_VERSION == 9  # a writable open upgraded it
+    assert _version(store_url) == SCHEMA_VERSION == 10  # a writable open upgraded it
     upgraded = open_store(store_url)
     try:
         with upgraded.read() as conn:

@@ -48,6 +48,7 @@ def test_copied_and_folded_rows_give_the_same_exact_store(
             "gap_hour_received",
             "closed_minute",
             "closed_hour",
+            "ordering_anomaly",
         ):
             conn.exec_driver_sql(f"DELETE FROM {table}")
     monkeypatch.setattr(writer, "_inserted_in_sequence", lambda *_: False)  # every row folded here

@@ -331,14 +331,61 @@ ORDERING_COLUMNS = (
 )
 
 
+ORDERING = tables.ordering_anomaly
+
+
 def ordering_anomalies(
     store: Store, flt: DeliveryFilter, limit: int = 50
 ) -> tuple[int, list[tuple[Any, ...]]]:
     """Deliveries that reached their endpoint before a delivery of an event the same user made earlier: their
-    count and the first `limit` (by endpoint, user, occurrence), each with the earliest event it overtook.
+    count and the first `limit` (by endpoint, user, occurrence), each with the event it overtook (the latest
+    delivered, the earliest to occur among equals).
 
-    A window function gives each delivery the latest delivery time among the same user's strictly earlier
-    events at the same endpoint; a delivery delivered before that overtook it."""
+    Read from the rows kept at ingest (console.store.ordering: compared with everything stored), those of the
+    filter's deliveries: the rows delivered since the window's start (a delivery is first tried before it is
+    delivered), each joined with its delivery for the filter. A store before version 10 (opened read-only)
+    compares the window's deliveries among themselves, as before."""
+    if not store.dialect.ordering_state:
+        return _ordering_within(store, flt, limit)
+    rows_since = select(ORDERING)
+    if flt.since_ms is not None:
+        rows_since = rows_since.where(ORDERING.c.delivered_at >= int(flt.since_ms))
+    # Materialized, so that the planner reads these rows first and each one's delivery by its key (the
+    # window's deliveries, through the first-attempt index, are many more).
+    o = rows_since.cte("o").prefix_with("MATERIALIZED")
+    source = o.join(D, and_(D.c.event_id == o.c.event_id, D.c.endpoint_id == o.c.endpoint_id))
+    if needs_event(flt):
+        source = source.join(E, E.c.event_id == D.c.event_id)
+    conditions = filter_conditions(store.dialect, flt)
+    query = (
+        select(
+            o.c.endpoint_id,
+            o.c.user_id,
+            o.c.event_id,
+            o.c.occurred_at,
+            o.c.delivered_at,
+            o.c.overtook_event_id,
+            o.c.overtook_occurred_at,
+            o.c.overtook_delivered_at,
+            func.count().over(),
+        )
+        .select_from(source)
+        .where(*conditions)
+        .order_by(o.c.endpoint_id, o.c.user_id, o.c.occurred_at, o.c.event_id)
+        .limit(int(limit))
+    )
+    with store.read() as conn:
+        rows = conn.execute(query).fetchall()
+    total = int(rows[0][-1]) if rows else 0
+    return total, [
+        (e, u, i, int(oc), int(dl), oi, int(oo), int(od)) for e, u, i, oc, dl, oi, oo, od, _n in rows
+    ]
+
+
+def _ordering_within(store: Store, flt: DeliveryFilter, limit: int) -> tuple[int, list[tuple[Any, ...]]]:
+    """`ordering_anomalies` among the filter's deliveries only, each with the earliest event it overtook: a
+    window function gives each delivery the latest delivery time among the same user's strictly earlier events
+    at the same endpoint; a delivery delivered before that overtook it."""
     dialect = store.dialect
     done = (
         matching_deliveries(
@@ -419,11 +466,15 @@ DUPLICATE_COLUMNS = ("event_id", "endpoint_id", "event_type", "successes", "atte
 def duplicate_deliveries(
     store: Store, flt: DeliveryFilter, limit: int = 50
 ) -> tuple[int, list[tuple[Any, ...]]]:
-    """Deliveries acknowledged more than once: their count and the `limit` most acknowledged."""
+    """Deliveries acknowledged more than once: their count and the `limit` most acknowledged. They are read
+    through the partial index that holds only them (`ix_delivery_duplicates`, schema version 10), so the cost
+    follows the duplicates, not the window's deliveries."""
     columns = (D.c.event_id, D.c.endpoint_id, D.c.event_type, D.c.successes, D.c.attempts, E.c.user_id)
     query = (
         matching_deliveries(store.dialect, flt, *columns, func.count().over(), event=True)
-        .where(D.c.successes > 1)
+        .where(
+            D.c.successes > literal_column("1")
+        )  # written as the index's condition, so the planner takes it
         .order_by(D.c.successes.desc(), D.c.event_id, D.c.endpoint_id)
         .limit(int(limit))
     )

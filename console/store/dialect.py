@@ -44,6 +44,7 @@ class Dialect:
     closed_counts = (
         True  # whether the store keeps the closed counts and the failed-attempts index (version 9)
     )
+    ordering_state = True  # whether the store keeps ordering anomalies (version 10)
 
     def begin_write(self, conn: Connection) -> None:
         """Start a write transaction that excludes every other writer until commit."""

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from console.domain.replay import JobState
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE, now_ms
-from console.store import closed_counts, gap_counts, tables, totals
+from console.store import closed_counts, gap_counts, ordering, tables, totals
 from console.store.engine import Store
 from console.store.upkeep import PRUNED_TABLES, ROLLUP_TABLES, give_space_back
 
@@ -164,8 +164,10 @@ def _remove_batch(conn: Connection, store: Store, counted: bool) -> int:
         totals.before_attempts_deleted(conn, store.dialect.placeholder, now_ms())
     counted_before = gap_counts.contributions(conn, touched, ())  # (docs/gaps.md)
     closed_counts.before_deliveries_deleted(conn, store.dialect, keys)  # the backlog's closes
+    pairs = [(event_id, endpoint_id) for event_id, endpoint_id in conn.exec_driver_sql(keys)]
     for name in ("delivery_attempt", "delivery", "delivery_resolution"):  # resolutions' history goes too
         conn.exec_driver_sql(f"DELETE FROM {name} WHERE (event_id, endpoint_id) IN ({keys})")
+    ordering.after_prune(conn, store.dialect, pairs, keys)  # their ordering anomalies (docs/report.md)
     if counted:
         totals.after_attempts_deleted(conn)
     gone = conn.exec_driver_sql(

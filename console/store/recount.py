@@ -1,4 +1,5 @@
-"""Recount deliveries, rollups (the closed counts with them) and the gap counts from the raw attempts, independently of the incremental write path.
+"""Recount deliveries, rollups (the closed counts with them), the gap counts and the ordering anomalies from the
+raw attempts, independently of the incremental write path.
 
 `verify_derived_state` compares the recount with what the writers maintained; tests (and operators in doubt)
 use it to prove that ingest, replay and pruning keep the derived tables exact.
@@ -12,7 +13,7 @@ from typing import Any
 from console.domain.latency import bucket_of
 from console.domain.outcomes import error_kind_of
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
-from console.store import gap_counts
+from console.store import gap_counts, ordering
 from console.store.engine import Store
 from console.store.rollup import COUNTER_COLUMNS, HIST_COLUMNS, decode_hist_or_empty, ttd_bucket_of
 from console.store.writer import DELIVERY_STATE_COLUMNS
@@ -99,7 +100,50 @@ def recount(store: Store) -> dict[str, dict[Any, Any]]:
         "failure_minute": {k: tuple(v) for k, v in failures.items()},
         **{table: {k: tuple(v) for k, v in rows.items()} for table, rows in closed.items()},
         "gap_counts": {key: (n,) for key, n in _gap_counts(store, groups).items()},
+        "ordering_anomaly": _ordering(store, deliveries),
     }
+
+
+def _ordering(store: Store, deliveries: dict[tuple[str, str], tuple[Any, ...]]) -> dict[Any, tuple[Any, ...]]:
+    """The ordering anomalies (console.store.ordering) from the recounted deliveries: per endpoint and user,
+    in occurrence order, the latest delivered of the strictly earlier events (earliest to occur among equals)
+    against each delivery."""
+    with store.read() as conn:
+        people = {
+            e: (u, int(o))
+            for e, u, o in conn.exec_driver_sql(
+                "SELECT event_id, user_id, occurred_at FROM event WHERE user_id IS NOT NULL"
+            )
+        }
+    delivered_at = DELIVERY_STATE_COLUMNS.index("delivered_at")
+    groups: dict[tuple[str, str], list[tuple[int, str, int]]] = defaultdict(list)
+    for (event_id, endpoint_id), state in deliveries.items():
+        if state[delivered_at] is not None and event_id in people:
+            user_id, occurred_at = people[event_id]
+            groups[(endpoint_id, user_id)].append((occurred_at, event_id, state[delivered_at]))
+    found: dict[Any, tuple[Any, ...]] = {}
+    for (endpoint_id, user_id), events in groups.items():
+        events.sort()
+        latest: tuple[int, int, str] | None = None  # (-delivered, occurred, event) of the events before
+        start = 0
+        while start < len(events):
+            end = start
+            while end < len(events) and events[end][0] == events[start][0]:
+                end += 1
+            for occurred_at, event_id, at in events[start:end]:
+                if latest is not None and at < -latest[0]:
+                    found[(event_id, endpoint_id)] = (
+                        user_id,
+                        occurred_at,
+                        at,
+                        latest[2],
+                        latest[1],
+                        -latest[0],
+                    )
+            for occurred_at, event_id, at in events[start:end]:
+                latest = min(latest or (-at, occurred_at, event_id), (-at, occurred_at, event_id))
+            start = end
+    return found
 
 
 def _gap_counts(store: Store, groups: dict[tuple[str, str], list[Any]]) -> dict[Any, int]:
@@ -182,6 +226,7 @@ def stored_state(store: Store) -> dict[str, dict[Any, Any]]:
                 if closed or pruned
             }
         out["gap_counts"] = {key: (n,) for key, n in gap_counts.stored(conn).items()}
+        out["ordering_anomaly"] = {pair: row[2:] for pair, row in ordering.stored(conn).items()}
     return out
 
 
@@ -195,7 +240,30 @@ def verify_derived_state(store: Store) -> list[str]:
             want, have = rows.get(key), got.get(key)
             if want is None or have is None or not _same(list(want), list(have)):
                 problems.append(f"{table} {key}: recount {want!r}, stored {have!r}")
+    least, floor = _leads(store, expected["delivery"])
+    if least is not None and (floor is None or floor > least):  # a bound: it may be lower (prune)
+        problems.append(f"meta {ordering.FLOOR_KEY}: stored {floor!r}, above the least lead {least}")
     return problems
+
+
+def _leads(store: Store, deliveries: dict[Any, tuple[Any, ...]]) -> tuple[int | None, int | None]:
+    """The least lead (delivery minus occurrence) of the delivered deliveries of events with a user, and the
+    stored floor of the ordering anomalies (console.store.ordering)."""
+    delivered_at = DELIVERY_STATE_COLUMNS.index("delivered_at")
+    with store.read() as conn:
+        occurred = {
+            e: int(o)
+            for e, o in conn.exec_driver_sql(
+                "SELECT event_id, occurred_at FROM event WHERE user_id IS NOT NULL"
+            )
+        }
+        floor = conn.exec_driver_sql(f"SELECT value FROM meta WHERE key = '{ordering.FLOOR_KEY}'").scalar()
+    leads = [
+        state[delivered_at] - occurred[event_id]
+        for (event_id, _endpoint_id), state in deliveries.items()
+        if state[delivered_at] is not None and event_id in occurred
+    ]
+    return min(leads, default=None), None if floor is None else int(floor)
 
 
 def _same(want: list[Any], have: list[Any]) -> bool:

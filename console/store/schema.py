@@ -10,7 +10,8 @@ from sqlalchemy import Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from console.store import closed_counts, gap_counts, tables
+from console.store import closed_counts, gap_counts, ordering, tables
+from console.store.dialect import dialect_for
 from console.store.engine import (
     Store,
     StoreError,
@@ -24,7 +25,7 @@ from console.store.rollup import fill_delivery_hists
 from console.store.tables import METADATA
 from console.store.where_sql import PG_DOC_DDL, PG_DOC_FUNCTION
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 # The tables version 2 added (and stores of versions 2 to 4 may still lack: they were made on first use).
@@ -141,6 +142,14 @@ def _add_closed_counts(conn: Connection) -> None:
     _create_indexes(conn, tables.delivery_attempt, "ix_attempt_failed")
 
 
+def _add_ordering_state(conn: Connection) -> None:
+    """Version 10: the report's ordering anomalies kept at ingest (`ordering_anomaly`, console.store.ordering),
+    filled from the delivered deliveries, and the partial index of deliveries acknowledged more than once."""
+    _create_tables(conn, tables.ordering_anomaly)
+    _create_indexes(conn, tables.delivery, "ix_delivery_duplicates")
+    ordering.fill(conn, dialect_for(conn.dialect.name))
+
+
 # MIGRATIONS[n] upgrades a store at version n to n + 1, inside the write transaction. It is the one way a
 # store changes shape: a new table, column or index gets a step here (and its declaration in tables.py).
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
@@ -152,6 +161,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _add_gap_state,
     7: _add_delivery_hists,
     8: _add_closed_counts,
+    9: _add_ordering_state,
 }
 
 
@@ -224,7 +234,8 @@ def check_readable(store: Store, file: Path | None = None) -> None:
     source (version 3), which they read as unknown when it is absent, a job's options (version 4), read as
     those of a job stored before them, and resolutions (version 6), read as none; the gap checks need the state
     of version 7 and are left out before it; time to delivery and retries until success are read from the
-    deliveries before version 8; the backlog from the deliveries and their attempts before version 9."""
+    deliveries before version 8; the backlog from the deliveries and their attempts before version 9; ordering
+    anomalies within the window's deliveries before version 10."""
     with store.read() as conn:
         version = _version(store, conn)
         if version is not None:
@@ -234,6 +245,7 @@ def check_readable(store: Store, file: Path | None = None) -> None:
             store.dialect.gap_state = version >= 7
             store.dialect.delivery_hists = version >= 8
             store.dialect.closed_counts = version >= 9
+            store.dialect.ordering_state = version >= 10
     if version is None:
         raise StoreError(f"no store at {file or store.display_url}; ingest first or pass --db")
     _refuse_newer(store, version)

@@ -31,6 +31,7 @@ METADATA = MetaData()
 UNDELIVERED_INDEX_WHERE = "delivered_at IS NULL AND resolved_at IS NULL"
 RESOLVED_INDEX_WHERE = "delivered_at IS NULL AND resolved_at IS NOT NULL"
 FAILED_INDEX_WHERE = "outcome <> 'success'"  # schema version 9
+DUPLICATES_INDEX_WHERE = "successes > 1"
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid (cheap, monotonic); PostgreSQL gets a BIGINT identity.
 SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -185,6 +186,13 @@ delivery = Table(
         sqlite_where=text("scheduled_attempts < scheduled_max"),
         postgresql_where=text("scheduled_attempts < scheduled_max"),
     ),
+    # The report's duplicate acknowledgements (schema version 10): only deliveries acknowledged more than once.
+    Index(
+        "ix_delivery_duplicates",
+        "first_attempt_at",
+        sqlite_where=text(DUPLICATES_INDEX_WHERE),
+        postgresql_where=text(DUPLICATES_INDEX_WHERE),
+    ),
 )
 """The current state of one event at one endpoint, kept up to date by every write of attempts."""
 
@@ -222,6 +230,26 @@ gap_hour_received = Table(
     _int("received"),
 )
 """Of those events, how many have a delivery at each endpoint of their tenant: the missing-delivery check's k."""
+
+ordering_anomaly = Table(
+    "ordering_anomaly",
+    METADATA,
+    _key("event_id"),
+    _key("endpoint_id"),
+    _str("user_id"),
+    _ms("occurred_at"),
+    _ms("delivered_at"),
+    _str("overtook_event_id"),
+    _ms("overtook_occurred_at"),
+    _ms("overtook_delivered_at"),
+    # the report reads those delivered since its window's start (a delivery is first tried before it is delivered)
+    Index("ix_ordering_delivered", "delivered_at"),
+    # the rows that name an event as overtaken: redone when its deliveries are pruned
+    Index("ix_ordering_overtook", "overtook_event_id", "endpoint_id"),
+)
+"""A delivered delivery that reached its endpoint before one of an event the same user made earlier
+(console.store.ordering), with that event: the latest delivered of those it overtook (the earliest to occur
+among equals). Kept by every write that delivers, by prune, and filled by the upgrade to version 10."""
 
 
 def _rollup(name: str) -> Table:

@@ -45,7 +45,7 @@ from console.domain.records import (
     AttemptRecord,
     EventRecord,
 )
-from console.store import gap_counts
+from console.store import gap_counts, ordering
 from console.store.dialect import Dialect
 from console.store.engine import Store
 from console.store.rollup import RollupAccumulator
@@ -117,6 +117,9 @@ class PreparedBatch:
     endpoints: frozenset[str] = frozenset()
     multi_positions: list[int] = field(default_factory=list)
     delivered: int = 0  # deliveries this batch's attempts alone deliver
+    # The ordering anomalies' input (console.store.ordering.BatchDeliveries): when each delivery is delivered
+    # by this batch's attempts alone, and what that says of the batch's events
+    ordering: ordering.BatchDeliveries = field(default_factory=ordering.BatchDeliveries)
 
     def delivery_rows(self) -> dict[tuple[str, str], tuple[Any, ...]]:
         """Every delivery's row, in the order of the deliveries' first attempts."""
@@ -172,6 +175,9 @@ def prepare_batch(
     job_at: Final = A_REPLAY_JOB_ID
     headers_at: Final = A_REQUEST_HEADERS
     excerpt_at: Final = A_RESPONSE_EXCERPT
+    outcome_at: Final = A_OUTCOME
+    at_at: Final = A_ATTEMPTED_AT_MS
+    delivering: dict[tuple[str, str], int] = {}
     for record in attempts:
         if may_hold_nul and (
             NUL in (record[error_at] or "")
@@ -201,6 +207,10 @@ def prepare_batch(
             positions.append(len(records))
         if event_types.setdefault(record[event_at], record[type_at]) != record[type_at]:
             mixed = True
+        if record[outcome_at] == _SUCCESS:  # the delivery's earliest success in the batch
+            known = delivering.get(pair)
+            if known is None or record[at_at] < known:
+                delivering[pair] = record[at_at]
         records.append(record)
     offered: dict[str, EventRecord] = {}
     for event in events:
@@ -244,6 +254,7 @@ def prepare_batch(
         endpoints,
         sorted(i for positions in held.values() for i in positions),
         delivered,
+        ordering.batch_deliveries(delivering, offered),
     )
 
 
@@ -309,12 +320,12 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     offered = dict(batch.events)
     types: dict[str, str] = {}
     preexisting: set[str] = set()
+    people: dict[str, tuple[str | None, int]] = {}  # stored events' (user, occurrence): ordering anomalies
     if offered and not _insert_new(conn, dialect, "event", EVENT_COLUMNS, list(offered.values())):
-        stored = _select_in(
-            conn, dialect, "SELECT event_id, event_type FROM event", "event_id", list(offered)
-        )
-        for event_id, event_type in stored:
+        stored = _select_in(conn, dialect, _STORED_EVENTS_SQL, "event_id", list(offered))
+        for event_id, event_type, user_id, occurred_at in stored:
             types[event_id] = event_type
+            people[event_id] = (user_id, occurred_at)
             preexisting.add(event_id)
             del offered[event_id]
         dialect.bulk_insert(conn, "event", EVENT_COLUMNS, list(offered.values()))
@@ -325,10 +336,11 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     unknown = sorted(
         (named.keys() if named is not None else {r[A_EVENT_ID] for r in batch.attempts}) - types.keys()
     )
-    for event_id, event_type in _select_in(
-        conn, dialect, "SELECT event_id, event_type FROM event", "event_id", unknown
+    for event_id, event_type, user_id, occurred_at in _select_in(
+        conn, dialect, _STORED_EVENTS_SQL, "event_id", unknown
     ):
         types[event_id] = event_type
+        people[event_id] = (user_id, occurred_at)
         preexisting.add(event_id)
 
     # Attempts: refuse those whose event is unknown or of another type; skip those stored already. The
@@ -352,6 +364,7 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
                     f"the type already stored for {record[A_EVENT_ID]}"
                 )
     fresh = candidates
+    ahead = ordering.before_write(conn, dialect, batch.ordering)
     before = _last_seq(conn)
     if candidates and not _insert_new(conn, dialect, "delivery_attempt", ATTEMPT_COLUMNS, candidates):
         ids = sorted({r[A_EVENT_ID] for r in candidates})
@@ -368,9 +381,9 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     if not fresh:
         return result
     if len(fresh) != len(batch.attempts):
-        batch = prepare_batch(
-            [AttemptRecord._make(r) for r in fresh]
-        )  # the sums were for attempts that are not all going in: redo them
+        # the sums were for attempts that are not all going in: redo them (with the events, which the
+        # ordering anomalies read)
+        batch = prepare_batch([AttemptRecord._make(r) for r in fresh], batch.events.values())
     in_sequence = _inserted_in_sequence(conn, before, len(fresh))
     # The missing-delivery counts: the contributions of the batch's events before and after their deliveries
     # change (events new in this batch have none before). In sequence, the events are named by the attempts
@@ -383,14 +396,52 @@ def write_prepared(conn: Connection, dialect: Dialect, batch: PreparedBatch) -> 
     else:
         touched_sql, touched_params = dialect.in_list("d.event_id", sorted({r[A_EVENT_ID] for r in fresh}))
     counted_before = gap_counts.contributions(conn, touched_sql, touched_params) if preexisting else None
+    moved: dict[tuple[str, str], tuple[int, bool] | None] = {}
     result.newly_delivered = _update_deliveries(
-        conn, dialect, batch, preexisting, before if in_sequence else None
+        conn, dialect, batch, preexisting, before if in_sequence else None, moved
     )
+    if ahead is not None:
+        _order(conn, dialect, batch, moved, offered, people, ahead)
     _register_endpoints(conn, dialect, batch.endpoints)
     counted_after = gap_counts.contributions(conn, touched_sql, touched_params)
     gap_counts.apply(conn, dialect, counted_before or Counter(), counted_after)
     batch.rollups.flush(conn, dialect)
     return result
+
+
+def _order(
+    conn: Connection,
+    dialect: Dialect,
+    batch: PreparedBatch,
+    moved: dict[tuple[str, str], tuple[int, bool] | None],
+    offered: dict[str, EventRecord],
+    people: dict[str, tuple[str | None, int]],
+    ahead: ordering.Before,
+) -> None:
+    """Hand the deliveries this batch delivered or moved earlier to the ordering anomalies: the batch's own
+    delivery times, except for stored deliveries, whose merged times `_update_deliveries` left in `moved`."""
+    delivered = batch.ordering.delivering
+    earlier = set()
+    if moved:
+        delivered = {pair: at for pair, at in delivered.items() if pair not in moved}
+        for pair, change in moved.items():
+            if change is not None:
+                delivered[pair], was_delivered = change
+                if was_delivered:
+                    earlier.add(pair)
+    offered_stored = len(offered) < len(batch.events)
+    ordering.after_write(
+        conn,
+        dialect,
+        ahead,
+        batch.ordering,
+        batch.endpoints,
+        delivered,
+        earlier,
+        offered,
+        people,
+        offered_stored,
+    )
 
 
 # Positions in a delivery state list (the order of DELIVERY_STATE_COLUMNS).
@@ -510,6 +561,7 @@ _SINGLE_ROWS_SQL = (
 )
 
 
+_STORED_EVENTS_SQL = "SELECT event_id, event_type, user_id, occurred_at FROM event"
 _TOUCHED_SQL = "d.event_id IN (SELECT event_id FROM delivery_attempt WHERE seq > {p} AND seq <= {p})"
 
 
@@ -544,13 +596,16 @@ def _update_deliveries(
     batch: PreparedBatch,
     preexisting_events: set[str],
     inserted_after: int | None,
+    moved: dict[tuple[str, str], tuple[int, bool] | None],
 ) -> int:
     """Insert new deliveries, merge the batch into stored ones, and move their rollup counts.
 
     The batch counted every delivery as new; only events stored before this batch can have stored
     deliveries, so only those are looked up and corrected. With `inserted_after` (the seq the batch's
     attempts follow, in order), the rows of deliveries with one attempt are copied by the store from those
-    attempts, save for the events stored before.
+    attempts, save for the events stored before. `moved` gets each stored delivery the batch touched: its new
+    delivery time when the batch delivered it or moved that time earlier, and whether it was delivered before;
+    else None.
     """
     rollups = batch.rollups
     skip: list[int] = []
@@ -585,6 +640,11 @@ def _update_deliveries(
             count_delivery(rollups, old, endpoint_id, event_type, -1)
             count_delivery(rollups, both, endpoint_id, event_type, 1)
             newly_delivered -= int(new_done) - int(both_done and not old_done)
+            moved[pair] = (
+                (both[DELIVERED_AT], old_done)
+                if both_done and (not old_done or both[DELIVERED_AT] < old[DELIVERED_AT])
+                else None
+            )
     inserts = [row for pair, row in rows.items() if pair not in merged] if merged else list(rows.values())
     dialect.bulk_insert(conn, "delivery", _DELIVERY_ROW_COLUMNS, inserts)
     if inserted_after is not None and len(skip) < len(batch.attempts):  # (a replay's attempts: none to copy)

@@ -1,4 +1,4 @@
--- schema version 9
+-- schema version 10
 -- sqlite
 CREATE TABLE alert_outbox (
 	seq INTEGER NOT NULL,
@@ -67,6 +67,7 @@ CREATE TABLE delivery (
 	scheduled_max INTEGER,
 	PRIMARY KEY (event_id, endpoint_id)
 );
+CREATE INDEX ix_delivery_duplicates ON delivery (first_attempt_at) WHERE successes > 1;
 CREATE INDEX ix_delivery_first ON delivery (first_attempt_at);
 CREATE INDEX ix_delivery_resolved ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NOT NULL;
 CREATE INDEX ix_delivery_skipped ON delivery (first_attempt_at) WHERE scheduled_attempts < scheduled_max;
@@ -160,6 +161,19 @@ CREATE TABLE metric_total (
 	value FLOAT NOT NULL,
 	PRIMARY KEY (endpoint_id, series)
 );
+CREATE TABLE ordering_anomaly (
+	event_id VARCHAR NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	user_id VARCHAR NOT NULL,
+	occurred_at BIGINT NOT NULL,
+	delivered_at BIGINT NOT NULL,
+	overtook_event_id VARCHAR NOT NULL,
+	overtook_occurred_at BIGINT NOT NULL,
+	overtook_delivered_at BIGINT NOT NULL,
+	PRIMARY KEY (event_id, endpoint_id)
+);
+CREATE INDEX ix_ordering_delivered ON ordering_anomaly (delivered_at);
+CREATE INDEX ix_ordering_overtook ON ordering_anomaly (overtook_event_id, endpoint_id);
 CREATE TABLE replay_item (
 	job_id VARCHAR NOT NULL,
 	event_id VARCHAR NOT NULL,
@@ -324,6 +338,7 @@ CREATE TABLE delivery (
 	scheduled_max INTEGER,
 	PRIMARY KEY (event_id, endpoint_id)
 );
+CREATE INDEX ix_delivery_duplicates ON delivery (first_attempt_at) WHERE successes > 1;
 CREATE INDEX ix_delivery_first ON delivery (first_attempt_at);
 CREATE INDEX ix_delivery_resolved ON delivery (first_attempt_at) WHERE delivered_at IS NULL AND resolved_at IS NOT NULL;
 CREATE INDEX ix_delivery_skipped ON delivery (first_attempt_at) WHERE scheduled_attempts < scheduled_max;
@@ -417,6 +432,19 @@ CREATE TABLE metric_total (
 	value FLOAT NOT NULL,
 	PRIMARY KEY (endpoint_id, series)
 );
+CREATE TABLE ordering_anomaly (
+	event_id VARCHAR NOT NULL,
+	endpoint_id VARCHAR NOT NULL,
+	user_id VARCHAR NOT NULL,
+	occurred_at BIGINT NOT NULL,
+	delivered_at BIGINT NOT NULL,
+	overtook_event_id VARCHAR NOT NULL,
+	overtook_occurred_at BIGINT NOT NULL,
+	overtook_delivered_at BIGINT NOT NULL,
+	PRIMARY KEY (event_id, endpoint_id)
+);
+CREATE INDEX ix_ordering_delivered ON ordering_anomaly (delivered_at);
+CREATE INDEX ix_ordering_overtook ON ordering_anomaly (overtook_event_id, endpoint_id);
 CREATE TABLE replay_item (
 	job_id VARCHAR NOT NULL,
 	event_id VARCHAR NOT NULL,
