@@ -166,11 +166,11 @@ def test_an_upgraded_store_fills_the_rows_from_its_deliveries(store: Store) -> N
 
     ingest(store, 8)
     kept = [aggregates.ordering_anomalies(store, flt) for flt in FILTERS]
-    with store.write() as conn:  # as a version-8 store lacks them
+    with store.write() as conn:  # as a version-9 store lacks them
         conn.exec_driver_sql("DROP TABLE ordering_anomaly")
         conn.exec_driver_sql("DROP INDEX ix_delivery_duplicates")
     with store.write() as conn:
-        MIGRATIONS[8](conn)
+        MIGRATIONS[9](conn)
     assert verify_derived_state(store) == []
     assert [aggregates.ordering_anomalies(store, flt) for flt in FILTERS] == kept
 
