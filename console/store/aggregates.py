@@ -500,35 +500,39 @@ TOP_FAILING_COLUMNS = (
 
 
 def top_failing(store: Store, flt: DeliveryFilter, limit: int = 20) -> list[tuple[Any, ...]]:
-    """The deliveries with the most failed attempts, undelivered ones first."""
+    """The deliveries with the most failed attempts, undelivered ones first. Two reads: the outstanding ones
+    (undelivered, not resolved: the backlog's partial index, few), then, only when they are fewer than `limit`,
+    the delivered ones with a failed attempt. Resolved ones are no longer "failing"."""
     failed = (D.c.attempts - D.c.successes).label("failed")
-    delivered = case((D.c.delivered_at.is_(None), 0), else_=1).label("delivered")
-    not_resolved = ~is_resolved(D, store.dialect)  # resolved ones are no longer "failing"
-    query = (
-        matching_deliveries(
-            store.dialect,
-            flt,
-            D.c.event_id,
-            D.c.endpoint_id,
-            D.c.event_type,
-            E.c.user_id,
-            E.c.reward_id,
-            E.c.amount,
-            E.c.currency,
-            D.c.attempts,
-            failed,
-            delivered,
-            D.c.last_status_code,
-            D.c.last_error,
-            event=True,
-        )
-        .where(D.c.attempts > D.c.successes, not_resolved)
-        .order_by(delivered, failed.desc(), D.c.first_attempt_at, D.c.event_id, D.c.endpoint_id)
-        .limit(int(limit))
+    columns = (
+        D.c.event_id,
+        D.c.endpoint_id,
+        D.c.event_type,
+        E.c.user_id,
+        E.c.reward_id,
+        E.c.amount,
+        E.c.currency,
+        D.c.attempts,
+        failed,
+        D.c.last_status_code,
+        D.c.last_error,
     )
+    rows: list[tuple[Any, ...]] = []
     with store.read() as conn:
-        rows = conn.execute(query)
-        return [(*head, bool(is_delivered), code, error) for *head, is_delivered, code, error in rows]
+        for delivered, condition in (
+            (False, outstanding(D, store.dialect)),
+            (True, and_(D.c.delivered_at.is_not(None), D.c.attempts > D.c.successes)),
+        ):
+            if len(rows) >= limit:
+                break
+            query = (
+                matching_deliveries(store.dialect, flt, *columns, event=True)
+                .where(condition)
+                .order_by(failed.desc(), D.c.first_attempt_at, D.c.event_id, D.c.endpoint_id)
+                .limit(int(limit) - len(rows))
+            )
+            rows.extend((*head, delivered, code, error) for *head, code, error in conn.execute(query))
+    return rows
 
 
 @dataclass(frozen=True)
