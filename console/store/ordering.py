@@ -340,11 +340,22 @@ def after_write(
     recompute(conn, dialect, redo)
 
 
+RECOMPUTE_USERS = 200  # users whose groups are recomputed together: memory follows their deliveries
+
+
 def recompute(conn: Connection, dialect: Dialect, groups: set[Group]) -> None:
-    """Recompute the rows of whole groups (endpoint, user) from their delivered deliveries."""
-    if not groups:
-        return
-    users = sorted({user_id for _endpoint, user_id in groups})
+    """Recompute the rows of whole groups (endpoint, user) from their delivered deliveries, a few users at a
+    time."""
+    by_user: dict[str, set[Group]] = defaultdict(set)
+    for group in groups:
+        by_user[group[1]].add(group)
+    users = sorted(by_user)
+    for start in range(0, len(users), RECOMPUTE_USERS):
+        chunk = users[start : start + RECOMPUTE_USERS]
+        _recompute_users(conn, dialect, chunk, set().union(*(by_user[u] for u in chunk)))
+
+
+def _recompute_users(conn: Connection, dialect: Dialect, users: list[str], groups: set[Group]) -> None:
     members: dict[Group, list[Done]] = defaultdict(list)
     condition, params = dialect.in_list("e.user_id", users)
     for event_id, endpoint_id, user_id, occurred_at, delivered_at in conn.exec_driver_sql(
