@@ -5,16 +5,15 @@ bucket, so the report's backlog chart costs what the window's buckets cost, not 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from console.domain.filters import DeliveryFilter
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store import tables
-from console.store.dialect import Dialect, dialect_for
-from console.store.windows import matching, spans_for
+from console.store.dialect import dialect_for
+from console.store.windows import bucket_window, spans_for
 
 
 def grain_of(since_ms: int, until_ms: int, bucket_ms: int) -> str | None:
@@ -48,7 +47,9 @@ def window_counts(
         (rollup, rollup.c.deliveries),
         (closed_table, closed_table.c.closed + closed_table.c.pruned),
     ):
-        where = _window(source, dialect, since_ms // width, until_ms // width, endpoint_ids, event_types)
+        where = bucket_window(
+            source, dialect, since_ms // width, until_ms // width, 1, endpoint_ids, event_types
+        )
         query = select(source.c.bucket, func.sum(value)).where(*where).group_by(source.c.bucket)
         per_bucket: dict[int, int] = {}
         for bucket, n in conn.execute(query):
@@ -73,29 +74,10 @@ def delivered_late(
             (closed_table, closed_table.c.closed, 1),
             (rollup, rollup.c.delivered, -1),
         ):
-            where = _window(source, dialect, span.start, span.end, endpoint_ids, event_types)
+            where = bucket_window(source, dialect, span.start, span.end, 1, endpoint_ids, event_types)
             n = conn.execute(select(func.coalesce(func.sum(value), 0)).where(*where)).scalar_one()
             total += sign * int(n)
     return total
-
-
-def _window(
-    source: Any,
-    dialect: Dialect,
-    start: int,
-    end: int,
-    endpoint_ids: Sequence[str],
-    event_types: Sequence[str],
-) -> list[ColumnElement[bool]]:
-    return matching(
-        source,
-        dialect,
-        endpoint_id=endpoint_ids,
-        event_type=event_types,
-        time_column="bucket",
-        since=start,
-        until=end,
-    )
 
 
 def answers(closed_counts: bool, flt: DeliveryFilter, since_ms: int, until_ms: int, bucket_ms: int) -> bool:
