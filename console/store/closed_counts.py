@@ -18,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from console.domain.times import MS_PER_MINUTE
+from console.store.bucket_merge import stored_rows
 from console.store.dialect import Dialect, dialect_for
 
 ClosedKey = tuple[int, str, str]  # (minute, endpoint_id, event_type)
@@ -51,15 +52,7 @@ def _merge_table(
     if not sums:
         return
     p = dialect.placeholder
-    buckets = sorted({bucket for bucket, _, _ in sums})
-    stored: dict[ClosedKey, tuple[int, int]] = {}
-    for start in range(0, len(buckets), dialect.max_params):
-        chunk = buckets[start : start + dialect.max_params]
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM {table} WHERE bucket IN ({', '.join(p for _ in chunk)})"
-        for bucket, endpoint_id, event_type, closed, pruned in conn.exec_driver_sql(sql, tuple(chunk)):
-            key = (bucket, endpoint_id, event_type)
-            if key in sums:
-                stored[key] = (closed, pruned)
+    stored = stored_rows(conn, dialect, table, _COLUMNS[:3], _COLUMNS[3:], sums)
     updates = [
         (stored[key][0] + c, stored[key][1] + r, *key) for key, (c, r) in sums.items() if key in stored
     ]

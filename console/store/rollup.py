@@ -41,6 +41,7 @@ from console.domain.records import (
 )
 from console.domain.times import MS_PER_HOUR, MS_PER_MINUTE
 from console.store import closed_counts
+from console.store.bucket_merge import stored_rows
 from console.store.dialect import Dialect, dialect_for
 
 # Counter positions in an accumulator row; the histogram is the last element.
@@ -285,16 +286,7 @@ class RollupAccumulator:
 
 def _merge_grain(conn: Connection, dialect: Dialect, table: str, grain: dict[RollupKey, list[Any]]) -> None:
     p = dialect.placeholder
-    buckets = sorted({bucket for bucket, _, _, _ in grain})
-    existing: dict[RollupKey, tuple[Any, ...]] = {}
-    for start in range(0, len(buckets), dialect.max_params):
-        chunk = buckets[start : start + dialect.max_params]
-        marks = ", ".join(p for _ in chunk)
-        sql = f"SELECT {', '.join(KEY_COLUMNS + COUNTER_COLUMNS + HIST_COLUMNS)} FROM {table} WHERE bucket IN ({marks})"
-        for row in conn.exec_driver_sql(sql, tuple(chunk)):
-            key = tuple(row[: len(KEY_COLUMNS)])
-            if key in grain:
-                existing[key] = tuple(row[len(KEY_COLUMNS) :])
+    existing = stored_rows(conn, dialect, table, KEY_COLUMNS, COUNTER_COLUMNS + HIST_COLUMNS, grain)
     updates: list[tuple[Any, ...]] = []
     inserts: list[tuple[Any, ...]] = []
     for key, sums in grain.items():
